@@ -1,0 +1,327 @@
+//! Event types: the 18 names of the IANA "Internet Message Store Events" registry (RFC 5423 §4),
+//! the groups a subscription turns on and off (RFC 5423 §3 asks for "groups of related events"),
+//! and a lossless place for names from other systems.
+//!
+//! Decoding never fails on an unknown name: Cyrus emits `MailboxModseq` and `AclChange`, and a
+//! consumer must be able to read, re-encode and forward them. Whether a name is acceptable is the
+//! validator's question ([`crate::validate`]), not the decoder's.
+
+use std::fmt;
+
+/// A group of related event types, the unit a subscription switches on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventGroup {
+    /// Messages added or removed: MessageAppend, MessageExpire, MessageExpunge, MessageNew.
+    Message,
+    /// Quota limits crossed or changed: QuotaExceed, QuotaWithin, QuotaChange.
+    Quota,
+    /// Flags and keywords: MessageRead, MessageTrash, FlagsSet, FlagsClear.
+    Flags,
+    /// Access accounting: Login, Logout.
+    Access,
+    /// Mailbox management: MailboxCreate, MailboxDelete, MailboxRename.
+    Mailbox,
+    /// The subscription list: MailboxSubscribe, MailboxUnSubscribe.
+    Subscription,
+}
+
+impl EventGroup {
+    /// Every group, in the order the configuration documents them.
+    pub const ALL: [EventGroup; 6] = [
+        EventGroup::Message,
+        EventGroup::Quota,
+        EventGroup::Flags,
+        EventGroup::Access,
+        EventGroup::Mailbox,
+        EventGroup::Subscription,
+    ];
+
+    /// The name used in configuration (`[events] groups`, a subscription's `events`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventGroup::Message => "message",
+            EventGroup::Quota => "quota",
+            EventGroup::Flags => "flags",
+            EventGroup::Access => "access",
+            EventGroup::Mailbox => "mailbox",
+            EventGroup::Subscription => "subscription",
+        }
+    }
+
+    /// Looks a group up by its configuration name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<EventGroup> {
+        EventGroup::ALL
+            .into_iter()
+            .find(|g| g.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// The registered event types in this group.
+    pub fn members(self) -> impl Iterator<Item = EventType> {
+        EventType::REGISTERED
+            .into_iter()
+            .filter(move |t| t.group() == Some(self))
+    }
+}
+
+impl fmt::Display for EventGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The type of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    /// A client appended a message (IMAP APPEND, COPY, MOVE).
+    MessageAppend,
+    /// Server policy expired messages from a mailbox.
+    MessageExpire,
+    /// A client expunged messages.
+    MessageExpunge,
+    /// A delivery agent delivered a message.
+    MessageNew,
+    /// An operation failed because a quota would be exceeded.
+    QuotaExceed,
+    /// Usage fell back under a quota limit.
+    QuotaWithin,
+    /// A quota limit was changed.
+    QuotaChange,
+    /// Messages were marked `\Seen`.
+    MessageRead,
+    /// Messages were marked `\Deleted`.
+    MessageTrash,
+    /// Flags or keywords were set.
+    FlagsSet,
+    /// Flags or keywords were cleared.
+    FlagsClear,
+    /// A user logged in.
+    Login,
+    /// A user logged out or was disconnected.
+    Logout,
+    /// A mailbox was created.
+    MailboxCreate,
+    /// A mailbox was deleted.
+    MailboxDelete,
+    /// A mailbox was renamed.
+    MailboxRename,
+    /// A mailbox was added to the subscription list.
+    MailboxSubscribe,
+    /// A mailbox was removed from the subscription list (registry spelling, capital S).
+    MailboxUnSubscribe,
+    /// A vendor type: the name starts with `vnd.` and is kept verbatim.
+    Vendor(String),
+    /// A name that is neither registered nor `vnd.`: kept so that decoding loses nothing,
+    /// rejected by validation.
+    Unregistered(String),
+}
+
+impl EventType {
+    /// The 18 registered types, in registry order (RFC 5423 §4).
+    pub const REGISTERED: [EventType; 18] = [
+        EventType::MessageAppend,
+        EventType::MessageExpire,
+        EventType::MessageExpunge,
+        EventType::MessageNew,
+        EventType::QuotaExceed,
+        EventType::QuotaWithin,
+        EventType::QuotaChange,
+        EventType::MessageRead,
+        EventType::MessageTrash,
+        EventType::FlagsSet,
+        EventType::FlagsClear,
+        EventType::Login,
+        EventType::Logout,
+        EventType::MailboxCreate,
+        EventType::MailboxDelete,
+        EventType::MailboxRename,
+        EventType::MailboxSubscribe,
+        EventType::MailboxUnSubscribe,
+    ];
+
+    /// Classifies a name: a registered type (exact spelling), a `vnd.` type, or unregistered.
+    pub fn from_name(name: &str) -> EventType {
+        if let Some(t) = Self::registered(name) {
+            return t;
+        }
+        if name.starts_with(crate::VENDOR_PREFIX) {
+            EventType::Vendor(name.to_owned())
+        } else {
+            EventType::Unregistered(name.to_owned())
+        }
+    }
+
+    /// The registered type with exactly this spelling, if any.
+    pub fn registered(name: &str) -> Option<EventType> {
+        Some(match name {
+            "MessageAppend" => EventType::MessageAppend,
+            "MessageExpire" => EventType::MessageExpire,
+            "MessageExpunge" => EventType::MessageExpunge,
+            "MessageNew" => EventType::MessageNew,
+            "QuotaExceed" => EventType::QuotaExceed,
+            "QuotaWithin" => EventType::QuotaWithin,
+            "QuotaChange" => EventType::QuotaChange,
+            "MessageRead" => EventType::MessageRead,
+            "MessageTrash" => EventType::MessageTrash,
+            "FlagsSet" => EventType::FlagsSet,
+            "FlagsClear" => EventType::FlagsClear,
+            "Login" => EventType::Login,
+            "Logout" => EventType::Logout,
+            "MailboxCreate" => EventType::MailboxCreate,
+            "MailboxDelete" => EventType::MailboxDelete,
+            "MailboxRename" => EventType::MailboxRename,
+            "MailboxSubscribe" => EventType::MailboxSubscribe,
+            "MailboxUnSubscribe" => EventType::MailboxUnSubscribe,
+            _ => return None,
+        })
+    }
+
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventType::MessageAppend => "MessageAppend",
+            EventType::MessageExpire => "MessageExpire",
+            EventType::MessageExpunge => "MessageExpunge",
+            EventType::MessageNew => "MessageNew",
+            EventType::QuotaExceed => "QuotaExceed",
+            EventType::QuotaWithin => "QuotaWithin",
+            EventType::QuotaChange => "QuotaChange",
+            EventType::MessageRead => "MessageRead",
+            EventType::MessageTrash => "MessageTrash",
+            EventType::FlagsSet => "FlagsSet",
+            EventType::FlagsClear => "FlagsClear",
+            EventType::Login => "Login",
+            EventType::Logout => "Logout",
+            EventType::MailboxCreate => "MailboxCreate",
+            EventType::MailboxDelete => "MailboxDelete",
+            EventType::MailboxRename => "MailboxRename",
+            EventType::MailboxSubscribe => "MailboxSubscribe",
+            EventType::MailboxUnSubscribe => "MailboxUnSubscribe",
+            EventType::Vendor(name) | EventType::Unregistered(name) => name,
+        }
+    }
+
+    /// True for the 18 registered types.
+    pub fn is_registered(&self) -> bool {
+        !matches!(self, EventType::Vendor(_) | EventType::Unregistered(_))
+    }
+
+    /// The group a registered type belongs to; `None` for vendor and unregistered types.
+    pub fn group(&self) -> Option<EventGroup> {
+        use EventType::*;
+        Some(match self {
+            MessageAppend | MessageExpire | MessageExpunge | MessageNew => EventGroup::Message,
+            QuotaExceed | QuotaWithin | QuotaChange => EventGroup::Quota,
+            MessageRead | MessageTrash | FlagsSet | FlagsClear => EventGroup::Flags,
+            Login | Logout => EventGroup::Access,
+            MailboxCreate | MailboxDelete | MailboxRename => EventGroup::Mailbox,
+            MailboxSubscribe | MailboxUnSubscribe => EventGroup::Subscription,
+            Vendor(_) | Unregistered(_) => return None,
+        })
+    }
+
+    /// What the event means and when Herald emits it: the text of the README's events reference.
+    pub fn description(&self) -> &'static str {
+        use EventType::*;
+        match self {
+            MessageAppend => {
+                "A client added a message: IMAP APPEND, or the target side of COPY and MOVE \
+                 (`vnd.herald.cause` says which)."
+            }
+            MessageExpire => {
+                "Herald's expiry policy (per-mailbox maximum age) removed messages; `uidset` lists them."
+            }
+            MessageExpunge => {
+                "A client removed messages: IMAP EXPUNGE, UID EXPUNGE, CLOSE, the source side of MOVE, \
+                 or POP3 DELE followed by QUIT."
+            }
+            MessageNew => {
+                "A message was delivered over LMTP; one event per recipient, with the SMTP `envelope`."
+            }
+            QuotaExceed => {
+                "A delivery or append was refused because it would exceed the account's storage or \
+                 message quota."
+            }
+            QuotaWithin => {
+                "An expunge or expiry brought usage from at-or-over a limit to under it."
+            }
+            QuotaChange => "An administrator changed an account's quota.",
+            MessageRead => "Messages were marked `\\Seen` (unless `seen_deleted_as_flags` is on).",
+            MessageTrash => {
+                "Messages were marked `\\Deleted` (unless `seen_deleted_as_flags` is on)."
+            }
+            FlagsSet => "Flags or keywords other than `\\Seen`/`\\Deleted` were set.",
+            FlagsClear => "Flags or keywords were cleared.",
+            Login => "A user authenticated over IMAP, POP3 or HTTP.",
+            Logout => {
+                "A session ended: logout, dropped connection or timeout (the kind of disconnect and \
+                 the session's duration are in `vnd.herald.*` parameters)."
+            }
+            MailboxCreate => {
+                "A mailbox was created (one event for the leaf; implied parents get none)."
+            }
+            MailboxDelete => {
+                "A mailbox was deleted (a mailbox with children stays as `\\Noselect`)."
+            }
+            MailboxRename => {
+                "A mailbox was renamed, children included; `oldMailboxID` holds the old name."
+            }
+            MailboxSubscribe => "A mailbox was added to the user's subscription list.",
+            MailboxUnSubscribe => "A mailbox was removed from the user's subscription list.",
+            Vendor(_) => "A vendor-specific event.",
+            Unregistered(_) => "A name outside the registry.",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EventType {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(EventType::from_name(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_name_round_trips() {
+        for t in EventType::REGISTERED {
+            assert_eq!(EventType::from_name(t.as_str()), t);
+            assert!(t.is_registered());
+            assert!(t.group().is_some());
+        }
+    }
+
+    #[test]
+    fn registry_spelling_is_exact() {
+        assert_eq!(
+            EventType::from_name("MailboxUnSubscribe"),
+            EventType::MailboxUnSubscribe
+        );
+        // Dovecot's spelling is not the registry's.
+        assert_eq!(
+            EventType::from_name("MailboxUnsubscribe"),
+            EventType::Unregistered("MailboxUnsubscribe".into())
+        );
+        assert_eq!(
+            EventType::from_name("vnd.cmu.MessageMove"),
+            EventType::Vendor("vnd.cmu.MessageMove".into())
+        );
+    }
+
+    #[test]
+    fn groups_partition_the_registry() {
+        let total: usize = EventGroup::ALL.iter().map(|g| g.members().count()).sum();
+        assert_eq!(total, 18);
+        assert_eq!(EventGroup::Flags.members().count(), 4);
+        assert_eq!(EventGroup::from_name("QUOTA"), Some(EventGroup::Quota));
+        assert_eq!(EventGroup::from_name("nope"), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! `herald-events`: the RFC 5423 "Internet Message Store Events" model that every part of
+//! Herald speaks, and the only place the event wire format is defined.
+//!
+//! - [`EventType`] and [`EventGroup`]: the 18 registered types and the groups subscriptions filter on.
+//! - [`ParamName`] and the typed fields of [`Event`]: the 27 registered parameters.
+//! - [`ImapUrl`] (RFC 5092), [`UidSet`], [`FlagNames`], [`Timestamp`] (RFC 3339): parameter values.
+//! - [`json`]: the flat JSON encoding of DESIGN §5; decoding loses nothing, whoever wrote the event.
+//! - [`validate`]: the RFC's rules, each a named [`Violation`].
+//! - [`dovecot`]: reads Dovecot's push-notification events into the same model.
+//! - [`reference`]: the events reference table the README embeds.
+//!
+//! The crate does no I/O; it is pure data and rules, so the store, the protocol servers, the
+//! dispatcher and external tools agree on one definition.
+
+pub mod dovecot;
+mod event;
+mod event_type;
+mod flags;
+pub mod json;
+mod param;
+pub mod reference;
+mod time;
+mod uidset;
+mod url;
+pub mod validate;
+
+pub use event::{Event, MalformedParam};
+pub use event_type::{EventGroup, EventType};
+pub use flags::{FlagError, FlagNames, SYSTEM_FLAGS};
+pub use json::DecodeError;
+pub use param::ParamName;
+pub use time::{Timestamp, TimestampError};
+pub use uidset::{UidSet, UidSetError};
+pub use url::{ImapUrl, Partial, UrlAuth, UrlError};
+pub use validate::{Violation, Violations};
+
+/// The prefix of vendor event types and parameters (RFC 5423 §6).
+pub const VENDOR_PREFIX: &str = "vnd.";
+
+/// Herald's own `vnd.herald.*` parameter names.
+pub mod vnd {
+    /// The outbox sequence number: unique, strictly increasing; consumers dedupe and resume on it.
+    pub const ID: &str = "vnd.herald.id";
+    /// Why a message was added: `append`, `copy` or `move`.
+    pub const CAUSE: &str = "vnd.herald.cause";
+    /// For copies and moves: IMAP URL of the source mailbox.
+    pub const SOURCE_MAILBOX_ID: &str = "vnd.herald.sourceMailboxID";
+    /// For copies and moves: SPECIAL-USE attribute of the source mailbox (e.g. `\Junk`).
+    pub const SOURCE_SPECIAL_USE: &str = "vnd.herald.sourceSpecialUse";
+    /// For Logout: `graceful`, `abort` or `timeout`.
+    pub const DISCONNECT: &str = "vnd.herald.disconnect";
+    /// For Logout: the session's duration in milliseconds.
+    pub const SESSION_MS: &str = "vnd.herald.sessionMillis";
+}
