@@ -1,0 +1,44 @@
+//! The README promises things a test can hold it to: the events reference is the registry's,
+//! and the quick-start commands are the ones CI runs.
+#![allow(clippy::unwrap_used)]
+
+use herald_events::reference;
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(format!("{}/../../{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn readme_events_reference_matches_the_registry() {
+    let readme = read("README.md");
+    let start = readme.find(reference::BEGIN).expect("README has the BEGIN marker");
+    let end = readme.find(reference::END).expect("README has the END marker") + reference::END.len();
+    let block = &readme[start..end];
+    let generated = reference::markdown();
+    assert_eq!(
+        block,
+        generated.trim_end(),
+        "README events reference is stale: regenerate with `cargo run -- events reference`"
+    );
+}
+
+#[test]
+fn readme_quick_start_commands_are_real() {
+    let readme = read("README.md");
+    let first_block: Vec<&str> = readme
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap()
+        .lines()
+        .collect();
+    assert!(first_block[0].starts_with("cargo run --release -- "), "{first_block:?}");
+    let test_command = first_block[1].split('#').next().unwrap().trim();
+    assert_eq!(test_command, "cargo test --workspace");
+    assert!(read(".ci/run").contains(test_command), ".ci/run runs the README's test command");
+    // The example file the quick start names exists.
+    let example = first_block[0].split_whitespace().nth(6).unwrap();
+    assert!(std::path::Path::new(&format!("{}/../../{example}", env!("CARGO_MANIFEST_DIR"))).exists());
+}
