@@ -11,7 +11,11 @@ const VALIDITY: u32 = 1_732_345_678;
 
 fn base(t: EventType, service: &str) -> Event {
     let mut e = Event::new(t);
-    e.timestamp = Some("2026-11-23T08:15:02.417+01:00".parse::<Timestamp>().unwrap());
+    e.timestamp = Some(
+        "2026-11-23T08:15:02.417+01:00"
+            .parse::<Timestamp>()
+            .unwrap(),
+    );
     e.service = Some(service.into());
     e.user = Some("alice".into());
     e.server_fqdn = Some(HOST.into());
@@ -52,7 +56,13 @@ fn golden_event(t: &EventType) -> Event {
         }
         MessageAppend => {
             let sent = ImapUrl::mailbox(HOST, Some("alice"), "Sent", Some(VALIDITY + 1));
-            e.uri = Some(ImapUrl::message(HOST, Some("alice"), "Sent", VALIDITY + 1, 3));
+            e.uri = Some(ImapUrl::message(
+                HOST,
+                Some("alice"),
+                "Sent",
+                VALIDITY + 1,
+                3,
+            ));
             e.mailbox_id = Some(sent);
             e.flag_names = Some(FlagNames::new(["\\Seen"]));
             e.messages = Some(3);
@@ -89,7 +99,8 @@ fn golden_event(t: &EventType) -> Event {
             }
         }
         MailboxCreate | MailboxDelete | MailboxSubscribe | MailboxUnSubscribe => {
-            let work = ImapUrl::mailbox(HOST, Some("alice"), "Projects/Entwürfe", Some(VALIDITY + 2));
+            let work =
+                ImapUrl::mailbox(HOST, Some("alice"), "Projects/Entwürfe", Some(VALIDITY + 2));
             e.uri = Some(work.clone());
             e.mailbox_id = Some(work);
         }
@@ -97,8 +108,12 @@ fn golden_event(t: &EventType) -> Event {
             let new = ImapUrl::mailbox(HOST, Some("alice"), "Archive/2026", Some(VALIDITY + 3));
             e.uri = Some(new.clone());
             e.mailbox_id = Some(new);
-            e.old_mailbox_id =
-                Some(ImapUrl::mailbox(HOST, Some("alice"), "Work", Some(VALIDITY + 3)));
+            e.old_mailbox_id = Some(ImapUrl::mailbox(
+                HOST,
+                Some("alice"),
+                "Work",
+                Some(VALIDITY + 3),
+            ));
         }
         Vendor(_) | Unregistered(_) => unreachable!(),
     }
@@ -128,5 +143,9 @@ fn every_registered_event_matches_its_golden_file() {
         // The golden text decodes back to the same event.
         assert_eq!(Event::from_json(expected.trim_end()).unwrap(), event, "{t}");
     }
-    assert!(stale.is_empty(), "wire format changed (UPDATE_GOLDEN=1 to accept):\n{}", stale.join("\n"));
+    assert!(
+        stale.is_empty(),
+        "wire format changed (UPDATE_GOLDEN=1 to accept):\n{}",
+        stale.join("\n")
+    );
 }

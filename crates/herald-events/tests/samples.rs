@@ -10,7 +10,13 @@ fn lines(name: &str) -> Vec<Map<String, Value>> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap().as_object().unwrap().clone())
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .clone()
+        })
         .collect()
 }
 
@@ -36,8 +42,14 @@ fn cyrus_stream_round_trips_without_loss() {
         let back = back.as_object().unwrap();
         assert_eq!(back.len(), obj.len(), "line {}: field count", i + 1);
         for (k, v) in obj {
-            let got = back.get(k).unwrap_or_else(|| panic!("line {}: lost {k}", i + 1));
-            assert!(same_value(k, v, got), "line {}: {k}: {v} became {got}", i + 1);
+            let got = back
+                .get(k)
+                .unwrap_or_else(|| panic!("line {}: lost {k}", i + 1));
+            assert!(
+                same_value(k, v, got),
+                "line {}: {k}: {v} became {got}",
+                i + 1
+            );
         }
         // Decoding the re-encoded event gives the same event: nothing drifts on a second pass.
         assert_eq!(Event::from_json(&event.to_json()).unwrap(), event);
@@ -54,7 +66,11 @@ fn cyrus_deviations_are_reported_precisely() {
         if let EventType::Unregistered(name) = &event.event {
             unregistered_events.insert(name.clone());
         }
-        if event.malformed.iter().any(|m| m.name == ParamName::MailboxId) {
+        if event
+            .malformed
+            .iter()
+            .any(|m| m.name == ParamName::MailboxId)
+        {
             opaque_mailbox_ids += 1;
         }
         if event.validate().is_ok() {
@@ -85,8 +101,11 @@ fn dovecot_stream_maps_every_line_and_keeps_every_field() {
         for (k, v) in &obj {
             let kept = event.extension(&format!("vnd.dovecot.{k}"));
             let mapped = match k.as_str() {
-                "name" => event.event.as_str() == v.as_str().unwrap()
-                    || (v == "MailboxUnsubscribe" && event.event == EventType::MailboxUnSubscribe),
+                "name" => {
+                    event.event.as_str() == v.as_str().unwrap()
+                        || (v == "MailboxUnsubscribe"
+                            && event.event == EventType::MailboxUnSubscribe)
+                }
                 "user" | "_user" => event.user.as_deref() == v.as_str() || kept == Some(v),
                 "mailbox" => event.uri.as_ref().unwrap().mailbox.as_deref() == v.as_str(),
                 "mailbox_old" => {
@@ -106,7 +125,11 @@ fn dovecot_stream_maps_every_line_and_keeps_every_field() {
             assert!(mapped || kept == Some(v), "line {n}: field {k} lost");
         }
         // Re-encoding and decoding as Herald JSON keeps the mapped event identical.
-        assert_eq!(Event::from_json(&event.to_json()).unwrap(), event, "line {n}");
+        assert_eq!(
+            Event::from_json(&event.to_json()).unwrap(),
+            event,
+            "line {n}"
+        );
     }
     assert!(types.contains("MailboxUnSubscribe") && types.contains("QuotaExceed"));
 }

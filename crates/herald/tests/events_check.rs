@@ -22,7 +22,9 @@ fn herald(args: &[&str], stdin: Option<&[u8]>) -> Output {
 }
 
 fn events_data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../herald-events/tests").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../herald-events/tests")
+        .join(name)
 }
 
 fn stdout(o: &Output) -> String {
@@ -47,13 +49,18 @@ fn valid_events_exit_zero_with_a_summary() {
 #[test]
 fn each_bad_line_is_reported_with_its_number_type_and_reason() {
     let input = concat!(
-        r#"{"event":"Login","uri":"imap://h","user":"a","serverDomain":"h","serverPort":143}"#, "\n",
-        "this is not json\n",
-        r#"{"event":"FlagsSet","uri":"imap://h/INBOX;UIDVALIDITY=3","uidset":"1:*","flagNames":"\\Recent"}"#, "\n",
+        r#"{"event":"Login","uri":"imap://h","user":"a","serverDomain":"h","serverPort":143}"#,
         "\n",
-        r#"{"event":"MessageNew","uri":"imap://h/INBOX"}"#, "\n",
-        r#"{"user":"nobody"}"#, "\n",
-        r#"{"event":"MailboxModseq","uri":"imap://h/INBOX","aclRights":"lr"}"#, "\n",
+        "this is not json\n",
+        r#"{"event":"FlagsSet","uri":"imap://h/INBOX;UIDVALIDITY=3","uidset":"1:*","flagNames":"\\Recent"}"#,
+        "\n",
+        "\n",
+        r#"{"event":"MessageNew","uri":"imap://h/INBOX"}"#,
+        "\n",
+        r#"{"user":"nobody"}"#,
+        "\n",
+        r#"{"event":"MailboxModseq","uri":"imap://h/INBOX","aclRights":"lr"}"#,
+        "\n",
     );
     let out = herald(&["events", "check"], Some(input.as_bytes()));
     let text = stdout(&out);
@@ -69,7 +76,11 @@ fn each_bad_line_is_reported_with_its_number_type_and_reason() {
         lines[2],
         "line 5: MessageNew: uri: must include UIDVALIDITY; uri: must include the message's UID"
     );
-    assert!(lines[3].starts_with("line 6: ?: missing `event`"), "{}", lines[3]);
+    assert!(
+        lines[3].starts_with("line 6: ?: missing `event`"),
+        "{}",
+        lines[3]
+    );
     assert_eq!(
         lines[4],
         "line 7: MailboxModseq: unregistered event type `MailboxModseq` (vendor types start with `vnd.`); unregistered parameter `aclRights` (vendor parameters start with `vnd.`)"
@@ -83,21 +94,49 @@ fn cyrus_and_dovecot_streams() {
     let out = herald(&["events", "check", cyrus.to_str().unwrap()], None);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text.contains("MailboxModseq: unregistered event type"), "{text}");
+    assert!(
+        text.contains("MailboxModseq: unregistered event type"),
+        "{text}"
+    );
     assert!(text.contains("mailboxID: not an IMAP URL"), "{text}");
     assert!(text.ends_with("89 events, 69 invalid\n"), "{text}");
 
     let dovecot = events_data("data/dovecot-2.3.19-push-lua-events.jsonl");
-    let out = herald(&["events", "check", "--format", "dovecot", dovecot.to_str().unwrap()], None);
+    let out = herald(
+        &[
+            "events",
+            "check",
+            "--format",
+            "dovecot",
+            dovecot.to_str().unwrap(),
+        ],
+        None,
+    );
     let text = stdout(&out);
     // Dovecot reports \Recent-only flag changes and quota warnings without the quota: both are
     // events RFC 5423 would not have, and check says so.
     assert!(text.contains("FlagsClear: flagNames: missing"), "{text}");
-    assert!(text.contains("QuotaExceed: diskQuota/maxMessages"), "{text}");
+    assert!(
+        text.contains("QuotaExceed: diskQuota/maxMessages"),
+        "{text}"
+    );
     assert!(text.starts_with("line "), "{text}");
     let auto = herald(&["events", "check", dovecot.to_str().unwrap()], None);
-    assert_eq!(stdout(&auto), text, "auto-detection reads Dovecot lines the same way");
-    let strict = herald(&["events", "check", "--format", "rfc5423", dovecot.to_str().unwrap()], None);
+    assert_eq!(
+        stdout(&auto),
+        text,
+        "auto-detection reads Dovecot lines the same way"
+    );
+    let strict = herald(
+        &[
+            "events",
+            "check",
+            "--format",
+            "rfc5423",
+            dovecot.to_str().unwrap(),
+        ],
+        None,
+    );
     assert!(stdout(&strict).ends_with("48 events, 48 invalid\n"));
 }
 
@@ -106,9 +145,16 @@ fn unreadable_input_exits_two() {
     let out = herald(&["events", "check", "/nonexistent/events.jsonl"], None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("cannot read /nonexistent/events.jsonl"), "{err}");
+    assert!(
+        err.contains("cannot read /nonexistent/events.jsonl"),
+        "{err}"
+    );
     let dir = herald(&["events", "check", env!("CARGO_MANIFEST_DIR")], None);
-    assert_eq!(dir.status.code(), Some(2), "a directory is not readable as events");
+    assert_eq!(
+        dir.status.code(),
+        Some(2),
+        "a directory is not readable as events"
+    );
 }
 
 #[test]

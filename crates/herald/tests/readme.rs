@@ -11,8 +11,13 @@ fn read(rel: &str) -> String {
 #[test]
 fn readme_events_reference_matches_the_registry() {
     let readme = read("README.md");
-    let start = readme.find(reference::BEGIN).expect("README has the BEGIN marker");
-    let end = readme.find(reference::END).expect("README has the END marker") + reference::END.len();
+    let start = readme
+        .find(reference::BEGIN)
+        .expect("README has the BEGIN marker");
+    let end = readme
+        .find(reference::END)
+        .expect("README has the END marker")
+        + reference::END.len();
     let block = &readme[start..end];
     let generated = reference::markdown();
     assert_eq!(
@@ -34,11 +39,19 @@ fn readme_quick_start_commands_are_real() {
         .unwrap()
         .lines()
         .collect();
-    assert!(first_block[0].starts_with("cargo run --release -- "), "{first_block:?}");
+    assert!(
+        first_block[0].starts_with("cargo run --release -- "),
+        "{first_block:?}"
+    );
     let test_command = first_block[1].split('#').next().unwrap().trim();
     assert_eq!(test_command, "cargo test --workspace");
-    assert!(read(".ci/run").contains(test_command), ".ci/run runs the README's test command");
+    assert!(
+        read(".ci/run").contains(test_command),
+        ".ci/run runs the README's test command"
+    );
     // The example file the quick start names exists.
     let example = first_block[0].split_whitespace().nth(6).unwrap();
-    assert!(std::path::Path::new(&format!("{}/../../{example}", env!("CARGO_MANIFEST_DIR"))).exists());
+    assert!(
+        std::path::Path::new(&format!("{}/../../{example}", env!("CARGO_MANIFEST_DIR"))).exists()
+    );
 }
