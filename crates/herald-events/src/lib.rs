@@ -51,4 +51,10 @@ pub mod vnd {
     pub const DISCONNECT: &str = "vnd.herald.disconnect";
     /// For Logout: the session's duration in milliseconds.
     pub const SESSION_MS: &str = "vnd.herald.sessionMillis";
+    /// A URLAUTH IMAP URL to fetch a message whose content the subscription left out.
+    pub const CONTENT_URL: &str = "vnd.herald.contentURL";
+    /// The message's header block, when a subscription asks for headers only.
+    pub const HEADERS: &str = "vnd.herald.headers";
+    /// The first bytes of the message body, when a subscription asks for them.
+    pub const BODY_PREFIX: &str = "vnd.herald.bodyPrefix";
 }

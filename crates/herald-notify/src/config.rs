@@ -1,0 +1,216 @@
+//! Subscription configuration: the `[[subscription]]` tables of DESIGN §4, as serde types.
+//!
+//! These are the contract operators write; [`crate::Subscription::compile`] turns one into the
+//! filter and shaper the dispatcher runs, and rejects what cannot work (unknown event or
+//! parameter names, malformed secrets) with a message naming the subscription and the field.
+
+use serde::{Deserialize, Serialize};
+
+/// One `[[subscription]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    /// Unique name; also the cursor's key.
+    pub name: String,
+    /// Event type names (`MessageNew`, `vnd.acme.X`) or group names (`flags`); empty = all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// User glob patterns (authorization identity); empty or `*` = all.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Mailbox glob patterns (IMAP LIST wildcards `*` and `%`); empty or `*` = all. Events that
+    /// concern no mailbox (Login, quota events) are not restricted by this list.
+    #[serde(default)]
+    pub mailboxes: Vec<String>,
+    /// Parameter allow-list; empty = all. `event` and `vnd.herald.id` are always kept.
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// Flag and keyword names whose changes this subscriber does not want (e.g. `$Junk` churn):
+    /// they are removed from `flagNames`, and a flag event left with none is dropped.
+    #[serde(default)]
+    pub ignore_flags: Vec<String>,
+    /// Message content policy.
+    #[serde(default)]
+    pub content: ContentPolicy,
+    /// Tags attached to every event of this subscription (the `tags` parameter).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Output format.
+    #[serde(default)]
+    pub format: Format,
+    /// Where events go.
+    pub sink: SinkConfig,
+}
+
+/// How events are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The RFC 5423 registry shape (DESIGN §5).
+    #[default]
+    Rfc5423,
+    /// CloudEvents 1.0 structured JSON with the RFC 5423 object as `data`.
+    CloudEvents,
+}
+
+/// What part of a message a subscription receives, when it is small enough.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContentPart {
+    /// The whole message as `messageContent` (RFC 5423 §5).
+    #[default]
+    Message,
+    /// The header block only, as `vnd.herald.headers`.
+    Headers,
+    /// The header block and the first `text_bytes` of the body (`vnd.herald.headers`,
+    /// `vnd.herald.bodyPrefix`).
+    HeadersAndText,
+}
+
+/// Message content policy (RFC 5423 §4.1: "include messages up to 2K in size with the
+/// notification, but … a URLAUTH reference for larger messages").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContentPolicy {
+    /// Include content only when the included part is at most this many bytes; 0 = never.
+    pub max_bytes: u64,
+    /// Which part to include.
+    pub include: ContentPart,
+    /// For `headers-and-text`: how many body bytes.
+    pub text_bytes: u64,
+    /// When content is left out (too big, not UTF-8), add `vnd.herald.contentURL`: a URLAUTH
+    /// IMAP URL (RFC 4467) the subscriber can fetch the message with.
+    pub reference: bool,
+}
+
+impl Default for ContentPolicy {
+    fn default() -> Self {
+        ContentPolicy {
+            max_bytes: 0,
+            include: ContentPart::Message,
+            text_bytes: 512,
+            reference: true,
+        }
+    }
+}
+
+/// Where a subscription's events go (DESIGN §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// JSON lines appended to a file.
+    File {
+        /// File path.
+        path: String,
+        /// Rotate when the file exceeds this size.
+        #[serde(default)]
+        rotate_bytes: Option<u64>,
+    },
+    /// JSON lines on standard output.
+    Stdout,
+    /// HTTP POST, signed per Standard Webhooks.
+    Webhook {
+        /// Receiver URL.
+        url: String,
+        /// `whsec_` secret.
+        #[serde(default)]
+        secret: Option<String>,
+        /// A second secret during rotation.
+        #[serde(default)]
+        secret_next: Option<String>,
+        /// Send up to this many events per request as a JSON array (1 = one object per request).
+        #[serde(default)]
+        batch: Option<usize>,
+        /// Request timeout in milliseconds.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// NATS JetStream.
+    Nats {
+        /// Server URL.
+        url: String,
+        /// Subject prefix; the event type is appended.
+        subject: String,
+    },
+    /// MQTT.
+    Mqtt {
+        /// Broker URL.
+        url: String,
+        /// Topic prefix; user and event type are appended.
+        topic: String,
+    },
+    /// AMQP 0-9-1 (RabbitMQ).
+    Amqp {
+        /// Broker URL.
+        url: String,
+        /// Topic exchange; the routing key is the event type.
+        exchange: String,
+    },
+    /// Redis Streams.
+    Redis {
+        /// Server URL.
+        url: String,
+        /// Stream key.
+        stream: String,
+        /// Approximate maximum stream length (`XADD … MAXLEN ~`).
+        #[serde(default)]
+        maxlen: Option<u64>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Doc {
+        subscription: Vec<SubscriptionConfig>,
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let doc: Doc = toml::from_str(
+            r#"
+[[subscription]]
+name   = "audit"
+events = ["MessageNew", "flags"]
+users  = ["*"]
+mailboxes = ["*"]
+params = []
+content = { max_bytes = 2048 }
+tags   = ["audit"]
+sink   = { type = "webhook", url = "http://127.0.0.1:9000/hook", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }
+
+[[subscription]]
+name = "bus"
+format = "cloudevents"
+sink = { type = "nats", url = "nats://127.0.0.1:4222", subject = "herald.events" }
+"#,
+        )
+        .unwrap();
+        let audit = &doc.subscription[0];
+        assert_eq!(audit.content.max_bytes, 2048);
+        assert_eq!(audit.content.include, ContentPart::Message);
+        assert!(matches!(audit.sink, SinkConfig::Webhook { .. }));
+        assert_eq!(doc.subscription[1].format, Format::CloudEvents);
+    }
+
+    #[test]
+    fn typos_are_errors_not_silently_ignored() {
+        let err = toml::from_str::<Doc>(
+            r#"
+[[subscription]]
+name = "x"
+evnts = ["MessageNew"]
+sink = { type = "stdout" }
+"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("evnts"), "{err}");
+        let err = toml::from_str::<Doc>(
+            "[[subscription]]\nname = \"x\"\nsink = { type = \"carrier-pigeon\" }\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("carrier-pigeon"), "{err}");
+    }
+}

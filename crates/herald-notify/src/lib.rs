@@ -1,0 +1,21 @@
+//! `herald-notify`: what happens to an event between the outbox and a subscriber.
+//!
+//! - [`config`]: the `[[subscription]]` configuration (DESIGN §4).
+//! - [`subscription`]: a compiled subscription — filter at generation (types and groups, user
+//!   and mailbox globs, ignored flags) and shaping (content policy, parameter allow-list, tags).
+//! - [`format`]: RFC 5423 JSON or a CloudEvents 1.0 envelope.
+//! - [`sign`]: Standard Webhooks signatures with key rotation.
+//! - [`glob`]: IMAP-style wildcard patterns.
+//!
+//! Everything here is a pure function of the event and the configuration, so a replayed event
+//! is delivered exactly as the first time. The dispatcher, cursors and sinks build on these and
+//! on the store's outbox.
+
+pub mod config;
+pub mod format;
+pub mod glob;
+pub mod sign;
+pub mod subscription;
+
+pub use config::{ContentPart, ContentPolicy, Format, SinkConfig, SubscriptionConfig};
+pub use subscription::{ConfigError, ContentDecision, Subscription};
