@@ -382,6 +382,15 @@ mod tests {
     }
 
     #[test]
+    fn vendor_numbers_survive_a_round_trip() {
+        // Found by fuzzing: without exact float parsing this re-encoded as ...334e72.
+        let input = r#"{"event":"vnd.x","vnd.n":3333333333333333333333333333333333333333333333333333333333333333333333331}"#;
+        let once = Event::from_json(input).unwrap().to_json();
+        let twice = Event::from_json(&once).unwrap().to_json();
+        assert_eq!(once, twice);
+    }
+
+    #[test]
     fn escaped_strings_and_tags() {
         let e = Event::from_json(
             r#"{"event":"vnd.acme.Ping","user":"\u00e9lise","tags":"audit, billing","vnd.acme.n":{"a":[1,null]}}"#,
