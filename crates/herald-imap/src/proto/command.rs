@@ -1,0 +1,735 @@
+//! Typed IMAP commands and the entry point that parses one.
+//!
+//! [`parse_command`] takes the bytes of one complete command as the framer delivered them
+//! ([`super::framer::CommandBytes`]: lines with buffered literals inline, streamed literals as
+//! announcements only) and returns a [`Command`]. The types here are the session's whole view of
+//! the client: they are owned, carry UTF-8 mailbox names, and keep extension syntax
+//! (CONDSTORE, QRESYNC, ESEARCH, SEARCHRES, LIST-EXTENDED, MULTIAPPEND, LITERAL+, BINARY) as
+//! explicit fields rather than raw text, so the session never re-parses. The grammar for each
+//! command lives in `parse/<command>.rs`.
+
+use super::error::ProtoError;
+use super::framer::CommandBytes;
+use super::parse::{self, Cursor};
+use super::types::{Date, DateTime, Flag, LiteralData, Mailbox, SequenceSet, Tag};
+
+/// Options that change how commands are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// `ENABLE UTF8=ACCEPT` (RFC 6855) is in force: mailbox names are raw UTF-8.
+    pub utf8_accept: bool,
+}
+
+/// A parsed command: its tag and what it asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The client's tag, echoed in the completion response.
+    pub tag: Tag,
+    /// The command proper.
+    pub body: CommandBody,
+}
+
+/// A command that could not be parsed, with the tag if it could be read (for `tag BAD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The tag, if the command started with one.
+    pub tag: Option<Tag>,
+    /// What was wrong.
+    pub error: ProtoError,
+}
+
+/// Every command the server understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandBody {
+    // --- any state (RFC 9051 §6.1) ---
+    /// `CAPABILITY`
+    Capability,
+    /// `NOOP`
+    Noop,
+    /// `LOGOUT`
+    Logout,
+    /// `ID (…)` / `ID NIL` (RFC 2971): field/value pairs.
+    Id(Option<Vec<(String, Option<String>)>>),
+
+    // --- not authenticated (§6.2) ---
+    /// `STARTTLS`
+    StartTls,
+    /// `AUTHENTICATE mechanism [initial-response]` (SASL-IR, RFC 4959).
+    Authenticate {
+        /// Mechanism name, upper-cased.
+        mechanism: String,
+        /// The initial response, still base64 as sent; `Some(empty)` for `=`.
+        initial_response: Option<Vec<u8>>,
+    },
+    /// `LOGIN user password`
+    Login {
+        /// User name bytes.
+        username: Vec<u8>,
+        /// Password bytes.
+        password: Vec<u8>,
+    },
+
+    // --- authenticated (§6.3) ---
+    /// `ENABLE cap…` (RFC 5161), capability names upper-cased.
+    Enable(Vec<String>),
+    /// `SELECT mailbox [(params)]`
+    Select {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// CONDSTORE/QRESYNC parameters.
+        params: SelectParams,
+    },
+    /// `EXAMINE mailbox [(params)]`
+    Examine {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// CONDSTORE/QRESYNC parameters.
+        params: SelectParams,
+    },
+    /// `CREATE mailbox [(USE (attrs))]` (RFC 6154 special-use).
+    Create {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// Special-use attributes requested, as written without the backslash (`Sent`).
+        special_use: Vec<String>,
+    },
+    /// `DELETE mailbox`
+    Delete(Mailbox),
+    /// `RENAME from to`
+    Rename {
+        /// Existing name.
+        from: Mailbox,
+        /// New name.
+        to: Mailbox,
+    },
+    /// `SUBSCRIBE mailbox`
+    Subscribe(Mailbox),
+    /// `UNSUBSCRIBE mailbox`
+    Unsubscribe(Mailbox),
+    /// `LIST` in all its LIST-EXTENDED forms (RFC 5258, 5819, 6154).
+    List(ListCommand),
+    /// `LSUB reference pattern` (IMAP4rev1).
+    Lsub {
+        /// Reference name.
+        reference: String,
+        /// Pattern with `%`/`*`.
+        pattern: String,
+    },
+    /// `NAMESPACE`
+    Namespace,
+    /// `STATUS mailbox (items)`
+    Status {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// Requested items.
+        items: Vec<StatusItem>,
+    },
+    /// `APPEND mailbox [flags] [date] literal` — one or more messages (MULTIAPPEND, RFC 3502).
+    Append {
+        /// Target mailbox.
+        mailbox: Mailbox,
+        /// The messages, in order.
+        messages: Vec<AppendMessage>,
+    },
+    /// `IDLE` (RFC 2177); the session then waits for `DONE` ([`parse_idle_done`]).
+    Idle,
+    /// `GETQUOTA root` (RFC 9208)
+    GetQuota(String),
+    /// `GETQUOTAROOT mailbox`
+    GetQuotaRoot(Mailbox),
+    /// `SETQUOTA root (resource limit …)`
+    SetQuota {
+        /// Quota root.
+        root: String,
+        /// Resource names (upper-cased) and limits.
+        limits: Vec<(String, u64)>,
+    },
+
+    // --- selected (§6.4) ---
+    /// `CHECK` (IMAP4rev1)
+    Check,
+    /// `CLOSE`
+    Close,
+    /// `UNSELECT` (RFC 3691)
+    Unselect,
+    /// `EXPUNGE`
+    Expunge,
+    /// `UID EXPUNGE set` (UIDPLUS)
+    UidExpunge(SequenceSet),
+    /// `[UID] SEARCH`
+    Search(SearchCommand),
+    /// `[UID] FETCH`
+    Fetch(FetchCommand),
+    /// `[UID] STORE`
+    Store(StoreCommand),
+    /// `[UID] COPY set mailbox`
+    Copy {
+        /// UID (true) or sequence numbers.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// Destination.
+        mailbox: Mailbox,
+    },
+    /// `[UID] MOVE set mailbox` (RFC 6851)
+    Move {
+        /// UID (true) or sequence numbers.
+        uid: bool,
+        /// Messages.
+        set: SequenceSet,
+        /// Destination.
+        mailbox: Mailbox,
+    },
+}
+
+impl CommandBody {
+    /// The command's name as it would be written (for logs and `BAD` texts).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandBody::Capability => "CAPABILITY",
+            CommandBody::Noop => "NOOP",
+            CommandBody::Logout => "LOGOUT",
+            CommandBody::Id(_) => "ID",
+            CommandBody::StartTls => "STARTTLS",
+            CommandBody::Authenticate { .. } => "AUTHENTICATE",
+            CommandBody::Login { .. } => "LOGIN",
+            CommandBody::Enable(_) => "ENABLE",
+            CommandBody::Select { .. } => "SELECT",
+            CommandBody::Examine { .. } => "EXAMINE",
+            CommandBody::Create { .. } => "CREATE",
+            CommandBody::Delete(_) => "DELETE",
+            CommandBody::Rename { .. } => "RENAME",
+            CommandBody::Subscribe(_) => "SUBSCRIBE",
+            CommandBody::Unsubscribe(_) => "UNSUBSCRIBE",
+            CommandBody::List(_) => "LIST",
+            CommandBody::Lsub { .. } => "LSUB",
+            CommandBody::Namespace => "NAMESPACE",
+            CommandBody::Status { .. } => "STATUS",
+            CommandBody::Append { .. } => "APPEND",
+            CommandBody::Idle => "IDLE",
+            CommandBody::GetQuota(_) => "GETQUOTA",
+            CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
+            CommandBody::SetQuota { .. } => "SETQUOTA",
+            CommandBody::Check => "CHECK",
+            CommandBody::Close => "CLOSE",
+            CommandBody::Unselect => "UNSELECT",
+            CommandBody::Expunge => "EXPUNGE",
+            CommandBody::UidExpunge(_) => "UID EXPUNGE",
+            CommandBody::Search(s) if s.uid => "UID SEARCH",
+            CommandBody::Search(_) => "SEARCH",
+            CommandBody::Fetch(f) if f.uid => "UID FETCH",
+            CommandBody::Fetch(_) => "FETCH",
+            CommandBody::Store(s) if s.uid => "UID STORE",
+            CommandBody::Store(_) => "STORE",
+            CommandBody::Copy { uid: true, .. } => "UID COPY",
+            CommandBody::Copy { .. } => "COPY",
+            CommandBody::Move { uid: true, .. } => "UID MOVE",
+            CommandBody::Move { .. } => "MOVE",
+        }
+    }
+}
+
+/// SELECT/EXAMINE parameters (RFC 7162).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectParams {
+    /// `(CONDSTORE)`
+    pub condstore: bool,
+    /// `(QRESYNC (…))`
+    pub qresync: Option<Qresync>,
+}
+
+/// QRESYNC parameters: `(uidvalidity modseq [known-uids] [(seq-match-data)])`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    /// Last known UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// Last known mod-sequence.
+    pub modseq: u64,
+    /// UIDs the client knows.
+    pub known_uids: Option<SequenceSet>,
+    /// Message sequence numbers and their UIDs, for the server's binary search.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+/// LIST with its LIST-EXTENDED parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCommand {
+    /// Selection options (`(SUBSCRIBED REMOTE RECURSIVEMATCH SPECIAL-USE)`).
+    pub selection: Vec<ListSelect>,
+    /// Reference name.
+    pub reference: String,
+    /// One or more patterns.
+    pub patterns: Vec<String>,
+    /// Return options.
+    pub returns: Vec<ListReturn>,
+}
+
+/// LIST selection options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListSelect {
+    /// `SUBSCRIBED`
+    Subscribed,
+    /// `REMOTE`
+    Remote,
+    /// `RECURSIVEMATCH`
+    RecursiveMatch,
+    /// `SPECIAL-USE` (RFC 6154)
+    SpecialUse,
+    /// Another option (upper-cased).
+    Other(String),
+}
+
+/// LIST return options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListReturn {
+    /// `SUBSCRIBED`
+    Subscribed,
+    /// `CHILDREN`
+    Children,
+    /// `SPECIAL-USE`
+    SpecialUse,
+    /// `STATUS (items)` (RFC 5819)
+    Status(Vec<StatusItem>),
+    /// Another option (upper-cased).
+    Other(String),
+}
+
+/// STATUS data items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusItem {
+    /// `MESSAGES`
+    Messages,
+    /// `UIDNEXT`
+    UidNext,
+    /// `UIDVALIDITY`
+    UidValidity,
+    /// `UNSEEN`
+    Unseen,
+    /// `DELETED` (IMAP4rev2)
+    Deleted,
+    /// `SIZE` (RFC 8438 / IMAP4rev2)
+    Size,
+    /// `RECENT` (IMAP4rev1)
+    Recent,
+    /// `HIGHESTMODSEQ` (RFC 7162)
+    HighestModSeq,
+}
+
+impl StatusItem {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusItem::Messages => "MESSAGES",
+            StatusItem::UidNext => "UIDNEXT",
+            StatusItem::UidValidity => "UIDVALIDITY",
+            StatusItem::Unseen => "UNSEEN",
+            StatusItem::Deleted => "DELETED",
+            StatusItem::Size => "SIZE",
+            StatusItem::Recent => "RECENT",
+            StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+        }
+    }
+}
+
+/// One message of an APPEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    /// Flags to set.
+    pub flags: Vec<Flag>,
+    /// INTERNALDATE to set.
+    pub internal_date: Option<DateTime>,
+    /// The message bytes (or where the framer streamed them).
+    pub data: LiteralData,
+    /// Sent as `~{n}` literal8 (may contain NUL; RFC 3516).
+    pub binary: bool,
+}
+
+/// `[UID] SEARCH [RETURN (…)] [CHARSET x] criteria`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchCommand {
+    /// `UID SEARCH`
+    pub uid: bool,
+    /// ESEARCH return options (RFC 4731/5182); `None` when no `RETURN` was given (classic
+    /// `* SEARCH` reply in IMAP4rev1), `Some(empty)` for `RETURN ()`.
+    pub returns: Option<Vec<SearchReturn>>,
+    /// `CHARSET` name, upper-cased.
+    pub charset: Option<String>,
+    /// The criteria, AND-ed.
+    pub criteria: Vec<SearchKey>,
+}
+
+/// ESEARCH return options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SearchReturn {
+    /// `MIN`
+    Min,
+    /// `MAX`
+    Max,
+    /// `ALL`
+    All,
+    /// `COUNT`
+    Count,
+    /// `SAVE` (RFC 5182)
+    Save,
+}
+
+/// A search key (RFC 3501 §6.4.4, RFC 9051 §6.4.4, RFC 7162 MODSEQ). Strings are bytes in the
+/// command's CHARSET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    /// `ALL`
+    All,
+    /// `ANSWERED`
+    Answered,
+    /// `BCC string`
+    Bcc(Vec<u8>),
+    /// `BEFORE date`
+    Before(Date),
+    /// `BODY string`
+    Body(Vec<u8>),
+    /// `CC string`
+    Cc(Vec<u8>),
+    /// `DELETED`
+    Deleted,
+    /// `DRAFT`
+    Draft,
+    /// `FLAGGED`
+    Flagged,
+    /// `FROM string`
+    From(Vec<u8>),
+    /// `HEADER field-name string`
+    Header(String, Vec<u8>),
+    /// `KEYWORD flag-keyword`
+    Keyword(String),
+    /// `LARGER n`
+    Larger(u64),
+    /// `NEW`
+    New,
+    /// `NOT key`
+    Not(Box<SearchKey>),
+    /// `OLD`
+    Old,
+    /// `ON date`
+    On(Date),
+    /// `OR key key`
+    Or(Box<SearchKey>, Box<SearchKey>),
+    /// `RECENT`
+    Recent,
+    /// `SEEN`
+    Seen,
+    /// `SENTBEFORE date`
+    SentBefore(Date),
+    /// `SENTON date`
+    SentOn(Date),
+    /// `SENTSINCE date`
+    SentSince(Date),
+    /// `SINCE date`
+    Since(Date),
+    /// `SMALLER n`
+    Smaller(u64),
+    /// `SUBJECT string`
+    Subject(Vec<u8>),
+    /// `TEXT string`
+    Text(Vec<u8>),
+    /// `TO string`
+    To(Vec<u8>),
+    /// `UID set`
+    Uid(SequenceSet),
+    /// `UNANSWERED`
+    Unanswered,
+    /// `UNDELETED`
+    Undeleted,
+    /// `UNDRAFT`
+    Undraft,
+    /// `UNFLAGGED`
+    Unflagged,
+    /// `UNKEYWORD flag-keyword`
+    Unkeyword(String),
+    /// `UNSEEN`
+    Unseen,
+    /// A message sequence set (or `$`).
+    SequenceSet(SequenceSet),
+    /// `( key … )`
+    And(Vec<SearchKey>),
+    /// `MODSEQ [entry-name entry-type] n` (RFC 7162).
+    ModSeq {
+        /// `"/flags/\\Seen" priv|shared|all`, if given.
+        entry: Option<(String, String)>,
+        /// The mod-sequence.
+        modseq: u64,
+    },
+}
+
+/// `[UID] FETCH set items [(modifiers)]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchCommand {
+    /// `UID FETCH`
+    pub uid: bool,
+    /// Messages.
+    pub set: SequenceSet,
+    /// Items, macros expanded (`ALL`, `FAST`, `FULL`).
+    pub items: Vec<FetchAttr>,
+    /// `(CHANGEDSINCE n)` (RFC 7162)
+    pub changed_since: Option<u64>,
+    /// `(VANISHED)` (RFC 7162 QRESYNC, UID FETCH only)
+    pub vanished: bool,
+}
+
+/// A FETCH data item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchAttr {
+    /// `ENVELOPE`
+    Envelope,
+    /// `FLAGS`
+    Flags,
+    /// `INTERNALDATE`
+    InternalDate,
+    /// `RFC822` (IMAP4rev1)
+    Rfc822,
+    /// `RFC822.HEADER` (IMAP4rev1)
+    Rfc822Header,
+    /// `RFC822.SIZE`
+    Rfc822Size,
+    /// `RFC822.TEXT` (IMAP4rev1)
+    Rfc822Text,
+    /// `BODY` (non-extensible BODYSTRUCTURE)
+    Body,
+    /// `BODYSTRUCTURE`
+    BodyStructure,
+    /// `UID`
+    Uid,
+    /// `MODSEQ` (RFC 7162)
+    ModSeq,
+    /// `BODY[section]<partial>` or `BODY.PEEK[…]`
+    BodySection {
+        /// `.PEEK`: do not set `\Seen`.
+        peek: bool,
+        /// The section.
+        section: Section,
+        /// `<origin.count>`
+        partial: Option<(u32, u32)>,
+    },
+    /// `BINARY[part]<partial>` or `BINARY.PEEK[…]` (RFC 3516)
+    Binary {
+        /// `.PEEK`
+        peek: bool,
+        /// Part numbers (empty: whole message).
+        part: Vec<u32>,
+        /// `<origin.count>`
+        partial: Option<(u32, u32)>,
+    },
+    /// `BINARY.SIZE[part]`
+    BinarySize {
+        /// Part numbers.
+        part: Vec<u32>,
+    },
+}
+
+/// `section` = "[" [section-spec] "]".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Section {
+    /// Part numbers (`1.2.3`); empty for the whole message.
+    pub part: Vec<u32>,
+    /// What of that part.
+    pub text: Option<SectionText>,
+}
+
+/// The textual part of a section spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    /// `HEADER`
+    Header,
+    /// `HEADER.FIELDS (names)`, names upper-cased.
+    HeaderFields(Vec<String>),
+    /// `HEADER.FIELDS.NOT (names)`, names upper-cased.
+    HeaderFieldsNot(Vec<String>),
+    /// `TEXT`
+    Text,
+    /// `MIME` (only after part numbers)
+    Mime,
+}
+
+/// `[UID] STORE set [(UNCHANGEDSINCE n)] (+|-)FLAGS[.SILENT] flags`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreCommand {
+    /// `UID STORE`
+    pub uid: bool,
+    /// Messages.
+    pub set: SequenceSet,
+    /// `(UNCHANGEDSINCE n)` (RFC 7162)
+    pub unchanged_since: Option<u64>,
+    /// Replace, add or remove.
+    pub action: StoreAction,
+    /// `.SILENT`
+    pub silent: bool,
+    /// The flags.
+    pub flags: Vec<Flag>,
+}
+
+/// How STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreAction {
+    /// `FLAGS`
+    Replace,
+    /// `+FLAGS`
+    Add,
+    /// `-FLAGS`
+    Remove,
+}
+
+/// Parses one complete command from framer output.
+pub fn parse_command(frame: CommandBytes<'_>, opts: ParseOptions) -> Result<Command, Rejected> {
+    let mut c = Cursor::new(frame.bytes, frame.streamed, opts.utf8_accept);
+    let tag = read_tag(&mut c).map_err(|error| Rejected { tag: None, error })?;
+    match parse_body(&mut c) {
+        Ok(body) => Ok(Command { tag, body }),
+        Err(error) => Err(Rejected {
+            tag: Some(tag),
+            error,
+        }),
+    }
+}
+
+/// Parses a complete command whose literals are all inline (tests, tools).
+pub fn parse_command_bytes(bytes: &[u8], opts: ParseOptions) -> Result<Command, Rejected> {
+    parse_command(
+        CommandBytes {
+            bytes,
+            streamed: &[],
+        },
+        opts,
+    )
+}
+
+fn read_tag(c: &mut Cursor<'_>) -> Result<Tag, ProtoError> {
+    let start = c.pos();
+    let mut n = 0;
+    while c.peek_at(n).is_some_and(super::types::is_tag_char) {
+        n += 1;
+    }
+    if n == 0 || c.peek_at(n) != Some(b' ') {
+        return Err(ProtoError::BadTag);
+    }
+    let mut s = String::with_capacity(n);
+    for i in 0..n {
+        s.push(char::from(c.peek_at(i).unwrap_or(b'?')));
+    }
+    let _ = start;
+    c.skip(n + 1);
+    Ok(Tag(s))
+}
+
+fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
+    let name = c.keyword()?;
+    let body = match name.as_str() {
+        "CAPABILITY" => CommandBody::Capability,
+        "NOOP" => CommandBody::Noop,
+        "LOGOUT" => CommandBody::Logout,
+        "STARTTLS" => CommandBody::StartTls,
+        "NAMESPACE" => CommandBody::Namespace,
+        "IDLE" => CommandBody::Idle,
+        "CHECK" => CommandBody::Check,
+        "CLOSE" => CommandBody::Close,
+        "UNSELECT" => CommandBody::Unselect,
+        "EXPUNGE" => CommandBody::Expunge,
+        "ID" => parse::id::parse(c)?,
+        "AUTHENTICATE" => parse::auth::authenticate(c)?,
+        "LOGIN" => parse::auth::login(c)?,
+        "ENABLE" => parse::enable::parse(c)?,
+        "SELECT" | "EXAMINE" => parse::select::parse(c, name == "EXAMINE")?,
+        "CREATE" => parse::mailbox::create(c)?,
+        "DELETE" => CommandBody::Delete(parse::mailbox::one(c)?),
+        "RENAME" => parse::mailbox::rename(c)?,
+        "SUBSCRIBE" => CommandBody::Subscribe(parse::mailbox::one(c)?),
+        "UNSUBSCRIBE" => CommandBody::Unsubscribe(parse::mailbox::one(c)?),
+        "LIST" => parse::list::list(c)?,
+        "LSUB" => parse::list::lsub(c)?,
+        "STATUS" => parse::status::parse(c)?,
+        "APPEND" => parse::append::parse(c)?,
+        "GETQUOTA" => parse::quota::getquota(c)?,
+        "GETQUOTAROOT" => parse::quota::getquotaroot(c)?,
+        "SETQUOTA" => parse::quota::setquota(c)?,
+        "SEARCH" => parse::search::parse(c, false)?,
+        "FETCH" => parse::fetch::parse(c, false)?,
+        "STORE" => parse::store::parse(c, false)?,
+        "COPY" | "MOVE" => parse::message::copy_move(c, false, name == "MOVE")?,
+        "UID" => {
+            c.sp()?;
+            let sub = c.keyword()?;
+            match sub.as_str() {
+                "SEARCH" => parse::search::parse(c, true)?,
+                "FETCH" => parse::fetch::parse(c, true)?,
+                "STORE" => parse::store::parse(c, true)?,
+                "COPY" | "MOVE" => parse::message::copy_move(c, true, sub == "MOVE")?,
+                "EXPUNGE" => parse::message::uid_expunge(c)?,
+                _ => return Err(ProtoError::UnknownCommand(format!("UID {sub}"))),
+            }
+        }
+        _ => return Err(ProtoError::UnknownCommand(name)),
+    };
+    c.crlf()?;
+    Ok(body)
+}
+
+/// Recognises the `DONE` line that ends IDLE (case-insensitive, RFC 2177).
+pub fn parse_idle_done(line: &[u8]) -> Result<(), ProtoError> {
+    let l = line.strip_suffix(b"\r\n").ok_or(ProtoError::Syntax {
+        at: 0,
+        expected: "DONE CRLF",
+    })?;
+    if l.eq_ignore_ascii_case(b"DONE") {
+        Ok(())
+    } else {
+        Err(ProtoError::Syntax {
+            at: 0,
+            expected: "DONE",
+        })
+    }
+}
+
+/// A client's answer to an AUTHENTICATE challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthResponse {
+    /// `*`: the client cancels the exchange (answer `tag BAD`).
+    Cancel,
+    /// The base64 text as sent (possibly empty).
+    Data(Vec<u8>),
+}
+
+/// Reads a line sent in answer to an AUTHENTICATE `+` challenge.
+pub fn parse_auth_response(line: &[u8]) -> Result<AuthResponse, ProtoError> {
+    let l = line.strip_suffix(b"\r\n").ok_or(ProtoError::Syntax {
+        at: 0,
+        expected: "CRLF",
+    })?;
+    if l == b"*" {
+        return Ok(AuthResponse::Cancel);
+    }
+    if let Some(at) = l
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')))
+    {
+        return Err(ProtoError::Syntax {
+            at,
+            expected: "base64",
+        });
+    }
+    Ok(AuthResponse::Data(l.to_vec()))
+}
+
+/// Reads just the command name (upper-cased; `UID X` as `UID X`) from the start of a command,
+/// e.g. from [`super::framer::LiteralFound::prefix`] to decide whether to stream a literal.
+pub fn peek_command_name(prefix: &[u8]) -> Option<String> {
+    let mut words = prefix.split(|&b| b == b' ' || b == b'\r');
+    let _tag = words.next()?;
+    let name = std::str::from_utf8(words.next()?)
+        .ok()?
+        .to_ascii_uppercase();
+    if name == "UID" {
+        let sub = std::str::from_utf8(words.next()?)
+            .ok()?
+            .to_ascii_uppercase();
+        return Some(format!("UID {sub}"));
+    }
+    Some(name)
+}
