@@ -1,0 +1,318 @@
+//! The backend contract: what a storage engine must provide so the [`Store`](crate::Store) API,
+//! and every protocol above it, work unchanged on it.
+//!
+//! The contract is narrow and batch-oriented (the lesson of Stalwart's store, STACK §9):
+//!
+//! - [`Backend::submit`] takes one mutation ([`Op`], plain data) with its session and resolves
+//!   once the mutation **and its events** are durable in the outbox, or it failed and nothing of
+//!   it is left (except a QuotaExceed event, which is the record of the failure). How mutations
+//!   are grouped into physical transactions is the backend's business: the embedded backend
+//!   group-commits everything queued; a PostgreSQL backend can pipeline.
+//! - [`Backend::query`] answers reads ([`Query`]) from a snapshot, never through the writer.
+//! - [`Backend::put_blob`] makes message content durable before the mutation referencing it.
+//! - Notifications: the last outbox id and per-mailbox change counters.
+//!
+//! Dispatch is an enum ([`AnyBackend`]), not a trait object: `async fn` in traits is not
+//! object-safe, and the set of backends is closed and known at compile time (STACK §9).
+//! A PostgreSQL backend adds a variant; callers keep using `Store`.
+
+use crate::blobs::BlobRef;
+use crate::embedded::Embedded;
+use crate::flags::FlagMode;
+use crate::model::*;
+use crate::{Result, SessionContext};
+use herald_events::{Event, UidSet};
+use std::future::Future;
+use tokio::sync::watch;
+
+/// One mutation. Account-level operations name their account explicitly; the store facade
+/// fills it from the session for mailbox operations.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Creates an account and its INBOX.
+    AddUser {
+        /// Account name.
+        name: String,
+        /// Argon2 PHC string (hashed by the caller, off the writer thread).
+        password_hash: String,
+        /// Administrator.
+        admin: bool,
+    },
+    /// Deletes an account with its mailboxes and messages.
+    DeleteUser {
+        /// Account name.
+        name: String,
+    },
+    /// Changes a quota (None = unchanged).
+    SetQuota {
+        /// Account.
+        user: String,
+        /// New storage limit in KB.
+        storage_kb: Option<u64>,
+        /// New message-count limit.
+        messages: Option<u64>,
+    },
+    /// CREATE.
+    CreateMailbox {
+        /// Account.
+        account: String,
+        /// Name as given.
+        name: String,
+        /// SPECIAL-USE.
+        special_use: Option<SpecialUse>,
+    },
+    /// DELETE.
+    DeleteMailbox {
+        /// Account.
+        account: String,
+        /// Name as given.
+        name: String,
+    },
+    /// RENAME.
+    RenameMailbox {
+        /// Account.
+        account: String,
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// SUBSCRIBE (`true`) or UNSUBSCRIBE.
+    Subscribe {
+        /// Account.
+        account: String,
+        /// Mailbox name.
+        name: String,
+        /// Subscribe or unsubscribe.
+        on: bool,
+    },
+    /// Sets mailbox attributes (None = unchanged; Some(None) = clear).
+    SetMailboxAttrs {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        name: String,
+        /// SPECIAL-USE.
+        special_use: Option<Option<SpecialUse>>,
+        /// Expiry policy in seconds.
+        max_age_secs: Option<Option<u64>>,
+    },
+    /// APPEND (no envelope) or delivery (with envelope).
+    Append {
+        /// Account.
+        account: String,
+        /// Target mailbox.
+        mailbox: String,
+        /// Content.
+        blob: BlobRef,
+        /// Flags to set.
+        flags: Vec<String>,
+        /// INTERNALDATE in ms.
+        internal_date_ms: i64,
+        /// SMTP envelope for a delivery (MessageNew); None for APPEND (MessageAppend).
+        envelope: Option<String>,
+    },
+    /// COPY, or MOVE when `remove_source`.
+    Copy {
+        /// Account.
+        account: String,
+        /// Source mailbox.
+        from: String,
+        /// UIDs.
+        uids: UidSet,
+        /// Target mailbox.
+        to: String,
+        /// MOVE.
+        remove_source: bool,
+    },
+    /// STORE.
+    StoreFlags {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// UIDs.
+        uids: UidSet,
+        /// Add, remove, replace.
+        mode: FlagMode,
+        /// Flags.
+        flags: Vec<String>,
+        /// RFC 7162 UNCHANGEDSINCE.
+        unchanged_since: Option<u64>,
+    },
+    /// EXPUNGE / UID EXPUNGE.
+    Expunge {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// Restrict to these UIDs (UID EXPUNGE).
+        uids: Option<UidSet>,
+    },
+    /// Applies expiry policies.
+    Expire {
+        /// One account, or all.
+        account: Option<String>,
+        /// "Now", in ms since the epoch.
+        now_ms: i64,
+    },
+}
+
+/// What a mutation produced.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Nothing beyond the events.
+    None,
+    /// A mailbox.
+    Mailbox(MailboxInfo),
+    /// A new message.
+    Appended(Appended),
+    /// COPY/MOVE.
+    Copied(CopyResult),
+    /// STORE.
+    Flags(StoreResult),
+    /// Expunged UIDs.
+    Expunged(Vec<u32>),
+    /// Expired messages.
+    Expired(Vec<Expired>),
+    /// Quota after the change.
+    Quota(QuotaInfo),
+}
+
+/// A committed mutation.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// What it produced.
+    pub output: Output,
+    /// Its events, `vnd.herald.id` set.
+    pub events: Vec<Event>,
+}
+
+/// One read.
+#[derive(Debug, Clone)]
+pub enum Query {
+    /// Every account.
+    Users,
+    /// Password hash and admin bit of one account.
+    Credentials(String),
+    /// One account's quota.
+    Quota(String),
+    /// Every mailbox of an account.
+    Mailboxes(String),
+    /// One mailbox.
+    Mailbox(String, String),
+    /// Subscriptions of an account.
+    Subscriptions(String),
+    /// Message metadata (all messages when `uids` is None).
+    Messages {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// UIDs.
+        uids: Option<UidSet>,
+    },
+    /// One message's content.
+    Content {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// UID.
+        uid: u32,
+    },
+    /// Outbox rows with id > after, at most `limit`.
+    EventsAfter {
+        /// Cursor.
+        after: u64,
+        /// Maximum rows.
+        limit: usize,
+    },
+    /// Highest committed outbox id (seen by any process).
+    LastEventId,
+    /// Cross-checks counters, refcounts and the outbox.
+    Consistency,
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Accounts.
+    Users(Vec<UserInfo>),
+    /// PHC string and admin bit (None when the account does not exist).
+    Credentials(Option<(String, bool)>),
+    /// Quota.
+    Quota(QuotaInfo),
+    /// Mailboxes.
+    Mailboxes(Vec<MailboxInfo>),
+    /// One mailbox.
+    Mailbox(MailboxInfo),
+    /// Subscribed names.
+    Subscriptions(Vec<String>),
+    /// Message metadata.
+    Messages(Vec<MessageMeta>),
+    /// Message bytes.
+    Content(Vec<u8>),
+    /// Outbox rows.
+    Events(Vec<StoredEvent>),
+    /// An id.
+    Id(u64),
+    /// Consistency report.
+    Consistency(Consistency),
+}
+
+/// What a storage engine provides; see the module documentation.
+pub trait Backend: Send + Sync {
+    /// Commits one mutation with its events; resolves after it is durable.
+    fn submit(&self, ctx: SessionContext, op: Op) -> impl Future<Output = Result<Applied>> + Send;
+    /// Answers one read.
+    fn query(&self, q: Query) -> impl Future<Output = Result<Answer>> + Send;
+    /// Makes content durable and returns the reference a mutation can carry.
+    fn put_blob(&self, data: Vec<u8>) -> impl Future<Output = Result<BlobRef>> + Send;
+    /// The last committed outbox id, updated by this process's commits.
+    fn outbox_watch(&self) -> watch::Receiver<u64>;
+    /// A change counter for one mailbox id.
+    fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64>;
+    /// Stops accepting work and waits until everything submitted is finished.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// Every backend, dispatched statically.
+#[derive(Debug)]
+pub enum AnyBackend {
+    /// SQLite in the data directory.
+    Embedded(Embedded),
+}
+
+impl Backend for AnyBackend {
+    async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
+        match self {
+            AnyBackend::Embedded(b) => b.submit(ctx, op).await,
+        }
+    }
+    async fn query(&self, q: Query) -> Result<Answer> {
+        match self {
+            AnyBackend::Embedded(b) => b.query(q).await,
+        }
+    }
+    async fn put_blob(&self, data: Vec<u8>) -> Result<BlobRef> {
+        match self {
+            AnyBackend::Embedded(b) => b.put_blob(data).await,
+        }
+    }
+    fn outbox_watch(&self) -> watch::Receiver<u64> {
+        match self {
+            AnyBackend::Embedded(b) => b.outbox_watch(),
+        }
+    }
+    fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
+        match self {
+            AnyBackend::Embedded(b) => b.mailbox_watch(mailbox_id),
+        }
+    }
+    async fn close(&self) {
+        match self {
+            AnyBackend::Embedded(b) => b.close().await,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! [`StoreConfig`]: a plain struct, so the binary can fill it from TOML (DESIGN §4 keys
+//! `[store] path`, `[server] hostname`, `[events] seen_deleted_as_flags`) and tests can build
+//! it in one line. The store reads no files or environment of its own.
+
+use std::path::PathBuf;
+
+/// Messages up to this size are stored inside the database; see the `blobs` module.
+pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
+
+/// How the store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The data directory (`[store] path`): holds `herald.db` and `blobs/`. Created if missing.
+    pub path: PathBuf,
+    /// `serverFQDN` of every event and the host of every IMAP URL (`[server] hostname`).
+    pub server_fqdn: String,
+    /// RFC 5423 §4.2: when true, setting `\Seen`/`\Deleted` emits FlagsSet instead of
+    /// MessageRead/MessageTrash (`[events] seen_deleted_as_flags`).
+    pub seen_deleted_as_flags: bool,
+    /// Largest message stored inside the database; larger ones are files under `blobs/`.
+    pub inline_blob_max: usize,
+    /// Most operations the writer commits in one transaction (one fsync).
+    pub max_batch: usize,
+    /// How long a writer waits for another process's write lock (the CLI and the server may
+    /// share a data directory).
+    pub busy_timeout: std::time::Duration,
+    /// Durability: `true` (the default) fsyncs every commit (`synchronous=FULL`), so an
+    /// acknowledged change survives power loss. `false` (`NORMAL`) survives process crashes only.
+    pub durable: bool,
+}
+
+impl StoreConfig {
+    /// The defaults for a data directory: host `localhost`, RFC 5423 default event forms,
+    /// durable commits.
+    pub fn new(path: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            path: path.into(),
+            server_fqdn: "localhost".to_owned(),
+            seen_deleted_as_flags: false,
+            inline_blob_max: DEFAULT_INLINE_BLOB_MAX,
+            max_batch: 512,
+            busy_timeout: std::time::Duration::from_secs(10),
+            durable: true,
+        }
+    }
+
+    /// Sets `server_fqdn`.
+    pub fn with_fqdn(mut self, fqdn: impl Into<String>) -> StoreConfig {
+        self.server_fqdn = fqdn.into();
+        self
+    }
+}

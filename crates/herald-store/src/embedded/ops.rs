@@ -1,0 +1,1253 @@
+//! The mutations, as SQL on the writer's connection, each producing the events it causes.
+//!
+//! Every function here runs inside a SAVEPOINT opened by the writer (`writer.rs`): returning an
+//! error rolls the operation back entirely, and the events returned with success are inserted
+//! into the outbox under the same savepoint. The event rules of RFC 5423 §4 live here, next to
+//! the state change they describe, one function per IMAP command, so a reader finds "what does
+//! EXPUNGE emit" in one place:
+//!
+//! - no state change ⇒ no event (a STORE that changes nothing, a second SUBSCRIBE);
+//! - CREATE `a/b/c` emits one MailboxCreate, for the leaf (§4.4: parents are implied);
+//! - RENAME emits one MailboxRename (children implied); renaming INBOX leaves a new, empty INBOX
+//!   with no MailboxCreate (§4.4);
+//! - `\Seen` set ⇒ MessageRead, `\Deleted` set ⇒ MessageTrash, unless `seen_deleted_as_flags`;
+//!   other flags ⇒ FlagsSet/FlagsClear, one event per distinct set of flags (§4.2);
+//! - a failed append or delivery over quota commits only its QuotaExceed (§4.1);
+//! - an expunge, expiry or mailbox deletion that takes usage from at-or-over a limit to under it
+//!   also emits QuotaWithin (§4.1).
+
+use super::Shared;
+use crate::backend::{Op, Output};
+use crate::blobs::BlobRef;
+use crate::error::QuotaResource;
+use crate::events::EventCx;
+use crate::flags::{self, FlagMode};
+use crate::model::*;
+use crate::{Result, SessionContext, StoreError, names, vnd_cause};
+use herald_events::{Event, EventType, FlagNames, SYSTEM_FLAGS, UidSet, vnd};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
+
+/// A successful operation: its output, its events (ids not yet assigned) and the mailboxes it
+/// changed (for notifications).
+pub(super) struct Done {
+    pub output: Output,
+    pub events: Vec<Event>,
+    pub mailboxes: Vec<i64>,
+}
+
+/// A failed operation: the error, and events that must be committed anyway (QuotaExceed).
+pub(super) struct Failed {
+    pub error: StoreError,
+    pub events: Vec<Event>,
+}
+
+impl<E: Into<StoreError>> From<E> for Failed {
+    fn from(e: E) -> Failed {
+        Failed {
+            error: e.into(),
+            events: Vec::new(),
+        }
+    }
+}
+
+type OpResult = std::result::Result<Done, Failed>;
+
+fn done(output: Output, events: Vec<Event>, mailboxes: Vec<i64>) -> OpResult {
+    Ok(Done {
+        output,
+        events,
+        mailboxes,
+    })
+}
+
+/// Applies one operation.
+pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op: &Op) -> OpResult {
+    let ecx = EventCx::new(&shared.config.server_fqdn, ctx);
+    let env = Env {
+        conn,
+        shared,
+        ecx: &ecx,
+    };
+    match op {
+        Op::AddUser {
+            name,
+            password_hash,
+            admin,
+        } => env.add_user(name, password_hash, *admin),
+        Op::DeleteUser { name } => env.delete_user(name),
+        Op::SetQuota {
+            user,
+            storage_kb,
+            messages,
+        } => env.set_quota(user, *storage_kb, *messages),
+        Op::CreateMailbox {
+            account,
+            name,
+            special_use,
+        } => env.create_mailbox(account, name, *special_use),
+        Op::DeleteMailbox { account, name } => env.delete_mailbox(account, name),
+        Op::RenameMailbox { account, from, to } => env.rename_mailbox(account, from, to),
+        Op::Subscribe { account, name, on } => env.subscribe(account, name, *on),
+        Op::SetMailboxAttrs {
+            account,
+            name,
+            special_use,
+            max_age_secs,
+        } => env.set_attrs(account, name, *special_use, *max_age_secs),
+        Op::Append {
+            account,
+            mailbox,
+            blob,
+            flags,
+            internal_date_ms,
+            envelope,
+        } => env.append(
+            account,
+            mailbox,
+            blob,
+            flags,
+            *internal_date_ms,
+            envelope.as_deref(),
+        ),
+        Op::Copy {
+            account,
+            from,
+            uids,
+            to,
+            remove_source,
+        } => env.copy(account, from, uids, to, *remove_source),
+        Op::StoreFlags {
+            account,
+            mailbox,
+            uids,
+            mode,
+            flags,
+            unchanged_since,
+        } => env.store_flags(account, mailbox, uids, *mode, flags, *unchanged_since),
+        Op::Expunge {
+            account,
+            mailbox,
+            uids,
+        } => env.expunge(account, mailbox, uids.as_ref()),
+        Op::Expire { account, now_ms } => env.expire(account.as_deref(), *now_ms),
+    }
+}
+
+/// An account row.
+#[derive(Debug, Clone)]
+pub(super) struct Account {
+    pub id: i64,
+    pub name: String,
+    pub quota_kb: Option<u64>,
+    pub quota_messages: Option<u64>,
+    pub used_bytes: u64,
+    pub used_messages: u64,
+}
+
+/// A mailbox row.
+#[derive(Debug, Clone)]
+pub(super) struct Mbox {
+    pub id: i64,
+    pub name: String,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub modseq: u64,
+    pub messages: u64,
+    pub noselect: bool,
+    pub special_use: Option<SpecialUse>,
+    pub max_age_secs: Option<u64>,
+}
+
+impl Mbox {
+    pub fn info(&self) -> MailboxInfo {
+        MailboxInfo {
+            id: self.id,
+            name: self.name.clone(),
+            uidvalidity: self.uidvalidity,
+            uidnext: self.uidnext,
+            highest_modseq: self.modseq,
+            messages: self.messages,
+            noselect: self.noselect,
+            special_use: self.special_use,
+            max_age_secs: self.max_age_secs,
+        }
+    }
+}
+
+pub(super) const MAILBOX_COLUMNS: &str =
+    "id, name, uidvalidity, uidnext, highestmodseq, messages, noselect, special_use, max_age_secs";
+
+pub(super) fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mbox> {
+    let special: Option<String> = r.get(7)?;
+    Ok(Mbox {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        uidvalidity: r.get(2)?,
+        uidnext: r.get(3)?,
+        modseq: r.get::<_, i64>(4)? as u64,
+        messages: r.get::<_, i64>(5)? as u64,
+        noselect: r.get(6)?,
+        special_use: special.and_then(|s| s.parse().ok()),
+        max_age_secs: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+    })
+}
+
+pub(super) fn account(conn: &Connection, name: &str) -> Result<Account> {
+    conn.prepare_cached(
+        "SELECT id, name, quota_storage_kb, quota_messages, used_bytes, used_messages
+         FROM accounts WHERE name = ?1",
+    )?
+    .query_row([name], |r| {
+        Ok(Account {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            quota_kb: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+            quota_messages: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+            used_bytes: r.get::<_, i64>(4)? as u64,
+            used_messages: r.get::<_, i64>(5)? as u64,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::not_found("account", name))
+}
+
+pub(super) fn find_mailbox(conn: &Connection, account_id: i64, name: &str) -> Result<Option<Mbox>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"
+        ))?
+        .query_row(params![account_id, name], mailbox_row)
+        .optional()?)
+}
+
+/// Mailboxes strictly below `name`, by name range (`name/` ≤ x < `name0`, '0' = '/' + 1).
+fn descendants(conn: &Connection, account_id: i64, name: &str) -> Result<Vec<Mbox>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MAILBOX_COLUMNS} FROM mailboxes
+         WHERE account_id = ?1 AND name >= ?2 AND name < ?3 ORDER BY name"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![account_id, format!("{name}/"), format!("{name}0")],
+            mailbox_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn next_uidvalidity(conn: &Connection) -> Result<u32> {
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'uidvalidity'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(1);
+    let next = last
+        .map_or(now, |l| (l + 1).max(now))
+        .clamp(1, i64::from(u32::MAX));
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('uidvalidity', ?1)")?
+        .execute([next])?;
+    Ok(next as u32)
+}
+
+fn insert_mailbox(
+    conn: &Connection,
+    account_id: i64,
+    name: &str,
+    special_use: Option<SpecialUse>,
+) -> Result<Mbox> {
+    let uidvalidity = next_uidvalidity(conn)?;
+    conn.prepare_cached(
+        "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        account_id,
+        name,
+        uidvalidity,
+        special_use.map(SpecialUse::as_str)
+    ])?;
+    Ok(Mbox {
+        id: conn.last_insert_rowid(),
+        name: name.to_owned(),
+        uidvalidity,
+        uidnext: 1,
+        modseq: 1,
+        messages: 0,
+        noselect: false,
+        special_use,
+        max_age_secs: None,
+    })
+}
+
+/// Sorts flags canonically: system flags in RFC order, then keywords case-insensitively.
+fn sort_flags(v: &mut [String]) {
+    v.sort_by_key(|f| {
+        let sys = SYSTEM_FLAGS
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(f))
+            .unwrap_or(SYSTEM_FLAGS.len());
+        (sys, f.to_ascii_lowercase())
+    });
+}
+
+/// (uid, blob_id, size, flags column, internaldate ms, modseq).
+type MsgRow = (u32, i64, u64, String, i64, u64);
+
+/// A row removed by expunge, expiry or deletion.
+struct Gone {
+    uid: u32,
+    blob_id: i64,
+    size: u64,
+}
+
+struct Env<'a> {
+    conn: &'a Connection,
+    shared: &'a Shared,
+    ecx: &'a EventCx<'a>,
+}
+
+impl Env<'_> {
+    fn selectable(&self, account_id: i64, name: &str) -> Result<Mbox> {
+        match find_mailbox(self.conn, account_id, name)? {
+            None => Err(StoreError::not_found("mailbox", name)),
+            Some(m) if m.noselect => Err(StoreError::NoSelect(name.to_owned())),
+            Some(m) => Ok(m),
+        }
+    }
+
+    fn add_usage(&self, account_id: i64, bytes: i64, messages: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE accounts SET used_bytes = used_bytes + ?2, used_messages = used_messages + ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![account_id, bytes, messages])?;
+        Ok(())
+    }
+
+    /// Takes a reference on a blob, inserting it when new. A fresh file blob's file must exist.
+    fn blob_acquire(&self, blob: &BlobRef) -> Result<i64> {
+        let existing: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "UPDATE blobs SET refcount = refcount + 1 WHERE sha256 = ?1 RETURNING id",
+            )?
+            .query_row([&blob.sha256[..]], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        if blob.on_file {
+            // The file may have been unlinked since the caller wrote it (its last reference was
+            // dropped meanwhile); we hold the write lock, so after this check it stays.
+            if !self.shared.blobs.exists(&blob.sha256) {
+                self.shared.blobs.write(&blob.sha256, &blob.data)?;
+            }
+            self.conn
+                .prepare_cached("DELETE FROM blob_trash WHERE sha256 = ?1")?
+                .execute([&blob.sha256[..]])?;
+        }
+        let data: Option<&[u8]> = (!blob.on_file).then_some(&blob.data[..]);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO blobs (sha256, size, refcount, data) VALUES (?1, ?2, 1, ?3)",
+            )?
+            .execute(params![&blob.sha256[..], blob.size() as i64, data])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Drops a reference; the last one deletes the row and queues a file for unlinking.
+    fn blob_release(&self, blob_id: i64) -> Result<()> {
+        let (refcount, on_file, sha): (i64, bool, Vec<u8>) = self
+            .conn
+            .prepare_cached(
+                "UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1
+                 RETURNING refcount, data IS NULL, sha256",
+            )?
+            .query_row([blob_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("message refers to missing blob {blob_id}"))
+            })?;
+        if refcount <= 0 {
+            self.conn
+                .prepare_cached("DELETE FROM blobs WHERE id = ?1")?
+                .execute([blob_id])?;
+            if on_file {
+                self.conn
+                    .prepare_cached("INSERT OR IGNORE INTO blob_trash (sha256) VALUES (?1)")?
+                    .execute([sha])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes message rows, releases their blobs, updates the mailbox (messages, modseq) and
+    /// the account's usage. Returns the mailbox's new modseq.
+    fn remove_messages(&self, account_id: i64, mb: &Mbox, gone: &[Gone]) -> Result<u64> {
+        let mut del = self
+            .conn
+            .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?;
+        let mut bytes = 0u64;
+        for g in gone {
+            del.execute(params![mb.id, g.uid])?;
+            self.blob_release(g.blob_id)?;
+            bytes += g.size;
+        }
+        let modseq = mb.modseq + 1;
+        self.conn
+            .prepare_cached(
+                "UPDATE mailboxes SET messages = messages - ?2, highestmodseq = ?3 WHERE id = ?1",
+            )?
+            .execute(params![mb.id, gone.len() as i64, modseq as i64])?;
+        self.add_usage(account_id, -(bytes as i64), -(gone.len() as i64))?;
+        Ok(modseq)
+    }
+
+    /// Messages of a mailbox: (uid, blob_id, size, flags, internaldate, modseq), restricted to
+    /// `uids`, to `\Deleted` ones when `deleted_only`, to those older than `before` (ms).
+    fn messages_in(
+        &self,
+        mailbox_id: i64,
+        uids: Option<&UidSet>,
+        deleted_only: bool,
+        before: Option<i64>,
+    ) -> Result<Vec<MsgRow>> {
+        let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
+        let mut stmt = self.conn.prepare_cached(
+            r"SELECT uid, blob_id, size, flags, internaldate, modseq FROM messages
+             WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
+               AND (?4 = 0 OR instr(' ' || flags || ' ', ' \Deleted ') > 0)
+               AND (?5 IS NULL OR internaldate < ?5)
+             ORDER BY uid",
+        )?;
+        let rows = stmt
+            .query_map(params![mailbox_id, lo, hi, deleted_only, before], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)? as u64,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| uids.is_none_or(|s| s.contains(row.0)))
+            .collect())
+    }
+
+    /// A quota event (QuotaExceed, QuotaWithin, QuotaChange) with limits and usage.
+    fn quota_event(
+        &self,
+        t: EventType,
+        acct: &Account,
+        used_bytes: u64,
+        used_messages: u64,
+        mailbox: Option<&Mbox>,
+    ) -> Event {
+        let mut e = match mailbox {
+            Some(mb) => self
+                .ecx
+                .mailbox_event(t, &acct.name, &mb.name, Some(mb.uidvalidity)),
+            None => {
+                let mut e = self.ecx.event(t, &acct.name);
+                e.uri = Some(self.ecx.server_url(&acct.name));
+                e
+            }
+        };
+        e.disk_quota = acct.quota_kb;
+        e.max_messages = acct.quota_messages;
+        e.disk_used = Some(used_bytes.div_ceil(1024));
+        e.messages = Some(used_messages);
+        e
+    }
+
+    /// Fails with OverQuota (and a QuotaExceed event) when adding would exceed a limit.
+    fn check_quota(
+        &self,
+        acct: &Account,
+        add_bytes: u64,
+        add_messages: u64,
+        mb: &Mbox,
+    ) -> std::result::Result<(), Failed> {
+        let bytes = acct.used_bytes + add_bytes;
+        let count = acct.used_messages + add_messages;
+        let over = if let Some(limit) = acct.quota_kb.filter(|l| bytes > l.saturating_mul(1024)) {
+            Some((QuotaResource::Storage, limit, bytes.div_ceil(1024)))
+        } else {
+            acct.quota_messages
+                .filter(|l| count > *l)
+                .map(|limit| (QuotaResource::Messages, limit, count))
+        };
+        match over {
+            None => Ok(()),
+            Some((resource, limit, usage)) => Err(Failed {
+                error: StoreError::OverQuota {
+                    user: acct.name.clone(),
+                    resource,
+                    limit,
+                    usage,
+                    event_id: 0,
+                },
+                events: vec![self.quota_event(
+                    EventType::QuotaExceed,
+                    acct,
+                    acct.used_bytes,
+                    acct.used_messages,
+                    Some(mb),
+                )],
+            }),
+        }
+    }
+
+    /// QuotaWithin when usage went from at-or-over a limit to under it.
+    fn quota_within(
+        &self,
+        before: &Account,
+        freed_bytes: u64,
+        freed_messages: u64,
+    ) -> Option<Event> {
+        let bytes = before.used_bytes.saturating_sub(freed_bytes);
+        let count = before.used_messages.saturating_sub(freed_messages);
+        let storage = before
+            .quota_kb
+            .map(|l| l.saturating_mul(1024))
+            .is_some_and(|l| before.used_bytes >= l && bytes < l);
+        let messages = before
+            .quota_messages
+            .is_some_and(|l| before.used_messages >= l && count < l);
+        (storage || messages)
+            .then(|| self.quota_event(EventType::QuotaWithin, before, bytes, count, None))
+    }
+
+    /// An event about some messages of a mailbox: one UID ⇒ a message URL and its modseq.
+    fn messages_event(
+        &self,
+        t: EventType,
+        account: &str,
+        mb: &Mbox,
+        uids: &[u32],
+        modseq: u64,
+    ) -> Event {
+        let mut e = self.ecx.event(t, account);
+        let set = UidSet::from_uids(uids.iter().copied());
+        if let [uid] = uids {
+            e.uri = Some(
+                self.ecx
+                    .message_url(account, &mb.name, mb.uidvalidity, *uid),
+            );
+            e.modseq = Some(modseq);
+        } else {
+            e.uri = Some(
+                self.ecx
+                    .mailbox_url(account, &mb.name, Some(mb.uidvalidity)),
+            );
+        }
+        e.uidset = Some(set);
+        e
+    }
+
+    // ---- accounts -------------------------------------------------------------------------
+
+    fn add_user(&self, name: &str, hash: &str, admin: bool) -> OpResult {
+        names::user(name)?;
+        let exists: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1)")?
+            .query_row([name], |r| r.get(0))?;
+        if exists {
+            return Err(StoreError::exists("account", name).into());
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO accounts (name, password_hash, admin) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![name, hash, admin])?;
+        let id = self.conn.last_insert_rowid();
+        // Provisioning the INBOX is part of creating the account, not a client's CREATE:
+        // RFC 5423 has no account event, and a MailboxCreate here would be noise.
+        let inbox = insert_mailbox(self.conn, id, "INBOX", None)?;
+        done(Output::Mailbox(inbox.info()), Vec::new(), vec![inbox.id])
+    }
+
+    fn delete_user(&self, name: &str) -> OpResult {
+        let acct = account(self.conn, name)?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 ORDER BY name"
+        ))?;
+        let boxes = stmt
+            .query_map([acct.id], mailbox_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut events = Vec::new();
+        let mut ids = Vec::new();
+        for mb in &boxes {
+            let gone: Vec<Gone> = self
+                .messages_in(mb.id, None, false, None)?
+                .into_iter()
+                .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
+                .collect();
+            if !gone.is_empty() {
+                self.remove_messages(acct.id, mb, &gone)?;
+            }
+            self.conn
+                .prepare_cached("DELETE FROM mailboxes WHERE id = ?1")?
+                .execute([mb.id])?;
+            if !mb.noselect {
+                events.push(self.ecx.mailbox_event(
+                    EventType::MailboxDelete,
+                    &acct.name,
+                    &mb.name,
+                    Some(mb.uidvalidity),
+                ));
+            }
+            ids.push(mb.id);
+        }
+        self.conn
+            .prepare_cached("DELETE FROM subscriptions WHERE account_id = ?1")?
+            .execute([acct.id])?;
+        self.conn
+            .prepare_cached("DELETE FROM accounts WHERE id = ?1")?
+            .execute([acct.id])?;
+        done(Output::None, events, ids)
+    }
+
+    fn set_quota(&self, user: &str, storage_kb: Option<u64>, messages: Option<u64>) -> OpResult {
+        if storage_kb.is_none() && messages.is_none() {
+            return Err(StoreError::InvalidArgument("no quota to set".into()).into());
+        }
+        let mut acct = account(self.conn, user)?;
+        let new_kb = storage_kb.or(acct.quota_kb);
+        let new_msgs = messages.or(acct.quota_messages);
+        let info = |a: &Account| QuotaInfo {
+            storage_kb: a.quota_kb,
+            max_messages: a.quota_messages,
+            used_bytes: a.used_bytes,
+            used_messages: a.used_messages,
+        };
+        if new_kb == acct.quota_kb && new_msgs == acct.quota_messages {
+            return done(Output::Quota(info(&acct)), Vec::new(), Vec::new());
+        }
+        self.conn
+            .prepare_cached(
+                "UPDATE accounts SET quota_storage_kb = ?2, quota_messages = ?3 WHERE id = ?1",
+            )?
+            .execute(params![
+                acct.id,
+                new_kb.map(|v| v as i64),
+                new_msgs.map(|v| v as i64)
+            ])?;
+        acct.quota_kb = new_kb;
+        acct.quota_messages = new_msgs;
+        let e = self.quota_event(
+            EventType::QuotaChange,
+            &acct,
+            acct.used_bytes,
+            acct.used_messages,
+            None,
+        );
+        done(Output::Quota(info(&acct)), vec![e], Vec::new())
+    }
+
+    // ---- mailboxes ------------------------------------------------------------------------
+
+    fn create_mailbox(
+        &self,
+        account_name: &str,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(name, true)?;
+        let existing = find_mailbox(self.conn, acct.id, &name)?;
+        let mb = match existing {
+            Some(m) if !m.noselect => return Err(StoreError::exists("mailbox", name).into()),
+            Some(m) => {
+                // A \Noselect placeholder becomes a real mailbox again, with a new UIDVALIDITY:
+                // its old UIDs must never be confused with the new ones.
+                let uidvalidity = next_uidvalidity(self.conn)?;
+                self.conn
+                    .prepare_cached(
+                        "UPDATE mailboxes SET noselect = 0, uidvalidity = ?2, uidnext = 1,
+                         highestmodseq = 1, messages = 0, special_use = ?3 WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        m.id,
+                        uidvalidity,
+                        special_use.map(SpecialUse::as_str)
+                    ])?;
+                Mbox {
+                    noselect: false,
+                    uidvalidity,
+                    uidnext: 1,
+                    modseq: 1,
+                    messages: 0,
+                    special_use,
+                    ..m
+                }
+            }
+            None => {
+                self.create_ancestors(acct.id, &name)?;
+                insert_mailbox(self.conn, acct.id, &name, special_use)?
+            }
+        };
+        let e = self.ecx.mailbox_event(
+            EventType::MailboxCreate,
+            &acct.name,
+            &mb.name,
+            Some(mb.uidvalidity),
+        );
+        done(Output::Mailbox(mb.info()), vec![e], vec![mb.id])
+    }
+
+    /// Creates missing parents; RFC 5423 §4.4: their creation is implied, no events.
+    fn create_ancestors(&self, account_id: i64, name: &str) -> Result<()> {
+        for parent in names::ancestors(name) {
+            if find_mailbox(self.conn, account_id, parent)?.is_none() {
+                insert_mailbox(self.conn, account_id, parent, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_mailbox(&self, account_name: &str, name: &str) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(name, false)?;
+        if names::is_inbox(&name) {
+            return Err(StoreError::InvalidArgument("INBOX cannot be deleted".into()).into());
+        }
+        let mb = find_mailbox(self.conn, acct.id, &name)?
+            .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+        let has_children = !descendants(self.conn, acct.id, &name)?.is_empty();
+        if mb.noselect && has_children {
+            // RFC 3501 §6.3.4: an error to delete a \Noselect name that has inferiors.
+            return Err(StoreError::NoSelect(name).into());
+        }
+        let gone: Vec<Gone> = self
+            .messages_in(mb.id, None, false, None)?
+            .into_iter()
+            .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
+            .collect();
+        let freed: u64 = gone.iter().map(|g| g.size).sum();
+        if !gone.is_empty() {
+            self.remove_messages(acct.id, &mb, &gone)?;
+        }
+        if has_children {
+            // RFC 5423 §4.4 / RFC 3501: the mailbox becomes \Noselect, the hierarchy stays.
+            self.conn
+                .prepare_cached("UPDATE mailboxes SET noselect = 1, special_use = NULL, max_age_secs = NULL WHERE id = ?1")?
+                .execute([mb.id])?;
+        } else {
+            self.conn
+                .prepare_cached("DELETE FROM mailboxes WHERE id = ?1")?
+                .execute([mb.id])?;
+        }
+        let mut events = Vec::new();
+        if !mb.noselect {
+            events.push(self.ecx.mailbox_event(
+                EventType::MailboxDelete,
+                &acct.name,
+                &mb.name,
+                Some(mb.uidvalidity),
+            ));
+            events.extend(self.quota_within(&acct, freed, gone.len() as u64));
+        }
+        done(Output::None, events, vec![mb.id])
+    }
+
+    fn rename_mailbox(&self, account_name: &str, from: &str, to: &str) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let from = names::mailbox(from, false)?;
+        let to = names::mailbox(to, false)?;
+        let src = find_mailbox(self.conn, acct.id, &from)?
+            .ok_or_else(|| StoreError::not_found("mailbox", &from))?;
+        if names::is_inbox(&to) || find_mailbox(self.conn, acct.id, &to)?.is_some() {
+            return Err(StoreError::exists("mailbox", to).into());
+        }
+        if names::is_within(&to, &from) {
+            return Err(
+                StoreError::InvalidArgument(format!("cannot rename `{from}` into itself")).into(),
+            );
+        }
+        self.create_ancestors(acct.id, &to)?;
+        let mut changed = vec![src.id];
+        let rename = self
+            .conn
+            .prepare_cached("UPDATE mailboxes SET name = ?2 WHERE id = ?1");
+        if names::is_inbox(&from) {
+            // RFC 3501 §6.3.5: INBOX's messages move to the new name, its children stay, and
+            // an empty INBOX takes its place — implied, so no MailboxCreate (RFC 5423 §4.4).
+            rename?.execute(params![src.id, to])?;
+            let inbox = insert_mailbox(self.conn, acct.id, "INBOX", None)?;
+            changed.push(inbox.id);
+        } else {
+            let children = descendants(self.conn, acct.id, &from)?;
+            for child in &children {
+                let new_name = format!("{to}{}", &child.name[from.len()..]);
+                if find_mailbox(self.conn, acct.id, &new_name)?.is_some() {
+                    return Err(StoreError::exists("mailbox", new_name).into());
+                }
+            }
+            let mut rename = rename?;
+            rename.execute(params![src.id, to])?;
+            for child in &children {
+                rename.execute(params![
+                    child.id,
+                    format!("{to}{}", &child.name[from.len()..])
+                ])?;
+                changed.push(child.id);
+            }
+        }
+        let validity = (!src.noselect).then_some(src.uidvalidity);
+        let mut e = self
+            .ecx
+            .mailbox_event(EventType::MailboxRename, &acct.name, &to, validity);
+        e.old_mailbox_id = Some(self.ecx.mailbox_url(&acct.name, &from, validity));
+        let mut info = src.info();
+        info.name = to;
+        done(Output::Mailbox(info), vec![e], changed)
+    }
+
+    fn subscribe(&self, account_name: &str, name: &str, on: bool) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(name, false)?;
+        let mb = find_mailbox(self.conn, acct.id, &name)?;
+        let changed = if on {
+            if mb.is_none() {
+                // RFC 3501 §6.3.6 lets a server refuse to subscribe to a missing mailbox.
+                return Err(StoreError::not_found("mailbox", name).into());
+            }
+            self.conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+                )?
+                .execute(params![acct.id, name])?
+        } else {
+            self.conn
+                .prepare_cached("DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2")?
+                .execute(params![acct.id, name])?
+        };
+        let mut events = Vec::new();
+        if changed > 0 {
+            let t = if on {
+                EventType::MailboxSubscribe
+            } else {
+                EventType::MailboxUnSubscribe
+            };
+            let validity = mb.filter(|m| !m.noselect).map(|m| m.uidvalidity);
+            events.push(self.ecx.mailbox_event(t, &acct.name, &name, validity));
+        }
+        done(Output::None, events, Vec::new())
+    }
+
+    fn set_attrs(
+        &self,
+        account_name: &str,
+        name: &str,
+        special_use: Option<Option<SpecialUse>>,
+        max_age_secs: Option<Option<u64>>,
+    ) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(name, false)?;
+        let mut mb = self.selectable(acct.id, &name)?;
+        if let Some(su) = special_use {
+            mb.special_use = su;
+        }
+        if let Some(age) = max_age_secs {
+            mb.max_age_secs = age;
+        }
+        self.conn
+            .prepare_cached(
+                "UPDATE mailboxes SET special_use = ?2, max_age_secs = ?3 WHERE id = ?1",
+            )?
+            .execute(params![
+                mb.id,
+                mb.special_use.map(SpecialUse::as_str),
+                mb.max_age_secs.map(|v| v as i64)
+            ])?;
+        // Attribute and policy changes have no RFC 5423 event type.
+        done(Output::Mailbox(mb.info()), Vec::new(), vec![mb.id])
+    }
+
+    // ---- messages -------------------------------------------------------------------------
+
+    fn append(
+        &self,
+        account_name: &str,
+        mailbox: &str,
+        blob: &BlobRef,
+        given_flags: &[String],
+        internal_date_ms: i64,
+        envelope: Option<&str>,
+    ) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(mailbox, false)?;
+        let mb = self.selectable(acct.id, &name)?;
+        let mut flags = flags::canonical(given_flags)?;
+        sort_flags(&mut flags);
+        self.check_quota(&acct, blob.size(), 1, &mb)?;
+        let uid = mb.uidnext;
+        if uid == u32::MAX {
+            return Err(StoreError::InvalidArgument(format!(
+                "mailbox `{name}` has run out of UIDs"
+            ))
+            .into());
+        }
+        let blob_id = self.blob_acquire(blob)?;
+        let modseq = mb.modseq + 1;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                mb.id,
+                uid,
+                blob_id,
+                blob.size() as i64,
+                internal_date_ms,
+                flags::format(&flags),
+                modseq as i64
+            ])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3, messages = messages + 1 WHERE id = ?1",
+            )?
+            .execute(params![mb.id, uid + 1, modseq as i64])?;
+        self.add_usage(acct.id, blob.size() as i64, 1)?;
+
+        let t = if envelope.is_some() {
+            EventType::MessageNew
+        } else {
+            EventType::MessageAppend
+        };
+        let mut e = self.ecx.event(t, &acct.name);
+        e.uri = Some(
+            self.ecx
+                .message_url(&acct.name, &mb.name, mb.uidvalidity, uid),
+        );
+        e.messages = Some(mb.messages + 1);
+        e.uidnext = Some(uid + 1);
+        e.message_size = Some(blob.size());
+        e.modseq = Some(modseq);
+        if !flags.is_empty() {
+            e.flag_names = Some(FlagNames::new(flags.iter().cloned()));
+        }
+        match envelope {
+            Some(env) => e.envelope = Some(env.to_owned()),
+            None => e.set_extension(vnd::CAUSE, vnd_cause::APPEND),
+        }
+        done(
+            Output::Appended(Appended {
+                mailbox_id: mb.id,
+                uidvalidity: mb.uidvalidity,
+                uid,
+                modseq,
+            }),
+            vec![e],
+            vec![mb.id],
+        )
+    }
+
+    fn copy(
+        &self,
+        account_name: &str,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+        remove: bool,
+    ) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let from = names::mailbox(from, false)?;
+        let to = names::mailbox(to, false)?;
+        let src = self.selectable(acct.id, &from)?;
+        let dst = self.selectable(acct.id, &to)?;
+        if remove && src.id == dst.id {
+            return Err(StoreError::InvalidArgument("MOVE into the same mailbox".into()).into());
+        }
+        let rows = self.messages_in(src.id, Some(uids), false, None)?;
+        if rows.is_empty() {
+            // RFC 3501: a UID set that names no message is not an error, and nothing changed.
+            let result = CopyResult {
+                uidvalidity: dst.uidvalidity,
+                uids: Vec::new(),
+            };
+            return done(Output::Copied(result), Vec::new(), Vec::new());
+        }
+        let count = rows.len() as u64;
+        let bytes: u64 = rows.iter().map(|r| r.2).sum();
+        if !remove {
+            self.check_quota(&acct, bytes, count, &dst)?;
+        }
+        let Some(last_uid) = dst
+            .uidnext
+            .checked_add(rows.len() as u32)
+            .filter(|u| *u < u32::MAX)
+        else {
+            return Err(
+                StoreError::InvalidArgument(format!("mailbox `{to}` has run out of UIDs")).into(),
+            );
+        };
+        let modseq = dst.modseq + 1;
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut addref = self
+            .conn
+            .prepare_cached("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?1")?;
+        let cause = if remove {
+            vnd_cause::MOVE
+        } else {
+            vnd_cause::COPY
+        };
+        let source_url = self
+            .ecx
+            .mailbox_url(&acct.name, &src.name, Some(src.uidvalidity));
+        let mut events = Vec::with_capacity(rows.len() + 1);
+        let mut map = Vec::with_capacity(rows.len());
+        for (i, (uid, blob_id, size, flags_col, internaldate, _)) in rows.iter().enumerate() {
+            let new_uid = dst.uidnext + i as u32;
+            insert.execute(params![
+                dst.id,
+                new_uid,
+                blob_id,
+                *size as i64,
+                internaldate,
+                flags_col,
+                modseq as i64
+            ])?;
+            if !remove {
+                addref.execute([blob_id])?;
+            }
+            map.push((*uid, new_uid));
+            let mut e = self.ecx.event(EventType::MessageAppend, &acct.name);
+            e.uri = Some(
+                self.ecx
+                    .message_url(&acct.name, &dst.name, dst.uidvalidity, new_uid),
+            );
+            e.messages = Some(dst.messages + i as u64 + 1);
+            e.uidnext = Some(new_uid + 1);
+            e.message_size = Some(*size);
+            e.modseq = Some(modseq);
+            let f = flags::parse(flags_col);
+            if !f.is_empty() {
+                e.flag_names = Some(FlagNames::new(f));
+            }
+            e.set_extension(vnd::CAUSE, cause);
+            e.set_extension(vnd::SOURCE_MAILBOX_ID, source_url.to_string());
+            if let Some(su) = src.special_use {
+                e.set_extension(vnd::SOURCE_SPECIAL_USE, su.as_str());
+            }
+            events.push(e);
+        }
+        self.conn
+            .prepare_cached(
+                "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3, messages = messages + ?4 WHERE id = ?1",
+            )?
+            .execute(params![dst.id, last_uid, modseq as i64, count as i64])?;
+        if remove {
+            // The blobs' references move with the rows: delete without releasing.
+            let mut del = self
+                .conn
+                .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?;
+            for (uid, ..) in &rows {
+                del.execute(params![src.id, uid])?;
+            }
+            let src_modseq = src.modseq + 1;
+            self.conn
+                .prepare_cached("UPDATE mailboxes SET messages = messages - ?2, highestmodseq = ?3 WHERE id = ?1")?
+                .execute(params![src.id, count as i64, src_modseq as i64])?;
+            let gone: Vec<u32> = rows.iter().map(|r| r.0).collect();
+            let mut e = self.messages_event(
+                EventType::MessageExpunge,
+                &acct.name,
+                &src,
+                &gone,
+                src_modseq,
+            );
+            e.messages = Some(src.messages - count);
+            e.uidnext = Some(src.uidnext);
+            e.set_extension(vnd::CAUSE, vnd_cause::MOVE);
+            events.push(e);
+        } else {
+            self.add_usage(acct.id, bytes as i64, count as i64)?;
+        }
+        let result = CopyResult {
+            uidvalidity: dst.uidvalidity,
+            uids: map,
+        };
+        done(Output::Copied(result), events, vec![src.id, dst.id])
+    }
+
+    fn store_flags(
+        &self,
+        account_name: &str,
+        mailbox: &str,
+        uids: &UidSet,
+        mode: FlagMode,
+        given: &[String],
+        unchanged_since: Option<u64>,
+    ) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(mailbox, false)?;
+        let mb = self.selectable(acct.id, &name)?;
+        let given = flags::canonical(given)?;
+        let rows = self.messages_in(mb.id, Some(uids), false, None)?;
+        let modseq = mb.modseq + 1;
+        let mut result = StoreResult::default();
+        let as_flags = self.shared.config.seen_deleted_as_flags;
+        let mut read = Vec::new();
+        let mut trash = Vec::new();
+        let mut set_groups: BTreeMap<Vec<String>, Vec<u32>> = BTreeMap::new();
+        let mut clear_groups: BTreeMap<Vec<String>, Vec<u32>> = BTreeMap::new();
+        let mut update = self.conn.prepare_cached(
+            "UPDATE messages SET flags = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
+        )?;
+        for (uid, _, _, flags_col, _, msg_modseq) in rows {
+            if unchanged_since.is_some_and(|u| msg_modseq > u) {
+                result.modified.push(uid);
+                continue;
+            }
+            let old = flags::parse(&flags_col);
+            let (mut new, mut added, mut removed) = flags::apply(&old, mode, &given);
+            if added.is_empty() && removed.is_empty() {
+                continue;
+            }
+            sort_flags(&mut new);
+            update.execute(params![mb.id, uid, flags::format(&new), modseq as i64])?;
+            if !as_flags {
+                if flags::contains(&added, "\\Seen") {
+                    read.push(uid);
+                }
+                if flags::contains(&added, "\\Deleted") {
+                    trash.push(uid);
+                }
+                added.retain(|f| f != "\\Seen" && f != "\\Deleted");
+            }
+            sort_flags(&mut added);
+            sort_flags(&mut removed);
+            if !added.is_empty() {
+                set_groups.entry(added).or_default().push(uid);
+            }
+            if !removed.is_empty() {
+                clear_groups.entry(removed).or_default().push(uid);
+            }
+            result.changed.push((uid, new, modseq));
+        }
+        if result.changed.is_empty() {
+            return done(Output::Flags(result), Vec::new(), Vec::new());
+        }
+        self.conn
+            .prepare_cached("UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1")?
+            .execute(params![mb.id, modseq as i64])?;
+        let mut events = Vec::new();
+        let mut push = |t: EventType, uids: &[u32], names: Option<&[String]>| {
+            let mut e = self.messages_event(t, &acct.name, &mb, uids, modseq);
+            e.messages = Some(mb.messages);
+            e.uidnext = Some(mb.uidnext);
+            e.flag_names = names.map(|n| FlagNames::new(n.iter().cloned()));
+            events.push(e);
+        };
+        if !read.is_empty() {
+            push(EventType::MessageRead, &read, None);
+        }
+        if !trash.is_empty() {
+            push(EventType::MessageTrash, &trash, None);
+        }
+        for (names, uids) in &set_groups {
+            push(EventType::FlagsSet, uids, Some(names));
+        }
+        for (names, uids) in &clear_groups {
+            push(EventType::FlagsClear, uids, Some(names));
+        }
+        done(Output::Flags(result), events, vec![mb.id])
+    }
+
+    fn expunge(&self, account_name: &str, mailbox: &str, uids: Option<&UidSet>) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(mailbox, false)?;
+        let mb = self.selectable(acct.id, &name)?;
+        let gone: Vec<Gone> = self
+            .messages_in(mb.id, uids, true, None)?
+            .into_iter()
+            .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
+            .collect();
+        if gone.is_empty() {
+            return done(Output::Expunged(Vec::new()), Vec::new(), Vec::new());
+        }
+        let freed: u64 = gone.iter().map(|g| g.size).sum();
+        let modseq = self.remove_messages(acct.id, &mb, &gone)?;
+        let uids: Vec<u32> = gone.iter().map(|g| g.uid).collect();
+        let mut e = self.messages_event(EventType::MessageExpunge, &acct.name, &mb, &uids, modseq);
+        e.messages = Some(mb.messages - uids.len() as u64);
+        e.uidnext = Some(mb.uidnext);
+        let mut events = vec![e];
+        events.extend(self.quota_within(&acct, freed, uids.len() as u64));
+        done(Output::Expunged(uids), events, vec![mb.id])
+    }
+
+    fn expire(&self, only: Option<&str>, now_ms: i64) -> OpResult {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.name, m.id FROM mailboxes m JOIN accounts a ON a.id = m.account_id
+             WHERE m.max_age_secs IS NOT NULL AND m.noselect = 0 AND (?1 IS NULL OR a.name = ?1)
+             ORDER BY a.name, m.name",
+        )?;
+        let targets = stmt
+            .query_map([only], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut by_account: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (a, m) in targets {
+            by_account.entry(a).or_default().push(m);
+        }
+        let mut events = Vec::new();
+        let mut report = Vec::new();
+        let mut changed = Vec::new();
+        for (account_name, boxes) in by_account {
+            let acct = account(self.conn, &account_name)?;
+            let (mut freed_bytes, mut freed_count) = (0u64, 0u64);
+            for mailbox_id in boxes {
+                let mb = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?1"
+                    ))?
+                    .query_row([mailbox_id], mailbox_row)?;
+                let Some(age) = mb.max_age_secs else { continue };
+                let cutoff = now_ms.saturating_sub((age as i64).saturating_mul(1000));
+                let gone: Vec<Gone> = self
+                    .messages_in(mb.id, None, false, Some(cutoff))?
+                    .into_iter()
+                    .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
+                    .collect();
+                if gone.is_empty() {
+                    continue;
+                }
+                freed_bytes += gone.iter().map(|g| g.size).sum::<u64>();
+                freed_count += gone.len() as u64;
+                let modseq = self.remove_messages(acct.id, &mb, &gone)?;
+                let uids: Vec<u32> = gone.iter().map(|g| g.uid).collect();
+                let mut e =
+                    self.messages_event(EventType::MessageExpire, &acct.name, &mb, &uids, modseq);
+                e.messages = Some(mb.messages - uids.len() as u64);
+                e.uidnext = Some(mb.uidnext);
+                events.push(e);
+                changed.push(mb.id);
+                report.push(Expired {
+                    user: acct.name.clone(),
+                    mailbox: mb.name.clone(),
+                    uids,
+                });
+            }
+            events.extend(self.quota_within(&acct, freed_bytes, freed_count));
+        }
+        done(Output::Expired(report), events, changed)
+    }
+}

@@ -1,0 +1,259 @@
+//! Reads, on pooled read-only connections: WAL gives each a consistent snapshot without
+//! blocking the writer, so FETCH, STATUS and LIST never queue behind commits.
+
+use super::Shared;
+use super::ops::{MAILBOX_COLUMNS, account, find_mailbox, mailbox_row};
+use crate::backend::{Answer, Query};
+use crate::flags;
+use crate::model::*;
+use crate::{Result, StoreError, names};
+use herald_events::{Event, UidSet};
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Answer> {
+    Ok(match q {
+        Query::Users => Answer::Users(users(conn)?),
+        Query::Credentials(name) => Answer::Credentials(
+            conn.prepare_cached("SELECT password_hash, admin FROM accounts WHERE name = ?1")?
+                .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+        ),
+        Query::Quota(name) => {
+            let a = account(conn, &name)?;
+            Answer::Quota(QuotaInfo {
+                storage_kb: a.quota_kb,
+                max_messages: a.quota_messages,
+                used_bytes: a.used_bytes,
+                used_messages: a.used_messages,
+            })
+        }
+        Query::Mailboxes(name) => {
+            let a = account(conn, &name)?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 ORDER BY name"
+            ))?;
+            let rows = stmt
+                .query_map([a.id], mailbox_row)?
+                .map(|r| r.map(|m| m.info()))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Answer::Mailboxes(rows)
+        }
+        Query::Mailbox(account_name, name) => {
+            let a = account(conn, &account_name)?;
+            let name = names::mailbox(&name, false)?;
+            let mb = find_mailbox(conn, a.id, &name)?
+                .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+            Answer::Mailbox(mb.info())
+        }
+        Query::Subscriptions(name) => {
+            let a = account(conn, &name)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name",
+            )?;
+            let rows = stmt
+                .query_map([a.id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Answer::Subscriptions(rows)
+        }
+        Query::Messages {
+            account: account_name,
+            mailbox,
+            uids,
+        } => Answer::Messages(messages(conn, &account_name, &mailbox, uids.as_ref())?),
+        Query::Content {
+            account: account_name,
+            mailbox,
+            uid,
+        } => {
+            let a = account(conn, &account_name)?;
+            let name = names::mailbox(&mailbox, false)?;
+            let mb = find_mailbox(conn, a.id, &name)?
+                .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+            let (sha, data): (Vec<u8>, Option<Vec<u8>>) = conn
+                .prepare_cached(
+                    "SELECT b.sha256, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id
+                     WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+                )?
+                .query_row(params![mb.id, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .ok_or_else(|| StoreError::not_found("message", format!("{name} UID {uid}")))?;
+            match data {
+                Some(d) => Answer::Content(d),
+                None => {
+                    let key = <[u8; 32]>::try_from(sha.as_slice())
+                        .map_err(|_| StoreError::Corrupt("blob hash is not 32 bytes".into()))?;
+                    Answer::Content(shared.blobs.read(&key)?)
+                }
+            }
+        }
+        Query::EventsAfter { after, limit } => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, event FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![after as i64, limit as i64], |r| {
+                    Ok(StoredEvent {
+                        id: r.get::<_, i64>(0)? as u64,
+                        json: r.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Answer::Events(rows)
+        }
+        Query::LastEventId => Answer::Id(
+            conn.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .optional()?
+                .unwrap_or(0) as u64,
+        ),
+        Query::Consistency => Answer::Consistency(consistency(conn, shared)?),
+    })
+}
+
+fn users(conn: &Connection) -> Result<Vec<UserInfo>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, admin, quota_storage_kb, quota_messages, used_bytes, used_messages
+         FROM accounts ORDER BY name",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(UserInfo {
+                name: r.get(0)?,
+                admin: r.get(1)?,
+                quota: QuotaInfo {
+                    storage_kb: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                    max_messages: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+                    used_bytes: r.get::<_, i64>(4)? as u64,
+                    used_messages: r.get::<_, i64>(5)? as u64,
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn messages(
+    conn: &Connection,
+    account_name: &str,
+    mailbox: &str,
+    uids: Option<&UidSet>,
+) -> Result<Vec<MessageMeta>> {
+    let a = account(conn, account_name)?;
+    let name = names::mailbox(mailbox, false)?;
+    let mb =
+        find_mailbox(conn, a.id, &name)?.ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+    if mb.noselect {
+        return Err(StoreError::NoSelect(name));
+    }
+    let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
+    let mut stmt = conn.prepare_cached(
+        "SELECT uid, size, internaldate, flags, modseq FROM messages
+         WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+    )?;
+    let rows = stmt
+        .query_map(params![mb.id, lo, hi], |r| {
+            Ok(MessageMeta {
+                uid: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                internal_date_ms: r.get(2)?,
+                flags: flags::parse(&r.get::<_, String>(3)?),
+                modseq: r.get::<_, i64>(4)? as u64,
+            })
+        })?
+        .filter(|m| match (m, uids) {
+            (Ok(m), Some(s)) => s.contains(m.uid),
+            _ => true,
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Recomputes every denormalised counter from the rows and checks the outbox.
+fn consistency(conn: &Connection, shared: &Shared) -> Result<Consistency> {
+    let mut c = Consistency::default();
+    let integrity: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if integrity != "ok" {
+        c.problems.push(format!("quick_check: {integrity}"));
+    }
+    let mut problems = |sql: &str, what: &str| -> Result<()> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        c.problems
+            .extend(rows.into_iter().map(|r| format!("{what}: {r}")));
+        Ok(())
+    };
+    problems(
+        "SELECT a.name || ' used ' || a.used_bytes || '/' || a.used_messages || ' counted '
+                || COALESCE(SUM(m.size), 0) || '/' || COUNT(m.uid)
+         FROM accounts a LEFT JOIN mailboxes b ON b.account_id = a.id
+         LEFT JOIN messages m ON m.mailbox_id = b.id
+         GROUP BY a.id HAVING a.used_bytes != COALESCE(SUM(m.size), 0) OR a.used_messages != COUNT(m.uid)",
+        "account usage",
+    )?;
+    problems(
+        "SELECT b.name || ' messages ' || b.messages || ' counted ' || COUNT(m.uid)
+         FROM mailboxes b LEFT JOIN messages m ON m.mailbox_id = b.id
+         GROUP BY b.id HAVING b.messages != COUNT(m.uid)
+            OR b.uidnext <= COALESCE(MAX(m.uid), 0) OR b.highestmodseq < COALESCE(MAX(m.modseq), 0)",
+        "mailbox counters",
+    )?;
+    problems(
+        "SELECT hex(b.sha256) || ' refcount ' || b.refcount || ' referenced ' || COUNT(m.uid)
+         FROM blobs b LEFT JOIN messages m ON m.blob_id = b.id
+         GROUP BY b.id HAVING b.refcount != COUNT(m.uid) OR COUNT(m.uid) = 0",
+        "blob refcount",
+    )?;
+    problems(
+        "SELECT m.mailbox_id || ':' || m.uid FROM messages m
+         LEFT JOIN blobs b ON b.id = m.blob_id LEFT JOIN mailboxes x ON x.id = m.mailbox_id
+         WHERE b.id IS NULL OR x.id IS NULL OR b.size != m.size",
+        "dangling message",
+    )?;
+    let files: Vec<Vec<u8>> = conn
+        .prepare("SELECT sha256 FROM blobs WHERE data IS NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for sha in files {
+        match <[u8; 32]>::try_from(sha.as_slice()) {
+            Ok(k) if shared.blobs.exists(&k) => {}
+            _ => c
+                .problems
+                .push(format!("blob file missing: {}", crate::blobs::hex(&sha))),
+        }
+    }
+    c.messages =
+        conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))? as u64;
+    c.blobs = conn.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get::<_, i64>(0))? as u64;
+    let (count, max): (i64, Option<i64>) =
+        conn.query_row("SELECT COUNT(*), MAX(id) FROM outbox", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    c.events = count as u64;
+    c.last_event_id = max.unwrap_or(0) as u64;
+    if c.events != c.last_event_id {
+        c.problems.push(format!(
+            "outbox ids not contiguous: {} rows, last id {}",
+            c.events, c.last_event_id
+        ));
+    }
+    let mut stmt = conn.prepare("SELECT id, event FROM outbox ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let id = row.get::<_, i64>(0)? as u64;
+        let json: String = row.get(1)?;
+        match Event::from_json(&json) {
+            Ok(e) if e.herald_id() != Some(id) => c
+                .problems
+                .push(format!("outbox {id}: vnd.herald.id is {:?}", e.herald_id())),
+            Ok(e) => {
+                if let Err(v) = e.validate() {
+                    c.problems.push(format!("outbox {id}: invalid event: {v}"));
+                }
+            }
+            Err(e) => c.problems.push(format!("outbox {id}: {e}")),
+        }
+    }
+    Ok(c)
+}

@@ -1,0 +1,121 @@
+//! The SQLite schema and connection settings.
+//!
+//! - `journal_mode=WAL`: readers never block the writer nor each other, and a commit appends to
+//!   one file (the WAL), which is what makes a single fsync per commit possible.
+//! - `synchronous=FULL` (when durable): the WAL is fsynced at every commit, so an acknowledged
+//!   change survives power loss; `NORMAL` would only survive process crashes.
+//! - `busy_timeout`: the CLI and the server may open the same data directory; SQLite's file
+//!   locks serialise their writers, and the timeout turns contention into waiting.
+//! - `foreign_keys` stays off: every delete is done explicitly by the operation that owns it,
+//!   which also keeps the counters (usage, messages, refcounts) in step in one place.
+//!
+//! Counters (`accounts.used_*`, `mailboxes.messages`, `blobs.refcount`) are denormalised so that
+//! a delivery is O(1); `Store::check_consistency` recomputes them from the rows.
+//! `AUTOINCREMENT` on `outbox`, `mailboxes` and `accounts` guarantees ids are never reused, even
+//! after rows are deleted — consumers resume on outbox ids and IDLE keys on mailbox ids.
+
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+use std::path::Path;
+use std::time::Duration;
+
+/// `PRAGMA user_version` of this schema.
+pub const VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE accounts (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    name             TEXT NOT NULL UNIQUE,
+    password_hash    TEXT NOT NULL,
+    admin            INTEGER NOT NULL DEFAULT 0,
+    quota_storage_kb INTEGER,
+    quota_messages   INTEGER,
+    used_bytes       INTEGER NOT NULL DEFAULT 0,
+    used_messages    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE mailboxes (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id    INTEGER NOT NULL,
+    name          TEXT NOT NULL,
+    uidvalidity   INTEGER NOT NULL,
+    uidnext       INTEGER NOT NULL DEFAULT 1,
+    highestmodseq INTEGER NOT NULL DEFAULT 1,
+    messages      INTEGER NOT NULL DEFAULT 0,
+    noselect      INTEGER NOT NULL DEFAULT 0,
+    special_use   TEXT,
+    max_age_secs  INTEGER,
+    UNIQUE (account_id, name)
+);
+CREATE TABLE subscriptions (
+    account_id INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+CREATE TABLE blobs (
+    id       INTEGER PRIMARY KEY,
+    sha256   BLOB NOT NULL UNIQUE,
+    size     INTEGER NOT NULL,
+    refcount INTEGER NOT NULL,
+    data     BLOB
+);
+CREATE TABLE blob_trash (
+    sha256 BLOB PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    mailbox_id   INTEGER NOT NULL,
+    uid          INTEGER NOT NULL,
+    blob_id      INTEGER NOT NULL,
+    size         INTEGER NOT NULL,
+    internaldate INTEGER NOT NULL,
+    flags        TEXT NOT NULL DEFAULT '',
+    modseq       INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_by_date ON messages (mailbox_id, internaldate);
+CREATE TABLE outbox (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    event TEXT NOT NULL
+);
+"#;
+
+/// Opens a connection with Herald's settings.
+pub fn connect(path: &Path, durable: bool, busy: Duration, read_only: bool) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(busy)?;
+    // journal_mode returns a row; query it rather than execute.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt(format!(
+            "cannot switch the database to WAL (journal_mode={mode})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+    if read_only {
+        conn.pragma_update(None, "query_only", true)?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Creates the schema on a new database, checks the version of an existing one.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match version {
+        0 => {
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", VERSION)?;
+            tx.commit()?;
+            tracing::info!("created store schema version {VERSION}");
+            Ok(())
+        }
+        VERSION => Ok(()),
+        v => Err(StoreError::Corrupt(format!(
+            "schema version {v}, this Herald understands {VERSION}"
+        ))),
+    }
+}

@@ -1,0 +1,1269 @@
+//! The RFC 5423 §4 rules, one test each, through the public `Store` API: which events an
+//! operation generates (type and key parameters), which it must not, and that every generated
+//! event validates and is exactly what the outbox holds.
+
+use crate::*;
+use herald_events::{Event, EventType, UidSet, vnd};
+use std::net::{IpAddr, Ipv4Addr};
+
+const HOST: &str = "mail.example.org";
+
+struct T {
+    _dir: tempfile::TempDir,
+    store: Store,
+}
+
+async fn open_with(f: impl FnOnce(&mut StoreConfig)) -> T {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path()).with_fqdn(HOST);
+    config.durable = false;
+    f(&mut config);
+    let store = Store::open(config).await.unwrap();
+    T { _dir: dir, store }
+}
+
+async fn open() -> T {
+    open_with(|_| {}).await
+}
+
+fn admin() -> SessionContext {
+    SessionContext::admin_cli()
+}
+
+impl T {
+    /// Adds `name` and returns an IMAP session context for it.
+    async fn user(&self, name: &str) -> SessionContext {
+        let c = self
+            .store
+            .add_user(&admin(), name, "pw", false)
+            .await
+            .unwrap();
+        assert!(c.events.is_empty(), "account creation emits nothing");
+        SessionContext::user("imap", name)
+    }
+
+    async fn last(&self) -> u64 {
+        self.store.last_event_id().await.unwrap()
+    }
+
+    async fn append(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        body: &str,
+        flags: &[&str],
+    ) -> Appended {
+        let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+        let c = self
+            .store
+            .append(ctx, mailbox, body.as_bytes().to_vec(), &flags, None)
+            .await
+            .unwrap();
+        self.check(&c.events).await;
+        c.value
+    }
+
+    /// Every event validates, carries the common parameters, and is byte-for-byte what the
+    /// outbox holds under its id.
+    async fn check(&self, events: &[Event]) {
+        for e in events {
+            if let Err(v) = e.validate() {
+                panic!("invalid {:?}: {v}\n{}", e.event, e.to_json());
+            }
+            assert!(e.timestamp.is_some() && e.service.is_some() && e.user.is_some());
+            assert_eq!(e.server_fqdn.as_deref(), Some(HOST));
+            assert_eq!(e.pid, Some(std::process::id()));
+            assert_eq!(e.process.as_deref(), Some("herald"));
+            let id = e.herald_id().expect("committed events have vnd.herald.id");
+            let stored = self.store.events_after(id - 1, 1).await.unwrap();
+            assert_eq!(stored[0].id, id);
+            assert_eq!(stored[0].json, e.to_json());
+        }
+        for w in events.windows(2) {
+            assert_eq!(w[1].herald_id().unwrap(), w[0].herald_id().unwrap() + 1);
+        }
+    }
+
+    async fn consistent(&self) {
+        let c = self.store.check_consistency().await.unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+    }
+}
+
+fn types(events: &[Event]) -> Vec<EventType> {
+    events.iter().map(|e| e.event.clone()).collect()
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| (*x).to_owned()).collect()
+}
+
+fn uids(v: &str) -> UidSet {
+    v.parse().unwrap()
+}
+
+// ---- §4.1 message addition and deletion -----------------------------------------------------
+
+#[tokio::test]
+async fn append_emits_message_append_with_uidvalidity_uid_and_cause() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let c = t
+        .store
+        .append(
+            &ctx,
+            "inbox",
+            b"Subject: hi\r\n\r\nbody".to_vec(),
+            &s(&["\\seen", "$Work"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else {
+        panic!("{:?}", c.events)
+    };
+    let mb = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    assert_eq!(e.event, EventType::MessageAppend);
+    assert_eq!(
+        e.uri.as_ref().unwrap().to_string(),
+        format!(
+            "imap://alice@{HOST}/INBOX;UIDVALIDITY={}/;UID=1",
+            mb.uidvalidity
+        )
+    );
+    assert_eq!(e.user.as_deref(), Some("alice"));
+    assert_eq!(e.admin, None);
+    assert_eq!(e.service.as_deref(), Some("imap"));
+    assert_eq!((e.messages, e.uidnext), (Some(1), Some(2)));
+    assert_eq!(e.message_size, Some(19));
+    assert_eq!(e.modseq, Some(c.value.modseq));
+    assert_eq!(e.flag_names.as_ref().unwrap().to_string(), "\\Seen $Work");
+    assert_eq!(e.envelope, None, "MessageAppend carries no envelope");
+    assert_eq!(e.extension(vnd::CAUSE).unwrap(), "append");
+    assert_eq!(mb.messages, 1);
+    assert_eq!(mb.highest_modseq, c.value.modseq);
+    let meta = t.store.fetch(&ctx, "INBOX", None).await.unwrap();
+    assert_eq!(meta[0].flags, s(&["\\Seen", "$Work"]));
+    assert_eq!(
+        t.store.read_message(&ctx, "INBOX", 1).await.unwrap(),
+        b"Subject: hi\r\n\r\nbody"
+    );
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn delivery_emits_message_new_with_envelope() {
+    let t = open().await;
+    t.user("bob").await;
+    let mut lmtp = SessionContext::service("lmtp");
+    lmtp.client_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    lmtp.client_port = Some(40000);
+    lmtp.server_domain = Some("mx.example.org".into());
+    lmtp.server_port = Some(2424);
+    let envelope = "MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n";
+    let r = Recipient {
+        user: "bob".into(),
+        mailbox: None,
+        envelope: envelope.into(),
+    };
+    let c = t
+        .store
+        .deliver(&lmtp, &r, b"hello".to_vec(), None)
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::MessageNew);
+    assert_eq!(e.envelope.as_deref(), Some(envelope));
+    assert_eq!(e.user.as_deref(), Some("bob"));
+    assert_eq!(e.uri.as_ref().unwrap().uid, Some(1));
+    assert!(e.uri.as_ref().unwrap().uidvalidity.is_some());
+    assert_eq!(e.extension(vnd::CAUSE), None);
+    assert_eq!(e.client_ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert_eq!((e.client_port, e.server_port), (Some(40000), Some(2424)));
+    assert_eq!(e.server_domain.as_deref(), Some("mx.example.org"));
+}
+
+#[tokio::test]
+async fn one_content_for_many_recipients_is_stored_once() {
+    let t = open().await;
+    for u in ["a", "b", "c"] {
+        t.user(u).await;
+    }
+    let rcpts: Vec<Recipient> = ["a", "b", "c", "nobody"]
+        .iter()
+        .map(|u| Recipient {
+            user: (*u).into(),
+            mailbox: None,
+            envelope: format!("MAIL FROM:<x@y>\r\nRCPT TO:<{u}@example.org>\r\n"),
+        })
+        .collect();
+    let results = t
+        .store
+        .deliver_many(
+            &SessionContext::service("lmtp"),
+            &rcpts,
+            b"same body".to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    for (r, rcpt) in results[..3].iter().zip(&rcpts) {
+        let c = r.as_ref().unwrap();
+        t.check(&c.events).await;
+        assert_eq!(c.events[0].user.as_deref(), Some(rcpt.user.as_str()));
+    }
+    assert!(matches!(
+        results[3],
+        Err(StoreError::NotFound {
+            what: "account",
+            ..
+        })
+    ));
+    let c = t.store.check_consistency().await.unwrap();
+    assert_eq!((c.messages, c.blobs, c.events), (3, 1, 3));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+}
+
+#[tokio::test]
+async fn expunge_emits_uidset_of_deleted_messages_only() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    for i in 0..5 {
+        t.append(
+            &ctx,
+            "INBOX",
+            &format!("m{i}"),
+            if i % 2 == 0 { &["\\Deleted"] } else { &[] },
+        )
+        .await;
+    }
+    let before = t.last().await;
+    let c = t
+        .store
+        .expunge(&ctx, "INBOX", Some(&uids("1:3")))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(c.value, vec![1, 3]);
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::MessageExpunge);
+    assert_eq!(e.uidset.as_ref().unwrap().to_string(), "1,3");
+    assert_eq!((e.messages, e.uidnext), (Some(3), Some(6)));
+    assert!(e.uri.as_ref().unwrap().uidvalidity.is_some());
+    assert_eq!(e.uri.as_ref().unwrap().uid, None);
+    let c = t.store.expunge(&ctx, "INBOX", None).await.unwrap();
+    assert_eq!(c.value, vec![5]);
+    let e = &c.events[0];
+    assert_eq!(e.uri.as_ref().unwrap().uid, Some(5), "one message: its URL");
+    assert!(e.modseq.is_some(), "one-message event carries modseq");
+    let c = t.store.expunge(&ctx, "INBOX", None).await.unwrap();
+    assert!(
+        c.events.is_empty() && c.value.is_empty(),
+        "nothing expunged ⇒ no event"
+    );
+    assert_eq!(t.last().await, before + 2);
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn copy_emits_message_append_per_message_with_source_and_special_use() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .create_mailbox(&ctx, "Spam", Some(SpecialUse::Junk))
+        .await
+        .unwrap();
+    t.store.create_mailbox(&ctx, "Work", None).await.unwrap();
+    t.append(&ctx, "Spam", "a", &["$Junk"]).await;
+    t.append(&ctx, "Spam", "bb", &[]).await;
+    let c = t
+        .store
+        .copy(&ctx, "Spam", &uids("1:9"), "INBOX")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(c.value.uids, vec![(1, 1), (2, 2)]);
+    assert_eq!(
+        types(&c.events),
+        [EventType::MessageAppend, EventType::MessageAppend]
+    );
+    let spam = t.store.mailbox(&ctx, "Spam").await.unwrap();
+    for (i, e) in c.events.iter().enumerate() {
+        assert_eq!(e.extension(vnd::CAUSE).unwrap(), "copy");
+        assert_eq!(
+            e.extension(vnd::SOURCE_MAILBOX_ID)
+                .unwrap()
+                .as_str()
+                .unwrap(),
+            format!("imap://alice@{HOST}/Spam;UIDVALIDITY={}", spam.uidvalidity)
+        );
+        assert_eq!(e.extension(vnd::SOURCE_SPECIAL_USE).unwrap(), "\\Junk");
+        assert_eq!(e.uri.as_ref().unwrap().uid, Some(i as u32 + 1));
+        assert_eq!(e.uri.as_ref().unwrap().mailbox.as_deref(), Some("INBOX"));
+    }
+    assert_eq!(
+        c.events[0].flag_names.as_ref().unwrap().to_string(),
+        "$Junk"
+    );
+    assert_eq!(c.events[1].message_size, Some(2));
+    // Out of a mailbox without SPECIAL-USE: no sourceSpecialUse.
+    let c = t
+        .store
+        .copy(&ctx, "INBOX", &uids("1"), "Work")
+        .await
+        .unwrap();
+    assert_eq!(c.events[0].extension(vnd::SOURCE_SPECIAL_USE), None);
+    // A UID set naming nothing: no change, no event.
+    let c = t
+        .store
+        .copy(&ctx, "INBOX", &uids("100"), "Work")
+        .await
+        .unwrap();
+    assert!(c.events.is_empty());
+    assert_eq!(
+        t.store.quota("alice").await.unwrap().used_messages,
+        5,
+        "copies count"
+    );
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn move_emits_appends_in_target_and_expunge_in_source() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .create_mailbox(&ctx, "Junk", Some(SpecialUse::Junk))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+    }
+    let usage = t.store.quota("alice").await.unwrap();
+    let c = t
+        .store
+        .move_messages(&ctx, "INBOX", &uids("1,3"), "Junk")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [
+            EventType::MessageAppend,
+            EventType::MessageAppend,
+            EventType::MessageExpunge
+        ]
+    );
+    assert_eq!(c.events[0].extension(vnd::CAUSE).unwrap(), "move");
+    assert_eq!(
+        c.events[0].extension(vnd::SOURCE_SPECIAL_USE),
+        None,
+        "INBOX has none"
+    );
+    let x = &c.events[2];
+    assert_eq!(x.uidset.as_ref().unwrap().to_string(), "1,3");
+    assert_eq!(x.uri.as_ref().unwrap().mailbox.as_deref(), Some("INBOX"));
+    assert_eq!(x.messages, Some(1));
+    assert_eq!(
+        t.store.quota("alice").await.unwrap(),
+        usage,
+        "a move changes no usage"
+    );
+    // Out of \Junk: consumers can tell "not spam" from the source attribute.
+    let c = t
+        .store
+        .move_messages(&ctx, "Junk", &uids("1"), "INBOX")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.events[0].extension(vnd::SOURCE_SPECIAL_USE).unwrap(),
+        "\\Junk"
+    );
+    assert_eq!(t.store.fetch(&ctx, "Junk", None).await.unwrap().len(), 1);
+    t.consistent().await;
+}
+
+// ---- quotas (§4.1) -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn quota_change_exceed_and_within() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let c = t
+        .store
+        .set_quota(&admin(), "alice", Some(1), Some(3))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::QuotaChange);
+    assert_eq!(
+        (e.disk_quota, e.max_messages, e.disk_used, e.messages),
+        (Some(1), Some(3), Some(0), Some(0))
+    );
+    assert_eq!(e.service.as_deref(), Some("admincli"));
+    assert_eq!(
+        e.uri.as_ref().unwrap().to_string(),
+        format!("imap://alice@{HOST}")
+    );
+    let c = t
+        .store
+        .set_quota(&admin(), "alice", Some(1), None)
+        .await
+        .unwrap();
+    assert!(c.events.is_empty(), "unchanged quota ⇒ no event");
+    assert!(
+        t.store
+            .set_quota(&admin(), "alice", None, None)
+            .await
+            .is_err()
+    );
+
+    t.append(&ctx, "INBOX", &"x".repeat(600), &["\\Deleted"])
+        .await;
+    let before = t.last().await;
+    let err = t
+        .store
+        .append(&ctx, "INBOX", vec![b'y'; 600], &[], None)
+        .await
+        .unwrap_err();
+    let StoreError::OverQuota {
+        resource,
+        limit,
+        usage,
+        event_id,
+        ..
+    } = err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!((resource, limit, usage), (QuotaResource::Storage, 1, 2));
+    assert_eq!(event_id, before + 1, "the QuotaExceed event is committed");
+    let stored = t.store.events_after(before, 10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let e = Event::from_json(&stored[0].json).unwrap();
+    e.validate().unwrap();
+    assert_eq!(e.event, EventType::QuotaExceed);
+    assert_eq!(
+        (e.disk_quota, e.disk_used, e.max_messages, e.messages),
+        (Some(1), Some(1), Some(3), Some(1))
+    );
+    assert_eq!(
+        e.mailbox_id.as_ref().unwrap().mailbox.as_deref(),
+        Some("INBOX")
+    );
+    assert_eq!(
+        t.store.fetch(&ctx, "INBOX", None).await.unwrap().len(),
+        1,
+        "nothing appended"
+    );
+
+    // Usage at the limit (1 KB) → under it: QuotaWithin after the MessageExpunge.
+    t.append(&ctx, "INBOX", &"z".repeat(424), &[]).await;
+    assert_eq!(t.store.quota("alice").await.unwrap().used_bytes, 1024);
+    let c = t.store.expunge(&ctx, "INBOX", None).await.unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::MessageExpunge, EventType::QuotaWithin]
+    );
+    let w = &c.events[1];
+    assert_eq!(
+        (w.disk_quota, w.disk_used, w.messages),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(w.user.as_deref(), Some("alice"));
+
+    // Not at a limit before: an expunge emits no QuotaWithin.
+    t.append(&ctx, "INBOX", "q", &["\\Deleted"]).await;
+    let c = t.store.expunge(&ctx, "INBOX", None).await.unwrap();
+    assert_eq!(types(&c.events), [EventType::MessageExpunge]);
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn message_count_quota_and_copy_over_quota() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .set_quota(&admin(), "alice", None, Some(2))
+        .await
+        .unwrap();
+    t.append(&ctx, "INBOX", "1", &[]).await;
+    t.append(&ctx, "INBOX", "2", &[]).await;
+    let err = t
+        .store
+        .copy(&ctx, "INBOX", &uids("1"), "INBOX")
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::OverQuota {
+            resource: QuotaResource::Messages,
+            limit: 2,
+            usage: 3,
+            ..
+        }
+    ));
+    let r = Recipient {
+        user: "alice".into(),
+        mailbox: None,
+        envelope: "MAIL FROM:<>\r\nRCPT TO:<alice>\r\n".into(),
+    };
+    let err = t
+        .store
+        .deliver(&SessionContext::service("lmtp"), &r, b"3".to_vec(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OverQuota { .. }));
+    let all = t.store.events_after(0, 100).await.unwrap();
+    let kinds: Vec<EventType> = all
+        .iter()
+        .map(|s| Event::from_json(&s.json).unwrap().event)
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == EventType::QuotaExceed)
+            .count(),
+        2
+    );
+    assert_eq!(t.store.quota("alice").await.unwrap().used_messages, 2);
+    t.consistent().await;
+}
+
+// ---- §4.2 flags -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn seen_is_message_read_deleted_is_message_trash_others_flags_set() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    for i in 0..3 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+    }
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("1:2"),
+            FlagMode::Add,
+            &s(&["\\Seen", "\\Deleted", "$Label1", "\\Flagged"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [
+            EventType::MessageRead,
+            EventType::MessageTrash,
+            EventType::FlagsSet
+        ]
+    );
+    for e in &c.events {
+        assert_eq!(e.uidset.as_ref().unwrap().to_string(), "1:2");
+        assert_eq!(e.uri.as_ref().unwrap().mailbox.as_deref(), Some("INBOX"));
+        assert!(e.uri.as_ref().unwrap().uidvalidity.is_some());
+        assert_eq!(e.modseq, None, "several messages: no single modseq");
+    }
+    assert_eq!(c.events[0].flag_names, None);
+    assert_eq!(
+        c.events[2].flag_names.as_ref().unwrap().to_string(),
+        "\\Flagged $Label1"
+    );
+    assert_eq!(c.value.changed.len(), 2);
+    // The same again changes nothing: no event.
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("1:2"),
+            FlagMode::Add,
+            &s(&["\\seen"]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(c.events.is_empty() && c.value.changed.is_empty());
+    // Clearing: FlagsClear, \Seen included (there is no "unread" event).
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("1"),
+            FlagMode::Remove,
+            &s(&["\\Seen", "$Label1"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::FlagsClear);
+    assert_eq!(e.flag_names.as_ref().unwrap().to_string(), "\\Seen $Label1");
+    assert_eq!(e.uri.as_ref().unwrap().uid, Some(1));
+    assert_eq!(e.modseq, Some(c.value.changed[0].2));
+    // Replace: both directions in one STORE.
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("3"),
+            FlagMode::Replace,
+            &s(&["$New"]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(types(&c.events), [EventType::FlagsSet]);
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("3"),
+            FlagMode::Replace,
+            &s(&["\\Answered"]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&c.events),
+        [EventType::FlagsSet, EventType::FlagsClear]
+    );
+    assert_eq!(
+        c.events[0].flag_names.as_ref().unwrap().to_string(),
+        "\\Answered"
+    );
+    assert_eq!(c.events[1].flag_names.as_ref().unwrap().to_string(), "$New");
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn recent_is_never_settable_nor_reported() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.append(&ctx, "INBOX", "m", &[]).await;
+    let before = t.last().await;
+    let err = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("1"),
+            FlagMode::Add,
+            &s(&["\\Recent"]),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidArgument(_)));
+    assert!(
+        t.store
+            .append(&ctx, "INBOX", b"x".to_vec(), &s(&["\\Recent"]), None)
+            .await
+            .is_err()
+    );
+    assert_eq!(t.last().await, before, "failed operations emit nothing");
+}
+
+#[tokio::test]
+async fn different_changes_group_into_separate_flags_events() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.append(&ctx, "INBOX", "1", &["\\Flagged"]).await;
+    t.append(&ctx, "INBOX", "2", &[]).await;
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("1:2"),
+            FlagMode::Add,
+            &s(&["\\Flagged", "$A"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let got: Vec<(String, String)> = c
+        .events
+        .iter()
+        .map(|e| {
+            (
+                e.flag_names.as_ref().unwrap().to_string(),
+                e.uidset.as_ref().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("$A".to_owned(), "1".to_owned()),
+            ("\\Flagged $A".to_owned(), "2".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn seen_deleted_as_flags_switch() {
+    let t = open_with(|c| c.seen_deleted_as_flags = true).await;
+    let ctx = t.user("alice").await;
+    t.append(&ctx, "INBOX", "1", &[]).await;
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("1"),
+            FlagMode::Add,
+            &s(&["\\Seen", "\\Deleted"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else {
+        panic!("{:?}", types(&c.events))
+    };
+    assert_eq!(e.event, EventType::FlagsSet);
+    assert_eq!(
+        e.flag_names.as_ref().unwrap().to_string(),
+        "\\Deleted \\Seen"
+    );
+}
+
+#[tokio::test]
+async fn unchangedsince_reports_modified_and_changes_nothing_for_them() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let a = t.append(&ctx, "INBOX", "1", &[]).await;
+    let b = t.append(&ctx, "INBOX", "2", &[]).await;
+    assert!(b.modseq > a.modseq);
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("1:2"),
+            FlagMode::Add,
+            &s(&["$X"]),
+            Some(a.modseq),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.value.modified, vec![2]);
+    assert_eq!(c.value.changed.len(), 1);
+    assert_eq!(c.events[0].uidset.as_ref().unwrap().to_string(), "1");
+    let mb = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    assert_eq!(mb.highest_modseq, c.value.changed[0].2);
+}
+
+// ---- §4.4 mailbox management ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn create_with_missing_parents_emits_one_event_for_the_leaf() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let c = t.store.create_mailbox(&ctx, "a/b/c/", None).await.unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::MailboxCreate);
+    let id = e.mailbox_id.as_ref().unwrap();
+    assert_eq!(id.mailbox.as_deref(), Some("a/b/c"));
+    assert_eq!(id.uidvalidity, Some(c.value.uidvalidity));
+    assert_eq!(e.uri, e.mailbox_id);
+    let names: Vec<String> = t
+        .store
+        .list_mailboxes(&ctx)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["INBOX", "a", "a/b", "a/b/c"]);
+    let before = t.last().await;
+    assert!(matches!(
+        t.store.create_mailbox(&ctx, "a/b", None).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        t.store.create_mailbox(&ctx, "inbox", None).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(t.last().await, before);
+}
+
+#[tokio::test]
+async fn delete_with_children_leaves_noselect() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store.create_mailbox(&ctx, "p/q", None).await.unwrap();
+    t.append(&ctx, "p", "in p", &[]).await;
+    let p = t.store.mailbox(&ctx, "p").await.unwrap();
+    let c = t.store.delete_mailbox(&ctx, "p").await.unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::MailboxDelete);
+    assert_eq!(e.mailbox_id.as_ref().unwrap().mailbox.as_deref(), Some("p"));
+    assert_eq!(
+        e.mailbox_id.as_ref().unwrap().uidvalidity,
+        Some(p.uidvalidity)
+    );
+    let p = t.store.mailbox(&ctx, "p").await.unwrap();
+    assert!(p.noselect);
+    assert_eq!(p.messages, 0);
+    assert!(matches!(
+        t.store.fetch(&ctx, "p", None).await,
+        Err(StoreError::NoSelect(_))
+    ));
+    assert!(matches!(
+        t.store.append(&ctx, "p", b"x".to_vec(), &[], None).await,
+        Err(StoreError::NoSelect(_))
+    ));
+    assert!(matches!(
+        t.store.delete_mailbox(&ctx, "p").await,
+        Err(StoreError::NoSelect(_))
+    ));
+    assert!(t.store.mailbox(&ctx, "p/q").await.is_ok(), "children stay");
+    // CREATE brings a \Noselect name back with a new UIDVALIDITY.
+    let c = t.store.create_mailbox(&ctx, "p", None).await.unwrap();
+    assert_eq!(types(&c.events), [EventType::MailboxCreate]);
+    assert_ne!(c.value.uidvalidity, p.uidvalidity);
+    assert!(t.store.delete_mailbox(&ctx, "INBOX").await.is_err());
+    assert!(matches!(
+        t.store.delete_mailbox(&ctx, "nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(t.store.quota("alice").await.unwrap().used_messages, 0);
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn rename_moves_children_with_one_event() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .create_mailbox(&ctx, "Work/2025/Q1", None)
+        .await
+        .unwrap();
+    let work = t.store.mailbox(&ctx, "Work").await.unwrap();
+    let c = t
+        .store
+        .rename_mailbox(&ctx, "Work", "Archive/Work")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::MailboxRename);
+    assert_eq!(
+        e.old_mailbox_id.as_ref().unwrap().to_string(),
+        format!("imap://alice@{HOST}/Work;UIDVALIDITY={}", work.uidvalidity)
+    );
+    assert_eq!(
+        e.mailbox_id.as_ref().unwrap().mailbox.as_deref(),
+        Some("Archive/Work")
+    );
+    let names: Vec<String> = t
+        .store
+        .list_mailboxes(&ctx)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Archive",
+            "Archive/Work",
+            "Archive/Work/2025",
+            "Archive/Work/2025/Q1",
+            "INBOX"
+        ]
+    );
+    assert!(
+        t.store
+            .rename_mailbox(&ctx, "Archive", "Archive/x")
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        t.store
+            .rename_mailbox(&ctx, "Archive/Work", "Archive")
+            .await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+}
+
+#[tokio::test]
+async fn rename_inbox_moves_messages_keeps_children_and_leaves_empty_inbox() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .create_mailbox(&ctx, "INBOX/Sub", None)
+        .await
+        .unwrap();
+    t.append(&ctx, "INBOX", "m1", &[]).await;
+    t.append(&ctx, "INBOX", "m2", &[]).await;
+    let old = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    let c = t
+        .store
+        .rename_mailbox(&ctx, "inbox", "Old/Mail")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::MailboxRename],
+        "no MailboxCreate for the new INBOX"
+    );
+    assert_eq!(
+        c.events[0]
+            .old_mailbox_id
+            .as_ref()
+            .unwrap()
+            .mailbox
+            .as_deref(),
+        Some("INBOX")
+    );
+    let moved = t.store.mailbox(&ctx, "Old/Mail").await.unwrap();
+    assert_eq!((moved.messages, moved.uidvalidity), (2, old.uidvalidity));
+    let inbox = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    assert_eq!(inbox.messages, 0);
+    assert_ne!(inbox.uidvalidity, old.uidvalidity);
+    assert!(
+        t.store.mailbox(&ctx, "INBOX/Sub").await.is_ok(),
+        "children stay"
+    );
+    assert!(t.store.mailbox(&ctx, "Old/Mail/Sub").await.is_err());
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn subscribe_and_unsubscribe_emit_only_on_change() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store.create_mailbox(&ctx, "News", None).await.unwrap();
+    let c = t.store.subscribe(&ctx, "News", true).await.unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::MailboxSubscribe);
+    assert_eq!(e.user.as_deref(), Some("alice"));
+    assert_eq!(
+        e.mailbox_id.as_ref().unwrap().mailbox.as_deref(),
+        Some("News")
+    );
+    assert!(
+        t.store
+            .subscribe(&ctx, "News", true)
+            .await
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    assert_eq!(t.store.subscriptions(&ctx).await.unwrap(), ["News"]);
+    let c = t.store.subscribe(&ctx, "News", false).await.unwrap();
+    t.check(&c.events).await;
+    assert_eq!(types(&c.events), [EventType::MailboxUnSubscribe]);
+    assert!(
+        t.store
+            .subscribe(&ctx, "News", false)
+            .await
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    assert!(t.store.subscribe(&ctx, "Missing", true).await.is_err());
+}
+
+// ---- expiry, accounts, admin ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn expire_by_max_age_emits_message_expire_and_quota_within() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .create_mailbox(&ctx, "Trash", Some(SpecialUse::Trash))
+        .await
+        .unwrap();
+    t.store
+        .set_quota(&admin(), "alice", None, Some(3))
+        .await
+        .unwrap();
+    let now = now_ms();
+    let day = 86_400_000;
+    for age in [40, 10, 31] {
+        let c = t
+            .store
+            .append(&ctx, "Trash", b"x".to_vec(), &[], Some(now - age * day))
+            .await
+            .unwrap();
+        t.check(&c.events).await;
+    }
+    t.store
+        .set_max_age(
+            &admin(),
+            "alice",
+            "Trash",
+            Some(std::time::Duration::from_secs(30 * 86_400)),
+        )
+        .await
+        .unwrap();
+    let c = t.store.expire(&admin(), None, now).await.unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::MessageExpire, EventType::QuotaWithin]
+    );
+    let e = &c.events[0];
+    assert_eq!(e.uidset.as_ref().unwrap().to_string(), "1,3");
+    assert!(e.uri.as_ref().unwrap().uidvalidity.is_some());
+    assert_eq!(e.user.as_deref(), Some("alice"));
+    assert_eq!(c.value[0].uids, vec![1, 3]);
+    let c = t.store.expire(&admin(), None, now).await.unwrap();
+    assert!(c.events.is_empty(), "nothing left to expire ⇒ no event");
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn admin_acting_as_user_is_recorded_and_authentication_rules() {
+    let t = open().await;
+    t.user("alice").await;
+    t.store
+        .add_user(&admin(), "root", "rootpw", true)
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.store.add_user(&admin(), "alice", "x", false).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    let id = t
+        .store
+        .authenticate("root", "rootpw", Some("alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (id.user.as_str(), id.auth_user.as_str(), id.admin),
+        ("alice", "root", true)
+    );
+    let ctx = id.context("imap");
+    let c = t
+        .store
+        .create_mailbox(&ctx, "FromAdmin", None)
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(c.events[0].user.as_deref(), Some("alice"));
+    assert_eq!(c.events[0].admin.as_deref(), Some("root"));
+    let own = t.store.authenticate("alice", "pw", None).await.unwrap();
+    assert_eq!(own.context("imap").auth_user, None);
+    assert!(matches!(
+        t.store.authenticate("alice", "pw", Some("root")).await,
+        Err(StoreError::AuthFailed)
+    ));
+    assert!(matches!(
+        t.store.authenticate("alice", "bad", None).await,
+        Err(StoreError::AuthFailed)
+    ));
+    assert!(matches!(
+        t.store.authenticate("ghost", "pw", None).await,
+        Err(StoreError::AuthFailed)
+    ));
+    assert!(matches!(
+        t.store.authenticate("root", "rootpw", Some("ghost")).await,
+        Err(StoreError::AuthFailed)
+    ));
+    let users: Vec<(String, bool)> = t
+        .store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.name, u.admin))
+        .collect();
+    assert_eq!(
+        users,
+        [("alice".to_owned(), false), ("root".to_owned(), true)]
+    );
+}
+
+#[tokio::test]
+async fn delete_user_emits_mailbox_delete_per_mailbox_and_frees_blobs() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store.create_mailbox(&ctx, "Work", None).await.unwrap();
+    t.append(&ctx, "Work", "m", &[]).await;
+    let c = t.store.delete_user(&admin(), "alice").await.unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::MailboxDelete, EventType::MailboxDelete]
+    );
+    assert!(t.store.list_users().await.unwrap().is_empty());
+    let k = t.store.check_consistency().await.unwrap();
+    assert_eq!((k.messages, k.blobs), (0, 0));
+    assert!(k.problems.is_empty(), "{:?}", k.problems);
+}
+
+// ---- blobs, batching, notifications ------------------------------------------------------------------
+
+#[tokio::test]
+async fn large_blobs_live_in_files_are_shared_and_removed_with_the_last_reference() {
+    let t = open_with(|c| c.inline_blob_max = 1024).await;
+    let ctx = t.user("alice").await;
+    let big = "L".repeat(5000);
+    t.append(&ctx, "INBOX", &big, &["\\Deleted"]).await;
+    t.store
+        .copy(&ctx, "INBOX", &uids("1"), "INBOX")
+        .await
+        .unwrap();
+    let files = || {
+        crate::blobs::BlobDir::open(&t.store.config().path)
+            .unwrap()
+            .scan()
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.1.is_some())
+            .count()
+    };
+    assert_eq!(files(), 1);
+    assert_eq!(
+        t.store.read_message(&ctx, "INBOX", 2).await.unwrap(),
+        big.as_bytes()
+    );
+    t.store
+        .expunge(&ctx, "INBOX", Some(&uids("1")))
+        .await
+        .unwrap();
+    assert_eq!(files(), 1, "one reference left");
+    t.store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("2"),
+            FlagMode::Add,
+            &s(&["\\Deleted"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.store.expunge(&ctx, "INBOX", None).await.unwrap();
+    // The file is unlinked by the next transaction, under the write lock.
+    t.store.subscribe(&ctx, "INBOX", true).await.unwrap();
+    assert_eq!(files(), 0);
+    // The same content again: written anew.
+    t.append(&ctx, "INBOX", &big, &[]).await;
+    assert_eq!(
+        t.store.read_message(&ctx, "INBOX", 3).await.unwrap(),
+        big.as_bytes()
+    );
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn concurrent_operations_commit_independently_in_one_batch() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .set_quota(&admin(), "alice", None, Some(20))
+        .await
+        .unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (store, ctx) = (t.store.clone(), ctx.clone());
+        set.spawn(async move {
+            store
+                .append(&ctx, "INBOX", format!("m{i}").into_bytes(), &[], None)
+                .await
+        });
+    }
+    let (mut ok, mut over) = (0, 0);
+    while let Some(r) = set.join_next().await {
+        match r.unwrap() {
+            Ok(c) => {
+                t.check(&c.events).await;
+                ok += 1;
+            }
+            Err(StoreError::OverQuota { event_id, .. }) => {
+                assert!(event_id > 0);
+                over += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, over), (20, 20));
+    let k = t.store.check_consistency().await.unwrap();
+    assert_eq!(k.events, 1 + 40, "QuotaChange, 20 appends, 20 QuotaExceed");
+    assert!(k.problems.is_empty(), "{:?}", k.problems);
+}
+
+#[tokio::test]
+async fn watchers_wake_on_commit() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let inbox = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    let mut mb = t.store.mailbox_watch(inbox.id);
+    let mut outbox = t.store.outbox_watch();
+    let start = *outbox.borrow_and_update();
+    let waiter = {
+        let store = t.store.clone();
+        tokio::spawn(async move {
+            store
+                .wait_for_events(start, std::time::Duration::from_secs(10))
+                .await
+        })
+    };
+    t.append(&ctx, "INBOX", "m", &[]).await;
+    assert!(
+        mb.has_changed().unwrap(),
+        "mailbox watch fired before the caller returned"
+    );
+    assert_eq!(*outbox.borrow_and_update(), start + 1);
+    assert_eq!(waiter.await.unwrap().unwrap(), start + 1);
+    let other = t.store.create_mailbox(&ctx, "Other", None).await.unwrap();
+    mb.mark_unchanged();
+    t.append(&ctx, "Other", "m", &[]).await;
+    assert!(
+        !mb.has_changed().unwrap(),
+        "another mailbox's change does not wake INBOX"
+    );
+    assert_ne!(other.value.id, inbox.id);
+    // Timeout without events returns the current id.
+    let id = t
+        .store
+        .wait_for_events(start + 10, std::time::Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(id, start + 3);
+}
+
+#[tokio::test]
+async fn reopen_keeps_state_and_ids_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new(dir.path()).with_fqdn(HOST);
+    let store = Store::open(config.clone()).await.unwrap();
+    store
+        .add_user(&admin(), "alice", "pw", false)
+        .await
+        .unwrap();
+    let ctx = SessionContext::user("imap", "alice");
+    store.create_mailbox(&ctx, "A", None).await.unwrap();
+    store.close().await;
+    assert!(matches!(
+        store.create_mailbox(&ctx, "B", None).await,
+        Err(StoreError::Closed)
+    ));
+    let store = Store::open(config).await.unwrap();
+    let c = store.create_mailbox(&ctx, "B", None).await.unwrap();
+    assert_eq!(c.events[0].herald_id(), Some(2));
+    assert_eq!(store.events_after(0, 10).await.unwrap().len(), 2);
+}

@@ -1,0 +1,226 @@
+//! The writer thread: the only code that writes to the database, and where group commit happens.
+//!
+//! Callers queue [`Job`]s and await a oneshot reply. The writer takes every queued job (up to
+//! `max_batch`), opens one `BEGIN IMMEDIATE` transaction, runs each job inside its own
+//! `SAVEPOINT` — a failing job rolls back alone — and `COMMIT`s once: one WAL fsync for the
+//! whole batch. While it waits for that fsync, new jobs queue up and form the next batch, so
+//! the batch size adapts to the load by itself, with no timer: one writer alone pays one fsync
+//! per operation, sixteen concurrent writers share them. Replies are sent only after COMMIT
+//! returned, so a caller never sees success for something a power cut could undo.
+//!
+//! One thread owns one connection because SQLite allows one writer at a time anyway; putting
+//! the writes on a dedicated OS thread keeps fsyncs off the async runtime. Outbox ids are
+//! assigned here, inside the write lock, from the table's own sequence, so they are dense and
+//! in commit order even when another process (the CLI) writes between our batches.
+
+use super::Shared;
+use super::ops;
+use crate::backend::{Applied, Op};
+use crate::{Result, SessionContext, StoreError};
+use herald_events::Event;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// One queued mutation.
+pub(super) struct Job {
+    pub ctx: SessionContext,
+    pub op: Op,
+    pub reply: oneshot::Sender<Result<Applied>>,
+}
+
+impl Job {
+    fn weight(&self) -> usize {
+        match &self.op {
+            Op::Append { blob, .. } if !blob.on_file => blob.data.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Most inline content bytes in one transaction, so a burst of large appends cannot make one
+/// commit (and the WAL) arbitrarily large.
+const MAX_BATCH_BYTES: usize = 32 << 20;
+
+/// Runs until every sender is gone and the queue is drained.
+pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+    let max = shared.config.max_batch.max(1);
+    let mut batch: Vec<Job> = Vec::with_capacity(max);
+    let mut carry: Option<Job> = None;
+    loop {
+        let first = match carry.take() {
+            Some(job) => job,
+            None => match rx.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let mut bytes = first.weight();
+        batch.push(first);
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(job) => {
+                    if bytes + job.weight() > MAX_BATCH_BYTES {
+                        carry = Some(job);
+                        break;
+                    }
+                    bytes += job.weight();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, &shared, &mut batch);
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn last_outbox_id(conn: &Connection) -> rusqlite::Result<u64> {
+    Ok(conn
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0) as u64)
+}
+
+fn insert_events(
+    conn: &Connection,
+    events: &mut [Event],
+    next_id: &mut u64,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached("INSERT INTO outbox (id, event) VALUES (?1, ?2)")?;
+    for e in events.iter_mut() {
+        debug_assert!(
+            e.validate().is_ok(),
+            "the store generated an invalid event: {:?}\n{e:?}",
+            e.validate()
+        );
+        *next_id += 1;
+        e.set_herald_id(*next_id);
+        stmt.execute(params![*next_id as i64, e.to_json()])?;
+    }
+    Ok(())
+}
+
+/// Unlinks files of blobs whose last reference went away in an earlier transaction, unless a
+/// row for the same content came back. Runs under the write lock (see `blobs`).
+fn empty_trash(conn: &Connection, shared: &Shared) -> rusqlite::Result<()> {
+    let shas: Vec<Vec<u8>> = conn
+        .prepare_cached("SELECT sha256 FROM blob_trash LIMIT 256")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for sha in shas {
+        let live: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1)")?
+            .query_row([&sha], |r| r.get(0))?;
+        if let (false, Ok(key)) = (live, <[u8; 32]>::try_from(sha.as_slice()))
+            && let Err(e) = shared.blobs.remove(&key)
+        {
+            tracing::warn!("cannot remove blob file: {e}");
+            continue;
+        }
+        conn.prepare_cached("DELETE FROM blob_trash WHERE sha256 = ?1")?
+            .execute([&sha])?;
+    }
+    Ok(())
+}
+
+fn fail_all(batch: &mut Vec<Job>, why: &str) {
+    tracing::error!("store transaction failed: {why}");
+    for job in batch.drain(..) {
+        let _ = job.reply.send(Err(StoreError::Corrupt(format!(
+            "transaction failed: {why}"
+        ))));
+    }
+}
+
+struct Outcome {
+    result: std::result::Result<(Applied, Vec<i64>), StoreError>,
+}
+
+fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return fail_all(batch, &e.to_string());
+    }
+    let prepared = empty_trash(conn, shared).and_then(|()| last_outbox_id(conn));
+    let mut next_id = match prepared {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return fail_all(batch, &e.to_string());
+        }
+    };
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+    for job in batch.iter() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT op") {
+            let _ = conn.execute_batch("ROLLBACK");
+            return fail_all(batch, &e.to_string());
+        }
+        let saved = next_id;
+        let outcome = match ops::apply(conn, shared, &job.ctx, &job.op) {
+            Ok(mut done) => match insert_events(conn, &mut done.events, &mut next_id) {
+                Ok(()) => conn.execute_batch("RELEASE op").map(|()| {
+                    Ok((
+                        Applied {
+                            output: done.output,
+                            events: done.events,
+                        },
+                        done.mailboxes,
+                    ))
+                }),
+                Err(e) => {
+                    next_id = saved;
+                    conn.execute_batch("ROLLBACK TO op; RELEASE op")
+                        .map(|()| Err(StoreError::Db(e)))
+                }
+            },
+            Err(mut failed) => {
+                next_id = saved;
+                conn.execute_batch("ROLLBACK TO op; RELEASE op").map(|()| {
+                    // The record of a failure (QuotaExceed) commits even though the change did
+                    // not: RFC 5423 §4.1 "An operation failed … because …".
+                    if !failed.events.is_empty() {
+                        match insert_events(conn, &mut failed.events, &mut next_id) {
+                            Ok(()) => {
+                                if let StoreError::OverQuota { event_id, .. } = &mut failed.error {
+                                    *event_id = failed.events[0].herald_id().unwrap_or(0);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!("cannot record QuotaExceed: {e}");
+                                next_id = saved;
+                            }
+                        }
+                    }
+                    Err(failed.error)
+                })
+            }
+        };
+        match outcome {
+            Ok(result) => outcomes.push(Outcome { result }),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return fail_all(batch, &e.to_string());
+            }
+        }
+        if conn.is_autocommit() {
+            // SQLite aborted the whole transaction (disk full, I/O error): nothing of the
+            // batch is committed, so no caller may be told otherwise.
+            return fail_all(batch, "the database aborted the transaction");
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return fail_all(batch, &e.to_string());
+    }
+    shared.notifier.outbox_advanced(next_id);
+    shared.notifier.mailboxes_changed(
+        outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok())
+            .flat_map(|(_, ids)| ids.iter().copied()),
+    );
+    for (job, outcome) in batch.drain(..).zip(outcomes) {
+        let _ = job.reply.send(outcome.result.map(|(applied, _)| applied));
+    }
+}

@@ -1,0 +1,113 @@
+//! [`StoreError`]: the one error type of the crate.
+//!
+//! Each variant carries what a protocol layer needs to answer precisely — IMAP `NO [NONEXISTENT]`,
+//! `NO [ALREADYEXISTS]`, `NO [OVERQUOTA]`, LMTP `452 4.2.2` — so the mapping to replies lives in
+//! one function per protocol and never parses messages. Database and I/O failures are kept
+//! apart from the caller's mistakes: the former are the server's fault, the latter the client's.
+
+use std::fmt;
+
+/// Which quota an operation would exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaResource {
+    /// Storage, counted in kilobytes (1024 octets).
+    Storage,
+    /// Number of messages.
+    Messages,
+}
+
+impl fmt::Display for QuotaResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QuotaResource::Storage => "storage",
+            QuotaResource::Messages => "messages",
+        })
+    }
+}
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An account, mailbox or message does not exist.
+    #[error("{what} `{name}` does not exist")]
+    NotFound {
+        /// `account`, `mailbox` or `message`.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The name is taken.
+    #[error("{what} `{name}` already exists")]
+    AlreadyExists {
+        /// `account` or `mailbox`.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A mailbox or account name breaks the naming rules.
+    #[error("invalid name `{name}`: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// An argument is not acceptable (a flag that cannot be set, an empty quota change…).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The mailbox exists but is `\Noselect` (a deleted parent that still has children).
+    #[error("mailbox `{0}` is not selectable")]
+    NoSelect(String),
+    /// The operation needs an authenticated user and the session has none.
+    #[error("the session has no user")]
+    NoUser,
+    /// Wrong user name or password, or an authorization identity the user may not assume.
+    #[error("authentication failed")]
+    AuthFailed,
+    /// The operation would exceed a quota. Nothing was changed, but the QuotaExceed event was
+    /// committed: its outbox id is `event_id`.
+    #[error("over quota: {user}'s {resource} limit is {limit}, usage would be {usage}")]
+    OverQuota {
+        /// The account.
+        user: String,
+        /// Which limit.
+        resource: QuotaResource,
+        /// The limit (kilobytes or messages).
+        limit: u64,
+        /// The usage the operation would have reached.
+        usage: u64,
+        /// `vnd.herald.id` of the committed QuotaExceed event (0 until it is committed).
+        event_id: u64,
+    },
+    /// The store is closed (the writer thread has stopped).
+    #[error("the store is closed")]
+    Closed,
+    /// A file operation failed (blob files, the data directory).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The data on disk is not what this version expects (schema version, corrupt row).
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(what: &'static str, name: impl Into<String>) -> StoreError {
+        StoreError::NotFound {
+            what,
+            name: name.into(),
+        }
+    }
+
+    pub(crate) fn exists(what: &'static str, name: impl Into<String>) -> StoreError {
+        StoreError::AlreadyExists {
+            what,
+            name: name.into(),
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

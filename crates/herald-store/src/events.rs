@@ -1,0 +1,84 @@
+//! Building events: the parameters every event of a transaction shares, in one place.
+//!
+//! An operation creates one [`EventCx`] (one `timestamp` per transaction, DESIGN §5) and asks
+//! it for events; the context fills `timestamp`, `service`, `user`, `admin`, `clientIP`,
+//! `clientPort`, `serverDomain`, `serverPort`, `serverFQDN`, `pid` and `process`, and builds the
+//! IMAP URLs with the server's name, so no operation can forget one.
+
+use crate::SessionContext;
+use herald_events::{Event, EventType, ImapUrl, Timestamp};
+
+/// The `process` parameter of every event.
+pub const PROCESS: &str = "herald";
+
+/// Shared parameters of the events of one transaction.
+pub(crate) struct EventCx<'a> {
+    pub fqdn: &'a str,
+    pub ctx: &'a SessionContext,
+    pub timestamp: Timestamp,
+    pub pid: u32,
+}
+
+impl<'a> EventCx<'a> {
+    pub fn new(fqdn: &'a str, ctx: &'a SessionContext) -> EventCx<'a> {
+        EventCx {
+            fqdn,
+            ctx,
+            timestamp: Timestamp::now(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// An event about `account` with the session's parameters. `admin` is set when the
+    /// session's authentication identity differs from the account (RFC 5423 §5 `admin`).
+    pub fn event(&self, t: EventType, account: &str) -> Event {
+        let mut e = Event::new(t);
+        e.timestamp = Some(self.timestamp);
+        e.service = Some(self.ctx.service.clone());
+        e.user = Some(account.to_owned());
+        e.admin = self
+            .ctx
+            .auth_user
+            .as_ref()
+            .filter(|a| a.as_str() != account)
+            .cloned();
+        e.client_ip = self.ctx.client_ip;
+        e.client_port = self.ctx.client_port;
+        e.server_domain = self.ctx.server_domain.clone();
+        e.server_port = self.ctx.server_port;
+        e.server_fqdn = Some(self.fqdn.to_owned());
+        e.pid = Some(self.pid);
+        e.process = Some(PROCESS.to_owned());
+        e
+    }
+
+    /// `imap://account@host`.
+    pub fn server_url(&self, account: &str) -> ImapUrl {
+        ImapUrl::server(self.fqdn, Some(account))
+    }
+
+    /// `imap://account@host/mailbox;UIDVALIDITY=n`.
+    pub fn mailbox_url(&self, account: &str, mailbox: &str, uidvalidity: Option<u32>) -> ImapUrl {
+        ImapUrl::mailbox(self.fqdn, Some(account), mailbox, uidvalidity)
+    }
+
+    /// `imap://account@host/mailbox;UIDVALIDITY=n/;UID=u`.
+    pub fn message_url(&self, account: &str, mailbox: &str, uidvalidity: u32, uid: u32) -> ImapUrl {
+        ImapUrl::message(self.fqdn, Some(account), mailbox, uidvalidity, uid)
+    }
+
+    /// A mailbox-level event: `uri` and `mailboxID` both name the mailbox.
+    pub fn mailbox_event(
+        &self,
+        t: EventType,
+        account: &str,
+        mailbox: &str,
+        uidvalidity: Option<u32>,
+    ) -> Event {
+        let mut e = self.event(t, account);
+        let url = self.mailbox_url(account, mailbox, uidvalidity);
+        e.mailbox_id = Some(url.clone());
+        e.uri = Some(url);
+        e
+    }
+}

@@ -1,0 +1,697 @@
+//! `herald-store`: the only code that changes mail state.
+//!
+//! Every mutation is one transaction that returns the events it caused and persists them, in
+//! the same commit, in a durable and totally ordered **outbox**: a committed change always has
+//! its events, a rolled-back or crashed change has none (DESIGN §1, §6). The model follows
+//! IMAP4rev1/rev2 (RFC 3501, RFC 9051) with CONDSTORE (RFC 7162) and SPECIAL-USE (RFC 6154);
+//! the events follow RFC 5423 §4 (see `embedded::ops` for each rule) and the `herald-events`
+//! model, and every one passes `Event::validate`.
+//!
+//! Shape:
+//! - [`Store`]: the async API the protocol servers and the CLI call. Mutations take a
+//!   [`SessionContext`] and return [`Committed`] values carrying the events, with
+//!   `vnd.herald.id` set, only once they are durable.
+//! - [`backend::Backend`]: the narrow, batch-oriented contract a storage engine implements;
+//!   [`embedded`] is the default (SQLite, group commit). A PostgreSQL backend can follow as
+//!   another variant of [`backend::AnyBackend`] without touching callers.
+//! - [`blobs`]: content-addressed message bodies, stored once, small ones inside the database.
+//! - Notifications: [`Store::outbox_watch`] ("outbox advanced") and [`Store::mailbox_watch`]
+//!   ("mailbox X changed") wake IDLE sessions and the dispatcher without polling; across
+//!   processes [`Store::wait_for_events`] falls back to a short poll.
+
+pub mod backend;
+pub mod blobs;
+mod config;
+mod context;
+pub mod embedded;
+mod error;
+mod events;
+pub mod flags;
+mod model;
+pub mod names;
+mod notify;
+pub mod password;
+
+pub use backend::{Backend, Op};
+pub use config::{DEFAULT_INLINE_BLOB_MAX, StoreConfig};
+pub use context::{Identity, SessionContext};
+pub use error::{QuotaResource, Result, StoreError};
+pub use events::PROCESS;
+pub use flags::FlagMode;
+pub use model::*;
+
+use backend::{Answer, AnyBackend, Output, Query};
+use embedded::Embedded;
+use herald_events::UidSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How often [`Store::wait_for_events`] looks for commits made by another process.
+pub const CROSS_PROCESS_POLL: Duration = Duration::from_millis(250);
+
+/// Values of `vnd.herald.cause` on MessageAppend (and on a move's MessageExpunge).
+pub mod vnd_cause {
+    /// IMAP APPEND.
+    pub const APPEND: &str = "append";
+    /// IMAP COPY.
+    pub const COPY: &str = "copy";
+    /// IMAP MOVE.
+    pub const MOVE: &str = "move";
+}
+
+/// One recipient of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The account.
+    pub user: String,
+    /// Target mailbox; `None` is INBOX.
+    pub mailbox: Option<String>,
+    /// The SMTP envelope as the `envelope` parameter carries it: the MAIL FROM line and this
+    /// recipient's RCPT TO line, CRLF-terminated.
+    pub envelope: String,
+}
+
+/// An open message store. Cheap to clone; all clones share one backend.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: AnyBackend,
+    config: StoreConfig,
+}
+
+fn mismatch() -> StoreError {
+    StoreError::Corrupt("the backend answered with an unexpected kind of result".into())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens the embedded store in `config.path`, creating it if needed.
+    pub async fn open(config: StoreConfig) -> Result<Store> {
+        let backend = AnyBackend::Embedded(Embedded::open(config.clone()).await?);
+        Ok(Store {
+            inner: Arc::new(Inner { backend, config }),
+        })
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Finishes queued work and stops the writer. Other clones then fail with `Closed`.
+    pub async fn close(&self) {
+        self.inner.backend.close().await;
+    }
+
+    async fn run<T>(
+        &self,
+        ctx: &SessionContext,
+        op: Op,
+        pick: impl FnOnce(Output) -> Option<T>,
+    ) -> Result<Committed<T>> {
+        let applied = self.inner.backend.submit(ctx.clone(), op).await?;
+        let value = pick(applied.output).ok_or_else(mismatch)?;
+        Ok(Committed {
+            value,
+            events: applied.events,
+        })
+    }
+
+    async fn query(&self, q: Query) -> Result<Answer> {
+        self.inner.backend.query(q).await
+    }
+
+    // ---- accounts ---------------------------------------------------------------------------
+
+    /// Creates an account (with its INBOX). Emits no event: RFC 5423 has no account events.
+    pub async fn add_user(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<Committed<()>> {
+        names::user(name)?;
+        let pw = password.to_owned();
+        let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        let op = Op::AddUser {
+            name: name.to_owned(),
+            password_hash,
+            admin,
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// Deletes an account, its mailboxes (MailboxDelete each) and messages.
+    pub async fn delete_user(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
+        let op = Op::DeleteUser {
+            name: name.to_owned(),
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// Every account, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>> {
+        match self.query(Query::Users).await? {
+            Answer::Users(u) => Ok(u),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Checks `auth_user`'s password and whether it may act as `authz` (itself, or anyone when
+    /// an administrator). Costs the same time whether or not the user exists.
+    pub async fn authenticate(
+        &self,
+        auth_user: &str,
+        password: &str,
+        authz: Option<&str>,
+    ) -> Result<Identity> {
+        let creds = match self.query(Query::Credentials(auth_user.to_owned())).await? {
+            Answer::Credentials(c) => c,
+            _ => return Err(mismatch()),
+        };
+        let pw = password.to_owned();
+        let stored = creds.clone();
+        let ok = tokio::task::spawn_blocking(move || match &stored {
+            Some((hash, _)) => password::verify(&pw, hash),
+            None => {
+                password::verify(&pw, password::dummy());
+                false
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?;
+        let admin = match creds {
+            Some((_, admin)) if ok => admin,
+            _ => return Err(StoreError::AuthFailed),
+        };
+        let user = authz.unwrap_or(auth_user);
+        if user != auth_user {
+            if !admin {
+                return Err(StoreError::AuthFailed);
+            }
+            match self.query(Query::Credentials(user.to_owned())).await? {
+                Answer::Credentials(Some(_)) => {}
+                _ => return Err(StoreError::AuthFailed),
+            }
+        }
+        Ok(Identity {
+            user: user.to_owned(),
+            auth_user: auth_user.to_owned(),
+            admin,
+        })
+    }
+
+    /// Sets the storage (KB) and/or message-count limit of an account (`None` leaves a limit
+    /// unchanged). Emits QuotaChange when a limit changed.
+    pub async fn set_quota(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        storage_kb: Option<u64>,
+        messages: Option<u64>,
+    ) -> Result<Committed<QuotaInfo>> {
+        let op = Op::SetQuota {
+            user: user.to_owned(),
+            storage_kb,
+            messages,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Quota(q) => Some(q),
+            _ => None,
+        })
+        .await
+    }
+
+    /// An account's limits and usage.
+    pub async fn quota(&self, user: &str) -> Result<QuotaInfo> {
+        match self.query(Query::Quota(user.to_owned())).await? {
+            Answer::Quota(q) => Ok(q),
+            _ => Err(mismatch()),
+        }
+    }
+
+    // ---- mailboxes (of the session's user) ---------------------------------------------------
+
+    /// CREATE, with an optional SPECIAL-USE (RFC 6154 `CREATE … USE`). Missing parents are
+    /// created too; one MailboxCreate, for the leaf.
+    pub async fn create_mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Committed<MailboxInfo>> {
+        let op = Op::CreateMailbox {
+            account: ctx.account()?.to_owned(),
+            name: name.to_owned(),
+            special_use,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Mailbox(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// DELETE: removes the mailbox and its messages; with children it stays as `\Noselect`.
+    pub async fn delete_mailbox(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
+        let op = Op::DeleteMailbox {
+            account: ctx.account()?.to_owned(),
+            name: name.to_owned(),
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// RENAME (children move along, except for INBOX, which is left new and empty).
+    pub async fn rename_mailbox(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        to: &str,
+    ) -> Result<Committed<MailboxInfo>> {
+        let op = Op::RenameMailbox {
+            account: ctx.account()?.to_owned(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Mailbox(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// SUBSCRIBE (`on`) or UNSUBSCRIBE. Emits only when the list changed.
+    pub async fn subscribe(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        on: bool,
+    ) -> Result<Committed<()>> {
+        let op = Op::Subscribe {
+            account: ctx.account()?.to_owned(),
+            name: name.to_owned(),
+            on,
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// Sets or clears a mailbox's SPECIAL-USE attribute.
+    pub async fn set_special_use(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Committed<MailboxInfo>> {
+        let op = Op::SetMailboxAttrs {
+            account: ctx.account()?.to_owned(),
+            name: name.to_owned(),
+            special_use: Some(special_use),
+            max_age_secs: None,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Mailbox(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Sets (or, with `None`, removes) `user`'s mailbox expiry policy: messages whose
+    /// INTERNALDATE is older than `max_age` are removed by [`Store::expire`].
+    pub async fn set_max_age(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        mailbox: &str,
+        max_age: Option<Duration>,
+    ) -> Result<Committed<MailboxInfo>> {
+        let op = Op::SetMailboxAttrs {
+            account: user.to_owned(),
+            name: mailbox.to_owned(),
+            special_use: None,
+            max_age_secs: Some(max_age.map(|d| d.as_secs())),
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Mailbox(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Every mailbox of the session's user (LIST), by name.
+    pub async fn list_mailboxes(&self, ctx: &SessionContext) -> Result<Vec<MailboxInfo>> {
+        match self
+            .query(Query::Mailboxes(ctx.account()?.to_owned()))
+            .await?
+        {
+            Answer::Mailboxes(m) => Ok(m),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// One mailbox of the session's user (SELECT, STATUS).
+    pub async fn mailbox(&self, ctx: &SessionContext, name: &str) -> Result<MailboxInfo> {
+        let q = Query::Mailbox(ctx.account()?.to_owned(), name.to_owned());
+        match self.query(q).await? {
+            Answer::Mailbox(m) => Ok(m),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The session's user's subscriptions (LSUB), by name.
+    pub async fn subscriptions(&self, ctx: &SessionContext) -> Result<Vec<String>> {
+        match self
+            .query(Query::Subscriptions(ctx.account()?.to_owned()))
+            .await?
+        {
+            Answer::Subscriptions(s) => Ok(s),
+            _ => Err(mismatch()),
+        }
+    }
+
+    // ---- messages -------------------------------------------------------------------------
+
+    /// APPEND: MessageAppend (`vnd.herald.cause` = append), or QuotaExceed and
+    /// [`StoreError::OverQuota`]. `internal_date_ms` defaults to now.
+    pub async fn append(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        content: Vec<u8>,
+        flags: &[String],
+        internal_date_ms: Option<i64>,
+    ) -> Result<Committed<Appended>> {
+        let account = ctx.account()?.to_owned();
+        let blob = self.inner.backend.put_blob(content).await?;
+        let op = Op::Append {
+            account,
+            mailbox: mailbox.to_owned(),
+            blob,
+            flags: flags.to_vec(),
+            internal_date_ms: internal_date_ms.unwrap_or_else(now_ms),
+            envelope: None,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Appended(a) => Some(a),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Delivery to one recipient: MessageNew with `envelope`, or QuotaExceed and
+    /// [`StoreError::OverQuota`].
+    pub async fn deliver(
+        &self,
+        ctx: &SessionContext,
+        recipient: &Recipient,
+        content: Vec<u8>,
+        internal_date_ms: Option<i64>,
+    ) -> Result<Committed<Appended>> {
+        let blob = self.inner.backend.put_blob(content).await?;
+        self.deliver_blob(
+            ctx,
+            recipient,
+            blob,
+            internal_date_ms.unwrap_or_else(now_ms),
+        )
+        .await
+    }
+
+    async fn deliver_blob(
+        &self,
+        ctx: &SessionContext,
+        recipient: &Recipient,
+        blob: blobs::BlobRef,
+        internal_date_ms: i64,
+    ) -> Result<Committed<Appended>> {
+        let op = Op::Append {
+            account: recipient.user.clone(),
+            mailbox: recipient
+                .mailbox
+                .clone()
+                .unwrap_or_else(|| "INBOX".to_owned()),
+            blob,
+            flags: Vec::new(),
+            internal_date_ms,
+            envelope: Some(recipient.envelope.clone()),
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Appended(a) => Some(a),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Delivery of one message to several recipients (LMTP): the content is stored once, each
+    /// recipient is its own transaction (LMTP answers per recipient), all submitted at once so
+    /// they share commits. Results are in recipient order.
+    pub async fn deliver_many(
+        &self,
+        ctx: &SessionContext,
+        recipients: &[Recipient],
+        content: Vec<u8>,
+    ) -> Result<Vec<Result<Committed<Appended>>>> {
+        let blob = self.inner.backend.put_blob(content).await?;
+        let now = now_ms();
+        let mut set = tokio::task::JoinSet::new();
+        for (i, r) in recipients.iter().enumerate() {
+            let (store, ctx, r, blob) = (self.clone(), ctx.clone(), r.clone(), blob.clone());
+            set.spawn(async move { (i, store.deliver_blob(&ctx, &r, blob, now).await) });
+        }
+        let mut out: Vec<Option<Result<Committed<Appended>>>> =
+            recipients.iter().map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            let (i, r) = joined.map_err(|_| StoreError::Closed)?;
+            out[i] = Some(r);
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(StoreError::Closed)))
+            .collect())
+    }
+
+    /// COPY: one MessageAppend per copied message in the target (`vnd.herald.cause` = copy,
+    /// with the source mailbox and its SPECIAL-USE). Counts against the quota.
+    pub async fn copy(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> Result<Committed<CopyResult>> {
+        self.copy_or_move(ctx, from, uids, to, false).await
+    }
+
+    /// MOVE (RFC 6851): MessageAppend per message in the target (cause move) and one
+    /// MessageExpunge in the source.
+    pub async fn move_messages(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> Result<Committed<CopyResult>> {
+        self.copy_or_move(ctx, from, uids, to, true).await
+    }
+
+    async fn copy_or_move(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+        remove_source: bool,
+    ) -> Result<Committed<CopyResult>> {
+        let op = Op::Copy {
+            account: ctx.account()?.to_owned(),
+            from: from.to_owned(),
+            uids: uids.clone(),
+            to: to.to_owned(),
+            remove_source,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Copied(c) => Some(c),
+            _ => None,
+        })
+        .await
+    }
+
+    /// STORE / UID STORE, with RFC 7162 UNCHANGEDSINCE. Emits MessageRead, MessageTrash,
+    /// FlagsSet and FlagsClear as RFC 5423 §4.2 says; nothing when nothing changed.
+    pub async fn store_flags(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        mode: FlagMode,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<Committed<StoreResult>> {
+        let op = Op::StoreFlags {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: uids.clone(),
+            mode,
+            flags: flags.to_vec(),
+            unchanged_since,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Flags(f) => Some(f),
+            _ => None,
+        })
+        .await
+    }
+
+    /// EXPUNGE (all `\Deleted` messages) or UID EXPUNGE (those also in `uids`): MessageExpunge,
+    /// and QuotaWithin when usage falls under a limit. Returns the expunged UIDs.
+    pub async fn expunge(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> Result<Committed<Vec<u32>>> {
+        let op = Op::Expunge {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: uids.cloned(),
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Expunged(u) => Some(u),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Applies every mailbox's max-age policy (of one user, or all) as of `now_ms`:
+    /// MessageExpire per mailbox, QuotaWithin per account that falls under a limit.
+    pub async fn expire(
+        &self,
+        ctx: &SessionContext,
+        user: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Committed<Vec<Expired>>> {
+        let op = Op::Expire {
+            account: user.map(str::to_owned),
+            now_ms,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Expired(e) => Some(e),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Metadata of the messages of a mailbox of the session's user (all, or those in `uids`).
+    pub async fn fetch(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> Result<Vec<MessageMeta>> {
+        let q = Query::Messages {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: uids.cloned(),
+        };
+        match self.query(q).await? {
+            Answer::Messages(m) => Ok(m),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The bytes of one message.
+    pub async fn read_message(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uid: u32,
+    ) -> Result<Vec<u8>> {
+        let q = Query::Content {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uid,
+        };
+        match self.query(q).await? {
+            Answer::Content(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
+    // ---- outbox and notifications -------------------------------------------------------------
+
+    /// Outbox rows with id greater than `after`, ascending, at most `limit`.
+    pub async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        match self.query(Query::EventsAfter { after, limit }).await? {
+            Answer::Events(e) => Ok(e),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The highest committed outbox id, including other processes' commits.
+    pub async fn last_event_id(&self) -> Result<u64> {
+        match self.query(Query::LastEventId).await? {
+            Answer::Id(id) => Ok(id),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// "Outbox advanced": the last outbox id committed by this process.
+    pub fn outbox_watch(&self) -> watch::Receiver<u64> {
+        self.inner.backend.outbox_watch()
+    }
+
+    /// "Mailbox changed": a counter bumped after each commit that changed the mailbox
+    /// ([`MailboxInfo::id`]).
+    pub fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
+        self.inner.backend.mailbox_watch(mailbox_id)
+    }
+
+    /// Waits until the outbox holds an id greater than `after` (committed by this process or
+    /// another) or `timeout` passes; returns the last id seen. In-process commits wake it at
+    /// once; other processes' are seen within [`CROSS_PROCESS_POLL`].
+    pub async fn wait_for_events(&self, after: u64, timeout: Duration) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        let mut rx = self.outbox_watch();
+        loop {
+            let local = *rx.borrow_and_update();
+            if local > after {
+                return Ok(local);
+            }
+            let last = self.last_event_id().await?;
+            if last > after {
+                return Ok(last);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(last);
+            }
+            let wait = CROSS_PROCESS_POLL.min(deadline - now);
+            if let Ok(Err(_)) = tokio::time::timeout(wait, rx.changed()).await {
+                return Err(StoreError::Closed);
+            }
+        }
+    }
+
+    /// Recomputes counters, refcounts and outbox invariants (for tests, `herald` checks and
+    /// after a crash).
+    pub async fn check_consistency(&self) -> Result<Consistency> {
+        match self.query(Query::Consistency).await? {
+            Answer::Consistency(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+}

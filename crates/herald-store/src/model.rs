@@ -1,0 +1,206 @@
+//! The values the store returns: plain data, no handles, so they cross threads and backends
+//! unchanged. Mutations return a [`Committed`] pairing their result with the events that were
+//! committed with it (each with `vnd.herald.id` set).
+
+use herald_events::Event;
+use std::fmt;
+use std::str::FromStr;
+
+/// The result of a committed mutation and the events committed with it, in outbox order.
+#[derive(Debug, Clone)]
+pub struct Committed<T> {
+    /// What the operation produced.
+    pub value: T,
+    /// The events of the transaction, each with `vnd.herald.id` set. Empty for a no-op.
+    pub events: Vec<Event>,
+}
+
+/// A SPECIAL-USE mailbox attribute (RFC 6154).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpecialUse {
+    /// `\Drafts`.
+    Drafts,
+    /// `\Sent`.
+    Sent,
+    /// `\Trash`.
+    Trash,
+    /// `\Junk`.
+    Junk,
+    /// `\Archive`.
+    Archive,
+}
+
+impl SpecialUse {
+    /// Every attribute.
+    pub const ALL: [SpecialUse; 5] = [
+        SpecialUse::Drafts,
+        SpecialUse::Sent,
+        SpecialUse::Trash,
+        SpecialUse::Junk,
+        SpecialUse::Archive,
+    ];
+
+    /// The attribute as IMAP spells it (`\Junk`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Archive => "\\Archive",
+        }
+    }
+}
+
+impl fmt::Display for SpecialUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SpecialUse {
+    type Err = crate::StoreError;
+    /// Parses `\Junk` or `Junk`, any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bare = s.strip_prefix('\\').unwrap_or(s);
+        SpecialUse::ALL
+            .into_iter()
+            .find(|u| u.as_str()[1..].eq_ignore_ascii_case(bare))
+            .ok_or_else(|| crate::StoreError::InvalidArgument(format!("unknown SPECIAL-USE `{s}`")))
+    }
+}
+
+/// An account as `herald user list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// Account name.
+    pub name: String,
+    /// May act as any user.
+    pub admin: bool,
+    /// Quota and usage.
+    pub quota: QuotaInfo,
+}
+
+/// An account's limits and exact usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaInfo {
+    /// Storage limit in kilobytes, if any.
+    pub storage_kb: Option<u64>,
+    /// Message-count limit, if any.
+    pub max_messages: Option<u64>,
+    /// Octets used (sum of RFC822.SIZE over all messages of all mailboxes).
+    pub used_bytes: u64,
+    /// Messages stored.
+    pub used_messages: u64,
+}
+
+impl QuotaInfo {
+    /// Usage in kilobytes, rounded up (what `diskUsed` reports).
+    pub fn used_kb(&self) -> u64 {
+        self.used_bytes.div_ceil(1024)
+    }
+}
+
+/// A mailbox's state (SELECT, STATUS, LIST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    /// Stable internal id (never reused); key for change notifications.
+    pub id: i64,
+    /// Canonical name.
+    pub name: String,
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// UIDNEXT.
+    pub uidnext: u32,
+    /// HIGHESTMODSEQ (RFC 7162).
+    pub highest_modseq: u64,
+    /// Messages in the mailbox.
+    pub messages: u64,
+    /// `\Noselect`: a deleted mailbox kept because it has children.
+    pub noselect: bool,
+    /// SPECIAL-USE attribute.
+    pub special_use: Option<SpecialUse>,
+    /// Expiry policy: messages older than this many seconds are expired by `herald expire`.
+    pub max_age_secs: Option<u64>,
+}
+
+/// Per-message metadata (FETCH UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// UID.
+    pub uid: u32,
+    /// RFC822.SIZE in octets.
+    pub size: u64,
+    /// INTERNALDATE, milliseconds since the Unix epoch.
+    pub internal_date_ms: i64,
+    /// Flags and keywords, system flags in canonical spelling.
+    pub flags: Vec<String>,
+    /// MODSEQ.
+    pub modseq: u64,
+}
+
+/// A message added by append, delivery, copy or move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The mailbox's id.
+    pub mailbox_id: i64,
+    /// UIDVALIDITY of the target mailbox (APPENDUID).
+    pub uidvalidity: u32,
+    /// The new UID.
+    pub uid: u32,
+    /// The new message's MODSEQ.
+    pub modseq: u64,
+}
+
+/// Result of COPY or MOVE: (source UID, new UID) pairs for COPYUID.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CopyResult {
+    /// UIDVALIDITY of the target mailbox.
+    pub uidvalidity: u32,
+    /// Source UID → new UID, ascending by source UID.
+    pub uids: Vec<(u32, u32)>,
+}
+
+/// Result of STORE.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreResult {
+    /// Messages whose flags changed: UID, new flags, new MODSEQ.
+    pub changed: Vec<(u32, Vec<String>, u64)>,
+    /// UIDs that failed the UNCHANGEDSINCE test (RFC 7162 `MODIFIED`).
+    pub modified: Vec<u32>,
+}
+
+/// One mailbox's expired messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    /// Account.
+    pub user: String,
+    /// Mailbox name.
+    pub mailbox: String,
+    /// Expired UIDs, ascending.
+    pub uids: Vec<u32>,
+}
+
+/// One row of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// `vnd.herald.id`.
+    pub id: u64,
+    /// The event's JSON exactly as committed (DESIGN §5).
+    pub json: String,
+}
+
+/// What `Store::check_consistency` found; empty `problems` means consistent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consistency {
+    /// Highest outbox id.
+    pub last_event_id: u64,
+    /// Outbox rows.
+    pub events: u64,
+    /// Messages in all mailboxes.
+    pub messages: u64,
+    /// Distinct blobs.
+    pub blobs: u64,
+    /// Each inconsistency, described.
+    pub problems: Vec<String>,
+}
