@@ -1,0 +1,15 @@
+//! `herald-pop3`: POP3 (RFC 1939 with CAPA and response codes from RFC 2449, SASL PLAIN from
+//! RFC 5034, STLS from RFC 2595) for Herald.
+//!
+//! POP3 is small enough to write by hand (no maintained Rust server crate exists, STACK §4):
+//! [`command`] parses lines, [`session`] is the protocol as a state machine without I/O, and
+//! [`wire`] frames lines and dot-stuffs messages. The tokio driver that connects these to the
+//! store lives with the server wiring.
+
+pub mod command;
+pub mod session;
+pub mod wire;
+
+pub use session::{
+    AuthFailure, Config, Maildrop, MaildropError, MessageInfo, Session, State, Step,
+};
