@@ -230,8 +230,9 @@ pub enum Query {
     },
     /// Highest committed outbox id (seen by any process).
     LastEventId,
-    /// Cross-checks counters, refcounts and the outbox.
-    Consistency,
+    /// Cross-checks counters, refcounts and the outbox; decodes and validates the outbox rows
+    /// with ids above the given one.
+    Consistency(u64),
 }
 
 /// The answer to a [`Query`].

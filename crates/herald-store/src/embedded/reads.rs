@@ -106,7 +106,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 .optional()?
                 .unwrap_or(0) as u64,
         ),
-        Query::Consistency => Answer::Consistency(consistency(conn, shared)?),
+        Query::Consistency(after) => Answer::Consistency(consistency(conn, shared, after)?),
     })
 }
 
@@ -169,7 +169,7 @@ fn messages(
 }
 
 /// Recomputes every denormalised counter from the rows and checks the outbox.
-fn consistency(conn: &Connection, shared: &Shared) -> Result<Consistency> {
+fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consistency> {
     let mut c = Consistency::default();
     let integrity: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     if integrity != "ok" {
@@ -238,8 +238,8 @@ fn consistency(conn: &Connection, shared: &Shared) -> Result<Consistency> {
             c.events, c.last_event_id
         ));
     }
-    let mut stmt = conn.prepare("SELECT id, event FROM outbox ORDER BY id")?;
-    let mut rows = stmt.query([])?;
+    let mut stmt = conn.prepare("SELECT id, event FROM outbox WHERE id > ?1 ORDER BY id")?;
+    let mut rows = stmt.query([after as i64])?;
     while let Some(row) = rows.next()? {
         let id = row.get::<_, i64>(0)? as u64;
         let json: String = row.get(1)?;
