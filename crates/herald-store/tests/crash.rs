@@ -84,19 +84,23 @@ fn crash_child() {
                 .open(dir.join("acks.log"))
                 .unwrap(),
         ));
-        let mut tasks = Vec::new();
+        // A panic in any task must end the child, so the parent sees it exit by itself.
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default_hook(info);
+            std::process::exit(101);
+        }));
         for task in 0..4u64 {
             let (store, log) = (store.clone(), Arc::clone(&log));
-            tasks.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 let mut rng = Rng(seed ^ (task.wrapping_mul(0x1234_5678_9ABC_DEF1)));
                 loop {
                     one_op(&store, &mut rng, &log).await;
                 }
-            }));
+            });
         }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        // Runs until the parent kills the process.
+        std::future::pending::<()>().await;
     });
 }
 
