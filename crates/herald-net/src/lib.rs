@@ -1,0 +1,220 @@
+//! `herald-net`: what every Herald listener shares — the accept loop, the connection limit,
+//! graceful shutdown, and a stream that is plain, TLS from the start (IMAPS/POP3S), or upgraded
+//! in place by STARTTLS/STLS.
+//!
+//! Shaped after mini-redis's listener: a semaphore bounds concurrent connections (the one
+//! over the limit waits in the kernel's backlog instead of costing memory), accept errors back
+//! off instead of spinning, and a [`CancellationToken`] stops accepting while the connections in
+//! flight finish. Protocol crates own their sessions; this crate owns sockets.
+
+mod stream;
+mod tls;
+
+pub use stream::Stream;
+pub use tls::{TlsError, load_tls_config};
+pub use tokio_util::sync::CancellationToken;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// One accepted connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// The byte stream (plain until upgraded, or TLS for an implicit-TLS listener).
+    pub stream: Stream,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address the client connected to.
+    pub local: SocketAddr,
+    /// Cancelled when the server shuts down: sessions say goodbye and close.
+    pub shutdown: CancellationToken,
+}
+
+/// How a listener treats new connections.
+#[derive(Clone)]
+pub struct ListenerConfig {
+    /// Name used in logs (`imap`, `pop3`, `lmtp`).
+    pub protocol: &'static str,
+    /// At most this many connections at once.
+    pub max_connections: usize,
+    /// TLS from the first byte (993, 995); `None` for plain listeners.
+    pub implicit_tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ListenerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerConfig")
+            .field("protocol", &self.protocol)
+            .field("max_connections", &self.max_connections)
+            .field("implicit_tls", &self.implicit_tls.is_some())
+            .finish()
+    }
+}
+
+/// Accepts connections until `shutdown` is cancelled, running `handle` for each; then waits for
+/// the sessions in flight to finish (they see the same token and close).
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    config: ListenerConfig,
+    shutdown: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Conn) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let handle = Arc::new(handle);
+    let mut sessions = JoinSet::new();
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = Arc::clone(&limit).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => {
+                backoff = Duration::from_millis(10);
+                a
+            }
+            Err(e) => {
+                // EMFILE and friends: wait instead of spinning on a failing accept.
+                tracing::warn!(protocol = config.protocol, error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let local = tcp.local_addr().unwrap_or(peer);
+        let handle = Arc::clone(&handle);
+        let token = shutdown.child_token();
+        let tls = config.implicit_tls.clone();
+        let protocol = config.protocol;
+        sessions.spawn(async move {
+            let _permit = permit;
+            let stream = match tls {
+                None => Stream::Plain(tcp),
+                Some(acceptor) => {
+                    match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                        Ok(Err(e)) => {
+                            tracing::debug!(protocol, %peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(protocol, %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            handle(Conn {
+                stream,
+                peer,
+                local,
+                shutdown: token,
+            })
+            .await;
+        });
+        // Reap finished sessions so the set does not grow with the connection count.
+        while let Some(done) = sessions.try_join_next() {
+            if let Err(e) = done
+                && e.is_panic()
+            {
+                tracing::error!(protocol = config.protocol, "a session panicked: {e}");
+            }
+        }
+    }
+    while sessions.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn echo_server(
+        max: usize,
+    ) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let token = CancellationToken::new();
+        let config = ListenerConfig {
+            protocol: "test",
+            max_connections: max,
+            implicit_tls: None,
+        };
+        let t = token.clone();
+        let task = tokio::spawn(serve(listener, config, t, |mut conn: Conn| async move {
+            let mut buf = [0u8; 64];
+            loop {
+                tokio::select! {
+                    _ = conn.shutdown.cancelled() => {
+                        let _ = conn.stream.write_all(b"bye\n").await;
+                        return;
+                    }
+                    n = conn.stream.read(&mut buf) => match n {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => { let _ = conn.stream.write_all(&buf[..n]).await; }
+                    },
+                }
+            }
+        }));
+        (addr, token, task)
+    }
+
+    #[tokio::test]
+    async fn serves_and_shuts_down_gracefully() {
+        let (addr, token, task) = echo_server(8).await;
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        token.cancel();
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"bye\n", "sessions in flight are told to close");
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn connection_limit_holds_extra_clients_until_a_slot_frees() {
+        let (addr, token, _task) = echo_server(1).await;
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        first.write_all(b"a").await.unwrap();
+        let mut b = [0u8; 1];
+        first.read_exact(&mut b).await.unwrap();
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        second.write_all(b"b").await.unwrap();
+        let waited =
+            tokio::time::timeout(Duration::from_millis(300), second.read_exact(&mut b)).await;
+        assert!(
+            waited.is_err(),
+            "the second client waits while the first holds the slot"
+        );
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(5), second.read_exact(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&b, b"b");
+        token.cancel();
+    }
+}
