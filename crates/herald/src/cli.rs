@@ -7,6 +7,13 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about, long_about = None)]
 pub struct Cli {
+    /// Data directory (default `./herald-data`, or `[store] path` of the config file).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Configuration file (TOML; keys of DESIGN §4: `[store] path`, `[server] hostname`,
+    /// `[events] seen_deleted_as_flags`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +28,84 @@ pub enum Command {
     /// Measure Herald's speed on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Manage accounts in the data directory.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage account quotas.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+    /// Apply mailbox expiry policies now (emits MessageExpire), or set a mailbox's policy.
+    Expire(ExpireArgs),
+}
+
+/// `herald user …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Create an account (with its INBOX).
+    Add {
+        /// Account name.
+        name: String,
+        /// Password (stored as an argon2id hash).
+        #[arg(long)]
+        password: String,
+        /// Administrator: may act as any user and sees every user's events.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List accounts with their quotas and usage.
+    List,
+    /// Delete an account with its mailboxes and messages (emits MailboxDelete for each).
+    Del {
+        /// Account name.
+        name: String,
+    },
+}
+
+/// `herald quota …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum QuotaCommand {
+    /// Set an account's limits (emits QuotaChange); a limit not given stays as it is.
+    Set {
+        /// Account name.
+        name: String,
+        /// Storage limit in kilobytes (1024 octets).
+        #[arg(long, value_name = "N")]
+        storage_kb: Option<u64>,
+        /// Message-count limit.
+        #[arg(long, value_name = "N")]
+        messages: Option<u64>,
+    },
+}
+
+/// Arguments of `herald expire`.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ExpireArgs {
+    /// Set a policy instead of applying them.
+    #[command(subcommand)]
+    pub policy: Option<ExpireCommand>,
+    /// Apply only this account's policies.
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+/// `herald expire policy …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ExpireCommand {
+    /// Set (or with --off remove) the max-age policy of one mailbox: `herald expire` then
+    /// removes its messages whose INTERNALDATE is older.
+    Policy {
+        /// Account name.
+        user: String,
+        /// Mailbox name (e.g. `Trash`).
+        mailbox: String,
+        /// Maximum age in days.
+        #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+        days: Option<u64>,
+        /// Remove the policy.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 /// `herald events …`
@@ -31,6 +116,19 @@ pub enum EventsCommand {
     Check(CheckArgs),
     /// Print the events reference (Markdown) that the README embeds.
     Reference,
+    /// Print stored events (the outbox) as JSON lines, exactly as committed.
+    Tail(TailArgs),
+}
+
+/// Arguments of `herald events tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Keep printing new events as they are committed.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Start at this event id (`vnd.herald.id`), inclusive; default: the first.
+    #[arg(long, value_name = "ID", default_value_t = 1)]
+    pub from: u64,
 }
 
 /// The shape of the events being read.
@@ -68,6 +166,29 @@ pub struct CheckArgs {
 pub enum BenchCommand {
     /// Generate a JSON-lines file of realistic events and time `herald events check` on it.
     Check(BenchCheckArgs),
+    /// Measure durable delivery throughput (2 KiB messages) with 1 and more concurrent writers.
+    Store(BenchStoreArgs),
+}
+
+/// Arguments of `herald bench store`.
+#[derive(Debug, Args)]
+pub struct BenchStoreArgs {
+    /// Deliveries per run.
+    #[arg(long, default_value_t = 20_000)]
+    pub count: u64,
+    /// Concurrent writer counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub writers: Vec<usize>,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 2048)]
+    pub size: usize,
+    /// Directory for the benchmark stores (default: `herald-bench.<pid>` in the current
+    /// directory — on the disk being measured, not a tmpfs). Removed afterwards unless --keep.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the benchmark stores.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Arguments of `herald bench check`.

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod config;
 
 use clap::Parser;
 use std::process::ExitCode;

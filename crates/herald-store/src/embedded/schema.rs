@@ -110,7 +110,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
-            tracing::info!("created store schema version {VERSION}");
+            tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
         VERSION => Ok(()),

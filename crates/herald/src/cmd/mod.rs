@@ -1,11 +1,45 @@
 //! One module per top-level command; each returns the process exit code.
 
 mod bench;
+mod bench_store;
 pub mod check;
 mod events;
+mod expire;
+mod quota;
+mod tail;
+mod user;
 
 use crate::cli::{BenchCommand, Cli, Command, EventsCommand};
+use anyhow::Context as _;
+use herald_store::Store;
+use std::future::Future;
 use std::process::ExitCode;
+
+/// Runs a command that needs the store: one tokio runtime for the process, the store opened
+/// from `--data`/`--config`, closed (queued commits finished) before returning.
+fn with_store<F, Fut>(cli: &Cli, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = anyhow::Result<ExitCode>>,
+{
+    let config = crate::config::store_config(cli.data.as_deref(), cli.config.as_deref())?;
+    let path = config.path.clone();
+    runtime()?.block_on(async move {
+        let store = Store::open(config)
+            .await
+            .with_context(|| format!("cannot open the store in {}", path.display()))?;
+        let result = f(store.clone()).await;
+        store.close().await;
+        result
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_time()
+        .build()
+        .context("cannot start the async runtime")
+}
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -16,5 +50,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Check(args)) => bench::check(&args),
+        Command::Bench(BenchCommand::Store(ref args)) => {
+            let config = crate::config::store_config(cli.data.as_deref(), cli.config.as_deref())?;
+            runtime()?.block_on(bench_store::run(&config.server_fqdn, args))
+        }
+        Command::Events(EventsCommand::Tail(ref args)) => {
+            with_store(&cli, |s| async move { tail::run(&s, args).await })
+        }
+        Command::User(ref cmd) => {
+            with_store(&cli, |s| async move { user::run(&s, cmd.clone()).await })
+        }
+        Command::Quota(ref cmd) => {
+            with_store(&cli, |s| async move { quota::run(&s, cmd.clone()).await })
+        }
+        Command::Expire(ref args) => {
+            with_store(&cli, |s| async move { expire::run(&s, args.clone()).await })
+        }
     }
 }

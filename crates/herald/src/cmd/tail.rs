@@ -1,0 +1,52 @@
+//! `herald events tail [--follow] [--from ID]`: prints the outbox as JSON lines, each exactly
+//! the JSON that was committed (DESIGN §5), in id order.
+//!
+//! With `--follow` it waits for new commits: at once for this process's own, and through the
+//! store's short cross-process poll for the server's (the usual case: the CLI watching a
+//! running server).
+
+use crate::cli::TailArgs;
+use herald_store::Store;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Rows read per query.
+const PAGE: usize = 1000;
+
+/// Runs `herald events tail`.
+pub async fn run(store: &Store, args: &TailArgs) -> anyhow::Result<ExitCode> {
+    let mut after = args.from.saturating_sub(1);
+    let stdout = std::io::stdout();
+    loop {
+        let rows = store.events_after(after, PAGE).await?;
+        if rows.is_empty() {
+            if !args.follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            store
+                .wait_for_events(after, Duration::from_secs(60))
+                .await?;
+            continue;
+        }
+        let mut out = stdout.lock();
+        for row in &rows {
+            if let Err(e) = writeln!(out, "{}", row.json) {
+                return quiet_on_broken_pipe(e);
+            }
+            after = row.id;
+        }
+        if let Err(e) = out.flush() {
+            return quiet_on_broken_pipe(e);
+        }
+    }
+}
+
+/// `herald events tail | head` is normal use: a closed pipe ends the command successfully.
+fn quiet_on_broken_pipe(e: std::io::Error) -> anyhow::Result<ExitCode> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(e.into())
+    }
+}

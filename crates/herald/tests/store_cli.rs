@@ -1,0 +1,241 @@
+//! End to end: the real `herald` binary on a temporary data directory — `user add/list/del`,
+//! `quota set` (QuotaChange), `events tail` with `--from` and `--follow`, `expire` and
+//! `bench store`.
+#![allow(clippy::unwrap_used)]
+
+use herald_events::{Event, EventType};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn herald(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("HERALD_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let out = herald(data, args);
+    assert!(
+        out.status.success(),
+        "herald {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every line is a valid event; returns them.
+fn events(text: &str) -> Vec<Event> {
+    text.lines()
+        .map(|l| {
+            let e = Event::from_json(l).unwrap();
+            e.validate().unwrap();
+            assert_eq!(e.to_json(), l, "tail prints the stored JSON unchanged");
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn user_add_list_del() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(ok(&data, &["user", "add", "alice", "--password", "pw"]).contains("alice"));
+    ok(
+        &data,
+        &["user", "add", "root", "--password", "pw", "--admin"],
+    );
+    let dup = herald(&data, &["user", "add", "alice", "--password", "x"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let list = ok(&data, &["user", "list"]);
+    let rows: Vec<&str> = list.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{list}");
+    assert!(rows[0].starts_with("alice\tno\t"));
+    assert!(rows[1].starts_with("root\tyes\t"));
+    ok(&data, &["user", "del", "alice"]);
+    assert!(!ok(&data, &["user", "list"]).contains("alice"));
+    assert!(!herald(&data, &["user", "del", "alice"]).status.success());
+    // Deleting the account deleted its INBOX: one MailboxDelete, from admincli.
+    let e = events(&ok(&data, &["events", "tail"]));
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].event, EventType::MailboxDelete);
+    assert_eq!(e[0].service.as_deref(), Some("admincli"));
+}
+
+#[test]
+fn quota_set_emits_quota_change_and_tail_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("herald.toml");
+    std::fs::write(&config, "[server]\nhostname = \"mail.example.org\"\n").unwrap();
+    ok(&data, &["user", "add", "alice", "--password", "pw"]);
+    let out = ok(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "quota",
+            "set",
+            "alice",
+            "--storage-kb",
+            "2048",
+            "--messages",
+            "100",
+        ],
+    );
+    assert!(out.contains("2048"), "{out}");
+    ok(&data, &["quota", "set", "alice", "--messages", "100"]);
+    ok(&data, &["quota", "set", "alice", "--messages", "7"]);
+    assert!(!herald(&data, &["quota", "set", "alice"]).status.success());
+    assert!(
+        !herald(&data, &["quota", "set", "nobody", "--messages", "1"])
+            .status
+            .success()
+    );
+    let e = events(&ok(&data, &["events", "tail"]));
+    assert_eq!(e.len(), 2, "an unchanged quota emits nothing");
+    assert_eq!(e[0].event, EventType::QuotaChange);
+    assert_eq!(e[0].user.as_deref(), Some("alice"));
+    assert_eq!(e[0].service.as_deref(), Some("admincli"));
+    assert_eq!(
+        (e[0].disk_quota, e[0].max_messages),
+        (Some(2048), Some(100))
+    );
+    assert_eq!(e[0].server_fqdn.as_deref(), Some("mail.example.org"));
+    assert_eq!(e[0].herald_id(), Some(1));
+    assert_eq!(e[1].max_messages, Some(7));
+    let from2 = events(&ok(&data, &["events", "tail", "--from", "2"]));
+    assert_eq!(from2.len(), 1);
+    assert_eq!(from2[0].herald_id(), Some(2));
+    let user_list = ok(&data, &["user", "list"]);
+    assert!(
+        user_list.contains("alice\tno\t2048\t7\t0\t0"),
+        "{user_list}"
+    );
+}
+
+#[test]
+fn tail_follow_sees_another_process_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["user", "add", "alice", "--password", "pw"]);
+    ok(&data, &["quota", "set", "alice", "--messages", "1"]);
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--data")
+        .arg(&data)
+        .args(["events", "tail", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(events(&first)[0].herald_id(), Some(1));
+    ok(&data, &["quota", "set", "alice", "--messages", "2"]);
+    let second = rx.recv_timeout(Duration::from_secs(20));
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    let e = events(&second.unwrap());
+    assert_eq!((e[0].herald_id(), e[0].max_messages), (Some(2), Some(2)));
+}
+
+#[test]
+fn expire_applies_policies_and_emits_message_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["user", "add", "alice", "--password", "pw"]);
+    // Put old and new messages in with the library, as a delivery would.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = herald_store::Store::open(herald_store::StoreConfig::new(&data))
+            .await
+            .unwrap();
+        let ctx = herald_store::SessionContext::user("imap", "alice");
+        store.create_mailbox(&ctx, "Trash", None).await.unwrap();
+        let day = 86_400_000;
+        for age in [40, 2, 35] {
+            let when = herald_store::now_ms() - age * day;
+            store
+                .append(&ctx, "Trash", b"old".to_vec(), &[], Some(when))
+                .await
+                .unwrap();
+        }
+        store.close().await;
+    });
+    let before = events(&ok(&data, &["events", "tail"])).len() as u64;
+    assert!(
+        !herald(&data, &["expire", "policy", "alice", "Nope", "--days", "3"])
+            .status
+            .success()
+    );
+    ok(
+        &data,
+        &["expire", "policy", "alice", "Trash", "--days", "30"],
+    );
+    let out = ok(&data, &["expire"]);
+    assert!(out.contains("alice/Trash: expired 2 messages"), "{out}");
+    let e = events(&ok(
+        &data,
+        &["events", "tail", "--from", &(before + 1).to_string()],
+    ));
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].event, EventType::MessageExpire);
+    assert_eq!(e[0].uidset.as_ref().unwrap().to_string(), "1,3");
+    assert_eq!(e[0].service.as_deref(), Some("admincli"));
+    assert!(ok(&data, &["expire"]).contains("expired 0 messages"));
+    ok(&data, &["expire", "policy", "alice", "Trash", "--off"]);
+}
+
+#[test]
+fn bench_store_reports_rates_for_each_writer_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = dir.path().join("bench");
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "bench",
+            "store",
+            "--count",
+            "300",
+            "--writers",
+            "1,4",
+            "--dir",
+        ])
+        .arg(&bench)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("writers=1: 300 deliveries in "),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("writers=4: 300 deliveries in "),
+        "{stdout}"
+    );
+    assert!(lines.iter().all(|l| l.ends_with(" deliveries/s")));
+    assert!(!bench.exists(), "removed without --keep");
+}
