@@ -12,6 +12,7 @@ mod tls;
 
 pub use stream::Stream;
 pub use tls::{TlsError, load_tls_config};
+pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken;
 
 use std::future::Future;

@@ -1,0 +1,239 @@
+//! The tokio driver: runs a [`Session`] over a connection and carries out its requests against
+//! the store.
+//!
+//! Delivery stores the content once for all recipients (`Store::deliver_many`) and commits each
+//! recipient separately, so each LMTP reply after DATA matches exactly one commit and its
+//! MessageNew event — or, over quota, its QuotaExceed event and a 452/552 reply.
+
+use crate::session::{
+    Config, Delivery, DeliveryError, Recipient, RecipientError, Session, Step, trace_headers,
+};
+use herald_net::{Conn, TlsAcceptor};
+use herald_store::{QuotaResource, SessionContext, Store, StoreError};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// RFC 5321 §4.5.3.2: a server waits at least five minutes for the next command.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An LMTP server bound to a store.
+pub struct LmtpServer {
+    store: Store,
+    config: Config,
+    starttls: Option<TlsAcceptor>,
+    ids: AtomicU64,
+}
+
+impl std::fmt::Debug for LmtpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LmtpServer")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl LmtpServer {
+    /// A server delivering into `store`; `starttls` enables STARTTLS.
+    pub fn new(store: Store, mut config: Config, starttls: Option<TlsAcceptor>) -> Arc<LmtpServer> {
+        config.starttls_available = starttls.is_some();
+        Arc::new(LmtpServer {
+            store,
+            config,
+            starttls,
+            ids: AtomicU64::new(0),
+        })
+    }
+
+    /// Serves one connection to its end.
+    pub async fn handle(self: Arc<Self>, mut conn: Conn) {
+        let peer = conn.peer;
+        if let Err(e) = self.session(&mut conn).await {
+            tracing::debug!(%peer, error = %e, "LMTP session ended with an error");
+        }
+        let _ = conn.stream.shutdown().await;
+    }
+
+    fn context(&self, conn: &Conn) -> SessionContext {
+        SessionContext {
+            client_ip: Some(conn.peer.ip()),
+            client_port: Some(conn.peer.port()),
+            server_domain: Some(conn.local.ip().to_string()),
+            server_port: Some(conn.local.port()),
+            ..SessionContext::service("lmtp")
+        }
+    }
+
+    async fn session(&self, conn: &mut Conn) -> std::io::Result<()> {
+        let mut session = Session::new(self.config.clone(), conn.stream.is_tls());
+        conn.stream.write_all(&session.greeting()).await?;
+        let ctx = self.context(conn);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = tokio::select! {
+                _ = conn.shutdown.cancelled() => {
+                    conn.stream.write_all(b"421 4.3.2 server shutting down\r\n").await?;
+                    return Ok(());
+                }
+                r = tokio::time::timeout(IDLE_TIMEOUT, conn.stream.read(&mut buf)) => match r {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        conn.stream.write_all(b"421 4.4.2 idle timeout\r\n").await?;
+                        return Ok(());
+                    }
+                },
+            };
+            if n == 0 {
+                if session.in_data() {
+                    tracing::info!(peer = %conn.peer, "client left during DATA; nothing delivered");
+                }
+                return Ok(());
+            }
+            let mut queue: VecDeque<Step> = session.input(&buf[..n]).into();
+            let mut out = Vec::new();
+            while let Some(step) = queue.pop_front() {
+                match step {
+                    Step::Reply(bytes) => out.extend_from_slice(&bytes),
+                    Step::ResolveRecipient {
+                        address,
+                        user,
+                        detail,
+                        rcpt_line,
+                        ..
+                    } => {
+                        let r = self.resolve(address, &user, detail, rcpt_line).await;
+                        queue.extend(session.recipient_result(r));
+                    }
+                    Step::Deliver(delivery) => {
+                        let results = self.deliver(&ctx, conn, delivery).await;
+                        queue.extend(session.delivery_result(results));
+                    }
+                    Step::StartTls => {
+                        conn.stream.write_all(&out).await?;
+                        conn.stream.flush().await?;
+                        out.clear();
+                        let Some(acceptor) = &self.starttls else {
+                            return Ok(());
+                        };
+                        conn.stream.upgrade(acceptor).await?;
+                    }
+                    Step::Close => {
+                        conn.stream.write_all(&out).await?;
+                        conn.stream.flush().await?;
+                        return Ok(());
+                    }
+                }
+            }
+            if !out.is_empty() {
+                conn.stream.write_all(&out).await?;
+                conn.stream.flush().await?;
+            }
+        }
+    }
+
+    async fn resolve(
+        &self,
+        address: String,
+        user: &str,
+        detail: Option<String>,
+        rcpt_line: String,
+    ) -> Result<Recipient, RecipientError> {
+        // Mail local parts are matched as given, then lower-cased: `Alice@` reaches `alice`.
+        let mut account = None;
+        for candidate in [user.to_owned(), user.to_ascii_lowercase()] {
+            match self.store.quota(&candidate).await {
+                Ok(_) => {
+                    account = Some(candidate);
+                    break;
+                }
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(RecipientError::Temporary(e.to_string())),
+            }
+        }
+        let account = account.ok_or(RecipientError::Unknown)?;
+        let mut mailbox = "INBOX".to_owned();
+        if let Some(detail) = detail {
+            let ctx = SessionContext::user("lmtp", account.clone());
+            if let Ok(info) = self.store.mailbox(&ctx, &detail).await
+                && !info.noselect
+            {
+                mailbox = info.name;
+            }
+        }
+        Ok(Recipient {
+            address,
+            account,
+            mailbox,
+            rcpt_line,
+        })
+    }
+
+    async fn deliver(
+        &self,
+        ctx: &SessionContext,
+        conn: &Conn,
+        delivery: Delivery,
+    ) -> Vec<Result<(), DeliveryError>> {
+        let id = format!(
+            "{:x}{:04x}",
+            herald_store::now_ms(),
+            self.ids.fetch_add(1, Ordering::Relaxed) & 0xffff
+        );
+        let date = chrono::Local::now().to_rfc2822();
+        let mut content = trace_headers(
+            &delivery,
+            Some(conn.peer.ip()),
+            &self.config.hostname,
+            &id,
+            &date,
+        )
+        .into_bytes();
+        content.extend_from_slice(&delivery.message);
+        let size = content.len() as u64;
+        let recipients: Vec<herald_store::Recipient> = delivery
+            .recipients
+            .iter()
+            .map(|r| herald_store::Recipient {
+                user: r.account.clone(),
+                mailbox: (r.mailbox != "INBOX").then(|| r.mailbox.clone()),
+                envelope: delivery.envelope(r),
+            })
+            .collect();
+        let results = match self.store.deliver_many(ctx, &recipients, content).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "delivery failed");
+                return recipients
+                    .iter()
+                    .map(|_| Err(DeliveryError::Temporary("local delivery failed".into())))
+                    .collect();
+            }
+        };
+        results
+            .into_iter()
+            .zip(&delivery.recipients)
+            .map(|(r, rcpt)| match r {
+                Ok(_) => {
+                    tracing::info!(user = %rcpt.account, mailbox = %rcpt.mailbox, size, "delivered");
+                    Ok(())
+                }
+                Err(StoreError::OverQuota {
+                    resource, limit, ..
+                }) => {
+                    let permanent = match resource {
+                        QuotaResource::Storage => size.div_ceil(1024) > limit,
+                        QuotaResource::Messages => limit == 0,
+                    };
+                    Err(DeliveryError::OverQuota { permanent })
+                }
+                Err(StoreError::NotFound { .. }) => Err(DeliveryError::Unknown),
+                Err(e) => {
+                    tracing::error!(user = %rcpt.account, error = %e, "delivery failed");
+                    Err(DeliveryError::Temporary("local delivery failed".into()))
+                }
+            })
+            .collect()
+    }
+}
