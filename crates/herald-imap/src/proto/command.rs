@@ -602,20 +602,14 @@ pub fn parse_command_bytes(bytes: &[u8], opts: ParseOptions) -> Result<Command, 
 }
 
 fn read_tag(c: &mut Cursor<'_>) -> Result<Tag, ProtoError> {
-    let start = c.pos();
-    let mut n = 0;
-    while c.peek_at(n).is_some_and(super::types::is_tag_char) {
-        n += 1;
+    let mut s = String::new();
+    while let Some(b) = c.peek_at(s.len()).filter(|&b| super::types::is_tag_char(b)) {
+        s.push(char::from(b));
     }
-    if n == 0 || c.peek_at(n) != Some(b' ') {
+    if s.is_empty() || c.peek_at(s.len()) != Some(b' ') {
         return Err(ProtoError::BadTag);
     }
-    let mut s = String::with_capacity(n);
-    for i in 0..n {
-        s.push(char::from(c.peek_at(i).unwrap_or(b'?')));
-    }
-    let _ = start;
-    c.skip(n + 1);
+    c.skip(s.len() + 1);
     Ok(Tag(s))
 }
 
