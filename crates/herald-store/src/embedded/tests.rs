@@ -1267,3 +1267,29 @@ async fn reopen_keeps_state_and_ids_continue() {
     assert_eq!(c.events[0].herald_id(), Some(2));
     assert_eq!(store.events_after(0, 10).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn names_needing_url_escapes_round_trip_through_events() {
+    let t = open().await;
+    let ctx = t.user("alice@example.org").await;
+    let c = t
+        .store
+        .create_mailbox(&ctx, "Entwürfe/50% off; [x]", None)
+        .await;
+    assert!(c.is_err(), "% is a LIST wildcard and refused");
+    let c = t
+        .store
+        .create_mailbox(&ctx, "Entwürfe/Q1 2026; [x]", None)
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    t.append(&ctx, "Entwürfe/Q1 2026; [x]", "m", &[]).await;
+    for row in t.store.events_after(0, 10).await.unwrap() {
+        let e = Event::from_json(&row.json).unwrap();
+        e.validate().unwrap();
+        assert_eq!(e.to_json(), row.json);
+        let url = e.uri.unwrap();
+        assert_eq!(url.user.as_deref(), Some("alice@example.org"));
+        assert_eq!(url.mailbox.as_deref(), Some("Entwürfe/Q1 2026; [x]"));
+    }
+}
