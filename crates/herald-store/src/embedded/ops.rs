@@ -1071,7 +1071,7 @@ impl Env<'_> {
                 &gone,
                 src_modseq,
             );
-            e.messages = Some(src.messages - count);
+            e.messages = Some(src.messages.saturating_sub(count));
             e.uidnext = Some(src.uidnext);
             e.set_extension(vnd::CAUSE, vnd_cause::MOVE);
             events.push(e);
@@ -1185,7 +1185,7 @@ impl Env<'_> {
         let modseq = self.remove_messages(acct.id, &mb, &gone)?;
         let uids: Vec<u32> = gone.iter().map(|g| g.uid).collect();
         let mut e = self.messages_event(EventType::MessageExpunge, &acct.name, &mb, &uids, modseq);
-        e.messages = Some(mb.messages - uids.len() as u64);
+        e.messages = Some(mb.messages.saturating_sub(uids.len() as u64));
         e.uidnext = Some(mb.uidnext);
         let mut events = vec![e];
         events.extend(self.quota_within(&acct, freed, uids.len() as u64));
@@ -1236,7 +1236,7 @@ impl Env<'_> {
                 let uids: Vec<u32> = gone.iter().map(|g| g.uid).collect();
                 let mut e =
                     self.messages_event(EventType::MessageExpire, &acct.name, &mb, &uids, modseq);
-                e.messages = Some(mb.messages - uids.len() as u64);
+                e.messages = Some(mb.messages.saturating_sub(uids.len() as u64));
                 e.uidnext = Some(mb.uidnext);
                 events.push(e);
                 changed.push(mb.id);
