@@ -140,14 +140,25 @@ pub enum Op {
         /// RFC 7162 UNCHANGEDSINCE.
         unchanged_since: Option<u64>,
     },
-    /// EXPUNGE / UID EXPUNGE.
+    /// EXPUNGE / UID EXPUNGE, or POP3's DELE+QUIT.
     Expunge {
         /// Account.
         account: String,
         /// Mailbox.
         mailbox: String,
-        /// Restrict to these UIDs (UID EXPUNGE).
+        /// Restrict to these UIDs (UID EXPUNGE; POP3).
         uids: Option<UidSet>,
+        /// Only messages flagged `\Deleted` (IMAP). POP3 removes the DELE'd messages whatever
+        /// their flags: DELE marks in the session, not in the store.
+        deleted_only: bool,
+    },
+    /// A Login or Logout: no state changes, but the event is part of the ordered outbox like
+    /// every other (RFC 5423 §4.3).
+    Access {
+        /// Account.
+        account: String,
+        /// Which event.
+        access: Access,
     },
     /// Applies expiry policies.
     Expire {

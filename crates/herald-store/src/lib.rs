@@ -568,12 +568,63 @@ impl Store {
             account: ctx.account()?.to_owned(),
             mailbox: mailbox.to_owned(),
             uids: uids.cloned(),
+            deleted_only: true,
         };
         self.run(ctx, op, |o| match o {
             Output::Expunged(u) => Some(u),
             _ => None,
         })
         .await
+    }
+
+    /// POP3 DELE followed by QUIT: removes exactly `uids` (whatever their flags) in one
+    /// transaction — one MessageExpunge (RFC 5423 §4.1), and QuotaWithin when usage falls under
+    /// a limit. UIDs already gone are skipped. Returns the expunged UIDs.
+    pub async fn expunge_uids(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+    ) -> Result<Committed<Vec<u32>>> {
+        let op = Op::Expunge {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: Some(uids.clone()),
+            deleted_only: false,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Expunged(u) => Some(u),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Records a successful login of the session's user (RFC 5423 §4.3 Login). Call it after
+    /// authentication succeeded; the context should carry serverDomain and serverPort.
+    pub async fn login(&self, ctx: &SessionContext) -> Result<Committed<()>> {
+        let op = Op::Access {
+            account: ctx.account()?.to_owned(),
+            access: Access::Login,
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// Records the end of the session's login (RFC 5423 §4.3 Logout) with how it ended and how
+    /// long it lasted (`vnd.herald.disconnect`, `vnd.herald.sessionMillis`).
+    pub async fn logout(
+        &self,
+        ctx: &SessionContext,
+        disconnect: Disconnect,
+        duration: Duration,
+    ) -> Result<Committed<()>> {
+        let op = Op::Access {
+            account: ctx.account()?.to_owned(),
+            access: Access::Logout {
+                disconnect,
+                duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            },
+        };
+        self.run(ctx, op, |_| Some(())).await
     }
 
     /// Applies every mailbox's max-age policy (of one user, or all) as of `now_ms`:

@@ -204,3 +204,45 @@ pub struct Consistency {
     /// Each inconsistency, described.
     pub problems: Vec<String>,
 }
+
+/// How a session ended (RFC 5423 §4.3 suggests graceful, abort, timeout, security layer error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disconnect {
+    /// The client logged out (LOGOUT, QUIT).
+    Graceful,
+    /// The connection dropped.
+    Abort,
+    /// The server closed an idle session.
+    Timeout,
+    /// TLS failed mid-session.
+    SecurityLayerError,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl Disconnect {
+    /// The `vnd.herald.disconnect` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disconnect::Graceful => "graceful",
+            Disconnect::Abort => "abort",
+            Disconnect::Timeout => "timeout",
+            Disconnect::SecurityLayerError => "security layer error",
+            Disconnect::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// An access event to record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A successful login.
+    Login,
+    /// The end of a logged-in session.
+    Logout {
+        /// How it ended.
+        disconnect: Disconnect,
+        /// How long the session lasted, in milliseconds.
+        duration_ms: u64,
+    },
+}

@@ -125,11 +125,13 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             flags,
             unchanged_since,
         } => env.store_flags(account, mailbox, uids, *mode, flags, *unchanged_since),
+        Op::Access { account, access } => env.access(account, *access),
         Op::Expunge {
             account,
             mailbox,
             uids,
-        } => env.expunge(account, mailbox, uids.as_ref()),
+            deleted_only,
+        } => env.expunge(account, mailbox, uids.as_ref(), *deleted_only),
         Op::Expire { account, now_ms } => env.expire(account.as_deref(), *now_ms),
     }
 }
@@ -1169,12 +1171,39 @@ impl Env<'_> {
         done(Output::Flags(result), events, vec![mb.id])
     }
 
-    fn expunge(&self, account_name: &str, mailbox: &str, uids: Option<&UidSet>) -> OpResult {
+    /// Login/Logout (RFC 5423 §4.3): `uri` names the server and the user; the session context
+    /// supplies serverDomain, serverPort, clientIP and clientPort.
+    fn access(&self, account_name: &str, access: Access) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let t = match access {
+            Access::Login => EventType::Login,
+            Access::Logout { .. } => EventType::Logout,
+        };
+        let mut e = self.ecx.event(t, &acct.name);
+        e.uri = Some(self.ecx.server_url(&acct.name));
+        if let Access::Logout {
+            disconnect,
+            duration_ms,
+        } = access
+        {
+            e.set_extension(vnd::DISCONNECT, disconnect.as_str());
+            e.set_extension(vnd::SESSION_MS, duration_ms);
+        }
+        done(Output::None, vec![e], Vec::new())
+    }
+
+    fn expunge(
+        &self,
+        account_name: &str,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+        deleted_only: bool,
+    ) -> OpResult {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(mailbox, false)?;
         let mb = self.selectable(acct.id, &name)?;
         let gone: Vec<Gone> = self
-            .messages_in(mb.id, uids, true, None)?
+            .messages_in(mb.id, uids, deleted_only, None)?
             .into_iter()
             .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
             .collect();

@@ -1293,3 +1293,112 @@ async fn names_needing_url_escapes_round_trip_through_events() {
         assert_eq!(url.mailbox.as_deref(), Some("Entwürfe/Q1 2026; [x]"));
     }
 }
+
+fn pop_session(user: &str) -> SessionContext {
+    SessionContext {
+        client_ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        client_port: Some(40_000),
+        server_domain: Some("127.0.0.1".into()),
+        server_port: Some(1110),
+        ..SessionContext::user("pop", user)
+    }
+}
+
+#[tokio::test]
+async fn login_and_logout_are_recorded_in_order_with_the_session() {
+    let t = open().await;
+    t.user("alice").await;
+    let ctx = pop_session("alice");
+    let login = t.store.login(&ctx).await.unwrap();
+    t.check(&login.events).await;
+    let [e] = &login.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::Login);
+    assert_eq!(
+        e.uri.as_ref().unwrap().to_string(),
+        "imap://alice@mail.example.org"
+    );
+    assert_eq!(
+        (e.server_domain.as_deref(), e.server_port),
+        (Some("127.0.0.1"), Some(1110))
+    );
+    assert_eq!(e.client_port, Some(40_000));
+    assert_eq!(e.service.as_deref(), Some("pop"));
+    let logout = t
+        .store
+        .logout(
+            &ctx,
+            Disconnect::Timeout,
+            std::time::Duration::from_millis(1234),
+        )
+        .await
+        .unwrap();
+    t.check(&logout.events).await;
+    let e = &logout.events[0];
+    assert_eq!(e.event, EventType::Logout);
+    assert_eq!(e.extension(vnd::DISCONNECT).unwrap(), "timeout");
+    assert_eq!(e.extension(vnd::SESSION_MS).unwrap(), 1234);
+    assert!(e.herald_id() > login.events[0].herald_id());
+    // An admin acting as alice: the event names both identities.
+    let as_admin = SessionContext {
+        auth_user: Some("root".into()),
+        ..pop_session("alice")
+    };
+    let e = &t.store.login(&as_admin).await.unwrap().events[0];
+    assert_eq!(
+        (e.user.as_deref(), e.admin.as_deref()),
+        (Some("alice"), Some("root"))
+    );
+    assert!(matches!(
+        t.store.login(&pop_session("nobody")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn pop3_expunge_removes_exactly_the_given_uids_whatever_their_flags() {
+    let t = open().await;
+    let imap = t.user("alice").await;
+    for i in 0..4 {
+        t.append(
+            &imap,
+            "INBOX",
+            &format!("m{i}"),
+            if i == 0 { &["\\Deleted"] } else { &[] },
+        )
+        .await;
+    }
+    let ctx = pop_session("alice");
+    let c = t
+        .store
+        .expunge_uids(&ctx, "INBOX", &uids("2,3,9"))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        c.value,
+        vec![2, 3],
+        "UID 9 does not exist; UID 1 was not asked for"
+    );
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::MessageExpunge);
+    assert_eq!(e.uidset.as_ref().unwrap().to_string(), "2:3");
+    assert_eq!(e.service.as_deref(), Some("pop"));
+    let left: Vec<u32> = t
+        .store
+        .fetch(&imap, "INBOX", None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(left, [1, 4]);
+    let none = t
+        .store
+        .expunge_uids(&ctx, "INBOX", &uids("2"))
+        .await
+        .unwrap();
+    assert!(
+        none.value.is_empty() && none.events.is_empty(),
+        "nothing removed, no event"
+    );
+}
