@@ -7,9 +7,11 @@
 //! off instead of spinning, and a [`CancellationToken`] stops accepting while the connections in
 //! flight finish. Protocol crates own their sessions; this crate owns sockets.
 
+mod limiter;
 mod stream;
 mod tls;
 
+pub use limiter::AuthLimiter;
 pub use stream::Stream;
 pub use tls::{TlsError, load_tls_config};
 pub use tokio_rustls::TlsAcceptor;
