@@ -6,14 +6,15 @@
 //! - [`format`]: RFC 5423 JSON or a CloudEvents 1.0 envelope.
 //! - [`sign`]: Standard Webhooks signatures with key rotation.
 //! - [`glob`]: IMAP-style wildcard patterns.
+//! - [`log`]: the server's own JSON-lines event log, resumable after a crash.
 //!
-//! Everything here is a pure function of the event and the configuration, so a replayed event
-//! is delivered exactly as the first time. The dispatcher, cursors and sinks build on these and
-//! on the store's outbox.
+//! Filtering and shaping are pure functions of the event and the configuration, so a replayed
+//! event is delivered exactly as the first time; delivery reads the store's outbox.
 
 pub mod config;
 pub mod format;
 pub mod glob;
+pub mod log;
 pub mod sign;
 pub mod subscription;
 

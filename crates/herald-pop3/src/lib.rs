@@ -3,13 +3,15 @@
 //!
 //! POP3 is small enough to write by hand (no maintained Rust server crate exists, STACK §4):
 //! [`command`] parses lines, [`session`] is the protocol as a state machine without I/O, and
-//! [`wire`] frames lines and dot-stuffs messages. The tokio driver that connects these to the
-//! store lives with the server wiring.
+//! [`wire`] frames lines and dot-stuffs messages; [`server`] is the tokio driver that connects
+//! them to the store.
 
 pub mod command;
+pub mod server;
 pub mod session;
 pub mod wire;
 
+pub use server::Pop3Server;
 pub use session::{
     AuthFailure, Config, Maildrop, MaildropError, MessageInfo, Session, State, Step,
 };

@@ -1,0 +1,313 @@
+//! The tokio driver: runs a POP3 [`Session`] over a connection and carries out its requests.
+//!
+//! - Authentication goes through the store (argon2, constant time for unknown users) behind
+//!   the shared per-IP [`AuthLimiter`]; a failure also costs the client a short delay.
+//! - The maildrop lock is per account, held from login to the end of the session: a second POP3
+//!   session for the same user is refused with `-ERR [IN-USE]` (RFC 2449), as Dovecot and
+//!   Cyrus do. It is in-process: one server owns a data directory.
+//! - Login is recorded when the maildrop is open; Logout when the session ends, with how it
+//!   ended (QUIT: graceful; dropped: abort; idle: timeout; server stop: shutdown).
+//! - QUIT in TRANSACTION expunges the DELE'd messages in one store transaction (one
+//!   MessageExpunge); any other ending expunges nothing (RFC 1939 §6).
+
+use crate::session::{AuthFailure, Config, Maildrop, MaildropError, MessageInfo, Session, Step};
+use crate::wire::{Line, LineBuffer, dot_stuff};
+use herald_events::UidSet;
+use herald_net::{AuthLimiter, Conn, TlsAcceptor};
+use herald_store::{Disconnect, SessionContext, Store, StoreError};
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// RFC 1939 §3: the autologout timer is at least 10 minutes.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Pause after a failed authentication, slowing guessing on one connection.
+pub const FAILURE_DELAY: Duration = Duration::from_secs(1);
+
+/// A POP3 server bound to a store.
+pub struct Pop3Server {
+    store: Store,
+    config: Config,
+    starttls: Option<TlsAcceptor>,
+    limiter: Arc<AuthLimiter>,
+    locks: Mutex<HashSet<String>>,
+    idle_timeout: Duration,
+}
+
+impl std::fmt::Debug for Pop3Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pop3Server")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Holds an account's maildrop lock; releases it when dropped.
+struct MaildropLock<'a> {
+    server: &'a Pop3Server,
+    user: String,
+}
+
+impl Drop for MaildropLock<'_> {
+    fn drop(&mut self) {
+        self.server
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.user);
+    }
+}
+
+/// What a session learned that the driver needs at the end.
+struct Live<'a> {
+    ctx: Option<SessionContext>,
+    lock: Option<MaildropLock<'a>>,
+    started: Instant,
+}
+
+impl Pop3Server {
+    /// A server for `store`; `starttls` enables STLS. Plaintext USER/PASS is allowed without TLS
+    /// only when `config.plaintext_auth` is set.
+    pub fn new(
+        store: Store,
+        mut config: Config,
+        starttls: Option<TlsAcceptor>,
+        limiter: Arc<AuthLimiter>,
+    ) -> Arc<Pop3Server> {
+        config.stls_available = starttls.is_some();
+        Arc::new(Pop3Server {
+            store,
+            config,
+            starttls,
+            limiter,
+            locks: Mutex::new(HashSet::new()),
+            idle_timeout: IDLE_TIMEOUT,
+        })
+    }
+
+    /// Serves one connection to its end.
+    pub async fn handle(self: Arc<Self>, mut conn: Conn) {
+        let mut live = Live {
+            ctx: None,
+            lock: None,
+            started: Instant::now(),
+        };
+        let ending = match self.session(&mut conn, &mut live).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(peer = %conn.peer, error = %e, "POP3 connection error");
+                Disconnect::Abort
+            }
+        };
+        if let Some(ctx) = live.ctx.take()
+            && let Err(e) = self
+                .store
+                .logout(&ctx, ending, live.started.elapsed())
+                .await
+        {
+            tracing::warn!(error = %e, "could not record Logout");
+        }
+        drop(live.lock.take());
+        let _ = conn.stream.shutdown().await;
+    }
+
+    fn base_context(conn: &Conn) -> SessionContext {
+        SessionContext {
+            client_ip: Some(conn.peer.ip()),
+            client_port: Some(conn.peer.port()),
+            server_domain: Some(conn.local.ip().to_string()),
+            server_port: Some(conn.local.port()),
+            ..SessionContext::service("pop")
+        }
+    }
+
+    async fn session<'a>(
+        &'a self,
+        conn: &mut Conn,
+        live: &mut Live<'a>,
+    ) -> std::io::Result<Disconnect> {
+        let mut session = Session::new(self.config.clone(), conn.stream.is_tls());
+        conn.stream.write_all(&session.greeting()).await?;
+        let mut lines = LineBuffer::new(crate::session::MAX_COMMAND_LINE);
+        let mut buf = vec![0u8; 4096];
+        let mut identity_ctx: Option<SessionContext> = None;
+        loop {
+            let n = tokio::select! {
+                _ = conn.shutdown.cancelled() => {
+                    conn.stream.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n").await?;
+                    return Ok(Disconnect::Shutdown);
+                }
+                r = tokio::time::timeout(self.idle_timeout, conn.stream.read(&mut buf)) => match r {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        conn.stream.write_all(b"-ERR autologout timer expired\r\n").await?;
+                        return Ok(Disconnect::Timeout);
+                    }
+                },
+            };
+            if n == 0 {
+                return Ok(Disconnect::Abort);
+            }
+            lines.push(&buf[..n]);
+            let mut out = Vec::new();
+            while let Some(line) = lines.next_line() {
+                let mut queue: VecDeque<Step> = match line {
+                    Line::Complete(l) => session.line(&l),
+                    Line::TooLong => session.line_too_long(),
+                }
+                .into();
+                while let Some(step) = queue.pop_front() {
+                    match step {
+                        Step::Reply(bytes) => out.extend_from_slice(&bytes),
+                        Step::Authenticate {
+                            authzid,
+                            authcid,
+                            password,
+                        } => {
+                            let r = self.authenticate(conn, authzid, &authcid, &password).await;
+                            if let Ok((_, ctx)) = &r {
+                                identity_ctx = Some(ctx.clone());
+                            }
+                            queue.extend(session.auth_result(r.map(|(user, _)| user)));
+                        }
+                        Step::OpenMaildrop { user } => {
+                            let ctx = identity_ctx.clone().unwrap_or_else(|| SessionContext {
+                                user: Some(user.clone()),
+                                ..Self::base_context(conn)
+                            });
+                            let r = self.open_maildrop(&user, &ctx, live).await;
+                            if r.is_ok() {
+                                match self.store.login(&ctx).await {
+                                    Ok(_) => live.ctx = Some(ctx),
+                                    Err(e) => tracing::warn!(error = %e, "could not record Login"),
+                                }
+                            }
+                            queue.extend(session.maildrop_result(r));
+                        }
+                        Step::SendMessage { uid, body_lines } => {
+                            let Some(ctx) = live.ctx.as_ref() else {
+                                out.extend_from_slice(b"-ERR no maildrop\r\n");
+                                continue;
+                            };
+                            match self.store.read_message(ctx, "INBOX", uid).await {
+                                Ok(message) => dot_stuff(&message, body_lines, &mut out),
+                                Err(e) => {
+                                    // The +OK line is out; end the multi-line response, then
+                                    // say why on the log (RFC 1939 has no mid-response error).
+                                    tracing::error!(uid, error = %e, "message vanished during RETR");
+                                    out.extend_from_slice(b".\r\n");
+                                }
+                            }
+                        }
+                        Step::Commit { expunge } => {
+                            let r = match (&live.ctx, expunge.is_empty()) {
+                                (_, true) => Ok(()),
+                                (None, false) => Err("no maildrop".to_owned()),
+                                (Some(ctx), false) => self
+                                    .store
+                                    .expunge_uids(ctx, "INBOX", &UidSet::from_uids(expunge))
+                                    .await
+                                    .map(|_| ())
+                                    .map_err(|e| e.to_string()),
+                            };
+                            queue.extend(session.commit_result(r));
+                        }
+                        Step::StartTls => {
+                            conn.stream.write_all(&out).await?;
+                            conn.stream.flush().await?;
+                            out.clear();
+                            let Some(acceptor) = &self.starttls else {
+                                return Ok(Disconnect::Abort);
+                            };
+                            if conn.stream.upgrade(acceptor).await.is_err() {
+                                return Ok(Disconnect::SecurityLayerError);
+                            }
+                        }
+                        Step::Close => {
+                            conn.stream.write_all(&out).await?;
+                            conn.stream.flush().await?;
+                            return Ok(Disconnect::Graceful);
+                        }
+                    }
+                }
+            }
+            if !out.is_empty() {
+                conn.stream.write_all(&out).await?;
+                conn.stream.flush().await?;
+            }
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        conn: &Conn,
+        authzid: Option<String>,
+        authcid: &str,
+        password: &str,
+    ) -> Result<(String, SessionContext), AuthFailure> {
+        let ip = conn.peer.ip();
+        if self.limiter.check(ip).is_err() {
+            return Err(AuthFailure::Throttled);
+        }
+        match self
+            .store
+            .authenticate(authcid, password, authzid.as_deref())
+            .await
+        {
+            Ok(identity) => {
+                self.limiter.success(ip);
+                let ctx = SessionContext {
+                    user: Some(identity.user.clone()),
+                    auth_user: (identity.auth_user != identity.user)
+                        .then(|| identity.auth_user.clone()),
+                    ..Self::base_context(conn)
+                };
+                Ok((identity.user, ctx))
+            }
+            Err(StoreError::AuthFailed) => {
+                self.limiter.failure(ip);
+                tracing::info!(peer = %conn.peer, user = authcid, "POP3 authentication failed");
+                tokio::time::sleep(FAILURE_DELAY).await;
+                Err(AuthFailure::Credentials)
+            }
+            Err(e) => Err(AuthFailure::Temporary(e.to_string())),
+        }
+    }
+
+    async fn open_maildrop<'a>(
+        &'a self,
+        user: &str,
+        ctx: &SessionContext,
+        live: &mut Live<'a>,
+    ) -> Result<Maildrop, MaildropError> {
+        {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            if !locks.insert(user.to_owned()) {
+                return Err(MaildropError::InUse);
+            }
+        }
+        let lock = MaildropLock {
+            server: self,
+            user: user.to_owned(),
+        };
+        let temporary = |e: StoreError| MaildropError::Temporary(e.to_string());
+        let inbox = self.store.mailbox(ctx, "INBOX").await.map_err(temporary)?;
+        let messages = self
+            .store
+            .fetch(ctx, "INBOX", None)
+            .await
+            .map_err(temporary)?
+            .into_iter()
+            .map(|m| MessageInfo {
+                uid: m.uid,
+                size: m.size,
+            })
+            .collect();
+        live.lock = Some(lock);
+        Ok(Maildrop {
+            uidvalidity: inbox.uidvalidity,
+            messages,
+        })
+    }
+}
