@@ -24,6 +24,9 @@ pub struct StoreConfig {
     /// How long a writer waits for another process's write lock (the CLI and the server may
     /// share a data directory).
     pub busy_timeout: std::time::Duration,
+    /// RFC 5423 §3 "the ability to turn on and off groups of related events" (`[events]
+    /// groups`): events of other groups are not generated at all. Empty means every group.
+    pub event_groups: Vec<herald_events::EventGroup>,
     /// Durability: `true` (the default) fsyncs every commit (`synchronous=FULL`), so an
     /// acknowledged change survives power loss. `false` (`NORMAL`) survives process crashes only.
     pub durable: bool,
@@ -41,7 +44,13 @@ impl StoreConfig {
             max_batch: 512,
             busy_timeout: std::time::Duration::from_secs(10),
             durable: true,
+            event_groups: Vec::new(),
         }
+    }
+
+    /// True when events of type `t` are generated under `event_groups`.
+    pub fn generates(&self, t: &herald_events::EventType) -> bool {
+        self.event_groups.is_empty() || t.group().is_none_or(|g| self.event_groups.contains(&g))
     }
 
     /// Sets `server_fqdn`.

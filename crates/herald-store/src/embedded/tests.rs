@@ -1402,3 +1402,29 @@ async fn pop3_expunge_removes_exactly_the_given_uids_whatever_their_flags() {
         "nothing removed, no event"
     );
 }
+
+#[tokio::test]
+async fn disabled_event_groups_are_not_generated() {
+    let t = open_with(|c| c.event_groups = vec![herald_events::EventGroup::Message]).await;
+    let ctx = t.user("alice").await;
+    let before = t.last().await;
+    let c = t.store.create_mailbox(&ctx, "Work", None).await.unwrap();
+    assert!(c.events.is_empty(), "the mailbox group is off");
+    t.append(&ctx, "Work", "hello", &[]).await;
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "Work",
+            &uids("1"),
+            FlagMode::Add,
+            &["\\Seen".into()],
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(c.events.is_empty(), "the flags group is off");
+    let stored = t.store.events_after(before, 10).await.unwrap();
+    assert_eq!(stored.len(), 1, "only MessageAppend reached the outbox");
+    assert!(stored[0].json.contains("\"MessageAppend\""));
+}

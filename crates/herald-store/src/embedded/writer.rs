@@ -102,6 +102,17 @@ fn insert_events(
     Ok(())
 }
 
+/// Drops events of groups turned off (`[events] groups`) and writes the rest to the outbox.
+fn generate(
+    conn: &Connection,
+    shared: &Shared,
+    events: &mut Vec<Event>,
+    next_id: &mut u64,
+) -> rusqlite::Result<()> {
+    events.retain(|e| shared.config.generates(&e.event));
+    insert_events(conn, events, next_id)
+}
+
 /// Unlinks files of blobs whose last reference went away in an earlier transaction, unless a
 /// row for the same content came back. Runs under the write lock (see `blobs`).
 fn empty_trash(conn: &Connection, shared: &Shared) -> rusqlite::Result<()> {
@@ -158,7 +169,7 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
         }
         let saved = next_id;
         let outcome = match ops::apply(conn, shared, &job.ctx, &job.op) {
-            Ok(mut done) => match insert_events(conn, &mut done.events, &mut next_id) {
+            Ok(mut done) => match generate(conn, shared, &mut done.events, &mut next_id) {
                 Ok(()) => conn.execute_batch("RELEASE op").map(|()| {
                     Ok((
                         Applied {
@@ -180,10 +191,14 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
                     // The record of a failure (QuotaExceed) commits even though the change did
                     // not: RFC 5423 §4.1 "An operation failed … because …".
                     if !failed.events.is_empty() {
-                        match insert_events(conn, &mut failed.events, &mut next_id) {
+                        match generate(conn, shared, &mut failed.events, &mut next_id) {
                             Ok(()) => {
                                 if let StoreError::OverQuota { event_id, .. } = &mut failed.error {
-                                    *event_id = failed.events[0].herald_id().unwrap_or(0);
+                                    *event_id = failed
+                                        .events
+                                        .first()
+                                        .and_then(|e| e.herald_id())
+                                        .unwrap_or(0);
                                 }
                             }
                             Err(e) => {
