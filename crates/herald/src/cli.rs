@@ -22,6 +22,8 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run Herald: every listener, the event log; stops gracefully on SIGINT/SIGTERM.
+    Serve,
     /// Work with event streams.
     #[command(subcommand)]
     Events(EventsCommand),

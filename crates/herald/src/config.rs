@@ -1,50 +1,162 @@
-//! The store settings the command line needs, from `--data`, `--config` and defaults.
+//! The configuration file (TOML, DESIGN §4) and the defaults that apply without one.
 //!
-//! Only the DESIGN §4 keys the store uses are read here — `[store] backend/path`,
-//! `[server] hostname`, `[events] seen_deleted_as_flags`; other sections are left to the
-//! commands that need them. `--data` wins over `[store] path`; without either the data
-//! directory is `./herald-data` (DESIGN §3).
+//! The file is read into typed sections that reject unknown keys, so a typo (`listn = …`) is an
+//! error naming the key instead of a silently ignored setting. `--data` wins over
+//! `[store] path`; without either the data directory is `./herald-data` (DESIGN §3). The keys
+//! DESIGN §4 names are a contract; the others are documented in the README.
 
 use anyhow::{Context as _, bail};
+use herald_notify::SubscriptionConfig;
 use herald_store::StoreConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The default data directory.
 pub const DEFAULT_DATA: &str = "herald-data";
 
-/// Builds the store configuration.
-pub fn store_config(data: Option<&Path>, config: Option<&Path>) -> anyhow::Result<StoreConfig> {
-    let table: toml::Table = match config {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .parse()
-            .with_context(|| format!("{} is not valid TOML", path.display()))?,
-        None => toml::Table::new(),
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[store]`.
+    #[serde(default)]
+    pub store: StoreSection,
+    /// `[imap]`.
+    #[serde(default)]
+    pub imap: Option<ListenSection>,
+    /// `[pop3]`.
+    #[serde(default)]
+    pub pop3: Option<ListenSection>,
+    /// `[lmtp]`.
+    #[serde(default)]
+    pub lmtp: Option<ListenSection>,
+    /// `[http]`.
+    #[serde(default)]
+    pub http: Option<ListenSection>,
+    /// `[tls]`.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+    /// `[events]`.
+    #[serde(default)]
+    pub events: EventsSection,
+    /// `[[subscription]]`.
+    #[serde(default)]
+    pub subscription: Vec<SubscriptionConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// `serverFQDN` of every event and the host of every IMAP URL.
+    pub hostname: Option<String>,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `embedded` (the default).
+    pub backend: Option<String>,
+    /// Data directory.
+    pub path: Option<PathBuf>,
+    /// Database URL for a server backend.
+    pub url: Option<String>,
+}
+
+/// A listener section (`[imap]`, `[pop3]`, `[lmtp]`, `[http]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSection {
+    /// Plain (STARTTLS-capable) listening addresses.
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// Implicit-TLS listening addresses (IMAPS 993, POP3S 995); need `[tls]`.
+    #[serde(default)]
+    pub tls_listen: Vec<SocketAddr>,
+    /// Most concurrent connections.
+    pub max_connections: Option<usize>,
+    /// Largest message accepted, in bytes (LMTP SIZE, IMAP APPEND literal).
+    pub max_message_size: Option<u64>,
+    /// Allow passwords over unencrypted connections (POP3, IMAP). Defaults to true for
+    /// loopback-only listeners, false otherwise.
+    pub plaintext_auth: Option<bool>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `[events]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSection {
+    /// Event groups to generate; empty = all.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// RFC 5423 §4.2: `\Seen`/`\Deleted` as FlagsSet instead of MessageRead/MessageTrash.
+    #[serde(default)]
+    pub seen_deleted_as_flags: bool,
+    /// Write every event to `DATA/events.jsonl` (default true).
+    pub log: Option<bool>,
+}
+
+/// Reads the configuration file, or the defaults when there is none.
+pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = config else {
+        return Ok(FileConfig::default());
     };
-    let get = |section: &str, key: &str| table.get(section).and_then(|s| s.get(key));
-    match get("store", "backend").map(|v| v.as_str()) {
-        None | Some(Some("embedded")) => {}
-        Some(Some(other)) => bail!("[store] backend = \"{other}\" is not available in this build"),
-        Some(None) => bail!("[store] backend must be a string"),
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: FileConfig =
+        toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+    for group in &file.events.groups {
+        if herald_events::EventGroup::from_name(group).is_none() {
+            bail!(
+                "in {}: [events] groups: `{group}` is not a group (message, quota, flags, access, mailbox, subscription)",
+                path.display()
+            );
+        }
     }
-    let path = match (data, get("store", "path")) {
+    Ok(file)
+}
+
+/// Builds the store configuration from `--data` and the file.
+pub fn store_config(data: Option<&Path>, file: &FileConfig) -> anyhow::Result<StoreConfig> {
+    match file.store.backend.as_deref() {
+        None | Some("embedded") => {
+            if file.store.url.is_some() {
+                bail!(
+                    "[store] url is for a database backend; the embedded store uses [store] path"
+                );
+            }
+        }
+        Some(other) => bail!("[store] backend = \"{other}\" is not available in this build"),
+    }
+    let path = match (data, &file.store.path) {
         (Some(d), _) => d.to_path_buf(),
-        (None, Some(p)) => PathBuf::from(p.as_str().context("[store] path must be a string")?),
+        (None, Some(p)) => p.clone(),
         (None, None) => PathBuf::from(DEFAULT_DATA),
     };
     let mut c = StoreConfig::new(path);
-    c.server_fqdn = match get("server", "hostname") {
-        Some(h) => h
-            .as_str()
-            .context("[server] hostname must be a string")?
-            .to_owned(),
-        None => system_hostname(),
-    };
-    if let Some(v) = get("events", "seen_deleted_as_flags") {
-        c.seen_deleted_as_flags = v
-            .as_bool()
-            .context("[events] seen_deleted_as_flags must be true or false")?;
-    }
+    c.server_fqdn = file.server.hostname.clone().unwrap_or_else(system_hostname);
+    c.seen_deleted_as_flags = file.events.seen_deleted_as_flags;
+    c.event_groups = file
+        .events
+        .groups
+        .iter()
+        .filter_map(|g| herald_events::EventGroup::from_name(g))
+        .collect();
     Ok(c)
 }
 
@@ -62,25 +174,63 @@ fn system_hostname() -> String {
 mod tests {
     use super::*;
 
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let file = dir.path().join("herald.toml");
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+
     #[test]
     fn keys_of_design_section_4() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("herald.toml");
-        std::fs::write(
-            &file,
-            "[server]\nhostname = \"mail.example.org\"\n[store]\nbackend = \"embedded\"\npath = \"/srv/h\"\n\
-             [events]\nseen_deleted_as_flags = true\n[imap]\nlisten = [\"127.0.0.1:1143\"]\n",
-        )
-        .unwrap();
-        let c = store_config(None, Some(&file)).unwrap();
+        let file = write(
+            &dir,
+            r#"
+[server]
+hostname = "mail.example.org"
+[store]
+backend = "embedded"
+path = "/srv/h"
+[imap]
+listen = ["127.0.0.1:1143"]
+[pop3]
+listen = ["127.0.0.1:1110"]
+[lmtp]
+listen = ["127.0.0.1:2424"]
+[http]
+listen = ["127.0.0.1:8080"]
+[events]
+groups = ["message", "quota", "flags", "access", "mailbox", "subscription"]
+seen_deleted_as_flags = true
+[[subscription]]
+name = "audit"
+events = ["MessageNew", "flags"]
+sink = { type = "stdout" }
+"#,
+        );
+        let f = load(Some(&file)).unwrap();
+        let c = store_config(None, &f).unwrap();
         assert_eq!(c.path, PathBuf::from("/srv/h"));
         assert_eq!(c.server_fqdn, "mail.example.org");
         assert!(c.seen_deleted_as_flags);
-        let c = store_config(Some(Path::new("/other")), Some(&file)).unwrap();
+        assert_eq!(f.imap.as_ref().unwrap().listen, ["127.0.0.1:1143".parse().unwrap()]);
+        assert_eq!(f.subscription.len(), 1);
+        let c = store_config(Some(Path::new("/other")), &f).unwrap();
         assert_eq!(c.path, PathBuf::from("/other"), "--data wins");
-        let c = store_config(None, None).unwrap();
+        let c = store_config(None, &FileConfig::default()).unwrap();
         assert_eq!(c.path, PathBuf::from(DEFAULT_DATA));
-        std::fs::write(&file, "[store]\nbackend = \"postgres\"\n").unwrap();
-        assert!(store_config(None, Some(&file)).is_err());
+    }
+
+    #[test]
+    fn mistakes_are_errors_that_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = |text: &str| format!("{:#}", load(Some(&write(&dir, text))).unwrap_err());
+        assert!(err("[imap]\nlisn = []\n").contains("lisn"));
+        assert!(err("[imap]\nlisten = [\"localhost\"]\n").contains("listen"));
+        assert!(err("[events]\ngroups = [\"mesage\"]\n").contains("mesage"));
+        assert!(err("[sever]\n").contains("sever"));
+        let f = load(Some(&write(&dir, "[store]\nbackend = \"postgres\"\n"))).unwrap();
+        assert!(store_config(None, &f).is_err());
+        assert!(load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 }

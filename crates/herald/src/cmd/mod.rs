@@ -6,6 +6,7 @@ pub mod check;
 mod events;
 mod expire;
 mod quota;
+mod serve;
 mod tail;
 mod user;
 
@@ -22,7 +23,8 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
-    let config = crate::config::store_config(cli.data.as_deref(), cli.config.as_deref())?;
+    let file = crate::config::load(cli.config.as_deref())?;
+    let config = crate::config::store_config(cli.data.as_deref(), &file)?;
     let path = config.path.clone();
     runtime()?.block_on(async move {
         let store = Store::open(config)
@@ -36,7 +38,7 @@ where
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
@@ -44,6 +46,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve => {
+            let file = crate::config::load(cli.config.as_deref())?;
+            let with_config = cli.config.is_some();
+            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
+            let path = config.path.clone();
+            runtime()?.block_on(async move {
+                let store = Store::open(config)
+                    .await
+                    .with_context(|| format!("cannot open the store in {}", path.display()))?;
+                let result = serve::run(store.clone(), file, with_config).await;
+                store.close().await;
+                result
+            })
+        }
         Command::Events(EventsCommand::Check(args)) => events::check(&args),
         Command::Events(EventsCommand::Reference) => {
             print!("{}", herald_events::reference::markdown());
@@ -51,7 +67,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Check(args)) => bench::check(&args),
         Command::Bench(BenchCommand::Store(ref args)) => {
-            let config = crate::config::store_config(cli.data.as_deref(), cli.config.as_deref())?;
+            let file = crate::config::load(cli.config.as_deref())?;
+            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
             runtime()?.block_on(bench_store::run(&config.server_fqdn, args))
         }
         Command::Events(EventsCommand::Tail(ref args)) => {

@@ -1,0 +1,285 @@
+//! `herald serve`: opens the store, starts every listener, writes the event log, and stops
+//! gracefully on SIGINT/SIGTERM.
+//!
+//! With no configuration file Herald runs on its embedded default (DESIGN §3): data in
+//! `./herald-data`, POP3 on 127.0.0.1:1110, LMTP on 127.0.0.1:2424, every event appended to
+//! `DATA/events.jsonl` and summarised on standard output. On the first start of an empty data
+//! directory it creates the account `demo` with a random password and prints it once.
+
+use crate::config::{FileConfig, ListenSection};
+use anyhow::{Context as _, bail};
+use herald_net::{AuthLimiter, CancellationToken, ListenerConfig, TlsAcceptor};
+use herald_store::{SessionContext, Store};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// Default listeners (DESIGN §3).
+pub const DEFAULT_POP3: &str = "127.0.0.1:1110";
+/// Default LMTP listener.
+pub const DEFAULT_LMTP: &str = "127.0.0.1:2424";
+/// Largest message accepted by default (LMTP SIZE).
+pub const DEFAULT_MAX_MESSAGE: u64 = 50 << 20;
+/// How long sessions get to finish after a stop signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+fn default_listen(addr: &str) -> ListenSection {
+    ListenSection {
+        listen: addr.parse().ok().into_iter().collect(),
+        ..ListenSection::default()
+    }
+}
+
+fn random_password() -> anyhow::Result<String> {
+    use ring::rand::SecureRandom as _;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
+async fn bind(protocol: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for {protocol}"))
+}
+
+/// Everything `serve` starts, for one protocol.
+struct Listeners {
+    plain: Vec<TcpListener>,
+    tls: Vec<TcpListener>,
+}
+
+async fn bind_all(protocol: &'static str, section: &ListenSection) -> anyhow::Result<Listeners> {
+    let mut l = Listeners {
+        plain: Vec::new(),
+        tls: Vec::new(),
+    };
+    for addr in &section.listen {
+        l.plain.push(bind(protocol, *addr).await?);
+    }
+    for addr in &section.tls_listen {
+        l.tls.push(bind(protocol, *addr).await?);
+    }
+    Ok(l)
+}
+
+fn announce(protocol: &str, listeners: &Listeners) {
+    for l in &listeners.plain {
+        if let Ok(a) = l.local_addr() {
+            println!("listening: {protocol} {a}");
+        }
+    }
+    for l in &listeners.tls {
+        if let Ok(a) = l.local_addr() {
+            println!("listening: {protocol}s {a} (TLS)");
+        }
+    }
+}
+
+/// Plaintext passwords are allowed by default only when every listener is on loopback.
+fn plaintext_default(section: &ListenSection) -> bool {
+    section
+        .plaintext_auth
+        .unwrap_or_else(|| section.listen.iter().all(|a| a.ip().is_loopback()))
+}
+
+fn spawn_listeners<F, Fut>(
+    tasks: &mut JoinSet<()>,
+    protocol: &'static str,
+    listeners: Listeners,
+    section: &ListenSection,
+    tls: Option<&TlsAcceptor>,
+    shutdown: &CancellationToken,
+    handle: F,
+) where
+    F: Fn(herald_net::Conn) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let max = section.max_connections.unwrap_or(1000);
+    for (listener, implicit_tls) in listeners
+        .plain
+        .into_iter()
+        .map(|l| (l, None))
+        .chain(listeners.tls.into_iter().map(|l| (l, tls.cloned())))
+    {
+        let config = ListenerConfig {
+            protocol,
+            max_connections: max,
+            implicit_tls,
+        };
+        tasks.spawn(herald_net::serve(
+            listener,
+            config,
+            shutdown.clone(),
+            handle.clone(),
+        ));
+    }
+}
+
+async fn first_run(store: &Store, with_config: bool) -> anyhow::Result<()> {
+    if with_config || !store.list_users().await?.is_empty() {
+        return Ok(());
+    }
+    let password = random_password()?;
+    store
+        .add_user(&SessionContext::admin_cli(), "demo", &password, false)
+        .await
+        .context("cannot create the demo account")?;
+    println!(
+        "created account: demo  password: {password}  (shown once; change it with `herald user`)"
+    );
+    Ok(())
+}
+
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// Runs `herald serve` until a stop signal.
+pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::Result<ExitCode> {
+    if !file.subscription.is_empty() {
+        // Refuse rather than accept and silently not deliver.
+        bail!(
+            "[[subscription]] delivery is not available in this build yet; remove the subscriptions to serve"
+        );
+    }
+    if file.http.is_some() {
+        bail!("[http] (admin API and event streams) is not available in this build yet");
+    }
+    if file.imap.is_some() {
+        bail!("[imap] is not available in this build yet");
+    }
+    let tls = match &file.tls {
+        Some(t) => Some(herald_net::load_tls_config(&t.cert, &t.key)?),
+        None => None,
+    };
+    let pop3 = file.pop3.unwrap_or_else(|| default_listen(DEFAULT_POP3));
+    let lmtp = file.lmtp.unwrap_or_else(|| default_listen(DEFAULT_LMTP));
+    for (name, s) in [("pop3", &pop3), ("lmtp", &lmtp)] {
+        if !s.tls_listen.is_empty() && tls.is_none() {
+            bail!("[{name}] tls_listen needs a [tls] cert and key");
+        }
+    }
+
+    let pop3_listeners = bind_all("pop3", &pop3).await?;
+    let lmtp_listeners = bind_all("lmtp", &lmtp).await?;
+    first_run(&store, with_config).await?;
+
+    let hostname = store.config().server_fqdn.clone();
+    let shutdown = CancellationToken::new();
+    let limiter = Arc::new(AuthLimiter::default());
+    let mut tasks = JoinSet::new();
+
+    let pop3_server = herald_pop3::Pop3Server::new(
+        store.clone(),
+        herald_pop3::Config {
+            hostname: hostname.clone(),
+            stls_available: false,
+            plaintext_auth: plaintext_default(&pop3),
+        },
+        tls.clone(),
+        Arc::clone(&limiter),
+    );
+    announce("pop3", &pop3_listeners);
+    spawn_listeners(
+        &mut tasks,
+        "pop3",
+        pop3_listeners,
+        &pop3,
+        tls.as_ref(),
+        &shutdown,
+        move |c| pop3_server.clone().handle(c),
+    );
+
+    let lmtp_server = herald_lmtp::LmtpServer::new(
+        store.clone(),
+        herald_lmtp::Config {
+            hostname: hostname.clone(),
+            max_message_size: lmtp.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE),
+            starttls_available: false,
+        },
+        tls.clone(),
+    );
+    announce("lmtp", &lmtp_listeners);
+    spawn_listeners(
+        &mut tasks,
+        "lmtp",
+        lmtp_listeners,
+        &lmtp,
+        tls.as_ref(),
+        &shutdown,
+        move |c| lmtp_server.clone().handle(c),
+    );
+
+    let mut log_task = if file.events.log.unwrap_or(true) {
+        let path = store.config().path.join("events.jsonl");
+        println!("event log: {}", path.display());
+        Some(tokio::spawn(herald_notify::log::run(
+            store.clone(),
+            path,
+            !with_config,
+            shutdown.clone(),
+        )))
+    } else {
+        None
+    };
+    tracing::info!(hostname = %hostname, data = %store.config().path.display(), "Herald is serving");
+
+    let mut code = ExitCode::SUCCESS;
+    let log_ended = async {
+        match log_task.as_mut() {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = stop_signal() => tracing::info!("stopping: finishing sessions"),
+        ended = log_ended => {
+            // The event log is the operator's record: without it Herald stops rather than
+            // serve on silently. Events stay in the outbox and the log resumes on restart.
+            match ended {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("event log stopped: {e}"),
+                Err(e) => tracing::error!("event log task failed: {e}"),
+            }
+            log_task = None;
+            code = ExitCode::FAILURE;
+        }
+    }
+    shutdown.cancel();
+    if tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tracing::warn!("sessions did not finish within {DRAIN:?}; stopping anyway");
+        tasks.abort_all();
+    }
+    if let Some(task) = log_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("event log: {e}"),
+            Err(e) => tracing::error!("event log task failed: {e}"),
+        }
+    }
+    Ok(code)
+}
