@@ -257,7 +257,7 @@ impl Session {
 
     fn command(&mut self, line: &[u8], steps: &mut Vec<Step>) {
         let text = String::from_utf8_lossy(line);
-        let raw = text.trim_end_matches(['\r', '\n']).to_owned();
+        let raw = canonical_verb(text.trim_end_matches(['\r', '\n']));
         let request = match Request::parse(&mut line.iter()) {
             Ok(r) => r.into_owned(),
             Err(smtp_proto::Error::UnknownCommand) => {
@@ -492,6 +492,20 @@ impl Session {
         steps.extend(self.process());
         steps
     }
+}
+
+/// `mail from:<a@b>` → `MAIL FROM:<a@b>`: the `envelope` parameter carries the command lines
+/// with the verb in its canonical spelling; address and parameters stay exactly as sent.
+fn canonical_verb(line: &str) -> String {
+    for verb in ["MAIL FROM:", "RCPT TO:"] {
+        if line
+            .get(..verb.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(verb))
+        {
+            return format!("{verb}{}", &line[verb.len()..]);
+        }
+    }
+    line.to_owned()
 }
 
 /// Turns bare LF into CRLF (some MTAs hand over LF-only data); CRLF stays as it is.
@@ -750,6 +764,16 @@ mod tests {
             h,
             "Return-Path: <bob@example.net>\r\nReceived: from mx.example.net ([127.0.0.1])\r\n\tby mail.example.org (Herald) with LMTP id abc;\r\n\tTue, 24 Nov 2026 10:00:00 +0000\r\n"
         );
+    }
+
+    #[test]
+    fn envelope_lines_have_canonical_verbs() {
+        assert_eq!(
+            canonical_verb("mail FROM:<a@b> SIZE=9"),
+            "MAIL FROM:<a@b> SIZE=9"
+        );
+        assert_eq!(canonical_verb("Rcpt to:<C@d>"), "RCPT TO:<C@d>");
+        assert_eq!(canonical_verb("DATA"), "DATA");
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! Starts the real `herald serve` binary on free loopback ports with a temporary data
+//! directory, and reads what it wrote to its event log. Shared by the end-to-end tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use herald_events::Event;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server.
+pub struct Server {
+    dir: Option<tempfile::TempDir>,
+    pub data: PathBuf,
+    pub config: PathBuf,
+    pub addrs: HashMap<String, SocketAddr>,
+    child: Child,
+}
+
+pub fn herald() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+}
+
+impl Server {
+    /// Starts `herald serve` with POP3 and LMTP on ephemeral ports plus `extra` TOML.
+    pub fn start(extra: &str) -> Server {
+        Server::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// Starts (or restarts) the server on the data directory inside `dir`.
+    pub fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
+        let data = dir.path().join("data");
+        let config = dir.path().join("herald.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nhostname = \"mail.example.org\"\n[store]\npath = \"{}\"\n\
+                 [pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\n{extra}",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let mut child = herald()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("HERALD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addrs = HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("herald serve did not report its listeners");
+            if let Some(rest) = line.strip_prefix("listening: ") {
+                let (proto, addr) = rest.split_once(' ').unwrap();
+                let addr = addr.split_whitespace().next().unwrap();
+                addrs.insert(proto.to_owned(), addr.parse().unwrap());
+            }
+            if line.starts_with("event log:") {
+                break;
+            }
+        }
+        Server {
+            dir: Some(dir),
+            data,
+            config,
+            addrs,
+            child,
+        }
+    }
+
+    pub fn port(&self, proto: &str) -> u16 {
+        self.addrs[proto].port()
+    }
+
+    /// Runs `herald ARGS --config CONFIG` (admin commands on the live data directory).
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = herald()
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "herald {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn add_user(&self, name: &str, password: &str) {
+        self.admin(&["user", "add", name, "--password", password]);
+    }
+
+    /// Every event in the log so far.
+    pub fn events(&self) -> Vec<Event> {
+        read_log(&self.data.join("events.jsonl"))
+    }
+
+    /// Waits until the log holds an event matching `pred` after position `from`; returns the
+    /// events after `from`.
+    pub fn wait_for(&self, from: usize, pred: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let all = self.events();
+            let new = all.get(from..).unwrap_or_default().to_vec();
+            if pred(&new) {
+                return new;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting; events so far: {new:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs a Python script from `tests/python/` with arguments; returns its stdout.
+    pub fn python(&self, script: &str, args: &[&str]) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/python")
+            .join(script);
+        let out = Command::new("python3")
+            .arg(path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Stops the server with SIGTERM and waits for it; hands back its directory.
+    pub fn stop(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
+        let status = self.terminate();
+        (status, self.dir.take().unwrap())
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+pub fn read_log(path: &Path) -> Vec<Event> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| Event::from_json(l).unwrap())
+        .collect()
+}
