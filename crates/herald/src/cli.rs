@@ -170,6 +170,28 @@ pub enum BenchCommand {
     Check(BenchCheckArgs),
     /// Measure durable delivery throughput (2 KiB messages) with 1 and more concurrent writers.
     Store(BenchStoreArgs),
+    /// Measure durable LMTP delivery throughput (2 KiB messages) over 1 and 8 connections.
+    Lmtp(BenchLmtpArgs),
+}
+
+/// Arguments of `herald bench lmtp`.
+#[derive(Debug, Args)]
+pub struct BenchLmtpArgs {
+    /// Deliveries per run.
+    #[arg(long, default_value_t = 20_000)]
+    pub count: u64,
+    /// Concurrent connection counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    pub connections: Vec<usize>,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 2048)]
+    pub size: usize,
+    /// Directory for the stores (default: a new one in the current directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the stores afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Arguments of `herald bench store`.

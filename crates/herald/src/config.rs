@@ -213,7 +213,10 @@ sink = { type = "stdout" }
         assert_eq!(c.path, PathBuf::from("/srv/h"));
         assert_eq!(c.server_fqdn, "mail.example.org");
         assert!(c.seen_deleted_as_flags);
-        assert_eq!(f.imap.as_ref().unwrap().listen, ["127.0.0.1:1143".parse().unwrap()]);
+        assert_eq!(
+            f.imap.as_ref().unwrap().listen,
+            ["127.0.0.1:1143".parse().unwrap()]
+        );
         assert_eq!(f.subscription.len(), 1);
         let c = store_config(Some(Path::new("/other")), &f).unwrap();
         assert_eq!(c.path, PathBuf::from("/other"), "--data wins");

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A realistic message of exactly `size` bytes (at least the headers).
-fn message(n: u64, user: &str, size: usize) -> Vec<u8> {
+pub(crate) fn message(n: u64, user: &str, size: usize) -> Vec<u8> {
     let mut m = format!(
         "From: Sender {n} <sender{n}@example.net>\r\nTo: {user}@example.org\r\n\
          Subject: benchmark message {n}\r\nMessage-ID: <{n}.{}@bench.example.net>\r\n\
