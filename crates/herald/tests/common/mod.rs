@@ -29,15 +29,31 @@ impl Server {
         Server::start_in(tempfile::tempdir().unwrap(), extra)
     }
 
+    /// Starts with LMTP on `lmtp` and a configuration that brings its own `[pop3]` section.
+    pub fn start_with(lmtp: &str, sections: &str) -> Server {
+        Server::launch(
+            tempfile::tempdir().unwrap(),
+            &format!("[lmtp]\nlisten = [\"{lmtp}\"]\n{sections}"),
+        )
+    }
+
     /// Starts (or restarts) the server on the data directory inside `dir`.
     pub fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
+        Server::launch(
+            dir,
+            &format!(
+                "[pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\n{extra}"
+            ),
+        )
+    }
+
+    fn launch(dir: tempfile::TempDir, sections: &str) -> Server {
         let data = dir.path().join("data");
         let config = dir.path().join("herald.toml");
         std::fs::write(
             &config,
             format!(
-                "[server]\nhostname = \"mail.example.org\"\n[store]\npath = \"{}\"\n\
-                 [pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\n{extra}",
+                "[server]\nhostname = \"mail.example.org\"\n[store]\npath = \"{}\"\n{sections}",
                 data.display()
             ),
         )
