@@ -258,6 +258,8 @@ impl Session {
     fn command(&mut self, line: &[u8], steps: &mut Vec<Step>) {
         let text = String::from_utf8_lossy(line);
         let raw = canonical_verb(text.trim_end_matches(['\r', '\n']));
+        let qualified = qualify_bare_recipient(line, &self.config.hostname);
+        let line = qualified.as_deref().unwrap_or(line);
         let request = match Request::parse(&mut line.iter()) {
             Ok(r) => r.into_owned(),
             Err(smtp_proto::Error::UnknownCommand) => {
@@ -494,6 +496,28 @@ impl Session {
     }
 }
 
+/// `RCPT TO:<alice>` names a local account without a domain (LMTP, RFC 2033, delivers to local
+/// mailboxes). smtp-proto's address grammar wants a domain, so such a path is parsed as
+/// `<alice@hostname>`; the envelope keeps the line as the client sent it.
+fn qualify_bare_recipient(line: &[u8], hostname: &str) -> Option<Vec<u8>> {
+    let head = line.get(..8)?;
+    if !head.eq_ignore_ascii_case(b"RCPT TO:") {
+        return None;
+    }
+    let open = line.iter().position(|&b| b == b'<')?;
+    let close = open + line[open..].iter().position(|&b| b == b'>')?;
+    let path = &line[open + 1..close];
+    if path.is_empty() || path.contains(&b'@') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(line.len() + hostname.len() + 1);
+    out.extend_from_slice(&line[..close]);
+    out.push(b'@');
+    out.extend_from_slice(hostname.as_bytes());
+    out.extend_from_slice(&line[close..]);
+    Some(out)
+}
+
 /// `mail from:<a@b>` → `MAIL FROM:<a@b>`: the `envelope` parameter carries the command lines
 /// with the verb in its canonical spelling; address and parameters stay exactly as sent.
 fn canonical_verb(line: &str) -> String {
@@ -648,6 +672,37 @@ mod tests {
             "250 2.0.0 delivered\r\n452 4.2.2 mailbox over quota\r\n221 2.0.0 bye\r\n"
         );
         assert_eq!(steps.last(), Some(&Step::Close));
+    }
+
+    #[test]
+    fn bare_user_and_detail_recipients() {
+        let mut s = Session::new(config(), false);
+        let steps =
+            s.input(b"LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice>\r\nRCPT TO:<bob+Work>\r\n");
+        let requested: Vec<(String, Option<String>)> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::ResolveRecipient { user, detail, .. } => Some((user.clone(), detail.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(requested, [("alice".to_owned(), None)]);
+        let mut steps = resolve(&mut s, steps);
+        let data = s.input(b"DATA\r\nx\r\n.\r\n");
+        steps.extend(resolve(&mut s, data));
+        let Some(Step::Deliver(d)) = steps.iter().find(|s| matches!(s, Step::Deliver(_))) else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(d.recipients[0].account, "alice");
+        assert_eq!(
+            (
+                d.recipients[1].account.as_str(),
+                d.recipients[1].mailbox.as_str()
+            ),
+            ("bob", "Work")
+        );
+        // The envelope keeps the path as the client sent it.
+        assert_eq!(d.recipients[0].rcpt_line, "RCPT TO:<alice>");
     }
 
     #[test]
