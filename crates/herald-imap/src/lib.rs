@@ -1,7 +1,18 @@
 //! Herald's IMAP server.
 //!
-//! For now this crate holds only [`proto`], the sans-I/O protocol core: bytes in, typed commands
-//! out; typed responses in, bytes out. The session state machine that calls the store, and the
-//! thin tokio glue around it, come later and will live beside it.
+//! * [`proto`]: the sans-I/O protocol core — bytes in, typed commands out; typed responses in,
+//!   bytes out.
+//! * [`session`]: the session state machine, which calls the store through a small trait and
+//!   does no socket I/O (tests drive it with byte strings against an in-memory store).
+//! * [`mime`]: ENVELOPE, BODYSTRUCTURE and body sections from raw message bytes.
+//! * [`server`]: the thin tokio driver (socket, timers, IDLE wake-ups, STARTTLS).
+//! * [`config`]: the service's settings.
 
+pub mod config;
+pub mod mime;
 pub mod proto;
+pub mod server;
+pub mod session;
+
+pub use config::ImapConfig;
+pub use server::ImapServer;

@@ -1,0 +1,243 @@
+//! Connection-level commands: CAPABILITY's list, ID, ENABLE, NAMESPACE, STARTTLS, LOGIN and
+//! AUTHENTICATE PLAIN (with SASL-IR and an authorization identity, so an administrator can act
+//! as a user).
+//!
+//! Authentication is where the session gets its [`SessionContext`] user (and `auth_user` when an
+//! admin acts for someone), so every later store call and every event carries the right
+//! `user`/`admin`. Failures are counted per client IP in the shared limiter before the password
+//! is even checked, and a successful login records the Login event before the tagged OK.
+
+use super::{Backend, Control, Pending, Session, State};
+use crate::proto::response::{Code, Data, write_challenge, write_data};
+use crate::proto::types::Tag;
+use base64::Engine;
+use herald_store::StoreError;
+use tokio::time::Instant;
+
+impl<B: Backend> Session<B> {
+    fn login_disabled(&self) -> bool {
+        self.config.login_disabled_without_tls && !self.tls
+    }
+
+    /// The capability list for the current state.
+    pub(crate) fn capabilities(&self) -> Vec<String> {
+        let mut caps: Vec<String> = vec!["IMAP4rev1".into()];
+        if self.identity.is_none() {
+            if self.starttls_available {
+                caps.push("STARTTLS".into());
+            }
+            if self.login_disabled() {
+                caps.push("LOGINDISABLED".into());
+            } else {
+                caps.push("AUTH=PLAIN".into());
+            }
+            caps.push("SASL-IR".into());
+        }
+        for c in [
+            "LITERAL+",
+            "ID",
+            "ENABLE",
+            "IDLE",
+            "NAMESPACE",
+            "UIDPLUS",
+            "MOVE",
+            "UNSELECT",
+            "CHILDREN",
+            "CONDSTORE",
+            "ESEARCH",
+            "SEARCHRES",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
+            "QUOTA=RES-MESSAGE",
+            "QUOTASET",
+            "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "STATUS=SIZE",
+        ] {
+            caps.push(c.into());
+        }
+        caps
+    }
+
+    pub(super) fn id(&mut self, tag: &Tag) {
+        let o = self.wopts();
+        let params = vec![
+            ("name".to_owned(), Some("Herald".to_owned())),
+            (
+                "version".to_owned(),
+                Some(env!("CARGO_PKG_VERSION").to_owned()),
+            ),
+        ];
+        write_data(&mut self.out, &Data::Id(Some(params)), o);
+        self.ok(tag, None, "ID completed");
+    }
+
+    pub(super) fn enable(&mut self, tag: &Tag, caps: &[String]) {
+        let mut enabled = Vec::new();
+        for c in caps {
+            if c == "CONDSTORE" && !self.enabled.condstore {
+                self.enabled.condstore = true;
+                enabled.push(c.clone());
+            }
+        }
+        let o = self.wopts();
+        write_data(&mut self.out, &Data::Enabled(enabled), o);
+        self.ok(tag, None, "ENABLE completed");
+    }
+
+    pub(super) fn namespace(&mut self, tag: &Tag) {
+        let o = self.wopts();
+        write_data(
+            &mut self.out,
+            &Data::Namespace {
+                personal: vec![(String::new(), Some('/'))],
+                other: Vec::new(),
+                shared: Vec::new(),
+            },
+            o,
+        );
+        self.ok(tag, None, "NAMESPACE completed");
+    }
+
+    pub(super) fn starttls(&mut self, tag: &Tag) -> Control {
+        if self.tls {
+            self.bad(tag, "TLS is already active");
+            return Control::Continue;
+        }
+        if !self.starttls_available {
+            self.no(tag, Some(Code::Cannot), "STARTTLS is not available");
+            return Control::Continue;
+        }
+        // RFC 9051 §6.2.1: anything the client pipelined after STARTTLS is discarded.
+        self.framer = crate::proto::Framer::new(self.framer.limits());
+        self.ok(tag, None, "begin TLS negotiation now");
+        Control::StartTls
+    }
+
+    pub(super) async fn login(&mut self, tag: &Tag, user: &[u8], password: &[u8]) {
+        if self.login_disabled() {
+            self.no(tag, Some(Code::PrivacyRequired), "LOGIN needs TLS");
+            return;
+        }
+        let (Ok(user), Ok(password)) = (std::str::from_utf8(user), std::str::from_utf8(password))
+        else {
+            self.no(
+                tag,
+                Some(Code::AuthenticationFailed),
+                "invalid user name or password",
+            );
+            return;
+        };
+        self.check_credentials(tag, user, password, None).await;
+    }
+
+    pub(super) async fn authenticate(
+        &mut self,
+        tag: &Tag,
+        mechanism: &str,
+        initial: Option<Vec<u8>>,
+    ) {
+        if self.login_disabled() {
+            self.no(tag, Some(Code::PrivacyRequired), "authentication needs TLS");
+            return;
+        }
+        if mechanism != "PLAIN" {
+            self.no(tag, Some(Code::Cannot), "unsupported mechanism");
+            return;
+        }
+        match initial {
+            Some(b64) => self.sasl_plain(tag, &b64).await,
+            None => {
+                write_challenge(&mut self.out, b"");
+                self.pending = Pending::Auth(tag.clone());
+            }
+        }
+    }
+
+    /// Checks an RFC 4616 PLAIN response: `authzid NUL authcid NUL password`, base64.
+    pub(super) async fn sasl_plain(&mut self, tag: &Tag, b64: &[u8]) {
+        let decoded = if b64 == b"=" {
+            Ok(Vec::new())
+        } else {
+            base64::engine::general_purpose::STANDARD.decode(b64)
+        };
+        let Ok(decoded) = decoded else {
+            self.bad(tag, "invalid base64");
+            return;
+        };
+        let parts: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
+        let [authz, authc, password] = parts.as_slice() else {
+            self.no(
+                tag,
+                Some(Code::AuthenticationFailed),
+                "malformed PLAIN response",
+            );
+            return;
+        };
+        let (Ok(authz), Ok(authc), Ok(password)) = (
+            std::str::from_utf8(authz),
+            std::str::from_utf8(authc),
+            std::str::from_utf8(password),
+        ) else {
+            self.no(
+                tag,
+                Some(Code::AuthenticationFailed),
+                "credentials are not UTF-8",
+            );
+            return;
+        };
+        let authz = (!authz.is_empty() && authz != authc).then_some(authz);
+        self.check_credentials(tag, authc, password, authz).await;
+    }
+
+    async fn check_credentials(
+        &mut self,
+        tag: &Tag,
+        user: &str,
+        password: &str,
+        authz: Option<&str>,
+    ) {
+        let ip = self.peer.client.ip();
+        if self.config.auth_limiter.check(ip).is_err() {
+            self.no(
+                tag,
+                Some(Code::Unavailable),
+                "too many failed attempts, try again later",
+            );
+            return;
+        }
+        match self.backend.authenticate(user, password, authz).await {
+            Ok(identity) => {
+                self.config.auth_limiter.success(ip);
+                let mut ctx = identity.context("imap");
+                ctx.client_ip = self.ctx.client_ip;
+                ctx.client_port = self.ctx.client_port;
+                ctx.server_domain = self.ctx.server_domain.clone();
+                ctx.server_port = self.ctx.server_port;
+                if let Err(e) = self.backend.login(&ctx).await {
+                    self.fail(tag, &e);
+                    return;
+                }
+                tracing::info!(user = %identity.user, auth = %identity.auth_user, peer = %self.peer.client, "IMAP login");
+                self.ctx = ctx;
+                self.identity = Some(identity);
+                self.login_at = Some(Instant::now());
+                self.state = State::Authenticated;
+                let caps = self.capabilities();
+                self.ok(tag, Some(Code::Capability(caps)), "logged in");
+            }
+            Err(StoreError::AuthFailed) | Err(StoreError::NotFound { .. }) => {
+                self.config.auth_limiter.failure(ip);
+                tracing::info!(user, peer = %self.peer.client, "IMAP authentication failed");
+                self.no(
+                    tag,
+                    Some(Code::AuthenticationFailed),
+                    "invalid user name or password",
+                );
+            }
+            Err(e) => self.fail(tag, &e),
+        }
+    }
+}

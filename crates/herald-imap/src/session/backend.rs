@@ -1,0 +1,287 @@
+//! [`Backend`]: the part of the store an IMAP session uses, as a trait.
+//!
+//! The session calls the store directly (async) instead of returning a request for every store
+//! call the way the LMTP session does: an IMAP command often needs several dependent store calls
+//! (FETCH reads metadata, then message bodies; COPY resolves sequence numbers, copies, then
+//! reports COPYUID; every command ends by diffing the selected mailbox), and spelling each as a
+//! request/answer pair would multiply the states without making anything more testable. The
+//! session still does no socket I/O; tests and the fuzz target drive it with bytes against
+//! [`super::memory::MemoryBackend`], and the server runs it on [`herald_store::Store`].
+//!
+//! Every method mirrors the `Store` method of the same name and returns the store's own types
+//! and [`StoreError`], so mapping errors to IMAP response codes happens once, in the session.
+
+use herald_events::UidSet;
+use herald_store::{
+    Appended, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxInfo, MessageMeta,
+    QuotaInfo, SessionContext, SpecialUse, Store, StoreError, StoreResult,
+};
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The store result type.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The store operations an IMAP session needs. See the module docs.
+#[allow(missing_docs)]
+pub trait Backend: Send + Sync + 'static {
+    fn authenticate(
+        &self,
+        auth_user: &str,
+        password: &str,
+        authz: Option<&str>,
+    ) -> impl Future<Output = Result<Identity>> + Send;
+    fn login(&self, ctx: &SessionContext) -> impl Future<Output = Result<Committed<()>>> + Send;
+    fn logout(
+        &self,
+        ctx: &SessionContext,
+        disconnect: Disconnect,
+        duration: Duration,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send;
+    fn create_mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> impl Future<Output = Result<Committed<MailboxInfo>>> + Send;
+    fn delete_mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send;
+    fn rename_mailbox(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<MailboxInfo>>> + Send;
+    fn subscribe(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        on: bool,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send;
+    fn list_mailboxes(
+        &self,
+        ctx: &SessionContext,
+    ) -> impl Future<Output = Result<Vec<MailboxInfo>>> + Send;
+    fn mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<MailboxInfo>> + Send;
+    fn subscriptions(
+        &self,
+        ctx: &SessionContext,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn append(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        content: Vec<u8>,
+        flags: &[String],
+        internal_date_ms: Option<i64>,
+    ) -> impl Future<Output = Result<Committed<Appended>>> + Send;
+    fn copy(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<CopyResult>>> + Send;
+    fn move_messages(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<CopyResult>>> + Send;
+    fn store_flags(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        mode: FlagMode,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> impl Future<Output = Result<Committed<StoreResult>>> + Send;
+    fn expunge(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> impl Future<Output = Result<Committed<Vec<u32>>>> + Send;
+    fn fetch(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send;
+    fn read_message(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uid: u32,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send;
+    fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send;
+    fn set_quota(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        storage_kb: Option<u64>,
+        messages: Option<u64>,
+    ) -> impl Future<Output = Result<Committed<QuotaInfo>>> + Send;
+    /// "Mailbox changed" notifications (a counter bumped after each commit touching it).
+    fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64>;
+}
+
+impl Backend for Store {
+    fn authenticate(
+        &self,
+        auth_user: &str,
+        password: &str,
+        authz: Option<&str>,
+    ) -> impl Future<Output = Result<Identity>> + Send {
+        Store::authenticate(self, auth_user, password, authz)
+    }
+    fn login(&self, ctx: &SessionContext) -> impl Future<Output = Result<Committed<()>>> + Send {
+        Store::login(self, ctx)
+    }
+    fn logout(
+        &self,
+        ctx: &SessionContext,
+        disconnect: Disconnect,
+        duration: Duration,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        Store::logout(self, ctx, disconnect, duration)
+    }
+    fn create_mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> impl Future<Output = Result<Committed<MailboxInfo>>> + Send {
+        Store::create_mailbox(self, ctx, name, special_use)
+    }
+    fn delete_mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        Store::delete_mailbox(self, ctx, name)
+    }
+    fn rename_mailbox(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<MailboxInfo>>> + Send {
+        Store::rename_mailbox(self, ctx, from, to)
+    }
+    fn subscribe(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        on: bool,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        Store::subscribe(self, ctx, name, on)
+    }
+    fn list_mailboxes(
+        &self,
+        ctx: &SessionContext,
+    ) -> impl Future<Output = Result<Vec<MailboxInfo>>> + Send {
+        Store::list_mailboxes(self, ctx)
+    }
+    fn mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<MailboxInfo>> + Send {
+        Store::mailbox(self, ctx, name)
+    }
+    fn subscriptions(
+        &self,
+        ctx: &SessionContext,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        Store::subscriptions(self, ctx)
+    }
+    fn append(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        content: Vec<u8>,
+        flags: &[String],
+        internal_date_ms: Option<i64>,
+    ) -> impl Future<Output = Result<Committed<Appended>>> + Send {
+        Store::append(self, ctx, mailbox, content, flags, internal_date_ms)
+    }
+    fn copy(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<CopyResult>>> + Send {
+        Store::copy(self, ctx, from, uids, to)
+    }
+    fn move_messages(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<CopyResult>>> + Send {
+        Store::move_messages(self, ctx, from, uids, to)
+    }
+    fn store_flags(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        mode: FlagMode,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> impl Future<Output = Result<Committed<StoreResult>>> + Send {
+        Store::store_flags(self, ctx, mailbox, uids, mode, flags, unchanged_since)
+    }
+    fn expunge(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> impl Future<Output = Result<Committed<Vec<u32>>>> + Send {
+        Store::expunge(self, ctx, mailbox, uids)
+    }
+    fn fetch(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send {
+        Store::fetch(self, ctx, mailbox, uids)
+    }
+    fn read_message(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uid: u32,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send {
+        Store::read_message(self, ctx, mailbox, uid)
+    }
+    fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send {
+        Store::quota(self, user)
+    }
+    fn set_quota(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        storage_kb: Option<u64>,
+        messages: Option<u64>,
+    ) -> impl Future<Output = Result<Committed<QuotaInfo>>> + Send {
+        Store::set_quota(self, ctx, user, storage_kb, messages)
+    }
+    fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
+        Store::mailbox_watch(self, mailbox_id)
+    }
+}

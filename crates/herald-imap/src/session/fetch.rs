@@ -1,0 +1,293 @@
+//! FETCH and UID FETCH: FLAGS, UID, RFC822.SIZE, INTERNALDATE, MODSEQ (with CHANGEDSINCE),
+//! ENVELOPE, BODY, BODYSTRUCTURE, `BODY[section]<partial>`, BODY.PEEK, RFC822, RFC822.HEADER,
+//! RFC822.TEXT, BINARY and BINARY.SIZE.
+//!
+//! Metadata comes from one store query for the whole set; message bytes are read (and parsed
+//! by [`crate::mime`]) one message at a time, only when an item needs them, and responses are
+//! flushed to the client as they grow, so fetching a thousand bodies holds one in memory.
+//! Fetching a non-PEEK body section sets `\Seen` through the store first (MessageRead event)
+//! and reports the new FLAGS in the same FETCH response, as RFC 9051 §6.4.5 requires.
+
+use super::select::proto_flags;
+use super::{Backend, Session, Writer};
+use crate::mime;
+use crate::proto::command::{FetchAttr, FetchCommand, Section, SectionText};
+use crate::proto::response::{BodyName, Data, FetchItem, write_data};
+use crate::proto::types::Tag;
+use chrono::TimeZone;
+use herald_events::UidSet;
+use herald_store::{FlagMode, flags as sflags};
+use std::collections::HashMap;
+
+fn partial(data: Vec<u8>, p: Option<(u32, u32)>) -> Vec<u8> {
+    match p {
+        None => data,
+        Some((origin, count)) => {
+            let start = (origin as usize).min(data.len());
+            let end = start.saturating_add(count as usize).min(data.len());
+            data[start..end].to_vec()
+        }
+    }
+}
+
+fn sets_seen(a: &FetchAttr) -> bool {
+    matches!(
+        a,
+        FetchAttr::BodySection { peek: false, .. }
+            | FetchAttr::Binary { peek: false, .. }
+            | FetchAttr::Rfc822
+            | FetchAttr::Rfc822Text
+    )
+}
+
+fn needs_content(a: &FetchAttr) -> bool {
+    !matches!(
+        a,
+        FetchAttr::Flags
+            | FetchAttr::Uid
+            | FetchAttr::ModSeq
+            | FetchAttr::InternalDate
+            | FetchAttr::Rfc822Size
+    )
+}
+
+impl<B: Backend> Session<B> {
+    pub(super) async fn fetch(
+        &mut self,
+        tag: &Tag,
+        cmd: FetchCommand,
+        w: &mut Writer<'_>,
+    ) -> std::io::Result<()> {
+        if cmd.changed_since.is_some() || cmd.items.contains(&FetchAttr::ModSeq) {
+            self.enabled.condstore = true;
+        }
+        let condstore = self.enabled.condstore;
+        let Some(sel) = self.selected() else {
+            return Ok(());
+        };
+        let mut indexes = match sel.resolve(&cmd.set, cmd.uid, &self.saved) {
+            Ok(i) => i,
+            Err(e) => {
+                self.bad(tag, e);
+                return Ok(());
+            }
+        };
+        if let Some(since) = cmd.changed_since {
+            indexes.retain(|&i| sel.msgs[i].modseq > since);
+        }
+        let name = sel.name.clone();
+        let read_only = sel.read_only;
+        let uids = UidSet::from_uids(indexes.iter().map(|&i| sel.msgs[i].uid));
+        // Implicit \Seen first, so the FLAGS we report are the committed ones.
+        let mut seen_now = std::collections::HashSet::new();
+        if !read_only && cmd.items.iter().any(sets_seen) {
+            let unseen = UidSet::from_uids(
+                indexes
+                    .iter()
+                    .map(|&i| &sel.msgs[i])
+                    .filter(|m| !sflags::contains(&m.flags, "\\Seen"))
+                    .map(|m| m.uid),
+            );
+            if !unseen.is_empty() {
+                match self
+                    .backend
+                    .store_flags(
+                        &self.ctx,
+                        &name,
+                        &unseen,
+                        FlagMode::Add,
+                        &["\\Seen".to_owned()],
+                        None,
+                    )
+                    .await
+                {
+                    Ok(c) => {
+                        if let Some(sel) = self.selected_mut() {
+                            for (uid, flags, modseq) in c.value.changed {
+                                if let Some(i) = sel.index_of(uid) {
+                                    sel.msgs[i].flags = flags;
+                                    sel.msgs[i].modseq = modseq;
+                                    seen_now.insert(uid);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.fail(tag, &e);
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        let metas = if uids.is_empty() {
+            Vec::new()
+        } else {
+            match self.backend.fetch(&self.ctx, &name, Some(&uids)).await {
+                Ok(m) => m,
+                Err(e) => {
+                    self.fail(tag, &e);
+                    return Ok(());
+                }
+            }
+        };
+        let metas: HashMap<u32, _> = metas.into_iter().map(|m| (m.uid, m)).collect();
+        let content = cmd.items.iter().any(needs_content);
+        let o = self.wopts();
+        for i in indexes {
+            let Some(sel) = self.selected() else {
+                break;
+            };
+            let Some(msg) = sel.msgs.get(i).cloned() else {
+                continue;
+            };
+            let Some(meta) = metas.get(&msg.uid) else {
+                // Expunged by another session since the client was told; nothing to show.
+                continue;
+            };
+            let raw = if content {
+                match self.backend.read_message(&self.ctx, &name, msg.uid).await {
+                    Ok(r) => Some(r),
+                    Err(_) => continue,
+                }
+            } else {
+                None
+            };
+            let parsed = raw.as_deref().and_then(mime::parse);
+            let mut items = Vec::with_capacity(cmd.items.len() + 2);
+            if cmd.uid {
+                items.push(FetchItem::Uid(msg.uid));
+            }
+            let mut flags_done = false;
+            for attr in &cmd.items {
+                match attr {
+                    FetchAttr::Uid => {
+                        if !cmd.uid {
+                            items.push(FetchItem::Uid(msg.uid));
+                        }
+                    }
+                    FetchAttr::Flags => {
+                        flags_done = true;
+                        items.push(FetchItem::Flags(proto_flags(&msg.flags)));
+                    }
+                    FetchAttr::ModSeq => {}
+                    FetchAttr::InternalDate => {
+                        let d = chrono::Utc
+                            .timestamp_millis_opt(meta.internal_date_ms)
+                            .single()
+                            .unwrap_or_default()
+                            .fixed_offset();
+                        items.push(FetchItem::InternalDate(d));
+                    }
+                    FetchAttr::Rfc822Size => items.push(FetchItem::Rfc822Size(meta.size)),
+                    FetchAttr::Envelope => {
+                        items.push(FetchItem::Envelope(parsed.as_ref().map_or_else(
+                            || b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)".to_vec(),
+                            mime::envelope,
+                        )))
+                    }
+                    FetchAttr::BodyStructure | FetchAttr::Body => {
+                        let ext = *attr == FetchAttr::BodyStructure;
+                        let s = parsed.as_ref().map_or_else(
+                            || b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)".to_vec(),
+                            |m| mime::body_structure(m, ext),
+                        );
+                        items.push(if ext {
+                            FetchItem::BodyStructure(s)
+                        } else {
+                            FetchItem::Body(s)
+                        });
+                    }
+                    FetchAttr::Rfc822 => {
+                        items.push(FetchItem::Data(BodyName::Rfc822, raw.clone()));
+                    }
+                    FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
+                        let text = if *attr == FetchAttr::Rfc822Header {
+                            SectionText::Header
+                        } else {
+                            SectionText::Text
+                        };
+                        let sec = Section {
+                            part: Vec::new(),
+                            text: Some(text),
+                        };
+                        let data = parsed.as_ref().and_then(|m| mime::section(m, &sec));
+                        let name = if *attr == FetchAttr::Rfc822Header {
+                            BodyName::Rfc822Header
+                        } else {
+                            BodyName::Rfc822Text
+                        };
+                        items.push(FetchItem::Data(name, data));
+                    }
+                    FetchAttr::BodySection {
+                        section,
+                        partial: p,
+                        ..
+                    } => {
+                        let data =
+                            match (&parsed, section.part.is_empty() && section.text.is_none()) {
+                                (_, true) => raw.clone(),
+                                (Some(m), false) => mime::section(m, section),
+                                (None, false) => None,
+                            };
+                        let data = Some(partial(data.unwrap_or_default(), *p));
+                        items.push(FetchItem::Data(
+                            BodyName::Section {
+                                section: section.clone(),
+                                origin: p.map(|x| x.0),
+                            },
+                            data,
+                        ));
+                    }
+                    FetchAttr::Binary {
+                        part, partial: p, ..
+                    } => {
+                        let data = parsed.as_ref().and_then(|m| mime::binary(m, part));
+                        items.push(FetchItem::Data(
+                            BodyName::Binary {
+                                part: part.clone(),
+                                origin: p.map(|x| x.0),
+                            },
+                            data.map(|d| partial(d, *p)),
+                        ));
+                    }
+                    FetchAttr::BinarySize { part } => {
+                        let size = parsed
+                            .as_ref()
+                            .and_then(|m| mime::binary(m, part))
+                            .map_or(0, |d| d.len() as u64);
+                        items.push(FetchItem::BinarySize {
+                            part: part.clone(),
+                            size,
+                        });
+                    }
+                }
+            }
+            if !flags_done && seen_now.contains(&msg.uid) {
+                items.push(FetchItem::Flags(proto_flags(&msg.flags)));
+            }
+            if condstore {
+                items.push(FetchItem::ModSeq(msg.modseq));
+            }
+            write_data(
+                &mut self.out,
+                &Data::Fetch {
+                    seq: i as u32 + 1,
+                    items,
+                },
+                o,
+            );
+            self.flush_if_full(w).await?;
+        }
+        self.updates(cmd.uid).await;
+        self.ok(
+            tag,
+            None,
+            if cmd.uid {
+                "UID FETCH completed"
+            } else {
+                "FETCH completed"
+            },
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,714 @@
+//! [`MemoryBackend`]: an in-memory [`Backend`] for tests and the fuzz target.
+//!
+//! It keeps the store's observable rules that the IMAP layer depends on — canonical mailbox
+//! names (`herald_store::names`), UIDs that only grow, per-mailbox MODSEQ, `\Noselect` parents,
+//! canonical flags (`herald_store::flags`), quotas, admins acting as users, and a change counter
+//! per mailbox for IDLE — and nothing else: no events, no durability. Tests that assert events
+//! run against the real store (`tests/` in this crate and the `herald` binary's end-to-end tests).
+//! Being plain memory, it makes a session fast enough to fuzz.
+
+use super::backend::{Backend, Result};
+use herald_events::UidSet;
+use herald_store::flags as sflags;
+use herald_store::{
+    Appended, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxInfo, MessageMeta,
+    QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError, StoreResult, names,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::future::{Future, ready};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+struct Msg {
+    content: Arc<Vec<u8>>,
+    flags: Vec<String>,
+    date: i64,
+    modseq: u64,
+}
+
+#[derive(Debug)]
+struct Mbox {
+    id: i64,
+    uidvalidity: u32,
+    uidnext: u32,
+    modseq: u64,
+    noselect: bool,
+    special_use: Option<SpecialUse>,
+    msgs: BTreeMap<u32, Msg>,
+}
+
+#[derive(Debug, Default)]
+struct Account {
+    password: String,
+    admin: bool,
+    storage_kb: Option<u64>,
+    max_messages: Option<u64>,
+    mailboxes: BTreeMap<String, Mbox>,
+    subscriptions: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    accounts: HashMap<String, Account>,
+    next_id: i64,
+    watches: HashMap<i64, watch::Sender<u64>>,
+    /// Logins and logouts recorded, for tests: (user, "login" | disconnect kind).
+    access: Vec<(String, String)>,
+}
+
+/// An in-memory store. Cheap to clone; clones share state (like `Store`).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBackend {
+    state: Arc<Mutex<State>>,
+}
+
+fn done<T>(value: T) -> Committed<T> {
+    Committed {
+        value,
+        events: Vec::new(),
+    }
+}
+
+fn nf(what: &'static str, name: &str) -> StoreError {
+    StoreError::NotFound {
+        what,
+        name: name.to_owned(),
+    }
+}
+
+impl State {
+    fn account(&mut self, ctx: &SessionContext) -> Result<&mut Account> {
+        let user = ctx.user.as_deref().ok_or(StoreError::NoUser)?;
+        self.accounts
+            .get_mut(user)
+            .ok_or_else(|| nf("account", user))
+    }
+
+    fn bump(&mut self, id: i64) {
+        if let Some(w) = self.watches.get(&id) {
+            w.send_modify(|v| *v += 1);
+        }
+    }
+
+    fn new_mailbox(&mut self, special_use: Option<SpecialUse>) -> Mbox {
+        self.next_id += 1;
+        Mbox {
+            id: self.next_id,
+            uidvalidity: 1000 + self.next_id as u32,
+            uidnext: 1,
+            modseq: 1,
+            noselect: false,
+            special_use,
+            msgs: BTreeMap::new(),
+        }
+    }
+}
+
+fn info(name: &str, m: &Mbox) -> MailboxInfo {
+    MailboxInfo {
+        id: m.id,
+        name: name.to_owned(),
+        uidvalidity: m.uidvalidity,
+        uidnext: m.uidnext,
+        highest_modseq: m.modseq,
+        messages: m.msgs.len() as u64,
+        noselect: m.noselect,
+        special_use: m.special_use,
+        max_age_secs: None,
+    }
+}
+
+fn selectable<'a>(acct: &'a mut Account, name: &str) -> Result<(String, &'a mut Mbox)> {
+    let name = names::mailbox(name, false)?;
+    match acct.mailboxes.get_mut(&name) {
+        Some(m) if m.noselect => Err(StoreError::NoSelect(name)),
+        Some(m) => Ok((name, m)),
+        None => Err(nf("mailbox", &name)),
+    }
+}
+
+fn usage(acct: &Account) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut count = 0;
+    for m in acct.mailboxes.values() {
+        for msg in m.msgs.values() {
+            bytes += msg.content.len() as u64;
+            count += 1;
+        }
+    }
+    (bytes, count)
+}
+
+fn check_quota(user: &str, acct: &Account, add_bytes: u64, add_msgs: u64) -> Result<()> {
+    let (bytes, count) = usage(acct);
+    if let Some(limit) = acct.storage_kb {
+        let usage = (bytes + add_bytes).div_ceil(1024);
+        if usage > limit {
+            return Err(StoreError::OverQuota {
+                user: user.to_owned(),
+                resource: QuotaResource::Storage,
+                limit,
+                usage,
+                event_id: 0,
+            });
+        }
+    }
+    if let Some(limit) = acct.max_messages
+        && count + add_msgs > limit
+    {
+        return Err(StoreError::OverQuota {
+            user: user.to_owned(),
+            resource: QuotaResource::Messages,
+            limit,
+            usage: count + add_msgs,
+            event_id: 0,
+        });
+    }
+    Ok(())
+}
+
+impl MemoryBackend {
+    /// An empty store.
+    pub fn new() -> MemoryBackend {
+        MemoryBackend::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s)
+    }
+
+    /// Adds an account with an INBOX.
+    pub fn add_user(&self, name: &str, password: &str, admin: bool) {
+        let _ = self.with(|s| {
+            let inbox = s.new_mailbox(None);
+            let mut acct = Account {
+                password: password.to_owned(),
+                admin,
+                ..Account::default()
+            };
+            acct.mailboxes.insert("INBOX".to_owned(), inbox);
+            acct.subscriptions.push("INBOX".to_owned());
+            s.accounts.insert(name.to_owned(), acct);
+            Ok(())
+        });
+    }
+
+    /// Delivers a message to `user`'s `mailbox` as another session or LMTP would.
+    pub fn deliver(&self, user: &str, mailbox: &str, content: &[u8]) -> Result<u32> {
+        let ctx = SessionContext::user("lmtp", user);
+        self.do_append(&ctx, mailbox, content.to_vec(), &[], None)
+            .map(|c| c.value.uid)
+    }
+
+    /// The logins and logouts recorded so far: `(user, "login")` or `(user, disconnect)`.
+    pub fn access_log(&self) -> Vec<(String, String)> {
+        self.with(|s| Ok(s.access.clone())).unwrap_or_default()
+    }
+
+    fn do_append(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        content: Vec<u8>,
+        flags: &[String],
+        date: Option<i64>,
+    ) -> Result<Committed<Appended>> {
+        let mut flags = sflags::canonical(flags)?;
+        flags.sort();
+        self.with(|s| {
+            let user = ctx.user.clone().unwrap_or_default();
+            let acct = s.account(ctx)?;
+            check_quota(&user, acct, content.len() as u64, 1)?;
+            let (_, mb) = selectable(acct, mailbox)?;
+            let uid = mb.uidnext;
+            mb.uidnext += 1;
+            mb.modseq += 1;
+            mb.msgs.insert(
+                uid,
+                Msg {
+                    content: Arc::new(content),
+                    flags,
+                    date: date.unwrap_or_else(herald_store::now_ms),
+                    modseq: mb.modseq,
+                },
+            );
+            let a = Appended {
+                mailbox_id: mb.id,
+                uidvalidity: mb.uidvalidity,
+                uid,
+                modseq: mb.modseq,
+            };
+            s.bump(a.mailbox_id);
+            Ok(done(a))
+        })
+    }
+
+    fn do_copy(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+        remove: bool,
+    ) -> Result<Committed<CopyResult>> {
+        self.with(|s| {
+            let user = ctx.user.clone().unwrap_or_default();
+            let acct = s.account(ctx)?;
+            let (from_name, src) = selectable(acct, from)?;
+            let src_id = src.id;
+            let picked: Vec<(u32, Msg)> = src
+                .msgs
+                .iter()
+                .filter(|(u, _)| uids.contains(**u))
+                .map(|(u, m)| (*u, m.clone()))
+                .collect();
+            let (to_name, dst) = selectable(acct, to)?;
+            if remove && to_name == from_name {
+                return Err(StoreError::InvalidArgument(
+                    "MOVE into the same mailbox".into(),
+                ));
+            }
+            let mut result = CopyResult {
+                uidvalidity: dst.uidvalidity,
+                uids: Vec::new(),
+            };
+            if picked.is_empty() {
+                return Ok(done(result));
+            }
+            if !remove {
+                let bytes = picked.iter().map(|(_, m)| m.content.len() as u64).sum();
+                check_quota(&user, acct, bytes, picked.len() as u64)?;
+            }
+            let (_, dst) = selectable(acct, to)?;
+            dst.modseq += 1;
+            for (uid, mut m) in picked.iter().cloned() {
+                let new = dst.uidnext;
+                dst.uidnext += 1;
+                m.modseq = dst.modseq;
+                dst.msgs.insert(new, m);
+                result.uids.push((uid, new));
+            }
+            let dst_id = dst.id;
+            if remove {
+                let (_, src) = selectable(acct, from)?;
+                src.modseq += 1;
+                for (uid, _) in &picked {
+                    src.msgs.remove(uid);
+                }
+                s.bump(src_id);
+            }
+            s.bump(dst_id);
+            Ok(done(result))
+        })
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn authenticate(
+        &self,
+        auth_user: &str,
+        password: &str,
+        authz: Option<&str>,
+    ) -> impl Future<Output = Result<Identity>> + Send {
+        ready(self.with(|s| {
+            let admin = match s.accounts.get(auth_user) {
+                Some(a) if a.password == password => a.admin,
+                _ => return Err(StoreError::AuthFailed),
+            };
+            let user = authz.unwrap_or(auth_user);
+            if user != auth_user && (!admin || !s.accounts.contains_key(user)) {
+                return Err(StoreError::AuthFailed);
+            }
+            Ok(Identity {
+                user: user.to_owned(),
+                auth_user: auth_user.to_owned(),
+                admin,
+            })
+        }))
+    }
+
+    fn login(&self, ctx: &SessionContext) -> impl Future<Output = Result<Committed<()>>> + Send {
+        ready(self.with(|s| {
+            let user = ctx.user.clone().ok_or(StoreError::NoUser)?;
+            s.access.push((user, "login".into()));
+            Ok(done(()))
+        }))
+    }
+
+    fn logout(
+        &self,
+        ctx: &SessionContext,
+        disconnect: Disconnect,
+        _duration: Duration,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        ready(self.with(|s| {
+            let user = ctx.user.clone().ok_or(StoreError::NoUser)?;
+            s.access.push((user, disconnect.as_str().into()));
+            Ok(done(()))
+        }))
+    }
+
+    fn create_mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> impl Future<Output = Result<Committed<MailboxInfo>>> + Send {
+        ready(self.with(|s| {
+            let name = names::mailbox(name, true)?;
+            let fresh = s.new_mailbox(special_use);
+            let parents: Vec<Mbox> = names::ancestors(&name)
+                .map(|_| s.new_mailbox(None))
+                .collect();
+            let acct = s.account(ctx)?;
+            if let Some(m) = acct.mailboxes.get(&name)
+                && !m.noselect
+            {
+                return Err(StoreError::AlreadyExists {
+                    what: "mailbox",
+                    name,
+                });
+            }
+            for (p, mb) in names::ancestors(&name).zip(parents) {
+                acct.mailboxes.entry(p.to_owned()).or_insert(mb);
+            }
+            let i = info(&name, &fresh);
+            acct.mailboxes.insert(name, fresh);
+            Ok(done(i))
+        }))
+    }
+
+    fn delete_mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        ready(self.with(|s| {
+            let name = names::mailbox(name, false)?;
+            if names::is_inbox(&name) {
+                return Err(StoreError::InvalidArgument(
+                    "INBOX cannot be deleted".into(),
+                ));
+            }
+            let acct = s.account(ctx)?;
+            let has_children = acct.mailboxes.keys().any(|k| names::is_within(k, &name));
+            let Some(mb) = acct.mailboxes.get_mut(&name) else {
+                return Err(nf("mailbox", &name));
+            };
+            let id = mb.id;
+            if has_children {
+                if mb.noselect {
+                    return Err(StoreError::NoSelect(name));
+                }
+                mb.noselect = true;
+                mb.msgs.clear();
+                mb.special_use = None;
+            } else {
+                acct.mailboxes.remove(&name);
+            }
+            s.bump(id);
+            Ok(done(()))
+        }))
+    }
+
+    fn rename_mailbox(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<MailboxInfo>>> + Send {
+        ready(self.with(|s| {
+            let from = names::mailbox(from, false)?;
+            let to = names::mailbox(to, false)?;
+            let fresh = s.new_mailbox(None);
+            let acct = s.account(ctx)?;
+            if names::is_inbox(&to) || acct.mailboxes.contains_key(&to) {
+                return Err(StoreError::AlreadyExists {
+                    what: "mailbox",
+                    name: to,
+                });
+            }
+            if names::is_within(&to, &from) {
+                return Err(StoreError::InvalidArgument(
+                    "cannot rename a mailbox into itself".into(),
+                ));
+            }
+            let Some(mb) = acct.mailboxes.remove(&from) else {
+                return Err(nf("mailbox", &from));
+            };
+            let mut ids = vec![mb.id];
+            let i = info(&to, &mb);
+            if names::is_inbox(&from) {
+                acct.mailboxes.insert(from.clone(), fresh);
+            } else {
+                let children: Vec<String> = acct
+                    .mailboxes
+                    .keys()
+                    .filter(|k| names::is_within(k, &from))
+                    .cloned()
+                    .collect();
+                for c in children {
+                    if let Some(m) = acct.mailboxes.remove(&c) {
+                        ids.push(m.id);
+                        acct.mailboxes
+                            .insert(format!("{to}{}", &c[from.len()..]), m);
+                    }
+                }
+            }
+            acct.mailboxes.insert(to, mb);
+            for id in ids {
+                s.bump(id);
+            }
+            Ok(done(i))
+        }))
+    }
+
+    fn subscribe(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        on: bool,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        ready(self.with(|s| {
+            let name = names::mailbox(name, false)?;
+            let acct = s.account(ctx)?;
+            if on {
+                if !acct.mailboxes.contains_key(&name) {
+                    return Err(nf("mailbox", &name));
+                }
+                if !acct.subscriptions.contains(&name) {
+                    acct.subscriptions.push(name);
+                    acct.subscriptions.sort();
+                }
+            } else {
+                acct.subscriptions.retain(|n| *n != name);
+            }
+            Ok(done(()))
+        }))
+    }
+
+    fn list_mailboxes(
+        &self,
+        ctx: &SessionContext,
+    ) -> impl Future<Output = Result<Vec<MailboxInfo>>> + Send {
+        ready(self.with(|s| {
+            let acct = s.account(ctx)?;
+            Ok(acct.mailboxes.iter().map(|(n, m)| info(n, m)).collect())
+        }))
+    }
+
+    fn mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<MailboxInfo>> + Send {
+        ready(self.with(|s| {
+            let name = names::mailbox(name, false)?;
+            let acct = s.account(ctx)?;
+            acct.mailboxes
+                .get(&name)
+                .map(|m| info(&name, m))
+                .ok_or_else(|| nf("mailbox", &name))
+        }))
+    }
+
+    fn subscriptions(
+        &self,
+        ctx: &SessionContext,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        ready(self.with(|s| Ok(s.account(ctx)?.subscriptions.clone())))
+    }
+
+    fn append(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        content: Vec<u8>,
+        flags: &[String],
+        internal_date_ms: Option<i64>,
+    ) -> impl Future<Output = Result<Committed<Appended>>> + Send {
+        ready(self.do_append(ctx, mailbox, content, flags, internal_date_ms))
+    }
+
+    fn copy(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<CopyResult>>> + Send {
+        ready(self.do_copy(ctx, from, uids, to, false))
+    }
+
+    fn move_messages(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> impl Future<Output = Result<Committed<CopyResult>>> + Send {
+        ready(self.do_copy(ctx, from, uids, to, true))
+    }
+
+    fn store_flags(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        mode: FlagMode,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> impl Future<Output = Result<Committed<StoreResult>>> + Send {
+        ready(sflags::canonical(flags).and_then(|given| {
+            self.with(|s| {
+                let acct = s.account(ctx)?;
+                let (_, mb) = selectable(acct, mailbox)?;
+                let mut result = StoreResult::default();
+                let next = mb.modseq + 1;
+                let mut changed_any = false;
+                for (uid, m) in mb.msgs.iter_mut().filter(|(u, _)| uids.contains(**u)) {
+                    if unchanged_since.is_some_and(|u| m.modseq > u) {
+                        result.modified.push(*uid);
+                        continue;
+                    }
+                    let (mut new, added, removed) = sflags::apply(&m.flags, mode, &given);
+                    if added.is_empty() && removed.is_empty() {
+                        continue;
+                    }
+                    new.sort();
+                    m.flags = new.clone();
+                    m.modseq = next;
+                    changed_any = true;
+                    result.changed.push((*uid, new, next));
+                }
+                let id = mb.id;
+                if changed_any {
+                    mb.modseq = next;
+                    s.bump(id);
+                }
+                Ok(done(result))
+            })
+        }))
+    }
+
+    fn expunge(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> impl Future<Output = Result<Committed<Vec<u32>>>> + Send {
+        ready(self.with(|s| {
+            let acct = s.account(ctx)?;
+            let (_, mb) = selectable(acct, mailbox)?;
+            let gone: Vec<u32> = mb
+                .msgs
+                .iter()
+                .filter(|(u, m)| {
+                    sflags::contains(&m.flags, "\\Deleted") && uids.is_none_or(|s| s.contains(**u))
+                })
+                .map(|(u, _)| *u)
+                .collect();
+            for u in &gone {
+                mb.msgs.remove(u);
+            }
+            let id = mb.id;
+            if !gone.is_empty() {
+                mb.modseq += 1;
+                s.bump(id);
+            }
+            Ok(done(gone))
+        }))
+    }
+
+    fn fetch(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send {
+        ready(self.with(|s| {
+            let acct = s.account(ctx)?;
+            let (_, mb) = selectable(acct, mailbox)?;
+            Ok(mb
+                .msgs
+                .iter()
+                .filter(|(u, _)| uids.is_none_or(|s| s.contains(**u)))
+                .map(|(u, m)| MessageMeta {
+                    uid: *u,
+                    size: m.content.len() as u64,
+                    internal_date_ms: m.date,
+                    flags: m.flags.clone(),
+                    modseq: m.modseq,
+                })
+                .collect())
+        }))
+    }
+
+    fn read_message(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uid: u32,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send {
+        ready(self.with(|s| {
+            let acct = s.account(ctx)?;
+            let (_, mb) = selectable(acct, mailbox)?;
+            mb.msgs
+                .get(&uid)
+                .map(|m| m.content.to_vec())
+                .ok_or_else(|| nf("message", &uid.to_string()))
+        }))
+    }
+
+    fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send {
+        ready(self.with(|s| {
+            let acct = s.accounts.get(user).ok_or_else(|| nf("account", user))?;
+            let (used_bytes, used_messages) = usage(acct);
+            Ok(QuotaInfo {
+                storage_kb: acct.storage_kb,
+                max_messages: acct.max_messages,
+                used_bytes,
+                used_messages,
+            })
+        }))
+    }
+
+    fn set_quota(
+        &self,
+        _ctx: &SessionContext,
+        user: &str,
+        storage_kb: Option<u64>,
+        messages: Option<u64>,
+    ) -> impl Future<Output = Result<Committed<QuotaInfo>>> + Send {
+        ready(self.with(|s| {
+            let acct = s
+                .accounts
+                .get_mut(user)
+                .ok_or_else(|| nf("account", user))?;
+            if storage_kb.is_some() {
+                acct.storage_kb = storage_kb;
+            }
+            if messages.is_some() {
+                acct.max_messages = messages;
+            }
+            let (used_bytes, used_messages) = usage(acct);
+            Ok(done(QuotaInfo {
+                storage_kb: acct.storage_kb,
+                max_messages: acct.max_messages,
+                used_bytes,
+                used_messages,
+            }))
+        }))
+    }
+
+    fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.watches
+            .entry(mailbox_id)
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+}

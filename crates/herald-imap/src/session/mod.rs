@@ -1,0 +1,614 @@
+//! The IMAP session: a state machine (Not authenticated → Authenticated → Selected → Logout)
+//! that consumes client bytes and writes responses, without sockets.
+//!
+//! Shape:
+//! * bytes go through the [`Framer`] (lines and literals under limits) and
+//!   [`parse_command`]; the session decides per literal whether to buffer it (ordinary
+//!   arguments), stream it into its own buffer (APPEND: it does not count against the command
+//!   size limit, only against [`ImapConfig::max_literal`]), or refuse it before it is read;
+//! * each command is carried out by the file of its group (`auth.rs`, `mailbox.rs`,
+//!   `select.rs`, `append.rs`, `fetch.rs`, `search.rs`, `store.rs`, `copy.rs`, `expunge.rs`,
+//!   `quota.rs`, `idle.rs`), which calls the store through [`Backend`] — async calls, no
+//!   request/answer steps; `backend.rs` says why;
+//! * responses accumulate in a buffer that is written to the caller's `AsyncWrite` at the end of
+//!   each batch of input and whenever it grows past [`FLUSH_AT`] (a FETCH of many bodies), so
+//!   the memory a session holds is bounded whatever the client asks for. Tests pass a
+//!   `Vec<u8>`;
+//! * a selected mailbox is a snapshot (UID, flags, MODSEQ per message) that is diffed against
+//!   the store when [`Backend::mailbox_watch`] says it changed: EXPUNGE (highest sequence
+//!   number first), EXISTS and FETCH FLAGS are sent at command completion and during IDLE, by
+//!   whichever session or delivery made the change.
+//!
+//! The driver ([`crate::server`]) owns the socket, timers and TLS; it feeds bytes with
+//! [`Session::input`] and acts on the returned [`Control`].
+
+mod append;
+mod auth;
+pub mod backend;
+mod copy;
+mod expunge;
+mod fetch;
+mod idle;
+mod mailbox;
+pub mod memory;
+mod quota;
+mod search;
+mod select;
+mod store;
+
+pub use backend::Backend;
+
+use crate::config::ImapConfig;
+use crate::proto::command::{AuthResponse, Command, CommandBody, Rejected, peek_command_name};
+use crate::proto::response::{
+    Code, Status, WriteOptions, error_response, write_continuation, write_status,
+};
+use crate::proto::types::Tag;
+use crate::proto::{Frame, Framer, Limits, LiteralAction, ParseOptions, ProtoError, parse_command};
+use herald_store::{Disconnect, Identity, SessionContext, StoreError};
+use select::Selected;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::{Duration, Instant};
+
+/// Responses are written out once the buffer holds this much.
+pub const FLUSH_AT: usize = 64 * 1024;
+
+/// What the driver must do after a batch of input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Read more.
+    Continue,
+    /// The `OK` to STARTTLS was written: upgrade the stream, then call [`Session::tls_started`].
+    StartTls,
+    /// Close the connection (LOGOUT answered, or the client must go).
+    Close,
+}
+
+/// Where the connection comes from and goes to (for events: clientIP/Port, serverDomain/Port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The local address the client connected to.
+    pub server: SocketAddr,
+}
+
+/// The client's writer type.
+pub type Writer<'a> = dyn AsyncWrite + Unpin + Send + 'a;
+
+#[derive(Debug)]
+enum State {
+    NotAuthenticated,
+    Authenticated,
+    Selected(Box<Selected>),
+    Logout,
+}
+
+/// A multi-line exchange in progress.
+#[derive(Debug)]
+enum Pending {
+    None,
+    /// AUTHENTICATE PLAIN sent `+ `; the next line is the client's response.
+    Auth(Tag),
+    /// IDLE is running; the next line must be `DONE`.
+    Idle(Tag),
+}
+
+/// Extensions the client switched on.
+#[derive(Debug, Default, Clone, Copy)]
+struct Enabled {
+    condstore: bool,
+}
+
+/// One IMAP session. See the module docs.
+pub struct Session<B: Backend> {
+    backend: B,
+    config: Arc<ImapConfig>,
+    framer: Framer,
+    peer: Peer,
+    tls: bool,
+    starttls_available: bool,
+    ctx: SessionContext,
+    identity: Option<Identity>,
+    state: State,
+    pending: Pending,
+    enabled: Enabled,
+    /// The APPEND literal being streamed, and its index.
+    streaming: Option<(u32, Vec<u8>)>,
+    /// Streamed literals of the current command, by index.
+    literals: Vec<(u32, Vec<u8>)>,
+    out: Vec<u8>,
+    login_at: Option<Instant>,
+    /// Token bucket for the command rate limit.
+    tokens: f64,
+    refilled: Instant,
+    /// UIDs saved by `SEARCH RETURN (SAVE)` (RFC 5182).
+    saved: Vec<u32>,
+}
+
+impl<B: Backend> std::fmt::Debug for Session<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("peer", &self.peer)
+            .field("state", &self.state)
+            .field("user", &self.ctx.user)
+            .finish()
+    }
+}
+
+/// A store error as an IMAP status and response code (STYLE: one function per protocol).
+pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
+    let text = e.to_string();
+    match e {
+        StoreError::NotFound { .. } => (Status::No, Some(Code::NonExistent), text),
+        StoreError::AlreadyExists { .. } => (Status::No, Some(Code::AlreadyExists), text),
+        StoreError::InvalidName { .. } | StoreError::InvalidArgument(_) => {
+            (Status::No, Some(Code::Cannot), text)
+        }
+        StoreError::NoSelect(_) => (Status::No, Some(Code::NonExistent), text),
+        StoreError::NoUser | StoreError::AuthFailed => {
+            (Status::No, Some(Code::AuthenticationFailed), text)
+        }
+        StoreError::OverQuota { .. } => (Status::No, Some(Code::OverQuota), text),
+        StoreError::Closed | StoreError::Io(_) | StoreError::Db(_) | StoreError::Corrupt(_) => {
+            tracing::error!(error = %e, "store failure");
+            (
+                Status::No,
+                Some(Code::ServerBug),
+                "internal error, try again later".into(),
+            )
+        }
+    }
+}
+
+/// What one framer step produced, owned so the framer's borrow ends before the session acts.
+enum Input {
+    NeedMore,
+    Literal {
+        tag: Option<Tag>,
+        length: u64,
+        synchronizing: bool,
+        index: u32,
+        command: Option<String>,
+    },
+    LiteralEnd,
+    Rejected(Option<Tag>, ProtoError),
+    Command(Result<Command, Rejected>),
+    IdleLine(bool),
+    AuthLine(Result<AuthResponse, ProtoError>),
+}
+
+impl<B: Backend> Session<B> {
+    /// A session for a new connection. `tls`: the connection is already encrypted (implicit
+    /// TLS); `starttls_available`: a certificate is configured, so STARTTLS may be offered.
+    pub fn new(
+        backend: B,
+        config: Arc<ImapConfig>,
+        peer: Peer,
+        tls: bool,
+        starttls_available: bool,
+    ) -> Session<B> {
+        let limits = Limits {
+            max_line: config.max_line,
+            max_literal: config.max_literal,
+            max_command: config.max_command,
+            strict_crlf: false,
+        };
+        let ctx = SessionContext {
+            client_ip: Some(peer.client.ip()),
+            client_port: Some(peer.client.port()),
+            server_domain: Some(peer.server.ip().to_string()),
+            server_port: Some(peer.server.port()),
+            ..SessionContext::service("imap")
+        };
+        let tokens = f64::from(config.commands_per_second.max(1));
+        Session {
+            backend,
+            framer: Framer::new(limits),
+            peer,
+            tls,
+            starttls_available: starttls_available && !tls,
+            ctx,
+            identity: None,
+            state: State::NotAuthenticated,
+            pending: Pending::None,
+            enabled: Enabled::default(),
+            streaming: None,
+            literals: Vec::new(),
+            out: Vec::new(),
+            login_at: None,
+            tokens,
+            refilled: Instant::now(),
+            saved: Vec::new(),
+            config,
+        }
+    }
+
+    /// The greeting: `* OK [CAPABILITY …] …`.
+    pub fn greeting(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_status(
+            &mut out,
+            None,
+            Status::Ok,
+            Some(&Code::Capability(self.capabilities())),
+            &format!("{} Herald IMAP ready", self.config.hostname),
+            WriteOptions::default(),
+        );
+        out
+    }
+
+    /// Whether a user has logged in.
+    pub fn is_authenticated(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    /// Whether IDLE is running.
+    pub fn is_idling(&self) -> bool {
+        matches!(self.pending, Pending::Idle(_))
+    }
+
+    /// Whether LOGOUT was answered.
+    pub fn is_logged_out(&self) -> bool {
+        matches!(self.state, State::Logout)
+    }
+
+    /// The session's context for store calls (user set once authenticated).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The connection is now TLS (after [`Control::StartTls`]).
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.starttls_available = false;
+    }
+
+    fn wopts(&self) -> WriteOptions {
+        WriteOptions::default()
+    }
+
+    pub(crate) fn ok(&mut self, tag: &Tag, code: Option<Code>, text: &str) {
+        let o = self.wopts();
+        write_status(&mut self.out, Some(tag), Status::Ok, code.as_ref(), text, o);
+    }
+
+    pub(crate) fn no(&mut self, tag: &Tag, code: Option<Code>, text: &str) {
+        let o = self.wopts();
+        write_status(&mut self.out, Some(tag), Status::No, code.as_ref(), text, o);
+    }
+
+    pub(crate) fn bad(&mut self, tag: &Tag, text: &str) {
+        let o = self.wopts();
+        write_status(&mut self.out, Some(tag), Status::Bad, None, text, o);
+    }
+
+    pub(crate) fn untagged_ok(&mut self, code: Option<Code>, text: &str) {
+        let o = self.wopts();
+        write_status(&mut self.out, None, Status::Ok, code.as_ref(), text, o);
+    }
+
+    pub(crate) fn fail(&mut self, tag: &Tag, e: &StoreError) {
+        let (status, code, text) = store_error(e);
+        let o = self.wopts();
+        write_status(&mut self.out, Some(tag), status, code.as_ref(), &text, o);
+    }
+
+    pub(crate) async fn flush_if_full(&mut self, w: &mut Writer<'_>) -> std::io::Result<()> {
+        if self.out.len() >= FLUSH_AT {
+            w.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, w: &mut Writer<'_>) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            w.write_all(&self.out).await?;
+            self.out.clear();
+            w.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for a token of the command-rate bucket (delays, never refuses).
+    async fn throttle(&mut self) {
+        let rate = f64::from(self.config.commands_per_second.max(1));
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        if self.tokens < 1.0 {
+            let wait = (1.0 - self.tokens) / rate;
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            self.refilled = Instant::now();
+            self.tokens = 1.0;
+        }
+        self.tokens -= 1.0;
+    }
+
+    fn next_input(&mut self) -> Input {
+        let opts = ParseOptions::default();
+        loop {
+            return match self.framer.next_frame() {
+                Frame::NeedMore => Input::NeedMore,
+                Frame::LiteralFound(l) => Input::Literal {
+                    tag: l.tag.and_then(Tag::new),
+                    length: l.length,
+                    synchronizing: l.synchronizing,
+                    index: l.index,
+                    command: peek_command_name(l.prefix),
+                },
+                Frame::LiteralChunk(c) => {
+                    if let Some((_, buf)) = self.streaming.as_mut() {
+                        buf.extend_from_slice(c);
+                    }
+                    continue;
+                }
+                Frame::LiteralEnd => Input::LiteralEnd,
+                Frame::Rejected { tag, error } => Input::Rejected(tag.and_then(Tag::new), error),
+                Frame::Command(c) => match self.pending {
+                    Pending::Idle(_) => {
+                        Input::IdleLine(crate::proto::command::parse_idle_done(c.bytes).is_ok())
+                    }
+                    Pending::Auth(_) => {
+                        Input::AuthLine(crate::proto::command::parse_auth_response(c.bytes))
+                    }
+                    Pending::None => Input::Command(parse_command(c, opts)),
+                },
+            };
+        }
+    }
+
+    /// Feeds bytes read from the client, carries out every complete command, and writes the
+    /// responses to `w`.
+    pub async fn input(&mut self, bytes: &[u8], w: &mut Writer<'_>) -> std::io::Result<Control> {
+        self.framer.push(bytes);
+        let control = self.process(w).await?;
+        self.flush(w).await?;
+        Ok(control)
+    }
+
+    async fn process(&mut self, w: &mut Writer<'_>) -> std::io::Result<Control> {
+        loop {
+            match self.next_input() {
+                Input::NeedMore => return Ok(Control::Continue),
+                Input::Literal {
+                    tag,
+                    length,
+                    synchronizing,
+                    index,
+                    command,
+                } => self.literal(tag, length, synchronizing, index, command),
+                Input::LiteralEnd => {
+                    if let Some(done) = self.streaming.take() {
+                        self.literals.push(done);
+                    }
+                }
+                Input::Rejected(tag, error) => {
+                    self.literals.clear();
+                    self.streaming = None;
+                    if let Pending::Idle(t) | Pending::Auth(t) =
+                        std::mem::replace(&mut self.pending, Pending::None)
+                    {
+                        self.bad(&t, "expected a single line");
+                    }
+                    error_response(&mut self.out, tag.as_ref(), &error);
+                }
+                Input::IdleLine(done) => {
+                    if let Pending::Idle(tag) = std::mem::replace(&mut self.pending, Pending::None)
+                    {
+                        if done {
+                            self.ok(&tag, None, "IDLE terminated");
+                        } else {
+                            self.bad(&tag, "expected DONE");
+                        }
+                    }
+                }
+                Input::AuthLine(r) => {
+                    if let Pending::Auth(tag) = std::mem::replace(&mut self.pending, Pending::None)
+                    {
+                        match r {
+                            Ok(AuthResponse::Cancel) => self.bad(&tag, "authentication cancelled"),
+                            Ok(AuthResponse::Data(b64)) => self.sasl_plain(&tag, &b64).await,
+                            Err(_) => self.bad(&tag, "invalid base64 response"),
+                        }
+                    }
+                }
+                Input::Command(Err(rejected)) => {
+                    self.literals.clear();
+                    error_response(&mut self.out, rejected.tag.as_ref(), &rejected.error);
+                }
+                Input::Command(Ok(cmd)) => {
+                    self.throttle().await;
+                    let control = self.command(cmd, w).await?;
+                    self.literals.clear();
+                    if control != Control::Continue {
+                        return Ok(control);
+                    }
+                }
+            }
+            self.flush_if_full(w).await?;
+        }
+    }
+
+    /// Decides what to do with an announced literal.
+    fn literal(
+        &mut self,
+        tag: Option<Tag>,
+        length: u64,
+        synchronizing: bool,
+        index: u32,
+        command: Option<String>,
+    ) {
+        let is_append = command.as_deref() == Some("APPEND");
+        let refuse = |s: &mut Self, status: Status, code: Option<Code>, text: &str| {
+            s.framer.reject_literal();
+            s.literals.clear();
+            s.streaming = None;
+            let o = s.wopts();
+            write_status(&mut s.out, tag.as_ref(), status, code.as_ref(), text, o);
+        };
+        if is_append {
+            if self.identity.is_none() {
+                return refuse(self, Status::Bad, None, "APPEND needs authentication");
+            }
+            let held: u64 = self.literals.iter().map(|(_, b)| b.len() as u64).sum();
+            if held + length > self.config.max_literal {
+                return refuse(
+                    self,
+                    Status::No,
+                    Some(Code::TooBig),
+                    "messages exceed the size limit",
+                );
+            }
+            if self.framer.accept_literal(LiteralAction::Stream).is_err() {
+                return;
+            }
+            self.streaming = Some((index, Vec::with_capacity(length.min(1 << 20) as usize)));
+        } else if let Err(e) = self.framer.accept_literal(LiteralAction::Buffer) {
+            self.literals.clear();
+            error_response(&mut self.out, tag.as_ref(), &e);
+            return;
+        }
+        if synchronizing {
+            write_continuation(&mut self.out, "Ready for literal data");
+        }
+    }
+
+    /// Carries out one command.
+    async fn command(&mut self, cmd: Command, w: &mut Writer<'_>) -> std::io::Result<Control> {
+        let Command { tag, body } = cmd;
+        let name = body.name();
+        tracing::trace!(peer = %self.peer.client, command = name, "command");
+        let selected = matches!(self.state, State::Selected(_));
+        let authenticated = self.identity.is_some();
+        let needs = match &body {
+            CommandBody::Capability
+            | CommandBody::Noop
+            | CommandBody::Logout
+            | CommandBody::Id(_) => 0,
+            CommandBody::StartTls
+            | CommandBody::Authenticate { .. }
+            | CommandBody::Login { .. } => {
+                if authenticated {
+                    self.bad(&tag, "already authenticated");
+                    return Ok(Control::Continue);
+                }
+                0
+            }
+            CommandBody::Check
+            | CommandBody::Close
+            | CommandBody::Unselect
+            | CommandBody::Expunge
+            | CommandBody::UidExpunge(_)
+            | CommandBody::Search(_)
+            | CommandBody::Fetch(_)
+            | CommandBody::Store(_)
+            | CommandBody::Copy { .. }
+            | CommandBody::Move { .. } => 2,
+            _ => 1,
+        };
+        if needs >= 1 && !authenticated {
+            self.bad(&tag, &format!("{name} needs authentication"));
+            return Ok(Control::Continue);
+        }
+        if needs == 2 && !selected {
+            self.bad(&tag, &format!("{name} needs a selected mailbox"));
+            return Ok(Control::Continue);
+        }
+        match body {
+            CommandBody::Capability => {
+                let caps = self.capabilities();
+                let o = self.wopts();
+                crate::proto::response::write_data(
+                    &mut self.out,
+                    &crate::proto::response::Data::Capability(caps),
+                    o,
+                );
+                self.updates(true).await;
+                self.ok(&tag, None, "CAPABILITY completed");
+            }
+            CommandBody::Noop | CommandBody::Check => {
+                self.updates(true).await;
+                self.ok(&tag, None, &format!("{name} completed"));
+            }
+            CommandBody::Logout => {
+                let o = self.wopts();
+                write_status(&mut self.out, None, Status::Bye, None, "logging out", o);
+                self.ok(&tag, None, "LOGOUT completed");
+                self.flush(w).await?;
+                self.end(Disconnect::Graceful).await;
+                self.state = State::Logout;
+                return Ok(Control::Close);
+            }
+            CommandBody::Id(_) => self.id(&tag),
+            CommandBody::StartTls => return Ok(self.starttls(&tag)),
+            CommandBody::Login { username, password } => {
+                self.login(&tag, &username, &password).await
+            }
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } => self.authenticate(&tag, &mechanism, initial_response).await,
+            CommandBody::Enable(caps) => self.enable(&tag, &caps),
+            CommandBody::Namespace => self.namespace(&tag),
+            CommandBody::Select { mailbox, params } => {
+                self.select(&tag, mailbox, params.condstore, false).await
+            }
+            CommandBody::Examine { mailbox, params } => {
+                self.select(&tag, mailbox, params.condstore, true).await
+            }
+            CommandBody::Create {
+                mailbox,
+                special_use,
+            } => self.create(&tag, mailbox, &special_use).await,
+            CommandBody::Delete(m) => self.delete(&tag, m).await,
+            CommandBody::Rename { from, to } => self.rename(&tag, from, to).await,
+            CommandBody::Subscribe(m) => self.subscribe(&tag, m, true).await,
+            CommandBody::Unsubscribe(m) => self.subscribe(&tag, m, false).await,
+            CommandBody::List(l) => self.list(&tag, l).await,
+            CommandBody::Lsub { reference, pattern } => self.lsub(&tag, &reference, &pattern).await,
+            CommandBody::Status { mailbox, items } => self.status(&tag, mailbox, &items).await,
+            CommandBody::Append { mailbox, messages } => self.append(&tag, mailbox, messages).await,
+            CommandBody::Idle => self.idle(&tag).await,
+            CommandBody::GetQuota(root) => self.getquota(&tag, &root).await,
+            CommandBody::GetQuotaRoot(m) => self.getquotaroot(&tag, m).await,
+            CommandBody::SetQuota { root, limits } => self.setquota(&tag, &root, &limits).await,
+            CommandBody::Close => self.close(&tag, true).await,
+            CommandBody::Unselect => self.close(&tag, false).await,
+            CommandBody::Expunge => self.expunge(&tag, None).await,
+            CommandBody::UidExpunge(set) => self.expunge(&tag, Some(set)).await,
+            CommandBody::Search(s) => self.search(&tag, s).await,
+            CommandBody::Fetch(f) => self.fetch(&tag, f, w).await?,
+            CommandBody::Store(s) => self.store(&tag, s).await,
+            CommandBody::Copy { uid, set, mailbox } => {
+                self.copy(&tag, uid, &set, mailbox, false).await
+            }
+            CommandBody::Move { uid, set, mailbox } => {
+                self.copy(&tag, uid, &set, mailbox, true).await
+            }
+        }
+        Ok(Control::Continue)
+    }
+
+    /// Ends the session: records Logout (with how and how long) if a user had logged in.
+    /// Idempotent; the driver calls it whatever way the connection ended.
+    pub async fn end(&mut self, disconnect: Disconnect) {
+        if let Some(at) = self.login_at.take() {
+            let duration = at.elapsed();
+            if let Err(e) = self.backend.logout(&self.ctx, disconnect, duration).await {
+                tracing::warn!(error = %e, "could not record Logout");
+            }
+        }
+    }
+
+    /// Writes `* BYE text` (server shutting down, timeouts) to the buffer and flushes it.
+    pub async fn bye(&mut self, text: &str, w: &mut Writer<'_>) -> std::io::Result<()> {
+        let o = self.wopts();
+        write_status(&mut self.out, None, Status::Bye, None, text, o);
+        self.flush(w).await
+    }
+}

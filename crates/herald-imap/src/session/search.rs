@@ -1,0 +1,282 @@
+//! SEARCH and UID SEARCH: every RFC 3501 key (flags, dates, sizes, header and body text,
+//! sequence and UID sets, NOT/OR/nesting), CONDSTORE's MODSEQ, ESEARCH return options
+//! (MIN/MAX/COUNT/ALL) and SEARCHRES (`RETURN (SAVE)`, `$`).
+//!
+//! Keys that only need metadata (flags, INTERNALDATE, size, MODSEQ, numbers) are evaluated on
+//! the snapshot and one metadata query; message bytes are read and parsed, one message at a
+//! time, only when a key looks at headers or text. Text matching is case-insensitive substring
+//! over raw and RFC 2047-decoded header values and decoded body text.
+
+use super::select::Selected;
+use super::{Backend, Session};
+use crate::mime;
+use crate::proto::command::{SearchCommand, SearchKey, SearchReturn};
+use crate::proto::response::{Code, Data, Esearch, write_data};
+use crate::proto::types::{Date, SequenceSet, Tag};
+use chrono::TimeZone;
+use herald_events::UidSet;
+use herald_store::{MessageMeta, flags as sflags};
+use mail_parser::Message;
+
+fn needs_content(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::Bcc(_)
+        | SearchKey::Body(_)
+        | SearchKey::Cc(_)
+        | SearchKey::From(_)
+        | SearchKey::Header(..)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_)
+        | SearchKey::Subject(_)
+        | SearchKey::Text(_)
+        | SearchKey::To(_) => true,
+        SearchKey::Not(k) => needs_content(k),
+        SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
+        SearchKey::And(v) => v.iter().any(needs_content),
+        _ => false,
+    }
+}
+
+/// Everything one message offers to the search keys.
+struct Candidate<'a> {
+    seq: u32,
+    uid: u32,
+    flags: &'a [String],
+    modseq: u64,
+    meta: Option<&'a MessageMeta>,
+    msg: Option<&'a Message<'a>>,
+}
+
+struct Ctx<'a> {
+    sel: &'a Selected,
+    saved: &'a [u32],
+}
+
+fn in_set(set: &SequenceSet, n: u32, largest: u32, saved: &[u32], uid_of: u32) -> bool {
+    match set {
+        SequenceSet::Saved => saved.contains(&uid_of),
+        SequenceSet::Ranges(_) => set
+            .resolve(largest)
+            .unwrap_or_default()
+            .iter()
+            .any(|&(lo, hi)| lo <= n && n <= hi),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn header_has(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
+    c.msg
+        .and_then(|m| mime::header_text(m, name))
+        .is_some_and(|h| mime::contains_ci(&h, &text(needle)))
+}
+
+fn internal_date(c: &Candidate<'_>) -> Option<Date> {
+    let ms = c.meta?.internal_date_ms;
+    chrono::Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .map(|d| d.date_naive())
+}
+
+fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
+    let flag = |f: &str| sflags::contains(c.flags, f);
+    match k {
+        SearchKey::All => true,
+        SearchKey::Answered => flag("\\Answered"),
+        SearchKey::Deleted => flag("\\Deleted"),
+        SearchKey::Draft => flag("\\Draft"),
+        SearchKey::Flagged => flag("\\Flagged"),
+        SearchKey::Seen => flag("\\Seen"),
+        SearchKey::Unanswered => !flag("\\Answered"),
+        SearchKey::Undeleted => !flag("\\Deleted"),
+        SearchKey::Undraft => !flag("\\Draft"),
+        SearchKey::Unflagged => !flag("\\Flagged"),
+        SearchKey::Unseen => !flag("\\Seen"),
+        // \Recent is not kept (IMAP4rev2 dropped it): no message is recent.
+        SearchKey::New | SearchKey::Recent => false,
+        SearchKey::Old => true,
+        SearchKey::Keyword(kw) => flag(kw),
+        SearchKey::Unkeyword(kw) => !flag(kw),
+        SearchKey::Larger(n) => c.meta.is_some_and(|m| m.size > *n),
+        SearchKey::Smaller(n) => c.meta.is_some_and(|m| m.size < *n),
+        SearchKey::Before(d) => internal_date(c).is_some_and(|x| x < *d),
+        SearchKey::On(d) => internal_date(c).is_some_and(|x| x == *d),
+        SearchKey::Since(d) => internal_date(c).is_some_and(|x| x >= *d),
+        SearchKey::SentBefore(d) => c.msg.and_then(mime::sent_date).is_some_and(|x| x < *d),
+        SearchKey::SentOn(d) => c.msg.and_then(mime::sent_date).is_some_and(|x| x == *d),
+        SearchKey::SentSince(d) => c.msg.and_then(mime::sent_date).is_some_and(|x| x >= *d),
+        SearchKey::Bcc(s) => header_has(c, "Bcc", s),
+        SearchKey::Cc(s) => header_has(c, "Cc", s),
+        SearchKey::From(s) => header_has(c, "From", s),
+        SearchKey::To(s) => header_has(c, "To", s),
+        SearchKey::Subject(s) => header_has(c, "Subject", s),
+        SearchKey::Header(name, s) => header_has(c, name, s),
+        SearchKey::Body(s) => c
+            .msg
+            .is_some_and(|m| mime::contains_ci(&mime::body_text(m), &text(s))),
+        SearchKey::Text(s) => c.msg.is_some_and(|m| {
+            let needle = text(s);
+            mime::contains_ci(&mime::header_block_text(m), &needle)
+                || mime::contains_ci(&mime::body_text(m), &needle)
+        }),
+        SearchKey::Uid(set) => {
+            let largest = x.sel.msgs.last().map_or(0, |m| m.uid);
+            in_set(set, c.uid, largest, x.saved, c.uid)
+        }
+        SearchKey::SequenceSet(set) => in_set(set, c.seq, x.sel.msgs.len() as u32, x.saved, c.uid),
+        SearchKey::ModSeq { modseq, .. } => c.modseq >= *modseq,
+        SearchKey::Not(k) => !eval(k, c, x),
+        SearchKey::Or(a, b) => eval(a, c, x) || eval(b, c, x),
+        SearchKey::And(v) => v.iter().all(|k| eval(k, c, x)),
+    }
+}
+
+fn has_modseq(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(k) => has_modseq(k),
+        SearchKey::Or(a, b) => has_modseq(a) || has_modseq(b),
+        SearchKey::And(v) => v.iter().any(has_modseq),
+        _ => false,
+    }
+}
+
+impl<B: Backend> Session<B> {
+    pub(super) async fn search(&mut self, tag: &Tag, cmd: SearchCommand) {
+        if let Some(cs) = &cmd.charset
+            && !matches!(cs.as_str(), "US-ASCII" | "UTF-8")
+        {
+            self.no(
+                tag,
+                Some(Code::BadCharset(vec!["US-ASCII".into(), "UTF-8".into()])),
+                "unsupported charset",
+            );
+            return;
+        }
+        let Some(sel) = self.selected() else {
+            return;
+        };
+        let name = sel.name.clone();
+        let metas = match self.backend.fetch(&self.ctx, &name, None).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.fail(tag, &e);
+                return;
+            }
+        };
+        let content = cmd.criteria.iter().any(needs_content);
+        let key = SearchKey::And(cmd.criteria.clone());
+        let mut matched: Vec<(u32, u32, u64)> = Vec::new();
+        let Some(sel) = self.selected() else {
+            return;
+        };
+        let x = Ctx {
+            sel,
+            saved: &self.saved,
+        };
+        for (i, m) in sel.msgs.iter().enumerate() {
+            let meta = metas
+                .binary_search_by_key(&m.uid, |x| x.uid)
+                .ok()
+                .map(|j| &metas[j]);
+            let raw = if content {
+                self.backend
+                    .read_message(&self.ctx, &name, m.uid)
+                    .await
+                    .ok()
+            } else {
+                None
+            };
+            let parsed = raw.as_deref().and_then(mime::parse);
+            let c = Candidate {
+                seq: i as u32 + 1,
+                uid: m.uid,
+                flags: &m.flags,
+                modseq: m.modseq,
+                meta,
+                msg: parsed.as_ref(),
+            };
+            if eval(&key, &c, &x) {
+                matched.push((c.seq, c.uid, c.modseq));
+            }
+        }
+        let ids: Vec<u32> = matched
+            .iter()
+            .map(|&(s, u, _)| if cmd.uid { u } else { s })
+            .collect();
+        let modseq = cmd
+            .criteria
+            .iter()
+            .any(has_modseq)
+            .then(|| matched.iter().map(|m| m.2).max())
+            .flatten();
+        let o = self.wopts();
+        match &cmd.returns {
+            None => write_data(&mut self.out, &Data::Search { ids, modseq }, o),
+            Some(returns) => {
+                let all = returns.is_empty() || returns.contains(&SearchReturn::All);
+                let save = returns.contains(&SearchReturn::Save);
+                let only_save = returns.iter().all(|r| *r == SearchReturn::Save);
+                if save {
+                    let min_max_only = returns.iter().all(|r| {
+                        matches!(
+                            r,
+                            SearchReturn::Save | SearchReturn::Min | SearchReturn::Max
+                        )
+                    }) && !only_save;
+                    self.saved = if min_max_only {
+                        let mut v = Vec::new();
+                        if returns.contains(&SearchReturn::Min)
+                            && let Some(m) = matched.first()
+                        {
+                            v.push(m.1);
+                        }
+                        if returns.contains(&SearchReturn::Max)
+                            && let Some(m) = matched.last()
+                        {
+                            v.push(m.1);
+                        }
+                        v
+                    } else {
+                        matched.iter().map(|m| m.1).collect()
+                    };
+                }
+                if !only_save || returns.is_empty() {
+                    let e = Esearch {
+                        tag: Some(tag.clone()),
+                        uid: cmd.uid,
+                        min: returns
+                            .contains(&SearchReturn::Min)
+                            .then(|| ids.first().copied())
+                            .flatten(),
+                        max: returns
+                            .contains(&SearchReturn::Max)
+                            .then(|| ids.last().copied())
+                            .flatten(),
+                        count: returns
+                            .contains(&SearchReturn::Count)
+                            .then_some(ids.len() as u32),
+                        all: (all || (save && only_save && returns.is_empty()))
+                            .then(|| UidSet::from_uids(ids.iter().copied())),
+                        modseq,
+                    };
+                    write_data(&mut self.out, &Data::Esearch(e), o);
+                }
+            }
+        }
+        self.updates(cmd.uid).await;
+        self.ok(
+            tag,
+            None,
+            if cmd.uid {
+                "UID SEARCH completed"
+            } else {
+                "SEARCH completed"
+            },
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! SELECT, EXAMINE, CLOSE, UNSELECT, and the selected mailbox's snapshot.
+//!
+//! The snapshot is what the client has been told: the UIDs in sequence-number order with their
+//! flags and MODSEQ. Sequence numbers exist only here. When the store's mailbox watch ticks (any
+//! session's change, or a delivery), [`Session::updates`] reads the mailbox's metadata once and
+//! diffs it against the snapshot: vanished UIDs become `* n EXPUNGE` (highest sequence number
+//! first, so no later number shifts), new UIDs one `* n EXISTS`, and changed flags
+//! `* n FETCH (UID FLAGS [MODSEQ])`. The watch is marked seen before the read, so a change
+//! racing the read is reported next time rather than lost. Reading the whole mailbox's metadata
+//! per change is simple and fine for mailboxes of thousands of messages; a changes-since-MODSEQ
+//! query would make it incremental later.
+
+use super::{Backend, Session, State};
+use crate::proto::command::StatusItem;
+use crate::proto::response::{Code, Data, FetchItem, write_data};
+use crate::proto::types::{Flag, Mailbox, SequenceSet, Tag};
+use herald_store::{MessageMeta, flags as sflags};
+use tokio::sync::watch;
+
+/// One message as the client knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Msg {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub modseq: u64,
+}
+
+impl From<&MessageMeta> for Msg {
+    fn from(m: &MessageMeta) -> Msg {
+        Msg {
+            uid: m.uid,
+            flags: m.flags.clone(),
+            modseq: m.modseq,
+        }
+    }
+}
+
+/// The selected mailbox.
+#[derive(Debug)]
+pub(crate) struct Selected {
+    pub name: String,
+    pub read_only: bool,
+    /// Messages in sequence order (ascending UID).
+    pub msgs: Vec<Msg>,
+    pub watch: watch::Receiver<u64>,
+    /// The watch fired while the driver waited on it ([`Session::changed`] consumes the
+    /// notification), and the change has not been reported yet.
+    pub dirty: bool,
+}
+
+impl Selected {
+    /// Index of `uid` in the snapshot.
+    pub fn index_of(&self, uid: u32) -> Option<usize> {
+        self.msgs.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Resolves a sequence set (message numbers, or UIDs when `uid`) to snapshot indexes,
+    /// ascending and without duplicates. `Err` for a message number that does not exist
+    /// (RFC 9051 §6.4.8 makes that an error; a UID that does not exist is simply skipped).
+    pub fn resolve(
+        &self,
+        set: &SequenceSet,
+        uid: bool,
+        saved: &[u32],
+    ) -> Result<Vec<usize>, &'static str> {
+        let mut out = Vec::new();
+        let ranges = match set {
+            SequenceSet::Saved => {
+                out.extend(saved.iter().filter_map(|u| self.index_of(*u)));
+                out.sort_unstable();
+                out.dedup();
+                return Ok(out);
+            }
+            SequenceSet::Ranges(_) => {
+                let largest = if uid {
+                    self.msgs.last().map_or(0, |m| m.uid)
+                } else {
+                    self.msgs.len() as u32
+                };
+                set.resolve(largest).unwrap_or_default()
+            }
+        };
+        for (lo, hi) in ranges {
+            if uid {
+                let start = self.msgs.partition_point(|m| m.uid < lo);
+                let end = self.msgs.partition_point(|m| m.uid <= hi);
+                out.extend(start..end);
+            } else {
+                if lo == 0 || hi as usize > self.msgs.len() {
+                    return Err("invalid message sequence number");
+                }
+                out.extend(lo as usize - 1..hi as usize);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// Store flag names as protocol flags.
+pub(crate) fn proto_flags(flags: &[String]) -> Vec<Flag> {
+    flags.iter().map(|f| Flag::from_wire(f)).collect()
+}
+
+/// The flags every mailbox offers.
+fn system_flags() -> Vec<Flag> {
+    vec![
+        Flag::Answered,
+        Flag::Flagged,
+        Flag::Deleted,
+        Flag::Seen,
+        Flag::Draft,
+    ]
+}
+
+impl<B: Backend> Session<B> {
+    pub(crate) fn selected(&self) -> Option<&Selected> {
+        match &self.state {
+            State::Selected(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn selected_mut(&mut self) -> Option<&mut Selected> {
+        match &mut self.state {
+            State::Selected(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(super) async fn select(
+        &mut self,
+        tag: &Tag,
+        mailbox: Mailbox,
+        condstore: bool,
+        read_only: bool,
+    ) {
+        if condstore {
+            self.enabled.condstore = true;
+        }
+        if matches!(self.state, State::Selected(_)) {
+            self.state = State::Authenticated;
+            self.untagged_ok(Some(Code::Closed), "previous mailbox closed");
+        }
+        let info = match self.backend.mailbox(&self.ctx, mailbox.as_str()).await {
+            Ok(i) if !i.noselect => i,
+            Ok(_) => {
+                self.no(tag, Some(Code::NonExistent), "mailbox is not selectable");
+                return;
+            }
+            Err(e) => {
+                self.fail(tag, &e);
+                return;
+            }
+        };
+        let mut watch = self.backend.mailbox_watch(info.id);
+        watch.borrow_and_update();
+        let metas = match self.backend.fetch(&self.ctx, &info.name, None).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.fail(tag, &e);
+                return;
+            }
+        };
+        let msgs: Vec<Msg> = metas.iter().map(Msg::from).collect();
+        let highest = metas
+            .iter()
+            .map(|m| m.modseq)
+            .max()
+            .unwrap_or(0)
+            .max(info.highest_modseq);
+        let uidnext = info
+            .uidnext
+            .max(msgs.last().map_or(1, |m| m.uid.saturating_add(1)));
+        let first_unseen = msgs
+            .iter()
+            .position(|m| !sflags::contains(&m.flags, "\\Seen"));
+        let o = self.wopts();
+        write_data(&mut self.out, &Data::Flags(system_flags()), o);
+        let mut permanent = Vec::new();
+        if !read_only {
+            permanent = system_flags();
+        }
+        self.untagged_ok(
+            Some(Code::PermanentFlags {
+                flags: permanent,
+                allow_new: !read_only,
+            }),
+            "flags permitted",
+        );
+        write_data(&mut self.out, &Data::Exists(msgs.len() as u32), o);
+        write_data(&mut self.out, &Data::Recent(0), o);
+        if let Some(i) = first_unseen {
+            self.untagged_ok(Some(Code::Unseen(i as u32 + 1)), "first unseen");
+        }
+        self.untagged_ok(Some(Code::UidValidity(info.uidvalidity)), "UIDs valid");
+        self.untagged_ok(Some(Code::UidNext(uidnext)), "predicted next UID");
+        self.untagged_ok(Some(Code::HighestModSeq(highest)), "highest");
+        self.state = State::Selected(Box::new(Selected {
+            name: info.name,
+            read_only,
+            msgs,
+            watch,
+            dirty: false,
+        }));
+        let (code, verb) = if read_only {
+            (Code::ReadOnly, "EXAMINE")
+        } else {
+            (Code::ReadWrite, "SELECT")
+        };
+        self.ok(tag, Some(code), &format!("{verb} completed"));
+    }
+
+    /// CLOSE (`expunge`) or UNSELECT.
+    pub(super) async fn close(&mut self, tag: &Tag, expunge: bool) {
+        let State::Selected(sel) = std::mem::replace(&mut self.state, State::Authenticated) else {
+            return;
+        };
+        if expunge
+            && !sel.read_only
+            && let Err(e) = self.backend.expunge(&self.ctx, &sel.name, None).await
+        {
+            self.fail(tag, &e);
+            return;
+        }
+        self.ok(
+            tag,
+            None,
+            if expunge {
+                "CLOSE completed"
+            } else {
+                "UNSELECT completed"
+            },
+        );
+    }
+
+    /// Reports what changed in the selected mailbox since the client was last told. Without
+    /// `allow_expunge` (during FETCH, STORE, SEARCH by sequence number, RFC 9051 §7.5.1) nothing
+    /// is reported, so sequence numbers cannot shift under the client; the change stays pending.
+    pub(crate) async fn updates(&mut self, allow_expunge: bool) {
+        let condstore = self.enabled.condstore;
+        let Session {
+            backend,
+            state,
+            ctx,
+            out,
+            ..
+        } = self;
+        let State::Selected(sel) = state else {
+            return;
+        };
+        if !allow_expunge || !(sel.dirty || sel.watch.has_changed().unwrap_or(false)) {
+            return;
+        }
+        sel.dirty = false;
+        sel.watch.borrow_and_update();
+        let metas = match backend.fetch(ctx, &sel.name, None).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, "mailbox vanished under a session");
+                return;
+            }
+        };
+        let o = crate::proto::response::WriteOptions::default();
+        // Expunged: in the snapshot, not in the store. Highest sequence number first.
+        let mut i = sel.msgs.len();
+        while i > 0 {
+            i -= 1;
+            let uid = sel.msgs[i].uid;
+            if metas.binary_search_by_key(&uid, |m| m.uid).is_err() {
+                sel.msgs.remove(i);
+                write_data(out, &Data::Expunge(i as u32 + 1), o);
+            }
+        }
+        // Changed flags of messages the client knows.
+        for (seq, m) in sel.msgs.iter_mut().enumerate() {
+            if let Ok(j) = metas.binary_search_by_key(&m.uid, |x| x.uid) {
+                let meta = &metas[j];
+                if meta.modseq != m.modseq || meta.flags != m.flags {
+                    m.flags = meta.flags.clone();
+                    m.modseq = meta.modseq;
+                    let mut items = vec![
+                        FetchItem::Uid(m.uid),
+                        FetchItem::Flags(proto_flags(&m.flags)),
+                    ];
+                    if condstore {
+                        items.push(FetchItem::ModSeq(m.modseq));
+                    }
+                    write_data(
+                        out,
+                        &Data::Fetch {
+                            seq: seq as u32 + 1,
+                            items,
+                        },
+                        o,
+                    );
+                }
+            }
+        }
+        // New messages: UIDs above the last one known.
+        let last = sel.msgs.last().map_or(0, |m| m.uid);
+        let before = sel.msgs.len();
+        sel.msgs
+            .extend(metas.iter().filter(|m| m.uid > last).map(Msg::from));
+        if sel.msgs.len() != before {
+            write_data(out, &Data::Exists(sel.msgs.len() as u32), o);
+        }
+    }
+
+    /// Waits until the selected mailbox changes (forever when none is selected). Used by the
+    /// driver during IDLE.
+    pub async fn changed(&mut self) {
+        match self.selected_mut() {
+            Some(sel) => {
+                if sel.dirty {
+                    return;
+                }
+                if sel.watch.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                sel.dirty = true;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+
+    /// Status item values for a mailbox (STATUS, LIST-STATUS).
+    pub(crate) async fn status_values(
+        &self,
+        name: &str,
+        items: &[StatusItem],
+    ) -> Result<Vec<(StatusItem, u64)>, herald_store::StoreError> {
+        let info = self.backend.mailbox(&self.ctx, name).await?;
+        if info.noselect {
+            return Err(herald_store::StoreError::NoSelect(info.name));
+        }
+        let needs_meta = items.iter().any(|i| {
+            matches!(
+                i,
+                StatusItem::Unseen | StatusItem::Deleted | StatusItem::Size
+            )
+        });
+        let metas = if needs_meta {
+            self.backend.fetch(&self.ctx, &info.name, None).await?
+        } else {
+            Vec::new()
+        };
+        Ok(items
+            .iter()
+            .map(|&item| {
+                let v = match item {
+                    StatusItem::Messages => info.messages,
+                    StatusItem::UidNext => u64::from(info.uidnext),
+                    StatusItem::UidValidity => u64::from(info.uidvalidity),
+                    StatusItem::Unseen => metas
+                        .iter()
+                        .filter(|m| !sflags::contains(&m.flags, "\\Seen"))
+                        .count() as u64,
+                    StatusItem::Deleted => metas
+                        .iter()
+                        .filter(|m| sflags::contains(&m.flags, "\\Deleted"))
+                        .count() as u64,
+                    StatusItem::Size => metas.iter().map(|m| m.size).sum(),
+                    StatusItem::Recent => 0,
+                    StatusItem::HighestModSeq => info.highest_modseq,
+                };
+                (item, v)
+            })
+            .collect())
+    }
+}
