@@ -5,6 +5,7 @@
 //!   and mailbox globs, ignored flags) and shaping (content policy, parameter allow-list, tags).
 //! - [`format`]: RFC 5423 JSON or a CloudEvents 1.0 envelope.
 //! - [`sign`]: Standard Webhooks signatures with key rotation.
+//! - [`sink`]: the `Sink` trait and its implementations (file, stdout, …).
 //! - [`glob`]: IMAP-style wildcard patterns.
 //! - [`log`]: the server's own JSON-lines event log, resumable after a crash.
 //!
@@ -16,6 +17,7 @@ pub mod format;
 pub mod glob;
 pub mod log;
 pub mod sign;
+pub mod sink;
 pub mod subscription;
 
 pub use config::{ContentPart, ContentPolicy, Format, SinkConfig, SubscriptionConfig};

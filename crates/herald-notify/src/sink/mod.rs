@@ -1,0 +1,81 @@
+//! Sinks: where a subscription's events go. One trait, one small module per kind.
+//!
+//! The dispatcher hands a sink a batch of [`Outgoing`] events — already filtered, shaped and
+//! encoded in the subscription's format, in outbox order — and moves the subscription's cursor
+//! past them only when `send` returns `Ok`: that is the at-least-once point (DESIGN §6). A sink
+//! must therefore return `Ok` only once the receiver has the events (fsync for a file, a 2xx for
+//! a webhook, a broker's publish acknowledgement), and may be given the same events again after
+//! a failure or a crash; receivers deduplicate on `id` (`vnd.herald.id`).
+//!
+//! The trait is object-safe (`send` returns a boxed future) so the dispatcher holds any sink as
+//! `Box<dyn Sink>`; one allocation per batch is nothing next to a network round trip.
+
+pub mod file;
+
+use crate::config::SinkConfig;
+use std::future::Future;
+use std::pin::Pin;
+
+/// One event ready for a sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// `vnd.herald.id`: unique and increasing; receivers deduplicate and resume on it.
+    pub id: u64,
+    /// The event type (`MessageNew`), for subjects, topics and routing keys.
+    pub event_type: String,
+    /// The user the event is about, for per-user topics.
+    pub user: Option<String>,
+    /// The encoded event (RFC 5423 JSON, CloudEvents, …), without a trailing newline.
+    pub body: Vec<u8>,
+}
+
+/// Why a batch was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// Worth retrying later (network down, 5xx, broker busy): the dispatcher backs off.
+    #[error("temporary: {0}")]
+    Retry(String),
+    /// The receiver asked to stop (a webhook's 410 Gone): the subscription is paused.
+    #[error("receiver asked to stop: {0}")]
+    Disable(String),
+}
+
+/// The future `Sink::send` returns.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
+
+/// A destination for events.
+pub trait Sink: Send {
+    /// Delivers `batch` (non-empty, ascending ids); `Ok` only once the receiver has it.
+    fn send<'a>(&'a mut self, batch: &'a [Outgoing]) -> SendFuture<'a>;
+
+    /// How many events the sink takes per call (the dispatcher never sends more).
+    fn max_batch(&self) -> usize {
+        1000
+    }
+}
+
+/// Why a sink could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The sink kind is not part of this build.
+    #[error("sink type `{0}` is not available in this build")]
+    NotAvailable(&'static str),
+    /// The configuration is unusable (bad URL, unreadable path, bad secret…).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Builds the sink a subscription's configuration names.
+pub async fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, BuildError> {
+    match config {
+        SinkConfig::File { path, rotate_bytes } => {
+            Ok(Box::new(file::FileSink::open(path.into(), *rotate_bytes)?))
+        }
+        SinkConfig::Stdout => Ok(Box::new(file::StdoutSink)),
+        SinkConfig::Webhook { .. } => Err(BuildError::NotAvailable("webhook")),
+        SinkConfig::Nats { .. } => Err(BuildError::NotAvailable("nats")),
+        SinkConfig::Mqtt { .. } => Err(BuildError::NotAvailable("mqtt")),
+        SinkConfig::Amqp { .. } => Err(BuildError::NotAvailable("amqp")),
+        SinkConfig::Redis { .. } => Err(BuildError::NotAvailable("redis")),
+    }
+}
