@@ -160,6 +160,49 @@ pub enum Op {
         /// Which event.
         access: Access,
     },
+    /// Creates or replaces a subscription's delivery record (cursor included).
+    PutDelivery(DeliveryRecord),
+    /// Removes a subscription's record and its parked events.
+    DeleteDelivery {
+        /// Subscription name.
+        name: String,
+    },
+    /// Moves a subscription's cursor.
+    SetDeliveryCursor {
+        /// Subscription name.
+        name: String,
+        /// Last acknowledged event id.
+        cursor: u64,
+    },
+    /// Pauses/resumes or disables a subscription.
+    SetDeliveryState {
+        /// Subscription name.
+        name: String,
+        /// Paused by an operator.
+        paused: bool,
+        /// Disabled by the receiver, with the reason; None clears it.
+        disabled_reason: Option<String>,
+    },
+    /// Parks events and moves the cursor past them, atomically.
+    ParkEvents {
+        /// Subscription name.
+        name: String,
+        /// Event ids.
+        ids: Vec<u64>,
+        /// The last delivery error.
+        reason: String,
+        /// The new cursor.
+        cursor: u64,
+        /// Now, ms since the epoch.
+        now_ms: i64,
+    },
+    /// Removes events from the parked list (after they were delivered by a replay).
+    UnparkEvents {
+        /// Subscription name.
+        name: String,
+        /// Event ids.
+        ids: Vec<u64>,
+    },
     /// Applies expiry policies.
     Expire {
         /// One account, or all.
@@ -241,6 +284,12 @@ pub enum Query {
     },
     /// Highest committed outbox id (seen by any process).
     LastEventId,
+    /// Outbox rows with these ids (missing ids are skipped), ascending.
+    EventsById(Vec<u64>),
+    /// Every subscription's delivery record.
+    Deliveries,
+    /// A subscription's parked events, ascending.
+    Parked(String),
     /// Cross-checks counters, refcounts and the outbox; decodes and validates the outbox rows
     /// with ids above the given one.
     Consistency(u64),
@@ -267,6 +316,10 @@ pub enum Answer {
     Content(Vec<u8>),
     /// Outbox rows.
     Events(Vec<StoredEvent>),
+    /// Delivery records.
+    Deliveries(Vec<DeliveryRecord>),
+    /// Parked events.
+    Parked(Vec<ParkedEvent>),
     /// An id.
     Id(u64),
     /// Consistency report.

@@ -682,6 +682,106 @@ impl Store {
         }
     }
 
+    // ---- delivery state (subscriptions, cursors, parked events) ----------------------------
+
+    fn delivery_ctx() -> SessionContext {
+        SessionContext::service(PROCESS)
+    }
+
+    async fn delivery_op(&self, op: Op) -> Result<()> {
+        self.run(&Self::delivery_ctx(), op, |_| Some(()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Every subscription's delivery record.
+    pub async fn deliveries(&self) -> Result<Vec<DeliveryRecord>> {
+        match self.query(Query::Deliveries).await? {
+            Answer::Deliveries(d) => Ok(d),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Creates or replaces a subscription's record.
+    pub async fn put_delivery(&self, record: DeliveryRecord) -> Result<()> {
+        self.delivery_op(Op::PutDelivery(record)).await
+    }
+
+    /// Removes a subscription's record and its parked events.
+    pub async fn delete_delivery(&self, name: &str) -> Result<()> {
+        self.delivery_op(Op::DeleteDelivery {
+            name: name.to_owned(),
+        })
+        .await
+    }
+
+    /// Moves a subscription's cursor (the last acknowledged event id).
+    pub async fn set_delivery_cursor(&self, name: &str, cursor: u64) -> Result<()> {
+        self.delivery_op(Op::SetDeliveryCursor {
+            name: name.to_owned(),
+            cursor,
+        })
+        .await
+    }
+
+    /// Pauses or resumes a subscription; sets or clears its disabled reason.
+    pub async fn set_delivery_state(
+        &self,
+        name: &str,
+        paused: bool,
+        disabled_reason: Option<String>,
+    ) -> Result<()> {
+        self.delivery_op(Op::SetDeliveryState {
+            name: name.to_owned(),
+            paused,
+            disabled_reason,
+        })
+        .await
+    }
+
+    /// Parks events a subscription gave up on and moves its cursor to `cursor`, in one commit.
+    pub async fn park_events(
+        &self,
+        name: &str,
+        ids: Vec<u64>,
+        reason: &str,
+        cursor: u64,
+    ) -> Result<()> {
+        self.delivery_op(Op::ParkEvents {
+            name: name.to_owned(),
+            ids,
+            reason: reason.to_owned(),
+            cursor,
+            now_ms: now_ms(),
+        })
+        .await
+    }
+
+    /// A subscription's parked events.
+    pub async fn parked_events(&self, name: &str) -> Result<Vec<ParkedEvent>> {
+        match self.query(Query::Parked(name.to_owned())).await? {
+            Answer::Parked(p) => Ok(p),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Removes delivered events from a subscription's parked list.
+    pub async fn unpark_events(&self, name: &str, ids: Vec<u64>) -> Result<()> {
+        self.delivery_op(Op::UnparkEvents {
+            name: name.to_owned(),
+            ids,
+        })
+        .await
+    }
+
+    /// Outbox rows with these ids, ascending (ids that do not exist are skipped).
+    pub async fn events_by_id(&self, ids: Vec<u64>) -> Result<Vec<StoredEvent>> {
+        match self.query(Query::EventsById(ids)).await? {
+            Answer::Events(e) => Ok(e),
+            _ => Err(mismatch()),
+        }
+    }
+
     // ---- outbox and notifications -------------------------------------------------------------
 
     /// Outbox rows with id greater than `after`, ascending, at most `limit`.

@@ -246,3 +246,32 @@ pub enum Access {
         duration_ms: u64,
     },
 }
+
+/// A subscription's durable delivery state (the dispatcher's; the store keeps it so it commits
+/// like everything else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Subscription name.
+    pub name: String,
+    /// Its configuration, as JSON.
+    pub config: String,
+    /// `config` (from the configuration file) or `api` (created at run time).
+    pub origin: String,
+    /// Paused by an operator.
+    pub paused: bool,
+    /// Disabled by its receiver (e.g. a webhook's 410), with the reason.
+    pub disabled_reason: Option<String>,
+    /// Last acknowledged `vnd.herald.id`.
+    pub cursor: u64,
+}
+
+/// An event a subscription gave up delivering (dead letter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedEvent {
+    /// Its `vnd.herald.id`.
+    pub event_id: u64,
+    /// The last delivery error.
+    pub reason: String,
+    /// When it was parked, ms since the epoch.
+    pub parked_ms: i64,
+}

@@ -133,6 +133,119 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             deleted_only,
         } => env.expunge(account, mailbox, uids.as_ref(), *deleted_only),
         Op::Expire { account, now_ms } => env.expire(account.as_deref(), *now_ms),
+        Op::PutDelivery(r) => delivery::put(conn, r),
+        Op::DeleteDelivery { name } => delivery::delete(conn, name),
+        Op::SetDeliveryCursor { name, cursor } => delivery::set_cursor(conn, name, *cursor),
+        Op::SetDeliveryState {
+            name,
+            paused,
+            disabled_reason,
+        } => delivery::set_state(conn, name, *paused, disabled_reason.as_deref()),
+        Op::ParkEvents {
+            name,
+            ids,
+            reason,
+            cursor,
+            now_ms,
+        } => delivery::park(conn, name, ids, reason, *cursor, *now_ms),
+        Op::UnparkEvents { name, ids } => delivery::unpark(conn, name, ids),
+    }
+}
+
+/// Delivery state (subscriptions, cursors, parked events): no mail state, no events.
+mod delivery {
+    use super::{OpResult, done};
+    use crate::StoreError;
+    use crate::backend::Output;
+    use crate::model::DeliveryRecord;
+    use rusqlite::{Connection, params};
+
+    fn exists(conn: &Connection, name: &str) -> Result<(), StoreError> {
+        let n: i64 = conn
+            .prepare_cached("SELECT count(*) FROM deliveries WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))?;
+        if n == 0 {
+            return Err(StoreError::not_found("subscription", name));
+        }
+        Ok(())
+    }
+
+    pub fn put(conn: &Connection, r: &DeliveryRecord) -> OpResult {
+        conn.prepare_cached(
+            "INSERT INTO deliveries (name, config, origin, paused, disabled_reason, cursor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (name) DO UPDATE SET config = ?2, origin = ?3, paused = ?4,
+               disabled_reason = ?5, cursor = ?6",
+        )?
+        .execute(params![
+            r.name,
+            r.config,
+            r.origin,
+            r.paused,
+            r.disabled_reason,
+            r.cursor as i64
+        ])?;
+        done(Output::None, Vec::new(), Vec::new())
+    }
+
+    pub fn delete(conn: &Connection, name: &str) -> OpResult {
+        exists(conn, name)?;
+        conn.prepare_cached("DELETE FROM parked WHERE delivery = ?1")?
+            .execute([name])?;
+        conn.prepare_cached("DELETE FROM deliveries WHERE name = ?1")?
+            .execute([name])?;
+        done(Output::None, Vec::new(), Vec::new())
+    }
+
+    pub fn set_cursor(conn: &Connection, name: &str, cursor: u64) -> OpResult {
+        exists(conn, name)?;
+        conn.prepare_cached("UPDATE deliveries SET cursor = ?2 WHERE name = ?1")?
+            .execute(params![name, cursor as i64])?;
+        done(Output::None, Vec::new(), Vec::new())
+    }
+
+    pub fn set_state(
+        conn: &Connection,
+        name: &str,
+        paused: bool,
+        disabled_reason: Option<&str>,
+    ) -> OpResult {
+        exists(conn, name)?;
+        conn.prepare_cached(
+            "UPDATE deliveries SET paused = ?2, disabled_reason = ?3 WHERE name = ?1",
+        )?
+        .execute(params![name, paused, disabled_reason])?;
+        done(Output::None, Vec::new(), Vec::new())
+    }
+
+    pub fn park(
+        conn: &Connection,
+        name: &str,
+        ids: &[u64],
+        reason: &str,
+        cursor: u64,
+        now_ms: i64,
+    ) -> OpResult {
+        exists(conn, name)?;
+        let mut insert = conn.prepare_cached(
+            "INSERT OR REPLACE INTO parked (delivery, event_id, reason, parked_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for id in ids {
+            insert.execute(params![name, *id as i64, reason, now_ms])?;
+        }
+        conn.prepare_cached("UPDATE deliveries SET cursor = max(cursor, ?2) WHERE name = ?1")?
+            .execute(params![name, cursor as i64])?;
+        done(Output::None, Vec::new(), Vec::new())
+    }
+
+    pub fn unpark(conn: &Connection, name: &str, ids: &[u64]) -> OpResult {
+        let mut delete =
+            conn.prepare_cached("DELETE FROM parked WHERE delivery = ?1 AND event_id = ?2")?;
+        for id in ids {
+            delete.execute(params![name, *id as i64])?;
+        }
+        done(Output::None, Vec::new(), Vec::new())
     }
 }
 

@@ -107,6 +107,57 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 .unwrap_or(0) as u64,
         ),
         Query::Consistency(after) => Answer::Consistency(consistency(conn, shared, after)?),
+        Query::EventsById(ids) => {
+            let mut stmt = conn.prepare_cached("SELECT event FROM outbox WHERE id = ?1")?;
+            let mut rows = Vec::with_capacity(ids.len());
+            let mut sorted = ids;
+            sorted.sort_unstable();
+            sorted.dedup();
+            for id in sorted {
+                if let Some(json) = stmt
+                    .query_row([id as i64], |r| r.get::<_, String>(0))
+                    .optional()?
+                {
+                    rows.push(StoredEvent { id, json });
+                }
+            }
+            Answer::Events(rows)
+        }
+        Query::Deliveries => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, config, origin, paused, disabled_reason, cursor
+                 FROM deliveries ORDER BY name",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(DeliveryRecord {
+                        name: r.get(0)?,
+                        config: r.get(1)?,
+                        origin: r.get(2)?,
+                        paused: r.get(3)?,
+                        disabled_reason: r.get(4)?,
+                        cursor: r.get::<_, i64>(5)? as u64,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Answer::Deliveries(rows)
+        }
+        Query::Parked(name) => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT event_id, reason, parked_ms FROM parked WHERE delivery = ?1
+                 ORDER BY event_id",
+            )?;
+            let rows = stmt
+                .query_map([name], |r| {
+                    Ok(ParkedEvent {
+                        event_id: r.get::<_, i64>(0)? as u64,
+                        reason: r.get(1)?,
+                        parked_ms: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Answer::Parked(rows)
+        }
     })
 }
 

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -82,6 +82,27 @@ CREATE TABLE outbox (
 );
 "#;
 
+/// Version 2: event delivery state — subscriptions with their durable cursors, and parked
+/// (dead-lettered) events. Kept in the store so that a cursor moves in a commit like everything
+/// else, and the CLI and the HTTP API see one truth.
+const SCHEMA_V2: &str = r#"
+CREATE TABLE deliveries (
+    name            TEXT PRIMARY KEY,
+    config          TEXT NOT NULL,
+    origin          TEXT NOT NULL,
+    paused          INTEGER NOT NULL DEFAULT 0,
+    disabled_reason TEXT,
+    cursor          INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE parked (
+    delivery  TEXT NOT NULL,
+    event_id  INTEGER NOT NULL,
+    reason    TEXT NOT NULL,
+    parked_ms INTEGER NOT NULL,
+    PRIMARY KEY (delivery, event_id)
+) WITHOUT ROWID;
+"#;
+
 /// Opens a connection with Herald's settings.
 pub fn connect(path: &Path, durable: bool, busy: Duration, read_only: bool) -> Result<Connection> {
     let conn = Connection::open(path)?;
@@ -108,9 +129,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     match version {
         0 => {
             tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(SCHEMA_V2)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
+            Ok(())
+        }
+        1 => {
+            tx.execute_batch(SCHEMA_V2)?;
+            tx.pragma_update(None, "user_version", VERSION)?;
+            tx.commit()?;
+            tracing::info!("upgraded the store schema from version 1 to {VERSION}");
             Ok(())
         }
         VERSION => Ok(()),

@@ -1428,3 +1428,93 @@ async fn disabled_event_groups_are_not_generated() {
     assert_eq!(stored.len(), 1, "only MessageAppend reached the outbox");
     assert!(stored[0].json.contains("\"MessageAppend\""));
 }
+
+#[tokio::test]
+async fn delivery_state_survives_and_parking_moves_the_cursor_atomically() {
+    let t = open().await;
+    let record = DeliveryRecord {
+        name: "audit".into(),
+        config: r#"{"name":"audit"}"#.into(),
+        origin: "api".into(),
+        paused: false,
+        disabled_reason: None,
+        cursor: 0,
+    };
+    t.store.put_delivery(record.clone()).await.unwrap();
+    t.store.set_delivery_cursor("audit", 7).await.unwrap();
+    t.store
+        .park_events("audit", vec![8, 9], "HTTP 500", 9)
+        .await
+        .unwrap();
+    let d = &t.store.deliveries().await.unwrap()[0];
+    assert_eq!(d.cursor, 9);
+    let parked = t.store.parked_events("audit").await.unwrap();
+    assert_eq!(
+        parked.iter().map(|p| p.event_id).collect::<Vec<_>>(),
+        [8, 9]
+    );
+    assert_eq!(parked[0].reason, "HTTP 500");
+    // Parking never moves a cursor backwards.
+    t.store
+        .park_events("audit", vec![3], "late", 3)
+        .await
+        .unwrap();
+    assert_eq!(t.store.deliveries().await.unwrap()[0].cursor, 9);
+    t.store.unpark_events("audit", vec![8, 3]).await.unwrap();
+    let left: Vec<u64> = t
+        .store
+        .parked_events("audit")
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.event_id)
+        .collect();
+    assert_eq!(left, [9]);
+    t.store
+        .set_delivery_state("audit", true, Some("410 Gone".into()))
+        .await
+        .unwrap();
+    let d = &t.store.deliveries().await.unwrap()[0];
+    assert!(d.paused && d.disabled_reason.as_deref() == Some("410 Gone"));
+    assert!(matches!(
+        t.store.set_delivery_cursor("nope", 1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    t.store.delete_delivery("audit").await.unwrap();
+    assert!(t.store.deliveries().await.unwrap().is_empty());
+    assert!(t.store.parked_events("audit").await.unwrap().is_empty());
+    // No delivery-state change is an event.
+    assert_eq!(t.last().await, 0);
+}
+
+#[tokio::test]
+async fn events_by_id_skips_missing_ids() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store.create_mailbox(&ctx, "A", None).await.unwrap();
+    t.store.create_mailbox(&ctx, "B", None).await.unwrap();
+    let rows = t.store.events_by_id(vec![2, 99, 1, 2]).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+}
+
+#[test]
+fn a_version_1_store_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let mut conn =
+            super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+        super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch("DROP TABLE deliveries; DROP TABLE parked; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let mut conn =
+        super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::VERSION);
+    conn.execute("INSERT INTO parked VALUES ('x', 1, 'r', 0)", [])
+        .unwrap();
+}
