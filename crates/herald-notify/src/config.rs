@@ -40,6 +40,33 @@ pub struct SubscriptionConfig {
     pub format: Format,
     /// Where events go.
     pub sink: SinkConfig,
+    /// Retries and parking when the sink fails.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+}
+
+/// How a failing sink is retried: exponential backoff with jitter from `initial_ms` up to
+/// `max_ms`; an event still undelivered `park_after_secs` after it was committed is parked
+/// (dead-lettered) so the subscription moves on, and can be replayed later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// First wait after a failure.
+    pub initial_ms: u64,
+    /// Longest wait between attempts.
+    pub max_ms: u64,
+    /// Park events older than this that still cannot be delivered; 0 = never park.
+    pub park_after_secs: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial_ms: 500,
+            max_ms: 60_000,
+            park_after_secs: 86_400,
+        }
+    }
 }
 
 /// How events are written.

@@ -7,12 +7,14 @@
 //! - [`sign`]: Standard Webhooks signatures with key rotation.
 //! - [`sink`]: the `Sink` trait and its implementations (file, stdout, …).
 //! - [`glob`]: IMAP-style wildcard patterns.
+//! - [`dispatch`]: the dispatcher — per-subscription cursors, retries, parking, runtime control.
 //! - [`log`]: the server's own JSON-lines event log, resumable after a crash.
 //!
 //! Filtering and shaping are pure functions of the event and the configuration, so a replayed
 //! event is delivered exactly as the first time; delivery reads the store's outbox.
 
 pub mod config;
+pub mod dispatch;
 pub mod format;
 pub mod glob;
 pub mod log;
@@ -20,5 +22,5 @@ pub mod sign;
 pub mod sink;
 pub mod subscription;
 
-pub use config::{ContentPart, ContentPolicy, Format, SinkConfig, SubscriptionConfig};
+pub use config::{ContentPart, ContentPolicy, Format, RetryPolicy, SinkConfig, SubscriptionConfig};
 pub use subscription::{ConfigError, ContentDecision, Subscription};

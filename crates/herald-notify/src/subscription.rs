@@ -360,6 +360,7 @@ mod tests {
             tags: vec![],
             format: Format::Rfc5423,
             sink: SinkConfig::Stdout,
+            retry: crate::config::RetryPolicy::default(),
         }
     }
 

@@ -1,0 +1,714 @@
+//! The dispatcher: carries committed events from the outbox to every subscription, in order,
+//! at least once (DESIGN §6).
+//!
+//! Each subscription runs as its own task:
+//!
+//! 1. read the events after its cursor (in batches of the sink's size), waking on the store's
+//!    "outbox advanced" signal rather than polling;
+//! 2. filter and shape each event ([`Subscription`]), encode it in the subscription's format;
+//! 3. hand the batch to the sink; only on `Ok` move the cursor past it, in a store commit — so a
+//!    crash at any instant re-sends at most the batch in flight, and never skips one;
+//! 4. on `Retry`, back off exponentially with jitter; once the batch's oldest event is older than
+//!    `park_after_secs`, park the batch (dead letter) and move on, in one commit;
+//!    on `Disable` (a webhook's 410), mark the subscription disabled until an operator resumes it.
+//!
+//! Events wait in the outbox, never in memory only. Subscriptions from the configuration file
+//! are reconciled with the store at start (added, updated, removed); those created through the
+//! API persist until deleted. A new subscription starts at the current end of the outbox;
+//! `replay` moves it back. Control operations bump a generation number so a batch in flight
+//! when the cursor was moved does not overwrite the new cursor.
+
+use crate::config::SubscriptionConfig;
+use crate::format;
+use crate::sink::{self, Outgoing, Sink, SinkError};
+use crate::subscription::{ConfigError, Subscription};
+use herald_events::{Event, EventType};
+use herald_store::{DeliveryRecord, SessionContext, Store, StoreError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Why a dispatcher operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The subscription's configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Its sink cannot be built.
+    #[error("subscription `{name}`: {error}")]
+    Sink {
+        /// Subscription name.
+        name: String,
+        /// Why.
+        error: sink::BuildError,
+    },
+    /// No subscription of that name.
+    #[error("no subscription `{0}`")]
+    NotFound(String),
+    /// A subscription of that name exists.
+    #[error("subscription `{0}` already exists")]
+    Exists(String),
+    /// A subscription from the configuration file cannot be changed through the API.
+    #[error("subscription `{0}` comes from the configuration file; change it there")]
+    FromConfig(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A subscription's state as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionStatus {
+    /// Name.
+    pub name: String,
+    /// `config` or `api`.
+    pub origin: String,
+    /// `active`, `paused` or `disabled`.
+    pub state: &'static str,
+    /// Why the receiver disabled it.
+    pub disabled_reason: Option<String>,
+    /// Last acknowledged event id.
+    pub cursor: u64,
+    /// The latest delivery error, while failing.
+    pub last_error: Option<String>,
+    /// Events delivered since this process started.
+    pub delivered: u64,
+    /// Parked events.
+    pub parked: usize,
+    /// The configuration.
+    pub config: SubscriptionConfig,
+}
+
+/// A parked event as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parked {
+    /// `vnd.herald.id`.
+    pub id: u64,
+    /// The last delivery error.
+    pub reason: String,
+    /// When it was parked (ms since the epoch).
+    pub parked_ms: i64,
+    /// The event, if it is still in the outbox.
+    pub event: Option<serde_json::Value>,
+}
+
+#[derive(Debug)]
+struct State {
+    paused: bool,
+    disabled: Option<String>,
+    cursor: u64,
+    generation: u64,
+    last_error: Option<String>,
+    delivered: u64,
+}
+
+struct Running {
+    origin: String,
+    subscription: Subscription,
+    state: Arc<Mutex<State>>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+}
+
+/// Builds a sink from its configuration ([`sink::build`] in production; tests inject sinks
+/// whose failures they control).
+pub type SinkFactory = Arc<
+    dyn Fn(
+            crate::config::SinkConfig,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Box<dyn Sink>, sink::BuildError>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+/// The production factory.
+pub fn default_sinks() -> SinkFactory {
+    Arc::new(|config| Box::pin(async move { sink::build(&config).await }))
+}
+
+/// Runs every subscription.
+pub struct Dispatcher {
+    store: Store,
+    sinks: SinkFactory,
+    running: tokio::sync::Mutex<BTreeMap<String, Running>>,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").finish_non_exhaustive()
+    }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn to_json(config: &SubscriptionConfig) -> String {
+    // A derived Serialize of strings, numbers and enums: cannot fail.
+    serde_json::to_string(config).expect("a subscription configuration always encodes")
+}
+
+impl Dispatcher {
+    /// Reconciles the configured subscriptions with the store and starts every subscription.
+    pub async fn start(
+        store: Store,
+        configured: Vec<SubscriptionConfig>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Dispatcher>, DispatchError> {
+        Dispatcher::start_with(store, configured, shutdown, default_sinks()).await
+    }
+
+    /// [`Dispatcher::start`] with a chosen sink factory.
+    pub async fn start_with(
+        store: Store,
+        configured: Vec<SubscriptionConfig>,
+        shutdown: CancellationToken,
+        sinks: SinkFactory,
+    ) -> Result<Arc<Dispatcher>, DispatchError> {
+        let mut compiled = Vec::new();
+        for c in configured {
+            compiled.push(Subscription::compile(c)?);
+        }
+        let records: BTreeMap<String, DeliveryRecord> = store
+            .deliveries()
+            .await?
+            .into_iter()
+            .map(|r| (r.name.clone(), r))
+            .collect();
+        let end = store.last_event_id().await?;
+        let dispatcher = Arc::new(Dispatcher {
+            store: store.clone(),
+            sinks,
+            running: tokio::sync::Mutex::new(BTreeMap::new()),
+            shutdown,
+        });
+        let configured_names: Vec<String> = compiled.iter().map(|s| s.name().to_owned()).collect();
+        for sub in compiled {
+            let record = match records.get(sub.name()) {
+                Some(r) => DeliveryRecord {
+                    config: to_json(&sub.config),
+                    origin: "config".into(),
+                    ..r.clone()
+                },
+                None => DeliveryRecord {
+                    name: sub.name().to_owned(),
+                    config: to_json(&sub.config),
+                    origin: "config".into(),
+                    paused: false,
+                    disabled_reason: None,
+                    cursor: end,
+                },
+            };
+            store.put_delivery(record.clone()).await?;
+            dispatcher.launch(sub, &record).await?;
+        }
+        for (name, record) in records {
+            if configured_names.contains(&name) {
+                continue;
+            }
+            if record.origin == "config" {
+                // Removed from the configuration file: its state goes too.
+                store.delete_delivery(&name).await?;
+                tracing::info!(subscription = %name, "removed (no longer configured)");
+                continue;
+            }
+            let config: SubscriptionConfig = match serde_json::from_str(&record.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(subscription = %name, "stored configuration unreadable: {e}");
+                    continue;
+                }
+            };
+            match Subscription::compile(config) {
+                Ok(sub) => dispatcher.launch(sub, &record).await?,
+                Err(e) => {
+                    tracing::error!(subscription = %name, "stored configuration invalid: {e}")
+                }
+            }
+        }
+        Ok(dispatcher)
+    }
+
+    async fn launch(
+        &self,
+        sub: Subscription,
+        record: &DeliveryRecord,
+    ) -> Result<(), DispatchError> {
+        let sink = (self.sinks)(sub.config.sink.clone())
+            .await
+            .map_err(|error| DispatchError::Sink {
+                name: sub.name().to_owned(),
+                error,
+            })?;
+        let state = Arc::new(Mutex::new(State {
+            paused: record.paused,
+            disabled: record.disabled_reason.clone(),
+            cursor: record.cursor,
+            generation: 0,
+            last_error: None,
+            delivered: 0,
+        }));
+        let wake = Arc::new(Notify::new());
+        let stop = self.shutdown.child_token();
+        let worker = Worker {
+            store: self.store.clone(),
+            sub: sub.clone(),
+            state: Arc::clone(&state),
+            wake: Arc::clone(&wake),
+            stop: stop.clone(),
+        };
+        tokio::spawn(worker.run(sink));
+        tracing::info!(subscription = %sub.name(), cursor = record.cursor, "delivering");
+        self.running.lock().await.insert(
+            sub.name().to_owned(),
+            Running {
+                origin: record.origin.clone(),
+                subscription: sub,
+                state,
+                wake,
+                stop,
+            },
+        );
+        Ok(())
+    }
+
+    async fn status_of(
+        &self,
+        name: &str,
+        r: &Running,
+    ) -> Result<SubscriptionStatus, DispatchError> {
+        let parked = self.store.parked_events(name).await?.len();
+        let s = lock(&r.state);
+        Ok(SubscriptionStatus {
+            name: name.to_owned(),
+            origin: r.origin.clone(),
+            state: if s.disabled.is_some() {
+                "disabled"
+            } else if s.paused {
+                "paused"
+            } else {
+                "active"
+            },
+            disabled_reason: s.disabled.clone(),
+            cursor: s.cursor,
+            last_error: s.last_error.clone(),
+            delivered: s.delivered,
+            parked,
+            config: r.subscription.config.clone(),
+        })
+    }
+
+    /// Every subscription.
+    pub async fn list(&self) -> Result<Vec<SubscriptionStatus>, DispatchError> {
+        let running = self.running.lock().await;
+        let mut out = Vec::with_capacity(running.len());
+        for (name, r) in running.iter() {
+            out.push(self.status_of(name, r).await?);
+        }
+        Ok(out)
+    }
+
+    /// One subscription.
+    pub async fn get(&self, name: &str) -> Result<SubscriptionStatus, DispatchError> {
+        let running = self.running.lock().await;
+        let r = running
+            .get(name)
+            .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?;
+        self.status_of(name, r).await
+    }
+
+    /// Creates a subscription at run time (it persists across restarts); it starts at the
+    /// current end of the outbox.
+    pub async fn create(
+        &self,
+        config: SubscriptionConfig,
+    ) -> Result<SubscriptionStatus, DispatchError> {
+        let sub = Subscription::compile(config)?;
+        let name = sub.name().to_owned();
+        if self.running.lock().await.contains_key(&name) {
+            return Err(DispatchError::Exists(name));
+        }
+        let record = DeliveryRecord {
+            name: name.clone(),
+            config: to_json(&sub.config),
+            origin: "api".into(),
+            paused: false,
+            disabled_reason: None,
+            cursor: self.store.last_event_id().await?,
+        };
+        // Build the sink before persisting, so a bad sink leaves nothing behind.
+        self.launch(sub, &record).await?;
+        self.store.put_delivery(record).await?;
+        self.get(&name).await
+    }
+
+    /// Deletes a subscription created through the API, with its cursor and parked events.
+    pub async fn delete(&self, name: &str) -> Result<(), DispatchError> {
+        let mut running = self.running.lock().await;
+        let r = running
+            .get(name)
+            .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?;
+        if r.origin == "config" {
+            return Err(DispatchError::FromConfig(name.to_owned()));
+        }
+        r.stop.cancel();
+        running.remove(name);
+        self.store.delete_delivery(name).await?;
+        Ok(())
+    }
+
+    async fn set_state(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut State),
+    ) -> Result<SubscriptionStatus, DispatchError> {
+        let (paused, disabled) = {
+            let running = self.running.lock().await;
+            let r = running
+                .get(name)
+                .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?;
+            let mut s = lock(&r.state);
+            f(&mut s);
+            s.generation += 1;
+            let out = (s.paused, s.disabled.clone());
+            drop(s);
+            r.wake.notify_one();
+            out
+        };
+        self.store
+            .set_delivery_state(name, paused, disabled)
+            .await?;
+        self.get(name).await
+    }
+
+    /// Stops delivering until resumed (events keep accumulating in the outbox).
+    pub async fn pause(&self, name: &str) -> Result<SubscriptionStatus, DispatchError> {
+        self.set_state(name, |s| s.paused = true).await
+    }
+
+    /// Resumes a paused or disabled subscription where its cursor is.
+    pub async fn resume(&self, name: &str) -> Result<SubscriptionStatus, DispatchError> {
+        self.set_state(name, |s| {
+            s.paused = false;
+            s.disabled = None;
+        })
+        .await
+    }
+
+    /// Re-delivers from event `from_id` on (inclusive).
+    pub async fn replay(
+        &self,
+        name: &str,
+        from_id: u64,
+    ) -> Result<SubscriptionStatus, DispatchError> {
+        let cursor = from_id.saturating_sub(1);
+        {
+            let running = self.running.lock().await;
+            let r = running
+                .get(name)
+                .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?;
+            let mut s = lock(&r.state);
+            s.cursor = cursor;
+            s.generation += 1;
+            drop(s);
+            r.wake.notify_one();
+        }
+        self.store.set_delivery_cursor(name, cursor).await?;
+        self.get(name).await
+    }
+
+    /// A subscription's parked events, with their JSON when still in the outbox.
+    pub async fn parked(&self, name: &str) -> Result<Vec<Parked>, DispatchError> {
+        if !self.running.lock().await.contains_key(name) {
+            return Err(DispatchError::NotFound(name.to_owned()));
+        }
+        let parked = self.store.parked_events(name).await?;
+        let events: BTreeMap<u64, String> = self
+            .store
+            .events_by_id(parked.iter().map(|p| p.event_id).collect())
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e.json))
+            .collect();
+        Ok(parked
+            .into_iter()
+            .map(|p| Parked {
+                event: events
+                    .get(&p.event_id)
+                    .and_then(|j| serde_json::from_str(j).ok()),
+                id: p.event_id,
+                reason: p.reason,
+                parked_ms: p.parked_ms,
+            })
+            .collect())
+    }
+
+    /// Tries the parked events again, in order, through the subscription's shaping and a fresh
+    /// sink; those delivered leave the parked list. Returns how many were delivered.
+    pub async fn replay_parked(&self, name: &str) -> Result<usize, DispatchError> {
+        let sub = {
+            let running = self.running.lock().await;
+            running
+                .get(name)
+                .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?
+                .subscription
+                .clone()
+        };
+        let parked = self.store.parked_events(name).await?;
+        if parked.is_empty() {
+            return Ok(0);
+        }
+        let mut sink = (self.sinks)(sub.config.sink.clone())
+            .await
+            .map_err(|error| DispatchError::Sink {
+                name: name.to_owned(),
+                error,
+            })?;
+        let ids: Vec<u64> = parked.iter().map(|p| p.event_id).collect();
+        let stored = self.store.events_by_id(ids.clone()).await?;
+        let batch = prepare(&self.store, &sub, &stored).await;
+        if !batch.is_empty() {
+            for chunk in batch.chunks(sink.max_batch().max(1)) {
+                sink.send(chunk).await.map_err(|e| DispatchError::Sink {
+                    name: name.to_owned(),
+                    error: sink::BuildError::Invalid(e.to_string()),
+                })?;
+            }
+        }
+        // Delivered, filtered out, or gone from the outbox: none stays parked.
+        self.store.unpark_events(name, ids).await?;
+        Ok(batch.len())
+    }
+}
+
+/// Filters, shapes and encodes stored events for a subscription.
+async fn prepare(
+    store: &Store,
+    sub: &Subscription,
+    stored: &[herald_store::StoredEvent],
+) -> Vec<Outgoing> {
+    let mut out = Vec::new();
+    for row in stored {
+        let event = match Event::from_json(&row.json) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(id = row.id, "undecodable outbox row skipped: {e}");
+                continue;
+            }
+        };
+        let Some(mut event) = sub.filter(event) else {
+            continue;
+        };
+        if sub.wants_content(&event) {
+            let message = read_content(store, &event).await;
+            sub.shape_content(&mut event, message.as_deref(), None);
+        }
+        sub.shape_params(&mut event);
+        out.push(Outgoing {
+            id: row.id,
+            event_type: event.event.to_string(),
+            user: event.user.clone(),
+            body: format::encode(&event, sub.format()),
+        });
+    }
+    out
+}
+
+/// The message a MessageNew/MessageAppend event names, if it is still there.
+async fn read_content(store: &Store, event: &Event) -> Option<Vec<u8>> {
+    if !matches!(
+        event.event,
+        EventType::MessageNew | EventType::MessageAppend
+    ) {
+        return None;
+    }
+    let uri = event.uri.as_ref()?;
+    let owner = uri.user.clone().or_else(|| event.user.clone())?;
+    let ctx = SessionContext::user(herald_store::PROCESS, owner);
+    store
+        .read_message(&ctx, uri.mailbox.as_deref()?, uri.uid?)
+        .await
+        .ok()
+}
+
+/// One subscription's delivery loop. The sink is passed alongside rather than held, so the
+/// worker is `Sync` and can be borrowed across awaits while the sink is borrowed mutably.
+struct Worker {
+    store: Store,
+    sub: Subscription,
+    state: Arc<Mutex<State>>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+}
+
+/// Exponential backoff with ±50 % jitter, so many subscriptions of one receiver do not retry in
+/// lock step.
+fn backoff(policy: &crate::config::RetryPolicy, attempt: u32) -> Duration {
+    let base = policy
+        .initial_ms
+        .max(1)
+        .saturating_mul(1u64 << attempt.min(20))
+        .min(policy.max_ms.max(policy.initial_ms.max(1)));
+    let mut seed = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed);
+    let jitter = u64::from(u16::from_le_bytes(seed)) % (base / 2 + 1);
+    Duration::from_millis(base / 2 + jitter + base / 4)
+}
+
+impl Worker {
+    async fn run(self, mut sink: Box<dyn Sink>) {
+        let name = self.sub.name().to_owned();
+        loop {
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let (paused, cursor, generation) = {
+                let s = lock(&self.state);
+                (s.paused || s.disabled.is_some(), s.cursor, s.generation)
+            };
+            if paused {
+                tokio::select! {
+                    _ = self.stop.cancelled() => return,
+                    _ = self.wake.notified() => continue,
+                }
+            }
+            let limit = sink.max_batch().clamp(1, 5000);
+            let stored = match self.store.events_after(cursor, limit).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(subscription = %name, "cannot read the outbox: {e}");
+                    if self.sleep(Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let Some(last) = stored.last().map(|e| e.id) else {
+                tokio::select! {
+                    _ = self.stop.cancelled() => return,
+                    _ = self.wake.notified() => {}
+                    r = self.store.wait_for_events(cursor, Duration::from_secs(30)) => {
+                        if r.is_err() { return; }
+                    }
+                }
+                continue;
+            };
+            let batch = prepare(&self.store, &self.sub, &stored).await;
+            if !batch.is_empty() && !self.deliver(sink.as_mut(), &name, &batch, generation).await {
+                continue;
+            }
+            self.advance(&name, generation, last, batch.len() as u64)
+                .await;
+        }
+    }
+
+    /// Waits, unless stopped (true) or woken by a control change.
+    async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.stop.cancelled() => true,
+            _ = self.wake.notified() => false,
+            _ = tokio::time::sleep(d) => false,
+        }
+    }
+
+    fn generation_changed(&self, generation: u64) -> bool {
+        lock(&self.state).generation != generation
+    }
+
+    /// Sends until delivered (true), or until the batch was parked or the subscription
+    /// disabled, paused or moved (false: the caller re-reads its state).
+    async fn deliver(
+        &self,
+        sink: &mut dyn Sink,
+        name: &str,
+        batch: &[Outgoing],
+        generation: u64,
+    ) -> bool {
+        let mut attempt = 0u32;
+        loop {
+            match sink.send(batch).await {
+                Ok(()) => {
+                    lock(&self.state).last_error = None;
+                    return true;
+                }
+                Err(SinkError::Disable(reason)) => {
+                    tracing::warn!(subscription = %name, %reason, "receiver disabled the subscription");
+                    lock(&self.state).disabled = Some(reason.clone());
+                    let _ = self
+                        .store
+                        .set_delivery_state(name, false, Some(reason))
+                        .await;
+                    return false;
+                }
+                Err(SinkError::Retry(reason)) => {
+                    tracing::warn!(subscription = %name, attempt, %reason, "delivery failed; will retry");
+                    lock(&self.state).last_error = Some(reason.clone());
+                    if self.should_park(batch).await {
+                        let ids: Vec<u64> = batch.iter().map(|o| o.id).collect();
+                        let last = ids.last().copied().unwrap_or(0);
+                        tracing::error!(subscription = %name, count = ids.len(), "parking undeliverable events");
+                        if self.generation_changed(generation) {
+                            return false;
+                        }
+                        match self.store.park_events(name, ids, &reason, last).await {
+                            Ok(()) => lock(&self.state).cursor = last,
+                            Err(e) => tracing::error!(subscription = %name, "cannot park: {e}"),
+                        }
+                        return false;
+                    }
+                    let wait = backoff(&self.sub.config.retry, attempt);
+                    attempt = attempt.saturating_add(1);
+                    if self.sleep(wait).await || self.generation_changed(generation) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when the batch's oldest event has waited longer than `park_after_secs`.
+    async fn should_park(&self, batch: &[Outgoing]) -> bool {
+        let after = self.sub.config.retry.park_after_secs;
+        if after == 0 {
+            return false;
+        }
+        let Some(first) = batch.first() else {
+            return false;
+        };
+        let committed = self
+            .store
+            .events_by_id(vec![first.id])
+            .await
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .and_then(|row| Event::from_json(&row.json).ok())
+            .and_then(|e| e.timestamp)
+            .map(|t| t.unix_millis());
+        match committed {
+            Some(ms) => {
+                herald_store::now_ms().saturating_sub(ms) > (after as i64).saturating_mul(1000)
+            }
+            None => false,
+        }
+    }
+
+    /// Moves the cursor past a delivered (or fully filtered) batch, unless an operator moved it
+    /// meanwhile.
+    async fn advance(&self, name: &str, generation: u64, last: u64, delivered: u64) {
+        {
+            let mut s = lock(&self.state);
+            if s.generation != generation {
+                return;
+            }
+            s.cursor = last;
+            s.delivered += delivered;
+        }
+        if let Err(e) = self.store.set_delivery_cursor(name, last).await {
+            tracing::error!(subscription = %name, "cannot save the cursor: {e}");
+        }
+    }
+}

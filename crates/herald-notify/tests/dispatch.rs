@@ -1,0 +1,355 @@
+//! The dispatcher against a real store: order, at-least-once, cursors that survive restarts,
+//! retries, parking, receiver-disabled subscriptions, replays and runtime subscriptions.
+//! A controllable in-memory sink stands in for a receiver whose failures the test decides.
+#![allow(clippy::unwrap_used)]
+
+use herald_notify::config::{RetryPolicy, SinkConfig, SubscriptionConfig};
+use herald_notify::dispatch::{Dispatcher, SinkFactory};
+use herald_notify::sink::{Outgoing, SendFuture, Sink, SinkError};
+use herald_store::{SessionContext, Store, StoreConfig};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What the receiver does with the next batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Accept,
+    Fail,
+    Gone,
+}
+
+#[derive(Default)]
+struct Receiver {
+    mode: Option<Mode>,
+    got: Vec<u64>,
+    attempts: usize,
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Receiver>>);
+
+impl Shared {
+    fn set(&self, m: Mode) {
+        self.0.lock().unwrap().mode = Some(m);
+    }
+    fn got(&self) -> Vec<u64> {
+        self.0.lock().unwrap().got.clone()
+    }
+    fn attempts(&self) -> usize {
+        self.0.lock().unwrap().attempts
+    }
+}
+
+struct TestSink(Shared);
+
+impl Sink for TestSink {
+    fn send<'a>(&'a mut self, batch: &'a [Outgoing]) -> SendFuture<'a> {
+        let mut r = (self.0).0.lock().unwrap();
+        r.attempts += 1;
+        let result = match r.mode.unwrap_or(Mode::Accept) {
+            Mode::Accept => {
+                r.got.extend(batch.iter().map(|o| o.id));
+                Ok(())
+            }
+            Mode::Fail => Err(SinkError::Retry("receiver down".into())),
+            Mode::Gone => Err(SinkError::Disable("410 Gone".into())),
+        };
+        Box::pin(async move { result })
+    }
+    fn max_batch(&self) -> usize {
+        7
+    }
+}
+
+fn factory(shared: Shared) -> SinkFactory {
+    Arc::new(move |_config| {
+        let s = shared.clone();
+        Box::pin(async move { Ok(Box::new(TestSink(s)) as Box<dyn Sink>) })
+    })
+}
+
+fn config(name: &str, events: &[&str]) -> SubscriptionConfig {
+    SubscriptionConfig {
+        name: name.into(),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        users: vec![],
+        mailboxes: vec![],
+        params: vec![],
+        ignore_flags: vec![],
+        content: Default::default(),
+        tags: vec![],
+        format: Default::default(),
+        sink: SinkConfig::Stdout,
+        retry: RetryPolicy {
+            initial_ms: 10,
+            max_ms: 50,
+            park_after_secs: 0,
+        },
+    }
+}
+
+async fn store(dir: &std::path::Path) -> Store {
+    let mut c = StoreConfig::new(dir);
+    c.durable = false;
+    let s = Store::open(c).await.unwrap();
+    s.add_user(&SessionContext::admin_cli(), "alice", "pw", false)
+        .await
+        .unwrap();
+    s
+}
+
+async fn mailboxes(store: &Store, from: usize, n: usize) {
+    let ctx = SessionContext::user("imap", "alice");
+    for i in from..from + n {
+        store
+            .create_mailbox(&ctx, &format!("box{i}"), None)
+            .await
+            .unwrap();
+    }
+}
+
+async fn until(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn delivers_in_order_and_resumes_from_the_durable_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![config("all", &[])],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    mailboxes(&store, 0, 20).await;
+    until("20 events", || shared.got().len() == 20).await;
+    assert_eq!(shared.got(), (1..=20).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.deliveries().await.unwrap()[0].cursor != 20 {
+        assert!(Instant::now() < deadline, "cursor not saved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    token.cancel();
+    drop(d);
+
+    // A restart delivers only what was committed since.
+    mailboxes(&store, 20, 5).await;
+    let shared2 = Shared::default();
+    let token = CancellationToken::new();
+    let _d = Dispatcher::start_with(
+        store.clone(),
+        vec![config("all", &[])],
+        token.clone(),
+        factory(shared2.clone()),
+    )
+    .await
+    .unwrap();
+    until("5 more", || shared2.got().len() == 5).await;
+    assert_eq!(shared2.got(), (21..=25).collect::<Vec<_>>());
+    token.cancel();
+}
+
+#[tokio::test]
+async fn filters_and_a_failing_receiver_gets_everything_in_order_once_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    shared.set(Mode::Fail);
+    let token = CancellationToken::new();
+    let _d = Dispatcher::start_with(
+        store.clone(),
+        vec![config("creates", &["MailboxCreate"])],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    mailboxes(&store, 0, 10).await;
+    let ctx = SessionContext::user("imap", "alice");
+    store.subscribe(&ctx, "box1", true).await.unwrap();
+    until("retrying", || shared.attempts() >= 3).await;
+    assert!(shared.got().is_empty());
+    shared.set(Mode::Accept);
+    until("all ten creates", || shared.got().len() == 10).await;
+    assert_eq!(
+        shared.got(),
+        (1..=10).collect::<Vec<_>>(),
+        "MailboxSubscribe (11) filtered out"
+    );
+    token.cancel();
+}
+
+#[tokio::test]
+async fn undeliverable_events_are_parked_then_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    shared.set(Mode::Fail);
+    let mut c = config("audit", &[]);
+    c.retry.park_after_secs = 1;
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![c],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    mailboxes(&store, 0, 3).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if d.parked("audit").await.unwrap().len() == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "events were not parked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let parked = d.parked("audit").await.unwrap();
+    assert_eq!(parked[0].reason, "receiver down");
+    assert_eq!(parked[0].event.as_ref().unwrap()["event"], "MailboxCreate");
+    assert_eq!(
+        d.get("audit").await.unwrap().cursor,
+        3,
+        "the subscription moved on"
+    );
+    // New events flow once the receiver is back; parked ones wait for a replay.
+    shared.set(Mode::Accept);
+    mailboxes(&store, 3, 1).await;
+    until("the new event", || shared.got() == [4]).await;
+    assert_eq!(d.replay_parked("audit").await.unwrap(), 3);
+    assert_eq!(shared.got(), [4, 1, 2, 3]);
+    assert!(d.parked("audit").await.unwrap().is_empty());
+    token.cancel();
+}
+
+#[tokio::test]
+async fn a_receiver_can_disable_a_subscription_and_an_operator_resume_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    shared.set(Mode::Gone);
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![config("hook", &[])],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    mailboxes(&store, 0, 2).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.get("hook").await.unwrap().state != "disabled" {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = d.get("hook").await.unwrap();
+    assert_eq!(status.disabled_reason.as_deref(), Some("410 Gone"));
+    assert_eq!(status.cursor, 0, "nothing acknowledged");
+    assert_eq!(
+        store.deliveries().await.unwrap()[0]
+            .disabled_reason
+            .as_deref(),
+        Some("410 Gone")
+    );
+    shared.set(Mode::Accept);
+    d.resume("hook").await.unwrap();
+    until("delivered after resume", || shared.got() == [1, 2]).await;
+    token.cancel();
+}
+
+#[tokio::test]
+async fn pause_replay_and_runtime_subscriptions_that_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    mailboxes(&store, 0, 2).await;
+    // Created at run time: starts at the end of the outbox, not at its beginning.
+    let status = d.create(config("late", &[])).await.unwrap();
+    assert_eq!((status.origin.as_str(), status.cursor), ("api", 2));
+    assert!(d.create(config("late", &[])).await.is_err());
+    mailboxes(&store, 2, 1).await;
+    until("event 3", || shared.got() == [3]).await;
+    d.pause("late").await.unwrap();
+    mailboxes(&store, 3, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(shared.got(), [3], "paused: nothing sent");
+    d.resume("late").await.unwrap();
+    until("event 4", || shared.got() == [3, 4]).await;
+    d.replay("late", 1).await.unwrap();
+    until("replayed from 1", || shared.got() == [3, 4, 1, 2, 3, 4]).await;
+    token.cancel();
+    drop(d);
+
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![],
+        token.clone(),
+        factory(Shared::default()),
+    )
+    .await
+    .unwrap();
+    let list = d.list().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].name.as_str(), list[0].cursor), ("late", 4));
+    d.delete("late").await.unwrap();
+    assert!(store.deliveries().await.unwrap().is_empty());
+    token.cancel();
+}
+
+#[tokio::test]
+async fn configured_subscriptions_cannot_be_deleted_through_the_api_and_leave_with_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![config("cfg", &[])],
+        token.clone(),
+        factory(Shared::default()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        d.delete("cfg")
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("configuration file")
+    );
+    token.cancel();
+    drop(d);
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![],
+        token.clone(),
+        factory(Shared::default()),
+    )
+    .await
+    .unwrap();
+    assert!(d.list().await.unwrap().is_empty());
+    assert!(store.deliveries().await.unwrap().is_empty());
+    token.cancel();
+}
