@@ -2,7 +2,7 @@
 //! gracefully on SIGINT/SIGTERM.
 //!
 //! With no configuration file Herald runs on its embedded default (DESIGN §3): data in
-//! `./herald-data`, POP3 on 127.0.0.1:1110, LMTP on 127.0.0.1:2424, every event appended to
+//! `./herald-data`, IMAP on 127.0.0.1:1143, POP3 on 127.0.0.1:1110, LMTP on 127.0.0.1:2424, every event appended to
 //! `DATA/events.jsonl` and summarised on standard output. On the first start of an empty data
 //! directory it creates the account `demo` with a random password and prints it once.
 
@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 /// Default listeners (DESIGN §3).
+pub const DEFAULT_IMAP: &str = "127.0.0.1:1143";
+/// Default POP3 listener.
 pub const DEFAULT_POP3: &str = "127.0.0.1:1110";
 /// Default LMTP listener.
 pub const DEFAULT_LMTP: &str = "127.0.0.1:2424";
@@ -166,21 +168,20 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     if file.http.is_some() {
         bail!("[http] (admin API and event streams) is not available in this build yet");
     }
-    if file.imap.is_some() {
-        bail!("[imap] is not available in this build yet");
-    }
     let tls = match &file.tls {
         Some(t) => Some(herald_net::load_tls_config(&t.cert, &t.key)?),
         None => None,
     };
+    let imap = file.imap.unwrap_or_else(|| default_listen(DEFAULT_IMAP));
     let pop3 = file.pop3.unwrap_or_else(|| default_listen(DEFAULT_POP3));
     let lmtp = file.lmtp.unwrap_or_else(|| default_listen(DEFAULT_LMTP));
-    for (name, s) in [("pop3", &pop3), ("lmtp", &lmtp)] {
+    for (name, s) in [("imap", &imap), ("pop3", &pop3), ("lmtp", &lmtp)] {
         if !s.tls_listen.is_empty() && tls.is_none() {
             bail!("[{name}] tls_listen needs a [tls] cert and key");
         }
     }
 
+    let imap_listeners = bind_all("imap", &imap).await?;
     let pop3_listeners = bind_all("pop3", &pop3).await?;
     let lmtp_listeners = bind_all("lmtp", &lmtp).await?;
     first_run(&store, with_config).await?;
@@ -189,6 +190,27 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     let shutdown = CancellationToken::new();
     let limiter = Arc::new(AuthLimiter::default());
     let mut tasks = JoinSet::new();
+
+    let imap_server = herald_imap::ImapServer::new(
+        store.clone(),
+        herald_imap::ImapConfig {
+            max_literal: imap.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE),
+            login_disabled_without_tls: !plaintext_default(&imap),
+            auth_limiter: Arc::clone(&limiter),
+            ..herald_imap::ImapConfig::new(hostname.clone())
+        },
+        tls.clone(),
+    );
+    announce("imap", &imap_listeners);
+    spawn_listeners(
+        &mut tasks,
+        "imap",
+        imap_listeners,
+        &imap,
+        tls.as_ref(),
+        &shutdown,
+        move |c| imap_server.clone().handle(c),
+    );
 
     let pop3_server = herald_pop3::Pop3Server::new(
         store.clone(),

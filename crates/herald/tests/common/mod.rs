@@ -48,6 +48,13 @@ impl Server {
     }
 
     fn launch(dir: tempfile::TempDir, sections: &str) -> Server {
+        // Never the default IMAP port: tests run in parallel.
+        let imap = if sections.contains("[imap]") {
+            ""
+        } else {
+            "[imap]\nlisten = [\"127.0.0.1:0\"]\n"
+        };
+        let sections = &format!("{sections}{imap}");
         let data = dir.path().join("data");
         let config = dir.path().join("herald.toml");
         std::fs::write(
