@@ -249,12 +249,11 @@ impl Subscription {
         }
     }
 
-    /// Applies the parameter allow-list and tags (after content shaping, so an allow-list
-    /// without `messageContent` removes content too).
+    /// Applies the parameter allow-list, then the subscription's tags (after content shaping,
+    /// so an allow-list without `messageContent` removes content too). Configured tags are the
+    /// subscription's own label for its receiver (RFC 5423 §5 `tags`), so the allow-list never
+    /// removes them.
     pub fn shape_params(&self, event: &mut Event) {
-        if !self.config.tags.is_empty() {
-            event.tags = Some(self.config.tags.clone());
-        }
         if let Some((registered, vendor)) = &self.params {
             for p in ParamName::ALL {
                 if !registered.contains(&p) {
@@ -264,6 +263,9 @@ impl Subscription {
             event
                 .extensions
                 .retain(|(n, _)| n == vnd::ID || vendor.iter().any(|v| v == n));
+        }
+        if !self.config.tags.is_empty() {
+            event.tags = Some(self.config.tags.clone());
         }
     }
 }
@@ -540,12 +542,12 @@ mod tests {
         s.shape_params(&mut e);
         assert_eq!(
             e.params().collect::<Vec<_>>(),
-            [ParamName::Uri, ParamName::User]
+            [ParamName::Uri, ParamName::User, ParamName::Tags]
         );
         assert_eq!(e.herald_id(), Some(9), "vnd.herald.id is always kept");
         assert!(e.extension(vnd::CAUSE).is_some() && e.extension("vnd.other").is_none());
-        // Tags are set before the allow-list, so a list without `tags` drops them.
-        assert_eq!(e.tags, None);
+        // Configured tags survive an allow-list that does not name `tags`.
+        assert_eq!(e.tags, Some(vec!["audit".into()]));
         let tagged = sub(|c| c.tags = vec!["audit".into(), "billing".into()]);
         let mut e = event(EventType::Login, "a", None);
         tagged.shape_params(&mut e);

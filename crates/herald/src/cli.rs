@@ -131,6 +131,10 @@ pub struct TailArgs {
     /// Start at this event id (`vnd.herald.id`), inclusive; default: the first.
     #[arg(long, value_name = "ID", default_value_t = 1)]
     pub from: u64,
+    /// Print the parked (dead-lettered) events of every subscription instead, each with
+    /// `vnd.herald.parked` = {subscription, reason, parkedAt} added.
+    #[arg(long, conflicts_with = "follow")]
+    pub parked: bool,
 }
 
 /// The shape of the events being read.

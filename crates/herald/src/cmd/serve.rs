@@ -159,12 +159,6 @@ async fn stop_signal() {
 
 /// Runs `herald serve` until a stop signal.
 pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::Result<ExitCode> {
-    if !file.subscription.is_empty() {
-        // Refuse rather than accept and silently not deliver.
-        bail!(
-            "[[subscription]] delivery is not available in this build yet; remove the subscriptions to serve"
-        );
-    }
     if file.http.is_some() {
         bail!("[http] (admin API and event streams) is not available in this build yet");
     }
@@ -182,12 +176,26 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     }
 
     let imap_listeners = bind_all("imap", &imap).await?;
+    let shutdown = CancellationToken::new();
+    let dispatcher = herald_notify::dispatch::Dispatcher::start(
+        store.clone(),
+        file.subscription.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .context("cannot start event delivery")?;
+    for s in dispatcher.list().await? {
+        println!(
+            "subscription: {} ({}, cursor {})",
+            s.name, s.state, s.cursor
+        );
+    }
+
     let pop3_listeners = bind_all("pop3", &pop3).await?;
     let lmtp_listeners = bind_all("lmtp", &lmtp).await?;
     first_run(&store, with_config).await?;
 
     let hostname = store.config().server_fqdn.clone();
-    let shutdown = CancellationToken::new();
     let limiter = Arc::new(AuthLimiter::default());
     let mut tasks = JoinSet::new();
 

@@ -16,6 +16,9 @@ const PAGE: usize = 1000;
 
 /// Runs `herald events tail`.
 pub async fn run(store: &Store, args: &TailArgs) -> anyhow::Result<ExitCode> {
+    if args.parked {
+        return parked(store).await;
+    }
     let mut after = args.from.saturating_sub(1);
     let stdout = std::io::stdout();
     loop {
@@ -40,6 +43,39 @@ pub async fn run(store: &Store, args: &TailArgs) -> anyhow::Result<ExitCode> {
             return quiet_on_broken_pipe(e);
         }
     }
+}
+
+/// Prints every subscription's parked events, oldest first per subscription.
+async fn parked(store: &Store) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    for delivery in store.deliveries().await? {
+        let parked = store.parked_events(&delivery.name).await?;
+        let rows = store
+            .events_by_id(parked.iter().map(|p| p.event_id).collect())
+            .await?;
+        let mut out = stdout.lock();
+        for p in &parked {
+            let Some(row) = rows.iter().find(|r| r.id == p.event_id) else {
+                continue;
+            };
+            let mut event = herald_events::Event::from_json(&row.json)?;
+            let parked_at = herald_events::Timestamp::from_unix_millis(p.parked_ms, 0)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            event.set_extension(
+                "vnd.herald.parked",
+                serde_json::json!({
+                    "subscription": delivery.name,
+                    "reason": p.reason,
+                    "parkedAt": parked_at,
+                }),
+            );
+            if let Err(e) = writeln!(out, "{}", event.to_json()) {
+                return quiet_on_broken_pipe(e);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `herald events tail | head` is normal use: a closed pipe ends the command successfully.

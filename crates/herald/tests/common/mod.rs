@@ -178,6 +178,13 @@ impl Server {
         (status, self.dir.take().unwrap())
     }
 
+    /// Kills the server with SIGKILL (no cleanup at all); hands back its directory and data path.
+    pub fn kill(mut self) -> (tempfile::TempDir, PathBuf) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.dir.take().unwrap(), self.data.clone())
+    }
+
     fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
