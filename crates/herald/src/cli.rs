@@ -176,6 +176,22 @@ pub enum BenchCommand {
     Store(BenchStoreArgs),
     /// Measure durable LMTP delivery throughput (2 KiB messages) over 1 and 8 connections.
     Lmtp(BenchLmtpArgs),
+    /// Measure how fast the dispatcher carries committed events to a file subscription.
+    Dispatch(BenchDispatchArgs),
+}
+
+/// Arguments of `herald bench dispatch`.
+#[derive(Debug, Args)]
+pub struct BenchDispatchArgs {
+    /// Events to commit and dispatch.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Directory for the store and the output (default: a new one in the current directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep them afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Arguments of `herald bench lmtp`.

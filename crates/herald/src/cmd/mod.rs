@@ -1,6 +1,7 @@
 //! One module per top-level command; each returns the process exit code.
 
 mod bench;
+mod bench_dispatch;
 mod bench_lmtp;
 mod bench_store;
 pub mod check;
@@ -67,6 +68,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Check(args)) => bench::check(&args),
+        Command::Bench(BenchCommand::Dispatch(ref args)) => {
+            let file = crate::config::load(cli.config.as_deref())?;
+            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
+            runtime()?.block_on(bench_dispatch::run(&config.server_fqdn, args))
+        }
         Command::Bench(BenchCommand::Lmtp(ref args)) => {
             let file = crate::config::load(cli.config.as_deref())?;
             let config = crate::config::store_config(cli.data.as_deref(), &file)?;
