@@ -10,7 +10,15 @@
 //! The trait is object-safe (`send` returns a boxed future) so the dispatcher holds any sink as
 //! `Box<dyn Sink>`; one allocation per batch is nothing next to a network round trip.
 
+#[cfg(feature = "sink-amqp")]
+pub mod amqp;
 pub mod file;
+#[cfg(feature = "sink-mqtt")]
+pub mod mqtt;
+#[cfg(feature = "sink-nats")]
+pub mod nats;
+#[cfg(feature = "sink-redis")]
+pub mod redis;
 
 use crate::config::SinkConfig;
 use std::future::Future;
@@ -73,9 +81,27 @@ pub async fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, BuildError> {
         }
         SinkConfig::Stdout => Ok(Box::new(file::StdoutSink)),
         SinkConfig::Webhook { .. } => Err(BuildError::NotAvailable("webhook")),
+        // Broker sinks connect on their first `send`, so a broker that is down at start-up
+        // delays delivery (the dispatcher retries) instead of failing the configuration.
+        #[cfg(feature = "sink-nats")]
+        SinkConfig::Nats { url, subject } => Ok(Box::new(nats::NatsSink::new(url, subject)?)),
+        #[cfg(not(feature = "sink-nats"))]
         SinkConfig::Nats { .. } => Err(BuildError::NotAvailable("nats")),
+        #[cfg(feature = "sink-mqtt")]
+        SinkConfig::Mqtt { url, topic } => Ok(Box::new(mqtt::MqttSink::new(url, topic)?)),
+        #[cfg(not(feature = "sink-mqtt"))]
         SinkConfig::Mqtt { .. } => Err(BuildError::NotAvailable("mqtt")),
+        #[cfg(feature = "sink-amqp")]
+        SinkConfig::Amqp { url, exchange } => Ok(Box::new(amqp::AmqpSink::new(url, exchange)?)),
+        #[cfg(not(feature = "sink-amqp"))]
         SinkConfig::Amqp { .. } => Err(BuildError::NotAvailable("amqp")),
+        #[cfg(feature = "sink-redis")]
+        SinkConfig::Redis {
+            url,
+            stream,
+            maxlen,
+        } => Ok(Box::new(redis::RedisSink::new(url, stream, *maxlen)?)),
+        #[cfg(not(feature = "sink-redis"))]
         SinkConfig::Redis { .. } => Err(BuildError::NotAvailable("redis")),
     }
 }
