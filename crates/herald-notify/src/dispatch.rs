@@ -19,6 +19,7 @@
 //! when the cursor was moved does not overwrite the new cursor.
 
 use crate::config::SubscriptionConfig;
+use crate::content_ref::ContentSigner;
 use crate::format;
 use crate::sink::{self, Outgoing, Sink, SinkError};
 use crate::subscription::{ConfigError, Subscription};
@@ -129,10 +130,29 @@ pub fn default_sinks() -> SinkFactory {
     Arc::new(|config| Box::pin(async move { sink::build(&config).await }))
 }
 
+/// How the dispatcher builds sinks and references.
+#[derive(Clone)]
+pub struct Options {
+    /// Builds sinks from their configuration.
+    pub sinks: SinkFactory,
+    /// Signs links to messages a content policy leaves out; without it no link is given.
+    pub content_links: Option<ContentSigner>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sinks: default_sinks(),
+            content_links: None,
+        }
+    }
+}
+
 /// Runs every subscription.
 pub struct Dispatcher {
     store: Store,
     sinks: SinkFactory,
+    links: Option<ContentSigner>,
     running: tokio::sync::Mutex<BTreeMap<String, Running>>,
     shutdown: CancellationToken,
 }
@@ -159,15 +179,15 @@ impl Dispatcher {
         configured: Vec<SubscriptionConfig>,
         shutdown: CancellationToken,
     ) -> Result<Arc<Dispatcher>, DispatchError> {
-        Dispatcher::start_with(store, configured, shutdown, default_sinks()).await
+        Dispatcher::start_with(store, configured, shutdown, Options::default()).await
     }
 
-    /// [`Dispatcher::start`] with a chosen sink factory.
+    /// [`Dispatcher::start`] with chosen options.
     pub async fn start_with(
         store: Store,
         configured: Vec<SubscriptionConfig>,
         shutdown: CancellationToken,
-        sinks: SinkFactory,
+        options: Options,
     ) -> Result<Arc<Dispatcher>, DispatchError> {
         let mut compiled = Vec::new();
         for c in configured {
@@ -182,7 +202,8 @@ impl Dispatcher {
         let end = store.last_event_id().await?;
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
-            sinks,
+            sinks: options.sinks,
+            links: options.content_links,
             running: tokio::sync::Mutex::new(BTreeMap::new()),
             shutdown,
         });
@@ -256,6 +277,7 @@ impl Dispatcher {
         let stop = self.shutdown.child_token();
         let worker = Worker {
             store: self.store.clone(),
+            links: self.links.clone(),
             sub: sub.clone(),
             state: Arc::clone(&state),
             wake: Arc::clone(&wake),
@@ -470,7 +492,7 @@ impl Dispatcher {
             })?;
         let ids: Vec<u64> = parked.iter().map(|p| p.event_id).collect();
         let stored = self.store.events_by_id(ids.clone()).await?;
-        let batch = prepare(&self.store, &sub, &stored).await;
+        let batch = prepare(&self.store, self.links.as_ref(), &sub, &stored).await;
         if !batch.is_empty() {
             for chunk in batch.chunks(sink.max_batch().max(1)) {
                 sink.send(chunk).await.map_err(|e| DispatchError::Sink {
@@ -488,6 +510,7 @@ impl Dispatcher {
 /// Filters, shapes and encodes stored events for a subscription.
 async fn prepare(
     store: &Store,
+    links: Option<&ContentSigner>,
     sub: &Subscription,
     stored: &[herald_store::StoredEvent],
 ) -> Vec<Outgoing> {
@@ -505,7 +528,10 @@ async fn prepare(
         };
         if sub.wants_content(&event) {
             let message = read_content(store, &event).await;
-            sub.shape_content(&mut event, message.as_deref(), None);
+            let link = links
+                .zip(event.uri.as_ref())
+                .map(|(signer, uri)| signer.reference(uri, herald_store::now_ms() / 1000));
+            sub.shape_content(&mut event, message.as_deref(), link.as_deref());
         }
         sub.shape_params(&mut event);
         out.push(Outgoing {
@@ -539,6 +565,7 @@ async fn read_content(store: &Store, event: &Event) -> Option<Vec<u8>> {
 /// worker is `Sync` and can be borrowed across awaits while the sink is borrowed mutably.
 struct Worker {
     store: Store,
+    links: Option<ContentSigner>,
     sub: Subscription,
     state: Arc<Mutex<State>>,
     wake: Arc<Notify>,
@@ -597,7 +624,7 @@ impl Worker {
                 }
                 continue;
             };
-            let batch = prepare(&self.store, &self.sub, &stored).await;
+            let batch = prepare(&self.store, self.links.as_ref(), &self.sub, &stored).await;
             if !batch.is_empty() && !self.deliver(sink.as_mut(), &name, &batch, generation).await {
                 continue;
             }

@@ -3,6 +3,7 @@
 //! - [`config`]: the `[[subscription]]` configuration (DESIGN §4).
 //! - [`subscription`]: a compiled subscription — filter at generation (types and groups, user
 //!   and mailbox globs, ignored flags) and shaping (content policy, parameter allow-list, tags).
+//! - [`content_ref`]: signed, expiring links to messages whose content a subscription left out.
 //! - [`format`]: RFC 5423 JSON or a CloudEvents 1.0 envelope.
 //! - [`sign`]: Standard Webhooks signatures with key rotation.
 //! - [`sink`]: the `Sink` trait and its implementations (file, stdout, …).
@@ -14,6 +15,7 @@
 //! event is delivered exactly as the first time; delivery reads the store's outbox.
 
 pub mod config;
+pub mod content_ref;
 pub mod dispatch;
 pub mod format;
 pub mod glob;

@@ -7,7 +7,7 @@
 
 use crate::config::{ContentPart, ContentPolicy, Format, SubscriptionConfig};
 use crate::glob::GlobSet;
-use herald_events::{Event, EventGroup, EventType, FlagNames, ImapUrl, ParamName, vnd};
+use herald_events::{Event, EventGroup, EventType, FlagNames, ParamName, vnd};
 
 /// Why a subscription's configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,12 +220,12 @@ impl Subscription {
     }
 
     /// Applies the content policy to a MessageNew/MessageAppend event given the raw message and
-    /// an optional reference URL (a URLAUTH URL the subscriber can fetch the message with).
+    /// an optional reference (a signed link the subscriber can fetch the message with).
     pub fn shape_content(
         &self,
         event: &mut Event,
         message: Option<&[u8]>,
-        reference: Option<&ImapUrl>,
+        reference: Option<&str>,
     ) -> ContentDecision {
         if !is_message_event(event) {
             return ContentDecision::NotApplicable;
@@ -239,7 +239,7 @@ impl Subscription {
         if policy.reference
             && let Some(url) = reference
         {
-            event.set_extension(vnd::CONTENT_URL, url.to_string());
+            event.set_extension(vnd::CONTENT_URL, url);
             return ContentDecision::Referenced;
         }
         if policy.max_bytes == 0 {
@@ -348,6 +348,7 @@ fn include_content(event: &mut Event, message: &[u8], policy: &ContentPolicy) ->
 mod tests {
     use super::*;
     use crate::config::SinkConfig;
+    use herald_events::ImapUrl;
     use herald_events::UidSet;
 
     fn config() -> SubscriptionConfig {
@@ -464,11 +465,11 @@ mod tests {
     fn content_up_to_max_bytes_else_a_reference() {
         let s = sub(|c| c.content.max_bytes = 2048);
         let msg = b"Subject: hi\r\n\r\nhello\r\n";
-        let url = ImapUrl::message("h", Some("a"), "INBOX", 1, 5);
+        let url = "http://127.0.0.1:8080/messages?uri=imap%3A%2F%2Fa%40h%2FINBOX&expires=9&sig=x";
         let mut e = event(EventType::MessageNew, "a", Some("INBOX"));
         assert!(s.wants_content(&e));
         assert_eq!(
-            s.shape_content(&mut e, Some(msg), Some(&url)),
+            s.shape_content(&mut e, Some(msg), Some(url)),
             ContentDecision::Included
         );
         assert_eq!(
@@ -479,19 +480,19 @@ mod tests {
         let big = vec![b'x'; 4096];
         let mut e = event(EventType::MessageNew, "a", Some("INBOX"));
         assert_eq!(
-            s.shape_content(&mut e, Some(&big), Some(&url)),
+            s.shape_content(&mut e, Some(&big), Some(url)),
             ContentDecision::Referenced
         );
         assert_eq!(e.message_content, None);
         assert_eq!(
             e.extension(vnd::CONTENT_URL).and_then(|v| v.as_str()),
-            Some(url.to_string().as_str())
+            Some(url)
         );
         // 8-bit content that is not UTF-8 cannot travel in JSON: referenced instead.
         let mut e = event(EventType::MessageNew, "a", Some("INBOX"));
         let latin1 = b"Subject: caf\xe9\r\n\r\n";
         assert_eq!(
-            s.shape_content(&mut e, Some(latin1), Some(&url)),
+            s.shape_content(&mut e, Some(latin1), Some(url)),
             ContentDecision::Referenced
         );
         // Not a message event.

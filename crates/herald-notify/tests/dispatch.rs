@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use herald_notify::config::{RetryPolicy, SinkConfig, SubscriptionConfig};
-use herald_notify::dispatch::{Dispatcher, SinkFactory};
+use herald_notify::dispatch::{Dispatcher, Options, SinkFactory};
 use herald_notify::sink::{Outgoing, SendFuture, Sink, SinkError};
 use herald_store::{SessionContext, Store, StoreConfig};
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,7 @@ enum Mode {
 struct Receiver {
     mode: Option<Mode>,
     got: Vec<u64>,
+    bodies: Vec<Vec<u8>>,
     attempts: usize,
 }
 
@@ -50,6 +51,7 @@ impl Sink for TestSink {
         let result = match r.mode.unwrap_or(Mode::Accept) {
             Mode::Accept => {
                 r.got.extend(batch.iter().map(|o| o.id));
+                r.bodies.extend(batch.iter().map(|o| o.body.clone()));
                 Ok(())
             }
             Mode::Fail => Err(SinkError::Retry("receiver down".into())),
@@ -62,11 +64,15 @@ impl Sink for TestSink {
     }
 }
 
-fn factory(shared: Shared) -> SinkFactory {
-    Arc::new(move |_config| {
+fn factory(shared: Shared) -> Options {
+    let sinks: SinkFactory = Arc::new(move |_config| {
         let s = shared.clone();
         Box::pin(async move { Ok(Box::new(TestSink(s)) as Box<dyn Sink>) })
-    })
+    });
+    Options {
+        sinks,
+        ..Options::default()
+    }
 }
 
 fn config(name: &str, events: &[&str]) -> SubscriptionConfig {
@@ -351,5 +357,54 @@ async fn configured_subscriptions_cannot_be_deleted_through_the_api_and_leave_wi
     .unwrap();
     assert!(d.list().await.unwrap().is_empty());
     assert!(store.deliveries().await.unwrap().is_empty());
+    token.cancel();
+}
+
+#[tokio::test]
+async fn small_messages_travel_with_the_event_large_ones_as_a_signed_link() {
+    use herald_notify::content_ref::ContentSigner;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    let signer = ContentSigner::new(
+        &[3u8; 32],
+        "http://127.0.0.1:8080",
+        Duration::from_secs(600),
+    );
+    let mut options = factory(shared.clone());
+    options.content_links = Some(signer.clone());
+    let mut c = config("content", &["MessageAppend"]);
+    c.content.max_bytes = 100;
+    let token = CancellationToken::new();
+    let _d = Dispatcher::start_with(store.clone(), vec![c], token.clone(), options)
+        .await
+        .unwrap();
+    let ctx = SessionContext::user("imap", "alice");
+    let small = b"Subject: hi\r\n\r\nshort\r\n".to_vec();
+    let large = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(500)).into_bytes();
+    store
+        .append(&ctx, "INBOX", small.clone(), &[], None)
+        .await
+        .unwrap();
+    store.append(&ctx, "INBOX", large, &[], None).await.unwrap();
+    until("two appends", || shared.got().len() == 2).await;
+    let bodies = shared.0.lock().unwrap().bodies.clone();
+    let first = herald_events::Event::from_slice(&bodies[0]).unwrap();
+    assert_eq!(
+        first.message_content.as_deref().map(str::as_bytes),
+        Some(&small[..])
+    );
+    first.validate().unwrap();
+    let second = herald_events::Event::from_slice(&bodies[1]).unwrap();
+    assert!(second.message_content.is_none());
+    let link = second
+        .extension(herald_events::vnd::CONTENT_URL)
+        .and_then(|v| v.as_str())
+        .unwrap()
+        .to_owned();
+    assert!(
+        link.starts_with("http://127.0.0.1:8080/messages?uri=imap://alice@"),
+        "{link}"
+    );
     token.cancel();
 }
