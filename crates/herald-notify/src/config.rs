@@ -78,6 +78,9 @@ pub enum Format {
     Rfc5423,
     /// CloudEvents 1.0 structured JSON with the RFC 5423 object as `data`.
     CloudEvents,
+    /// The shape Cyrus IMAP emits (field names, URL and time forms, `vnd.cmu.*` event names),
+    /// for consumers written for Cyrus; see [`crate::format::cyrus`].
+    Cyrus,
 }
 
 /// What part of a message a subscription receives, when it is small enough.

@@ -5,6 +5,9 @@
 //!   which is why the CloudEvents SDK is not a dependency — STACK §8) with the RFC 5423 object
 //!   as `data`. `id` is `vnd.herald.id`, unique within `source`, so CloudEvents consumers
 //!   deduplicate on (source, id) as the spec intends.
+//! - `cyrus`: the shape Cyrus IMAP writes, for consumers written for Cyrus ([`cyrus`]).
+
+pub mod cyrus;
 
 use crate::config::Format;
 use herald_events::Event;
@@ -28,10 +31,21 @@ struct CloudEvent<'a> {
     data: &'a Event,
 }
 
+/// The event type as a format writes it in `event` (for subjects, topics and routing keys):
+/// the registry name, except that the `cyrus` format names copies and moves
+/// `vnd.cmu.MessageCopy`/`vnd.cmu.MessageMove`.
+pub fn event_type(event: &Event, format: Format) -> String {
+    match format {
+        Format::Cyrus => cyrus::event_name(event),
+        Format::Rfc5423 | Format::CloudEvents => event.event.to_string(),
+    }
+}
+
 /// Encodes an event in a format (no trailing newline).
 pub fn encode(event: &Event, format: Format) -> Vec<u8> {
     match format {
         Format::Rfc5423 => event.to_json().into_bytes(),
+        Format::Cyrus => cyrus::encode(event),
         Format::CloudEvents => {
             let host = event
                 .server_fqdn
