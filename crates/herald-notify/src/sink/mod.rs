@@ -19,6 +19,7 @@ pub mod mqtt;
 pub mod nats;
 #[cfg(feature = "sink-redis")]
 pub mod redis;
+pub mod webhook;
 
 use crate::config::SinkConfig;
 use std::future::Future;
@@ -80,7 +81,25 @@ pub async fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, BuildError> {
             Ok(Box::new(file::FileSink::open(path.into(), *rotate_bytes)?))
         }
         SinkConfig::Stdout => Ok(Box::new(file::StdoutSink)),
-        SinkConfig::Webhook { .. } => Err(BuildError::NotAvailable("webhook")),
+        SinkConfig::Webhook {
+            url,
+            secret,
+            secret_next,
+            batch,
+            timeout_ms,
+        } => {
+            let secrets: Vec<&str> = secret
+                .iter()
+                .chain(secret_next)
+                .map(String::as_str)
+                .collect();
+            Ok(Box::new(webhook::WebhookSink::new(
+                url,
+                &secrets,
+                *batch,
+                timeout_ms.map(std::time::Duration::from_millis),
+            )?))
+        }
         // Broker sinks connect on their first `send`, so a broker that is down at start-up
         // delays delivery (the dispatcher retries) instead of failing the configuration.
         #[cfg(feature = "sink-nats")]

@@ -1,0 +1,502 @@
+//! The `webhook` sink: HTTP POST per Standard Webhooks (DESIGN §6).
+//!
+//! **Request.** One event per request (the body is the encoded event), or, with `batch = N`
+//! (N > 1), a JSON array of up to N events per request. Headers: `content-type:
+//! application/json`, `webhook-id` = the (first) event's `vnd.herald.id`, `webhook-timestamp`
+//! (Unix seconds) and `webhook-signature` from [`crate::sign`] — one `v1,` signature per
+//! configured secret, so a receiver rotating keys accepts either (`secret`, `secret_next`).
+//! Without a secret the request is sent unsigned.
+//!
+//! **Ack point.** A 2xx answer is the receiver's acknowledgement: only then does `send` return
+//! `Ok` and the dispatcher move the cursor. **410 Gone** means "stop sending" in the Standard
+//! Webhooks convention: [`SinkError::Disable`], and the dispatcher disables the subscription
+//! until an operator resumes it. Anything else — another status (redirects are not followed:
+//! a POST must not silently turn into a GET elsewhere), a timeout, a refused connection, a TLS
+//! failure — is [`SinkError::Retry`] and the dispatcher backs off.
+//!
+//! **Batches.** Without `batch`, one `send` may still carry several events (up to
+//! [`UNBATCHED_MAX`]); they are POSTed one by one, in order, on one kept-alive connection, and
+//! the first failure fails the whole call. Events already accepted are then sent again on the
+//! retry — at-least-once, as DESIGN §6 promises; receivers deduplicate on `webhook-id`. This
+//! amortises the dispatcher's cursor commit over several requests.
+//!
+//! **Timeout.** `timeout_ms` (default [`DEFAULT_TIMEOUT`]) bounds each whole request, connect
+//! included, so a receiver that accepts and never answers cannot stall the subscription.
+//!
+//! **TLS.** `reqwest` with `default-features = false` and `rustls-no-provider` (plus `http2`):
+//! rustls verifies servers with `rustls-platform-verifier`, which on Linux checks against the
+//! system's root certificates, and uses the process-wide crypto provider — ring, installed by
+//! [`ensure_crypto_provider`] if the binary has not done it yet. reqwest's default `rustls`
+//! feature would pull in aws-lc-rs (a second crypto library and a C build), which STACK §1
+//! rules out. (`cargo tree` still lists `openssl-probe`: a pure-Rust helper of
+//! `rustls-native-certs` that finds the system's certificate files; it links no OpenSSL.)
+
+use super::{BuildError, Outgoing, SendFuture, Sink, SinkError};
+use crate::sign::Signer;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Default bound on one request, connect to last byte of the answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many events one `send` takes when each event is its own request.
+pub const UNBATCHED_MAX: usize = 32;
+
+/// Largest `batch` accepted: bigger arrays make one failure re-send too much.
+pub const MAX_BATCH: usize = 1000;
+
+/// Installs ring as rustls's process-wide crypto provider unless one is installed already.
+///
+/// The binary does this once at start-up (STACK §1); calling it again is harmless, which lets
+/// library code and tests that build HTTPS clients rely on it too.
+pub fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err means another thread installed one first: that one is used, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// The receiver URL as logs and errors show it: without user info, query or fragment, which
+/// may carry credentials.
+fn redacted(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+/// POSTs events to a URL.
+pub struct WebhookSink {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    shown: String,
+    signer: Option<Signer>,
+    batch: Option<usize>,
+}
+
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSink")
+            .field("url", &self.shown)
+            .field("signed", &self.signer.is_some())
+            .field("batch", &self.batch)
+            .finish()
+    }
+}
+
+impl WebhookSink {
+    /// A sink posting to `url`, signing with `secrets` (`whsec_…`, zero to two), sending up to
+    /// `batch` events per request as a JSON array when `batch` > 1.
+    pub fn new(
+        url: &str,
+        secrets: &[&str],
+        batch: Option<usize>,
+        timeout: Option<Duration>,
+    ) -> Result<WebhookSink, BuildError> {
+        let invalid = |what: String| BuildError::Invalid(format!("webhook sink: {what}"));
+        let url = reqwest::Url::parse(url).map_err(|e| invalid(format!("url `{url}`: {e}")))?;
+        let shown = redacted(&url);
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(format!(
+                "url {shown}: the scheme must be http or https"
+            )));
+        }
+        let signer = if secrets.is_empty() {
+            None
+        } else {
+            Some(Signer::new(secrets).map_err(|e| invalid(e.to_string()))?)
+        };
+        let batch = match batch {
+            None | Some(1) => None,
+            Some(0) => return Err(invalid("batch must be at least 1".into())),
+            Some(n) if n > MAX_BATCH => {
+                return Err(invalid(format!("batch must be at most {MAX_BATCH}")));
+            }
+            Some(n) => Some(n),
+        };
+        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
+        ensure_crypto_provider();
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("herald/", env!("CARGO_PKG_VERSION"))),
+        );
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(WebhookSink {
+            client,
+            url,
+            shown,
+            signer,
+            batch,
+        })
+    }
+
+    /// POSTs one body whose first event is `first_id`.
+    async fn post(&self, first_id: u64, body: Vec<u8>) -> Result<(), SinkError> {
+        let id = first_id.to_string();
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string());
+        if let Some(signer) = &self.signer {
+            let signed = signer.sign(&id, timestamp, &body);
+            request = request.header("webhook-signature", signed.signature);
+        }
+        let response = request.body(body).send().await.map_err(|e| {
+            SinkError::Retry(format!("webhook {}: {}", self.shown, error_chain(&e)))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            // Read the (small) answer so the connection goes back to the pool; its content
+            // does not matter, and failing to read it does not undo the acknowledgement.
+            let _ = response.bytes().await;
+            Ok(())
+        } else if status == reqwest::StatusCode::GONE {
+            Err(SinkError::Disable(format!(
+                "webhook {} answered {status}",
+                self.shown
+            )))
+        } else {
+            Err(SinkError::Retry(format!(
+                "webhook {} answered {status}",
+                self.shown
+            )))
+        }
+    }
+}
+
+/// An error with its causes (reqwest's own message is often just "error sending request").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// `[body, body, …]` from already-encoded JSON values.
+fn json_array(events: &[Outgoing]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(events.iter().map(|o| o.body.len() + 1).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, o) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&o.body);
+    }
+    out.push(b']');
+    out
+}
+
+impl Sink for WebhookSink {
+    fn send<'a>(&'a mut self, batch: &'a [Outgoing]) -> SendFuture<'a> {
+        Box::pin(async move {
+            let result = match self.batch {
+                Some(n) => {
+                    let mut result = Ok(());
+                    for chunk in batch.chunks(n) {
+                        result = self.post(chunk[0].id, json_array(chunk)).await;
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    result
+                }
+                None => {
+                    let mut result = Ok(());
+                    for o in batch {
+                        result = self.post(o.id, o.body.clone()).await;
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    result
+                }
+            };
+            if let Err(e) = &result {
+                tracing::debug!(error = %e, "webhook sink: batch not acknowledged");
+            }
+            result
+        })
+    }
+
+    fn max_batch(&self) -> usize {
+        self.batch.unwrap_or(UNBATCHED_MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap as AxumHeaders, StatusCode};
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+
+    const KEY_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const KEY_B: &str = "whsec_dGhpcyBpcyBhIHNlY29uZCBrZXkgZm9yIHRlc3Rz";
+
+    /// What the test receiver saw, and what it answers.
+    #[derive(Clone, Default)]
+    struct Receiver {
+        requests: Arc<Mutex<Vec<(AxumHeaders, Bytes)>>>,
+        status: Arc<Mutex<Option<StatusCode>>>,
+        delay: Arc<Mutex<Option<Duration>>>,
+    }
+
+    async fn hook(State(r): State<Receiver>, headers: AxumHeaders, body: Bytes) -> StatusCode {
+        let delay = *r.delay.lock().unwrap();
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        r.requests.lock().unwrap().push((headers, body));
+        r.status.lock().unwrap().unwrap_or(StatusCode::NO_CONTENT)
+    }
+
+    /// An axum receiver on 127.0.0.1:0; returns its URL.
+    async fn receiver() -> (Receiver, String) {
+        let r = Receiver::default();
+        let app = Router::new()
+            .route("/hook", post(hook))
+            .with_state(r.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, format!("http://{addr}/hook?token=s3cret"))
+    }
+
+    fn out(id: u64) -> Outgoing {
+        Outgoing {
+            id,
+            event_type: "MessageNew".into(),
+            user: Some("alice".into()),
+            body: format!(r#"{{"event":"MessageNew","vnd.herald.id":{id}}}"#).into_bytes(),
+        }
+    }
+
+    fn verifies(secret: &str, headers: &AxumHeaders, body: &[u8]) -> bool {
+        let mut h = http::HeaderMap::new();
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            if let Some(v) = headers.get(name) {
+                h.insert(name, v.to_str().unwrap().parse().unwrap());
+            }
+        }
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(body, &h)
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn one_signed_request_per_event_verifies_with_the_reference_library() {
+        let (r, url) = receiver().await;
+        let mut sink = WebhookSink::new(&url, &[KEY_A], None, None).unwrap();
+        assert_eq!(sink.max_batch(), UNBATCHED_MAX);
+        sink.send(&[out(7), out(8)]).await.unwrap();
+        let seen = r.requests.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        for ((headers, body), id) in seen.iter().zip([7u64, 8]) {
+            assert_eq!(headers["webhook-id"], id.to_string().as_str());
+            assert_eq!(headers["content-type"], "application/json");
+            assert_eq!(body.as_ref(), out(id).body.as_slice());
+            assert!(verifies(KEY_A, headers, body), "signature of {id}");
+            assert!(!verifies(KEY_B, headers, body));
+        }
+    }
+
+    #[tokio::test]
+    async fn rotation_signs_with_both_secrets() {
+        let (r, url) = receiver().await;
+        let mut sink = WebhookSink::new(&url, &[KEY_A, KEY_B], None, None).unwrap();
+        sink.send(&[out(1)]).await.unwrap();
+        let (headers, body) = r.requests.lock().unwrap()[0].clone();
+        assert_eq!(
+            headers["webhook-signature"]
+                .to_str()
+                .unwrap()
+                .matches("v1,")
+                .count(),
+            2
+        );
+        assert!(verifies(KEY_A, &headers, &body));
+        assert!(verifies(KEY_B, &headers, &body));
+    }
+
+    #[tokio::test]
+    async fn batches_are_json_arrays_named_after_their_first_event() {
+        let (r, url) = receiver().await;
+        let mut sink = WebhookSink::new(&url, &[KEY_A], Some(2), None).unwrap();
+        assert_eq!(sink.max_batch(), 2);
+        // The dispatcher never sends more than max_batch, but the sink copes if asked.
+        sink.send(&[out(1), out(2), out(3)]).await.unwrap();
+        let seen = r.requests.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        let ids: Vec<&str> = seen
+            .iter()
+            .map(|(h, _)| h["webhook-id"].to_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["1", "3"]);
+        let first: serde_json::Value = serde_json::from_slice(&seen[0].1).unwrap();
+        assert_eq!(first[0]["vnd.herald.id"], 1);
+        assert_eq!(first[1]["vnd.herald.id"], 2);
+        let second: serde_json::Value = serde_json::from_slice(&seen[1].1).unwrap();
+        assert_eq!(second.as_array().unwrap().len(), 1);
+        for (h, b) in &seen {
+            assert!(verifies(KEY_A, h, b));
+        }
+    }
+
+    #[tokio::test]
+    async fn unsigned_without_a_secret() {
+        let (r, url) = receiver().await;
+        let mut sink = WebhookSink::new(&url, &[], None, None).unwrap();
+        sink.send(&[out(5)]).await.unwrap();
+        let (headers, _) = r.requests.lock().unwrap()[0].clone();
+        assert!(headers.get("webhook-signature").is_none());
+        assert_eq!(headers["webhook-id"], "5");
+        assert!(
+            headers["webhook-timestamp"]
+                .to_str()
+                .unwrap()
+                .parse::<i64>()
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn gone_disables_and_other_statuses_retry() {
+        let (r, url) = receiver().await;
+        let mut sink = WebhookSink::new(&url, &[KEY_A], None, None).unwrap();
+        *r.status.lock().unwrap() = Some(StatusCode::GONE);
+        let err = sink.send(&[out(1), out(2)]).await.unwrap_err();
+        assert!(matches!(err, SinkError::Disable(_)), "{err:?}");
+        assert_eq!(
+            r.requests.lock().unwrap().len(),
+            1,
+            "stops at the first failure"
+        );
+        // The query (which may hold a credential) is not in the message.
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        for status in [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::NOT_FOUND,
+            StatusCode::MOVED_PERMANENTLY,
+            StatusCode::TOO_MANY_REQUESTS,
+        ] {
+            *r.status.lock().unwrap() = Some(status);
+            let err = sink.send(&[out(1)]).await.unwrap_err();
+            assert!(matches!(err, SinkError::Retry(_)), "{status}: {err:?}");
+            assert!(err.to_string().contains(status.as_str()), "{err}");
+        }
+        *r.status.lock().unwrap() = Some(StatusCode::ACCEPTED);
+        sink.send(&[out(1)]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_does_not_answer_times_out() {
+        let (r, url) = receiver().await;
+        *r.delay.lock().unwrap() = Some(Duration::from_secs(5));
+        let mut sink = WebhookSink::new(&url, &[], None, Some(Duration::from_millis(200))).unwrap();
+        let started = std::time::Instant::now();
+        let err = sink.send(&[out(1)]).await.unwrap_err();
+        assert!(matches!(err, SinkError::Retry(_)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_retried() {
+        // Bind then drop: nothing listens on the port any more.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut sink = WebhookSink::new(
+            &format!("http://127.0.0.1:{port}/hook"),
+            &[KEY_A],
+            None,
+            Some(Duration::from_secs(2)),
+        )
+        .unwrap();
+        let err = sink.send(&[out(1)]).await.unwrap_err();
+        assert!(matches!(err, SinkError::Retry(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn https_verifies_the_server_against_the_system_roots() {
+        // A TLS server with a self-signed certificate is not trusted: the handshake fails and
+        // the batch is retried, never delivered.
+        ensure_crypto_provider();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let der = cert.cert.der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![der], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handshakes = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&handshakes);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let ok = acceptor.accept(tcp).await.is_ok();
+                seen.lock().unwrap().push(ok);
+            }
+        });
+        let mut sink = WebhookSink::new(
+            &format!("https://localhost:{port}/hook"),
+            &[],
+            None,
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap();
+        let err = sink.send(&[out(1)]).await.unwrap_err();
+        assert!(matches!(err, SinkError::Retry(_)), "{err:?}");
+        assert!(
+            err.to_string().to_lowercase().contains("certificate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_configuration_is_refused() {
+        let err = |r: Result<WebhookSink, BuildError>| r.unwrap_err().to_string();
+        assert!(err(WebhookSink::new("not a url", &[], None, None)).contains("url"));
+        assert!(err(WebhookSink::new("ftp://h/x", &[], None, None)).contains("scheme"));
+        assert!(err(WebhookSink::new("http://h/x", &["hunter2"], None, None)).contains("whsec_"));
+        assert!(err(WebhookSink::new("http://h/x", &[], Some(0), None)).contains("batch"));
+        assert!(
+            err(WebhookSink::new(
+                "http://h/x",
+                &[],
+                Some(MAX_BATCH + 1),
+                None
+            ))
+            .contains("batch")
+        );
+        let sink = WebhookSink::new("http://u:p@h/x?k=v", &[KEY_A], Some(1), None).unwrap();
+        assert_eq!(sink.max_batch(), UNBATCHED_MAX);
+        let shown = format!("{sink:?}");
+        assert!(!shown.contains("k=v") && !shown.contains("u:p"), "{shown}");
+    }
+}
