@@ -178,6 +178,33 @@ pub enum BenchCommand {
     Lmtp(BenchLmtpArgs),
     /// Measure how fast the dispatcher carries committed events to a file subscription.
     Dispatch(BenchDispatchArgs),
+    /// Measure IMAP APPEND (1 and 8 connections) and FETCH ENVELOPE throughput, and the
+    /// server's memory per IDLE connection.
+    Imap(BenchImapArgs),
+}
+
+/// Arguments of `herald bench imap`.
+#[derive(Debug, Args)]
+pub struct BenchImapArgs {
+    /// Messages APPENDed per run.
+    #[arg(long, default_value_t = 2_000)]
+    pub count: u64,
+    /// Concurrent connection counts for APPEND, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    pub connections: Vec<usize>,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 2048)]
+    pub size: usize,
+    /// IDLE connections for the memory measurement (0 skips it; needs `ulimit -n` above
+    /// this).
+    #[arg(long, default_value_t = 1000)]
+    pub idle: usize,
+    /// Directory for the server's data (default: a new one in the current directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep it afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Arguments of `herald bench dispatch`.

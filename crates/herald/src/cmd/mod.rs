@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_dispatch;
+mod bench_imap;
 mod bench_lmtp;
 mod bench_store;
 pub mod check;
@@ -72,6 +73,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = crate::config::load(cli.config.as_deref())?;
             let config = crate::config::store_config(cli.data.as_deref(), &file)?;
             runtime()?.block_on(bench_dispatch::run(&config.server_fqdn, args))
+        }
+        Command::Bench(BenchCommand::Imap(ref args)) => {
+            let file = crate::config::load(cli.config.as_deref())?;
+            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
+            runtime()?.block_on(bench_imap::run(&config.server_fqdn, args))
         }
         Command::Bench(BenchCommand::Lmtp(ref args)) => {
             let file = crate::config::load(cli.config.as_deref())?;
