@@ -536,7 +536,7 @@ async fn prepare(
         sub.shape_params(&mut event);
         out.push(Outgoing {
             id: row.id,
-            event_type: event.event.to_string(),
+            event_type: format::event_type(&event, sub.format()),
             user: event.user.clone(),
             body: format::encode(&event, sub.format()),
         });
