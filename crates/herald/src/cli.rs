@@ -210,9 +210,18 @@ pub struct BenchImapArgs {
 /// Arguments of `herald bench dispatch`.
 #[derive(Debug, Args)]
 pub struct BenchDispatchArgs {
-    /// Events to commit and dispatch.
+    /// Events to commit and dispatch (with --latency: at most rate × 60).
     #[arg(long, default_value_t = 100_000)]
     pub events: u64,
+    /// Also measure a NATS JetStream sink at this URL (e.g. nats://127.0.0.1:4222).
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// Measure commit-to-webhook latency instead of throughput.
+    #[arg(long)]
+    pub latency: bool,
+    /// Events per second for --latency.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
     /// Directory for the store and the output (default: a new one in the current directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,

@@ -66,6 +66,22 @@ pub fn stream_name(prefix: &str) -> String {
         .collect()
 }
 
+/// Deletes the stream Herald created for `prefix` (benchmarks and tests clean up after
+/// themselves on a shared server).
+pub async fn delete_stream(url: &str, prefix: &str) -> Result<(), BuildError> {
+    let fail = |e: &dyn std::fmt::Display| BuildError::Invalid(format!("nats {url}: {e}"));
+    let client = timeout(DEFAULT_TIMEOUT, async_nats::connect(url))
+        .await
+        .map_err(|e| fail(&e))?
+        .map_err(|e| fail(&e))?;
+    let js = jetstream::new(client);
+    timeout(DEFAULT_TIMEOUT, js.delete_stream(stream_name(prefix)))
+        .await
+        .map_err(|e| fail(&e))?
+        .map_err(|e| fail(&e))?;
+    Ok(())
+}
+
 /// The subject an event goes to.
 pub fn subject(prefix: &str, event_type: &str) -> String {
     format!("{prefix}.{event_type}")

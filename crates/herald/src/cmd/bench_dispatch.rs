@@ -1,9 +1,15 @@
-//! `herald bench dispatch`: how fast the dispatcher carries committed events to a sink.
+//! `herald bench dispatch`: how fast the dispatcher carries committed events to a sink, and how
+//! long an event takes from its commit to a webhook receiver.
 //!
-//! It fills a fresh store's outbox with `events` real events (concurrent APPENDs, each a
-//! MessageAppend), then starts a subscription at the beginning of the outbox and times until
-//! its durable cursor reaches the last event — so every event was read, decoded, filtered,
-//! shaped, encoded, written, fsynced by the sink, and acknowledged in a store commit.
+//! Throughput: it fills a fresh store's outbox with `events` real events (concurrent APPENDs,
+//! each a MessageAppend), then starts a subscription at the beginning of the outbox and times
+//! until its durable cursor reaches the last event — so every event was read, decoded, filtered,
+//! shaped, encoded, handed to the sink (written and fsynced, or acknowledged by JetStream) and
+//! its cursor committed. With `--nats URL` the same runs against a NATS JetStream sink too.
+//!
+//! Latency (`--latency`): a webhook subscription posts to a receiver on loopback while events
+//! are committed at `rate` per second; for each event the time from its commit's acknowledgement
+//! to the receiver reading the request is recorded, and p50/p99/max are reported.
 
 use crate::cli::BenchDispatchArgs;
 use anyhow::{Context as _, ensure};
@@ -38,9 +44,64 @@ async fn fill(store: &Store, events: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn subscription(name: &str, sink: SinkConfig) -> SubscriptionConfig {
+    SubscriptionConfig {
+        name: name.into(),
+        events: vec![],
+        users: vec![],
+        mailboxes: vec![],
+        params: vec![],
+        ignore_flags: vec![],
+        content: Default::default(),
+        tags: vec![],
+        format: Default::default(),
+        sink,
+        retry: Default::default(),
+    }
+}
+
+/// Times one subscription from the start of the outbox to its last event.
+async fn drain(store: &Store, config: SubscriptionConfig, last: u64) -> anyhow::Result<f64> {
+    let name = config.name.clone();
+    store
+        .put_delivery(DeliveryRecord {
+            name: name.clone(),
+            config: serde_json::to_string(&config)?,
+            origin: "api".into(),
+            paused: false,
+            disabled_reason: None,
+            cursor: 0,
+        })
+        .await?;
+    let token = CancellationToken::new();
+    let started = Instant::now();
+    let dispatcher = Dispatcher::start(store.clone(), vec![], token.clone()).await?;
+    loop {
+        let status = dispatcher.get(&name).await?;
+        if status.cursor >= last {
+            break;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "dispatch stalled at {}/{last}: {:?}",
+            status.cursor,
+            status.last_error
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    token.cancel();
+    dispatcher.pause(&name).await.ok();
+    store.delete_delivery(&name).await?;
+    Ok(secs)
+}
+
 /// Runs `herald bench dispatch`.
 pub async fn run(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCode> {
     ensure!(args.events > 0, "--events must be positive");
+    if args.latency {
+        return latency(fqdn, args).await;
+    }
     let root = args
         .dir
         .clone()
@@ -57,48 +118,14 @@ pub async fn run(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
     eprintln!("  committed in {:.1} s", t.elapsed().as_secs_f64());
 
     let out = root.join("events.jsonl");
-    let config = SubscriptionConfig {
-        name: "bench".into(),
-        events: vec![],
-        users: vec![],
-        mailboxes: vec![],
-        params: vec![],
-        ignore_flags: vec![],
-        content: Default::default(),
-        tags: vec![],
-        format: Default::default(),
-        sink: SinkConfig::File {
+    let file = subscription(
+        "bench-file",
+        SinkConfig::File {
             path: out.display().to_string(),
             rotate_bytes: None,
         },
-        retry: Default::default(),
-    };
-    store
-        .put_delivery(DeliveryRecord {
-            name: "bench".into(),
-            config: serde_json::to_string(&config)?,
-            origin: "api".into(),
-            paused: false,
-            disabled_reason: None,
-            cursor: 0,
-        })
-        .await?;
-    let token = CancellationToken::new();
-    let started = Instant::now();
-    let _dispatcher = Dispatcher::start(store.clone(), vec![], token.clone()).await?;
-    loop {
-        let cursor = store.deliveries().await?.first().map_or(0, |d| d.cursor);
-        if cursor >= last {
-            break;
-        }
-        ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "dispatch stalled at {cursor}/{last}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    token.cancel();
+    );
+    let secs = drain(&store, file, last).await?;
     let lines = std::fs::read_to_string(&out)?.lines().count() as u64;
     ensure!(
         lines == last,
@@ -107,6 +134,178 @@ pub async fn run(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
     println!(
         "dispatch to file: {last} events in {secs:.2} s = {:.0} events/s (fsync per batch, cursor committed per batch)",
         last as f64 / secs
+    );
+    if let Some(url) = &args.nats {
+        let prefix = format!("herald.bench{}", std::process::id());
+        let nats = subscription(
+            "bench-nats",
+            SinkConfig::Nats {
+                url: url.clone(),
+                subject: prefix.clone(),
+            },
+        );
+        let result = drain(&store, nats, last).await;
+        herald_notify::sink::nats::delete_stream(url, &prefix)
+            .await
+            .ok();
+        let secs = result?;
+        println!(
+            "dispatch to NATS JetStream: {last} events in {secs:.2} s = {:.0} events/s (every publish acknowledged)",
+            last as f64 / secs
+        );
+    }
+    store.close().await;
+    if !args.keep {
+        std::fs::remove_dir_all(&root).ok();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A minimal HTTP/1.1 receiver: records when each request's `webhook-id` arrived, answers 200.
+async fn receiver(
+    listener: tokio::net::TcpListener,
+    arrivals: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Instant>>>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    while let Ok((tcp, _)) = listener.accept().await {
+        let arrivals = std::sync::Arc::clone(&arrivals);
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let (r, mut w) = tcp.into_split();
+            let mut r = BufReader::new(r);
+            loop {
+                let mut id = None;
+                let mut length = 0usize;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match r.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let l = line.trim_end();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = l.split_once(':') {
+                        let v = v.trim();
+                        if k.eq_ignore_ascii_case("webhook-id") {
+                            id = v.parse::<u64>().ok();
+                        } else if k.eq_ignore_ascii_case("content-length") {
+                            length = v.parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let now = Instant::now();
+                let mut body = vec![0u8; length];
+                if r.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                if let Some(id) = id {
+                    arrivals
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id, now);
+                }
+                if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCode> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let root = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("herald-bench-latency.{}", std::process::id())));
+    if root.exists() {
+        std::fs::remove_dir_all(&root)
+            .with_context(|| format!("cannot clear {}", root.display()))?;
+    }
+    let store = Store::open(StoreConfig::new(root.join("data")).with_fqdn(fqdn)).await?;
+    store
+        .add_user(&SessionContext::admin_cli(), "bench", "bench", false)
+        .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let arrivals = Arc::new(Mutex::new(HashMap::new()));
+    let rx = tokio::spawn(receiver(listener, Arc::clone(&arrivals)));
+    let token = CancellationToken::new();
+    let hook = subscription(
+        "latency",
+        SinkConfig::Webhook {
+            url,
+            secret: Some(herald_notify::sign::generate_secret()),
+            secret_next: None,
+            batch: None,
+            timeout_ms: None,
+        },
+    );
+    let _dispatcher = Dispatcher::start(store.clone(), vec![hook], token.clone()).await?;
+    let rate = args.rate.max(1);
+    let count = args.events.min(rate * 60);
+    eprintln!("bench dispatch --latency: {count} events at {rate}/s to a webhook on loopback");
+    let commits = Arc::new(Mutex::new(HashMap::new()));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        tick.tick().await;
+        let (store, commits) = (store.clone(), Arc::clone(&commits));
+        tasks.spawn(async move {
+            let ctx = SessionContext::user("imap", "bench");
+            let body = super::bench_store::message(i, "bench", 2048);
+            let c = store.append(&ctx, "INBOX", body, &[], None).await?;
+            let at = Instant::now();
+            if let Some(id) = c.events.first().and_then(|e| e.herald_id()) {
+                commits
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, at);
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while arrivals.lock().unwrap_or_else(|p| p.into_inner()).len() < count as usize {
+        ensure!(
+            Instant::now() < deadline,
+            "the receiver got only some events"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    token.cancel();
+    rx.abort();
+    let commits = commits.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let arrivals = arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut micros: Vec<u128> = commits
+        .iter()
+        .filter_map(|(id, at)| {
+            arrivals
+                .get(id)
+                .map(|r| r.saturating_duration_since(*at).as_micros())
+        })
+        .collect();
+    micros.sort_unstable();
+    ensure!(!micros.is_empty(), "no latency samples");
+    let pct =
+        |p: f64| micros[((micros.len() as f64 * p) as usize).min(micros.len() - 1)] as f64 / 1000.0;
+    println!(
+        "commit → webhook at {rate} events/s: {} events, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        micros.len(),
+        pct(0.50),
+        pct(0.99),
+        micros[micros.len() - 1] as f64 / 1000.0
     );
     store.close().await;
     if !args.keep {
