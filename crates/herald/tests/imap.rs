@@ -119,3 +119,33 @@ fn imaplib_drives_every_command_and_events_follow() {
     assert_eq!(exceed.len(), 1);
     assert_eq!(exceed[0].user.as_deref(), Some("alice"));
 }
+
+#[test]
+fn starttls_logindisabled_and_imaps() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (c, k) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(&format!(
+        "[imap]\nlisten = [\"127.0.0.1:0\"]\ntls_listen = [\"127.0.0.1:0\"]\nplaintext_auth = false\n\
+         [tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        c.display(),
+        k.display()
+    ));
+    server.add_user("erin", "pw");
+    let (imap, imaps) = (
+        server.port("imap").to_string(),
+        server.port("imaps").to_string(),
+    );
+    let out = server.python("imap_tls.py", &[&imap, &imaps, "erin", "pw"]);
+    assert_eq!(out.trim(), "ok");
+    let events = server.wait_for(0, |e| of(e, EventType::Logout).len() == 2);
+    let ports: Vec<_> = of(&events, EventType::Login)
+        .iter()
+        .map(|e| e.server_port.unwrap().to_string())
+        .collect();
+    assert_eq!(ports, [imap, imaps]);
+    assert!(events.iter().all(|e| e.validate().is_ok()));
+}
