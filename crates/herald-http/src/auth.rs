@@ -1,0 +1,293 @@
+//! Who is asking: HTTP Basic with an account's password, or a bearer token (DESIGN §6).
+//!
+//! - `Authorization: Basic base64(user:password)` is checked by [`Store::authenticate`], the
+//!   same check IMAP and POP3 use, so one password works everywhere.
+//! - `Authorization: Bearer <token>` is looked up among `[http] tokens` by its SHA-256; a token
+//!   acts as its account, whose administrator flag is read from the store on each request so
+//!   revoking it takes effect at once.
+//!
+//! Every failure counts against the client's IP in the [`AuthLimiter`] the IMAP and POP3
+//! servers share; once it is used up, requests get 429 with `Retry-After` before any password
+//! is checked (argon2 is deliberately slow, so unchecked guessing would also be a CPU sink).
+//! A request without credentials is not a failure — browsers and `curl --anyauth` probe first —
+//! and gets 401 with a `WWW-Authenticate` challenge for both schemes. Neither passwords nor
+//! tokens are ever logged; failures log the user name tried and the address.
+
+use crate::ApiError;
+use crate::HttpState;
+use crate::config::{ConfigError, TokenConfig};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use herald_store::{Store, StoreError};
+use ring::digest::{SHA256, digest};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The authenticated client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The account whose events the caller sees.
+    pub user: String,
+    /// Sees every account's events and may use the admin API.
+    pub admin: bool,
+}
+
+impl Caller {
+    /// Fails unless the caller is an administrator.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "`{}` is not an administrator",
+                self.user
+            )))
+        }
+    }
+}
+
+/// The configured tokens, by SHA-256 digest.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    by_digest: HashMap<[u8; 32], String>,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
+    out
+}
+
+fn parse_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The hex SHA-256 of a token, as `[http] tokens = [{ sha256 = … }]` expects it.
+pub fn token_digest(token: &str) -> String {
+    sha256(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Tokens {
+    /// Compiles `[http] tokens`.
+    pub fn new(config: &[TokenConfig]) -> Result<Tokens, ConfigError> {
+        let mut by_digest = HashMap::new();
+        for t in config {
+            let d = match (&t.token, &t.sha256) {
+                (Some(token), None) => {
+                    if token.chars().count() < 16 {
+                        return Err(ConfigError::Short(t.user.clone()));
+                    }
+                    sha256(token.as_bytes())
+                }
+                (None, Some(hex)) => {
+                    parse_hex(hex).ok_or_else(|| ConfigError::Digest(t.user.clone()))?
+                }
+                _ => return Err(ConfigError::TokenForm(t.user.clone())),
+            };
+            if by_digest.insert(d, t.user.clone()).is_some() {
+                return Err(ConfigError::Duplicate(t.user.clone()));
+            }
+        }
+        Ok(Tokens { by_digest })
+    }
+
+    /// How many tokens are configured.
+    pub fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    /// True when no token is configured.
+    pub fn is_empty(&self) -> bool {
+        self.by_digest.is_empty()
+    }
+
+    /// The account a token acts as. The lookup is by digest, so its timing says nothing about
+    /// how much of a token matched.
+    fn user(&self, token: &str) -> Option<&str> {
+        self.by_digest
+            .get(&sha256(token.as_bytes()))
+            .map(String::as_str)
+    }
+}
+
+/// What the `Authorization` header carried.
+enum Credentials {
+    Basic { user: String, password: String },
+    Bearer(String),
+}
+
+fn parse_authorization(value: &str) -> Option<Credentials> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        Some(Credentials::Basic {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        })
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Some(Credentials::Bearer(rest.to_owned()))
+    } else {
+        None
+    }
+}
+
+async fn is_admin(store: &Store, user: &str) -> Result<Option<bool>, StoreError> {
+    Ok(store
+        .list_users()
+        .await?
+        .into_iter()
+        .find(|u| u.name == user)
+        .map(|u| u.admin))
+}
+
+/// Authenticates a request's `Authorization` header, from `ip`.
+pub async fn authenticate(
+    state: &HttpState,
+    authorization: Option<&str>,
+    ip: IpAddr,
+) -> Result<Caller, ApiError> {
+    if let Err(wait) = state.limiter.check(ip) {
+        tracing::info!(%ip, "http: refused, too many failed authentications");
+        return Err(ApiError::TooManyFailures(wait));
+    }
+    let Some(value) = authorization else {
+        return Err(ApiError::Unauthorized);
+    };
+    let (tried, outcome) = match parse_authorization(value) {
+        None => (String::new(), Ok(None)),
+        Some(Credentials::Basic { user, password }) => {
+            let r = match state.store.authenticate(&user, &password, None).await {
+                Ok(id) => Ok(Some(Caller {
+                    user: id.user,
+                    admin: id.admin,
+                })),
+                Err(StoreError::AuthFailed) => Ok(None),
+                Err(e) => Err(e),
+            };
+            (user, r)
+        }
+        Some(Credentials::Bearer(token)) => match state.tokens.user(&token) {
+            None => ("(token)".to_owned(), Ok(None)),
+            Some(user) => {
+                let r = is_admin(&state.store, user).await.map(|admin| {
+                    admin.map(|admin| Caller {
+                        user: user.to_owned(),
+                        admin,
+                    })
+                });
+                (user.to_owned(), r)
+            }
+        },
+    };
+    match outcome? {
+        Some(caller) => {
+            state.limiter.success(ip);
+            Ok(caller)
+        }
+        None => {
+            state.limiter.failure(ip);
+            tracing::info!(%ip, user = %tried, "http: authentication failed");
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+impl FromRequestParts<HttpState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, ApiError> {
+        // Without connect info (a router used without `serve`) every client shares one bucket.
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let header = match parts.headers.get(AUTHORIZATION) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| ApiError::Unauthorized)?),
+        };
+        authenticate(state, header, ip).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_by_digest_or_plain() {
+        let plain = "0123456789abcdef-alice";
+        let t = Tokens::new(&[
+            TokenConfig {
+                user: "alice".into(),
+                token: Some(plain.into()),
+                sha256: None,
+            },
+            TokenConfig {
+                user: "bob".into(),
+                token: None,
+                sha256: Some(token_digest("bob's-long-token-value")),
+            },
+        ])
+        .unwrap();
+        assert_eq!(t.user(plain), Some("alice"));
+        assert_eq!(t.user("bob's-long-token-value"), Some("bob"));
+        assert_eq!(t.user("0123456789abcdef"), None);
+        let bad = |token: Option<&str>, sha: Option<&str>| {
+            Tokens::new(&[TokenConfig {
+                user: "x".into(),
+                token: token.map(Into::into),
+                sha256: sha.map(Into::into),
+            }])
+            .unwrap_err()
+        };
+        assert_eq!(bad(Some("short"), None), ConfigError::Short("x".into()));
+        assert_eq!(bad(None, Some("abc")), ConfigError::Digest("x".into()));
+        assert_eq!(bad(None, None), ConfigError::TokenForm("x".into()));
+        let dup = TokenConfig {
+            user: "x".into(),
+            token: Some(plain.into()),
+            sha256: None,
+        };
+        assert_eq!(
+            Tokens::new(&[dup.clone(), dup]).unwrap_err(),
+            ConfigError::Duplicate("x".into())
+        );
+    }
+
+    #[test]
+    fn authorization_headers() {
+        match parse_authorization("Basic YWxpY2U6cDpx") {
+            Some(Credentials::Basic { user, password }) => {
+                assert_eq!((user.as_str(), password.as_str()), ("alice", "p:q"));
+            }
+            _ => panic!("basic"),
+        }
+        assert!(matches!(
+            parse_authorization("bearer abc"),
+            Some(Credentials::Bearer(t)) if t == "abc"
+        ));
+        assert!(parse_authorization("Basic !!!").is_none());
+        assert!(parse_authorization("Digest x").is_none());
+        assert!(parse_authorization("Basic").is_none());
+    }
+}

@@ -1,0 +1,95 @@
+//! The `[http]` section of the configuration file.
+//!
+//! ```toml
+//! [http]
+//! listen = ["127.0.0.1:8080"]          # DESIGN §3 default
+//! tokens = [
+//!   { user = "alice", sha256 = "9f86d081884c7d65…" },   # hex SHA-256 of the token (preferred)
+//!   { user = "ops",   token = "s3cr3t-long-random" },  # or the token itself
+//! ]
+//! max_streams = 1000                    # concurrent SSE/WebSocket streams
+//! keepalive_secs = 15                   # keep-alive on idle streams
+//! ```
+//!
+//! A token acts as its account: it sees that account's events, and it is an administrator's
+//! token when (and as long as) the account is an administrator. A token naming an account that
+//! does not exist is refused. Tokens may be written as their SHA-256 so the configuration file
+//! need not hold the secret; in memory only the digest is kept either way.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+/// `[http]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listening addresses; default `127.0.0.1:8080`.
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// Bearer tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Most concurrent live streams (default 1000); more get 503.
+    pub max_streams: Option<usize>,
+    /// Seconds between keep-alives on an idle stream (default 15).
+    pub keepalive_secs: Option<u64>,
+}
+
+/// One bearer token.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// The account the token acts as.
+    pub user: String,
+    /// The token itself.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Or its SHA-256, as 64 hex digits.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("TokenConfig")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why `[http]` is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A token entry has neither or both of `token` and `sha256`.
+    #[error("[http] tokens: the entry for `{0}` needs exactly one of `token` and `sha256`")]
+    TokenForm(String),
+    /// `sha256` is not 64 hex digits.
+    #[error("[http] tokens: the `sha256` for `{0}` must be 64 hexadecimal digits")]
+    Digest(String),
+    /// A token shorter than 16 characters is too easy to guess.
+    #[error("[http] tokens: the token for `{0}` is shorter than 16 characters")]
+    Short(String),
+    /// Two entries share a token.
+    #[error("[http] tokens: the same token is configured twice (for `{0}`)")]
+    Duplicate(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_hides_tokens() {
+        let c: HttpConfig = toml::from_str(
+            r#"
+listen = ["127.0.0.1:8080"]
+tokens = [{ user = "alice", token = "0123456789abcdef" }]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.listen.len(), 1);
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        assert!(toml::from_str::<HttpConfig>("lisen = []").is_err());
+    }
+}

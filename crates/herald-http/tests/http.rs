@@ -1,0 +1,658 @@
+//! The HTTP side against a real store over loopback: SSE and WebSocket streams (order,
+//! resumption, visibility, keep-alives, shutdown), authentication (Basic, bearer, 401, 429) and
+//! the subscription admin API on a running dispatcher.
+#![allow(clippy::unwrap_used)]
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::StreamExt as _;
+use herald_http::{HttpConfig, HttpState};
+use herald_net::AuthLimiter;
+use herald_notify::dispatch::Dispatcher;
+use herald_store::{SessionContext, Store, StoreConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
+use tokio_util::sync::CancellationToken;
+
+const ALICE_TOKEN: &str = "alice-token-0123456789";
+const ROOT_TOKEN: &str = "root-token-0123456789";
+
+struct Server {
+    _dir: tempfile::TempDir,
+    store: Store,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    async fn start() -> Server {
+        Server::start_with(AuthLimiter::default(), Duration::from_secs(15)).await
+    }
+
+    async fn start_with(limiter: AuthLimiter, keepalive: Duration) -> Server {
+        herald_notify::sink::webhook::ensure_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path().join("data"));
+        config.server_fqdn = "mail.example.org".into();
+        config.durable = false;
+        let store = Store::open(config).await.unwrap();
+        let admin = SessionContext::admin_cli();
+        store
+            .add_user(&admin, "alice", "alice-pw", false)
+            .await
+            .unwrap();
+        store
+            .add_user(&admin, "bob", "bob-pw", false)
+            .await
+            .unwrap();
+        store
+            .add_user(&admin, "root", "root-pw", true)
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let dispatcher = Dispatcher::start(store.clone(), vec![], shutdown.clone())
+            .await
+            .unwrap();
+        let http: HttpConfig = toml::from_str(&format!(
+            r#"
+tokens = [{{ user = "alice", token = "{ALICE_TOKEN}" }},
+          {{ user = "root", sha256 = "{}" }}]
+"#,
+            herald_http::auth::token_digest(ROOT_TOKEN)
+        ))
+        .unwrap();
+        let state = HttpState::new(store.clone(), Some(dispatcher), &http, Arc::new(limiter))
+            .unwrap()
+            .with_keepalive(keepalive);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(herald_http::serve(listener, state, shutdown.clone()));
+        Server {
+            dir: dir.path().to_path_buf(),
+            _dir: dir,
+            store,
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Creates a mailbox as `user`: one MailboxCreate event about that user. Returns its id.
+    async fn event_for(&self, user: &str, mailbox: &str) -> u64 {
+        let c = self
+            .store
+            .create_mailbox(&SessionContext::user("imap", user), mailbox, None)
+            .await
+            .unwrap();
+        c.events[0].herald_id().unwrap()
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// One SSE message.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Message {
+    id: Option<String>,
+    event: Option<String>,
+    data: String,
+    comment: bool,
+}
+
+/// Reads an SSE response incrementally.
+struct SseReader {
+    response: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    async fn open(req: reqwest::RequestBuilder) -> SseReader {
+        let response = req.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.headers());
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        SseReader {
+            response,
+            buf: String::new(),
+        }
+    }
+
+    /// The next message (comments included), or None at the end of the stream.
+    async fn next(&mut self) -> Option<Message> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut m = Message::default();
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if line.starts_with(':') {
+                        m.comment = true;
+                    } else if let Some((k, v)) = line.split_once(':') {
+                        let v = v.strip_prefix(' ').unwrap_or(v);
+                        match k {
+                            "id" => m.id = Some(v.into()),
+                            "event" => m.event = Some(v.into()),
+                            "data" => data.push(v.to_owned()),
+                            _ => {}
+                        }
+                    }
+                }
+                m.data = data.join("\n");
+                return Some(m);
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("no SSE data within 10 s")
+                .unwrap()?;
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next `n` events (skipping comments).
+    async fn events(&mut self, n: usize) -> Vec<Message> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let m = self.next().await.expect("stream ended early");
+            if !m.comment {
+                out.push(m);
+            }
+        }
+        out
+    }
+}
+
+fn herald_id(m: &Message) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(&m.data).unwrap();
+    v["vnd.herald.id"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn sse_users_see_their_own_events_and_admins_all() {
+    let s = Server::start().await;
+    let a1 = s.event_for("alice", "A1").await;
+    let b1 = s.event_for("bob", "B1").await;
+    let a2 = s.event_for("alice", "A2").await;
+    let c = client();
+    let mut alice = SseReader::open(
+        c.get(s.url("/events/stream?from=0"))
+            .basic_auth("alice", Some("alice-pw")),
+    )
+    .await;
+    let got = alice.events(2).await;
+    let ids: Vec<u64> = got.iter().map(herald_id).collect();
+    assert_eq!(ids, [a1, a2]);
+    for m in &got {
+        assert_eq!(m.id.as_deref(), Some(herald_id(m).to_string().as_str()));
+        assert_eq!(m.event.as_deref(), Some("MailboxCreate"));
+        assert!(
+            m.data.contains("imap://alice@mail.example.org/"),
+            "{}",
+            m.data
+        );
+    }
+
+    let mut root = SseReader::open(
+        c.get(s.url("/events/stream?from=0"))
+            .bearer_auth(ROOT_TOKEN),
+    )
+    .await;
+    let ids: Vec<u64> = root.events(3).await.iter().map(herald_id).collect();
+    assert_eq!(ids, [a1, b1, a2]);
+
+    // Live: a new event reaches both, bob's only the admin.
+    let b2 = s.event_for("bob", "B2").await;
+    let a3 = s.event_for("alice", "A3").await;
+    assert_eq!(herald_id(&alice.events(1).await[0]), a3);
+    let ids: Vec<u64> = root.events(2).await.iter().map(herald_id).collect();
+    assert_eq!(ids, [b2, a3]);
+
+    // An admin may narrow to one user; a user may not look at another's.
+    let mut only_bob = SseReader::open(
+        c.get(s.url("/events/stream?from=0&user=bob"))
+            .basic_auth("root", Some("root-pw")),
+    )
+    .await;
+    let ids: Vec<u64> = only_bob.events(2).await.iter().map(herald_id).collect();
+    assert_eq!(ids, [b1, b2]);
+    let r = c
+        .get(s.url("/events/stream?user=bob"))
+        .bearer_auth(ALICE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn sse_resumes_after_last_event_id_and_starts_live_without_it() {
+    let s = Server::start().await;
+    let first = s.event_for("alice", "One").await;
+    let second = s.event_for("alice", "Two").await;
+    let third = s.event_for("alice", "Three").await;
+    let c = client();
+    let mut resumed = SseReader::open(
+        c.get(s.url("/events/stream"))
+            .bearer_auth(ALICE_TOKEN)
+            .header("Last-Event-ID", first.to_string()),
+    )
+    .await;
+    let ids: Vec<u64> = resumed.events(2).await.iter().map(herald_id).collect();
+    assert_eq!(ids, [second, third]);
+
+    // Last-Event-ID wins over ?from= (it is what a reconnecting client last saw).
+    let mut both = SseReader::open(
+        c.get(s.url("/events/stream?from=0"))
+            .bearer_auth(ALICE_TOKEN)
+            .header("Last-Event-ID", second.to_string()),
+    )
+    .await;
+    assert_eq!(herald_id(&both.events(1).await[0]), third);
+
+    // Without a position the stream starts at the end: only new events arrive.
+    let mut live = SseReader::open(c.get(s.url("/events/stream")).bearer_auth(ALICE_TOKEN)).await;
+    let opening = live.next().await.unwrap();
+    assert!(opening.comment);
+    let fourth = s.event_for("alice", "Four").await;
+    assert_eq!(herald_id(&live.events(1).await[0]), fourth);
+
+    // Filters with subscription semantics.
+    s.event_for("alice", "Work").await;
+    let mut filtered = SseReader::open(
+        c.get(s.url("/events/stream?from=0&mailboxes=Work,Four&events=mailbox"))
+            .bearer_auth(ALICE_TOKEN),
+    )
+    .await;
+    let got = filtered.events(2).await;
+    assert!(got[0].data.contains("/Four"), "{}", got[0].data);
+    assert!(got[1].data.contains("/Work"), "{}", got[1].data);
+
+    let bad = c
+        .get(s.url("/events/stream"))
+        .bearer_auth(ALICE_TOKEN)
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad = c
+        .get(s.url("/events/stream?events=NoSuchEvent"))
+        .bearer_auth(ALICE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn a_long_backlog_arrives_complete_and_in_order() {
+    // More events than one outbox read (stream::BATCH), read through a slow client.
+    let s = Server::start().await;
+    let ctx = SessionContext::user("imap", "alice");
+    let mut want = Vec::new();
+    for i in 0..(herald_http::stream::BATCH + 44) {
+        let c = s
+            .store
+            .create_mailbox(&ctx, &format!("M{i}"), None)
+            .await
+            .unwrap();
+        want.push(c.events[0].herald_id().unwrap());
+    }
+    let c = client();
+    let mut reader = SseReader::open(
+        c.get(s.url("/events/stream?from=0"))
+            .bearer_auth(ALICE_TOKEN),
+    )
+    .await;
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let m = reader.next().await.unwrap();
+        if !m.comment {
+            got.push(herald_id(&m));
+        }
+        if got.len() == 10 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn credentials_are_required_and_failures_are_limited() {
+    let s = Server::start_with(
+        AuthLimiter::new(3, Duration::from_secs(60), 100),
+        Duration::from_secs(15),
+    )
+    .await;
+    let c = client();
+    let r = c.get(s.url("/events/stream")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Basic ")),
+        "{challenges:?}"
+    );
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Bearer ")),
+        "{challenges:?}"
+    );
+    let r = c.get(s.url("/events/ws")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c.get(s.url("/subscriptions")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Three failures from this address, then 429 even with the right password.
+    for attempt in [
+        c.get(s.url("/events/stream"))
+            .basic_auth("alice", Some("wrong")),
+        c.get(s.url("/events/stream"))
+            .bearer_auth("not-a-configured-token"),
+        c.get(s.url("/events/stream"))
+            .basic_auth("nobody", Some("x")),
+    ] {
+        assert_eq!(attempt.send().await.unwrap().status(), 401);
+    }
+    let r = c
+        .get(s.url("/events/stream"))
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn keep_alives_flow_on_idle_streams_and_shutdown_ends_them() {
+    let s = Server::start_with(AuthLimiter::default(), Duration::from_millis(300)).await;
+    let c = client();
+    let mut sse = SseReader::open(c.get(s.url("/events/stream")).bearer_auth(ALICE_TOKEN)).await;
+    let opening = sse.next().await.unwrap();
+    assert!(opening.comment);
+    let keepalive = sse.next().await.unwrap();
+    assert!(keepalive.comment && keepalive.id.is_none(), "{keepalive:?}");
+
+    let mut req = format!("ws://{}/events/ws", s.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {ALICE_TOKEN}").parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(m, tungstenite::Message::Ping(_)), "{m:?}");
+
+    // Shutdown closes both streams and lets serve return.
+    s.shutdown.cancel();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sse.next().await.is_some() {
+        assert!(Instant::now() < deadline);
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(tungstenite::Message::Close(frame))) => {
+                assert_eq!(u16::from(frame.unwrap().code), 1001);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(10), s.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+fn ws_request(s: &Server, path: &str, auth: &str) -> tungstenite::handshake::client::Request {
+    let mut req = format!("ws://{}{path}", s.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", auth.parse().unwrap());
+    req
+}
+
+async fn ws_events(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("no WebSocket message within 10 s")
+            .unwrap()
+            .unwrap();
+        if let tungstenite::Message::Text(t) = m {
+            out.push(serde_json::from_str(t.as_str()).unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn websocket_streams_resumes_with_from_and_filters_by_user() {
+    let s = Server::start().await;
+    let a1 = s.event_for("alice", "A1").await;
+    let b1 = s.event_for("bob", "B1").await;
+    let a2 = s.event_for("alice", "A2").await;
+    let basic = format!("Basic {}", STANDARD.encode("alice:alice-pw"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(&s, "/events/ws?from=0", &basic))
+        .await
+        .unwrap();
+    let got = ws_events(&mut ws, 2).await;
+    assert_eq!(got[0]["vnd.herald.id"], a1);
+    assert_eq!(got[1]["vnd.herald.id"], a2);
+    assert_eq!(got[0]["event"], "MailboxCreate");
+    let a3 = s.event_for("alice", "A3").await;
+    assert_eq!(ws_events(&mut ws, 1).await[0]["vnd.herald.id"], a3);
+    ws.close(None).await.unwrap();
+
+    // Resume after a1 with ?from=; an admin sees bob's too.
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(
+        &s,
+        &format!("/events/ws?from={a1}"),
+        &format!("Bearer {ROOT_TOKEN}"),
+    ))
+    .await
+    .unwrap();
+    let ids: Vec<u64> = ws_events(&mut ws, 3)
+        .await
+        .iter()
+        .map(|v| v["vnd.herald.id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [b1, a2, a3]);
+
+    // Refusals are HTTP statuses before the upgrade.
+    let err = tokio_tungstenite::connect_async(ws_request(&s, "/events/ws", "Bearer nope"))
+        .await
+        .unwrap_err();
+    match err {
+        tungstenite::Error::Http(r) => assert_eq!(r.status(), 401),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_drives_the_dispatcher() {
+    let s = Server::start().await;
+    let c = client();
+    let out = s.dir.join("api.jsonl");
+    let config = serde_json::json!({
+        "name": "api-sub",
+        "events": ["MailboxCreate"],
+        "users": ["alice"],
+        "sink": { "type": "file", "path": out },
+    });
+    let admin = |r: reqwest::RequestBuilder| r.basic_auth("root", Some("root-pw"));
+
+    // Users may not; admins may.
+    let r = c
+        .post(s.url("/subscriptions"))
+        .bearer_auth(ALICE_TOKEN)
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = admin(c.post(s.url("/subscriptions")).json(&config))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let status: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status["name"], "api-sub");
+    assert_eq!(status["state"], "active");
+    assert_eq!(status["origin"], "api");
+    let r = admin(c.post(s.url("/subscriptions")).json(&config))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = admin(
+        c.post(s.url("/subscriptions"))
+            .json(&serde_json::json!({"name": "x"})),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let mut bad = config.clone();
+    bad["name"] = "bad".into();
+    bad["events"] = serde_json::json!(["NoSuchEvent"]);
+    let r = admin(c.post(s.url("/subscriptions")).json(&bad))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("NoSuchEvent"),
+        "{body}"
+    );
+
+    // It delivers from now on.
+    let a1 = s.event_for("alice", "A1").await;
+    s.event_for("bob", "B1").await;
+    let lines = wait_lines(&out, 1).await;
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains(&format!("\"vnd.herald.id\":{a1}")));
+
+    let list: serde_json::Value = admin(c.get(s.url("/subscriptions")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // Pause, resume, replay.
+    let paused: serde_json::Value = admin(c.post(s.url("/subscriptions/api-sub/pause")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paused["state"], "paused");
+    let resumed: serde_json::Value = admin(c.post(s.url("/subscriptions/api-sub/resume")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resumed["state"], "active");
+    let r = admin(c.post(s.url("/subscriptions/api-sub/replay")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "replay needs ?from=");
+    let r = admin(c.post(s.url(&format!("/subscriptions/api-sub/replay?from={a1}"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lines = wait_lines(&out, 2).await;
+    assert_eq!(lines[0], lines[1], "replayed from {a1}");
+
+    let parked: serde_json::Value = admin(c.get(s.url("/subscriptions/api-sub/parked")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(parked, serde_json::json!([]));
+    let replayed: serde_json::Value = admin(c.post(s.url("/subscriptions/api-sub/parked/replay")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["delivered"], 0);
+
+    // Delete; then it is gone.
+    let r = admin(c.delete(s.url("/subscriptions/api-sub")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    for path in ["/subscriptions/api-sub", "/subscriptions/api-sub/parked"] {
+        let r = admin(c.get(s.url(path))).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = admin(c.post(s.url("/subscriptions/api-sub/pause")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = admin(c.get(s.url("/no/such/route"))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+async fn wait_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(Instant::now() < deadline, "{} lines, want {n}", lines.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
