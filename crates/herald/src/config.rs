@@ -34,9 +34,9 @@ pub struct FileConfig {
     /// `[lmtp]`.
     #[serde(default)]
     pub lmtp: Option<ListenSection>,
-    /// `[http]`.
+    /// `[http]`: event streams and the admin API (keys in `herald_http::config`).
     #[serde(default)]
-    pub http: Option<ListenSection>,
+    pub http: Option<herald_http::HttpConfig>,
     /// `[tls]`.
     #[serde(default)]
     pub tls: Option<TlsSection>,
@@ -68,7 +68,7 @@ pub struct StoreSection {
     pub url: Option<String>,
 }
 
-/// A listener section (`[imap]`, `[pop3]`, `[lmtp]`, `[http]`).
+/// A listener section (`[imap]`, `[pop3]`, `[lmtp]`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenSection {
@@ -222,6 +222,23 @@ sink = { type = "stdout" }
         assert_eq!(c.path, PathBuf::from("/other"), "--data wins");
         let c = store_config(None, &FileConfig::default()).unwrap();
         assert_eq!(c.path, PathBuf::from(DEFAULT_DATA));
+    }
+
+    #[test]
+    fn http_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = load(Some(&write(
+            &dir,
+            "[http]\nlisten = [\"127.0.0.1:0\"]\ntokens = [{ user = \"alice\", sha256 = \"ab\" }]\n",
+        )))
+        .unwrap();
+        let http = f.http.unwrap();
+        assert_eq!(http.tokens[0].user, "alice");
+        let err = format!(
+            "{:#}",
+            load(Some(&write(&dir, "[http]\ntokns = []\n"))).unwrap_err()
+        );
+        assert!(err.contains("tokns"), "{err}");
     }
 
     #[test]
