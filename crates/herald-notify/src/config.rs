@@ -69,6 +69,25 @@ impl Default for RetryPolicy {
     }
 }
 
+impl SubscriptionConfig {
+    /// A subscription of every event to `sink`, with the defaults of an empty table.
+    pub fn new(name: impl Into<String>, sink: SinkConfig) -> SubscriptionConfig {
+        SubscriptionConfig {
+            name: name.into(),
+            events: Vec::new(),
+            users: Vec::new(),
+            mailboxes: Vec::new(),
+            params: Vec::new(),
+            ignore_flags: Vec::new(),
+            content: ContentPolicy::default(),
+            tags: Vec::new(),
+            format: Format::default(),
+            sink,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
 /// How events are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -352,19 +352,7 @@ mod tests {
     use herald_events::UidSet;
 
     fn config() -> SubscriptionConfig {
-        SubscriptionConfig {
-            name: "t".into(),
-            events: vec![],
-            users: vec![],
-            mailboxes: vec![],
-            params: vec![],
-            ignore_flags: vec![],
-            content: ContentPolicy::default(),
-            tags: vec![],
-            format: Format::Rfc5423,
-            sink: SinkConfig::Stdout,
-            retry: crate::config::RetryPolicy::default(),
-        }
+        SubscriptionConfig::new("t", SinkConfig::Stdout)
     }
 
     fn sub(f: impl FnOnce(&mut SubscriptionConfig)) -> Subscription {

@@ -10,36 +10,16 @@
 //! `SinkError::Retry` within the sink's timeout; the shared services are never stopped.
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
+use common::{service, unique};
+
 use herald_events::Event;
 use herald_notify::Format;
 use herald_notify::format::encode;
 use herald_notify::sink::{Outgoing, Sink, SinkError};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-/// Whether the service at `addr` answers; outside CI a missing service skips the test.
-async fn service(name: &str, addr: &str) -> bool {
-    let up = matches!(
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
-        Ok(Ok(_))
-    );
-    if !up {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{name} is not reachable at {addr} (CI=true: the service must run)");
-        }
-        eprintln!("skipped: {name} is not reachable at {addr}");
-    }
-    up
-}
-
-/// A name no other test or run uses.
-fn unique(kind: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("herald-test-{kind}-{}-{nanos}", std::process::id())
-}
 
 /// Herald's golden events, one of every type it emits, with ids `first..`.
 fn events(first: u64) -> Vec<Outgoing> {

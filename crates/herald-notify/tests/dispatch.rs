@@ -76,23 +76,14 @@ fn factory(shared: Shared) -> Options {
 }
 
 fn config(name: &str, events: &[&str]) -> SubscriptionConfig {
-    SubscriptionConfig {
-        name: name.into(),
-        events: events.iter().map(|e| (*e).to_owned()).collect(),
-        users: vec![],
-        mailboxes: vec![],
-        params: vec![],
-        ignore_flags: vec![],
-        content: Default::default(),
-        tags: vec![],
-        format: Default::default(),
-        sink: SinkConfig::Stdout,
-        retry: RetryPolicy {
-            initial_ms: 10,
-            max_ms: 50,
-            park_after_secs: 0,
-        },
-    }
+    let mut c = SubscriptionConfig::new(name, SinkConfig::Stdout);
+    c.events = events.iter().map(|e| (*e).to_owned()).collect();
+    c.retry = RetryPolicy {
+        initial_ms: 10,
+        max_ms: 50,
+        park_after_secs: 0,
+    };
+    c
 }
 
 async fn store(dir: &std::path::Path) -> Store {

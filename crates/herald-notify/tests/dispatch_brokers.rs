@@ -4,49 +4,15 @@
 //! type. (The sinks alone are tested in `brokers.rs`.)
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
+use common::{service, unique};
+
 use herald_notify::config::{SinkConfig, SubscriptionConfig};
 use herald_notify::dispatch::Dispatcher;
 use herald_store::{SessionContext, Store, StoreConfig};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-async fn service(name: &str, addr: &str) -> bool {
-    let up = matches!(
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
-        Ok(Ok(_))
-    );
-    if !up {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{name} is not reachable at {addr} (CI=true: the service must run)");
-        }
-        eprintln!("skipped: {name} is not reachable at {addr}");
-    }
-    up
-}
-
-fn unique(kind: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("herald_e2e_{kind}_{}_{nanos}", std::process::id())
-}
-
-fn subscription(name: &str, sink: SinkConfig) -> SubscriptionConfig {
-    SubscriptionConfig {
-        name: name.into(),
-        events: vec![],
-        users: vec![],
-        mailboxes: vec![],
-        params: vec![],
-        ignore_flags: vec![],
-        content: Default::default(),
-        tags: vec![],
-        format: Default::default(),
-        sink,
-        retry: Default::default(),
-    }
-}
 
 /// A store, a subscription started at the beginning, and `n` committed events (mailbox
 /// creations, subscriptions and deletions: three event types).
@@ -91,7 +57,8 @@ async fn the_outbox_reaches_a_nats_consumer_once_and_in_order() {
         url: URL.into(),
         subject: prefix.clone(),
     };
-    let (store, token) = run_dispatcher(dir.path(), subscription("nats", sink), 300).await;
+    let (store, token) =
+        run_dispatcher(dir.path(), SubscriptionConfig::new("nats", sink), 300).await;
     let last = store.last_event_id().await.unwrap();
     let js = jetstream::new(async_nats::connect(URL).await.unwrap());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -156,7 +123,8 @@ async fn the_outbox_reaches_a_redis_stream_once_and_in_order() {
         stream: key.clone(),
         maxlen: Some(100_000),
     };
-    let (store, token) = run_dispatcher(dir.path(), subscription("redis", sink), 300).await;
+    let (store, token) =
+        run_dispatcher(dir.path(), SubscriptionConfig::new("redis", sink), 300).await;
     let last = store.last_event_id().await.unwrap();
     let mut conn = redis::Client::open(URL)
         .unwrap()

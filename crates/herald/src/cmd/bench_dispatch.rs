@@ -44,22 +44,6 @@ async fn fill(store: &Store, events: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn subscription(name: &str, sink: SinkConfig) -> SubscriptionConfig {
-    SubscriptionConfig {
-        name: name.into(),
-        events: vec![],
-        users: vec![],
-        mailboxes: vec![],
-        params: vec![],
-        ignore_flags: vec![],
-        content: Default::default(),
-        tags: vec![],
-        format: Default::default(),
-        sink,
-        retry: Default::default(),
-    }
-}
-
 /// Times one subscription from the start of the outbox to its last event.
 async fn drain(store: &Store, config: SubscriptionConfig, last: u64) -> anyhow::Result<f64> {
     let name = config.name.clone();
@@ -118,7 +102,7 @@ pub async fn run(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
     eprintln!("  committed in {:.1} s", t.elapsed().as_secs_f64());
 
     let out = root.join("events.jsonl");
-    let file = subscription(
+    let file = SubscriptionConfig::new(
         "bench-file",
         SinkConfig::File {
             path: out.display().to_string(),
@@ -137,7 +121,7 @@ pub async fn run(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
     );
     if let Some(url) = &args.nats {
         let prefix = format!("herald.bench{}", std::process::id());
-        let nats = subscription(
+        let nats = SubscriptionConfig::new(
             "bench-nats",
             SinkConfig::Nats {
                 url: url.clone(),
@@ -238,7 +222,7 @@ async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
     let arrivals = Arc::new(Mutex::new(HashMap::new()));
     let rx = tokio::spawn(receiver(listener, Arc::clone(&arrivals)));
     let token = CancellationToken::new();
-    let hook = subscription(
+    let hook = SubscriptionConfig::new(
         "latency",
         SinkConfig::Webhook {
             url,
