@@ -12,11 +12,10 @@
 //! to the receiver reading the request is recorded, and p50/p99/max are reported.
 
 use crate::cli::BenchDispatchArgs;
-use anyhow::{Context as _, ensure};
+use anyhow::ensure;
 use herald_notify::config::{SinkConfig, SubscriptionConfig};
 use herald_notify::dispatch::Dispatcher;
 use herald_store::{DeliveryRecord, SessionContext, Store, StoreConfig};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -86,14 +85,7 @@ pub async fn run(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
     if args.latency {
         return latency(fqdn, args).await;
     }
-    let root = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("herald-bench-dispatch.{}", std::process::id())));
-    if root.exists() {
-        std::fs::remove_dir_all(&root)
-            .with_context(|| format!("cannot clear {}", root.display()))?;
-    }
+    let root = super::bench_store::fresh_dir(args.dir.as_deref(), "dispatch")?;
     let store = Store::open(StoreConfig::new(root.join("data")).with_fqdn(fqdn)).await?;
     eprintln!("bench dispatch: committing {} events …", args.events);
     let t = Instant::now();
@@ -205,14 +197,7 @@ async fn receiver(
 async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCode> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    let root = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("herald-bench-latency.{}", std::process::id())));
-    if root.exists() {
-        std::fs::remove_dir_all(&root)
-            .with_context(|| format!("cannot clear {}", root.display()))?;
-    }
+    let root = super::bench_store::fresh_dir(args.dir.as_deref(), "latency")?;
     let store = Store::open(StoreConfig::new(root.join("data")).with_fqdn(fqdn)).await?;
     store
         .add_user(&SessionContext::admin_cli(), "bench", "bench", false)

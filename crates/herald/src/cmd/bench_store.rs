@@ -36,6 +36,18 @@ pub(crate) fn message(n: u64, user: &str, size: usize) -> Vec<u8> {
     m
 }
 
+/// The directory a benchmark works in: `dir`, or `./herald-bench-<name>.<pid>`, emptied first.
+pub(crate) fn fresh_dir(dir: Option<&std::path::Path>, name: &str) -> anyhow::Result<PathBuf> {
+    let root = dir
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(format!("herald-bench-{name}.{}", std::process::id())));
+    if root.exists() {
+        std::fs::remove_dir_all(&root)
+            .with_context(|| format!("cannot clear {}", root.display()))?;
+    }
+    Ok(root)
+}
+
 /// Runs `herald bench store`.
 pub async fn run(fqdn: &str, args: &BenchStoreArgs) -> anyhow::Result<ExitCode> {
     ensure!(args.count > 0, "--count must be positive");

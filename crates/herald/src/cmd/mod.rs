@@ -39,6 +39,12 @@ where
     })
 }
 
+/// `[server] hostname` (or the machine's name), for benchmarks that build their own stores.
+fn server_fqdn(cli: &Cli) -> anyhow::Result<String> {
+    let file = crate::config::load(cli.config.as_deref())?;
+    Ok(crate::config::store_config(cli.data.as_deref(), &file)?.server_fqdn)
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -70,24 +76,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Check(args)) => bench::check(&args),
         Command::Bench(BenchCommand::Dispatch(ref args)) => {
-            let file = crate::config::load(cli.config.as_deref())?;
-            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
-            runtime()?.block_on(bench_dispatch::run(&config.server_fqdn, args))
+            runtime()?.block_on(bench_dispatch::run(&server_fqdn(&cli)?, args))
         }
         Command::Bench(BenchCommand::Imap(ref args)) => {
-            let file = crate::config::load(cli.config.as_deref())?;
-            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
-            runtime()?.block_on(bench_imap::run(&config.server_fqdn, args))
+            runtime()?.block_on(bench_imap::run(&server_fqdn(&cli)?, args))
         }
         Command::Bench(BenchCommand::Lmtp(ref args)) => {
-            let file = crate::config::load(cli.config.as_deref())?;
-            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
-            runtime()?.block_on(bench_lmtp::run(&config.server_fqdn, args))
+            runtime()?.block_on(bench_lmtp::run(&server_fqdn(&cli)?, args))
         }
         Command::Bench(BenchCommand::Store(ref args)) => {
-            let file = crate::config::load(cli.config.as_deref())?;
-            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
-            runtime()?.block_on(bench_store::run(&config.server_fqdn, args))
+            runtime()?.block_on(bench_store::run(&server_fqdn(&cli)?, args))
         }
         Command::Events(EventsCommand::Tail(ref args)) => {
             with_store(&cli, |s| async move { tail::run(&s, args).await })
