@@ -2,7 +2,8 @@
 //! gracefully on SIGINT/SIGTERM.
 //!
 //! With no configuration file Herald runs on its embedded default (DESIGN §3): data in
-//! `./herald-data`, IMAP on 127.0.0.1:1143, POP3 on 127.0.0.1:1110, LMTP on 127.0.0.1:2424, every event appended to
+//! `./herald-data`, IMAP on 127.0.0.1:1143, POP3 on 127.0.0.1:1110, LMTP on 127.0.0.1:2424,
+//! HTTP (event streams, admin API) on 127.0.0.1:8080, every event appended to
 //! `DATA/events.jsonl` and summarised on standard output. On the first start of an empty data
 //! directory it creates the account `demo` with a random password and prints it once.
 
@@ -23,6 +24,8 @@ pub const DEFAULT_IMAP: &str = "127.0.0.1:1143";
 pub const DEFAULT_POP3: &str = "127.0.0.1:1110";
 /// Default LMTP listener.
 pub const DEFAULT_LMTP: &str = "127.0.0.1:2424";
+/// Default HTTP listener (event streams, admin API).
+pub const DEFAULT_HTTP: &str = herald_http::DEFAULT_LISTEN;
 /// Largest message accepted by default (LMTP SIZE).
 pub const DEFAULT_MAX_MESSAGE: u64 = 50 << 20;
 /// How long sessions get to finish after a stop signal.
@@ -159,9 +162,15 @@ async fn stop_signal() {
 
 /// Runs `herald serve` until a stop signal.
 pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::Result<ExitCode> {
-    if file.http.is_some() {
-        bail!("[http] (admin API and event streams) is not available in this build yet");
-    }
+    // Webhooks (reqwest, rustls-no-provider) and TLS listeners use ring (STACK §1).
+    herald_notify::sink::webhook::ensure_crypto_provider();
+    let http = file
+        .http
+        .clone()
+        .unwrap_or_else(|| herald_http::HttpConfig {
+            listen: DEFAULT_HTTP.parse().ok().into_iter().collect(),
+            ..herald_http::HttpConfig::default()
+        });
     let tls = match &file.tls {
         Some(t) => Some(herald_net::load_tls_config(&t.cert, &t.key)?),
         None => None,
@@ -177,10 +186,35 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
 
     let imap_listeners = bind_all("imap", &imap).await?;
     let shutdown = CancellationToken::new();
-    let dispatcher = herald_notify::dispatch::Dispatcher::start(
+    let mut http_listeners = Vec::new();
+    for addr in &http.listen {
+        http_listeners.push(bind("http", *addr).await?);
+    }
+    // Links to messages a content policy leaves out point at this server's /messages.
+    let public_url = match (&http.public_url, http_listeners.first()) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(l)) => l.local_addr().ok().map(|a| format!("http://{a}")),
+        (None, None) => None,
+    };
+    let content_links = match public_url {
+        Some(base) => Some(
+            herald_notify::content_ref::ContentSigner::load_or_create(
+                &store.config().path,
+                &base,
+                Duration::from_secs(http.link_ttl_secs.unwrap_or(7 * 86_400)),
+            )
+            .context("cannot load the message-link key")?,
+        ),
+        None => None,
+    };
+    let dispatcher = herald_notify::dispatch::Dispatcher::start_with(
         store.clone(),
         file.subscription.clone(),
         shutdown.clone(),
+        herald_notify::dispatch::Options {
+            content_links: content_links.clone(),
+            ..herald_notify::dispatch::Options::default()
+        },
     )
     .await
     .context("cannot start event delivery")?;
@@ -197,6 +231,16 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
 
     let hostname = store.config().server_fqdn.clone();
     let limiter = Arc::new(AuthLimiter::default());
+    let http_state = herald_http::HttpState::new(
+        store.clone(),
+        Some(Arc::clone(&dispatcher)),
+        &http,
+        Arc::clone(&limiter),
+    )?;
+    let http_state = match content_links {
+        Some(signer) => http_state.with_content_links(signer),
+        None => http_state,
+    };
     let mut tasks = JoinSet::new();
 
     let imap_server = herald_imap::ImapServer::new(
@@ -260,6 +304,18 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         &shutdown,
         move |c| lmtp_server.clone().handle(c),
     );
+
+    for listener in http_listeners {
+        if let Ok(a) = listener.local_addr() {
+            println!("listening: http {a}");
+        }
+        let (state, shutdown) = (http_state.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            if let Err(e) = herald_http::serve(listener, state, shutdown).await {
+                tracing::error!("http: {e}");
+            }
+        });
+    }
 
     let mut log_task = if file.events.log.unwrap_or(true) {
         let path = store.config().path.join("events.jsonl");

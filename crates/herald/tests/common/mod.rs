@@ -54,7 +54,12 @@ impl Server {
         } else {
             "[imap]\nlisten = [\"127.0.0.1:0\"]\n"
         };
-        let sections = &format!("{sections}{imap}");
+        let http = if sections.contains("[http]") {
+            ""
+        } else {
+            "[http]\nlisten = [\"127.0.0.1:0\"]\n"
+        };
+        let sections = &format!("{sections}{imap}{http}");
         let data = dir.path().join("data");
         let config = dir.path().join("herald.toml");
         std::fs::write(
