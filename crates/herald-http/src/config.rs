@@ -33,6 +33,11 @@ pub struct HttpConfig {
     pub max_streams: Option<usize>,
     /// Seconds between keep-alives on an idle stream (default 15).
     pub keepalive_secs: Option<u64>,
+    /// The URL subscribers reach this server at, for signed message links
+    /// (`vnd.herald.contentURL`); default `http://` + the first listening address.
+    pub public_url: Option<String>,
+    /// How long a signed message link stays valid, in seconds (default 7 days).
+    pub link_ttl_secs: Option<u64>,
 }
 
 /// One bearer token.

@@ -16,6 +16,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 mod error;
+mod messages;
 pub mod sse;
 pub mod stream;
 pub mod ws;
@@ -55,6 +56,7 @@ pub struct HttpState {
     pub(crate) streams: Arc<Semaphore>,
     pub(crate) keepalive: Duration,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) content_links: Option<herald_notify::content_ref::ContentSigner>,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -89,7 +91,17 @@ impl HttpState {
                 .unwrap_or(DEFAULT_KEEPALIVE)
                 .max(Duration::from_secs(1)),
             shutdown: CancellationToken::new(),
+            content_links: None,
         })
+    }
+
+    /// Serves `GET /messages` for links signed with `signer` (the dispatcher's content links).
+    pub fn with_content_links(
+        mut self,
+        signer: herald_notify::content_ref::ContentSigner,
+    ) -> HttpState {
+        self.content_links = Some(signer);
+        self
     }
 
     /// Changes the keep-alive interval (tests use short ones).
@@ -104,6 +116,7 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/events/stream", get(sse::stream))
         .route("/events/ws", get(ws::upgrade))
+        .route("/messages", get(messages::get))
         .route("/subscriptions", get(admin::list).post(admin::create))
         .route(
             "/subscriptions/{name}",

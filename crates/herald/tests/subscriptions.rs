@@ -141,3 +141,64 @@ fn a_sigkilled_server_neither_loses_nor_invents_deliveries() {
         "every committed event, in order (a batch may repeat after a kill)"
     );
 }
+
+/// A plain HTTP/1.0 GET; returns (status, body).
+fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut tcp = std::net::TcpStream::connect(host).unwrap();
+    write!(tcp, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+#[test]
+fn a_large_message_is_given_as_a_signed_link_that_http_serves() {
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("content.jsonl");
+    let server = Server::start(&format!(
+        "[[subscription]]\nname = \"content\"\nevents = [\"MessageNew\"]\n\
+         content = {{ max_bytes = 64 }}\nsink = {{ type = \"file\", path = \"{}\" }}\n",
+        path.display()
+    ));
+    server.add_user("paul", "pw");
+    let lmtp = server.port("lmtp").to_string();
+    server.python(
+        "lmtp_deliver.py",
+        &[
+            &lmtp,
+            "s@example.net",
+            "paul@example.org",
+            "--",
+            "250",
+            "--",
+            "250",
+        ],
+    );
+    let line = wait_lines(&path, 1).remove(0);
+    let e = Event::from_json(&line).unwrap();
+    assert!(e.message_content.is_none(), "over max_bytes");
+    let link = e
+        .extension(herald_events::vnd::CONTENT_URL)
+        .and_then(|v| v.as_str())
+        .unwrap()
+        .to_owned();
+    let http = server.addrs["http"];
+    assert!(
+        link.starts_with(&format!("http://{http}/messages?uri=")),
+        "{link}"
+    );
+    let (status, body) = http_get(&link);
+    assert_eq!(status, 200);
+    assert_eq!(body.len() as u64, e.message_size.unwrap());
+    assert!(String::from_utf8_lossy(&body).contains("Subject: Herald end-to-end"));
+    // Another UID under the same signature is refused.
+    let forged = link.replace("UID%3D1", "UID%3D2").replace("UID=1", "UID=2");
+    assert_ne!(forged, link);
+    assert_eq!(http_get(&forged).0, 403);
+}
