@@ -202,3 +202,49 @@ fn a_large_message_is_given_as_a_signed_link_that_http_serves() {
     assert_ne!(forged, link);
     assert_eq!(http_get(&forged).0, 403);
 }
+
+#[test]
+fn events_a_receiver_never_takes_are_parked_and_listed() {
+    // A webhook to a port nobody listens on, parking after one second.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::start(&format!(
+        "[[subscription]]\nname = \"dead\"\nevents = [\"MessageNew\"]\n\
+         retry = {{ initial_ms = 20, max_ms = 100, park_after_secs = 1 }}\n\
+         sink = {{ type = \"webhook\", url = \"http://127.0.0.1:{closed}/hook\", timeout_ms = 500 }}\n"
+    ));
+    server.add_user("quinn", "pw");
+    let lmtp = server.port("lmtp").to_string();
+    server.python(
+        "lmtp_deliver.py",
+        &[
+            &lmtp,
+            "s@example.net",
+            "quinn@example.org",
+            "--",
+            "250",
+            "--",
+            "250",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let parked = loop {
+        let out = server.admin(&["events", "tail", "--parked"]);
+        if !out.trim().is_empty() {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "nothing was parked");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let e = Event::from_json(parked.lines().next().unwrap()).unwrap();
+    assert_eq!(e.event, EventType::MessageNew);
+    let info = e.extension("vnd.herald.parked").unwrap();
+    assert_eq!(info["subscription"], "dead");
+    assert!(
+        info["reason"].as_str().unwrap().contains("127.0.0.1"),
+        "{info}"
+    );
+}
