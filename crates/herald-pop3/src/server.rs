@@ -225,6 +225,9 @@ impl Pop3Server {
                             }
                         }
                         Step::Close => {
+                            // Free the maildrop before the client reads "+OK bye": a client
+                            // that reconnects at once must not find it still locked.
+                            drop(live.lock.take());
                             conn.stream.write_all(&out).await?;
                             conn.stream.flush().await?;
                             return Ok(Disconnect::Graceful);
