@@ -7,7 +7,7 @@
 //! message. A delivery counts when its 250 reply arrived, which Herald sends only after the
 //! message and its MessageNew event are on disk.
 
-use super::bench_store::message;
+use super::bench_store::{fresh_dir, message};
 use crate::cli::BenchLmtpArgs;
 use anyhow::{Context as _, bail, ensure};
 use herald_net::{CancellationToken, ListenerConfig};
@@ -95,11 +95,7 @@ pub async fn run(fqdn: &str, args: &BenchLmtpArgs) -> anyhow::Result<ExitCode> {
         root.display()
     );
     for &conns in &args.connections {
-        let dir = root.join(format!("connections-{conns}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
-        }
+        let dir = fresh_dir(Some(&root.join(format!("connections-{conns}"))), "")?;
         let store = Store::open(StoreConfig::new(&dir).with_fqdn(fqdn)).await?;
         let admin = SessionContext::admin_cli();
         for c in 0..conns {

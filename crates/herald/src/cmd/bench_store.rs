@@ -65,11 +65,7 @@ pub async fn run(fqdn: &str, args: &BenchStoreArgs) -> anyhow::Result<ExitCode> 
         root.display()
     );
     for &writers in &args.writers {
-        let dir = root.join(format!("writers-{writers}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
-        }
+        let dir = fresh_dir(Some(&root.join(format!("writers-{writers}"))), "")?;
         let mut config = StoreConfig::new(&dir).with_fqdn(fqdn);
         config.durable = true;
         let store = Store::open(config).await?;
