@@ -39,7 +39,7 @@ pub struct ImapConfig {
 
 impl ImapConfig {
     /// Defaults for `hostname`: 64 MiB literals, 15-minute IDLE keep-alive, 60 s to log in,
-    /// 30-minute autologout, 200 commands/s, plaintext login allowed.
+    /// 30-minute autologout, 1,000 commands/s, plaintext login allowed.
     pub fn new(hostname: impl Into<String>) -> ImapConfig {
         ImapConfig {
             hostname: hostname.into(),
@@ -49,7 +49,7 @@ impl ImapConfig {
             idle_keepalive: DEFAULT_IDLE_KEEPALIVE,
             unauthenticated_timeout: Duration::from_secs(60),
             autologout: Duration::from_secs(31 * 60),
-            commands_per_second: 200,
+            commands_per_second: 1000,
             login_disabled_without_tls: false,
             auth_limiter: Arc::new(AuthLimiter::default()),
         }
