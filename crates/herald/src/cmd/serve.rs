@@ -18,6 +18,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+/// Prints a line on standard output, ignoring a closed or broken stdout: the server must
+/// keep serving when whoever started it stops reading (a supervisor, a pipe to `head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Default listeners (DESIGN §3).
 pub const DEFAULT_IMAP: &str = "127.0.0.1:1143";
 /// Default POP3 listener.
@@ -80,12 +89,12 @@ async fn bind_all(protocol: &'static str, section: &ListenSection) -> anyhow::Re
 fn announce(protocol: &str, listeners: &Listeners) {
     for l in &listeners.plain {
         if let Ok(a) = l.local_addr() {
-            println!("listening: {protocol} {a}");
+            say!("listening: {protocol} {a}");
         }
     }
     for l in &listeners.tls {
         if let Ok(a) = l.local_addr() {
-            println!("listening: {protocol}s {a} (TLS)");
+            say!("listening: {protocol}s {a} (TLS)");
         }
     }
 }
@@ -139,9 +148,7 @@ async fn first_run(store: &Store, with_config: bool) -> anyhow::Result<()> {
         .add_user(&SessionContext::admin_cli(), "demo", &password, false)
         .await
         .context("cannot create the demo account")?;
-    println!(
-        "created account: demo  password: {password}  (shown once; change it with `herald user`)"
-    );
+    say!("created account: demo  password: {password}  (shown once; change it with `herald user`)");
     Ok(())
 }
 
@@ -219,9 +226,11 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     .await
     .context("cannot start event delivery")?;
     for s in dispatcher.list().await? {
-        println!(
+        say!(
             "subscription: {} ({}, cursor {})",
-            s.name, s.state, s.cursor
+            s.name,
+            s.state,
+            s.cursor
         );
     }
 
@@ -307,7 +316,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
 
     for listener in http_listeners {
         if let Ok(a) = listener.local_addr() {
-            println!("listening: http {a}");
+            say!("listening: http {a}");
         }
         let (state, shutdown) = (http_state.clone(), shutdown.clone());
         tasks.spawn(async move {
@@ -319,7 +328,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
 
     let mut log_task = if file.events.log.unwrap_or(true) {
         let path = store.config().path.join("events.jsonl");
-        println!("event log: {}", path.display());
+        say!("event log: {}", path.display());
         Some(tokio::spawn(herald_notify::log::run(
             store.clone(),
             path,
