@@ -683,7 +683,12 @@ impl Worker {
                         }
                         match self.store.park_events(name, ids, &reason, last).await {
                             Ok(()) => lock(&self.state).cursor = last,
-                            Err(e) => tracing::error!(subscription = %name, "cannot park: {e}"),
+                            Err(e) => {
+                                tracing::error!(subscription = %name, "cannot park: {e}");
+                                // The batch comes back on the next turn: wait first, so a
+                                // receiver that refuses at once and a failing store cannot spin.
+                                self.sleep(backoff(&self.sub.config.retry, attempt)).await;
+                            }
                         }
                         return false;
                     }
