@@ -22,6 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// RFC 1939 §3: the autologout timer is at least 10 minutes.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest a TLS handshake may take after STLS.
+pub const TLS_HANDSHAKE: Duration = Duration::from_secs(30);
 /// Pause after a failed authentication, slowing guessing on one connection.
 pub const FAILURE_DELAY: Duration = Duration::from_secs(1);
 
@@ -176,11 +178,19 @@ impl Pop3Server {
                                 user: Some(user.clone()),
                                 ..Self::base_context(conn)
                             });
-                            let r = self.open_maildrop(&user, &ctx, live).await;
+                            let mut r = self.open_maildrop(&user, &ctx, live).await;
                             if r.is_ok() {
+                                // A session without its Login event would also end without a
+                                // Logout: refuse it as a temporary failure instead.
                                 match self.store.login(&ctx).await {
                                     Ok(_) => live.ctx = Some(ctx),
-                                    Err(e) => tracing::warn!(error = %e, "could not record Login"),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "could not record Login");
+                                        drop(live.lock.take());
+                                        r = Err(MaildropError::Temporary(
+                                            "cannot open the maildrop now".into(),
+                                        ));
+                                    }
                                 }
                             }
                             queue.extend(session.maildrop_result(r));
@@ -191,7 +201,12 @@ impl Pop3Server {
                                 continue;
                             };
                             match self.store.read_message(ctx, "INBOX", uid).await {
-                                Ok(message) => dot_stuff(&message, body_lines, &mut out),
+                                Ok(message) => {
+                                    dot_stuff(&message, body_lines, &mut out);
+                                    // Pipelined RETRs must not pile every message up in memory.
+                                    conn.stream.write_all(&out).await?;
+                                    out.clear();
+                                }
                                 Err(e) => {
                                     // The +OK line is out; end the multi-line response, then
                                     // say why on the log (RFC 1939 has no mid-response error).
@@ -220,8 +235,14 @@ impl Pop3Server {
                             let Some(acceptor) = &self.starttls else {
                                 return Ok(Disconnect::Abort);
                             };
-                            if conn.stream.upgrade(acceptor).await.is_err() {
-                                return Ok(Disconnect::SecurityLayerError);
+                            // Anything the client sent after STLS arrived in clear text and may
+                            // have been injected by a man in the middle (RFC 2595 §4): drop it.
+                            lines = LineBuffer::new(crate::session::MAX_COMMAND_LINE);
+                            match tokio::time::timeout(TLS_HANDSHAKE, conn.stream.upgrade(acceptor))
+                                .await
+                            {
+                                Ok(Ok(())) => {}
+                                _ => return Ok(Disconnect::SecurityLayerError),
                             }
                         }
                         Step::Close => {

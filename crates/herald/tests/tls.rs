@@ -32,6 +32,8 @@ fn starttls_stls_and_implicit_tls() {
     );
     let out = server.python("tls_sessions.py", &[&lmtp, &pop3, &pop3s, "erin", "pw"]);
     assert_eq!(out.trim(), "ok");
+    // A command pipelined in clear text behind STLS is dropped, not run over TLS.
+    assert_eq!(server.python("stls_injection.py", &[&pop3]).trim(), "ok");
     let events = server.wait_for(0, |e| {
         e.iter()
             .filter(|e| e.event == herald_events::EventType::Logout)
