@@ -158,6 +158,8 @@ pub struct Session {
     receiver: Option<DataReceiver>,
     fault: Option<DataFault>,
     tls: bool,
+    /// Skipping the rest of an over-long command line.
+    discarding: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -190,6 +192,7 @@ impl Session {
             receiver: None,
             fault: None,
             tls,
+            discarding: false,
         }
     }
 
@@ -238,13 +241,21 @@ impl Session {
                 _ => {
                     let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
                         if self.input.len() > MAX_COMMAND_LINE {
-                            // Keep the connection usable: drop what we have, tell the client.
+                            // Drop what we have and the rest of the line as it arrives: its tail
+                            // must not be read as a command of its own.
                             self.input.clear();
-                            steps.push(reply(500, "5.5.2", "line too long"));
+                            if !self.discarding {
+                                self.discarding = true;
+                                steps.push(reply(500, "5.5.2", "line too long"));
+                            }
                         }
                         return steps;
                     };
                     let line: Vec<u8> = self.input.drain(..=end).collect();
+                    if self.discarding {
+                        self.discarding = false;
+                        continue;
+                    }
                     if line.len() > MAX_COMMAND_LINE {
                         steps.push(reply(500, "5.5.2", "line too long"));
                         continue;
@@ -703,6 +714,23 @@ mod tests {
         );
         // The envelope keeps the path as the client sent it.
         assert_eq!(d.recipients[0].rcpt_line, "RCPT TO:<alice>");
+    }
+
+    #[test]
+    fn an_over_long_line_across_reads_gets_one_reply_and_its_tail_is_not_a_command() {
+        let mut s = Session::new(config(), false);
+        s.input(b"LHLO x\r\n");
+        let mut long = b"NOOP ".to_vec();
+        long.extend(std::iter::repeat_n(b'x', MAX_COMMAND_LINE + 10));
+        assert_eq!(text(&s.input(&long)), "500 5.5.2 line too long\r\n");
+        // The line goes on in the next reads; its tail looks like a command.
+        assert_eq!(text(&s.input(&[b'y'; 5000])), "");
+        assert_eq!(
+            text(&s.input(b"QUIT\r\n")),
+            "",
+            "the tail of the long line is dropped"
+        );
+        assert_eq!(text(&s.input(b"NOOP\r\n")), "250 2.0.0 ok\r\n");
     }
 
     #[test]
