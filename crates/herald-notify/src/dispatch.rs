@@ -110,8 +110,12 @@ struct Running {
     origin: String,
     subscription: Subscription,
     state: Arc<Mutex<State>>,
+    /// Held while a change of delivery state is written to the store, by the worker (cursor,
+    /// parking, disabling) and by control operations alike, so memory and store agree in order.
+    ops: Arc<tokio::sync::Mutex<()>>,
     wake: Arc<Notify>,
     stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Builds a sink from its configuration ([`sink::build`] in production; tests inject sinks
@@ -225,7 +229,8 @@ impl Dispatcher {
                 },
             };
             store.put_delivery(record.clone()).await?;
-            dispatcher.launch(sub, &record).await?;
+            let mut running = dispatcher.running.lock().await;
+            dispatcher.launch(&mut running, sub, &record).await?;
         }
         for (name, record) in records {
             if configured_names.contains(&name) {
@@ -245,7 +250,14 @@ impl Dispatcher {
                 }
             };
             match Subscription::compile(config) {
-                Ok(sub) => dispatcher.launch(sub, &record).await?,
+                Ok(sub) => {
+                    let mut running = dispatcher.running.lock().await;
+                    // One stored subscription whose sink cannot be built (a directory gone, a
+                    // broker feature not compiled in) must not keep the server from starting.
+                    if let Err(e) = dispatcher.launch(&mut running, sub, &record).await {
+                        tracing::error!(subscription = %name, "not started: {e}");
+                    }
+                }
                 Err(e) => {
                     tracing::error!(subscription = %name, "stored configuration invalid: {e}")
                 }
@@ -254,8 +266,11 @@ impl Dispatcher {
         Ok(dispatcher)
     }
 
+    /// Builds the sink and starts the worker; the caller holds the `running` map, so a name is
+    /// checked and inserted atomically.
     async fn launch(
         &self,
+        running: &mut BTreeMap<String, Running>,
         sub: Subscription,
         record: &DeliveryRecord,
     ) -> Result<(), DispatchError> {
@@ -274,25 +289,29 @@ impl Dispatcher {
             delivered: 0,
         }));
         let wake = Arc::new(Notify::new());
+        let ops = Arc::new(tokio::sync::Mutex::new(()));
         let stop = self.shutdown.child_token();
         let worker = Worker {
             store: self.store.clone(),
             links: self.links.clone(),
             sub: sub.clone(),
             state: Arc::clone(&state),
+            ops: Arc::clone(&ops),
             wake: Arc::clone(&wake),
             stop: stop.clone(),
         };
-        tokio::spawn(worker.run(sink));
+        let task = tokio::spawn(worker.run(sink));
         tracing::info!(subscription = %sub.name(), cursor = record.cursor, "delivering");
-        self.running.lock().await.insert(
+        running.insert(
             sub.name().to_owned(),
             Running {
                 origin: record.origin.clone(),
                 subscription: sub,
                 state,
+                ops,
                 wake,
                 stop,
+                task,
             },
         );
         Ok(())
@@ -351,20 +370,31 @@ impl Dispatcher {
     ) -> Result<SubscriptionStatus, DispatchError> {
         let sub = Subscription::compile(config)?;
         let name = sub.name().to_owned();
-        if self.running.lock().await.contains_key(&name) {
-            return Err(DispatchError::Exists(name));
+        {
+            // Held from the name check to the insert: two creates of one name cannot both run.
+            let mut running = self.running.lock().await;
+            if running.contains_key(&name) {
+                return Err(DispatchError::Exists(name));
+            }
+            let record = DeliveryRecord {
+                name: name.clone(),
+                config: to_json(&sub.config),
+                origin: "api".into(),
+                paused: false,
+                disabled_reason: None,
+                cursor: self.store.last_event_id().await?,
+            };
+            // Check the sink first (a bad one leaves nothing behind), persist, then start: the
+            // worker's first cursor write finds its record.
+            (self.sinks)(sub.config.sink.clone())
+                .await
+                .map_err(|error| DispatchError::Sink {
+                    name: name.clone(),
+                    error,
+                })?;
+            self.store.put_delivery(record.clone()).await?;
+            self.launch(&mut running, sub, &record).await?;
         }
-        let record = DeliveryRecord {
-            name: name.clone(),
-            config: to_json(&sub.config),
-            origin: "api".into(),
-            paused: false,
-            disabled_reason: None,
-            cursor: self.store.last_event_id().await?,
-        };
-        // Build the sink before persisting, so a bad sink leaves nothing behind.
-        self.launch(sub, &record).await?;
-        self.store.put_delivery(record).await?;
         self.get(&name).await
     }
 
@@ -377,8 +407,15 @@ impl Dispatcher {
         if r.origin == "config" {
             return Err(DispatchError::FromConfig(name.to_owned()));
         }
+        let Some(r) = running.remove(name) else {
+            return Err(DispatchError::NotFound(name.to_owned()));
+        };
+        drop(running);
         r.stop.cancel();
-        running.remove(name);
+        r.wake.notify_one();
+        // Wait for the worker, so no late cursor write can touch a subscription re-created
+        // under the same name.
+        let _ = r.task.await;
         self.store.delete_delivery(name).await?;
         Ok(())
     }
@@ -388,22 +425,24 @@ impl Dispatcher {
         name: &str,
         f: impl FnOnce(&mut State),
     ) -> Result<SubscriptionStatus, DispatchError> {
-        let (paused, disabled) = {
+        {
             let running = self.running.lock().await;
             let r = running
                 .get(name)
                 .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?;
-            let mut s = lock(&r.state);
-            f(&mut s);
-            s.generation += 1;
-            let out = (s.paused, s.disabled.clone());
-            drop(s);
+            let _ops = r.ops.lock().await;
+            // Pausing does not move the cursor: a batch in flight that the receiver accepts is
+            // still acknowledged, so nothing is sent twice after a resume.
+            let (paused, disabled) = {
+                let mut s = lock(&r.state);
+                f(&mut s);
+                (s.paused, s.disabled.clone())
+            };
+            self.store
+                .set_delivery_state(name, paused, disabled)
+                .await?;
             r.wake.notify_one();
-            out
-        };
-        self.store
-            .set_delivery_state(name, paused, disabled)
-            .await?;
+        }
         self.get(name).await
     }
 
@@ -433,13 +472,16 @@ impl Dispatcher {
             let r = running
                 .get(name)
                 .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?;
-            let mut s = lock(&r.state);
-            s.cursor = cursor;
-            s.generation += 1;
-            drop(s);
+            let _ops = r.ops.lock().await;
+            self.store.set_delivery_cursor(name, cursor).await?;
+            {
+                let mut s = lock(&r.state);
+                s.cursor = cursor;
+                // A batch in flight must not overwrite the moved cursor.
+                s.generation += 1;
+            }
             r.wake.notify_one();
         }
-        self.store.set_delivery_cursor(name, cursor).await?;
         self.get(name).await
     }
 
@@ -568,6 +610,7 @@ struct Worker {
     links: Option<ContentSigner>,
     sub: Subscription,
     state: Arc<Mutex<State>>,
+    ops: Arc<tokio::sync::Mutex<()>>,
     wake: Arc<Notify>,
     stop: CancellationToken,
 }
@@ -618,9 +661,17 @@ impl Worker {
                 tokio::select! {
                     _ = self.stop.cancelled() => return,
                     _ = self.wake.notified() => {}
-                    r = self.store.wait_for_events(cursor, Duration::from_secs(30)) => {
-                        if r.is_err() { return; }
-                    }
+                    r = self.store.wait_for_events(cursor, Duration::from_secs(30)) => match r {
+                        Err(StoreError::Closed) => return,
+                        Err(e) => {
+                            // A passing store error must not end delivery for good.
+                            tracing::error!(subscription = %name, "cannot watch the outbox: {e}");
+                            if self.sleep(Duration::from_secs(1)).await {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                    },
                 }
                 continue;
             };
@@ -664,11 +715,20 @@ impl Worker {
                 }
                 Err(SinkError::Disable(reason)) => {
                     tracing::warn!(subscription = %name, %reason, "receiver disabled the subscription");
-                    lock(&self.state).disabled = Some(reason.clone());
-                    let _ = self
+                    let _ops = self.ops.lock().await;
+                    // Keep an operator's pause as it is; only the disabled reason is new.
+                    let paused = {
+                        let mut s = lock(&self.state);
+                        s.disabled = Some(reason.clone());
+                        s.paused
+                    };
+                    if let Err(e) = self
                         .store
-                        .set_delivery_state(name, false, Some(reason))
-                        .await;
+                        .set_delivery_state(name, paused, Some(reason))
+                        .await
+                    {
+                        tracing::error!(subscription = %name, "cannot save the disabled state: {e}");
+                    }
                     return false;
                 }
                 Err(SinkError::Retry(reason)) => {
@@ -678,17 +738,24 @@ impl Worker {
                         let ids: Vec<u64> = batch.iter().map(|o| o.id).collect();
                         let last = ids.last().copied().unwrap_or(0);
                         tracing::error!(subscription = %name, count = ids.len(), "parking undeliverable events");
-                        if self.generation_changed(generation) {
-                            return false;
-                        }
-                        match self.store.park_events(name, ids, &reason, last).await {
-                            Ok(()) => lock(&self.state).cursor = last,
-                            Err(e) => {
-                                tracing::error!(subscription = %name, "cannot park: {e}");
-                                // The batch comes back on the next turn: wait first, so a
-                                // receiver that refuses at once and a failing store cannot spin.
-                                self.sleep(backoff(&self.sub.config.retry, attempt)).await;
+                        let parked = {
+                            let _ops = self.ops.lock().await;
+                            // Checked under the lock: a replay meanwhile wins over this parking.
+                            if self.generation_changed(generation) {
+                                return false;
                             }
+                            let result = self.store.park_events(name, ids, &reason, last).await;
+                            if result.is_ok() {
+                                lock(&self.state).cursor = last;
+                            }
+                            result
+                        };
+                        if let Err(e) = parked {
+                            tracing::error!(subscription = %name, "cannot park: {e}");
+                            // The batch comes back on the next turn: wait first (without the
+                            // lock), so a receiver that refuses at once and a failing store
+                            // cannot spin.
+                            self.sleep(backoff(&self.sub.config.retry, attempt)).await;
                         }
                         return false;
                     }
@@ -731,16 +798,16 @@ impl Worker {
     /// Moves the cursor past a delivered (or fully filtered) batch, unless an operator moved it
     /// meanwhile.
     async fn advance(&self, name: &str, generation: u64, last: u64, delivered: u64) {
-        {
-            let mut s = lock(&self.state);
-            if s.generation != generation {
-                return;
-            }
-            s.cursor = last;
-            s.delivered += delivered;
+        let _ops = self.ops.lock().await;
+        if self.generation_changed(generation) {
+            return;
         }
         if let Err(e) = self.store.set_delivery_cursor(name, last).await {
+            // Not saved: the batch is sent again after a restart (at least once).
             tracing::error!(subscription = %name, "cannot save the cursor: {e}");
         }
+        let mut s = lock(&self.state);
+        s.cursor = last;
+        s.delivered += delivered;
     }
 }

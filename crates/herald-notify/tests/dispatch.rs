@@ -399,3 +399,37 @@ async fn small_messages_travel_with_the_event_large_ones_as_a_signed_link() {
     );
     token.cancel();
 }
+
+#[tokio::test]
+async fn racing_creates_start_one_worker_and_delete_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    let (a, b) = tokio::join!(d.create(config("twin", &[])), d.create(config("twin", &[])));
+    assert!(a.is_ok() != b.is_ok(), "exactly one create wins");
+    mailboxes(&store, 0, 3).await;
+    until("three events", || shared.got().len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(shared.got(), [1, 2, 3], "one worker: each event once");
+    // Delete waits for the worker; a new subscription of the same name starts clean.
+    d.delete("twin").await.unwrap();
+    mailboxes(&store, 3, 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        shared.got(),
+        [1, 2, 3],
+        "the deleted worker delivers nothing more"
+    );
+    let again = d.create(config("twin", &[])).await.unwrap();
+    assert_eq!(again.cursor, 4);
+    token.cancel();
+}
