@@ -88,6 +88,22 @@ pub fn recover(path: &Path) -> io::Result<u64> {
     }
 }
 
+/// After a store error: a closed store ends the log; anything else is logged and retried a
+/// second later (a passing error must not stop the server). True when shutting down.
+async fn pause_after(
+    e: herald_store::StoreError,
+    shutdown: &CancellationToken,
+) -> Result<bool, LogError> {
+    if matches!(e, herald_store::StoreError::Closed) {
+        return Err(e.into());
+    }
+    tracing::error!("event log: cannot read the outbox, retrying: {e}");
+    tokio::select! {
+        _ = shutdown.cancelled() => Ok(true),
+        _ = tokio::time::sleep(Duration::from_secs(1)) => Ok(false),
+    }
+}
+
 /// A one-line human summary of an event, for the console.
 pub fn summary(e: &Event) -> String {
     let mut s = format!("#{} {}", e.herald_id().unwrap_or(0), e.event);
@@ -133,11 +149,25 @@ pub async fn run(
         .open(&path)
         .map_err(io_err)?;
     loop {
-        let batch: Vec<StoredEvent> = store.events_after(cursor, BATCH).await?;
+        let batch: Vec<StoredEvent> = match store.events_after(cursor, BATCH).await {
+            Ok(b) => b,
+            Err(e) => {
+                if pause_after(e, &shutdown).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
         if batch.is_empty() {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                r = store.wait_for_events(cursor, Duration::from_secs(5)) => { r?; }
+                r = store.wait_for_events(cursor, Duration::from_secs(5)) => {
+                    if let Err(e) = r
+                        && pause_after(e, &shutdown).await?
+                    {
+                        return Ok(());
+                    }
+                }
             }
             continue;
         }
