@@ -44,26 +44,43 @@ fn pool() -> &'static Pool {
     })
 }
 
+/// Returns its permit (and, when it is the usual size, its buffer) to the pool even if the hash
+/// panics, so a panic cannot leak a permit and slowly block every login.
+struct Lease {
+    buffer: Vec<Block>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let pool = pool();
+        let mut state = pool.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.in_use -= 1;
+        // A stored hash with a larger memory cost gets a one-off buffer; keeping it would break
+        // the pool's bound.
+        if self.buffer.len() <= Params::default().block_count() {
+            state.free.push(std::mem::take(&mut self.buffer));
+        }
+        drop(state);
+        pool.freed.notify_one();
+    }
+}
+
 /// Runs `f` with a working buffer of `blocks` argon2 blocks from the pool, waiting while
 /// `limit` hashes are already running.
 fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
     let pool = pool();
-    let mut buffer = {
+    let mut lease = {
         let mut state = pool.state.lock().unwrap_or_else(|p| p.into_inner());
         while state.in_use >= pool.limit {
             state = pool.freed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         state.in_use += 1;
-        state.free.pop().unwrap_or_default()
+        Lease {
+            buffer: state.free.pop().unwrap_or_default(),
+        }
     };
-    buffer.resize(blocks, Block::default());
-    let result = f(&mut buffer);
-    let mut state = pool.state.lock().unwrap_or_else(|p| p.into_inner());
-    state.in_use -= 1;
-    state.free.push(buffer);
-    drop(state);
-    pool.freed.notify_one();
-    result
+    lease.buffer.resize(blocks, Block::default());
+    f(&mut lease.buffer)
 }
 
 fn argon2_error(e: impl std::fmt::Display) -> StoreError {
