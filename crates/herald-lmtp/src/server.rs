@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Longest a TLS handshake may take after STARTTLS.
+pub const TLS_HANDSHAKE: Duration = Duration::from_secs(30);
 /// RFC 5321 §4.5.3.2: a server waits at least five minutes for the next command.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -117,7 +119,9 @@ impl LmtpServer {
                         let Some(acceptor) = &self.starttls else {
                             return Ok(());
                         };
-                        conn.stream.upgrade(acceptor).await?;
+                        tokio::time::timeout(TLS_HANDSHAKE, conn.stream.upgrade(acceptor))
+                            .await
+                            .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
                     }
                     Step::Close => {
                         conn.stream.write_all(&out).await?;

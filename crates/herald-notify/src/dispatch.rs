@@ -597,10 +597,14 @@ async fn read_content(store: &Store, event: &Event) -> Option<Vec<u8>> {
     let uri = event.uri.as_ref()?;
     let owner = uri.user.clone().or_else(|| event.user.clone())?;
     let ctx = SessionContext::user(herald_store::PROCESS, owner);
-    store
-        .read_message(&ctx, uri.mailbox.as_deref()?, uri.uid?)
-        .await
-        .ok()
+    let mailbox = uri.mailbox.as_deref()?;
+    // A replayed event may name a mailbox deleted and recreated since: same name and UID, another
+    // message. Only the mailbox the event was about can give its content.
+    let current = store.mailbox(&ctx, mailbox).await.ok()?;
+    if Some(current.uidvalidity) != uri.uidvalidity {
+        return None;
+    }
+    store.read_message(&ctx, mailbox, uri.uid?).await.ok()
 }
 
 /// One subscription's delivery loop. The sink is passed alongside rather than held, so the
@@ -716,19 +720,17 @@ impl Worker {
                 Err(SinkError::Disable(reason)) => {
                     tracing::warn!(subscription = %name, %reason, "receiver disabled the subscription");
                     let _ops = self.ops.lock().await;
-                    // Keep an operator's pause as it is; only the disabled reason is new.
-                    let paused = {
-                        let mut s = lock(&self.state);
-                        s.disabled = Some(reason.clone());
-                        s.paused
-                    };
+                    // Keep an operator's pause as it is; only the disabled reason is new. Saved
+                    // first, so what the API shows is what survives a restart.
+                    let paused = lock(&self.state).paused;
                     if let Err(e) = self
                         .store
-                        .set_delivery_state(name, paused, Some(reason))
+                        .set_delivery_state(name, paused, Some(reason.clone()))
                         .await
                     {
                         tracing::error!(subscription = %name, "cannot save the disabled state: {e}");
                     }
+                    lock(&self.state).disabled = Some(reason);
                     return false;
                 }
                 Err(SinkError::Retry(reason)) => {

@@ -295,6 +295,12 @@ async fn pause_replay_and_runtime_subscriptions_that_survive_a_restart() {
     until("event 4", || shared.got() == [3, 4]).await;
     d.replay("late", 1).await.unwrap();
     until("replayed from 1", || shared.got() == [3, 4, 1, 2, 3, 4]).await;
+    // The cursor is committed after the sink's acknowledgement; the status shows it once saved.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.get("late").await.unwrap().cursor != 4 {
+        assert!(Instant::now() < deadline, "the cursor was not saved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     token.cancel();
     drop(d);
 
