@@ -59,13 +59,7 @@ impl LmtpServer {
     }
 
     fn context(&self, conn: &Conn) -> SessionContext {
-        SessionContext {
-            client_ip: Some(conn.peer.ip()),
-            client_port: Some(conn.peer.port()),
-            server_domain: Some(conn.local.ip().to_string()),
-            server_port: Some(conn.local.port()),
-            ..SessionContext::service("lmtp")
-        }
+        SessionContext::connection("lmtp", conn.peer, conn.local)
     }
 
     async fn session(&self, conn: &mut Conn) -> std::io::Result<()> {

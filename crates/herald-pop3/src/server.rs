@@ -115,13 +115,7 @@ impl Pop3Server {
     }
 
     fn base_context(conn: &Conn) -> SessionContext {
-        SessionContext {
-            client_ip: Some(conn.peer.ip()),
-            client_port: Some(conn.peer.port()),
-            server_domain: Some(conn.local.ip().to_string()),
-            server_port: Some(conn.local.port()),
-            ..SessionContext::service("pop")
-        }
+        SessionContext::connection("pop", conn.peer, conn.local)
     }
 
     async fn session<'a>(

@@ -35,6 +35,22 @@ impl SessionContext {
         }
     }
 
+    /// A network session of `service` with no user yet: the client's address and the local
+    /// address it connected to become clientIP/clientPort and serverDomain/serverPort.
+    pub fn connection(
+        service: impl Into<String>,
+        client: std::net::SocketAddr,
+        server: std::net::SocketAddr,
+    ) -> SessionContext {
+        SessionContext {
+            client_ip: Some(client.ip()),
+            client_port: Some(client.port()),
+            server_domain: Some(server.ip().to_string()),
+            server_port: Some(server.port()),
+            ..SessionContext::service(service)
+        }
+    }
+
     /// The context of the `herald` command-line admin tools (`service` = `admincli`).
     pub fn admin_cli() -> SessionContext {
         SessionContext::service("admincli")

@@ -196,13 +196,7 @@ impl<B: Backend> Session<B> {
             max_command: config.max_command,
             strict_crlf: false,
         };
-        let ctx = SessionContext {
-            client_ip: Some(peer.client.ip()),
-            client_port: Some(peer.client.port()),
-            server_domain: Some(peer.server.ip().to_string()),
-            server_port: Some(peer.server.port()),
-            ..SessionContext::service("imap")
-        };
+        let ctx = SessionContext::connection("imap", peer.client, peer.server);
         let tokens = f64::from(config.commands_per_second.max(1));
         Session {
             backend,
