@@ -43,7 +43,7 @@ impl std::fmt::Debug for Signer {
 /// The three headers of a signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
-    /// `webhook-id`: the event's `vnd.herald.id` (the first one, for a batch).
+    /// `webhook-id`: the event's `vnd.herald.id`, or `first-last` for a batch.
     pub id: String,
     /// `webhook-timestamp`: seconds since the Unix epoch.
     pub timestamp: i64,

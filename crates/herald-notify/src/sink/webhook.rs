@@ -2,10 +2,17 @@
 //!
 //! **Request.** One event per request (the body is the encoded event), or, with `batch = N`
 //! (N > 1), a JSON array of up to N events per request. Headers: `content-type:
-//! application/json`, `webhook-id` = the (first) event's `vnd.herald.id`, `webhook-timestamp`
-//! (Unix seconds) and `webhook-signature` from [`crate::sign`] — one `v1,` signature per
-//! configured secret, so a receiver rotating keys accepts either (`secret`, `secret_next`).
-//! Without a secret the request is sent unsigned.
+//! application/json`, `webhook-id`, `webhook-timestamp` (Unix seconds) and `webhook-signature`
+//! from [`crate::sign`] — one `v1,` signature per configured secret, so a receiver rotating keys
+//! accepts either (`secret`, `secret_next`). Without a secret the request is sent unsigned.
+//!
+//! **`webhook-id`** names exactly one payload, because receivers deduplicate on it (Standard
+//! Webhooks advice): for a single event it is the event's `vnd.herald.id` (`257`); for a JSON
+//! array it is the first and last `vnd.herald.id` in the array (`257-262`, or `257-257` for an
+//! array of one). Which events lie between two ids is fixed for a given subscription (the
+//! outbox is gap-free and the filter is a pure function), so a batch re-sent after a failure or
+//! a restart carries the same id only when it carries the same events; a retry that grew from
+//! `[257]` to `[257..262]` gets a new id and is not dropped as a duplicate.
 //!
 //! **Ack point.** A 2xx answer is the receiver's acknowledgement: only then does `send` return
 //! `Ok` and the dispatcher move the cursor. **410 Gone** means "stop sending" in the Standard
@@ -140,9 +147,8 @@ impl WebhookSink {
         })
     }
 
-    /// POSTs one body whose first event is `first_id`.
-    async fn post(&self, first_id: u64, body: Vec<u8>) -> Result<(), SinkError> {
-        let id = first_id.to_string();
+    /// POSTs one body under `webhook-id` `id`.
+    async fn post(&self, id: &str, body: Vec<u8>) -> Result<(), SinkError> {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -150,10 +156,10 @@ impl WebhookSink {
         let mut request = self
             .client
             .post(self.url.clone())
-            .header("webhook-id", &id)
+            .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(signer) = &self.signer {
-            let signed = signer.sign(&id, timestamp, &body);
+            let signed = signer.sign(id, timestamp, &body);
             request = request.header("webhook-signature", signed.signature);
         }
         let response = request.body(body).send().await.map_err(|e| {
@@ -191,6 +197,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// The `webhook-id` of a JSON-array body: `{first}-{last}` of its events' ids (see the module
+/// documentation). `None` for an empty slice, which is never sent.
+fn batch_id(events: &[Outgoing]) -> Option<String> {
+    let first = events.first()?.id;
+    let last = events.last()?.id;
+    Some(format!("{first}-{last}"))
+}
+
 /// `[body, body, …]` from already-encoded JSON values.
 fn json_array(events: &[Outgoing]) -> Vec<u8> {
     let mut out = Vec::with_capacity(events.iter().map(|o| o.body.len() + 1).sum::<usize>() + 2);
@@ -212,7 +226,8 @@ impl Sink for WebhookSink {
                 Some(n) => {
                     let mut result = Ok(());
                     for chunk in batch.chunks(n) {
-                        result = self.post(chunk[0].id, json_array(chunk)).await;
+                        let Some(id) = batch_id(chunk) else { continue };
+                        result = self.post(&id, json_array(chunk)).await;
                         if result.is_err() {
                             break;
                         }
@@ -222,7 +237,7 @@ impl Sink for WebhookSink {
                 None => {
                     let mut result = Ok(());
                     for o in batch {
-                        result = self.post(o.id, o.body.clone()).await;
+                        result = self.post(&o.id.to_string(), o.body.clone()).await;
                         if result.is_err() {
                             break;
                         }
@@ -342,7 +357,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn batches_are_json_arrays_named_after_their_first_event() {
+    async fn batches_are_json_arrays_named_after_their_first_and_last_event() {
         let (r, url) = receiver().await;
         let mut sink = WebhookSink::new(&url, &[KEY_A], Some(2), None).unwrap();
         assert_eq!(sink.max_batch(), 2);
@@ -354,7 +369,7 @@ mod tests {
             .iter()
             .map(|(h, _)| h["webhook-id"].to_str().unwrap())
             .collect();
-        assert_eq!(ids, ["1", "3"]);
+        assert_eq!(ids, ["1-2", "3-3"]);
         let first: serde_json::Value = serde_json::from_slice(&seen[0].1).unwrap();
         assert_eq!(first[0]["vnd.herald.id"], 1);
         assert_eq!(first[1]["vnd.herald.id"], 2);
@@ -363,6 +378,45 @@ mod tests {
         for (h, b) in &seen {
             assert!(verifies(KEY_A, h, b));
         }
+    }
+
+    #[tokio::test]
+    async fn a_retried_batch_that_grew_gets_a_new_id_and_an_identical_one_keeps_it() {
+        // A receiver that deduplicates on webhook-id: it keeps the first body per id.
+        let (r, url) = receiver().await;
+        let mut sink = WebhookSink::new(&url, &[KEY_A], Some(10), None).unwrap();
+        // Before a restart only 257 was committed; after it, 257..=262 go out together.
+        sink.send(&[out(257)]).await.unwrap();
+        let grown: Vec<Outgoing> = (257..=262).map(out).collect();
+        sink.send(&grown).await.unwrap();
+        // The same batch again (its acknowledgement was lost).
+        sink.send(&grown).await.unwrap();
+        let seen = r.requests.lock().unwrap().clone();
+        let ids: Vec<&str> = seen
+            .iter()
+            .map(|(h, _)| h["webhook-id"].to_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["257-257", "257-262", "257-262"]);
+        assert_eq!(seen[1].1, seen[2].1, "same id, same payload");
+        let mut kept: std::collections::BTreeMap<&str, &Bytes> = Default::default();
+        for (h, b) in &seen {
+            assert!(verifies(KEY_A, h, b), "signature over the new id");
+            kept.entry(h["webhook-id"].to_str().unwrap()).or_insert(b);
+        }
+        let mut delivered: Vec<u64> = Vec::new();
+        for body in kept.values() {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+            for e in v.as_array().unwrap() {
+                delivered.push(e["vnd.herald.id"].as_u64().unwrap());
+            }
+        }
+        delivered.sort_unstable();
+        delivered.dedup();
+        assert_eq!(
+            delivered,
+            (257..=262).collect::<Vec<_>>(),
+            "nothing dropped"
+        );
     }
 
     #[tokio::test]
