@@ -6,12 +6,12 @@
 //!   acts as its account, whose administrator flag is read from the store on each request so
 //!   revoking it takes effect at once.
 //!
-//! Every failure counts against the client's IP in the [`AuthLimiter`] the IMAP and POP3
-//! servers share; once it is used up, requests get 429 with `Retry-After` before any password
-//! is checked (argon2 is deliberately slow, so unchecked guessing would also be a CPU sink).
+//! Every attempt counts against the client and the account in the [`AuthLimiter`] the IMAP and
+//! POP3 servers share, before it is checked; once a limit is used up, requests get 429 with
+//! `Retry-After` before any password is checked (argon2 is deliberately slow, so unchecked guessing would also be a CPU sink).
 //! A request without credentials is not a failure — browsers and `curl --anyauth` probe first —
 //! and gets 401 with a `WWW-Authenticate` challenge for both schemes. Neither passwords nor
-//! tokens are ever logged; failures log the user name tried and the address.
+//! tokens are ever logged; failures log the user name tried (escaped) and the address.
 
 use crate::ApiError;
 use crate::HttpState;
@@ -165,47 +165,49 @@ pub async fn authenticate(
     authorization: Option<&str>,
     ip: IpAddr,
 ) -> Result<Caller, ApiError> {
-    if let Err(wait) = state.limiter.check(ip) {
-        tracing::info!(%ip, "http: refused, too many failed authentications");
-        return Err(ApiError::TooManyFailures(wait));
-    }
     let Some(value) = authorization else {
         return Err(ApiError::Unauthorized);
     };
-    let (tried, outcome) = match parse_authorization(value) {
-        None => (String::new(), Ok(None)),
+    let credentials = parse_authorization(value);
+    let tried = match &credentials {
+        Some(Credentials::Basic { user, .. }) => user.clone(),
+        Some(Credentials::Bearer(_)) => "(token)".to_owned(),
+        None => String::new(),
+    };
+    // Counted before anything is checked, so parallel guesses cannot outrun the limit.
+    let attempt = state
+        .limiter
+        .begin("http", ip, &tried)
+        .map_err(|refusal| ApiError::TooManyFailures(refusal.retry_after()))?;
+    let outcome = match credentials {
+        None => Ok(None),
         Some(Credentials::Basic { user, password }) => {
-            let r = match state.store.authenticate(&user, &password, None).await {
+            match state.store.authenticate(&user, &password, None).await {
                 Ok(id) => Ok(Some(Caller {
                     user: id.user,
                     admin: id.admin,
                 })),
                 Err(StoreError::AuthFailed) => Ok(None),
                 Err(e) => Err(e),
-            };
-            (user, r)
+            }
         }
         Some(Credentials::Bearer(token)) => match state.tokens.user(&token) {
-            None => ("(token)".to_owned(), Ok(None)),
-            Some(user) => {
-                let r = is_admin(&state.store, user).await.map(|admin| {
-                    admin.map(|admin| Caller {
-                        user: user.to_owned(),
-                        admin,
-                    })
-                });
-                (user.to_owned(), r)
-            }
+            None => Ok(None),
+            Some(user) => is_admin(&state.store, user).await.map(|admin| {
+                admin.map(|admin| Caller {
+                    user: user.to_owned(),
+                    admin,
+                })
+            }),
         },
     };
     match outcome? {
         Some(caller) => {
-            state.limiter.success(ip);
+            attempt.succeeded();
             Ok(caller)
         }
         None => {
-            state.limiter.failure(ip);
-            tracing::info!(%ip, user = %tried, "http: authentication failed");
+            attempt.failed(&tried);
             Err(ApiError::Unauthorized)
         }
     }

@@ -230,3 +230,61 @@ async fn oversized_literal_is_refused_before_it_is_sent() {
     assert!(c.line().await.starts_with("c OK [APPENDUID "));
     f.shutdown.cancel();
 }
+
+/// The last line of a LOGIN: its tagged answer.
+async fn login(addr: SocketAddr, user: &str, password: &str) -> String {
+    let mut c = Client::connect(addr).await;
+    c.cmd("a", &format!("LOGIN {user} {password}"))
+        .await
+        .pop()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_in_to_ones_own_account_buys_no_guesses_at_another() {
+    let f = start(ImapConfig::default()).await;
+    f.store
+        .add_user(&SessionContext::admin_cli(), "mallory", "mine", false)
+        .await
+        .unwrap();
+    let mut refused = 0;
+    for i in 0..20 {
+        // The attacker's own account, between every guess, used to clear the client's record;
+        // once the budget is spent it is refused too.
+        let own = login(f.addr, "mallory", "mine").await;
+        assert!(
+            own.starts_with("a OK") || own.contains("[UNAVAILABLE]"),
+            "{own}"
+        );
+        let answer = login(f.addr, "alice", &format!("guess{i}")).await;
+        if answer.contains("[UNAVAILABLE]") {
+            refused += 1;
+        } else {
+            assert!(answer.contains("[AUTHENTICATIONFAILED]"), "{answer}");
+        }
+    }
+    assert_eq!(refused, 10, "ten guesses are checked, the rest refused");
+    // Even the right password is refused now: the client has used up its budget.
+    assert!(login(f.addr, "alice", "pw").await.contains("[UNAVAILABLE]"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_cannot_outrun_the_limit() {
+    let f = start(ImapConfig::default()).await;
+    let guesses: Vec<_> = (0..60)
+        .map(|i| {
+            let addr = f.addr;
+            tokio::spawn(async move { login(addr, "alice", &format!("g{i}")).await })
+        })
+        .collect();
+    let mut checked = 0;
+    for g in guesses {
+        let answer = g.await.unwrap();
+        if answer.contains("[AUTHENTICATIONFAILED]") {
+            checked += 1;
+        } else {
+            assert!(answer.contains("[UNAVAILABLE]"), "{answer}");
+        }
+    }
+    assert!(checked <= 10, "{checked} passwords were checked");
+}

@@ -11,7 +11,7 @@ mod limiter;
 mod stream;
 mod tls;
 
-pub use limiter::AuthLimiter;
+pub use limiter::{Attempt, AuthLimiter, Refusal, client_key};
 pub use stream::Stream;
 pub use tls::{TlsError, load_tls_config};
 pub use tokio_rustls::TlsAcceptor;

@@ -1,7 +1,8 @@
 //! The tokio driver: runs a POP3 [`Session`] over a connection and carries out its requests.
 //!
 //! - Authentication goes through the store (argon2, constant time for unknown users) behind
-//!   the shared per-IP [`AuthLimiter`]; a failure also costs the client a short delay.
+//!   the shared [`AuthLimiter`], which counts each attempt before the password is checked; a
+//!   failure also costs the client a short delay.
 //! - The maildrop lock is per account, held from login to the end of the session: a second POP3
 //!   session for the same user is refused with `-ERR [IN-USE]` (RFC 2449), as Dovecot and
 //!   Cyrus do. It is in-process: one server owns a data directory.
@@ -264,17 +265,17 @@ impl Pop3Server {
         authcid: &str,
         password: &str,
     ) -> Result<(String, SessionContext), AuthFailure> {
-        let ip = conn.peer.ip();
-        if self.limiter.check(ip).is_err() {
-            return Err(AuthFailure::Throttled);
-        }
+        let attempt = self
+            .limiter
+            .begin("pop3", conn.peer.ip(), authcid)
+            .map_err(|_| AuthFailure::Throttled)?;
         match self
             .store
             .authenticate(authcid, password, authzid.as_deref())
             .await
         {
             Ok(identity) => {
-                self.limiter.success(ip);
+                attempt.succeeded();
                 let ctx = SessionContext {
                     user: Some(identity.user.clone()),
                     auth_user: (identity.auth_user != identity.user)
@@ -284,8 +285,7 @@ impl Pop3Server {
                 Ok((identity.user, ctx))
             }
             Err(StoreError::AuthFailed) => {
-                self.limiter.failure(ip);
-                tracing::info!(peer = %conn.peer, user = authcid, "POP3 authentication failed");
+                attempt.failed(authcid);
                 tokio::time::sleep(FAILURE_DELAY).await;
                 Err(AuthFailure::Credentials)
             }

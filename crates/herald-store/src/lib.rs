@@ -186,6 +186,7 @@ impl Store {
         };
         let pw = password.to_owned();
         let stored = creds.clone();
+        let _slot = password::hashing_slot().await;
         let ok = tokio::task::spawn_blocking(move || match &stored {
             Some((hash, _)) => password::verify(&pw, hash),
             None => {

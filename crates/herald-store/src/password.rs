@@ -44,6 +44,16 @@ fn pool() -> &'static Pool {
     })
 }
 
+/// Waits, asynchronously and first come first served, until a hash may start without blocking
+/// a thread on the pool: callers on the async runtime take a slot before `spawn_blocking`, so
+/// queued logins hold no blocking threads (which store reads need) while they wait.
+pub async fn hashing_slot() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(pool().limit));
+    // Never closed, so this is always `Some`; without a slot the pool's own bound still holds.
+    slots.acquire().await.ok()
+}
+
 /// Returns its permit (and, when it is the usual size, its buffer) to the pool even if the hash
 /// panics, so a panic cannot leak a permit and slowly block every login.
 struct Lease {

@@ -4,8 +4,8 @@
 //!
 //! Authentication is where the session gets its [`SessionContext`] user (and `auth_user` when an
 //! admin acts for someone), so every later store call and every event carries the right
-//! `user`/`admin`. Failures are counted per client IP in the shared limiter before the password
-//! is even checked, and a successful login records the Login event before the tagged OK.
+//! `user`/`admin`. Each attempt is counted in the shared limiter (per client and per account)
+//! before the password is checked, and only a success takes it back, and a successful login records the Login event before the tagged OK.
 
 use super::{Backend, Control, Pending, Session, State};
 use crate::proto::response::{Code, Data, write_challenge, write_data};
@@ -200,17 +200,20 @@ impl<B: Backend> Session<B> {
         authz: Option<&str>,
     ) {
         let ip = self.peer.client.ip();
-        if self.config.auth_limiter.check(ip).is_err() {
-            self.no(
-                tag,
-                Some(Code::Unavailable),
-                "too many failed attempts, try again later",
-            );
-            return;
-        }
+        let attempt = match self.config.auth_limiter.begin("imap", ip, user) {
+            Ok(a) => a,
+            Err(_) => {
+                self.no(
+                    tag,
+                    Some(Code::Unavailable),
+                    "too many failed attempts, try again later",
+                );
+                return;
+            }
+        };
         match self.backend.authenticate(user, password, authz).await {
             Ok(identity) => {
-                self.config.auth_limiter.success(ip);
+                attempt.succeeded();
                 let mut ctx = identity.context("imap");
                 ctx.client_ip = self.ctx.client_ip;
                 ctx.client_port = self.ctx.client_port;
@@ -229,8 +232,7 @@ impl<B: Backend> Session<B> {
                 self.ok(tag, Some(Code::Capability(caps)), "logged in");
             }
             Err(StoreError::AuthFailed) | Err(StoreError::NotFound { .. }) => {
-                self.config.auth_limiter.failure(ip);
-                tracing::info!(user, peer = %self.peer.client, "IMAP authentication failed");
+                attempt.failed(user);
                 self.no(
                     tag,
                     Some(Code::AuthenticationFailed),
