@@ -10,6 +10,8 @@
 //! - [`glob`]: IMAP-style wildcard patterns.
 //! - [`dispatch`]: the dispatcher — per-subscription cursors, retries, parking, runtime control.
 //! - [`log`]: the server's own JSON-lines event log, resumable after a crash.
+//! - `jsonl`: cutting the torn last line a crash can leave in a JSON-lines file (log and file
+//!   sink).
 //!
 //! Filtering and shaping are pure functions of the event and the configuration, so a replayed
 //! event is delivered exactly as the first time; delivery reads the store's outbox.
@@ -19,6 +21,7 @@ pub mod content_ref;
 pub mod dispatch;
 pub mod format;
 pub mod glob;
+mod jsonl;
 pub mod log;
 pub mod sign;
 pub mod sink;

@@ -7,6 +7,7 @@
 //! batch is fsynced before the next is read, so after any crash the file holds a prefix of the
 //! outbox — nothing lost, nothing invented, nothing duplicated.
 
+use crate::jsonl;
 use herald_events::Event;
 use herald_store::{Store, StoredEvent};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -44,48 +45,21 @@ pub fn recover(path: &Path) -> io::Result<u64> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
-    let len = file.metadata()?.len();
-    // Read backwards in growing windows until the last complete line is inside the window.
-    let mut window = 64 * 1024u64;
-    loop {
-        let start = len.saturating_sub(window);
-        file.seek(SeekFrom::Start(start))?;
-        let mut tail = Vec::with_capacity((len - start) as usize);
-        file.read_to_end(&mut tail)?;
-        let complete_end = match tail.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            None if start == 0 => 0,
-            None => {
-                window *= 4;
-                continue;
-            }
-        };
-        if complete_end < tail.len() {
-            file.set_len(start + complete_end as u64)?;
-            file.sync_all()?;
-            tracing::warn!(path = %path.display(), "cut a torn last line from the event log");
-        }
-        let body = &tail[..complete_end.saturating_sub(1)];
-        let line_start = match body.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            None if start == 0 => 0,
-            None if complete_end == 0 => 0,
-            None => {
-                window *= 4;
-                continue;
-            }
-        };
-        let last = &body[line_start..];
-        if last.is_empty() {
-            return Ok(0);
-        }
-        return Event::from_slice(last)
-            .ok()
-            .and_then(|e| e.herald_id())
-            .ok_or_else(|| {
-                io::Error::other("the last line of the event log has no vnd.herald.id")
-            });
+    let complete_end = jsonl::cut_torn_line(&mut file, path, "the event log")?;
+    let Some(newline) = complete_end.checked_sub(1) else {
+        return Ok(0);
+    };
+    let line_start = jsonl::after_last_newline(&mut file, newline)?;
+    let mut last = vec![0u8; (newline - line_start) as usize];
+    file.seek(SeekFrom::Start(line_start))?;
+    file.read_exact(&mut last)?;
+    if last.is_empty() {
+        return Ok(0);
     }
+    Event::from_slice(&last)
+        .ok()
+        .and_then(|e| e.herald_id())
+        .ok_or_else(|| io::Error::other("the last line of the event log has no vnd.herald.id"))
 }
 
 /// After a store error: a closed store ends the log; anything else is logged and retried a
