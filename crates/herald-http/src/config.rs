@@ -15,9 +15,22 @@
 //! token when (and as long as) the account is an administrator. A token naming an account that
 //! does not exist is refused. Tokens may be written as their SHA-256 so the configuration file
 //! need not hold the secret; in memory only the digest is kept either way.
+//!
+//! Two keys bound what an administrator's API call can make the server write or reach (see
+//! [`crate::admin`]); subscriptions of the configuration file are trusted and not checked:
+//!
+//! ```toml
+//! file_sink_dir = "/var/lib/herald/sinks"        # API-created file sinks write only in here
+//! webhook_hosts = ["*.example.org", "127.0.0.1"] # API-created webhooks target only these hosts
+//! ```
+//!
+//! Without `file_sink_dir` the API refuses `file` sinks; with it, a new file sink's path must
+//! resolve inside it and name a file that does not exist yet. An empty `webhook_hosts` allows
+//! any host.
 
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// `[http]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,6 +42,13 @@ pub struct HttpConfig {
     /// Bearer tokens.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// The directory inside which `file` sinks created through the admin API may write; without
+    /// it the API refuses them.
+    pub file_sink_dir: Option<PathBuf>,
+    /// Host patterns (`*` and `?` wildcards, case-insensitive) that webhook sinks created
+    /// through the admin API must target; empty = any host.
+    #[serde(default)]
+    pub webhook_hosts: Vec<String>,
     /// Most concurrent live streams (default 1000); more get 503.
     pub max_streams: Option<usize>,
     /// Seconds between keep-alives on an idle stream (default 15).
@@ -96,5 +116,13 @@ tokens = [{ user = "alice", token = "0123456789abcdef" }]
         assert_eq!(c.listen.len(), 1);
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
         assert!(toml::from_str::<HttpConfig>("lisen = []").is_err());
+        assert_eq!(c.file_sink_dir, None);
+        assert!(c.webhook_hosts.is_empty());
+        let c: HttpConfig = toml::from_str(
+            "file_sink_dir = \"/srv/sinks\"\nwebhook_hosts = [\"*.example.org\", \"127.0.0.1\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.file_sink_dir, Some(PathBuf::from("/srv/sinks")));
+        assert_eq!(c.webhook_hosts, ["*.example.org", "127.0.0.1"]);
     }
 }

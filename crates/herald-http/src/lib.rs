@@ -51,6 +51,7 @@ pub const DEFAULT_MAX_STREAMS: usize = 1000;
 pub struct HttpState {
     pub(crate) store: Store,
     pub(crate) dispatcher: Option<Arc<Dispatcher>>,
+    pub(crate) sink_policy: Arc<admin::SinkPolicy>,
     pub(crate) tokens: Arc<auth::Tokens>,
     pub(crate) limiter: Arc<AuthLimiter>,
     pub(crate) streams: Arc<Semaphore>,
@@ -80,6 +81,7 @@ impl HttpState {
         Ok(HttpState {
             store,
             dispatcher,
+            sink_policy: Arc::new(admin::SinkPolicy::new(config)),
             tokens: Arc::new(auth::Tokens::new(&config.tokens)?),
             limiter,
             streams: Arc::new(Semaphore::new(

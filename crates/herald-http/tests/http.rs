@@ -34,8 +34,25 @@ impl Server {
     }
 
     async fn start_with(limiter: AuthLimiter, keepalive: Duration) -> Server {
+        Server::start_full(limiter, keepalive, |dir| {
+            format!(
+                "file_sink_dir = {:?}\n",
+                dir.join("sinks").display().to_string()
+            )
+        })
+        .await
+    }
+
+    /// A server whose `[http]` section has the keys `extra` gives for the test's directory
+    /// (`DIR/sinks` exists, empty).
+    async fn start_full(
+        limiter: AuthLimiter,
+        keepalive: Duration,
+        extra: impl Fn(&std::path::Path) -> String,
+    ) -> Server {
         herald_notify::sink::webhook::ensure_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sinks")).unwrap();
         let mut config = StoreConfig::new(dir.path().join("data"));
         config.server_fqdn = "mail.example.org".into();
         config.durable = false;
@@ -59,9 +76,11 @@ impl Server {
             .unwrap();
         let http: HttpConfig = toml::from_str(&format!(
             r#"
+{}
 tokens = [{{ user = "alice", token = "{ALICE_TOKEN}" }},
           {{ user = "root", sha256 = "{}" }}]
 "#,
+            extra(dir.path()),
             herald_http::auth::token_digest(ROOT_TOKEN)
         ))
         .unwrap();
@@ -508,7 +527,7 @@ async fn websocket_streams_resumes_with_from_and_filters_by_user() {
 async fn the_admin_api_drives_the_dispatcher() {
     let s = Server::start().await;
     let c = client();
-    let out = s.dir.join("api.jsonl");
+    let out = s.dir.join("sinks/api.jsonl");
     let config = serde_json::json!({
         "name": "api-sub",
         "events": ["MailboxCreate"],
@@ -655,4 +674,158 @@ async fn wait_lines(path: &std::path::Path, n: usize) -> Vec<String> {
         assert!(Instant::now() < deadline, "{} lines, want {n}", lines.len());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Creates a subscription as the admin; returns the status and the JSON answer.
+async fn create_sub(s: &Server, config: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(s.url("/subscriptions"))
+        .basic_auth("root", Some("root-pw"))
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+fn file_sub(name: &str, path: impl serde::Serialize) -> serde_json::Value {
+    serde_json::json!({ "name": name, "sink": { "type": "file", "path": path, "rotate_bytes": 1 } })
+}
+
+#[tokio::test]
+async fn api_file_sinks_write_only_new_files_inside_file_sink_dir() {
+    let s = Server::start().await;
+    let sinks = s.dir.join("sinks");
+    // The store's own database, and a file already inside the directory: neither is opened.
+    let db = std::fs::read_dir(s.dir.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .expect("the store has a database file");
+    let db_before = std::fs::read(&db).unwrap();
+    let existing = sinks.join("existing.jsonl");
+    std::fs::write(&existing, "keep me\n").unwrap();
+    let outside = s.dir.join("outside.jsonl");
+    std::os::unix::fs::symlink(s.dir.join("data"), sinks.join("link")).unwrap();
+    std::os::unix::fs::symlink(&outside, sinks.join("dangling.jsonl")).unwrap();
+    for (path, want) in [
+        (db.display().to_string(), 403),
+        ("existing.jsonl".into(), 409),
+        (existing.display().to_string(), 409),
+        ("../outside.jsonl".into(), 403),
+        ("sub/../../outside.jsonl".into(), 403),
+        (outside.display().to_string(), 403),
+        ("link/x.jsonl".into(), 403),
+        ("dangling.jsonl".into(), 409),
+        ("rotated.jsonl.1".into(), 403),
+        ("".into(), 400),
+        ("nodir/x.jsonl".into(), 400),
+    ] {
+        let (status, body) = create_sub(&s, file_sub("evil", &path)).await;
+        assert_eq!(status, want, "{path}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        db_before,
+        "the database is untouched"
+    );
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me\n");
+    assert!(!outside.exists());
+    assert!(std::fs::symlink_metadata(sinks.join("link/x.jsonl")).is_err());
+    assert!(!s.dir.join("data/x.jsonl").exists());
+
+    // A new file inside the directory works, relative or absolute; the stored path is resolved.
+    let (status, body) = create_sub(&s, file_sub("rel", "rel.jsonl")).await;
+    assert_eq!(status, 201, "{body}");
+    let resolved = std::fs::canonicalize(sinks.join("rel.jsonl")).unwrap();
+    assert_eq!(
+        body["config"]["sink"]["path"],
+        resolved.display().to_string()
+    );
+    std::fs::create_dir(sinks.join("sub")).unwrap();
+    let abs = sinks.join("sub/abs.jsonl");
+    let (status, body) = create_sub(&s, file_sub("abs", &abs)).await;
+    assert_eq!(status, 201, "{body}");
+    let a1 = s.event_for("alice", "A1").await;
+    for path in [sinks.join("rel.jsonl"), abs.clone()] {
+        let lines = wait_lines(&path, 1).await;
+        assert!(
+            lines[0].contains(&format!("\"vnd.herald.id\":{a1}")),
+            "{lines:?}"
+        );
+    }
+    // Its file now exists: a second subscription cannot take it over.
+    let (status, _) = create_sub(&s, file_sub("again", "rel.jsonl")).await;
+    assert_eq!(status, 409);
+    // A refused creation (duplicate name) leaves no file behind.
+    let (status, _) = create_sub(&s, file_sub("rel", "other.jsonl")).await;
+    assert_eq!(status, 409);
+    assert!(!sinks.join("other.jsonl").exists());
+    let mut invalid = file_sub("invalid", "invalid.jsonl");
+    invalid["events"] = serde_json::json!(["NoSuchEvent"]);
+    let (status, _) = create_sub(&s, invalid).await;
+    assert_eq!(status, 400);
+    assert!(!sinks.join("invalid.jsonl").exists());
+}
+
+#[tokio::test]
+async fn without_file_sink_dir_the_api_refuses_file_sinks() {
+    let s = Server::start_full(AuthLimiter::default(), Duration::from_secs(15), |_| {
+        String::new()
+    })
+    .await;
+    let target = s.dir.join("sinks/new.jsonl");
+    let (status, body) = create_sub(&s, file_sub("f", &target)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("file_sink_dir"),
+        "{body}"
+    );
+    assert!(!target.exists());
+    // Other sinks are unaffected.
+    let (status, body) = create_sub(
+        &s,
+        serde_json::json!({ "name": "hook", "sink": { "type": "webhook", "url": "http://anywhere.test/h" } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn webhook_hosts_bounds_api_webhooks() {
+    let s = Server::start_full(AuthLimiter::default(), Duration::from_secs(15), |_| {
+        "webhook_hosts = [\"*.Example.org\", \"127.0.0.1\"]".into()
+    })
+    .await;
+    let hook = |name: &str, url: &str| serde_json::json!({ "name": name, "sink": { "type": "webhook", "url": url } });
+    for (i, url) in [
+        "https://hooks.example.org/h",
+        "http://a.b.EXAMPLE.org:8443/h",
+        "http://127.0.0.1:9/h",
+        "http://0x7f.0.0.1/h",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, body) = create_sub(&s, hook(&format!("ok{i}"), url)).await;
+        assert_eq!(status, 201, "{url}: {body}");
+    }
+    for url in [
+        "https://example.org/h",
+        "https://evil.test/h",
+        "https://hooks.example.org.evil.test/h",
+        "http://127.0.0.2/h",
+        "http://evil.test\\@hooks.example.org/h",
+        "http://[::1]/h",
+    ] {
+        let (status, body) = create_sub(&s, hook("refused", url)).await;
+        assert_eq!(status, 403, "{url}: {body}");
+    }
+    let (status, _) = create_sub(&s, hook("bad", "not a url")).await;
+    assert_eq!(status, 400);
 }

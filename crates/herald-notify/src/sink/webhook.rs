@@ -74,6 +74,23 @@ fn redacted(url: &reqwest::Url) -> String {
     u.to_string()
 }
 
+/// The host a webhook sink for `url` connects to, read by the parser the sink uses (WHATWG
+/// URL rules): names in lower case, IP addresses in their canonical form (`0x7f.1` is
+/// `127.0.0.1`), IPv6 addresses without brackets. For checks against allowed hosts.
+pub fn target_host(url: &str) -> Result<String, BuildError> {
+    let invalid = |what: String| BuildError::Invalid(format!("webhook sink: {what}"));
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(format!("url: {e}")))?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| invalid(format!("url {}: no host", redacted(&parsed))))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Ok(host.to_ascii_lowercase())
+}
+
 /// POSTs events to a URL.
 pub struct WebhookSink {
     client: reqwest::Client,
@@ -530,6 +547,22 @@ mod tests {
             err.to_string().to_lowercase().contains("certificate"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_target_host_is_the_one_the_sink_connects_to() {
+        let host = |u: &str| target_host(u).unwrap();
+        assert_eq!(
+            host("https://u:p@Hooks.Example.ORG:8443/x?k=v"),
+            "hooks.example.org"
+        );
+        assert_eq!(host("http://0x7f.1/hook"), "127.0.0.1");
+        assert_eq!(host("http://2130706433/hook"), "127.0.0.1");
+        assert_eq!(host("http://[::1]:9000/hook"), "::1");
+        // Backslashes are path separators for http URLs, not part of the user info.
+        assert_eq!(host("http://evil.test\\@good.example.org/"), "evil.test");
+        assert!(target_host("not a url").is_err());
+        assert!(target_host("file:///etc/passwd").is_err());
     }
 
     #[test]
