@@ -9,6 +9,8 @@
 //! Every attempt counts against the client and the account in the [`AuthLimiter`] the IMAP and
 //! POP3 servers share, before it is checked; once a limit is used up, requests get 429 with
 //! `Retry-After` before any password is checked (argon2 is deliberately slow, so unchecked guessing would also be a CPU sink).
+//! A Basic password over plain HTTP from a non-loopback client is refused (403) unless
+//! `[http] plaintext_auth` allows it — by default only when every listener is on loopback.
 //! A request without credentials is not a failure — browsers and `curl --anyauth` probe first —
 //! and gets 401 with a `WWW-Authenticate` challenge for both schemes. Neither passwords nor
 //! tokens are ever logged; failures log the user name tried (escaped) and the address.
@@ -227,6 +229,20 @@ impl FromRequestParts<HttpState> for Caller {
             None => None,
             Some(v) => Some(v.to_str().map_err(|_| ApiError::Unauthorized)?),
         };
+        let transport = parts.extensions.get::<crate::Transport>().copied();
+        if let (Some(value), Some(transport)) = (header, transport)
+            && !state.plaintext_auth
+            && !transport.tls
+            && !ip.is_loopback()
+            && matches!(parse_authorization(value), Some(Credentials::Basic { .. }))
+        {
+            // As IMAP's LOGINDISABLED and POP3's plaintext rule: a password never crosses the
+            // network in clear unless the operator allowed it.
+            tracing::warn!(rip = %ip, "http: refused a Basic password over plain HTTP");
+            return Err(ApiError::Forbidden(
+                "passwords are not accepted over plain HTTP; use HTTPS or a bearer token".into(),
+            ));
+        }
         authenticate(state, header, ip).await
     }
 }

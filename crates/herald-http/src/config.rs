@@ -9,6 +9,11 @@
 //! ]
 //! max_streams = 1000                    # concurrent SSE/WebSocket streams
 //! keepalive_secs = 15                   # keep-alive on idle streams
+//! max_connections = 512                 # per listener; more wait in the backlog
+//! max_connections_per_ip = 64           # more are refused with 503
+//! header_timeout_secs = 10              # to send the request line and headers
+//! request_timeout_secs = 30             # to send the body and get the answer's head
+//! plaintext_auth = false                # Basic passwords over plain HTTP (default: loopback only)
 //! ```
 //!
 //! A token acts as its account: it sees that account's events, and it is an administrator's
@@ -58,6 +63,18 @@ pub struct HttpConfig {
     pub public_url: Option<String>,
     /// How long a signed message link stays valid, in seconds (default 7 days).
     pub link_ttl_secs: Option<u64>,
+    /// Most concurrent connections per listener (default 512); more wait in the kernel's
+    /// backlog.
+    pub max_connections: Option<usize>,
+    /// Most concurrent connections from one client address (default 64); more are refused.
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds a client has to send a request's headers (default 10).
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's body and get the answer's head (default 30).
+    pub request_timeout_secs: Option<u64>,
+    /// Accept HTTP Basic passwords over plain HTTP. Defaults to true when every listener is on
+    /// loopback, false otherwise; a loopback client is always allowed.
+    pub plaintext_auth: Option<bool>,
 }
 
 /// One bearer token.

@@ -39,6 +39,9 @@ pub enum ApiError {
     /// A part of the server is not running or is at its limit.
     #[error("{0}")]
     Unavailable(String),
+    /// The client took too long to send its request.
+    #[error("the request took too long")]
+    RequestTimeout,
     /// The server failed.
     #[error("internal error")]
     Internal(String),
@@ -75,6 +78,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(detail) => {
                 // The detail goes to the log, not to the client.
                 tracing::error!(error = %detail, "http: internal error");

@@ -46,6 +46,16 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Default bound on concurrent live streams.
 pub const DEFAULT_MAX_STREAMS: usize = 1000;
 
+/// Default bound on concurrent connections per listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// Default bound on concurrent connections from one client address.
+pub const DEFAULT_MAX_PER_CLIENT: usize = 64;
+
+/// What a connection over the per-client bound reads before it is closed.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\n\
+content-length: 0\r\nconnection: close\r\n\r\n";
+
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpState {
@@ -58,6 +68,26 @@ pub struct HttpState {
     pub(crate) keepalive: Duration,
     pub(crate) shutdown: CancellationToken,
     pub(crate) content_links: Option<herald_notify::content_ref::ContentSigner>,
+    pub(crate) limits: Limits,
+    pub(crate) plaintext_auth: bool,
+}
+
+/// Bounds on the connections of one listener (`[http]`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    max_connections: usize,
+    max_per_client: usize,
+    header_timeout: Duration,
+    request_timeout: Duration,
+}
+
+/// How a request reached the server: the listener's address and whether it came over TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// The local address the client connected to.
+    pub local: SocketAddr,
+    /// True on an HTTPS listener.
+    pub tls: bool,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -94,6 +124,25 @@ impl HttpState {
                 .max(Duration::from_secs(1)),
             shutdown: CancellationToken::new(),
             content_links: None,
+            limits: Limits {
+                max_connections: config
+                    .max_connections
+                    .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+                    .max(1),
+                max_per_client: config
+                    .max_connections_per_ip
+                    .unwrap_or(DEFAULT_MAX_PER_CLIENT)
+                    .max(1),
+                header_timeout: Duration::from_secs(
+                    config.header_timeout_secs.unwrap_or(10).max(1),
+                ),
+                request_timeout: Duration::from_secs(
+                    config.request_timeout_secs.unwrap_or(30).max(1),
+                ),
+            },
+            plaintext_auth: config
+                .plaintext_auth
+                .unwrap_or_else(|| config.listen.iter().all(|a| a.ip().is_loopback())),
         })
     }
 
@@ -137,14 +186,82 @@ pub fn router(state: HttpState) -> Router {
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled; open streams end then too.
+///
+/// Connections go through [`herald_net::serve`]: at most `max_connections` at once (the rest
+/// wait in the backlog, so a flood of idle connections cannot use up the process's file
+/// descriptors and starve the other protocols), at most `max_connections_per_ip` from one
+/// address (the rest get 503 and are closed). Each connection is HTTP/1.1 on hyper with a
+/// deadline for the request head (`header_timeout_secs`: a client trickling headers is cut
+/// off) and, per request, for the body and the answer's head (`request_timeout_secs`).
 pub async fn serve(
     listener: TcpListener,
     mut state: HttpState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     state.shutdown = shutdown.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let limits = state.limits;
+    let app = router(state).layer(axum::middleware::from_fn_with_state(
+        limits.request_timeout,
+        request_deadline,
+    ));
+    let config = herald_net::ListenerConfig {
+        max_per_client: Some(limits.max_per_client),
+        refusal: REFUSAL,
+        ..herald_net::ListenerConfig::new("http", limits.max_connections)
+    };
+    herald_net::serve(listener, config, shutdown, move |conn| {
+        serve_connection(app.clone(), conn, limits.header_timeout)
+    })
+    .await;
+    Ok(())
+}
+
+/// Answers 408 when a request's body and handling take longer than `deadline`. Streams are
+/// not cut: their answer's head comes at once and the body follows outside this bound.
+async fn request_deadline(
+    axum::extract::State(deadline): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_response(),
+    }
+}
+
+/// Runs one HTTP/1.1 connection until it closes or the server stops.
+async fn serve_connection(app: Router, conn: herald_net::Conn, header_timeout: Duration) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let (peer, transport) = (
+        conn.peer,
+        Transport {
+            local: conn.local,
+            tls: conn.stream.is_tls(),
+        },
+    );
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        request.extensions_mut().insert(transport);
+        app.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(conn.stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        r = connection.as_mut() => r,
+        _ = conn.shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "http: connection ended with an error");
+    }
 }

@@ -36,11 +36,7 @@ async fn start(config: ImapConfig) -> Fixture {
     let shutdown = CancellationToken::new();
     tokio::spawn(herald_net::serve(
         listener,
-        ListenerConfig {
-            protocol: "imap",
-            max_connections: 100,
-            implicit_tls: None,
-        },
+        ListenerConfig::new("imap", 100),
         shutdown.clone(),
         move |c| server.clone().handle(c),
     ));

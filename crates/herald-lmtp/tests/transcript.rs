@@ -36,11 +36,7 @@ async fn start(dir: &std::path::Path) -> (Store, SocketAddr, CancellationToken) 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let token = CancellationToken::new();
-    let config = ListenerConfig {
-        protocol: "lmtp",
-        max_connections: 16,
-        implicit_tls: None,
-    };
+    let config = ListenerConfig::new("lmtp", 16);
     tokio::spawn(herald_net::serve(
         listener,
         config,

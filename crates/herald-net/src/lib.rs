@@ -3,7 +3,8 @@
 //! in place by STARTTLS/STLS.
 //!
 //! Shaped after mini-redis's listener: a semaphore bounds concurrent connections (the one
-//! over the limit waits in the kernel's backlog instead of costing memory), accept errors back
+//! over the limit waits in the kernel's backlog instead of costing memory), a per-client
+//! bound refuses one address's surplus at once (so one client cannot take every slot), accept errors back
 //! off instead of spinning, and a [`CancellationToken`] stops accepting while the connections in
 //! flight finish. Protocol crates own their sessions; this crate owns sockets.
 
@@ -17,8 +18,9 @@ pub use tls::{TlsError, load_tls_config};
 pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -47,6 +49,78 @@ pub struct ListenerConfig {
     pub max_connections: usize,
     /// TLS from the first byte (993, 995); `None` for plain listeners.
     pub implicit_tls: Option<tokio_rustls::TlsAcceptor>,
+    /// At most this many connections at once from one client address (an IPv4 address or an
+    /// IPv6 /64); `None` for no per-client bound (LMTP, whose one client is the MTA).
+    pub max_per_client: Option<usize>,
+    /// Written (best effort, without waiting) to a connection refused by `max_per_client`
+    /// before it is closed, in the protocol's words.
+    pub refusal: &'static [u8],
+}
+
+impl ListenerConfig {
+    /// A plain listener allowing `max_connections`, with no per-client bound.
+    pub fn new(protocol: &'static str, max_connections: usize) -> ListenerConfig {
+        ListenerConfig {
+            protocol,
+            max_connections,
+            implicit_tls: None,
+            max_per_client: None,
+            refusal: b"",
+        }
+    }
+}
+
+/// Connections open per client address, for [`ListenerConfig::max_per_client`].
+#[derive(Debug, Default)]
+struct PerClient {
+    open: std::sync::Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// The address connections are counted under: an IPv4 address as is (each loopback address
+/// too, unlike the authentication limiter), an IPv6 address by its /64.
+fn connection_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None if v6.is_loopback() => ip,
+            None => limiter::client_key(ip),
+        },
+        v4 => v4,
+    }
+}
+
+/// One counted connection; uncounts itself when the session ends.
+struct ClientSlot {
+    table: Arc<PerClient>,
+    key: IpAddr,
+}
+
+impl PerClient {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let key = connection_key(ip);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            table: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ListenerConfig {
@@ -71,6 +145,7 @@ pub async fn serve<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let per_client = Arc::new(PerClient::default());
     let handle = Arc::new(handle);
     let mut sessions = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
@@ -99,6 +174,22 @@ pub async fn serve<F, Fut>(
                 continue;
             }
         };
+        let slot = match config.max_per_client {
+            None => None,
+            Some(max) => match per_client.take(peer.ip(), max.max(1)) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(
+                        protocol = config.protocol,
+                        rip = %peer.ip(),
+                        "connection refused: too many connections from this client"
+                    );
+                    // Best effort: a client that does not read this just sees the close.
+                    let _ = tcp.try_write(config.refusal);
+                    continue;
+                }
+            },
+        };
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().unwrap_or(peer);
         let handle = Arc::clone(&handle);
@@ -107,6 +198,7 @@ pub async fn serve<F, Fut>(
         let protocol = config.protocol;
         sessions.spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             let stream = match tls {
                 None => Stream::Plain(tcp),
                 Some(acceptor) => {
@@ -155,11 +247,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let token = CancellationToken::new();
-        let config = ListenerConfig {
-            protocol: "test",
-            max_connections: max,
-            implicit_tls: None,
-        };
+        let config = ListenerConfig::new("test", max);
         let t = token.clone();
         let task = tokio::spawn(serve(listener, config, t, |mut conn: Conn| async move {
             let mut buf = [0u8; 64];
@@ -195,6 +283,60 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_client_cannot_take_every_slot() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let token = CancellationToken::new();
+        let config = ListenerConfig {
+            max_per_client: Some(2),
+            refusal: b"busy\n",
+            ..ListenerConfig::new("test", 100)
+        };
+        tokio::spawn(serve(
+            listener,
+            config,
+            token.clone(),
+            |mut conn: Conn| async move {
+                let _ = conn.stream.write_all(b"hi\n").await;
+                let mut rest = Vec::new();
+                tokio::select! {
+                    _ = conn.shutdown.cancelled() => {}
+                    _ = conn.stream.read_to_end(&mut rest) => {}
+                }
+            },
+        ));
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut b = [0u8; 3];
+            c.read_exact(&mut b).await.unwrap();
+            assert_eq!(&b, b"hi\n");
+            held.push(c);
+        }
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, b"busy\n", "refused and closed at once");
+        // Another loopback address is another client.
+        let other = tokio::net::TcpSocket::new_v4().unwrap();
+        other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut other = other.connect(addr).await.unwrap();
+        let mut b = [0u8; 3];
+        other.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"hi\n");
+        // A freed slot can be taken again.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
+        again.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"hi\n");
+        token.cancel();
     }
 
     #[tokio::test]

@@ -78,8 +78,11 @@ pub struct ListenSection {
     /// Implicit-TLS listening addresses (IMAPS 993, POP3S 995); need `[tls]`.
     #[serde(default)]
     pub tls_listen: Vec<SocketAddr>,
-    /// Most concurrent connections.
+    /// Most concurrent connections (default 1000).
     pub max_connections: Option<usize>,
+    /// Most concurrent connections from one client address, an IPv4 address or an IPv6 /64
+    /// (default 100 for IMAP and POP3; none for LMTP, whose client is the MTA).
+    pub max_connections_per_ip: Option<usize>,
     /// Largest message accepted, in bytes (LMTP SIZE, IMAP APPEND literal).
     pub max_message_size: Option<u64>,
     /// Allow passwords over unencrypted connections (POP3, IMAP). Defaults to true for
@@ -128,6 +131,9 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
             );
         }
     }
+    // Unique, well-formed names: two tables of one name would share one cursor.
+    herald_notify::subscription::check_configured(&file.subscription)
+        .with_context(|| format!("in {}", path.display()))?;
     Ok(file)
 }
 
@@ -239,6 +245,26 @@ sink = { type = "stdout" }
             load(Some(&write(&dir, "[http]\ntokns = []\n"))).unwrap_err()
         );
         assert!(err.contains("tokns"), "{err}");
+    }
+
+    #[test]
+    fn subscription_names_are_unique_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = |name: &str| {
+            format!("[[subscription]]\nname = \"{name}\"\nsink = {{ type = \"stdout\" }}\n")
+        };
+        let twice = format!("{}{}{}", sub("hook"), sub("audit"), sub("hook"));
+        let err = format!("{:#}", load(Some(&write(&dir, &twice))).unwrap_err());
+        assert!(err.contains("`hook`") && err.contains("unique"), "{err}");
+        let long = sub(&"n".repeat(65));
+        let err = format!("{:#}", load(Some(&write(&dir, &long))).unwrap_err());
+        assert!(err.contains("1 to 64 characters"), "{err}");
+        let f = load(Some(&write(
+            &dir,
+            &format!("{}{}", sub("a.b-c_1"), sub("x")),
+        )))
+        .unwrap();
+        assert_eq!(f.subscription.len(), 2);
     }
 
     #[test]

@@ -117,11 +117,7 @@ pub async fn run(fqdn: &str, args: &BenchLmtpArgs) -> anyhow::Result<ExitCode> {
         let token = CancellationToken::new();
         let serving = tokio::spawn(herald_net::serve(
             listener,
-            ListenerConfig {
-                protocol: "lmtp",
-                max_connections: conns + 1,
-                implicit_tls: None,
-            },
+            ListenerConfig::new("lmtp", conns + 1),
             token.clone(),
             move |c| server.clone().handle(c),
         ));

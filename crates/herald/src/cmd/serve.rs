@@ -119,6 +119,20 @@ fn spawn_listeners<F, Fut>(
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let max = section.max_connections.unwrap_or(1000);
+    let (per_client_default, refusal): (Option<usize>, &'static [u8]) = match protocol {
+        "imap" => (
+            Some(100),
+            b"* BYE [UNAVAILABLE] too many connections from your address\r\n",
+        ),
+        "pop3" => (
+            Some(100),
+            b"-ERR [SYS/TEMP] too many connections from your address\r\n",
+        ),
+        _ => (
+            None,
+            b"421 4.7.0 too many connections from your address\r\n",
+        ),
+    };
     for (listener, implicit_tls) in listeners
         .plain
         .into_iter()
@@ -129,6 +143,8 @@ fn spawn_listeners<F, Fut>(
             protocol,
             max_connections: max,
             implicit_tls,
+            max_per_client: section.max_connections_per_ip.or(per_client_default),
+            refusal,
         };
         tasks.spawn(herald_net::serve(
             listener,
