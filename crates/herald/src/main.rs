@@ -9,6 +9,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The data directory holds password hashes, all mail and the event log: whatever Herald
+    // creates (database, blobs, logs, sink files) is readable by its own user only.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -57,6 +57,26 @@ pub struct Embedded {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+/// Creates the data directory readable by its owner only (0700), and tightens one that an
+/// older Herald or an operator left open to others: it holds password hashes and all mail.
+fn private_dir(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data directory was open to other users; making it 0700"
+        );
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 impl Embedded {
     /// Opens (creating if needed) the store in `config.path` and starts the writer thread.
     pub async fn open(config: StoreConfig) -> Result<Embedded> {
@@ -66,7 +86,7 @@ impl Embedded {
     }
 
     fn open_blocking(config: StoreConfig) -> Result<Embedded> {
-        std::fs::create_dir_all(&config.path)?;
+        private_dir(&config.path)?;
         let db_path = config.path.join("herald.db");
         let mut conn = schema::connect(&db_path, config.durable, config.busy_timeout, false)?;
         schema::migrate(&mut conn)?;
