@@ -822,3 +822,74 @@ async fn search_return_options_and_saved_results() {
     )
     .await;
 }
+
+/// Records, for every write, what was written and how many logins/logouts the backend had
+/// recorded by then.
+struct Spy {
+    backend: MemoryBackend,
+    writes: Vec<(String, usize)>,
+}
+
+impl tokio::io::AsyncWrite for Spy {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let recorded = self.backend.access_log().len();
+        self.writes
+            .push((String::from_utf8_lossy(buf).into_owned(), recorded));
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn logout_is_recorded_before_the_tagged_ok() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    let mut spy = Spy {
+        backend: b.clone(),
+        writes: Vec::new(),
+    };
+    t.s.input(b"z LOGOUT\r\n", &mut spy).await.unwrap();
+    let (_, recorded) = spy
+        .writes
+        .iter()
+        .find(|(w, _)| w.contains("z OK LOGOUT"))
+        .expect("LOGOUT answered");
+    assert_eq!(
+        *recorded, 2,
+        "the Logout was recorded before the OK: {:?}",
+        spy.writes
+    );
+    assert_eq!(b.access_log()[1], ("alice".into(), "graceful".into()));
+}
+
+#[tokio::test]
+async fn dot_segments_are_refused_in_mailbox_names() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    for (tag, name) in [("a", ".."), ("b", "x/../../bob/Archive"), ("c", "a/./b")] {
+        let out = t
+            .raw(format!("{tag} CREATE \"{name}\"\r\n").as_bytes())
+            .await
+            .0;
+        assert!(out.starts_with(&format!("{tag} NO ")), "{name}: {out}");
+    }
+    t.x("d RENAME INBOX ..", &["d NO …"]).await;
+    t.x("e CREATE a..b", &["e OK CREATE completed"]).await;
+}

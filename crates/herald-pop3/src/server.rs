@@ -103,6 +103,13 @@ impl Pop3Server {
                 Disconnect::Abort
             }
         };
+        self.record_logout(&mut live, ending).await;
+        drop(live.lock.take());
+        let _ = conn.stream.shutdown().await;
+    }
+
+    /// Records Logout once, if a user had logged in.
+    async fn record_logout(&self, live: &mut Live<'_>, ending: Disconnect) {
         if let Some(ctx) = live.ctx.take()
             && let Err(e) = self
                 .store
@@ -111,8 +118,6 @@ impl Pop3Server {
         {
             tracing::warn!(error = %e, "could not record Logout");
         }
-        drop(live.lock.take());
-        let _ = conn.stream.shutdown().await;
     }
 
     fn base_context(conn: &Conn) -> SessionContext {
@@ -244,6 +249,9 @@ impl Pop3Server {
                             // Free the maildrop before the client reads "+OK bye": a client
                             // that reconnects at once must not find it still locked.
                             drop(live.lock.take());
+                            // And record Logout before the final reply, as IMAP does before its
+                            // tagged OK: a client that saw "+OK" can rely on the event.
+                            self.record_logout(live, Disconnect::Graceful).await;
                             conn.stream.write_all(&out).await?;
                             conn.stream.flush().await?;
                             return Ok(Disconnect::Graceful);

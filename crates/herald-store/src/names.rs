@@ -4,7 +4,9 @@
 //! modified UTF-7 at its edge, RFC 5092 URLs carry UTF-8). `INBOX` is case-insensitive (RFC 3501
 //! §5.1), also as the first level of a hierarchy (`inbox/x` is `INBOX/x`), so it is normalised
 //! here once and every table stores the canonical spelling. Wildcards `*` and `%` are refused
-//! because LIST could never name such a mailbox unambiguously.
+//! because LIST could never name such a mailbox unambiguously; `.` and `..` levels are refused
+//! because URLs resolve them (RFC 3986 §5.2.4), which would make one user's event name another's
+//! mailbox.
 
 use crate::{Result, StoreError};
 
@@ -51,6 +53,14 @@ pub fn mailbox(name: &str, allow_trailing: bool) -> Result<String> {
     if parts.iter().any(|p| p.is_empty()) {
         return Err(invalid(name, "empty hierarchy level"));
     }
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        // Kept, `x/../../alice/Archive` would name, once a URL library resolves the dot
+        // segments of an event's `mailboxID`, another user's mailbox.
+        return Err(invalid(
+            name,
+            "`.` and `..` are not allowed as hierarchy levels",
+        ));
+    }
     if parts.len() > MAX_DEPTH {
         return Err(invalid(name, "hierarchy too deep"));
     }
@@ -84,6 +94,9 @@ pub fn is_within(name: &str, parent: &str) -> bool {
 pub fn user(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(invalid(name, "empty"));
+    }
+    if name == "." || name == ".." {
+        return Err(invalid(name, "`.` and `..` are not account names"));
     }
     if name.len() > MAX_USER_NAME {
         return Err(invalid(name, "too long"));
@@ -123,11 +136,19 @@ mod tests {
             "b%",
             "x\ny",
             &"x".repeat(2000),
+            ".",
+            "..",
+            "a/../b",
+            "x/../../alice/Archive",
+            "a/./b",
+            "a/..",
         ] {
             assert!(mailbox(bad, false).is_err(), "{bad:?}");
         }
         assert_eq!(mailbox("a/b/", true).unwrap(), "a/b");
         assert!(mailbox("/", true).is_err());
+        assert!(mailbox("../", true).is_err());
+        assert_eq!(mailbox("a.b/..c/d..", false).unwrap(), "a.b/..c/d..");
     }
 
     #[test]
@@ -145,5 +166,6 @@ mod tests {
         assert!(user("a b").is_err());
         assert!(user("").is_err());
         assert!(user("a/b").is_err());
+        assert!(user("..").is_err());
     }
 }

@@ -101,6 +101,13 @@ fn lmtp_delivers_per_recipient_and_pop3_reads_and_expunges() {
     let before_pop = server.events().len();
     let out = server.python("pop3_session.py", &[&pop3, "alice", "alice-pw", "2", "1"]);
     assert!(out.starts_with("+OK"), "{out}");
+    // The store already holds the Logout when the client has read QUIT's "+OK".
+    let stored = server.admin(&["events", "tail"]);
+    let last = herald_events::Event::from_json(stored.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last.event, last.service.as_deref()),
+        (EventType::Logout, Some("pop"))
+    );
     let events = server.wait_for(before_pop, |e| {
         e.iter().any(|e| e.event == EventType::Logout)
     });

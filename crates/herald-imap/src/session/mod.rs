@@ -532,9 +532,12 @@ impl<B: Backend> Session<B> {
             CommandBody::Logout => {
                 let o = self.wopts();
                 write_status(&mut self.out, None, Status::Bye, None, "logging out", o);
+                self.flush(w).await?;
+                // The Logout event commits before the tagged OK, as every command's events do:
+                // a client told "LOGOUT completed" can rely on the event existing.
+                self.end(Disconnect::Graceful).await;
                 self.ok(&tag, None, "LOGOUT completed");
                 self.flush(w).await?;
-                self.end(Disconnect::Graceful).await;
                 self.state = State::Logout;
                 return Ok(Control::Close);
             }
