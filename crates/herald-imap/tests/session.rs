@@ -893,3 +893,40 @@ async fn dot_segments_are_refused_in_mailbox_names() {
     t.x("d RENAME INBOX ..", &["d NO …"]).await;
     t.x("e CREATE a..b", &["e OK CREATE completed"]).await;
 }
+
+#[tokio::test]
+async fn before_login_only_small_literals_are_accepted() {
+    let b = backend();
+    let mut t = T::new(&b);
+    // A 1 MiB literal before login is refused before any of it is sent…
+    let (out, _) = t.raw(b"a LOGIN {1048576}\r\n").await;
+    assert!(out.starts_with("a NO [TOOBIG]"), "{out}");
+    assert!(!out.contains("+ "), "no continuation: {out}");
+    // …and a LITERAL+ one is skipped, not held.
+    let mut big = b"b LOGIN {20000+}\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 20000));
+    big.extend_from_slice(b" secret\r\n");
+    let (out, _) = t.raw(&big).await;
+    assert!(out.contains("b NO [TOOBIG]"), "{out}");
+    // Logging in with literals of a normal size works, and then larger ones are taken.
+    t.x(
+        "c LOGIN {5}\r\nalice {6}\r\nsecret",
+        &[
+            "+ Ready for literal data",
+            "+ Ready for literal data",
+            "c OK [CAPABILITY …",
+        ],
+    )
+    .await;
+    let name = "n".repeat(900);
+    let (out, _) = t
+        .raw(format!("d CREATE {{{}}}\r\n{name}\r\n", name.len()).as_bytes())
+        .await;
+    assert!(out.ends_with("d OK CREATE completed\r\n"), "{out}");
+    let long = format!("e CREATE \"{}\"\r\n", "m".repeat(9000));
+    let (out, _) = t.raw(long.as_bytes()).await;
+    assert!(
+        !out.contains("e BAD"),
+        "long lines are fine after login: {out}"
+    );
+}

@@ -236,6 +236,11 @@ impl Framer {
         self.limits
     }
 
+    /// Changes the limits for what is read from now on (a session widens them after login).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// Appends bytes read from the client.
     pub fn push(&mut self, bytes: &[u8]) {
         if self.pos > 0 {

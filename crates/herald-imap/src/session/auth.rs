@@ -228,6 +228,7 @@ impl<B: Backend> Session<B> {
                 self.identity = Some(identity);
                 self.login_at = Some(Instant::now());
                 self.state = State::Authenticated;
+                self.framer.set_limits(super::full_limits(&self.config));
                 let caps = self.capabilities();
                 self.ok(tag, Some(Code::Capability(caps)), "logged in");
             }

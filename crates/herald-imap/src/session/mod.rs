@@ -138,6 +138,29 @@ impl<B: Backend> std::fmt::Debug for Session<B> {
     }
 }
 
+/// Before login a client may send only what logging in takes (as Dovecot's login process
+/// does): short lines and literals, so each unauthenticated connection holds a few KiB, not the
+/// megabytes an authenticated APPEND may need.
+pub const PRE_LOGIN_MAX: usize = 8 * 1024;
+
+fn pre_login_limits(config: &ImapConfig) -> Limits {
+    Limits {
+        max_line: config.max_line.min(PRE_LOGIN_MAX),
+        max_literal: config.max_literal.min(PRE_LOGIN_MAX as u64),
+        max_command: config.max_command.min(2 * PRE_LOGIN_MAX),
+        strict_crlf: false,
+    }
+}
+
+fn full_limits(config: &ImapConfig) -> Limits {
+    Limits {
+        max_line: config.max_line,
+        max_literal: config.max_literal,
+        max_command: config.max_command,
+        strict_crlf: false,
+    }
+}
+
 /// A store error as an IMAP status and response code (STYLE: one function per protocol).
 pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
     let text = e.to_string();
@@ -190,12 +213,7 @@ impl<B: Backend> Session<B> {
         tls: bool,
         starttls_available: bool,
     ) -> Session<B> {
-        let limits = Limits {
-            max_line: config.max_line,
-            max_literal: config.max_literal,
-            max_command: config.max_command,
-            strict_crlf: false,
-        };
+        let limits = pre_login_limits(&config);
         let ctx = SessionContext::connection("imap", peer.client, peer.server);
         let tokens = f64::from(config.commands_per_second.max(1));
         Session {
