@@ -5,7 +5,8 @@
 //! after it. Authentication, filters and resumption are checked before the upgrade, so every
 //! refusal is an ordinary HTTP status. Idle periods carry a ping. Sending waits for the socket
 //! to take each message, so a slow client slows its own feed and nothing queues in memory;
-//! messages from the client are ignored except Close. On server shutdown the socket is closed
+//! messages from the client are ignored except Close, and one over
+//! [`MAX_CLIENT_MESSAGE`] ends the connection. On server shutdown the socket is closed
 //! with 1001 (going away).
 
 use crate::auth::Caller;
@@ -29,8 +30,16 @@ pub async fn upgrade(
     let q = query(q)?;
     let feed = Feed::open(&state, &caller, &q, last_event_id(&headers)?).await?;
     tracing::debug!(user = %caller.user, cursor = feed.cursor(), "http: WebSocket stream opened");
-    Ok(ws.on_upgrade(move |socket| run(socket, feed)))
+    // The client has nothing to say but Close (and pings): a message larger than this ends
+    // the connection instead of being buffered (tungstenite would take 64 MiB).
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| run(socket, feed)))
 }
+
+/// Largest message a client may send on the event socket.
+pub const MAX_CLIENT_MESSAGE: usize = 4096;
 
 async fn run(socket: WebSocket, mut feed: Feed) {
     let (mut tx, mut rx) = socket.split();

@@ -216,3 +216,38 @@ async fn basic_passwords_are_refused_over_plain_http_from_the_network() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_cannot_make_the_server_buffer_megabytes() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _};
+    let s = start("").await;
+    let mut request = format!("ws://{}/events/ws", s.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("alice:alice-pw")
+        )
+        .parse()
+        .unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let _ = ws.send(Message::text("x".repeat(1 << 20))).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the server kept a connection that sent 1 MiB"
+    );
+    s.shutdown.cancel();
+}

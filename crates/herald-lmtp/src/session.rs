@@ -268,7 +268,18 @@ impl Session {
 
     fn command(&mut self, line: &[u8], steps: &mut Vec<Step>) {
         let text = String::from_utf8_lossy(line);
-        let raw = canonical_verb(text.trim_end_matches(['\r', '\n']));
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            // A bare CR (or other control) would end up in the event's `envelope`, where a
+            // consumer splitting on line ends sees a command the client never gave.
+            steps.push(reply(
+                501,
+                "5.5.2",
+                "control characters in the command line",
+            ));
+            return;
+        }
+        let raw = canonical_verb(text);
         let qualified = qualify_bare_recipient(line, &self.config.hostname);
         let line = qualified.as_deref().unwrap_or(line);
         let request = match Request::parse(&mut line.iter()) {
@@ -847,6 +858,22 @@ mod tests {
             h,
             "Return-Path: <bob@example.net>\r\nReceived: from mx.example.net ([127.0.0.1])\r\n\tby mail.example.org (Herald) with LMTP id abc;\r\n\tTue, 24 Nov 2026 10:00:00 +0000\r\n"
         );
+    }
+
+    #[test]
+    fn control_characters_in_a_command_are_refused() {
+        let mut s = Session::new(config(), false);
+        let replies = text(
+            &s.input(b"LHLO x\r\nMAIL FROM:<a@b>\rRCPT TO:<evil@x>\r\nMAIL FROM:<a@b>\x1b[2J\r\n"),
+        );
+        assert_eq!(
+            replies
+                .matches("501 5.5.2 control characters in the command line")
+                .count(),
+            2,
+            "{replies}"
+        );
+        assert!(!replies.contains("250 2.1.0"), "{replies}");
     }
 
     #[test]

@@ -20,10 +20,26 @@ pub enum FlagMode {
     Replace,
 }
 
+/// Longest keyword, in bytes (Dovecot allows 50; clients' `$Label…` keywords fit easily).
+pub const MAX_KEYWORD: usize = 128;
+
+/// Most flags and keywords on one message, and in one STORE or APPEND.
+pub const MAX_FLAGS: usize = 128;
+
 /// Validates flags given by a client and returns them canonical, without duplicates.
 pub fn canonical(flags: &[String]) -> Result<Vec<String>> {
+    if flags.len() > MAX_FLAGS {
+        return Err(StoreError::InvalidArgument(format!(
+            "at most {MAX_FLAGS} flags at once"
+        )));
+    }
     let mut out: Vec<String> = Vec::with_capacity(flags.len());
     for f in flags {
+        if f.len() > MAX_KEYWORD {
+            return Err(StoreError::InvalidArgument(format!(
+                "a keyword is at most {MAX_KEYWORD} bytes long"
+            )));
+        }
         let name = if f.starts_with('\\') {
             match SYSTEM_FLAGS.iter().find(|s| s.eq_ignore_ascii_case(f)) {
                 Some(s) => (*s).to_owned(),
@@ -106,6 +122,10 @@ mod tests {
         assert!(canonical(&v(&["\\Recent"])).is_err());
         assert!(canonical(&v(&["\\Bogus"])).is_err());
         assert!(canonical(&v(&["a(b"])).is_err());
+        assert!(canonical(&["k".repeat(60_000)]).is_err());
+        assert!(canonical(&["k".repeat(MAX_KEYWORD)]).is_ok());
+        let many: Vec<String> = (0..=MAX_FLAGS).map(|i| format!("k{i}")).collect();
+        assert!(canonical(&many).is_err());
     }
 
     #[test]

@@ -84,6 +84,22 @@ struct Inner {
     config: StoreConfig,
 }
 
+/// Refuses passwords no account should have: empty, or too long to be a password (argon2
+/// hashes any length, so an unbounded one is only a way to burn CPU).
+fn check_password(password: &str) -> Result<()> {
+    if password.is_empty() {
+        return Err(StoreError::InvalidArgument(
+            "the password must not be empty".into(),
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(StoreError::InvalidArgument(
+            "the password is longer than 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn mismatch() -> StoreError {
     StoreError::Corrupt("the backend answered with an unexpected kind of result".into())
 }
@@ -144,6 +160,7 @@ impl Store {
         admin: bool,
     ) -> Result<Committed<()>> {
         names::user(name)?;
+        check_password(password)?;
         let pw = password.to_owned();
         let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw))
             .await
@@ -180,6 +197,10 @@ impl Store {
         password: &str,
         authz: Option<&str>,
     ) -> Result<Identity> {
+        if password.is_empty() || password.len() > 1024 {
+            // No account has such a password (`add_user` refuses them): no need to hash.
+            return Err(StoreError::AuthFailed);
+        }
         let creds = match self.query(Query::Credentials(auth_user.to_owned())).await? {
             Answer::Credentials(c) => c,
             _ => return Err(mismatch()),

@@ -1234,6 +1234,13 @@ impl Env<'_> {
             if added.is_empty() && removed.is_empty() {
                 continue;
             }
+            if new.len() > flags::MAX_FLAGS {
+                return Err(StoreError::InvalidArgument(format!(
+                    "a message has at most {} flags and keywords",
+                    flags::MAX_FLAGS
+                ))
+                .into());
+            }
             sort_flags(&mut new);
             update.execute(params![mb.id, uid, flags::format(&new), modseq as i64])?;
             if !as_flags {

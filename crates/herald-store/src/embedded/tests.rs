@@ -1518,3 +1518,44 @@ fn a_version_1_store_is_upgraded_in_place() {
     conn.execute("INSERT INTO parked VALUES ('x', 1, 'r', 0)", [])
         .unwrap();
 }
+
+#[tokio::test]
+async fn empty_passwords_and_unbounded_keywords_are_refused() {
+    let t = open().await;
+    assert!(matches!(
+        t.store.add_user(&admin(), "carol", "", false).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    let alice = t.user("alice").await;
+    t.append(&alice, "INBOX", "Subject: x\r\n\r\nx\r\n", &[])
+        .await;
+    let uids: UidSet = "1".parse().unwrap();
+    let huge = vec!["k".repeat(60_000)];
+    assert!(
+        t.store
+            .store_flags(&alice, "INBOX", &uids, FlagMode::Add, &huge, None)
+            .await
+            .is_err()
+    );
+    // One keyword at a time, a message still fills up only to the bound.
+    let mut refused = None;
+    for i in 0..=flags::MAX_FLAGS {
+        let r = t
+            .store
+            .store_flags(
+                &alice,
+                "INBOX",
+                &uids,
+                FlagMode::Add,
+                &[format!("k{i}")],
+                None,
+            )
+            .await;
+        if r.is_err() {
+            refused = Some(i);
+            break;
+        }
+    }
+    assert_eq!(refused, Some(flags::MAX_FLAGS));
+    t.consistent().await;
+}
