@@ -155,6 +155,21 @@ fn spawn_listeners<F, Fut>(
     }
 }
 
+/// The base of signed message links when `[http] public_url` is not set: the listener's
+/// address, or — for a wildcard listener (0.0.0.0, ::), which no subscriber can connect to —
+/// the server's hostname with the listener's port.
+fn link_base(listener: std::net::SocketAddr, hostname: &str) -> String {
+    if listener.ip().is_unspecified() {
+        tracing::info!(
+            "message links name http://{hostname}:{}; set [http] public_url to change it",
+            listener.port()
+        );
+        format!("http://{hostname}:{}", listener.port())
+    } else {
+        format!("http://{listener}")
+    }
+}
+
 async fn first_run(store: &Store, with_config: bool) -> anyhow::Result<()> {
     if with_config || !store.list_users().await?.is_empty() {
         return Ok(());
@@ -216,7 +231,10 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     // Links to messages a content policy leaves out point at this server's /messages.
     let public_url = match (&http.public_url, http_listeners.first()) {
         (Some(url), _) => Some(url.clone()),
-        (None, Some(l)) => l.local_addr().ok().map(|a| format!("http://{a}")),
+        (None, Some(l)) => l
+            .local_addr()
+            .ok()
+            .map(|a| link_base(a, &store.config().server_fqdn)),
         (None, None) => None,
     };
     let content_links = match public_url {
@@ -393,4 +411,26 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_links_never_name_a_wildcard_address() {
+        let any4: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let any6: std::net::SocketAddr = "[::]:8443".parse().unwrap();
+        let lo: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            link_base(any4, "mail.example.org"),
+            "http://mail.example.org:8080"
+        );
+        assert_eq!(
+            link_base(any6, "mail.example.org"),
+            "http://mail.example.org:8443"
+        );
+        assert_eq!(link_base(lo, "mail.example.org"), "http://127.0.0.1:8080");
+    }
 }
