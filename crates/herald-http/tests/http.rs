@@ -829,3 +829,25 @@ async fn webhook_hosts_bounds_api_webhooks() {
     let (status, _) = create_sub(&s, hook("bad", "not a url")).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn api_subscription_names_are_bounded_and_unique() {
+    let s = Server::start().await;
+    let stdout = |name: &str| serde_json::json!({ "name": name, "sink": { "type": "stdout" } });
+    let (status, body) = create_sub(&s, stdout("ops.audit_1-a")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = create_sub(&s, stdout("ops.audit_1-a")).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("already exists"),
+        "{body}"
+    );
+    for bad in ["", "two words", "a/b", "ünïcode", &"n".repeat(65)] {
+        let (status, body) = create_sub(&s, stdout(bad)).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("1 to 64"),
+            "{body}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionConfig {
-    /// Unique name; also the cursor's key.
+    /// Unique name, 1 to 64 characters of `A-Z a-z 0-9 . _ -`; also the cursor's key.
     pub name: String,
     /// Event type names (`MessageNew`, `vnd.acme.X`) or group names (`flags`); empty = all.
     #[serde(default)]

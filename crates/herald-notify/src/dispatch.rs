@@ -13,8 +13,10 @@
 //!    on `Disable` (a webhook's 410), mark the subscription disabled until an operator resumes it.
 //!
 //! Events wait in the outbox, never in memory only. Subscriptions from the configuration file
-//! are reconciled with the store at start (added, updated, removed); those created through the
-//! API persist until deleted. A new subscription starts at the current end of the outbox;
+//! are reconciled with the store at start (added, updated, removed); two of one name are refused
+//! (a name is its cursor's key), and one named like a subscription created through the API
+//! replaces it. Those created through the API persist until deleted; a name already taken is
+//! refused. A new subscription starts at the current end of the outbox;
 //! `replay` moves it back. Control operations bump a generation number so a batch in flight
 //! when the cursor was moved does not overwrite the new cursor.
 
@@ -193,6 +195,8 @@ impl Dispatcher {
         shutdown: CancellationToken,
         options: Options,
     ) -> Result<Arc<Dispatcher>, DispatchError> {
+        // Two tables of one name would run two workers on one cursor.
+        crate::subscription::check_configured(&configured)?;
         let mut compiled = Vec::new();
         for c in configured {
             compiled.push(Subscription::compile(c)?);
@@ -213,6 +217,15 @@ impl Dispatcher {
         });
         let configured_names: Vec<String> = compiled.iter().map(|s| s.name().to_owned()).collect();
         for sub in compiled {
+            if records
+                .get(sub.name())
+                .is_some_and(|r| r.origin != "config")
+            {
+                tracing::warn!(
+                    subscription = %sub.name(),
+                    "the configuration file now defines a subscription created through the API; the configured one replaces it"
+                );
+            }
             let record = match records.get(sub.name()) {
                 Some(r) => DeliveryRecord {
                     config: to_json(&sub.config),
@@ -368,6 +381,7 @@ impl Dispatcher {
         &self,
         config: SubscriptionConfig,
     ) -> Result<SubscriptionStatus, DispatchError> {
+        crate::subscription::check_name(&config.name)?;
         let sub = Subscription::compile(config)?;
         let name = sub.name().to_owned();
         {

@@ -12,9 +12,14 @@ use herald_events::{Event, EventGroup, EventType, FlagNames, ParamName, vnd};
 /// Why a subscription's configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// The name is empty or not printable ASCII.
-    #[error("subscription name `{0}` must be non-empty printable ASCII without spaces")]
+    /// The name is not 1 to [`MAX_NAME_LEN`] characters of `A-Z a-z 0-9 . _ -`.
+    #[error(
+        "subscription name `{0}` must be 1 to 64 characters of A-Z, a-z, 0-9, `.`, `_` and `-`"
+    )]
     Name(String),
+    /// Two subscriptions of the configuration file have one name (each name is its cursor's key).
+    #[error("two [[subscription]] tables are named `{0}`; subscription names must be unique")]
+    Duplicate(String),
     /// An `events` entry is neither a type nor a group.
     #[error(
         "subscription `{sub}`: `{name}` in events is not an event type or group (groups: message, quota, flags, access, mailbox, subscription)"
@@ -41,6 +46,38 @@ pub enum ConfigError {
         /// What is wrong.
         error: crate::sign::SecretError,
     },
+}
+
+/// The longest subscription name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks the name of a subscription being created (configured or through the API): 1 to
+/// [`MAX_NAME_LEN`] characters of `A-Z a-z 0-9 . _ -`, so it is safe in a URL path, a log line
+/// and a file name. [`Subscription::compile`] alone keeps the older, looser rule (printable
+/// ASCII without spaces), so a subscription created through the API before keeps running.
+pub fn check_name(name: &str) -> Result<(), ConfigError> {
+    let ok = (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Name(name.to_owned()))
+    }
+}
+
+/// Checks the subscriptions of a configuration file: every name well formed
+/// ([`check_name`]) and none twice.
+pub fn check_configured(configs: &[SubscriptionConfig]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for c in configs {
+        check_name(&c.name)?;
+        if !seen.insert(c.name.as_str()) {
+            return Err(ConfigError::Duplicate(c.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// The set of event types a subscription wants.
@@ -541,6 +578,37 @@ mod tests {
         let mut e = event(EventType::Login, "a", None);
         tagged.shape_params(&mut e);
         assert_eq!(e.tags, Some(vec!["audit".into(), "billing".into()]));
+    }
+
+    #[test]
+    fn names_are_bounded_and_configured_ones_unique() {
+        for good in [
+            "a",
+            "api-sub",
+            "audit.v2",
+            "Team_Ops-1",
+            &"x".repeat(MAX_NAME_LEN),
+        ] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "a/b",
+            "a:b",
+            "é",
+            "..\u{0}",
+            &"x".repeat(MAX_NAME_LEN + 1),
+        ] {
+            let err = check_name(bad).unwrap_err().to_string();
+            assert!(err.contains("1 to 64 characters"), "{bad}: {err}");
+        }
+        let named = |n: &str| SubscriptionConfig::new(n, SinkConfig::Stdout);
+        assert_eq!(check_configured(&[named("a"), named("b")]), Ok(()));
+        let err = check_configured(&[named("a"), named("hook"), named("hook")]).unwrap_err();
+        assert_eq!(err, ConfigError::Duplicate("hook".into()));
+        assert!(err.to_string().contains("`hook`"), "{err}");
+        assert!(check_configured(&[named("a b")]).is_err());
     }
 
     #[test]

@@ -362,6 +362,62 @@ async fn configured_subscriptions_cannot_be_deleted_through_the_api_and_leave_wi
 }
 
 #[tokio::test]
+async fn two_subscriptions_of_one_name_are_refused_at_start_and_through_the_api() {
+    use herald_notify::dispatch::DispatchError;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let token = CancellationToken::new();
+    let err = Dispatcher::start_with(
+        store.clone(),
+        vec![
+            config("hook", &[]),
+            config("audit", &[]),
+            config("hook", &[]),
+        ],
+        token.clone(),
+        factory(Shared::default()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("`hook`"), "{err}");
+    assert!(
+        store.deliveries().await.unwrap().is_empty(),
+        "nothing started"
+    );
+    let err = Dispatcher::start_with(
+        store.clone(),
+        vec![config("a b/c", &[])],
+        token.clone(),
+        factory(Shared::default()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("1 to 64 characters"), "{err}");
+
+    let shared = Shared::default();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![config("hook", &[])],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    let err = d.create(config("hook", &[])).await.unwrap_err();
+    assert!(matches!(err, DispatchError::Exists(_)), "{err:?}");
+    for bad in ["", "has space", "slash/name", &"n".repeat(65)] {
+        let err = d.create(config(bad, &[])).await.unwrap_err();
+        assert!(matches!(err, DispatchError::Config(_)), "{bad}: {err:?}");
+    }
+    assert_eq!(d.list().await.unwrap().len(), 1);
+    // The one subscription gets every event.
+    mailboxes(&store, 0, 5).await;
+    until("5 events", || shared.got().len() == 5).await;
+    assert_eq!(shared.got(), [1, 2, 3, 4, 5]);
+    token.cancel();
+}
+
+#[tokio::test]
 async fn small_messages_travel_with_the_event_large_ones_as_a_signed_link() {
     use herald_notify::content_ref::ContentSigner;
     let dir = tempfile::tempdir().unwrap();
