@@ -11,6 +11,9 @@
 //! | `GET /subscriptions/{name}/parked` | dead-lettered events | 200 `[Parked]` |
 //! | `POST /subscriptions/{name}/parked/replay` | retry them | 200 `{"delivered": n}` |
 //!
+//! A status's `config` never carries secrets: webhook secrets read `whsec_…redacted` and sink
+//! URLs lose their user info, query and fragment ([`SubscriptionConfig::redacted`]).
+//!
 //! Errors are `{"error": "…"}` with the status [`crate::ApiError`] maps to. The handlers hold no
 //! state of their own: the dispatcher persists every change in the store, so what the API says
 //! is what survives a restart.

@@ -851,3 +851,60 @@ async fn api_subscription_names_are_bounded_and_unique() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_api_never_shows_webhook_secrets_or_url_credentials() {
+    let s = Server::start().await;
+    let c = client();
+    let admin = |r: reqwest::RequestBuilder| r.basic_auth("root", Some("root-pw"));
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let next = "whsec_dGhpcyBpcyBhIHNlY29uZCBrZXkgZm9yIHRlc3Rz";
+    let config = serde_json::json!({
+        "name": "signed",
+        "sink": {
+            "type": "webhook",
+            "url": "http://hookuser:hookpass@127.0.0.1:9/h?token=querytoken",
+            "secret": secret,
+            "secret_next": next,
+        },
+    });
+    let hidden = |text: &str| {
+        for leak in [
+            "MfKQ9r8GKYqrTwjUPD8IL",
+            "dGhpcyBpcyBhIHNlY29uZC",
+            "hookuser",
+            "hookpass",
+            "querytoken",
+        ] {
+            assert!(!text.contains(leak), "{leak} shown in {text}");
+        }
+    };
+    let r = admin(c.post(s.url("/subscriptions")).json(&config))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created = r.text().await.unwrap();
+    hidden(&created);
+    for (method, path) in [
+        ("GET", "/subscriptions"),
+        ("GET", "/subscriptions/signed"),
+        ("POST", "/subscriptions/signed/pause"),
+        ("POST", "/subscriptions/signed/resume"),
+    ] {
+        let req = match method {
+            "GET" => c.get(s.url(path)),
+            _ => c.post(s.url(path)),
+        };
+        let r = admin(req).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let text = r.text().await.unwrap();
+        hidden(&text);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let one = if v.is_array() { &v[0] } else { &v };
+        let sink = &one["config"]["sink"];
+        assert_eq!(sink["secret"], "whsec_…redacted", "{path}: {sink}");
+        assert_eq!(sink["secret_next"], "whsec_…redacted", "{path}: {sink}");
+        assert_eq!(sink["url"], "http://127.0.0.1:9/h", "{path}: {sink}");
+    }
+}

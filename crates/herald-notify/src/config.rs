@@ -88,6 +88,65 @@ impl SubscriptionConfig {
     }
 }
 
+/// What [`SinkConfig::redacted`] shows instead of a webhook secret.
+pub const REDACTED_SECRET: &str = "whsec_…redacted";
+
+impl SubscriptionConfig {
+    /// The configuration as the API shows it: see [`SinkConfig::redacted`].
+    pub fn redacted(&self) -> SubscriptionConfig {
+        SubscriptionConfig {
+            sink: self.sink.redacted(),
+            ..self.clone()
+        }
+    }
+}
+
+impl SinkConfig {
+    /// The sink as the API shows it: webhook secrets replaced by [`REDACTED_SECRET`], and user
+    /// info, query and fragment taken out of every URL (they may carry credentials).
+    pub fn redacted(&self) -> SinkConfig {
+        let url = |u: &String| crate::sink::redact_url(u);
+        let secret = |s: &Option<String>| s.as_ref().map(|_| REDACTED_SECRET.to_owned());
+        match self {
+            SinkConfig::File { .. } | SinkConfig::Stdout => self.clone(),
+            SinkConfig::Webhook {
+                url: u,
+                secret: s,
+                secret_next,
+                batch,
+                timeout_ms,
+            } => SinkConfig::Webhook {
+                url: url(u),
+                secret: secret(s),
+                secret_next: secret(secret_next),
+                batch: *batch,
+                timeout_ms: *timeout_ms,
+            },
+            SinkConfig::Nats { url: u, subject } => SinkConfig::Nats {
+                url: url(u),
+                subject: subject.clone(),
+            },
+            SinkConfig::Mqtt { url: u, topic } => SinkConfig::Mqtt {
+                url: url(u),
+                topic: topic.clone(),
+            },
+            SinkConfig::Amqp { url: u, exchange } => SinkConfig::Amqp {
+                url: url(u),
+                exchange: exchange.clone(),
+            },
+            SinkConfig::Redis {
+                url: u,
+                stream,
+                maxlen,
+            } => SinkConfig::Redis {
+                url: url(u),
+                stream: stream.clone(),
+                maxlen: *maxlen,
+            },
+        }
+    }
+}
+
 /// How events are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -242,6 +301,74 @@ sink = { type = "nats", url = "nats://127.0.0.1:4222", subject = "herald.events"
         assert_eq!(audit.content.include, ContentPart::Message);
         assert!(matches!(audit.sink, SinkConfig::Webhook { .. }));
         assert_eq!(doc.subscription[1].format, Format::CloudEvents);
+    }
+
+    #[test]
+    fn redaction_hides_secrets_and_url_credentials() {
+        let webhook = SinkConfig::Webhook {
+            url: "https://u:pw@hooks.example.net/h?token=t0k#frag".into(),
+            secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            secret_next: Some("whsec_dGhpcyBpcyBhIHNlY29uZCBrZXkgZm9yIHRlc3Rz".into()),
+            batch: Some(5),
+            timeout_ms: None,
+        };
+        let shown = SubscriptionConfig::new("hook", webhook).redacted();
+        let json = serde_json::to_string(&shown).unwrap();
+        for secret in ["MfKQ9r8", "dGhpcyBp", "pw", "t0k", "frag", "u:"] {
+            assert!(!json.contains(secret), "{secret} in {json}");
+        }
+        assert_eq!(
+            shown.sink,
+            SinkConfig::Webhook {
+                url: "https://hooks.example.net/h".into(),
+                secret: Some(REDACTED_SECRET.into()),
+                secret_next: Some(REDACTED_SECRET.into()),
+                batch: Some(5),
+                timeout_ms: None,
+            }
+        );
+        let unsigned = SinkConfig::Webhook {
+            url: "http://h/".into(),
+            secret: None,
+            secret_next: None,
+            batch: None,
+            timeout_ms: None,
+        };
+        assert_eq!(unsigned.redacted(), unsigned);
+        for (sink, want) in [
+            (
+                SinkConfig::Amqp {
+                    url: "amqp://guest:s3cret@127.0.0.1:5672/%2f".into(),
+                    exchange: "x".into(),
+                },
+                "amqp://127.0.0.1:5672/%2f",
+            ),
+            (
+                SinkConfig::Redis {
+                    url: "redis://:s3cret@127.0.0.1:6379/0".into(),
+                    stream: "s".into(),
+                    maxlen: None,
+                },
+                "redis://127.0.0.1:6379/0",
+            ),
+            (
+                SinkConfig::Nats {
+                    url: "nats://tok:s3cret@n1:4222,nats://n2:4222".into(),
+                    subject: "s".into(),
+                },
+                "nats://…",
+            ),
+            (
+                SinkConfig::Mqtt {
+                    url: "mqtt://user:s3cret@broker:1883".into(),
+                    topic: "t".into(),
+                },
+                "mqtt://broker:1883",
+            ),
+        ] {
+            let json = serde_json::to_value(sink.redacted()).unwrap();
+            assert_eq!(json["url"], want, "{json}");
+        }
     }
 
     #[test]

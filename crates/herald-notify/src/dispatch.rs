@@ -81,7 +81,7 @@ pub struct SubscriptionStatus {
     pub delivered: u64,
     /// Parked events.
     pub parked: usize,
-    /// The configuration.
+    /// The configuration, without its secrets ([`SubscriptionConfig::redacted`]).
     pub config: SubscriptionConfig,
 }
 
@@ -352,7 +352,7 @@ impl Dispatcher {
             last_error: s.last_error.clone(),
             delivered: s.delivered,
             parked,
-            config: r.subscription.config.clone(),
+            config: r.subscription.config.redacted(),
         })
     }
 

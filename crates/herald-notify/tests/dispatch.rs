@@ -418,6 +418,48 @@ async fn two_subscriptions_of_one_name_are_refused_at_start_and_through_the_api(
 }
 
 #[tokio::test]
+async fn the_status_hides_secrets_the_sink_still_gets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let built: Arc<Mutex<Vec<SinkConfig>>> = Arc::default();
+    let seen = Arc::clone(&built);
+    let sinks: SinkFactory = Arc::new(move |config| {
+        seen.lock().unwrap().push(config);
+        Box::pin(async move { Ok(Box::new(TestSink(Shared::default())) as Box<dyn Sink>) })
+    });
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let url = "https://u:p@hooks.example.net/h?k=v";
+    let sink = SinkConfig::Webhook {
+        url: url.into(),
+        secret: Some(secret.into()),
+        secret_next: None,
+        batch: None,
+        timeout_ms: None,
+    };
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![SubscriptionConfig::new("hook", sink.clone())],
+        token.clone(),
+        Options {
+            sinks,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(built.lock().unwrap().as_slice(), [sink]);
+    let shown = d.get("hook").await.unwrap();
+    let json = serde_json::to_string(&shown).unwrap();
+    assert!(
+        !json.contains("MfKQ9r8") && !json.contains("u:p") && !json.contains("k=v"),
+        "{json}"
+    );
+    assert_eq!(shown.config, d.list().await.unwrap()[0].config);
+    token.cancel();
+}
+
+#[tokio::test]
 async fn small_messages_travel_with_the_event_large_ones_as_a_signed_link() {
     use herald_notify::content_ref::ContentSigner;
     let dir = tempfile::tempdir().unwrap();

@@ -74,6 +74,35 @@ pub enum BuildError {
     Invalid(String),
 }
 
+/// A sink URL as logs, errors and the API show it: without user info, query or fragment, which
+/// may carry credentials (`amqp://user:password@host/vhost` shows as `amqp://host/vhost`).
+pub(crate) fn redacted_url(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+/// [`redacted_url`] of a URL still in text; one that does not parse shows as its scheme only
+/// (`nats://…`), since where its credentials are cannot be told.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => redacted_url(&u),
+        Err(_) => match url.split_once("://") {
+            Some((scheme, _))
+                if scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+            {
+                format!("{scheme}://…")
+            }
+            _ => "…".to_owned(),
+        },
+    }
+}
+
 /// Builds the sink a subscription's configuration names.
 pub async fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, BuildError> {
     match config {

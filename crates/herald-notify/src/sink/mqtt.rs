@@ -136,7 +136,8 @@ impl MqttSink {
     /// A sink for `mqtt://[user[:password]@]host[:port]` publishing under `prefix`; connects on
     /// the first `send`.
     pub fn new(url: &str, prefix: &str) -> Result<MqttSink, BuildError> {
-        let invalid = |why: &str| BuildError::Invalid(format!("mqtt sink {url}: {why}"));
+        let shown = super::redact_url(url);
+        let invalid = |why: &str| BuildError::Invalid(format!("mqtt sink {shown}: {why}"));
         let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
         match parsed.scheme() {
             "mqtt" | "tcp" => {}

@@ -38,6 +38,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Publishes events to a NATS JetStream stream.
 pub struct NatsSink {
     url: String,
+    /// The URL without credentials, for messages.
+    shown: String,
     prefix: String,
     timeout: Duration,
     conn: Option<Context>,
@@ -46,7 +48,7 @@ pub struct NatsSink {
 impl std::fmt::Debug for NatsSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsSink")
-            .field("url", &self.url)
+            .field("url", &self.shown)
             .field("prefix", &self.prefix)
             .field("connected", &self.conn.is_some())
             .finish()
@@ -69,7 +71,8 @@ pub fn stream_name(prefix: &str) -> String {
 /// Deletes the stream Herald created for `prefix` (benchmarks and tests clean up after
 /// themselves on a shared server).
 pub async fn delete_stream(url: &str, prefix: &str) -> Result<(), BuildError> {
-    let fail = |e: &dyn std::fmt::Display| BuildError::Invalid(format!("nats {url}: {e}"));
+    let shown = super::redact_url(url);
+    let fail = |e: &dyn std::fmt::Display| BuildError::Invalid(format!("nats {shown}: {e}"));
     let client = timeout(DEFAULT_TIMEOUT, async_nats::connect(url))
         .await
         .map_err(|e| fail(&e))?
@@ -107,6 +110,7 @@ impl NatsSink {
         }
         Ok(NatsSink {
             url: url.to_owned(),
+            shown: super::redact_url(url),
             prefix: prefix.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             conn: None,
@@ -121,7 +125,7 @@ impl NatsSink {
 
     async fn connect(&self) -> Result<Context, SinkError> {
         let retry = |what: &str, e: &dyn std::fmt::Display| {
-            SinkError::Retry(format!("nats {}: {what}: {e}", self.url))
+            SinkError::Retry(format!("nats {}: {what}: {e}", self.shown))
         };
         let options = async_nats::ConnectOptions::new()
             .connection_timeout(self.timeout)
@@ -198,7 +202,7 @@ impl Sink for NatsSink {
                     Ok(())
                 }
                 Err(e) => {
-                    tracing::warn!(url = %self.url, error = %e, "nats sink: batch not acknowledged; reconnecting on the next send");
+                    tracing::warn!(url = %self.shown, error = %e, "nats sink: batch not acknowledged; reconnecting on the next send");
                     Err(e)
                 }
             }

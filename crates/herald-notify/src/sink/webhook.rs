@@ -38,7 +38,7 @@
 //! rules out. (`cargo tree` still lists `openssl-probe`: a pure-Rust helper of
 //! `rustls-native-certs` that finds the system's certificate files; it links no OpenSSL.)
 
-use super::{BuildError, Outgoing, SendFuture, Sink, SinkError};
+use super::{BuildError, Outgoing, SendFuture, Sink, SinkError, redacted_url};
 use crate::sign::Signer;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,17 +63,6 @@ pub fn ensure_crypto_provider() {
     }
 }
 
-/// The receiver URL as logs and errors show it: without user info, query or fragment, which
-/// may carry credentials.
-fn redacted(url: &reqwest::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
-}
-
 /// The host a webhook sink for `url` connects to, read by the parser the sink uses (WHATWG
 /// URL rules): names in lower case, IP addresses in their canonical form (`0x7f.1` is
 /// `127.0.0.1`), IPv6 addresses without brackets. For checks against allowed hosts.
@@ -83,7 +72,7 @@ pub fn target_host(url: &str) -> Result<String, BuildError> {
     let host = parsed
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| invalid(format!("url {}: no host", redacted(&parsed))))?;
+        .ok_or_else(|| invalid(format!("url {}: no host", redacted_url(&parsed))))?;
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -121,7 +110,7 @@ impl WebhookSink {
     ) -> Result<WebhookSink, BuildError> {
         let invalid = |what: String| BuildError::Invalid(format!("webhook sink: {what}"));
         let url = reqwest::Url::parse(url).map_err(|e| invalid(format!("url `{url}`: {e}")))?;
-        let shown = redacted(&url);
+        let shown = redacted_url(&url);
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(format!(
                 "url {shown}: the scheme must be http or https"
