@@ -46,8 +46,8 @@ pub struct SubscriptionConfig {
 }
 
 /// How a failing sink is retried: exponential backoff with jitter from `initial_ms` up to
-/// `max_ms`; an event still undelivered `park_after_secs` after it was committed is parked
-/// (dead-lettered) so the subscription moves on, and can be replayed later.
+/// `max_ms`; a batch still undelivered `park_after_secs` after its first failed attempt is
+/// parked (dead-lettered) so the subscription moves on, and can be replayed later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {
@@ -55,7 +55,8 @@ pub struct RetryPolicy {
     pub initial_ms: u64,
     /// Longest wait between attempts.
     pub max_ms: u64,
-    /// Park events older than this that still cannot be delivered; 0 = never park.
+    /// Park a batch that has kept failing this long since its first failed attempt; 0 = never
+    /// park.
     pub park_after_secs: u64,
 }
 

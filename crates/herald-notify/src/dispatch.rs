@@ -8,9 +8,13 @@
 //! 2. filter and shape each event ([`Subscription`]), encode it in the subscription's format;
 //! 3. hand the batch to the sink; only on `Ok` move the cursor past it, in a store commit — so a
 //!    crash at any instant re-sends at most the batch in flight, and never skips one;
-//! 4. on `Retry`, back off exponentially with jitter; once the batch's oldest event is older than
-//!    `park_after_secs`, park the batch (dead letter) and move on, in one commit;
-//!    on `Disable` (a webhook's 410), mark the subscription disabled until an operator resumes it.
+//! 4. on `Retry`, back off exponentially with jitter; once the batch has kept failing for
+//!    `park_after_secs` since its first failed attempt, park it (dead letter) and move on, in
+//!    one commit; on `Disable` (a webhook's 410), mark the subscription disabled until an
+//!    operator resumes it. The time counts from the first failure, not from the events'
+//!    commit: a backlog that waited through a pause or a stopped server is not parked at its
+//!    first failure. The count is kept in memory, so it starts again after a restart, a pause
+//!    or a replay.
 //!
 //! Events wait in the outbox, never in memory only. Subscriptions from the configuration file
 //! are reconciled with the store at start (added, updated, removed); two of one name are refused
@@ -30,7 +34,7 @@ use herald_store::{DeliveryRecord, SessionContext, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -725,6 +729,8 @@ impl Worker {
         generation: u64,
     ) -> bool {
         let mut attempt = 0u32;
+        // When this batch first failed: parking counts from here.
+        let mut failing_since: Option<Instant> = None;
         loop {
             match sink.send(batch).await {
                 Ok(()) => {
@@ -750,7 +756,8 @@ impl Worker {
                 Err(SinkError::Retry(reason)) => {
                     tracing::warn!(subscription = %name, attempt, %reason, "delivery failed; will retry");
                     lock(&self.state).last_error = Some(reason.clone());
-                    if self.should_park(batch).await {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if self.should_park(since) {
                         let ids: Vec<u64> = batch.iter().map(|o| o.id).collect();
                         let last = ids.last().copied().unwrap_or(0);
                         tracing::error!(subscription = %name, count = ids.len(), "parking undeliverable events");
@@ -785,30 +792,10 @@ impl Worker {
         }
     }
 
-    /// True when the batch's oldest event has waited longer than `park_after_secs`.
-    async fn should_park(&self, batch: &[Outgoing]) -> bool {
+    /// True when a batch failing since `since` has failed for `park_after_secs` (0: never).
+    fn should_park(&self, since: Instant) -> bool {
         let after = self.sub.config.retry.park_after_secs;
-        if after == 0 {
-            return false;
-        }
-        let Some(first) = batch.first() else {
-            return false;
-        };
-        let committed = self
-            .store
-            .events_by_id(vec![first.id])
-            .await
-            .ok()
-            .and_then(|rows| rows.into_iter().next())
-            .and_then(|row| Event::from_json(&row.json).ok())
-            .and_then(|e| e.timestamp)
-            .map(|t| t.unix_millis());
-        match committed {
-            Some(ms) => {
-                herald_store::now_ms().saturating_sub(ms) > (after as i64).saturating_mul(1000)
-            }
-            None => false,
-        }
+        after != 0 && since.elapsed() >= Duration::from_secs(after)
     }
 
     /// Moves the cursor past a delivered (or fully filtered) batch, unless an operator moved it

@@ -25,6 +25,7 @@ struct Receiver {
     got: Vec<u64>,
     bodies: Vec<Vec<u8>>,
     attempts: usize,
+    first_attempt: Option<Instant>,
 }
 
 #[derive(Clone, Default)]
@@ -48,6 +49,7 @@ impl Sink for TestSink {
     fn send<'a>(&'a mut self, batch: &'a [Outgoing]) -> SendFuture<'a> {
         let mut r = (self.0).0.lock().unwrap();
         r.attempts += 1;
+        r.first_attempt.get_or_insert_with(Instant::now);
         let result = match r.mode.unwrap_or(Mode::Accept) {
             Mode::Accept => {
                 r.got.extend(batch.iter().map(|o| o.id));
@@ -231,6 +233,56 @@ async fn undeliverable_events_are_parked_then_replayed() {
     assert_eq!(d.replay_parked("audit").await.unwrap(), 3);
     assert_eq!(shared.got(), [4, 1, 2, 3]);
     assert!(d.parked("audit").await.unwrap().is_empty());
+    token.cancel();
+}
+
+#[tokio::test]
+async fn parking_counts_from_the_first_failure_not_from_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    shared.set(Mode::Fail);
+    let mut c = config("audit", &[]);
+    c.retry.park_after_secs = 1;
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![c],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    // Events that waited longer than park_after_secs before their first attempt.
+    d.pause("audit").await.unwrap();
+    mailboxes(&store, 0, 3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(shared.attempts(), 0);
+    d.resume("audit").await.unwrap();
+    until("a first attempt", || shared.attempts() >= 1).await;
+    let first = shared.0.lock().unwrap().first_attempt.unwrap();
+    // Retries follow every 10-50 ms; none parks yet.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shared.attempts() < 5 {
+        assert!(
+            d.parked("audit").await.unwrap().is_empty(),
+            "parked after {} attempt(s)",
+            shared.attempts()
+        );
+        assert!(Instant::now() < deadline, "timed out: retries");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(d.parked("audit").await.unwrap().is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.parked("audit").await.unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "events were not parked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        first.elapsed() >= Duration::from_secs(1),
+        "parked {:?} after the first failure",
+        first.elapsed()
+    );
     token.cancel();
 }
 
