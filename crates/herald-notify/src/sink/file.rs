@@ -7,7 +7,7 @@
 //! **Torn lines.** A crash during a write (or a write that failed half-way) can leave a partial
 //! last line, and the batch is sent again. Before its first write after opening the file, and
 //! again after any failed write, the sink cuts such a tail back to the last `'\n'` (fsynced,
-//! with a warning giving the bytes cut; see [`crate::jsonl`]), so every line of the file stays
+//! with a warning giving the bytes cut; the event log's repair), so every line of the file is
 //! one whole event. The check runs before rotation, so a rotated file is always closed whole.
 
 use super::{BuildError, Outgoing, SendFuture, Sink, SinkError};

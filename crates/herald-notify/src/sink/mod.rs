@@ -85,8 +85,9 @@ pub(crate) fn redacted_url(url: &reqwest::Url) -> String {
     u.to_string()
 }
 
-/// [`redacted_url`] of a URL still in text; one that does not parse shows as its scheme only
-/// (`nats://…`), since where its credentials are cannot be told.
+/// A sink URL as logs, errors and the API show it: without user info, query or fragment, which
+/// may carry credentials. One that does not parse shows as its scheme only (`nats://…`), since
+/// where its credentials are cannot be told.
 pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => redacted_url(&u),
