@@ -84,22 +84,6 @@ struct Inner {
     config: StoreConfig,
 }
 
-/// Refuses passwords no account should have: empty, or too long to be a password (argon2
-/// hashes any length, so an unbounded one is only a way to burn CPU).
-fn check_password(password: &str) -> Result<()> {
-    if password.is_empty() {
-        return Err(StoreError::InvalidArgument(
-            "the password must not be empty".into(),
-        ));
-    }
-    if password.len() > 1024 {
-        return Err(StoreError::InvalidArgument(
-            "the password is longer than 1024 bytes".into(),
-        ));
-    }
-    Ok(())
-}
-
 fn mismatch() -> StoreError {
     StoreError::Corrupt("the backend answered with an unexpected kind of result".into())
 }
@@ -160,11 +144,9 @@ impl Store {
         admin: bool,
     ) -> Result<Committed<()>> {
         names::user(name)?;
-        check_password(password)?;
+        password::check(password)?;
         let pw = password.to_owned();
-        let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-            .await
-            .map_err(|_| StoreError::Closed)??;
+        let password_hash = password::run_blocking(move || password::hash(&pw)).await??;
         let op = Op::AddUser {
             name: name.to_owned(),
             password_hash,
@@ -197,7 +179,7 @@ impl Store {
         password: &str,
         authz: Option<&str>,
     ) -> Result<Identity> {
-        if password.is_empty() || password.len() > 1024 {
+        if password::check(password).is_err() {
             // No account has such a password (`add_user` refuses them): no need to hash.
             return Err(StoreError::AuthFailed);
         }
@@ -207,16 +189,14 @@ impl Store {
         };
         let pw = password.to_owned();
         let stored = creds.clone();
-        let _slot = password::hashing_slot().await;
-        let ok = tokio::task::spawn_blocking(move || match &stored {
+        let ok = password::run_blocking(move || match &stored {
             Some((hash, _)) => password::verify(&pw, hash),
             None => {
                 password::verify(&pw, password::dummy());
                 false
             }
         })
-        .await
-        .map_err(|_| StoreError::Closed)?;
+        .await?;
         let admin = match creds {
             Some((_, admin)) if ok => admin,
             _ => return Err(StoreError::AuthFailed),

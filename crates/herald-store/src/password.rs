@@ -1,8 +1,8 @@
 //! Password hashes: argon2id PHC strings (`$argon2id$v=19$…`), the RustCrypto `argon2` crate
 //! with its default parameters (OWASP's minimum: 19 MiB, 2 passes).
 //!
-//! Hashing is deliberately slow, so callers run it on a blocking thread, never on the writer
-//! thread (it would stall every other commit). Salts come from `ring`'s system RNG, the
+//! Hashing is deliberately slow, so callers run it on a blocking thread through
+//! [`run_blocking`], never on the writer thread (it would stall every other commit). Salts come from `ring`'s system RNG, the
 //! project's one crypto provider.
 //!
 //! **Working memory is pooled.** Each hash needs `m_cost` KiB (19 MiB). Allocating that per
@@ -44,14 +44,36 @@ fn pool() -> &'static Pool {
     })
 }
 
-/// Waits, asynchronously and first come first served, until a hash may start without blocking
-/// a thread on the pool: callers on the async runtime take a slot before `spawn_blocking`, so
-/// queued logins hold no blocking threads (which store reads need) while they wait.
-pub async fn hashing_slot() -> Option<tokio::sync::SemaphorePermit<'static>> {
+/// Longest password accepted, in bytes: argon2 hashes any length, so an unbounded one would
+/// only be a way to burn CPU.
+pub const MAX_PASSWORD: usize = 1024;
+
+/// Refuses passwords no account may have: empty, or longer than [`MAX_PASSWORD`].
+pub fn check(password: &str) -> Result<()> {
+    if password.is_empty() {
+        return Err(StoreError::InvalidArgument(
+            "the password must not be empty".into(),
+        ));
+    }
+    if password.len() > MAX_PASSWORD {
+        return Err(StoreError::InvalidArgument(format!(
+            "the password is longer than {MAX_PASSWORD} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs a hash (`f` calls [`hash`] or [`verify`]) on a blocking thread, for callers on the async
+/// runtime. It first waits, asynchronously and first come first served, for one of the pool's
+/// slots, so queued hashes hold no blocking threads (which store reads need) while they wait.
+pub async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
     let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(pool().limit));
-    // Never closed, so this is always `Some`; without a slot the pool's own bound still holds.
-    slots.acquire().await.ok()
+    // Never closed, so a slot always comes; without one the pool's own bound still holds.
+    let _slot = slots.acquire().await.ok();
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| StoreError::Closed)
 }
 
 /// Returns its permit (and, when it is the usual size, its buffer) to the pool even if the hash
