@@ -8,7 +8,8 @@
 //!
 //! Every attempt counts against the client and the account in the [`AuthLimiter`] the IMAP and
 //! POP3 servers share, before it is checked; once a limit is used up, requests get 429 with
-//! `Retry-After` before any password is checked (argon2 is deliberately slow, so unchecked guessing would also be a CPU sink).
+//! `Retry-After` before any password is checked (argon2 is deliberately slow, so unchecked
+//! guessing would also be a CPU sink).
 //! A Basic password over plain HTTP from a non-loopback client is refused (403) unless
 //! `[http] plaintext_auth` allows it — by default only when every listener is on loopback.
 //! A request without credentials is not a failure — browsers and `curl --anyauth` probe first —
@@ -161,16 +162,30 @@ async fn is_admin(store: &Store, user: &str) -> Result<Option<bool>, StoreError>
         .map(|u| u.admin))
 }
 
-/// Authenticates a request's `Authorization` header, from `ip`.
+/// Authenticates a request's `Authorization` header, from `ip`, over `transport` (`None`: a
+/// router used without [`crate::serve`], which cannot tell; treated as trusted).
 pub async fn authenticate(
     state: &HttpState,
     authorization: Option<&str>,
     ip: IpAddr,
+    transport: Option<crate::Transport>,
 ) -> Result<Caller, ApiError> {
     let Some(value) = authorization else {
         return Err(ApiError::Unauthorized);
     };
     let credentials = parse_authorization(value);
+    if matches!(credentials, Some(Credentials::Basic { .. }))
+        && transport.is_some_and(|t| !t.tls)
+        && !state.plaintext_auth
+        && !ip.is_loopback()
+    {
+        // As IMAP's LOGINDISABLED and POP3's plaintext rule: a password never crosses the
+        // network in clear unless the operator allowed it.
+        tracing::warn!(rip = %ip, "http: refused a Basic password over plain HTTP");
+        return Err(ApiError::Forbidden(
+            "passwords are not accepted over plain HTTP; use HTTPS or a bearer token".into(),
+        ));
+    }
     let tried = match &credentials {
         Some(Credentials::Basic { user, .. }) => user.clone(),
         Some(Credentials::Bearer(_)) => "(token)".to_owned(),
@@ -230,20 +245,7 @@ impl FromRequestParts<HttpState> for Caller {
             Some(v) => Some(v.to_str().map_err(|_| ApiError::Unauthorized)?),
         };
         let transport = parts.extensions.get::<crate::Transport>().copied();
-        if let (Some(value), Some(transport)) = (header, transport)
-            && !state.plaintext_auth
-            && !transport.tls
-            && !ip.is_loopback()
-            && matches!(parse_authorization(value), Some(Credentials::Basic { .. }))
-        {
-            // As IMAP's LOGINDISABLED and POP3's plaintext rule: a password never crosses the
-            // network in clear unless the operator allowed it.
-            tracing::warn!(rip = %ip, "http: refused a Basic password over plain HTTP");
-            return Err(ApiError::Forbidden(
-                "passwords are not accepted over plain HTTP; use HTTPS or a bearer token".into(),
-            ));
-        }
-        authenticate(state, header, ip).await
+        authenticate(state, header, ip, transport).await
     }
 }
 

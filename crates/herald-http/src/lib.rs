@@ -29,7 +29,6 @@ use axum::routing::{get, post};
 use herald_net::AuthLimiter;
 use herald_notify::dispatch::Dispatcher;
 use herald_store::Store;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -81,11 +80,9 @@ pub(crate) struct Limits {
     request_timeout: Duration,
 }
 
-/// How a request reached the server: the listener's address and whether it came over TLS.
+/// How a request reached the server, as its handlers need to know.
 #[derive(Debug, Clone, Copy)]
 pub struct Transport {
-    /// The local address the client connected to.
-    pub local: SocketAddr,
     /// True on an HTTPS listener.
     pub tls: bool,
 }
@@ -234,13 +231,10 @@ async fn request_deadline(
 async fn serve_connection(app: Router, conn: herald_net::Conn, header_timeout: Duration) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
-    let (peer, transport) = (
-        conn.peer,
-        Transport {
-            local: conn.local,
-            tls: conn.stream.is_tls(),
-        },
-    );
+    let peer = conn.peer;
+    let transport = Transport {
+        tls: conn.stream.is_tls(),
+    };
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         request
             .extensions_mut()

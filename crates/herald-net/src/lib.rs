@@ -4,15 +4,15 @@
 //!
 //! Shaped after mini-redis's listener: a semaphore bounds concurrent connections (the one
 //! over the limit waits in the kernel's backlog instead of costing memory), a per-client
-//! bound refuses one address's surplus at once (so one client cannot take every slot), accept errors back
-//! off instead of spinning, and a [`CancellationToken`] stops accepting while the connections in
-//! flight finish. Protocol crates own their sessions; this crate owns sockets.
+//! bound refuses one address's surplus at once (so one client cannot take every slot), accept
+//! errors back off instead of spinning, and a [`CancellationToken`] stops accepting while the
+//! connections in flight finish. Protocol crates own their sessions; this crate owns sockets.
 
 mod limiter;
 mod stream;
 mod tls;
 
-pub use limiter::{Attempt, AuthLimiter, Refusal, client_key};
+pub use limiter::{Attempt, AuthLimiter, Refusal};
 pub use stream::Stream;
 pub use tls::{TlsError, load_tls_config};
 pub use tokio_rustls::TlsAcceptor;
