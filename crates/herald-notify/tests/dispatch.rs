@@ -98,6 +98,24 @@ async fn store(dir: &std::path::Path) -> Store {
     s
 }
 
+/// Starts a dispatcher for `subscriptions` whose sinks are `shared`; cancel the token to stop it.
+async fn start(
+    store: &Store,
+    subscriptions: Vec<SubscriptionConfig>,
+    shared: &Shared,
+) -> (Arc<Dispatcher>, CancellationToken) {
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(
+        store.clone(),
+        subscriptions,
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    (d, token)
+}
+
 async fn mailboxes(store: &Store, from: usize, n: usize) {
     let ctx = SessionContext::user("imap", "alice");
     for i in from..from + n {
@@ -121,15 +139,7 @@ async fn delivers_in_order_and_resumes_from_the_durable_cursor() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path()).await;
     let shared = Shared::default();
-    let token = CancellationToken::new();
-    let d = Dispatcher::start_with(
-        store.clone(),
-        vec![config("all", &[])],
-        token.clone(),
-        factory(shared.clone()),
-    )
-    .await
-    .unwrap();
+    let (d, token) = start(&store, vec![config("all", &[])], &shared).await;
     mailboxes(&store, 0, 20).await;
     until("20 events", || shared.got().len() == 20).await;
     assert_eq!(shared.got(), (1..=20).collect::<Vec<_>>());
@@ -164,15 +174,7 @@ async fn filters_and_a_failing_receiver_gets_everything_in_order_once_it_recover
     let store = store(dir.path()).await;
     let shared = Shared::default();
     shared.set(Mode::Fail);
-    let token = CancellationToken::new();
-    let _d = Dispatcher::start_with(
-        store.clone(),
-        vec![config("creates", &["MailboxCreate"])],
-        token.clone(),
-        factory(shared.clone()),
-    )
-    .await
-    .unwrap();
+    let (_d, token) = start(&store, vec![config("creates", &["MailboxCreate"])], &shared).await;
     mailboxes(&store, 0, 10).await;
     let ctx = SessionContext::user("imap", "alice");
     store.subscribe(&ctx, "box1", true).await.unwrap();
@@ -196,15 +198,7 @@ async fn undeliverable_events_are_parked_then_replayed() {
     shared.set(Mode::Fail);
     let mut c = config("audit", &[]);
     c.retry.park_after_secs = 1;
-    let token = CancellationToken::new();
-    let d = Dispatcher::start_with(
-        store.clone(),
-        vec![c],
-        token.clone(),
-        factory(shared.clone()),
-    )
-    .await
-    .unwrap();
+    let (d, token) = start(&store, vec![c], &shared).await;
     mailboxes(&store, 0, 3).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -244,15 +238,7 @@ async fn parking_counts_from_the_first_failure_not_from_the_commit() {
     shared.set(Mode::Fail);
     let mut c = config("audit", &[]);
     c.retry.park_after_secs = 1;
-    let token = CancellationToken::new();
-    let d = Dispatcher::start_with(
-        store.clone(),
-        vec![c],
-        token.clone(),
-        factory(shared.clone()),
-    )
-    .await
-    .unwrap();
+    let (d, token) = start(&store, vec![c], &shared).await;
     // Events that waited longer than park_after_secs before their first attempt.
     d.pause("audit").await.unwrap();
     mailboxes(&store, 0, 3).await;
@@ -292,15 +278,7 @@ async fn a_receiver_can_disable_a_subscription_and_an_operator_resume_it() {
     let store = store(dir.path()).await;
     let shared = Shared::default();
     shared.set(Mode::Gone);
-    let token = CancellationToken::new();
-    let d = Dispatcher::start_with(
-        store.clone(),
-        vec![config("hook", &[])],
-        token.clone(),
-        factory(shared.clone()),
-    )
-    .await
-    .unwrap();
+    let (d, token) = start(&store, vec![config("hook", &[])], &shared).await;
     mailboxes(&store, 0, 2).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while d.get("hook").await.unwrap().state != "disabled" {
@@ -327,15 +305,7 @@ async fn pause_replay_and_runtime_subscriptions_that_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path()).await;
     let shared = Shared::default();
-    let token = CancellationToken::new();
-    let d = Dispatcher::start_with(
-        store.clone(),
-        vec![],
-        token.clone(),
-        factory(shared.clone()),
-    )
-    .await
-    .unwrap();
+    let (d, token) = start(&store, vec![], &shared).await;
     mailboxes(&store, 0, 2).await;
     // Created at run time: starts at the end of the outbox, not at its beginning.
     let status = d.create(config("late", &[])).await.unwrap();
@@ -565,15 +535,7 @@ async fn racing_creates_start_one_worker_and_delete_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path()).await;
     let shared = Shared::default();
-    let token = CancellationToken::new();
-    let d = Dispatcher::start_with(
-        store.clone(),
-        vec![],
-        token.clone(),
-        factory(shared.clone()),
-    )
-    .await
-    .unwrap();
+    let (d, token) = start(&store, vec![], &shared).await;
     let (a, b) = tokio::join!(d.create(config("twin", &[])), d.create(config("twin", &[])));
     assert!(a.is_ok() != b.is_ok(), "exactly one create wins");
     mailboxes(&store, 0, 3).await;

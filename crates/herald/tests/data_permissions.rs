@@ -35,22 +35,3 @@ fn everything_in_the_data_directory_is_private() {
     }
     assert!(checked >= 3, "the database and the event log at least");
 }
-
-#[test]
-fn an_open_data_directory_is_tightened() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = common::herald()
-        .args(["user", "list", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(mode(&data), 0o700);
-}

@@ -1,6 +1,6 @@
 //! End to end: the real `herald` binary on a temporary data directory — `user add/list/del`,
 //! `quota set` (QuotaChange), `events tail` with `--from` and `--follow`, `expire` and
-//! `bench store`.
+//! `bench store`, and a data directory left open to others made private.
 #![allow(clippy::unwrap_used)]
 
 use herald_events::{Event, EventType};
@@ -40,6 +40,18 @@ fn events(text: &str) -> Vec<Event> {
             e
         })
         .collect()
+}
+
+#[test]
+fn a_data_directory_open_to_others_is_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ok(&data, &["user", "list"]);
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
 }
 
 #[test]

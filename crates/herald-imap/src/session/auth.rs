@@ -5,7 +5,9 @@
 //! Authentication is where the session gets its [`SessionContext`] user (and `auth_user` when an
 //! admin acts for someone), so every later store call and every event carries the right
 //! `user`/`admin`. Each attempt is counted in the shared limiter (per client and per account)
-//! before the password is checked, and only a success takes it back, and a successful login records the Login event before the tagged OK.
+//! before the password is checked, and only a success takes it back. A successful login
+//! records the Login event before the tagged OK, and widens the framer's limits from the
+//! pre-login ones.
 
 use super::{Backend, Control, Pending, Session, State};
 use crate::proto::response::{Code, Data, write_challenge, write_data};

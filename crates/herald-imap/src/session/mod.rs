@@ -143,15 +143,18 @@ impl<B: Backend> std::fmt::Debug for Session<B> {
 /// megabytes an authenticated APPEND may need.
 pub const PRE_LOGIN_MAX: usize = 8 * 1024;
 
+/// [`full_limits`], narrowed to [`PRE_LOGIN_MAX`].
 fn pre_login_limits(config: &ImapConfig) -> Limits {
+    let full = full_limits(config);
     Limits {
-        max_line: config.max_line.min(PRE_LOGIN_MAX),
-        max_literal: config.max_literal.min(PRE_LOGIN_MAX as u64),
-        max_command: config.max_command.min(2 * PRE_LOGIN_MAX),
-        strict_crlf: false,
+        max_line: full.max_line.min(PRE_LOGIN_MAX),
+        max_literal: full.max_literal.min(PRE_LOGIN_MAX as u64),
+        max_command: full.max_command.min(2 * PRE_LOGIN_MAX),
+        ..full
     }
 }
 
+/// The configured limits, in force once a user has logged in.
 fn full_limits(config: &ImapConfig) -> Limits {
     Limits {
         max_line: config.max_line,

@@ -187,17 +187,24 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test]
-    async fn a_torn_last_line_is_cut_before_the_batch_is_written_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.jsonl");
+    /// Events 1 and 2 as whole lines, then the first `cut` bytes of event 3: a file whose
+    /// writer died mid-line.
+    fn torn(cut: usize) -> Vec<u8> {
         let mut torn = Vec::new();
         for o in events(1..=2) {
             torn.extend_from_slice(&o.body);
             torn.push(b'\n');
         }
-        let whole = torn.len();
-        torn.extend_from_slice(&event(3).body[..11]);
+        torn.extend_from_slice(&event(3).body[..cut]);
+        torn
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_cut_before_the_batch_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let torn = torn(11);
+        let whole = torn.len() - 11;
         std::fs::write(&path, &torn).unwrap();
         let mut sink = FileSink::open(path.clone(), None).unwrap();
         sink.send(&events(3..=4)).await.unwrap();
@@ -215,13 +222,8 @@ mod tests {
     async fn a_torn_file_is_rotated_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
-        let mut torn = Vec::new();
-        for o in events(1..=2) {
-            torn.extend_from_slice(&o.body);
-            torn.push(b'\n');
-        }
-        let limit = torn.len() as u64 + 10;
-        torn.extend_from_slice(&event(3).body[..20]);
+        let torn = torn(20);
+        let limit = (torn.len() - 20) as u64 + 10;
         std::fs::write(&path, &torn).unwrap();
         let mut sink = FileSink::open(path.clone(), Some(limit)).unwrap();
         sink.send(&events(3..=3)).await.unwrap();
