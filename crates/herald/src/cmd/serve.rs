@@ -6,6 +6,11 @@
 //! HTTP (event streams, admin API) on 127.0.0.1:8080, every event appended to
 //! `DATA/events.jsonl` and summarised on standard output. On the first start of an empty data
 //! directory it creates the account `demo` with a random password and prints it once.
+//!
+//! Start-up binds every port before anything runs, so a port in use stops Herald before any
+//! event is delivered. A stop drains in order: listeners stop accepting and sessions end (each
+//! recording its Logout), then delivery gets a few seconds to carry those last events to every
+//! subscription and the event log, then it stops.
 
 use crate::config::{FileConfig, ListenSection};
 use anyhow::{Context as _, bail};
@@ -39,6 +44,8 @@ pub const DEFAULT_HTTP: &str = herald_http::DEFAULT_LISTEN;
 pub const DEFAULT_MAX_MESSAGE: u64 = 50 << 20;
 /// How long sessions get to finish after a stop signal.
 const DRAIN: Duration = Duration::from_secs(10);
+/// After the sessions, how long delivery may take to catch up before Herald stops.
+const SETTLE: Duration = Duration::from_secs(5);
 
 fn default_listen(addr: &str) -> ListenSection {
     ListenSection {
@@ -155,6 +162,37 @@ fn spawn_listeners<F, Fut>(
     }
 }
 
+/// Waits, at most `limit`, until every active subscription has caught up with the outbox as it
+/// is now. A subscription whose receiver is down stays behind: its events wait in the outbox
+/// for the next start.
+async fn settle(store: &Store, dispatcher: &herald_notify::dispatch::Dispatcher, limit: Duration) {
+    let Ok(head) = store.last_event_id().await else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let behind: Vec<String> = match dispatcher.list().await {
+            Ok(subs) => subs
+                .into_iter()
+                .filter(|s| s.state == "active" && s.cursor < head)
+                .map(|s| s.name)
+                .collect(),
+            Err(_) => return,
+        };
+        if behind.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                ?behind,
+                "stopping with subscriptions behind; they resume from their cursors on the next start"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// The base of signed message links when `[http] public_url` is not set: the listener's
 /// address, or — for a wildcard listener (0.0.0.0, ::), which no subscriber can connect to —
 /// the server's hostname with the listener's port.
@@ -222,12 +260,20 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         }
     }
 
+    // Every port is bound before anything starts, so a port in use stops Herald before event
+    // delivery has begun.
     let imap_listeners = bind_all("imap", &imap).await?;
-    let shutdown = CancellationToken::new();
+    let pop3_listeners = bind_all("pop3", &pop3).await?;
+    let lmtp_listeners = bind_all("lmtp", &lmtp).await?;
     let mut http_listeners = Vec::new();
     for addr in &http.listen {
         http_listeners.push(bind("http", *addr).await?);
     }
+    // Two stages of shutdown: `shutdown` stops the listeners and their sessions; `delivery`
+    // stops the dispatcher and the event log only after the sessions have ended, so the
+    // events of their endings (Logout with disconnect=shutdown) still reach every sink.
+    let shutdown = CancellationToken::new();
+    let delivery = CancellationToken::new();
     // Links to messages a content policy leaves out point at this server's /messages.
     let public_url = match (&http.public_url, http_listeners.first()) {
         (Some(url), _) => Some(url.clone()),
@@ -251,7 +297,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     let dispatcher = herald_notify::dispatch::Dispatcher::start_with(
         store.clone(),
         file.subscription.clone(),
-        shutdown.clone(),
+        delivery.clone(),
         herald_notify::dispatch::Options {
             content_links: content_links.clone(),
             ..herald_notify::dispatch::Options::default()
@@ -268,8 +314,6 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         );
     }
 
-    let pop3_listeners = bind_all("pop3", &pop3).await?;
-    let lmtp_listeners = bind_all("lmtp", &lmtp).await?;
     first_run(&store, with_config).await?;
 
     let hostname = store.config().server_fqdn.clone();
@@ -367,7 +411,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             store.clone(),
             path,
             !with_config,
-            shutdown.clone(),
+            delivery.clone(),
         )))
     } else {
         None
@@ -403,6 +447,10 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         tracing::warn!("sessions did not finish within {DRAIN:?}; stopping anyway");
         tasks.abort_all();
     }
+    // Sessions are over; what they committed last is delivered before delivery stops (the
+    // event log drains to the outbox head by itself once told to stop).
+    settle(&store, &dispatcher, SETTLE).await;
+    delivery.cancel();
     if let Some(task) = log_task {
         match task.await {
             Ok(Ok(())) => {}
