@@ -1206,6 +1206,92 @@ async fn concurrent_operations_commit_independently_in_one_batch() {
     assert!(k.problems.is_empty(), "{:?}", k.problems);
 }
 
+/// The record of a failed operation (QuotaExceed) commits whole or not at all, in its own
+/// savepoint: a failure while writing it leaves no row, the caller is told no record exists,
+/// and the next operation of the same batch gets the next id instead of colliding with a row
+/// the writer thought it had not written.
+#[tokio::test]
+async fn a_failure_while_recording_quota_exceed_leaves_no_partial_record() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .set_quota(&admin(), "alice", None, Some(1))
+        .await
+        .unwrap();
+    t.append(&ctx, "INBOX", "1", &[]).await;
+    let before = t.last().await;
+
+    // A second connection holds the write lock while the next operations queue, so the
+    // over-quota append and the create after it are committed in one batch. The injected
+    // failure comes after the QuotaExceed row is inserted: RAISE(FAIL) keeps the earlier
+    // changes of the failing statement, as an error in the middle of a record would.
+    let db = rusqlite::Connection::open(t._dir.path().join("herald.db")).unwrap();
+    db.execute_batch(
+        r#"BEGIN IMMEDIATE;
+           CREATE TRIGGER inject_record_failure AFTER INSERT ON outbox
+           WHEN NEW.event LIKE '%"QuotaExceed"%'
+           BEGIN SELECT RAISE(FAIL, 'injected failure while recording QuotaExceed'); END;"#,
+    )
+    .unwrap();
+    let first = {
+        let (store, ctx) = (t.store.clone(), ctx.clone());
+        tokio::spawn(async move { store.create_mailbox(&ctx, "First", None).await })
+    };
+    // The writer takes `First` and waits for the lock; the next two queue behind it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let over = {
+        let (store, ctx) = (t.store.clone(), ctx.clone());
+        tokio::spawn(async move { store.append(&ctx, "INBOX", b"2".to_vec(), &[], None).await })
+    };
+    let after = {
+        let (store, ctx) = (t.store.clone(), ctx.clone());
+        tokio::spawn(async move { store.create_mailbox(&ctx, "After", None).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    db.execute_batch("COMMIT").unwrap();
+
+    let first = first.await.unwrap().unwrap();
+    t.check(&first.events).await;
+    let err = over.await.unwrap().unwrap_err();
+    let StoreError::OverQuota { event_id, .. } = err else {
+        panic!("{err}")
+    };
+    assert_eq!(event_id, 0, "the caller is told no record was committed");
+    let after = after
+        .await
+        .unwrap()
+        .expect("an operation batched after the failed record commits");
+    t.check(&after.events).await;
+    let ids: Vec<u64> = first
+        .events
+        .iter()
+        .chain(&after.events)
+        .filter_map(Event::herald_id)
+        .collect();
+    assert_eq!(ids, [before + 1, before + 2]);
+    let stored = t.store.events_after(before, 10).await.unwrap();
+    assert!(
+        stored.iter().all(|e| !e.json.contains("\"QuotaExceed\"")),
+        "no QuotaExceed row outside the caller's knowledge: {stored:?}"
+    );
+    assert_eq!(stored.len(), 2);
+    assert_eq!(t.last().await, before + 2);
+
+    // Without the failure the record commits again, under the next id.
+    db.execute_batch("DROP TRIGGER inject_record_failure")
+        .unwrap();
+    let err = t
+        .store
+        .append(&ctx, "INBOX", b"3".to_vec(), &[], None)
+        .await
+        .unwrap_err();
+    let StoreError::OverQuota { event_id, .. } = err else {
+        panic!("{err}")
+    };
+    assert_eq!(event_id, before + 3);
+    t.consistent().await;
+}
+
 #[tokio::test]
 async fn watchers_wake_on_commit() {
     let t = open().await;

@@ -2,11 +2,12 @@
 //!
 //! Callers queue [`Job`]s and await a oneshot reply. The writer takes every queued job (up to
 //! `max_batch`), opens one `BEGIN IMMEDIATE` transaction, runs each job inside its own
-//! `SAVEPOINT` — a failing job rolls back alone — and `COMMIT`s once: one WAL fsync for the
-//! whole batch. While it waits for that fsync, new jobs queue up and form the next batch, so
-//! the batch size adapts to the load by itself, with no timer: one writer alone pays one fsync
-//! per operation, sixteen concurrent writers share them. Replies are sent only after COMMIT
-//! returned, so a caller never sees success for something a power cut could undo.
+//! `SAVEPOINT` — a failing job rolls back alone, and the record of its failure that must commit
+//! anyway (QuotaExceed) is written in a savepoint of its own — and `COMMIT`s once: one WAL
+//! fsync for the whole batch. While it waits for that fsync, new jobs queue up and form the
+//! next batch, so the batch size adapts to the load by itself, with no timer: one writer alone
+//! pays one fsync per operation, sixteen concurrent writers share them. Replies are sent only
+//! after COMMIT returned, so a caller never sees success for something a power cut could undo.
 //!
 //! One thread owns one connection because SQLite allows one writer at a time anyway; putting
 //! the writes on a dedicated OS thread keeps fsyncs off the async runtime. Outbox ids are
@@ -136,6 +137,68 @@ fn empty_trash(conn: &Connection, shared: &Shared) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Runs `f` inside the savepoint `name`: what it wrote stays only if it returns `Ok`. The outer
+/// `Err` means the savepoint itself could not be opened, rolled back or released; the batch
+/// transaction is then in an unknown state and must fail as a whole.
+fn in_savepoint<T, E>(
+    conn: &Connection,
+    name: &str,
+    f: impl FnOnce() -> std::result::Result<T, E>,
+) -> rusqlite::Result<std::result::Result<T, E>> {
+    conn.execute_batch(&format!("SAVEPOINT {name}"))?;
+    match f() {
+        Ok(v) => {
+            conn.execute_batch(&format!("RELEASE {name}"))?;
+            Ok(Ok(v))
+        }
+        Err(e) => {
+            conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
+            Ok(Err(e))
+        }
+    }
+}
+
+/// Writes the record of a failed operation (QuotaExceed), which commits although the operation
+/// rolled back (RFC 5423 §4.1), and returns the operation's error.
+///
+/// The record is atomic with the writer's id cursor: it is written in its own savepoint, so
+/// either all its rows are in the batch and `next_id` and the error's `event_id` name them, or
+/// none is and both stay where they were. A failure part-way through a record (a row written,
+/// then an error) must not leave that row behind: the caller would be told no record exists,
+/// `next_id` would hand its id to the next operation of the batch, and that operation would
+/// fail on the outbox's primary key. Failing to record does not change the operation's error:
+/// the caller is still told why the operation failed, with `event_id` 0.
+fn record_failure(
+    conn: &Connection,
+    shared: &Shared,
+    mut failed: ops::Failed,
+    next_id: &mut u64,
+) -> rusqlite::Result<StoreError> {
+    if failed.events.is_empty() {
+        return Ok(failed.error);
+    }
+    let saved = *next_id;
+    let recorded = in_savepoint(conn, "record", || {
+        generate(conn, shared, &mut failed.events, next_id)
+    })?;
+    match recorded {
+        Ok(()) => {
+            if let StoreError::OverQuota { event_id, .. } = &mut failed.error {
+                *event_id = failed
+                    .events
+                    .first()
+                    .and_then(|e| e.herald_id())
+                    .unwrap_or(0);
+            }
+        }
+        Err(e) => {
+            *next_id = saved;
+            tracing::error!("cannot record the failure ({}): {e}", failed.error);
+        }
+    }
+    Ok(failed.error)
+}
+
 fn fail_all(batch: &mut Vec<Job>, why: &str) {
     tracing::error!("store transaction failed: {why}");
     for job in batch.drain(..) {
@@ -163,53 +226,26 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
     };
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
     for job in batch.iter() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT op") {
-            let _ = conn.execute_batch("ROLLBACK");
-            return fail_all(batch, &e.to_string());
-        }
         let saved = next_id;
-        let outcome = match ops::apply(conn, shared, &job.ctx, &job.op) {
-            Ok(mut done) => match generate(conn, shared, &mut done.events, &mut next_id) {
-                Ok(()) => conn.execute_batch("RELEASE op").map(|()| {
-                    Ok((
-                        Applied {
-                            output: done.output,
-                            events: done.events,
-                        },
-                        done.mailboxes,
-                    ))
-                }),
-                Err(e) => {
-                    next_id = saved;
-                    conn.execute_batch("ROLLBACK TO op; RELEASE op")
-                        .map(|()| Err(StoreError::Db(e)))
-                }
-            },
-            Err(mut failed) => {
+        let applied = in_savepoint(conn, "op", || {
+            let mut done = ops::apply(conn, shared, &job.ctx, &job.op)?;
+            generate(conn, shared, &mut done.events, &mut next_id).map_err(ops::Failed::from)?;
+            Ok((
+                Applied {
+                    output: done.output,
+                    events: done.events,
+                },
+                done.mailboxes,
+            ))
+        });
+        let outcome = match applied {
+            Ok(Ok(applied)) => Ok(Ok(applied)),
+            Ok(Err(failed)) => {
+                // Rolled back with its savepoint: none of its ids were used.
                 next_id = saved;
-                conn.execute_batch("ROLLBACK TO op; RELEASE op").map(|()| {
-                    // The record of a failure (QuotaExceed) commits even though the change did
-                    // not: RFC 5423 §4.1 "An operation failed … because …".
-                    if !failed.events.is_empty() {
-                        match generate(conn, shared, &mut failed.events, &mut next_id) {
-                            Ok(()) => {
-                                if let StoreError::OverQuota { event_id, .. } = &mut failed.error {
-                                    *event_id = failed
-                                        .events
-                                        .first()
-                                        .and_then(|e| e.herald_id())
-                                        .unwrap_or(0);
-                                }
-                            }
-                            Err(e) => {
-                                tracing::error!("cannot record QuotaExceed: {e}");
-                                next_id = saved;
-                            }
-                        }
-                    }
-                    Err(failed.error)
-                })
+                record_failure(conn, shared, failed, &mut next_id).map(Err)
             }
+            Err(e) => Err(e),
         };
         match outcome {
             Ok(result) => outcomes.push(Outcome { result }),
