@@ -5,7 +5,8 @@
 //! The file is its own cursor: on start the log reads the `vnd.herald.id` of its last complete
 //! line and continues after it, and a torn last line (a crash mid-write) is cut off first. Each
 //! batch is fsynced before the next is read, so after any crash the file holds a prefix of the
-//! outbox — nothing lost, nothing invented, nothing duplicated.
+//! outbox — nothing lost, nothing invented, nothing duplicated. The file's reads, writes and
+//! fsyncs (and the console summaries) run on blocking threads, never on the runtime's.
 
 use crate::jsonl;
 use herald_events::Event;
@@ -116,12 +117,20 @@ pub async fn run(
         path: path.clone(),
         source,
     };
-    let mut cursor = recover(&path).map_err(io_err)?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io_err)?;
+    // File I/O (and fsync, which can take long) runs on blocking threads, never on the runtime
+    // threads the sessions and the dispatcher share.
+    let opened = {
+        let path = path.clone();
+        off_runtime(move || {
+            let cursor = recover(&path)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            Ok((file, cursor))
+        })
+    };
+    let (mut file, mut cursor) = opened.await.map_err(io_err)?;
     loop {
         let batch: Vec<StoredEvent> = match store.events_after(cursor, BATCH).await {
             Ok(b) => b,
@@ -150,18 +159,40 @@ pub async fn run(
             out.extend_from_slice(e.json.as_bytes());
             out.push(b'\n');
         }
-        file.write_all(&out).map_err(io_err)?;
-        file.sync_data().map_err(io_err)?;
-        if console {
-            let mut stdout = io::stdout().lock();
-            for e in &batch {
-                if let Ok(event) = Event::from_json(&e.json) {
-                    let _ = writeln!(stdout, "{}", summary(&event));
+        let summaries: Vec<String> = if console {
+            batch
+                .iter()
+                .filter_map(|e| Event::from_json(&e.json).ok())
+                .map(|e| summary(&e))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        file = off_runtime(move || {
+            file.write_all(&out)?;
+            file.sync_data()?;
+            // Standard output may be a slow pipe: it blocks this thread, not the runtime.
+            if !summaries.is_empty() {
+                let mut stdout = io::stdout().lock();
+                for line in summaries {
+                    let _ = writeln!(stdout, "{line}");
                 }
             }
-        }
+            Ok(file)
+        })
+        .await
+        .map_err(io_err)?;
         cursor = batch.last().map_or(cursor, |e| e.id);
     }
+}
+
+/// Runs blocking file work on a blocking thread.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(format!("the writer thread failed: {e}"))))
 }
 
 #[cfg(test)]
@@ -239,6 +270,61 @@ mod tests {
             .map(|l| Event::from_json(l).unwrap().herald_id().unwrap())
             .collect();
         assert_eq!(ids, (1..=last).collect::<Vec<_>>());
+    }
+
+    /// The log's file is a pipe nobody reads: its write blocks. The runtime it runs on (one
+    /// thread, as tight as it gets) must keep running other tasks meanwhile.
+    #[test]
+    fn a_blocked_write_does_not_stall_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Held open for reading and writing, never read: the pipe fills and writes block.
+        let _fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let data = dir.path().join("data");
+        let (done, finished) = std::sync::mpsc::channel();
+        // The runtime runs on its own thread, so a stalled runtime fails the test instead of
+        // hanging it.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let ticks = rt.block_on(async {
+                let mut config = StoreConfig::new(data);
+                config.durable = false;
+                let store = Store::open(config).await.unwrap();
+                let admin = SessionContext::admin_cli();
+                store.add_user(&admin, "alice", "pw", false).await.unwrap();
+                let alice = SessionContext::user("imap", "alice");
+                // Well over a pipe's 64 KiB of event lines.
+                for i in 0..400 {
+                    let name = format!("{i:0>100}");
+                    store.create_mailbox(&alice, &name, None).await.unwrap();
+                }
+                tokio::spawn(run(store, path, false, CancellationToken::new()));
+                let mut ticks = 0;
+                for _ in 0..20 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    ticks += 1;
+                }
+                ticks
+            });
+            let _ = done.send(ticks);
+            rt.shutdown_background();
+        });
+        let ticks = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the runtime stalled while the event log's write was blocked");
+        assert_eq!(ticks, 20);
     }
 
     #[test]
