@@ -23,6 +23,11 @@
 //! refused. A new subscription starts at the current end of the outbox;
 //! `replay` moves it back. Control operations bump a generation number so a batch in flight
 //! when the cursor was moved does not overwrite the new cursor.
+//!
+//! A subscription has one sink, owned by its worker: what needs the sink (replaying parked
+//! events) is a request the worker carries out between two batches or while it waits, so two
+//! sends to one receiver are never in flight at once (a second file sink on the same file, a
+//! receiver seeing old and live requests interleaved).
 
 use crate::config::SubscriptionConfig;
 use crate::content_ref::ContentSigner;
@@ -35,7 +40,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Why a dispatcher operation failed.
@@ -120,9 +125,23 @@ struct Running {
     /// parking, disabling) and by control operations alike, so memory and store agree in order.
     ops: Arc<tokio::sync::Mutex<()>>,
     wake: Arc<Notify>,
+    /// Requests the worker carries out with its sink (see [`Control`]).
+    control: mpsc::Sender<Control>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// A request that needs the subscription's sink, so its worker carries it out between two
+/// batches: a subscription has one sink, and never two sends in flight.
+enum Control {
+    /// Send the parked events again; answer how many were delivered.
+    ReplayParked {
+        reply: oneshot::Sender<Result<usize, DispatchError>>,
+    },
+}
+
+/// Control requests waiting for a worker; more make the caller wait.
+const CONTROL_QUEUE: usize = 8;
 
 /// Builds a sink from its configuration ([`sink::build`] in production; tests inject sinks
 /// whose failures they control).
@@ -307,6 +326,7 @@ impl Dispatcher {
         }));
         let wake = Arc::new(Notify::new());
         let ops = Arc::new(tokio::sync::Mutex::new(()));
+        let (control, requests) = mpsc::channel(CONTROL_QUEUE);
         let stop = self.shutdown.child_token();
         let worker = Worker {
             store: self.store.clone(),
@@ -317,7 +337,7 @@ impl Dispatcher {
             wake: Arc::clone(&wake),
             stop: stop.clone(),
         };
-        let task = tokio::spawn(worker.run(sink));
+        let task = tokio::spawn(worker.run(Owned { sink, requests }));
         tracing::info!(subscription = %sub.name(), cursor = record.cursor, "delivering");
         running.insert(
             sub.name().to_owned(),
@@ -327,6 +347,7 @@ impl Dispatcher {
                 state,
                 ops,
                 wake,
+                control,
                 stop,
                 task,
             },
@@ -529,41 +550,29 @@ impl Dispatcher {
             .collect())
     }
 
-    /// Tries the parked events again, in order, through the subscription's shaping and a fresh
+    /// Tries the parked events again, in order, through the subscription's shaping and its
     /// sink; those delivered leave the parked list. Returns how many were delivered.
+    ///
+    /// The subscription's worker sends them, between two live batches (or while it waits), so
+    /// they go through the one sink the subscription has and never while a live batch is in
+    /// flight. The call waits for that: at most one live batch, or a retry of it.
     pub async fn replay_parked(&self, name: &str) -> Result<usize, DispatchError> {
-        let sub = {
+        let control = {
             let running = self.running.lock().await;
             running
                 .get(name)
                 .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?
-                .subscription
+                .control
                 .clone()
         };
-        let parked = self.store.parked_events(name).await?;
-        if parked.is_empty() {
-            return Ok(0);
-        }
-        let mut sink = (self.sinks)(sub.config.sink.clone())
+        // The worker is gone only if the subscription was deleted or the dispatcher stopped.
+        let gone = || DispatchError::NotFound(name.to_owned());
+        let (reply, answer) = oneshot::channel();
+        control
+            .send(Control::ReplayParked { reply })
             .await
-            .map_err(|error| DispatchError::Sink {
-                name: name.to_owned(),
-                error,
-            })?;
-        let ids: Vec<u64> = parked.iter().map(|p| p.event_id).collect();
-        let stored = self.store.events_by_id(ids.clone()).await?;
-        let batch = prepare(&self.store, self.links.as_ref(), &sub, &stored).await;
-        if !batch.is_empty() {
-            for chunk in batch.chunks(sink.max_batch().max(1)) {
-                sink.send(chunk).await.map_err(|e| DispatchError::Sink {
-                    name: name.to_owned(),
-                    error: sink::BuildError::Invalid(e.to_string()),
-                })?;
-            }
-        }
-        // Delivered, filtered out, or gone from the outbox: none stays parked.
-        self.store.unpark_events(name, ids).await?;
-        Ok(batch.len())
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 }
 
@@ -637,6 +646,12 @@ struct Worker {
     stop: CancellationToken,
 }
 
+/// What only the worker touches: the subscription's sink, and the requests that need it.
+struct Owned {
+    sink: Box<dyn Sink>,
+    requests: mpsc::Receiver<Control>,
+}
+
 /// Exponential backoff with ±50 % jitter, so many subscriptions of one receiver do not retry in
 /// lock step.
 fn backoff(policy: &crate::config::RetryPolicy, attempt: u32) -> Duration {
@@ -652,11 +667,15 @@ fn backoff(policy: &crate::config::RetryPolicy, attempt: u32) -> Duration {
 }
 
 impl Worker {
-    async fn run(self, mut sink: Box<dyn Sink>) {
+    async fn run(self, mut own: Owned) {
         let name = self.sub.name().to_owned();
         loop {
             if self.stop.is_cancelled() {
                 return;
+            }
+            // Between two batches: the sink is idle.
+            while let Ok(request) = own.requests.try_recv() {
+                self.handle(request, own.sink.as_mut()).await;
             }
             let (paused, cursor, generation) = {
                 let s = lock(&self.state);
@@ -666,14 +685,18 @@ impl Worker {
                 tokio::select! {
                     _ = self.stop.cancelled() => return,
                     _ = self.wake.notified() => continue,
+                    Some(request) = own.requests.recv() => {
+                        self.handle(request, own.sink.as_mut()).await;
+                        continue;
+                    }
                 }
             }
-            let limit = sink.max_batch().clamp(1, 5000);
+            let limit = own.sink.max_batch().clamp(1, 5000);
             let stored = match self.store.events_after(cursor, limit).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(subscription = %name, "cannot read the outbox: {e}");
-                    if self.sleep(Duration::from_secs(1)).await {
+                    if self.sleep(Duration::from_secs(1), &mut own).await {
                         return;
                     }
                     continue;
@@ -683,12 +706,15 @@ impl Worker {
                 tokio::select! {
                     _ = self.stop.cancelled() => return,
                     _ = self.wake.notified() => {}
+                    Some(request) = own.requests.recv() => {
+                        self.handle(request, own.sink.as_mut()).await;
+                    }
                     r = self.store.wait_for_events(cursor, Duration::from_secs(30)) => match r {
                         Err(StoreError::Closed) => return,
                         Err(e) => {
                             // A passing store error must not end delivery for good.
                             tracing::error!(subscription = %name, "cannot watch the outbox: {e}");
-                            if self.sleep(Duration::from_secs(1)).await {
+                            if self.sleep(Duration::from_secs(1), &mut own).await {
                                 return;
                             }
                         }
@@ -698,7 +724,7 @@ impl Worker {
                 continue;
             };
             let batch = prepare(&self.store, self.links.as_ref(), &self.sub, &stored).await;
-            if !batch.is_empty() && !self.deliver(sink.as_mut(), &name, &batch, generation).await {
+            if !batch.is_empty() && !self.deliver(&mut own, &name, &batch, generation).await {
                 continue;
             }
             self.advance(&name, generation, last, batch.len() as u64)
@@ -706,13 +732,59 @@ impl Worker {
         }
     }
 
-    /// Waits, unless stopped (true) or woken by a control change.
-    async fn sleep(&self, d: Duration) -> bool {
-        tokio::select! {
-            _ = self.stop.cancelled() => true,
-            _ = self.wake.notified() => false,
-            _ = tokio::time::sleep(d) => false,
+    /// Waits, unless stopped (true) or woken by a control change. Requests that arrive meanwhile
+    /// are carried out (the sink is idle) without cutting the wait short.
+    async fn sleep(&self, d: Duration, own: &mut Owned) -> bool {
+        let until = tokio::time::Instant::now() + d;
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return true,
+                _ = self.wake.notified() => return false,
+                _ = tokio::time::sleep_until(until) => return false,
+                Some(request) = own.requests.recv() => {
+                    self.handle(request, own.sink.as_mut()).await;
+                }
+            }
         }
+    }
+
+    /// Carries out a control request with the idle sink.
+    async fn handle(&self, request: Control, sink: &mut dyn Sink) {
+        match request {
+            Control::ReplayParked { reply } => {
+                let result = self.replay_parked(sink).await;
+                // The caller may have gone away; the replay stands.
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Sends the parked events again, in order and in batches of the sink's size; those
+    /// delivered, filtered out or gone from the outbox leave the parked list. A failure leaves
+    /// all of them parked, for another replay (at least once).
+    async fn replay_parked(&self, sink: &mut dyn Sink) -> Result<usize, DispatchError> {
+        let name = self.sub.name();
+        let ids: Vec<u64> = self
+            .store
+            .parked_events(name)
+            .await?
+            .into_iter()
+            .map(|p| p.event_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut stored = self.store.events_by_id(ids.clone()).await?;
+        stored.sort_unstable_by_key(|e| e.id);
+        let batch = prepare(&self.store, self.links.as_ref(), &self.sub, &stored).await;
+        for chunk in batch.chunks(sink.max_batch().clamp(1, 5000)) {
+            sink.send(chunk).await.map_err(|e| DispatchError::Sink {
+                name: name.to_owned(),
+                error: sink::BuildError::Invalid(e.to_string()),
+            })?;
+        }
+        self.store.unpark_events(name, ids).await?;
+        Ok(batch.len())
     }
 
     fn generation_changed(&self, generation: u64) -> bool {
@@ -723,7 +795,7 @@ impl Worker {
     /// disabled, paused or moved (false: the caller re-reads its state).
     async fn deliver(
         &self,
-        sink: &mut dyn Sink,
+        own: &mut Owned,
         name: &str,
         batch: &[Outgoing],
         generation: u64,
@@ -732,7 +804,7 @@ impl Worker {
         // When this batch first failed: parking counts from here.
         let mut failing_since: Option<Instant> = None;
         loop {
-            match sink.send(batch).await {
+            match own.sink.send(batch).await {
                 Ok(()) => {
                     lock(&self.state).last_error = None;
                     return true;
@@ -778,13 +850,14 @@ impl Worker {
                             // The batch comes back on the next turn: wait first (without the
                             // lock), so a receiver that refuses at once and a failing store
                             // cannot spin.
-                            self.sleep(backoff(&self.sub.config.retry, attempt)).await;
+                            self.sleep(backoff(&self.sub.config.retry, attempt), own)
+                                .await;
                         }
                         return false;
                     }
                     let wait = backoff(&self.sub.config.retry, attempt);
                     attempt = attempt.saturating_add(1);
-                    if self.sleep(wait).await || self.generation_changed(generation) {
+                    if self.sleep(wait, own).await || self.generation_changed(generation) {
                         return false;
                     }
                 }

@@ -7,6 +7,7 @@ use herald_notify::config::{RetryPolicy, SinkConfig, SubscriptionConfig};
 use herald_notify::dispatch::{Dispatcher, Options, SinkFactory};
 use herald_notify::sink::{Outgoing, SendFuture, Sink, SinkError};
 use herald_store::{SessionContext, Store, StoreConfig};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -553,5 +554,99 @@ async fn racing_creates_start_one_worker_and_delete_stops_it() {
     );
     let again = d.create(config("twin", &[])).await.unwrap();
     assert_eq!(again.cursor, 4);
+    token.cancel();
+}
+
+/// A receiver that takes a while per request and notices two sends at once.
+#[derive(Default)]
+struct Exclusive {
+    failing: AtomicBool,
+    in_flight: AtomicUsize,
+    overlaps: AtomicUsize,
+    sinks: AtomicUsize,
+    got: Mutex<Vec<u64>>,
+}
+
+struct ExclusiveSink(Arc<Exclusive>);
+
+impl Sink for ExclusiveSink {
+    fn send<'a>(&'a mut self, batch: &'a [Outgoing]) -> SendFuture<'a> {
+        Box::pin(async move {
+            let r = &self.0;
+            if r.in_flight.fetch_add(1, Ordering::SeqCst) > 0 {
+                r.overlaps.fetch_add(1, Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let result = if r.failing.load(Ordering::SeqCst) {
+                Err(SinkError::Retry("receiver down".into()))
+            } else {
+                r.got.lock().unwrap().extend(batch.iter().map(|o| o.id));
+                Ok(())
+            };
+            r.in_flight.fetch_sub(1, Ordering::SeqCst);
+            result
+        })
+    }
+    fn max_batch(&self) -> usize {
+        5
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_events_are_replayed_by_the_one_sink_between_live_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let receiver = Arc::new(Exclusive::default());
+    receiver.failing.store(true, Ordering::SeqCst);
+    let sinks: SinkFactory = {
+        let receiver = Arc::clone(&receiver);
+        Arc::new(move |_config| {
+            let r = Arc::clone(&receiver);
+            r.sinks.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move { Ok(Box::new(ExclusiveSink(r)) as Box<dyn Sink>) })
+        })
+    };
+    let mut c = config("audit", &[]);
+    c.retry.park_after_secs = 1;
+    let token = CancellationToken::new();
+    let options = Options {
+        sinks,
+        ..Options::default()
+    };
+    let d = Dispatcher::start_with(store.clone(), vec![c], token.clone(), options)
+        .await
+        .unwrap();
+    mailboxes(&store, 0, 10).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while d.parked("audit").await.unwrap().len() < 10 {
+        assert!(Instant::now() < deadline, "events were not parked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The receiver is back and live events keep the worker busy while the parked ones are
+    // replayed.
+    receiver.failing.store(false, Ordering::SeqCst);
+    let live = {
+        let store = store.clone();
+        tokio::spawn(async move { mailboxes(&store, 10, 300).await })
+    };
+    let got = |r: &Exclusive| r.got.lock().unwrap().clone();
+    until("live delivery", || got(&receiver).len() >= 10).await;
+    assert_eq!(d.replay_parked("audit").await.unwrap(), 10);
+    live.await.unwrap();
+    until("every event", || got(&receiver).len() >= 310).await;
+
+    assert_eq!(
+        receiver.overlaps.load(Ordering::SeqCst),
+        0,
+        "two sends were in flight at once"
+    );
+    assert_eq!(receiver.sinks.load(Ordering::SeqCst), 1, "one sink");
+    let got = got(&receiver);
+    assert_eq!(got.len(), 310, "each event once");
+    let (parked, live): (Vec<u64>, Vec<u64>) = got.iter().partition(|id| **id <= 10);
+    assert_eq!(parked, (1..=10).collect::<Vec<_>>(), "parked, in order");
+    assert_eq!(live, (11..=310).collect::<Vec<_>>(), "live, in order");
+    assert!(d.parked("audit").await.unwrap().is_empty());
     token.cancel();
 }
