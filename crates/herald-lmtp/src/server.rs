@@ -4,6 +4,10 @@
 //! Delivery stores the content once for all recipients (`Store::deliver_many`) and commits each
 //! recipient separately, so each LMTP reply after DATA matches exactly one commit and its
 //! MessageNew event — or, over quota, its QuotaExceed event and a 452/552 reply.
+//!
+//! A client has [`Timeouts::idle`] to complete each command and [`Timeouts::data`] for a whole
+//! message, counted from the server's last reply (RFC 5321 §4.5.3.2), so a connection cannot
+//! be held open by a byte now and then.
 
 use crate::session::{
     Config, Delivery, DeliveryError, Recipient, RecipientError, Session, Step, trace_headers,
@@ -15,11 +19,34 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 /// Longest a TLS handshake may take after STARTTLS.
 pub const TLS_HANDSHAKE: Duration = Duration::from_secs(30);
 /// RFC 5321 §4.5.3.2: a server waits at least five minutes for the next command.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// RFC 5321 §4.5.3.2: the whole of a DATA transfer, up to its final dot, within ten minutes.
+pub const DATA_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a client may take. Both count from the server's last reply, not from the last
+/// byte received: a client trickling bytes that never complete a command (or a message) is
+/// cut off all the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To complete the next command.
+    pub idle: Duration,
+    /// To send a whole message after `354`.
+    pub data: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            idle: IDLE_TIMEOUT,
+            data: DATA_TIMEOUT,
+        }
+    }
+}
 
 /// An LMTP server bound to a store.
 pub struct LmtpServer {
@@ -27,6 +54,7 @@ pub struct LmtpServer {
     config: Config,
     starttls: Option<TlsAcceptor>,
     ids: AtomicU64,
+    timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for LmtpServer {
@@ -39,13 +67,24 @@ impl std::fmt::Debug for LmtpServer {
 
 impl LmtpServer {
     /// A server delivering into `store`; `starttls` enables STARTTLS.
-    pub fn new(store: Store, mut config: Config, starttls: Option<TlsAcceptor>) -> Arc<LmtpServer> {
+    pub fn new(store: Store, config: Config, starttls: Option<TlsAcceptor>) -> Arc<LmtpServer> {
+        LmtpServer::with_timeouts(store, config, starttls, Timeouts::default())
+    }
+
+    /// [`LmtpServer::new`] with other [`Timeouts`].
+    pub fn with_timeouts(
+        store: Store,
+        mut config: Config,
+        starttls: Option<TlsAcceptor>,
+        timeouts: Timeouts,
+    ) -> Arc<LmtpServer> {
         config.starttls_available = starttls.is_some();
         Arc::new(LmtpServer {
             store,
             config,
             starttls,
             ids: AtomicU64::new(0),
+            timeouts,
         })
     }
 
@@ -67,16 +106,17 @@ impl LmtpServer {
         conn.stream.write_all(&session.greeting()).await?;
         let ctx = self.context(conn);
         let mut buf = vec![0u8; 64 * 1024];
+        let mut deadline = Instant::now() + self.timeouts.idle;
         loop {
             let n = tokio::select! {
                 _ = conn.shutdown.cancelled() => {
                     conn.stream.write_all(b"421 4.3.2 server shutting down\r\n").await?;
                     return Ok(());
                 }
-                r = tokio::time::timeout(IDLE_TIMEOUT, conn.stream.read(&mut buf)) => match r {
+                r = tokio::time::timeout_at(deadline, conn.stream.read(&mut buf)) => match r {
                     Ok(r) => r?,
                     Err(_) => {
-                        conn.stream.write_all(b"421 4.4.2 idle timeout\r\n").await?;
+                        conn.stream.write_all(b"421 4.4.2 timeout\r\n").await?;
                         return Ok(());
                     }
                 },
@@ -88,6 +128,15 @@ impl LmtpServer {
                 return Ok(());
             }
             let mut queue: VecDeque<Step> = session.input(&buf[..n]).into();
+            if !queue.is_empty() {
+                // A command (or a whole message) came in: the client gets a new allowance.
+                let allowance = if session.in_data() {
+                    self.timeouts.data
+                } else {
+                    self.timeouts.idle
+                };
+                deadline = Instant::now() + allowance;
+            }
             let mut out = Vec::new();
             while let Some(step) = queue.pop_front() {
                 match step {

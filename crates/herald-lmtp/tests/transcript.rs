@@ -3,14 +3,22 @@
 #![allow(clippy::unwrap_used)]
 
 use herald_events::{Event, EventType};
-use herald_lmtp::{Config, LmtpServer};
+use herald_lmtp::{Config, LmtpServer, Timeouts};
 use herald_net::{CancellationToken, ListenerConfig};
 use herald_store::{SessionContext, Store, StoreConfig};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 async fn start(dir: &std::path::Path) -> (Store, SocketAddr, CancellationToken) {
+    start_with(dir, Timeouts::default()).await
+}
+
+async fn start_with(
+    dir: &std::path::Path,
+    timeouts: Timeouts,
+) -> (Store, SocketAddr, CancellationToken) {
     let store = Store::open(StoreConfig::new(dir).with_fqdn("mail.example.org"))
         .await
         .unwrap();
@@ -24,7 +32,7 @@ async fn start(dir: &std::path::Path) -> (Store, SocketAddr, CancellationToken) 
         .set_quota(&admin, "carol", Some(1), None)
         .await
         .unwrap();
-    let server = LmtpServer::new(
+    let server = LmtpServer::with_timeouts(
         store.clone(),
         Config {
             hostname: "mail.example.org".into(),
@@ -32,6 +40,7 @@ async fn start(dir: &std::path::Path) -> (Store, SocketAddr, CancellationToken) 
             starttls_available: false,
         },
         None,
+        timeouts,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -199,5 +208,68 @@ async fn an_abandoned_data_phase_stores_nothing() {
     assert_eq!(events(&store).await.len(), before);
     let alice = SessionContext::user("imap", "alice");
     assert!(store.fetch(&alice, "INBOX", None).await.unwrap().is_empty());
+    token.cancel();
+}
+
+/// Sends `bytes` one at a time, `gap` apart, until the server closes the connection; returns
+/// how long that took, or `None` if all were sent.
+async fn trickle(c: &mut Client, bytes: &[u8], gap: Duration) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    for b in bytes {
+        if c.w.write_all(&[*b]).await.is_err() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(gap).await;
+        let mut probe = String::new();
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(1), c.r.read_line(&mut probe)).await
+            && (probe.is_empty() || probe.starts_with("421"))
+        {
+            return Some(started.elapsed());
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_client_trickling_bytes_is_cut_off_by_command_and_message_deadlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeouts = Timeouts {
+        idle: Duration::from_millis(400),
+        data: Duration::from_millis(1200),
+    };
+    let (_store, addr, token) = start_with(dir.path(), timeouts).await;
+    // A command line that never ends, a byte every 100 ms.
+    let mut c = Client::connect(addr).await;
+    let cut = trickle(&mut c, &[b'x'; 60], Duration::from_millis(100)).await;
+    assert!(cut.is_some_and(|t| t < Duration::from_secs(3)), "{cut:?}");
+    // A message sent a line every 200 ms: each line resets nothing, the whole has 1.2 s.
+    let mut c = Client::connect(addr).await;
+    c.cmd("LHLO x\r\n").await;
+    c.cmd("MAIL FROM:<a@example.net>\r\n").await;
+    c.cmd("RCPT TO:<alice@example.org>\r\n").await;
+    assert!(c.cmd("DATA\r\n").await.starts_with("354"));
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..30 {
+        if c.w.write_all(b"a line\r\n").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = String::new();
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(200), c.r.read_line(&mut probe)).await
+        {
+            assert!(probe.is_empty() || probe.starts_with("421"), "{probe}");
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the message took 6 s and the server kept waiting");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     token.cancel();
 }

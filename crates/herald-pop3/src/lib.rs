@@ -11,7 +11,7 @@ pub mod server;
 pub mod session;
 pub mod wire;
 
-pub use server::Pop3Server;
+pub use server::{Pop3Server, Timeouts};
 pub use session::{
     AuthFailure, Config, Maildrop, MaildropError, MessageInfo, Session, State, Step,
 };

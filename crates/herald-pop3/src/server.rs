@@ -6,6 +6,9 @@
 //! - The maildrop lock is per account, held from login to the end of the session: a second POP3
 //!   session for the same user is refused with `-ERR [IN-USE]` (RFC 2449), as Dovecot and
 //!   Cyrus do. It is in-process: one server owns a data directory.
+//! - A client has [`Timeouts::login`] from connecting to an open maildrop, and
+//!   [`Timeouts::idle`] from one complete command to the next (bytes that never make a command
+//!   do not count as activity).
 //! - Login is recorded when the maildrop is open; Logout when the session ends, with how it
 //!   ended (QUIT: graceful; dropped: abort; idle: timeout; server stop: shutdown).
 //! - QUIT in TRANSACTION expunges the DELE'd messages in one store transaction (one
@@ -23,6 +26,27 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// RFC 1939 §3: the autologout timer is at least 10 minutes.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// From connecting to an open maildrop, whatever the client sends meanwhile.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a client may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To complete the next command, counted from the last complete one (the autologout
+    /// timer): bytes that never make a command do not reset it.
+    pub idle: Duration,
+    /// From connecting to being logged in, an absolute deadline.
+    pub login: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            idle: IDLE_TIMEOUT,
+            login: LOGIN_TIMEOUT,
+        }
+    }
+}
 /// Longest a TLS handshake may take after STLS.
 pub const TLS_HANDSHAKE: Duration = Duration::from_secs(30);
 /// Pause after a failed authentication, slowing guessing on one connection.
@@ -35,7 +59,7 @@ pub struct Pop3Server {
     starttls: Option<TlsAcceptor>,
     limiter: Arc<AuthLimiter>,
     locks: Mutex<HashSet<String>>,
-    idle_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for Pop3Server {
@@ -74,9 +98,20 @@ impl Pop3Server {
     /// only when `config.plaintext_auth` is set.
     pub fn new(
         store: Store,
+        config: Config,
+        starttls: Option<TlsAcceptor>,
+        limiter: Arc<AuthLimiter>,
+    ) -> Arc<Pop3Server> {
+        Pop3Server::with_timeouts(store, config, starttls, limiter, Timeouts::default())
+    }
+
+    /// [`Pop3Server::new`] with other [`Timeouts`].
+    pub fn with_timeouts(
+        store: Store,
         mut config: Config,
         starttls: Option<TlsAcceptor>,
         limiter: Arc<AuthLimiter>,
+        timeouts: Timeouts,
     ) -> Arc<Pop3Server> {
         config.stls_available = starttls.is_some();
         Arc::new(Pop3Server {
@@ -85,7 +120,7 @@ impl Pop3Server {
             starttls,
             limiter,
             locks: Mutex::new(HashSet::new()),
-            idle_timeout: IDLE_TIMEOUT,
+            timeouts,
         })
     }
 
@@ -134,13 +169,20 @@ impl Pop3Server {
         let mut lines = LineBuffer::new(crate::session::MAX_COMMAND_LINE);
         let mut buf = vec![0u8; 4096];
         let mut identity_ctx: Option<SessionContext> = None;
+        let login_deadline = tokio::time::Instant::now() + self.timeouts.login;
+        let mut idle_deadline = tokio::time::Instant::now() + self.timeouts.idle;
         loop {
+            let deadline = if live.ctx.is_some() {
+                idle_deadline
+            } else {
+                idle_deadline.min(login_deadline)
+            };
             let n = tokio::select! {
                 _ = conn.shutdown.cancelled() => {
                     conn.stream.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n").await?;
                     return Ok(Disconnect::Shutdown);
                 }
-                r = tokio::time::timeout(self.idle_timeout, conn.stream.read(&mut buf)) => match r {
+                r = tokio::time::timeout_at(deadline, conn.stream.read(&mut buf)) => match r {
                     Ok(r) => r?,
                     Err(_) => {
                         conn.stream.write_all(b"-ERR autologout timer expired\r\n").await?;
@@ -154,6 +196,7 @@ impl Pop3Server {
             lines.push(&buf[..n]);
             let mut out = Vec::new();
             while let Some(line) = lines.next_line() {
+                idle_deadline = tokio::time::Instant::now() + self.timeouts.idle;
                 let mut queue: VecDeque<Step> = match line {
                     Line::Complete(l) => session.line(&l),
                     Line::TooLong => session.line_too_long(),
