@@ -8,6 +8,7 @@
 //!   { user = "ops",   token = "s3cr3t-long-random" },  # or the token itself
 //! ]
 //! max_streams = 1000                    # concurrent SSE/WebSocket streams
+//! max_streams_per_user = 10             # of which one account may hold
 //! keepalive_secs = 15                   # keep-alive on idle streams
 //! max_connections = 512                 # per listener; more wait in the backlog
 //! max_connections_per_ip = 64           # more are refused with 503
@@ -56,6 +57,8 @@ pub struct HttpConfig {
     pub webhook_hosts: Vec<String>,
     /// Most concurrent live streams (default 1000); more get 503.
     pub max_streams: Option<usize>,
+    /// Most concurrent live streams one account may open (default 10); more get 429.
+    pub max_streams_per_user: Option<usize>,
     /// Seconds between keep-alives on an idle stream (default 15).
     pub keepalive_secs: Option<u64>,
     /// The URL subscribers reach this server at, for signed message links

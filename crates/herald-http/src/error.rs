@@ -39,6 +39,9 @@ pub enum ApiError {
     /// A part of the server is not running or is at its limit.
     #[error("{0}")]
     Unavailable(String),
+    /// The account has as many live streams open as it may.
+    #[error("{0}")]
+    TooManyStreams(String),
     /// The client took too long to send its request.
     #[error("the request took too long")]
     RequestTimeout,
@@ -79,6 +82,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(detail) => {
                 // The detail goes to the log, not to the client.
                 tracing::error!(error = %detail, "http: internal error");

@@ -45,6 +45,9 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Default bound on concurrent live streams.
 pub const DEFAULT_MAX_STREAMS: usize = 1000;
 
+/// Default bound on the concurrent live streams of one account.
+pub const DEFAULT_MAX_STREAMS_PER_USER: usize = 10;
+
 /// Default bound on concurrent connections per listener.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
@@ -64,6 +67,8 @@ pub struct HttpState {
     pub(crate) tokens: Arc<auth::Tokens>,
     pub(crate) limiter: Arc<AuthLimiter>,
     pub(crate) streams: Arc<Semaphore>,
+    pub(crate) user_streams: Arc<herald_net::Slots<String>>,
+    pub(crate) max_streams_per_user: usize,
     pub(crate) keepalive: Duration,
     pub(crate) shutdown: CancellationToken,
     pub(crate) content_links: Option<herald_notify::content_ref::ContentSigner>,
@@ -114,6 +119,11 @@ impl HttpState {
             streams: Arc::new(Semaphore::new(
                 config.max_streams.unwrap_or(DEFAULT_MAX_STREAMS).max(1),
             )),
+            user_streams: Arc::default(),
+            max_streams_per_user: config
+                .max_streams_per_user
+                .unwrap_or(DEFAULT_MAX_STREAMS_PER_USER)
+                .max(1),
             keepalive: config
                 .keepalive_secs
                 .map(Duration::from_secs)

@@ -17,6 +17,9 @@
 //! [`Next::Idle`] so the transport can send a keep-alive; a feed that skips many events the
 //! client may not see reports `Idle` on the same schedule.
 //!
+//! **Bounds.** At most `max_streams` feeds are open in all, and at most
+//! `max_streams_per_user` for one account (429 beyond it), so one user cannot take every slot.
+//!
 //! **Visibility.** An administrator sees every event; anyone else only events about their own
 //! account — its `user` parameter, or the user of its `uri`, `mailboxID` or `oldMailboxID`
 //! IMAP URL. `?events=` and `?mailboxes=` narrow further with the same semantics as a
@@ -84,6 +87,7 @@ pub struct Feed {
     last_output: Instant,
     shutdown: CancellationToken,
     _permit: OwnedSemaphorePermit,
+    _user_slot: herald_net::Slot<String>,
 }
 
 impl std::fmt::Debug for Feed {
@@ -159,6 +163,16 @@ impl Feed {
             None => Some(caller.user.clone()),
         };
         let filter = compile_filter(query)?;
+        // One account cannot take every shared slot: its own bound comes first.
+        let user_slot = state
+            .user_streams
+            .take(caller.user.clone(), state.max_streams_per_user)
+            .ok_or_else(|| {
+                ApiError::TooManyStreams(format!(
+                    "`{}` has {} event streams open already",
+                    caller.user, state.max_streams_per_user
+                ))
+            })?;
         let permit = state
             .streams
             .clone()
@@ -178,6 +192,7 @@ impl Feed {
             last_output: Instant::now(),
             shutdown: state.shutdown.clone(),
             _permit: permit,
+            _user_slot: user_slot,
         })
     }
 

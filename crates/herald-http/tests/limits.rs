@@ -27,10 +27,17 @@ async fn http_state(config: &str) -> (tempfile::TempDir, HttpState) {
     let mut sc = StoreConfig::new(dir.path().join("data"));
     sc.durable = false;
     let store = Store::open(sc).await.unwrap();
-    store
-        .add_user(&SessionContext::admin_cli(), "alice", "alice-pw", false)
-        .await
-        .unwrap();
+    for user in ["alice", "bob"] {
+        store
+            .add_user(
+                &SessionContext::admin_cli(),
+                user,
+                &format!("{user}-pw"),
+                false,
+            )
+            .await
+            .unwrap();
+    }
     let http: HttpConfig = toml::from_str(config).unwrap();
     let state = HttpState::new(store, None, &http, Arc::new(AuthLimiter::default())).unwrap();
     (dir, state)
@@ -247,5 +254,59 @@ async fn a_websocket_client_cannot_make_the_server_buffer_megabytes() {
         ended.is_ok(),
         "the server kept a connection that sent 1 MiB"
     );
+    s.shutdown.cancel();
+}
+
+/// Opens an SSE stream as `user`; returns the connection and the answer's status line.
+async fn open_stream(addr: SocketAddr, user: &str) -> (TcpStream, String) {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-pw"));
+    c.write_all(
+        format!(
+            "GET /events/stream HTTP/1.1\r\nhost: x\r\nauthorization: Basic {credentials}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        tokio::time::timeout(Duration::from_secs(10), c.read_exact(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        head.push(byte[0]);
+    }
+    (c, String::from_utf8_lossy(&head).trim_end().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_cannot_take_every_event_stream() {
+    let s = start("max_streams_per_user = 2").await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let (c, status) = open_stream(s.addr, "alice").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        open.push(c);
+    }
+    let (_, status) = open_stream(s.addr, "alice").await;
+    assert_eq!(status, "HTTP/1.1 429 Too Many Requests");
+    let (_bob, status) = open_stream(s.addr, "bob").await;
+    assert_eq!(
+        status, "HTTP/1.1 200 OK",
+        "other accounts still get streams"
+    );
+    // A closed stream gives its slot back.
+    drop(open.pop());
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = open_stream(s.addr, "alice").await.1;
+        if status.ends_with("200 OK") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "HTTP/1.1 200 OK");
     s.shutdown.cancel();
 }

@@ -9,16 +9,17 @@
 //! connections in flight finish. Protocol crates own their sessions; this crate owns sockets.
 
 mod limiter;
+mod slots;
 mod stream;
 mod tls;
 
 pub use limiter::{Attempt, AuthLimiter, Refusal};
+pub use slots::{Slot, Slots};
 pub use stream::Stream;
 pub use tls::{TlsError, load_tls_config};
 pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -70,12 +71,6 @@ impl ListenerConfig {
     }
 }
 
-/// Connections open per client address, for [`ListenerConfig::max_per_client`].
-#[derive(Debug, Default)]
-struct PerClient {
-    open: std::sync::Mutex<HashMap<IpAddr, usize>>,
-}
-
 /// The address connections are counted under: an IPv4 address as is (each loopback address
 /// too, unlike the authentication limiter), an IPv6 address by its /64.
 fn connection_key(ip: IpAddr) -> IpAddr {
@@ -86,40 +81,6 @@ fn connection_key(ip: IpAddr) -> IpAddr {
             None => limiter::client_key(ip),
         },
         v4 => v4,
-    }
-}
-
-/// One counted connection; uncounts itself when the session ends.
-struct ClientSlot {
-    table: Arc<PerClient>,
-    key: IpAddr,
-}
-
-impl PerClient {
-    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
-        let key = connection_key(ip);
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let n = open.entry(key).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot {
-            table: Arc::clone(self),
-            key,
-        })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.key);
-            }
-        }
     }
 }
 
@@ -145,7 +106,7 @@ pub async fn serve<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let per_client = Arc::new(PerClient::default());
+    let per_client: Arc<Slots<IpAddr>> = Arc::default();
     let handle = Arc::new(handle);
     let mut sessions = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
@@ -176,7 +137,7 @@ pub async fn serve<F, Fut>(
         };
         let slot = match config.max_per_client {
             None => None,
-            Some(max) => match per_client.take(peer.ip(), max.max(1)) {
+            Some(max) => match per_client.take(connection_key(peer.ip()), max.max(1)) {
                 Some(slot) => Some(slot),
                 None => {
                     tracing::warn!(
