@@ -94,8 +94,9 @@ impl BlobDir {
         self.path(sha).is_file()
     }
 
-    /// Writes the blob durably: temp file, fsync, rename, fsync of the directory. Skips the
-    /// write when the file is already there (another message with the same content).
+    /// Writes the blob durably: temp file, fsync, rename, fsync of the directory (and of the
+    /// blob root when the fan-out directory is new). Skips the write when the file is already
+    /// there (another message with the same content).
     pub fn write(&self, sha: &[u8; 32], data: &[u8]) -> Result<()> {
         let dest = self.path(sha);
         if dest.is_file() {
@@ -105,7 +106,13 @@ impl BlobDir {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
+        let new_dir = !dir.is_dir();
         fs::create_dir_all(&dir)?;
+        if new_dir {
+            // The fan-out directory's own entry must be durable too, or a crash could lose
+            // every blob in it.
+            File::open(&self.root)?.sync_all()?;
+        }
         let tmp = self.root.join("tmp").join(format!(
             "{}-{}-{}",
             std::process::id(),
