@@ -22,7 +22,8 @@
 //!
 //! **Visibility.** An administrator sees every event; anyone else only events about their own
 //! account — its `user` parameter, or the user of its `uri`, `mailboxID` or `oldMailboxID`
-//! IMAP URL. `?events=` and `?mailboxes=` narrow further with the same semantics as a
+//! IMAP URL — from the account's creation on: a deleted account's events stay with it, even
+//! when its name is given to a new account. `?events=` and `?mailboxes=` narrow further with the same semantics as a
 //! `[[subscription]]`'s `events` and `mailboxes` (they compile into a [`Subscription`]).
 
 use crate::auth::Caller;
@@ -178,10 +179,17 @@ impl Feed {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ApiError::Unavailable("too many open event streams".into()))?;
-        let cursor = match last_event_id.or(query.from) {
+        let mut cursor = match last_event_id.or(query.from) {
             Some(id) => id,
             None => state.store.last_event_id().await?,
         };
+        if let Some(user) = &only_user {
+            // Events before the account existed belong to a deleted account of the same name.
+            let users = state.store.list_users().await?;
+            if let Some(account) = users.iter().find(|a| a.name == *user) {
+                cursor = cursor.max(account.first_event);
+            }
+        }
         Ok(Feed {
             store: state.store.clone(),
             only_user,

@@ -908,3 +908,25 @@ async fn the_api_never_shows_webhook_secrets_or_url_credentials() {
         assert_eq!(sink["url"], "http://127.0.0.1:9/h", "{path}: {sink}");
     }
 }
+
+#[tokio::test]
+async fn a_recreated_account_does_not_see_the_events_of_the_one_it_replaced() {
+    let s = Server::start().await;
+    let admin = SessionContext::admin_cli();
+    s.event_for("alice", "Old").await;
+    s.store.delete_user(&admin, "alice").await.unwrap();
+    s.store
+        .add_user(&admin, "alice", "new-alice-pw", false)
+        .await
+        .unwrap();
+    let fresh = s.event_for("alice", "New").await;
+    let mut alice = SseReader::open(
+        client()
+            .get(s.url("/events/stream?from=0"))
+            .basic_auth("alice", Some("new-alice-pw")),
+    )
+    .await;
+    let first = &alice.events(1).await[0];
+    assert_eq!(herald_id(first), fresh, "{}", first.data);
+    assert!(first.data.contains("/New"), "{}", first.data);
+}

@@ -79,6 +79,9 @@ pub struct UserInfo {
     pub admin: bool,
     /// Quota and usage.
     pub quota: QuotaInfo,
+    /// The outbox id after which this account's events begin: earlier events that name it
+    /// belong to an account of the same name that was deleted.
+    pub first_event: u64,
 }
 
 /// An account's limits and exact usage.

@@ -679,9 +679,13 @@ impl Env<'_> {
         if exists {
             return Err(StoreError::exists("account", name).into());
         }
+        // The account's events begin after the outbox as it is now: an account that once had
+        // this name owns what came before.
         self.conn
             .prepare_cached(
-                "INSERT INTO accounts (name, password_hash, admin) VALUES (?1, ?2, ?3)",
+                "INSERT INTO accounts (name, password_hash, admin, first_event)
+                 VALUES (?1, ?2, ?3,
+                         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0))",
             )?
             .execute(params![name, hash, admin])?;
         let id = self.conn.last_insert_rowid();

@@ -163,7 +163,8 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
 
 fn users(conn: &Connection) -> Result<Vec<UserInfo>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT name, admin, quota_storage_kb, quota_messages, used_bytes, used_messages
+        "SELECT name, admin, quota_storage_kb, quota_messages, used_bytes, used_messages,
+                first_event
          FROM accounts ORDER BY name",
     )?;
     let rows = stmt
@@ -177,6 +178,7 @@ fn users(conn: &Connection) -> Result<Vec<UserInfo>> {
                     used_bytes: r.get::<_, i64>(4)? as u64,
                     used_messages: r.get::<_, i64>(5)? as u64,
                 },
+                first_event: r.get::<_, i64>(6)? as u64,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

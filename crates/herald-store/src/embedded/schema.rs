@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -122,6 +122,12 @@ pub fn connect(path: &Path, durable: bool, busy: Duration, read_only: bool) -> R
     Ok(conn)
 }
 
+/// Version 3: the outbox id after which an account's events begin, so a deleted and re-created
+/// account name never sees the events of the account it replaced.
+const SCHEMA_V3: &str = r#"
+ALTER TABLE accounts ADD COLUMN first_event INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Creates the schema on a new database, checks the version of an existing one.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -130,16 +136,21 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         0 => {
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(SCHEMA_V2)?;
+            tx.execute_batch(SCHEMA_V3)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1 => {
-            tx.execute_batch(SCHEMA_V2)?;
+        1 | 2 => {
+            // Each step from the found version on, in order.
+            let steps = [SCHEMA_V2, SCHEMA_V3];
+            for step in &steps[(version - 1) as usize..] {
+                tx.execute_batch(step)?;
+            }
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
-            tracing::info!("upgraded the store schema from version 1 to {VERSION}");
+            tracing::info!("upgraded the store schema from version {version} to {VERSION}");
             Ok(())
         }
         VERSION => Ok(()),

@@ -1591,8 +1591,12 @@ fn a_version_1_store_is_upgraded_in_place() {
         let mut conn =
             super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
         super::schema::migrate(&mut conn).unwrap();
-        conn.execute_batch("DROP TABLE deliveries; DROP TABLE parked; PRAGMA user_version = 1;")
-            .unwrap();
+        // What version 1 had: no delivery tables, no `accounts.first_event`.
+        conn.execute_batch(
+            "DROP TABLE deliveries; DROP TABLE parked;
+             ALTER TABLE accounts DROP COLUMN first_event; PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let mut conn =
         super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
@@ -1603,6 +1607,11 @@ fn a_version_1_store_is_upgraded_in_place() {
     assert_eq!(version, super::schema::VERSION);
     conn.execute("INSERT INTO parked VALUES ('x', 1, 'r', 0)", [])
         .unwrap();
+    conn.execute(
+        "INSERT INTO accounts (name, password_hash, first_event) VALUES ('a', 'h', 0)",
+        [],
+    )
+    .unwrap();
 }
 
 #[tokio::test]
