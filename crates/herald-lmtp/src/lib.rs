@@ -7,7 +7,7 @@
 pub mod server;
 pub mod session;
 
-pub use server::{LmtpServer, Timeouts};
+pub use server::{DetailDelivery, LmtpServer, Options, Timeouts};
 pub use session::{
     Config, Delivery, DeliveryError, Recipient, RecipientError, Session, Step, trace_headers,
 };

@@ -8,12 +8,15 @@
 //! A client has [`Timeouts::idle`] to complete each command and [`Timeouts::data`] for a whole
 //! message, counted from the server's last reply (RFC 5321 §4.5.3.2), so a connection cannot
 //! be held open by a byte now and then.
+//!
+//! `user+detail@` delivers into the folder `detail` only as [`DetailDelivery`] allows (by
+//! default a folder the user subscribes to, never `\Sent` or `\Drafts`); otherwise INBOX.
 
 use crate::session::{
     Config, Delivery, DeliveryError, Recipient, RecipientError, Session, Step, trace_headers,
 };
 use herald_net::{Conn, TlsAcceptor};
-use herald_store::{QuotaResource, SessionContext, Store, StoreError};
+use herald_store::{MailboxInfo, QuotaResource, SessionContext, SpecialUse, Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,13 +51,50 @@ impl Default for Timeouts {
     }
 }
 
+/// Where `user+detail@` delivers (`[lmtp] detail_delivery`). Whoever can send mail can choose
+/// the detail, so by default it reaches only folders the user marked by subscribing to them,
+/// and never `\Sent` or `\Drafts`, where a forged message would pass for the user's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DetailDelivery {
+    /// Always INBOX (Dovecot's default).
+    Never,
+    /// The named folder when the user subscribes to it and it is not `\Sent` or `\Drafts`.
+    #[default]
+    Subscribed,
+    /// Any existing folder.
+    Any,
+}
+
+impl std::str::FromStr for DetailDelivery {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "never" => Ok(DetailDelivery::Never),
+            "subscribed" => Ok(DetailDelivery::Subscribed),
+            "any" => Ok(DetailDelivery::Any),
+            other => Err(format!(
+                "detail_delivery `{other}`: expected never, subscribed or any"
+            )),
+        }
+    }
+}
+
+/// How the driver treats clients and recipients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Deadlines.
+    pub timeouts: Timeouts,
+    /// Where `user+detail@` delivers.
+    pub detail: DetailDelivery,
+}
+
 /// An LMTP server bound to a store.
 pub struct LmtpServer {
     store: Store,
     config: Config,
     starttls: Option<TlsAcceptor>,
     ids: AtomicU64,
-    timeouts: Timeouts,
+    options: Options,
 }
 
 impl std::fmt::Debug for LmtpServer {
@@ -68,15 +108,15 @@ impl std::fmt::Debug for LmtpServer {
 impl LmtpServer {
     /// A server delivering into `store`; `starttls` enables STARTTLS.
     pub fn new(store: Store, config: Config, starttls: Option<TlsAcceptor>) -> Arc<LmtpServer> {
-        LmtpServer::with_timeouts(store, config, starttls, Timeouts::default())
+        LmtpServer::with_options(store, config, starttls, Options::default())
     }
 
-    /// [`LmtpServer::new`] with other [`Timeouts`].
-    pub fn with_timeouts(
+    /// [`LmtpServer::new`] with other [`Options`].
+    pub fn with_options(
         store: Store,
         mut config: Config,
         starttls: Option<TlsAcceptor>,
-        timeouts: Timeouts,
+        options: Options,
     ) -> Arc<LmtpServer> {
         config.starttls_available = starttls.is_some();
         Arc::new(LmtpServer {
@@ -84,7 +124,7 @@ impl LmtpServer {
             config,
             starttls,
             ids: AtomicU64::new(0),
-            timeouts,
+            options,
         })
     }
 
@@ -106,7 +146,7 @@ impl LmtpServer {
         conn.stream.write_all(&session.greeting()).await?;
         let ctx = self.context(conn);
         let mut buf = vec![0u8; 64 * 1024];
-        let mut deadline = Instant::now() + self.timeouts.idle;
+        let mut deadline = Instant::now() + self.options.timeouts.idle;
         loop {
             let n = tokio::select! {
                 _ = conn.shutdown.cancelled() => {
@@ -131,9 +171,9 @@ impl LmtpServer {
             if !queue.is_empty() {
                 // A command (or a whole message) came in: the client gets a new allowance.
                 let allowance = if session.in_data() {
-                    self.timeouts.data
+                    self.options.timeouts.data
                 } else {
-                    self.timeouts.idle
+                    self.options.timeouts.idle
                 };
                 deadline = Instant::now() + allowance;
             }
@@ -201,10 +241,13 @@ impl LmtpServer {
         }
         let account = account.ok_or(RecipientError::Unknown)?;
         let mut mailbox = "INBOX".to_owned();
-        if let Some(detail) = detail {
+        if let Some(detail) = detail
+            && self.options.detail != DetailDelivery::Never
+        {
             let ctx = SessionContext::user("lmtp", account.clone());
             if let Ok(info) = self.store.mailbox(&ctx, &detail).await
                 && !info.noselect
+                && self.detail_allowed(&ctx, &info).await
             {
                 mailbox = info.name;
             }
@@ -215,6 +258,24 @@ impl LmtpServer {
             mailbox,
             rcpt_line,
         })
+    }
+
+    /// Whether `user+detail@` may deliver into `info` (see [`DetailDelivery`]).
+    async fn detail_allowed(&self, ctx: &SessionContext, info: &MailboxInfo) -> bool {
+        match self.options.detail {
+            DetailDelivery::Never => false,
+            DetailDelivery::Any => true,
+            DetailDelivery::Subscribed => {
+                !matches!(
+                    info.special_use,
+                    Some(SpecialUse::Sent | SpecialUse::Drafts)
+                ) && self
+                    .store
+                    .subscriptions(ctx)
+                    .await
+                    .is_ok_and(|subscribed| subscribed.contains(&info.name))
+            }
+        }
     }
 
     async fn deliver(

@@ -3,21 +3,21 @@
 #![allow(clippy::unwrap_used)]
 
 use herald_events::{Event, EventType};
-use herald_lmtp::{Config, LmtpServer, Timeouts};
+use herald_lmtp::{Config, DetailDelivery, LmtpServer, Options, Timeouts};
 use herald_net::{CancellationToken, ListenerConfig};
-use herald_store::{SessionContext, Store, StoreConfig};
+use herald_store::{SessionContext, SpecialUse, Store, StoreConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 async fn start(dir: &std::path::Path) -> (Store, SocketAddr, CancellationToken) {
-    start_with(dir, Timeouts::default()).await
+    start_with(dir, Options::default()).await
 }
 
 async fn start_with(
     dir: &std::path::Path,
-    timeouts: Timeouts,
+    options: Options,
 ) -> (Store, SocketAddr, CancellationToken) {
     let store = Store::open(StoreConfig::new(dir).with_fqdn("mail.example.org"))
         .await
@@ -27,12 +27,21 @@ async fn start_with(
         store.add_user(&admin, user, "pw", false).await.unwrap();
     }
     let bob = SessionContext::user("imap", "bob");
+    // bob marks Lists (and, as clients do, Sent) by subscribing; Private he does not.
     store.create_mailbox(&bob, "Lists", None).await.unwrap();
+    store
+        .create_mailbox(&bob, "Sent", Some(SpecialUse::Sent))
+        .await
+        .unwrap();
+    store.create_mailbox(&bob, "Private", None).await.unwrap();
+    for name in ["Lists", "Sent"] {
+        store.subscribe(&bob, name, true).await.unwrap();
+    }
     store
         .set_quota(&admin, "carol", Some(1), None)
         .await
         .unwrap();
-    let server = LmtpServer::with_timeouts(
+    let server = LmtpServer::with_options(
         store.clone(),
         Config {
             hostname: "mail.example.org".into(),
@@ -40,7 +49,7 @@ async fn start_with(
             starttls_available: false,
         },
         None,
-        timeouts,
+        options,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -238,7 +247,11 @@ async fn a_client_trickling_bytes_is_cut_off_by_command_and_message_deadlines() 
         idle: Duration::from_millis(400),
         data: Duration::from_millis(1200),
     };
-    let (_store, addr, token) = start_with(dir.path(), timeouts).await;
+    let options = Options {
+        timeouts,
+        ..Options::default()
+    };
+    let (_store, addr, token) = start_with(dir.path(), options).await;
     // A command line that never ends, a byte every 100 ms.
     let mut c = Client::connect(addr).await;
     let cut = trickle(&mut c, &[b'x'; 60], Duration::from_millis(100)).await;
@@ -270,6 +283,68 @@ async fn a_client_trickling_bytes_is_cut_off_by_command_and_message_deadlines() 
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
         started.elapsed()
+    );
+    token.cancel();
+}
+
+/// Delivers one message to `rcpt`; returns the mailbox its MessageNew names.
+async fn delivered_to(store: &Store, addr: SocketAddr, rcpt: &str) -> String {
+    let before = events(store).await.len();
+    let mut c = Client::connect(addr).await;
+    c.cmd("LHLO x\r\n").await;
+    c.cmd("MAIL FROM:<someone@example.net>\r\n").await;
+    assert!(
+        c.cmd(&format!("RCPT TO:<{rcpt}>\r\n"))
+            .await
+            .starts_with("250")
+    );
+    c.cmd("DATA\r\n").await;
+    assert!(
+        c.cmd("Subject: x\r\n\r\nx\r\n.\r\n")
+            .await
+            .starts_with("250")
+    );
+    let new = events(store).await.split_off(before);
+    new[0].uri.as_ref().unwrap().mailbox.clone().unwrap()
+}
+
+#[tokio::test]
+async fn a_detail_reaches_only_folders_the_user_marked_and_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, addr, token) = start(dir.path()).await;
+    assert_eq!(
+        delivered_to(&store, addr, "bob+Lists@example.org").await,
+        "Lists"
+    );
+    assert_eq!(
+        delivered_to(&store, addr, "bob+Sent@example.org").await,
+        "INBOX"
+    );
+    assert_eq!(
+        delivered_to(&store, addr, "bob+Private@example.org").await,
+        "INBOX"
+    );
+    token.cancel();
+    let dir = tempfile::tempdir().unwrap();
+    let never = Options {
+        detail: DetailDelivery::Never,
+        ..Options::default()
+    };
+    let (store, addr, token) = start_with(dir.path(), never).await;
+    assert_eq!(
+        delivered_to(&store, addr, "bob+Lists@example.org").await,
+        "INBOX"
+    );
+    token.cancel();
+    let dir = tempfile::tempdir().unwrap();
+    let any = Options {
+        detail: DetailDelivery::Any,
+        ..Options::default()
+    };
+    let (store, addr, token) = start_with(dir.path(), any).await;
+    assert_eq!(
+        delivered_to(&store, addr, "bob+Private@example.org").await,
+        "Private"
     );
     token.cancel();
 }

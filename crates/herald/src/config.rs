@@ -88,6 +88,9 @@ pub struct ListenSection {
     /// Allow passwords over unencrypted connections (POP3, IMAP). Defaults to true for
     /// loopback-only listeners, false otherwise.
     pub plaintext_auth: Option<bool>,
+    /// LMTP only: where `user+detail@` delivers — `never` (INBOX), `subscribed` (the default: a
+    /// folder the user subscribes to, never `\Sent` or `\Drafts`) or `any`.
+    pub detail_delivery: Option<String>,
 }
 
 /// `[tls]`.

@@ -86,3 +86,28 @@ fn a_port_in_use_stops_serve_before_delivery_starts() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_bad_detail_delivery_setting_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("herald.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\ndetail_delivery = \"sometimes\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let out = herald()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("detail_delivery `sometimes`: expected never, subscribed or any"),
+        "{stderr}"
+    );
+}

@@ -258,7 +258,14 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         if !s.tls_listen.is_empty() && tls.is_none() {
             bail!("[{name}] tls_listen needs a [tls] cert and key");
         }
+        if name != "lmtp" && s.detail_delivery.is_some() {
+            bail!("[{name}] detail_delivery is an [lmtp] setting");
+        }
     }
+    let detail: herald_lmtp::DetailDelivery = match &lmtp.detail_delivery {
+        Some(d) => d.parse().map_err(|e| anyhow::anyhow!("[lmtp] {e}"))?,
+        None => herald_lmtp::DetailDelivery::default(),
+    };
 
     // Every port is bound before anything starts, so a port in use stops Herald before event
     // delivery has begun.
@@ -372,7 +379,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         move |c| pop3_server.clone().handle(c),
     );
 
-    let lmtp_server = herald_lmtp::LmtpServer::new(
+    let lmtp_server = herald_lmtp::LmtpServer::with_options(
         store.clone(),
         herald_lmtp::Config {
             hostname: hostname.clone(),
@@ -380,6 +387,10 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             starttls_available: false,
         },
         tls.clone(),
+        herald_lmtp::Options {
+            detail,
+            ..herald_lmtp::Options::default()
+        },
     );
     announce("lmtp", &lmtp_listeners);
     spawn_listeners(
