@@ -7,14 +7,17 @@
 //! The child is this same test binary, re-executed with `crash_child` and an environment
 //! variable. After the store returns a commit, the child appends the committed events
 //! (`id<TAB>json`) to `acks.log` and fsyncs it; a QuotaExceed recorded by a failed append is
-//! logged as `id<TAB>-`. Replay a failure with `HERALD_CRASH_SEED=<seed printed on failure>`;
+//! logged as `id<TAB>-`. A fifth task drives one subscription's delivery state (cursor, pause,
+//! parking) and logs each change before and after it commits; after a kill the stored state
+//! must be the last acknowledged one or the one in flight. Replay a failure with `HERALD_CRASH_SEED=<seed printed on failure>`;
 //! `HERALD_CRASH_KILLS` changes the number of kills (default 200).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use herald_events::Event;
 use herald_store::{
-    FlagMode, Recipient, SessionContext, SpecialUse, Store, StoreConfig, StoreError,
+    DeliveryRecord, Disconnect, FlagMode, Recipient, SessionContext, SpecialUse, Store,
+    StoreConfig, StoreError,
 };
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -99,8 +102,17 @@ fn crash_child() {
                 }
             });
         }
-        // Runs until the parent kills the process.
-        std::future::pending::<()>().await;
+        // One task drives a subscription's delivery state as the dispatcher and its operators
+        // do (cursor moves, pause and resume, parking), one operation at a time.
+        let control = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(dir.join("control.log"))
+            .unwrap();
+        let mut rng = Rng(seed ^ 0xC0_47_20_1E);
+        loop {
+            control_op(&store, &mut rng, &control).await;
+        }
     });
 }
 
@@ -111,6 +123,88 @@ fn ack(log: &Mutex<std::fs::File>, lines: &str) {
     let mut f = log.lock().unwrap();
     f.write_all(lines.as_bytes()).unwrap();
     f.sync_data().unwrap();
+}
+
+/// A logged-in IMAP connection's context (Login and Logout name the connection's ends).
+fn connection(user: &str) -> SessionContext {
+    let client = "127.0.0.1:40000".parse().unwrap();
+    let server = "127.0.0.1:143".parse().unwrap();
+    SessionContext {
+        user: Some(user.to_owned()),
+        ..SessionContext::connection("imap", client, server)
+    }
+}
+
+/// The subscription the control task drives.
+const SUBSCRIPTION: &str = "audit";
+
+/// One change of the subscription's delivery state, logged as `I` (intended) before and `A`
+/// (acknowledged) after, each with the state it leaves: `cursor<TAB>paused<TAB>parked id`.
+async fn control_op(store: &Store, rng: &mut Rng, log: &std::fs::File) {
+    let line = |kind: &str, cursor: u64, paused: bool, parked: u64| {
+        let mut f = log;
+        f.write_all(format!("{kind}\t{cursor}\t{paused}\t{parked}\n").as_bytes())
+            .unwrap();
+        f.sync_data().unwrap();
+    };
+    let current = store
+        .deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == SUBSCRIPTION);
+    let Some(current) = current else {
+        line("I", 0, false, 0);
+        store
+            .put_delivery(DeliveryRecord {
+                name: SUBSCRIPTION.into(),
+                config: "{}".into(),
+                origin: "config".into(),
+                paused: false,
+                disabled_reason: None,
+                cursor: 0,
+            })
+            .await
+            .unwrap();
+        line("A", 0, false, 0);
+        return;
+    };
+    let head = store.last_event_id().await.unwrap();
+    match rng.below(3) {
+        // Delivered, or replayed from an earlier event.
+        0 => {
+            let cursor = rng.below(head + 1);
+            line("I", cursor, current.paused, 0);
+            store
+                .set_delivery_cursor(SUBSCRIPTION, cursor)
+                .await
+                .unwrap();
+            line("A", cursor, current.paused, 0);
+        }
+        // Paused or resumed.
+        1 => {
+            let paused = !current.paused;
+            line("I", current.cursor, paused, 0);
+            store
+                .set_delivery_state(SUBSCRIPTION, paused, None)
+                .await
+                .unwrap();
+            line("A", current.cursor, paused, 0);
+        }
+        // A batch parked, the cursor moved past it in the same commit.
+        _ => {
+            if head <= current.cursor {
+                return;
+            }
+            let id = current.cursor + 1;
+            line("I", id, current.paused, id);
+            store
+                .park_events(SUBSCRIPTION, vec![id], "receiver down", id)
+                .await
+                .unwrap();
+            line("A", id, current.paused, id);
+        }
+    }
 }
 
 async fn one_op(store: &Store, rng: &mut Rng, log: &Mutex<std::fs::File>) {
@@ -142,7 +236,7 @@ async fn one_op(store: &Store, rng: &mut Rng, log: &Mutex<std::fs::File>) {
         };
         format!("Subject: {tag}\r\n\r\n{}", "b".repeat(size)).into_bytes()
     };
-    let events = match rng.below(100) {
+    let events = match rng.below(110) {
         0..=27 => {
             let b = body(rng);
             store
@@ -203,8 +297,25 @@ async fn one_op(store: &Store, rng: &mut Rng, log: &Mutex<std::fs::File>) {
                 .await
                 .map(|c| c.events)
         }
-        _ => store
+        97..=99 => store
             .expire(&admin, None, herald_store::now_ms())
+            .await
+            .map(|c| c.events),
+        // POP3's DELE + QUIT: an expunge of exactly the deleted UIDs.
+        100..=103 => {
+            let pop = SessionContext::user("pop", user);
+            store
+                .expunge_uids(&pop, "INBOX", &uids)
+                .await
+                .map(|c| c.events)
+        }
+        104..=106 => store.login(&connection(user)).await.map(|c| c.events),
+        _ => store
+            .logout(
+                &connection(user),
+                Disconnect::Graceful,
+                Duration::from_millis(rng.below(5000)),
+            )
             .await
             .map(|c| c.events),
     };
@@ -246,6 +357,67 @@ fn read_acks(path: &Path) -> BTreeMap<u64, Option<String>> {
             (id.parse().unwrap(), (json != "-").then(|| json.to_owned()))
         })
         .collect()
+}
+
+/// The subscription's stored state is the one its last acknowledged change left, or the one
+/// of the change in flight when the child died — never a mix, never an older one — and every
+/// event it parked with an acknowledgement is still parked.
+async fn check_control(store: &Store, path: &Path, seed: u64, round: u32) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    let lines: Vec<(String, u64, bool, u64)> = text[..complete]
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].to_owned(),
+                f[1].parse().unwrap(),
+                f[2] == "true",
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    // Start the next child's log after complete lines only.
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(|f| f.set_len(complete as u64).unwrap())
+        .ok();
+    let stored = store
+        .deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == SUBSCRIPTION);
+    let Some(last_ack) = lines.iter().rposition(|l| l.0 == "A") else {
+        return;
+    };
+    let stored = stored.unwrap_or_else(|| {
+        panic!("seed {seed} round {round}: an acknowledged subscription record is gone")
+    });
+    let acked = &lines[last_ack];
+    let in_flight = lines[last_ack + 1..].iter().find(|l| l.0 == "I");
+    let state = (stored.cursor, stored.paused);
+    assert!(
+        state == (acked.1, acked.2) || in_flight.is_some_and(|i| state == (i.1, i.2)),
+        "seed {seed} round {round}: subscription state {state:?}, acknowledged {:?}, in flight {:?}",
+        (acked.1, acked.2),
+        in_flight.map(|i| (i.1, i.2))
+    );
+    let parked: Vec<u64> = store
+        .parked_events(SUBSCRIPTION)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.event_id)
+        .collect();
+    for l in lines.iter().filter(|l| l.0 == "A" && l.3 > 0) {
+        assert!(
+            parked.contains(&l.3),
+            "seed {seed} round {round}: acknowledged parked event {} lost",
+            l.3
+        );
+    }
 }
 
 #[test]
@@ -359,6 +531,7 @@ fn crash_recovery() {
                     );
                 }
             }
+            check_control(&store, &dir.join("control.log"), seed, round).await;
             let last_ack = acks.keys().next_back().copied().unwrap_or(0);
             orphans_after_last_ack = last.saturating_sub(last_ack);
             // Counters match the rows; rows of earlier rounds were checked then.
@@ -374,10 +547,20 @@ fn crash_recovery() {
         });
         acked_total = acks.len();
     }
+    let control_acked = std::fs::read_to_string(dir.join("control.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("A\t"))
+        .count();
     eprintln!(
         "crash_recovery: seed {seed}: {kills} kills in {:.1} s, {verified} events committed, \
-         {acked_total} acknowledged, {orphans_after_last_ack} committed after the last ack",
+         {acked_total} acknowledged, {orphans_after_last_ack} committed after the last ack, \
+         {control_acked} subscription changes acknowledged",
         start.elapsed().as_secs_f64()
+    );
+    assert!(
+        control_acked > kills as usize,
+        "the control task made too little progress to test anything"
     );
     assert!(
         acked_total > kills as usize,
