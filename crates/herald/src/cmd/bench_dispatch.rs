@@ -7,6 +7,14 @@
 //! shaped, encoded, handed to the sink (written and fsynced, or acknowledged by JetStream) and
 //! its cursor committed. With `--nats URL` the same runs against a NATS JetStream sink too.
 //!
+//! Webhook catch-up: a webhook subscription (one request per event, signed) whose receiver on
+//! loopback was down while the events were committed; the time runs from the first request the
+//! receiver reads once it is back until the durable cursor reaches the last event. The receiver
+//! checks the order: the first time it sees an event, it has seen every earlier one (a batch
+//! may come again after a failure, but never out of order). It runs twice: alone, and while 16
+//! writers keep committing new mail, as on a server that fell behind — there the cursor commits
+//! wait for the writer and the CPU is shared.
+//!
 //! Latency (`--latency`): a webhook subscription posts to a receiver on loopback while events
 //! are committed at `rate` per second; for each event the time from its commit's acknowledgement
 //! to the receiver reading the request is recorded, and p50/p99/max are reported.
@@ -16,7 +24,9 @@ use anyhow::ensure;
 use herald_notify::config::{SinkConfig, SubscriptionConfig};
 use herald_notify::dispatch::Dispatcher;
 use herald_store::{DeliveryRecord, SessionContext, Store, StoreConfig};
+use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -111,6 +121,16 @@ pub async fn run(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
         "dispatch to file: {last} events in {secs:.2} s = {:.0} events/s (fsync per batch, cursor committed per batch)",
         last as f64 / secs
     );
+    let (secs, requests) = catch_up(&store, last, false).await?;
+    println!(
+        "webhook catch-up: {last} events in {secs:.2} s = {:.0} events/s (one signed request per event, {requests} requests, receiver on loopback, in order)",
+        last as f64 / secs
+    );
+    let (secs, requests) = catch_up(&store, last, true).await?;
+    println!(
+        "webhook catch-up while 16 writers commit: {last} events in {secs:.2} s = {:.0} events/s ({requests} requests, in order)",
+        last as f64 / secs
+    );
     if let Some(url) = &args.nats {
         let prefix = format!("herald.bench{}", std::process::id());
         let nats = SubscriptionConfig::new(
@@ -137,14 +157,129 @@ pub async fn run(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// A minimal HTTP/1.1 receiver: records when each request's `webhook-id` arrived, answers 200.
-async fn receiver(
-    listener: tokio::net::TcpListener,
-    arrivals: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Instant>>>,
-) {
+/// Appends as 16 concurrent writers until `stop` is cancelled.
+fn load(store: &Store, stop: &CancellationToken) {
+    for w in 0..16u64 {
+        let (store, stop) = (store.clone(), stop.clone());
+        tokio::spawn(async move {
+            let ctx = SessionContext::user("imap", "bench");
+            let mut i = 0;
+            while !stop.is_cancelled() {
+                let body = super::bench_store::message((w + 100) * 1_000_000 + i, "bench", 2048);
+                if store.append(&ctx, "INBOX", body, &[], None).await.is_err() {
+                    return;
+                }
+                i += 1;
+            }
+        });
+    }
+}
+
+/// Times a webhook subscription catching up on the events up to `last`, committed while its
+/// receiver was down (and, with `busy`, while writers keep committing more): seconds from the
+/// receiver's first request to the cursor at `last`, and the number of requests it read.
+async fn catch_up(store: &Store, last: u64, busy: bool) -> anyhow::Result<(f64, usize)> {
+    // A port nothing listens on until the receiver comes back.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut config = SubscriptionConfig::new(
+        "bench-webhook",
+        SinkConfig::Webhook {
+            url: format!("http://{addr}/hook"),
+            secret: Some(herald_notify::sign::generate_secret()),
+            secret_next: None,
+            batch: None,
+            timeout_ms: None,
+        },
+    );
+    // Short retries, so the worker notices the receiver soon; the time starts at its first
+    // request anyway.
+    config.retry.initial_ms = 10;
+    config.retry.max_ms = 50;
+    config.retry.park_after_secs = 0;
+    let name = config.name.clone();
+    store
+        .put_delivery(DeliveryRecord {
+            name: name.clone(),
+            config: serde_json::to_string(&config)?,
+            origin: "api".into(),
+            paused: false,
+            disabled_reason: None,
+            cursor: 0,
+        })
+        .await?;
+    let token = CancellationToken::new();
+    let dispatcher = Dispatcher::start(store.clone(), vec![], token.clone()).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dispatcher.get(&name).await?.last_error.is_none() {
+        ensure!(Instant::now() < deadline, "the webhook never failed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let writers = CancellationToken::new();
+    if busy {
+        load(store, &writers);
+    }
+    let rx = tokio::spawn(receiver(
+        tokio::net::TcpListener::bind(addr).await?,
+        Arc::clone(&seen),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let status = dispatcher.get(&name).await?;
+        if status.cursor >= last {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "catch-up stalled at {}/{last}: {:?}",
+            status.cursor,
+            status.last_error
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let done = Instant::now();
+    writers.cancel();
+    token.cancel();
+    rx.abort();
+    dispatcher.pause(&name).await.ok();
+    store.delete_delivery(&name).await?;
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let first = seen.first.ok_or_else(|| anyhow::anyhow!("no request"))?;
+    let mut high = 0;
+    for id in &seen.order {
+        if *id > high {
+            ensure!(
+                *id == high + 1,
+                "event {id} arrived before event {}",
+                high + 1
+            );
+            high = *id;
+        }
+    }
+    ensure!(
+        high >= last,
+        "the receiver saw events up to {high} of {last}"
+    );
+    Ok((done.duration_since(first).as_secs_f64(), seen.order.len()))
+}
+
+/// What the receiver saw.
+#[derive(Default)]
+struct Seen {
+    /// When each `webhook-id` was last read.
+    arrivals: HashMap<u64, Instant>,
+    /// Every `webhook-id` in the order the requests were read, across connections.
+    order: Vec<u64>,
+    /// When the first request was read.
+    first: Option<Instant>,
+}
+
+/// A minimal HTTP/1.1 receiver: records when and in which order each request's `webhook-id`
+/// arrived, answers 200.
+async fn receiver(listener: tokio::net::TcpListener, seen: Arc<Mutex<Seen>>) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     while let Ok((tcp, _)) = listener.accept().await {
-        let arrivals = std::sync::Arc::clone(&arrivals);
+        let seen = Arc::clone(&seen);
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             let (r, mut w) = tcp.into_split();
@@ -173,14 +308,19 @@ async fn receiver(
                     }
                 }
                 let now = Instant::now();
+                if let Some(id) = id {
+                    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    seen.first.get_or_insert(now);
+                    seen.order.push(id);
+                }
                 let mut body = vec![0u8; length];
                 if r.read_exact(&mut body).await.is_err() {
                     return;
                 }
                 if let Some(id) = id {
-                    arrivals
-                        .lock()
+                    seen.lock()
                         .unwrap_or_else(|p| p.into_inner())
+                        .arrivals
                         .insert(id, now);
                 }
                 if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
@@ -195,8 +335,6 @@ async fn receiver(
 }
 
 async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCode> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
     let root = super::bench_store::fresh_dir(args.dir.as_deref(), "latency")?;
     let store = Store::open(StoreConfig::new(root.join("data")).with_fqdn(fqdn)).await?;
     store
@@ -204,8 +342,8 @@ async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
         .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/hook", listener.local_addr()?);
-    let arrivals = Arc::new(Mutex::new(HashMap::new()));
-    let rx = tokio::spawn(receiver(listener, Arc::clone(&arrivals)));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let rx = tokio::spawn(receiver(listener, Arc::clone(&seen)));
     let token = CancellationToken::new();
     let hook = SubscriptionConfig::new(
         "latency",
@@ -246,7 +384,13 @@ async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
         r??;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while arrivals.lock().unwrap_or_else(|p| p.into_inner()).len() < count as usize {
+    while seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .arrivals
+        .len()
+        < count as usize
+    {
         ensure!(
             Instant::now() < deadline,
             "the receiver got only some events"
@@ -256,7 +400,11 @@ async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
     token.cancel();
     rx.abort();
     let commits = commits.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let arrivals = arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let arrivals = seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .arrivals
+        .clone();
     let mut micros: Vec<u128> = commits
         .iter()
         .filter_map(|(id, at)| {
