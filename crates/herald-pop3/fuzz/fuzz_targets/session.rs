@@ -22,7 +22,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let maildrop = Maildrop {
         uidvalidity: 7,
-        messages: (1..=4).map(|uid| MessageInfo { uid, size: 100 * u64::from(uid) }).collect(),
+        messages: (1..=4)
+            .map(|uid| MessageInfo {
+                uid,
+                size: 100 * u64::from(uid),
+            })
+            .collect(),
     };
     let mut session = Session::new(config, first & 4 == 4);
     let mut lines = LineBuffer::new(255);
