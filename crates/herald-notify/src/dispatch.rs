@@ -7,7 +7,9 @@
 //!    "outbox advanced" signal rather than polling;
 //! 2. filter and shape each event ([`Subscription`]), encode it in the subscription's format;
 //! 3. hand the batch to the sink; only on `Ok` move the cursor past it, in a store commit — so a
-//!    crash at any instant re-sends at most the batch in flight, and never skips one;
+//!    crash at any instant re-sends at most the batch in flight, and never skips one. A sink that
+//!    delivers event by event tells after a failure how many events it delivered; the cursor
+//!    moves past those, and the retry carries the rest;
 //! 4. on `Retry`, back off exponentially with jitter; once the batch has kept failing for
 //!    `park_after_secs` since its first failed attempt, park it (dead letter) and move on, in
 //!    one commit; on `Disable` (a webhook's 410), mark the subscription disabled until an
@@ -724,11 +726,15 @@ impl Worker {
                 continue;
             };
             let batch = prepare(&self.store, self.links.as_ref(), &self.sub, &stored).await;
-            if !batch.is_empty() && !self.deliver(&mut own, &name, &batch, generation).await {
-                continue;
-            }
-            self.advance(&name, generation, last, batch.len() as u64)
-                .await;
+            let delivered = if batch.is_empty() {
+                0
+            } else {
+                match self.deliver(&mut own, &name, &batch, generation).await {
+                    Some(n) => n,
+                    None => continue,
+                }
+            };
+            self.advance(&name, generation, last, delivered).await;
         }
     }
 
@@ -791,25 +797,52 @@ impl Worker {
         lock(&self.state).generation != generation
     }
 
-    /// Sends until delivered (true), or until the batch was parked or the subscription
-    /// disabled, paused or moved (false: the caller re-reads its state).
+    /// Sends until delivered (`Some`: how many events the last, successful send carried), or
+    /// until the batch was parked or the subscription disabled, paused or moved (`None`: the
+    /// caller re-reads its state).
+    ///
+    /// When a send fails after the receiver acknowledged some of its events, the cursor moves
+    /// past those at once, and the retry carries only the rest: a long batch failing near its
+    /// end is not sent again from its start, and a receiver refusing now and then cannot keep a
+    /// long batch from ever completing.
     async fn deliver(
         &self,
         own: &mut Owned,
         name: &str,
         batch: &[Outgoing],
         generation: u64,
-    ) -> bool {
+    ) -> Option<u64> {
+        let mut rest = batch;
         let mut attempt = 0u32;
-        // When this batch first failed: parking counts from here.
+        // When the first event of `rest` first failed: parking counts from here.
         let mut failing_since: Option<Instant> = None;
         loop {
-            match own.sink.send(batch).await {
+            let error = match own.sink.send(rest).await {
                 Ok(()) => {
                     lock(&self.state).last_error = None;
-                    return true;
+                    return Some(rest.len() as u64);
                 }
-                Err(SinkError::Disable(reason)) => {
+                Err(e) => e,
+            };
+            let acknowledged = own.sink.acknowledged().min(rest.len());
+            if let Some(done) = rest[..acknowledged].last() {
+                if !self
+                    .advance(name, generation, done.id, acknowledged as u64)
+                    .await
+                {
+                    return None;
+                }
+                rest = &rest[acknowledged..];
+                if rest.is_empty() {
+                    // Everything arrived although the send failed afterwards.
+                    return Some(0);
+                }
+                // The receiver is taking events: the next one's failures count afresh.
+                attempt = 0;
+                failing_since = None;
+            }
+            match error {
+                SinkError::Disable(reason) => {
                     tracing::warn!(subscription = %name, %reason, "receiver disabled the subscription");
                     let _ops = self.ops.lock().await;
                     // Keep an operator's pause as it is; only the disabled reason is new. Saved
@@ -823,21 +856,21 @@ impl Worker {
                         tracing::error!(subscription = %name, "cannot save the disabled state: {e}");
                     }
                     lock(&self.state).disabled = Some(reason);
-                    return false;
+                    return None;
                 }
-                Err(SinkError::Retry(reason)) => {
+                SinkError::Retry(reason) => {
                     tracing::warn!(subscription = %name, attempt, %reason, "delivery failed; will retry");
                     lock(&self.state).last_error = Some(reason.clone());
                     let since = *failing_since.get_or_insert_with(Instant::now);
                     if self.should_park(since) {
-                        let ids: Vec<u64> = batch.iter().map(|o| o.id).collect();
+                        let ids: Vec<u64> = rest.iter().map(|o| o.id).collect();
                         let last = ids.last().copied().unwrap_or(0);
                         tracing::error!(subscription = %name, count = ids.len(), "parking undeliverable events");
                         let parked = {
                             let _ops = self.ops.lock().await;
                             // Checked under the lock: a replay meanwhile wins over this parking.
                             if self.generation_changed(generation) {
-                                return false;
+                                return None;
                             }
                             let result = self.store.park_events(name, ids, &reason, last).await;
                             if result.is_ok() {
@@ -853,12 +886,12 @@ impl Worker {
                             self.sleep(backoff(&self.sub.config.retry, attempt), own)
                                 .await;
                         }
-                        return false;
+                        return None;
                     }
                     let wait = backoff(&self.sub.config.retry, attempt);
                     attempt = attempt.saturating_add(1);
                     if self.sleep(wait, own).await || self.generation_changed(generation) {
-                        return false;
+                        return None;
                     }
                 }
             }
@@ -871,12 +904,13 @@ impl Worker {
         after != 0 && since.elapsed() >= Duration::from_secs(after)
     }
 
-    /// Moves the cursor past a delivered (or fully filtered) batch, unless an operator moved it
-    /// meanwhile.
-    async fn advance(&self, name: &str, generation: u64, last: u64, delivered: u64) {
+    /// Moves the cursor to `last` past `delivered` events (a delivered or fully filtered batch,
+    /// or the part of one the receiver acknowledged), unless an operator moved it meanwhile
+    /// (false).
+    async fn advance(&self, name: &str, generation: u64, last: u64, delivered: u64) -> bool {
         let _ops = self.ops.lock().await;
         if self.generation_changed(generation) {
-            return;
+            return false;
         }
         if let Err(e) = self.store.set_delivery_cursor(name, last).await {
             // Not saved: the batch is sent again after a restart (at least once).
@@ -885,5 +919,6 @@ impl Worker {
         let mut s = lock(&self.state);
         s.cursor = last;
         s.delivered += delivered;
+        true
     }
 }

@@ -650,3 +650,84 @@ async fn parked_events_are_replayed_by_the_one_sink_between_live_batches() {
     assert!(d.parked("audit").await.unwrap().is_empty());
     token.cancel();
 }
+
+/// A receiver that takes a batch event by event, as the webhook sink posts it, and refuses
+/// every `every`-th request; it tells how many events of a failed batch it took.
+struct Flaky {
+    every: usize,
+    requests: usize,
+    acknowledged: usize,
+    got: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Sink for Flaky {
+    fn send<'a>(&'a mut self, batch: &'a [Outgoing]) -> SendFuture<'a> {
+        self.acknowledged = 0;
+        let mut result = Ok(());
+        for o in batch {
+            self.requests += 1;
+            if self.requests.is_multiple_of(self.every) {
+                result = Err(SinkError::Retry("503 Service Unavailable".into()));
+                break;
+            }
+            self.got.lock().unwrap().push(o.id);
+            self.acknowledged += 1;
+        }
+        Box::pin(async move { result })
+    }
+    fn max_batch(&self) -> usize {
+        50
+    }
+    fn acknowledged(&self) -> usize {
+        self.acknowledged
+    }
+}
+
+#[tokio::test]
+async fn a_failed_batch_is_retried_after_the_events_the_receiver_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sinks: SinkFactory = {
+        let got = Arc::clone(&got);
+        Arc::new(move |_config| {
+            let got = Arc::clone(&got);
+            Box::pin(async move {
+                Ok(Box::new(Flaky {
+                    every: 7,
+                    requests: 0,
+                    acknowledged: 0,
+                    got,
+                }) as Box<dyn Sink>)
+            })
+        })
+    };
+    let token = CancellationToken::new();
+    let options = Options {
+        sinks,
+        ..Options::default()
+    };
+    let d = Dispatcher::start_with(
+        store.clone(),
+        vec![config("audit", &[])],
+        token.clone(),
+        options,
+    )
+    .await
+    .unwrap();
+    // Committed while the subscription waits, so they come in batches of 50, each of which
+    // meets a refusal.
+    d.pause("audit").await.unwrap();
+    mailboxes(&store, 0, 200).await;
+    d.resume("audit").await.unwrap();
+    let got = move || got.lock().unwrap().clone();
+    until("every event", || got().len() >= 200).await;
+    assert_eq!(
+        got(),
+        (1..=200).collect::<Vec<_>>(),
+        "each event once, in order: a retry resends none the receiver took"
+    );
+    let status = d.get("audit").await.unwrap();
+    assert_eq!((status.cursor, status.delivered), (200, 200));
+    token.cancel();
+}

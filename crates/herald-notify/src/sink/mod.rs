@@ -5,7 +5,9 @@
 //! past them only when `send` returns `Ok`: that is the at-least-once point (DESIGN §6). A sink
 //! must therefore return `Ok` only once the receiver has the events (fsync for a file, a 2xx for
 //! a webhook, a broker's publish acknowledgement), and may be given the same events again after
-//! a failure or a crash; receivers deduplicate on `id` (`vnd.herald.id`).
+//! a failure or a crash; receivers deduplicate on `id` (`vnd.herald.id`). A sink that delivers
+//! a batch event by event tells, after a failure, how many it delivered (`acknowledged`), and
+//! the retry starts after them.
 //!
 //! The trait is object-safe (`send` returns a boxed future) so the dispatcher holds any sink as
 //! `Box<dyn Sink>`; one allocation per batch is nothing next to a network round trip.
@@ -57,9 +59,17 @@ pub trait Sink: Send {
     /// Delivers `batch` (non-empty, ascending ids); `Ok` only once the receiver has it.
     fn send<'a>(&'a mut self, batch: &'a [Outgoing]) -> SendFuture<'a>;
 
-    /// How many events the sink takes per call (the dispatcher never sends more).
+    /// How many events the sink takes per call (the dispatcher never sends more). Asked before
+    /// every batch, so it may change with what the sink has measured.
     fn max_batch(&self) -> usize {
         1000
+    }
+
+    /// After a failed `send`: how many events at the start of its batch the receiver had
+    /// acknowledged before the failure. The dispatcher moves the cursor past them, so a retry
+    /// starts at the first event not acknowledged. 0 (the default) when the sink cannot tell.
+    fn acknowledged(&self) -> usize {
+        0
     }
 }
 
