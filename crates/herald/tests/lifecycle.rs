@@ -50,21 +50,15 @@ fn a_stop_delivers_the_logouts_of_the_sessions_it_ends() {
     assert_eq!(logout.extension(vnd::DISCONNECT).unwrap(), "shutdown");
 }
 
-#[test]
-fn a_port_in_use_stops_serve_before_delivery_starts() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let sink = dir.path().join("sink.jsonl");
+/// Runs `herald serve` on a data directory in `dir` with `sections` of configuration, expecting
+/// it to refuse to start.
+fn serve_fails(dir: &tempfile::TempDir, sections: &str) -> std::process::Output {
     let config = dir.path().join("herald.toml");
     std::fs::write(
         &config,
         format!(
-            "[store]\npath = \"{}\"\n[imap]\nlisten = [\"127.0.0.1:0\"]\n[http]\nlisten = [\"127.0.0.1:0\"]\n\
-             [pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:{port}\"]\n\
-             [[subscription]]\nname = \"audit\"\nsink = {{ type = \"file\", path = \"{}\" }}\n",
-            dir.path().join("data").display(),
-            sink.display()
+            "[store]\npath = \"{}\"\n{sections}",
+            dir.path().join("data").display()
         ),
     )
     .unwrap();
@@ -73,7 +67,25 @@ fn a_port_in_use_stops_serve_before_delivery_starts() {
         .arg(&config)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "serve started");
+    out
+}
+
+#[test]
+fn a_port_in_use_stops_serve_before_delivery_starts() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("sink.jsonl");
+    let out = serve_fails(
+        &dir,
+        &format!(
+            "[imap]\nlisten = [\"127.0.0.1:0\"]\n[http]\nlisten = [\"127.0.0.1:0\"]\n\
+             [pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:{port}\"]\n\
+             [[subscription]]\nname = \"audit\"\nsink = {{ type = \"file\", path = \"{}\" }}\n",
+            sink.display()
+        ),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         !stdout.contains("subscription:"),
@@ -90,21 +102,10 @@ fn a_port_in_use_stops_serve_before_delivery_starts() {
 #[test]
 fn a_bad_detail_delivery_setting_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("herald.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\ndetail_delivery = \"sometimes\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let out = herald()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = serve_fails(
+        &dir,
+        "[lmtp]\nlisten = [\"127.0.0.1:0\"]\ndetail_delivery = \"sometimes\"\n",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("detail_delivery `sometimes`: expected never, subscribed or any"),

@@ -53,19 +53,24 @@ async fn fill(store: &Store, events: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Times one subscription from the start of the outbox to its last event.
-async fn drain(store: &Store, config: SubscriptionConfig, last: u64) -> anyhow::Result<f64> {
-    let name = config.name.clone();
+/// Stores `config` as a subscription created at run time, from the start of the outbox.
+async fn register(store: &Store, config: &SubscriptionConfig) -> anyhow::Result<String> {
     store
         .put_delivery(DeliveryRecord {
-            name: name.clone(),
-            config: serde_json::to_string(&config)?,
+            name: config.name.clone(),
+            config: serde_json::to_string(config)?,
             origin: "api".into(),
             paused: false,
             disabled_reason: None,
             cursor: 0,
         })
         .await?;
+    Ok(config.name.clone())
+}
+
+/// Times one subscription from the start of the outbox to its last event.
+async fn drain(store: &Store, config: SubscriptionConfig, last: u64) -> anyhow::Result<f64> {
+    let name = register(store, &config).await?;
     let token = CancellationToken::new();
     let started = Instant::now();
     let dispatcher = Dispatcher::start(store.clone(), vec![], token.clone()).await?;
@@ -196,17 +201,7 @@ async fn catch_up(store: &Store, last: u64, busy: bool) -> anyhow::Result<(f64, 
     config.retry.initial_ms = 10;
     config.retry.max_ms = 50;
     config.retry.park_after_secs = 0;
-    let name = config.name.clone();
-    store
-        .put_delivery(DeliveryRecord {
-            name: name.clone(),
-            config: serde_json::to_string(&config)?,
-            origin: "api".into(),
-            paused: false,
-            disabled_reason: None,
-            cursor: 0,
-        })
-        .await?;
+    let name = register(store, &config).await?;
     let token = CancellationToken::new();
     let dispatcher = Dispatcher::start(store.clone(), vec![], token.clone()).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
