@@ -23,8 +23,8 @@
 //! (a name is its cursor's key), and one named like a subscription created through the API
 //! replaces it. Those created through the API persist until deleted; a name already taken is
 //! refused. A new subscription starts at the current end of the outbox;
-//! `replay` moves it back. Control operations bump a generation number so a batch in flight
-//! when the cursor was moved does not overwrite the new cursor.
+//! `replay` moves it back, and bumps a generation number so a batch in flight when the cursor
+//! was moved does not overwrite the new cursor.
 //!
 //! A subscription has one sink, owned by its worker: what needs the sink (replaying parked
 //! events) is a request the worker carries out between two batches or while it waits, so two
