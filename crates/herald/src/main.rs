@@ -6,6 +6,7 @@ mod cmd;
 mod config;
 
 use clap::Parser;
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -19,6 +20,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: a log file or journal gets plain lines that
+        // tools such as fail2ban can match (`authentication failed rip=…`).
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cmd::run(cli) {
         Ok(code) => code,

@@ -112,3 +112,61 @@ fn a_bad_detail_delivery_setting_is_refused_by_name() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_failed_login_is_logged_as_one_plain_line_fail2ban_can_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("herald.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\n[imap]\nlisten = [\"127.0.0.1:0\"]\n[http]\nlisten = [\"127.0.0.1:0\"]\n\
+             [pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = herald()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut imap = None;
+    let mut line = String::new();
+    while imap.is_none() {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "serve ended");
+        imap = line
+            .strip_prefix("listening: imap ")
+            .map(|a| a.trim().to_owned());
+    }
+    let c = TcpStream::connect(imap.unwrap()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(c.try_clone().unwrap());
+    reader.read_line(&mut line).unwrap();
+    (&c).write_all(b"a LOGIN \"mallory\\\\x\" wrong\r\n")
+        .unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.contains("AUTHENTICATIONFAILED"), "{line}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let failed = text
+        .lines()
+        .find(|l| l.contains("authentication failed"))
+        .unwrap_or_else(|| panic!("no failure logged:\n{text}"));
+    // What a fail2ban filter `authentication (failed|refused) rip=<HOST>` needs: no colour codes,
+    // the address right after `rip=`, the user name quoted and escaped.
+    assert!(!failed.contains('\x1b'), "{failed:?}");
+    assert!(
+        failed.contains(r#"authentication failed rip=127.0.0.1 user="mallory\\x" service="imap""#),
+        "{failed}"
+    );
+}
