@@ -21,9 +21,9 @@
 //! `max_streams_per_user` for one account (429 beyond it), so one user cannot take every slot.
 //!
 //! **Visibility.** An administrator sees every event; anyone else only events about their own
-//! account — its `user` parameter, or the user of its `uri`, `mailboxID` or `oldMailboxID`
-//! IMAP URL — from the account's creation on: a deleted account's events stay with it, even
-//! when its name is given to a new account. `?events=` and `?mailboxes=` narrow further with the same semantics as a
+//! account — its `user` parameter, or the user of its `uri`, `mailboxID` or `oldMailboxID` IMAP URL
+//! — from the account's creation on: a deleted account's events stay with it, even when its name is
+//! given to a new account. `?events=` and `?mailboxes=` narrow further with the same semantics as a
 //! `[[subscription]]`'s `events` and `mailboxes` (they compile into a [`Subscription`]).
 
 use crate::auth::Caller;

@@ -1,9 +1,9 @@
 //! Password hashes: argon2id PHC strings (`$argon2id$v=19$…`), the RustCrypto `argon2` crate
 //! with its default parameters (OWASP's minimum: 19 MiB, 2 passes).
 //!
-//! Hashing is deliberately slow, so callers run it on a blocking thread through
-//! [`run_blocking`], never on the writer thread (it would stall every other commit). Salts come from `ring`'s system RNG, the
-//! project's one crypto provider.
+//! Hashing is deliberately slow, so callers run it on a blocking thread through [`run_blocking`],
+//! never on the writer thread (it would stall every other commit). Salts come from `ring`'s system
+//! RNG, the project's one crypto provider.
 //!
 //! **Working memory is pooled.** Each hash needs `m_cost` KiB (19 MiB). Allocating that per
 //! login made glibc raise its adaptive mmap threshold and keep the freed blocks in per-thread

@@ -4,12 +4,12 @@
 //! byte, ids dense from 1, every row a well-formed event — and the usage, message and
 //! reference counters must match the rows.
 //!
-//! The child is this same test binary, re-executed with `crash_child` and an environment
-//! variable. After the store returns a commit, the child appends the committed events
-//! (`id<TAB>json`) to `acks.log` and fsyncs it; a QuotaExceed recorded by a failed append is
-//! logged as `id<TAB>-`. A fifth task drives one subscription's delivery state (cursor, pause,
-//! parking) and logs each change before and after it commits; after a kill the stored state
-//! must be the last acknowledged one or the one in flight. Replay a failure with `HERALD_CRASH_SEED=<seed printed on failure>`;
+//! The child is this same test binary, re-executed with `crash_child` and an environment variable.
+//! After the store returns a commit, the child appends the committed events (`id<TAB>json`) to
+//! `acks.log` and fsyncs it; a QuotaExceed recorded by a failed append is logged as `id<TAB>-`. A
+//! fifth task drives one subscription's delivery state (cursor, pause, parking) and logs each
+//! change before and after it commits; after a kill the stored state must be the last acknowledged
+//! one or the one in flight. Replay a failure with `HERALD_CRASH_SEED=<seed printed on failure>`;
 //! `HERALD_CRASH_KILLS` changes the number of kills (default 200).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

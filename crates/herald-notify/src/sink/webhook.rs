@@ -21,19 +21,19 @@
 //! a POST must not silently turn into a GET elsewhere), a timeout, a refused connection, a TLS
 //! failure — is [`SinkError::Retry`] and the dispatcher backs off.
 //!
-//! **Batches.** Without `batch`, one `send` may still carry several events; they are POSTed one
-//! by one, in order, on one kept-alive connection, each only after the previous one was
-//! answered, and the first failure fails the whole call. Several events per call amortise the
-//! dispatcher's outbox read and its durable cursor commit, each of which costs more than a
-//! request to a fast receiver, so a subscription catching up on a backlog spends its time on
-//! requests rather than on commits. How many: as many as take about [`UNBATCHED_TIME`] at the time per request measured so far,
+//! **Batches.** Without `batch`, one `send` may still carry several events; they are POSTed one by
+//! one, in order, on one kept-alive connection, each only after the previous one was answered, and
+//! the first failure fails the whole call. Several events per call amortise the dispatcher's outbox
+//! read and its durable cursor commit, each of which costs more than a request to a fast receiver,
+//! so a subscription catching up on a backlog spends its time on requests rather than on commits.
+//! How many: as many as take about [`UNBATCHED_TIME`] at the time per request measured so far,
 //! between [`UNBATCHED_MIN`] and [`UNBATCHED_MAX`]: a call stays short whatever the receiver's
 //! speed (unless it slows down during one), so what waits for the call in flight — a replay of
 //! parked events, deleting the subscription — does not wait long. After a failure the sink tells
-//! the dispatcher how many events the receiver accepted ([`Sink::acknowledged`]); the cursor
-//! moves past them and the retry starts at the refused one. A receiver may still see an event
-//! twice (an answer lost, a crash before the cursor commit) — at-least-once, as DESIGN §6
-//! promises; receivers deduplicate on `webhook-id`.
+//! the dispatcher how many events the receiver accepted ([`Sink::acknowledged`]); the cursor moves
+//! past them and the retry starts at the refused one. A receiver may still see an event twice (an
+//! answer lost, a crash before the cursor commit) — at-least-once, as DESIGN §6 promises; receivers
+//! deduplicate on `webhook-id`.
 //!
 //! **Order.** Requests are never in flight concurrently: a receiver reads one subscription's
 //! requests in outbox order, on whatever connection. Requests spread over several connections
