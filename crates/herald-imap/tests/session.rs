@@ -6,98 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
+mod harness;
+
+use harness::{T, backend};
 use herald_imap::ImapConfig;
+use herald_imap::session::Control;
 use herald_imap::session::memory::MemoryBackend;
-use herald_imap::session::{Control, Peer, Session};
-use imap_codec::ResponseCodec;
-use imap_codec::decode::Decoder;
 use std::sync::Arc;
-
-fn peer() -> Peer {
-    Peer {
-        client: "192.0.2.7:40000".parse().unwrap(),
-        server: "127.0.0.1:1143".parse().unwrap(),
-    }
-}
-
-fn backend() -> MemoryBackend {
-    let b = MemoryBackend::new();
-    b.add_user("alice", "secret", false);
-    b.add_user("bob", "hunter2", false);
-    b.add_user("root", "toor", true);
-    b
-}
-
-struct T {
-    s: Session<MemoryBackend>,
-}
-
-fn check_codec(out: &[u8]) {
-    let mut rest = out;
-    while !rest.is_empty() {
-        if rest.starts_with(b"* ESEARCH") {
-            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            rest = &rest[end + 2..];
-            continue;
-        }
-        match ResponseCodec::default().decode(rest) {
-            Ok((r, _)) => rest = r,
-            Err(e) => panic!(
-                "imap-codec rejects {:?}: {e:?}",
-                String::from_utf8_lossy(rest)
-            ),
-        }
-    }
-}
-
-impl T {
-    fn new(b: &MemoryBackend) -> T {
-        T::with(b, ImapConfig::default())
-    }
-    fn with(b: &MemoryBackend, config: ImapConfig) -> T {
-        T {
-            s: Session::new(b.clone(), Arc::new(config), peer(), false, false),
-        }
-    }
-    async fn raw(&mut self, input: &[u8]) -> (String, Control) {
-        let mut out: Vec<u8> = Vec::new();
-        let c = self.s.input(input, &mut out).await.unwrap();
-        check_codec(&out);
-        (String::from_utf8(out).unwrap(), c)
-    }
-    /// Sends `c` (CRLF added per line) and checks the lines written.
-    async fn x(&mut self, c: &str, expected: &[&str]) -> String {
-        let mut input = String::new();
-        for l in c.lines() {
-            input.push_str(l);
-            input.push_str("\r\n");
-        }
-        let (out, _) = self.raw(input.as_bytes()).await;
-        let lines: Vec<&str> = out.split_terminator("\r\n").collect();
-        let ok = lines.len() == expected.len()
-            && lines
-                .iter()
-                .zip(expected)
-                .all(|(l, e)| match e.strip_suffix('…') {
-                    Some(prefix) => l.starts_with(prefix),
-                    None => l == e,
-                });
-        assert!(
-            ok,
-            "C: {c}\nexpected:\n{}\ngot:\n{}",
-            expected.join("\n"),
-            lines.join("\n")
-        );
-        out
-    }
-    async fn login(&mut self, user: &str, pw: &str) {
-        self.x(
-            &format!("L LOGIN {user} {pw}"),
-            &["L OK [CAPABILITY IMAP4rev1 …"],
-        )
-        .await;
-    }
-}
 
 const MSG: &str = "From: Bob <bob@example.org>\r\nTo: alice@example.org\r\nSubject: hello there\r\nDate: Mon, 23 Nov 2026 08:15:02 +0100\r\nMessage-ID: <m1@example.org>\r\n\r\nHi Alice,\r\nlunch?\r\n";
 
@@ -442,6 +357,8 @@ async fn append_fetch_store_search_expunge() {
     t.x(
         "k STORE 1 +FLAGS (\\Deleted $Work)",
         &[
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] flags permitted",
             "* 1 FETCH (FLAGS ($Work \\Deleted \\Seen) MODSEQ (5))",
             "k OK STORE completed",
         ],

@@ -257,7 +257,7 @@ impl MemoryBackend {
         self.with(|s| {
             let user = ctx.user.clone().unwrap_or_default();
             let acct = s.account(ctx)?;
-            let (from_name, src) = selectable(acct, from)?;
+            let (_, src) = selectable(acct, from)?;
             let src_id = src.id;
             let picked: Vec<(u32, Msg)> = src
                 .msgs
@@ -265,12 +265,7 @@ impl MemoryBackend {
                 .filter(|(u, _)| uids.contains(**u))
                 .map(|(u, m)| (*u, m.clone()))
                 .collect();
-            let (to_name, dst) = selectable(acct, to)?;
-            if remove && to_name == from_name {
-                return Err(StoreError::InvalidArgument(
-                    "MOVE into the same mailbox".into(),
-                ));
-            }
+            let (_, dst) = selectable(acct, to)?;
             let mut result = CopyResult {
                 uidvalidity: dst.uidvalidity,
                 uids: Vec::new(),

@@ -12,7 +12,9 @@
 
 use super::{Backend, Session, State};
 use crate::proto::command::StatusItem;
-use crate::proto::response::{Code, Data, FetchItem, write_data};
+use crate::proto::response::{
+    Code, Data, FetchItem, Status, WriteOptions, write_data, write_status,
+};
 use crate::proto::types::{Flag, Mailbox, SequenceSet, Tag};
 use herald_store::{MessageMeta, flags as sflags};
 use tokio::sync::watch;
@@ -46,9 +48,42 @@ pub(crate) struct Selected {
     /// The watch fired while the driver waited on it ([`Session::changed`] consumes the
     /// notification), and the change has not been reported yet.
     pub dirty: bool,
+    /// The keywords the client was told of in FLAGS, sorted. The list only grows while the
+    /// mailbox is selected: a keyword no message carries any more stays valid to set.
+    pub keywords: Vec<String>,
 }
 
 impl Selected {
+    /// Adds the keywords among `flags` that the client was not told of; true if any was new.
+    pub fn learn_keywords<'a>(&mut self, flags: impl IntoIterator<Item = &'a String>) -> bool {
+        learn_keywords(&mut self.keywords, flags)
+    }
+
+    /// `* FLAGS (…)` and `* OK [PERMANENTFLAGS (…)]`: the system flags and this mailbox's
+    /// keywords (RFC 3501 §7.2.6); nothing is permanent in a read-only mailbox.
+    pub fn write_flags(&self, out: &mut Vec<u8>) {
+        let o = WriteOptions::default();
+        let mut flags = system_flags();
+        flags.extend(self.keywords.iter().map(|k| Flag::Keyword(k.clone())));
+        let permanent = if self.read_only {
+            Vec::new()
+        } else {
+            flags.clone()
+        };
+        write_data(out, &Data::Flags(flags), o);
+        write_status(
+            out,
+            None,
+            Status::Ok,
+            Some(&Code::PermanentFlags {
+                flags: permanent,
+                allow_new: !self.read_only,
+            }),
+            "flags permitted",
+            o,
+        );
+    }
+
     /// Index of `uid` in the snapshot.
     pub fn index_of(&self, uid: u32) -> Option<usize> {
         self.msgs.binary_search_by_key(&uid, |m| m.uid).ok()
@@ -101,6 +136,24 @@ impl Selected {
 /// Store flag names as protocol flags.
 pub(crate) fn proto_flags(flags: &[String]) -> Vec<Flag> {
     flags.iter().map(|f| Flag::from_wire(f)).collect()
+}
+
+/// Adds the keywords among `flags` missing from the sorted `known`; true if any was new.
+fn learn_keywords<'a>(
+    known: &mut Vec<String>,
+    flags: impl IntoIterator<Item = &'a String>,
+) -> bool {
+    let mut new = false;
+    for f in flags {
+        if f.starts_with('\\') {
+            continue;
+        }
+        if let Err(at) = known.binary_search(f) {
+            known.insert(at, f.clone());
+            new = true;
+        }
+    }
+    new
 }
 
 /// The flags every mailbox offers.
@@ -177,19 +230,18 @@ impl<B: Backend> Session<B> {
             .iter()
             .position(|m| !sflags::contains(&m.flags, "\\Seen"));
         let o = self.wopts();
-        write_data(&mut self.out, &Data::Flags(system_flags()), o);
-        let mut permanent = Vec::new();
-        if !read_only {
-            permanent = system_flags();
-        }
-        self.untagged_ok(
-            Some(Code::PermanentFlags {
-                flags: permanent,
-                allow_new: !read_only,
-            }),
-            "flags permitted",
-        );
-        write_data(&mut self.out, &Data::Exists(msgs.len() as u32), o);
+        let mut keywords = Vec::new();
+        learn_keywords(&mut keywords, msgs.iter().flat_map(|m| &m.flags));
+        let sel = Selected {
+            name: info.name,
+            read_only,
+            msgs,
+            watch,
+            dirty: false,
+            keywords,
+        };
+        sel.write_flags(&mut self.out);
+        write_data(&mut self.out, &Data::Exists(sel.msgs.len() as u32), o);
         write_data(&mut self.out, &Data::Recent(0), o);
         if let Some(i) = first_unseen {
             self.untagged_ok(Some(Code::Unseen(i as u32 + 1)), "first unseen");
@@ -197,13 +249,7 @@ impl<B: Backend> Session<B> {
         self.untagged_ok(Some(Code::UidValidity(info.uidvalidity)), "UIDs valid");
         self.untagged_ok(Some(Code::UidNext(uidnext)), "predicted next UID");
         self.untagged_ok(Some(Code::HighestModSeq(highest)), "highest");
-        self.state = State::Selected(Box::new(Selected {
-            name: info.name,
-            read_only,
-            msgs,
-            watch,
-            dirty: false,
-        }));
+        self.state = State::Selected(Box::new(sel));
         let (code, verb) = if read_only {
             (Code::ReadOnly, "EXAMINE")
         } else {
@@ -263,6 +309,10 @@ impl<B: Backend> Session<B> {
             }
         };
         let o = crate::proto::response::WriteOptions::default();
+        // A keyword new to the client is announced before any FETCH or EXISTS that shows it.
+        if sel.learn_keywords(metas.iter().flat_map(|m| &m.flags)) {
+            sel.write_flags(out);
+        }
         // Expunged: in the snapshot, not in the store. Highest sequence number first.
         let mut i = sel.msgs.len();
         while i > 0 {

@@ -61,6 +61,11 @@ impl<B: Backend> Session<B> {
         let Some(sel) = self.selected_mut() else {
             return;
         };
+        // A keyword new to the mailbox is announced before the FETCH that shows it.
+        let mut out = Vec::new();
+        if sel.learn_keywords(result.changed.iter().flat_map(|c| &c.1)) {
+            sel.write_flags(&mut out);
+        }
         let mut changed = std::collections::HashSet::new();
         for (uid, flags, modseq) in &result.changed {
             if let Some(i) = sel.index_of(*uid) {
@@ -69,7 +74,6 @@ impl<B: Backend> Session<B> {
                 changed.insert(*uid);
             }
         }
-        let mut out = Vec::new();
         for &i in &indexes {
             let m = &sel.msgs[i];
             if result.modified.contains(&m.uid) {

@@ -1086,9 +1086,9 @@ impl Env<'_> {
         let to = names::mailbox(to, false)?;
         let src = self.selectable(acct.id, &from)?;
         let dst = self.selectable(acct.id, &to)?;
-        if remove && src.id == dst.id {
-            return Err(StoreError::InvalidArgument("MOVE into the same mailbox".into()).into());
-        }
+        // MOVE into the mailbox itself is allowed (no RFC forbids it, and clients use it to
+        // renumber): the messages get new UIDs and the old ones are expunged.
+        let same = src.id == dst.id;
         let rows = self.messages_in(src.id, Some(uids), false, None)?;
         if rows.is_empty() {
             // RFC 3501: a UID set that names no message is not an error, and nothing changed.
@@ -1178,7 +1178,13 @@ impl Env<'_> {
             for (uid, ..) in &rows {
                 del.execute(params![src.id, uid])?;
             }
-            let src_modseq = src.modseq + 1;
+            // In a MOVE into itself the source row already holds this transaction's MODSEQ,
+            // UIDNEXT and count: the expunge shares the MODSEQ and reports the new UIDNEXT.
+            let (src_modseq, src_messages, src_uidnext) = if same {
+                (modseq, src.messages + count, last_uid)
+            } else {
+                (src.modseq + 1, src.messages, src.uidnext)
+            };
             self.conn
                 .prepare_cached("UPDATE mailboxes SET messages = messages - ?2, highestmodseq = ?3 WHERE id = ?1")?
                 .execute(params![src.id, count as i64, src_modseq as i64])?;
@@ -1190,8 +1196,8 @@ impl Env<'_> {
                 &gone,
                 src_modseq,
             );
-            e.messages = Some(src.messages.saturating_sub(count));
-            e.uidnext = Some(src.uidnext);
+            e.messages = Some(src_messages.saturating_sub(count));
+            e.uidnext = Some(src_uidnext);
             e.set_extension(vnd::CAUSE, vnd_cause::MOVE);
             events.push(e);
         } else {
@@ -1201,7 +1207,12 @@ impl Env<'_> {
             uidvalidity: dst.uidvalidity,
             uids: map,
         };
-        done(Output::Copied(result), events, vec![src.id, dst.id])
+        let touched = if same {
+            vec![src.id]
+        } else {
+            vec![src.id, dst.id]
+        };
+        done(Output::Copied(result), events, touched)
     }
 
     fn store_flags(

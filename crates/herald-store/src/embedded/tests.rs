@@ -385,6 +385,51 @@ async fn move_emits_appends_in_target_and_expunge_in_source() {
     t.consistent().await;
 }
 
+#[tokio::test]
+async fn move_into_the_same_mailbox_renumbers_the_messages() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    for i in 0..3 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &["$Work"]).await;
+    }
+    let before = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    let c = t
+        .store
+        .move_messages(&ctx, "INBOX", &uids("1,3"), "INBOX")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(c.value.uids, [(1, 4), (3, 5)]);
+    assert_eq!(
+        types(&c.events),
+        [
+            EventType::MessageAppend,
+            EventType::MessageAppend,
+            EventType::MessageExpunge
+        ]
+    );
+    let x = &c.events[2];
+    assert_eq!(x.uidset.as_ref().unwrap().to_string(), "1,3");
+    assert_eq!((x.messages, x.uidnext), (Some(3), Some(6)));
+    let after = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    assert_eq!((after.messages, after.uidnext), (3, 6));
+    assert!(after.highest_modseq > before.highest_modseq);
+    let left: Vec<(u32, Vec<String>)> = t
+        .store
+        .fetch(&ctx, "INBOX", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.uid, m.flags))
+        .collect();
+    let work = vec!["$Work".to_owned()];
+    assert_eq!(left, [(2, work.clone()), (4, work.clone()), (5, work)]);
+    // The copies read back as the originals did.
+    assert_eq!(t.store.read_message(&ctx, "INBOX", 4).await.unwrap(), b"m0");
+    assert_eq!(t.store.read_message(&ctx, "INBOX", 5).await.unwrap(), b"m2");
+    t.consistent().await;
+}
+
 // ---- quotas (§4.1) -----------------------------------------------------------------------------
 
 #[tokio::test]
