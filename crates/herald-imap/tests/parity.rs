@@ -148,3 +148,123 @@ async fn copy_and_move_into_the_selected_mailbox() {
     )
     .await;
 }
+
+/// RFC 5258 §5's mailboxes: Fruit/Peach was subscribed, then deleted.
+async fn fruit_and_vegetables(t: &mut T) {
+    for m in [
+        "Fruit",
+        "Fruit/Apple",
+        "Fruit/Banana",
+        "Fruit/Peach",
+        "Tofu",
+        "Vegetable",
+        "Vegetable/Broccoli",
+        "Vegetable/Corn",
+    ] {
+        t.x(&format!("c CREATE {m}"), &["c OK CREATE completed"])
+            .await;
+    }
+    for m in [
+        "INBOX",
+        "Fruit/Banana",
+        "Fruit/Peach",
+        "Vegetable",
+        "Vegetable/Broccoli",
+    ] {
+        t.x(&format!("s SUBSCRIBE {m}"), &["s OK SUBSCRIBE completed"])
+            .await;
+    }
+    t.x("d DELETE Fruit/Peach", &["d OK DELETE completed"])
+        .await;
+}
+
+#[tokio::test]
+async fn list_extended_recursivematch_childinfo_and_option_errors() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    fruit_and_vegetables(&mut t).await;
+    t.x(
+        "a LIST (SUBSCRIBED) \"\" \"*\"",
+        &[
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" Fruit/Banana",
+            "* LIST (\\NonExistent \\Subscribed) \"/\" Fruit/Peach",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" INBOX",
+            "* LIST (\\HasChildren \\Subscribed) \"/\" Vegetable",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" Vegetable/Broccoli",
+            "a OK LIST completed",
+        ],
+    )
+    .await;
+    // RFC 5258 §5 example 9: a parent that is not subscribed but has a subscribed child is
+    // listed with CHILDINFO; so is a subscribed one.
+    t.x(
+        "b LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"%\" RETURN (CHILDREN)",
+        &[
+            "* LIST (\\HasChildren) \"/\" Fruit (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" INBOX",
+            "* LIST (\\HasChildren \\Subscribed) \"/\" Vegetable (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "b OK LIST completed",
+        ],
+    )
+    .await;
+    // A parent that does not exist at all is listed as \NonExistent.
+    t.x("c CREATE Nuts/Pecan", &["c OK CREATE completed"]).await;
+    t.x("c SUBSCRIBE Nuts/Pecan", &["c OK SUBSCRIBE completed"])
+        .await;
+    t.x("c DELETE Nuts/Pecan", &["c OK DELETE completed"]).await;
+    t.x("c DELETE Nuts", &["c OK DELETE completed"]).await;
+    t.x(
+        "d LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"N%\"",
+        &[
+            "* LIST (\\NonExistent) \"/\" Nuts (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "d OK LIST completed",
+        ],
+    )
+    .await;
+    for (cmd, why) in [
+        ("e LIST (RECURSIVEMATCH) \"\" \"*\"", "syntax error …"),
+        (
+            "e LIST (REMOTE RECURSIVEMATCH) \"\" \"*\"",
+            "syntax error …",
+        ),
+        (
+            "e LIST (SUBSCRIBED FRESH) \"\" \"*\"",
+            "unknown LIST selection option",
+        ),
+        (
+            "e LIST \"\" \"*\" RETURN (MYRIGHTS)",
+            "unknown LIST return option",
+        ),
+    ] {
+        t.x(cmd, &[&format!("e BAD {why}")]).await;
+        t.x("f NOOP", &["f OK NOOP completed"]).await;
+    }
+}
+
+#[tokio::test]
+async fn lsub_percent_lists_the_unsubscribed_parent_as_noselect() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    fruit_and_vegetables(&mut t).await;
+    t.x(
+        "a LSUB \"\" \"%\"",
+        &[
+            "* LSUB (\\Noselect) \"/\" Fruit",
+            "* LSUB () \"/\" INBOX",
+            "* LSUB () \"/\" Vegetable",
+            "a OK LSUB completed",
+        ],
+    )
+    .await;
+    t.x(
+        "b LSUB \"\" \"Fruit/%\"",
+        &[
+            "* LSUB () \"/\" Fruit/Banana",
+            "* LSUB (\\Noselect) \"/\" Fruit/Peach",
+            "b OK LSUB completed",
+        ],
+    )
+    .await;
+}

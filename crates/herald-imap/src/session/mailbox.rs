@@ -10,6 +10,7 @@ use crate::proto::command::{ListCommand, ListReturn, ListSelect, StatusItem};
 use crate::proto::response::{Code, Data, ListEntry, write_data};
 use crate::proto::types::{Mailbox, Tag};
 use herald_store::{MailboxInfo, SpecialUse, names};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest LIST pattern considered; longer ones match nothing (no mailbox name is longer).
 const MAX_PATTERN: usize = 4 * names::MAX_MAILBOX_NAME;
@@ -71,6 +72,31 @@ fn full_pattern(reference: &str, pattern: &str) -> String {
         None if joined.eq_ignore_ascii_case("INBOX") => "INBOX".to_owned(),
         _ => joined,
     }
+}
+
+/// The parents of a mailbox name, nearest first: `a/b/c` → `a/b`, `a`.
+fn parents(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices('/').rev().map(|(i, _)| &name[..i])
+}
+
+/// RFC 5258 §3: an option Herald does not know is `BAD`. (RECURSIVEMATCH without a base
+/// option is refused by the parser.)
+fn check_list_options(cmd: &ListCommand) -> Result<(), &'static str> {
+    if cmd
+        .selection
+        .iter()
+        .any(|s| matches!(s, ListSelect::Other(_)))
+    {
+        return Err("unknown LIST selection option");
+    }
+    if cmd
+        .returns
+        .iter()
+        .any(|r| matches!(r, ListReturn::Other(_)))
+    {
+        return Err("unknown LIST return option");
+    }
+    Ok(())
 }
 
 impl<B: Backend> Session<B> {
@@ -154,6 +180,10 @@ impl<B: Backend> Session<B> {
     }
 
     pub(super) async fn list(&mut self, tag: &Tag, cmd: ListCommand) {
+        if let Err(why) = check_list_options(&cmd) {
+            self.bad(tag, why);
+            return;
+        }
         let o = self.wopts();
         if cmd.patterns.len() == 1 && cmd.patterns[0].is_empty() {
             // RFC 9051 §6.3.9: the hierarchy delimiter and root.
@@ -199,32 +229,31 @@ impl<B: Backend> Session<B> {
                 .iter()
                 .any(|p| pattern_matches(p.as_bytes(), name.as_bytes()))
         };
-        // Names to report: existing mailboxes, plus subscribed names that no longer exist.
-        let mut names_out: Vec<String> = boxes.iter().map(|b| b.name.clone()).collect();
+        // Names to report: existing mailboxes; with SUBSCRIBED, subscribed names that no longer
+        // exist; with RECURSIVEMATCH, every parent of a subscribed name (RFC 5258 §3.5: a
+        // parent is listed, with CHILDINFO, when a descendant meets the criteria).
+        let mut candidates: BTreeSet<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
         if subscribed_only {
+            candidates.extend(subs.iter().map(String::as_str));
+        }
+        if recursive && subscribed_only {
             for s in &subs {
-                if !names_out.contains(s) {
-                    names_out.push(s.clone());
-                }
+                candidates.extend(parents(s));
             }
-            names_out.sort();
         }
         let mut entries = Vec::new();
-        for name in names_out {
+        for name in candidates {
+            if !matches(name) {
+                continue;
+            }
             let info: Option<&MailboxInfo> = boxes.iter().find(|b| b.name == name);
-            let is_sub = subs.contains(&name);
+            let is_sub = subs.iter().any(|s| s == name);
             let child_sub = recursive
-                && !is_sub
-                && subs
-                    .iter()
-                    .any(|s| names::is_within(s, &name) && s != &name);
-            if !matches(&name) {
-                continue;
-            }
-            if subscribed_only && !is_sub && !child_sub {
-                continue;
-            }
-            if special_only && info.and_then(|i| i.special_use).is_none() {
+                && subscribed_only
+                && subs.iter().any(|s| s != name && names::is_within(s, name));
+            let meets = (!subscribed_only || is_sub)
+                && (!special_only || info.and_then(|i| i.special_use).is_some());
+            if !meets && !child_sub {
                 continue;
             }
             let mut attributes = Vec::new();
@@ -236,7 +265,7 @@ impl<B: Backend> Session<B> {
                     }
                     let children = boxes
                         .iter()
-                        .any(|b| b.name != name && names::is_within(&b.name, &name));
+                        .any(|b| b.name != name && names::is_within(&b.name, name));
                     attributes.push(if children {
                         "\\HasChildren".into()
                     } else {
@@ -255,7 +284,7 @@ impl<B: Backend> Session<B> {
                 ListEntry {
                     attributes,
                     delimiter: Some('/'),
-                    mailbox: Mailbox::new(name.clone()),
+                    mailbox: Mailbox::new(name),
                     child_info_subscribed: child_sub,
                     old_name: None,
                 },
@@ -295,12 +324,21 @@ impl<B: Backend> Session<B> {
         };
         let p = full_pattern(reference, pattern);
         let o = self.wopts();
-        for s in subs {
-            if !pattern_matches(p.as_bytes(), s.as_bytes()) {
-                continue;
+        // RFC 3501 §6.3.9: when `%` stops short of a subscribed name, its parent at the
+        // pattern's depth is listed too, flagged \Noselect unless it is itself subscribed.
+        let mut listed: BTreeMap<&str, bool> = BTreeMap::new();
+        for s in &subs {
+            if pattern_matches(p.as_bytes(), s.as_bytes()) {
+                let exists = boxes.iter().any(|b| &b.name == s && !b.noselect);
+                listed.insert(s, exists);
+            } else if let Some(parent) =
+                parents(s).find(|a| pattern_matches(p.as_bytes(), a.as_bytes()))
+            {
+                listed.entry(parent).or_insert(false);
             }
-            let exists = boxes.iter().any(|b| b.name == s && !b.noselect);
-            let attributes = if exists {
+        }
+        for (name, selectable) in listed {
+            let attributes = if selectable {
                 Vec::new()
             } else {
                 vec!["\\Noselect".to_owned()]
@@ -310,7 +348,7 @@ impl<B: Backend> Session<B> {
                 &Data::Lsub(ListEntry {
                     attributes,
                     delimiter: Some('/'),
-                    mailbox: Mailbox::new(s),
+                    mailbox: Mailbox::new(name),
                     child_info_subscribed: false,
                     old_name: None,
                 }),
@@ -363,5 +401,7 @@ mod tests {
         assert!(!m("INBOX", "INBOX/x"));
         assert_eq!(full_pattern("", "inbox/%"), "INBOX/%");
         assert_eq!(full_pattern("work/", "%"), "work/%");
+        assert_eq!(parents("a/b/c").collect::<Vec<_>>(), ["a/b", "a"]);
+        assert_eq!(parents("a").count(), 0);
     }
 }

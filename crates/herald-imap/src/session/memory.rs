@@ -389,7 +389,10 @@ impl Backend for MemoryBackend {
                 ));
             }
             let acct = s.account(ctx)?;
-            let has_children = acct.mailboxes.keys().any(|k| names::is_within(k, &name));
+            let has_children = acct
+                .mailboxes
+                .keys()
+                .any(|k| k != &name && names::is_within(k, &name));
             let Some(mb) = acct.mailboxes.get_mut(&name) else {
                 return Err(nf("mailbox", &name));
             };
