@@ -79,6 +79,8 @@ enum Tok {
     Quoted(Vec<u8>),
     Angle(Vec<u8>),
     Special(u8),
+    /// A comment's text, without its outer parentheses.
+    Comment(Vec<u8>),
 }
 
 fn tokenize(v: &[u8]) -> Vec<Tok> {
@@ -89,6 +91,7 @@ fn tokenize(v: &[u8]) -> Vec<Tok> {
         match c {
             b' ' | b'\t' | b'\r' | b'\n' => i += 1,
             b'(' => {
+                let start = i;
                 let mut depth = 0;
                 while i < v.len() {
                     match v[i] {
@@ -105,6 +108,8 @@ fn tokenize(v: &[u8]) -> Vec<Tok> {
                     }
                     i += 1;
                 }
+                let end = if depth == 0 { i - 1 } else { v.len() };
+                toks.push(Tok::Comment(v[start + 1..end.max(start + 1)].to_vec()));
             }
             b'"' => {
                 let mut s = Vec::new();
@@ -221,12 +226,18 @@ fn finish(item: &mut Vec<Tok>, out: &mut Vec<Addr>) {
                     spec.push(b'"');
                 }
                 Tok::Special(c) => spec.push(*c),
-                Tok::Angle(_) => {}
+                Tok::Angle(_) | Tok::Comment(_) => {}
             }
         }
+        // `user@example.org (Real Name)`: the old form of a display name. The trailing
+        // comment becomes the name, as Dovecot and the clients reading it expect.
+        let name = match item.last() {
+            Some(Tok::Comment(c)) => Some(unfold(c)).filter(|c| !c.is_empty()),
+            _ => None,
+        };
         if !spec.is_empty() {
             let (route, mailbox, host) = split_spec(&spec);
-            out.push((None, route, mailbox, host));
+            out.push((name, route, mailbox, host));
         }
     }
     item.clear();
@@ -697,6 +708,31 @@ mod tests {
 
     fn s(v: Vec<u8>) -> String {
         String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn a_trailing_comment_is_the_name_of_a_bare_address() {
+        let names = |v: &[u8]| -> Vec<Option<String>> {
+            addresses(v)
+                .into_iter()
+                .map(|a| a.0.map(|n| s(n)))
+                .collect()
+        };
+        assert_eq!(
+            names(b"user@example.org (Real Name)"),
+            [Some("Real Name".to_owned())]
+        );
+        assert_eq!(
+            names(b"a@b.c (A (nested)), c@d.e, (lead) f@g.h, x@y.z ()"),
+            [Some("A (nested)".to_owned()), None, None, None]
+        );
+        // A phrase wins over a comment.
+        assert_eq!(
+            names(b"Jo (work) <jo@example.org>"),
+            [Some("Jo".to_owned())]
+        );
+        // An unterminated comment does not panic and yields no address part.
+        assert_eq!(addresses(b"a@b.c (open").len(), 1);
     }
 
     #[test]

@@ -268,3 +268,48 @@ async fn lsub_percent_lists_the_unsubscribed_parent_as_noselect() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_name_that_is_not_modified_utf7_gets_no() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    for cmd in [
+        "a CREATE \"&Jjo!\"",
+        "a SELECT &-x&",
+        "a STATUS \"&AGE-\" (MESSAGES)",
+        "a RENAME INBOX \"&U,BTFw\"",
+    ] {
+        t.x(
+            cmd,
+            &["a NO [CANNOT] mailbox name is not valid modified UTF-7"],
+        )
+        .await;
+    }
+    // Still BAD: a command that does not parse.
+    t.x("b CREATE", &["b BAD …"]).await;
+}
+
+#[tokio::test]
+async fn envelope_name_from_a_trailing_comment() {
+    let b = backend();
+    b.deliver(
+        "alice",
+        "INBOX",
+        b"From: bob@example.org (Bob Smith)\r\nSubject: x\r\n\r\nhi\r\n",
+    )
+    .unwrap();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    t.send("a SELECT INBOX").await;
+    t.x(
+        "b FETCH 1 ENVELOPE",
+        &[
+            "* 1 FETCH (ENVELOPE (NIL \"x\" ((\"Bob Smith\" NIL \"bob\" \"example.org\")) \
+             ((\"Bob Smith\" NIL \"bob\" \"example.org\")) \
+             ((\"Bob Smith\" NIL \"bob\" \"example.org\")) NIL NIL NIL NIL NIL))",
+            "b OK FETCH completed",
+        ],
+    )
+    .await;
+}

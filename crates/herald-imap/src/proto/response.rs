@@ -400,6 +400,8 @@ pub fn write_challenge(out: &mut Vec<u8>, base64: &[u8]) {
 pub fn error_response(out: &mut Vec<u8>, tag: Option<&Tag>, error: &ProtoError) {
     let (status, code) = match error {
         ProtoError::LiteralTooLarge { .. } => (Status::No, Some(Code::TooBig)),
+        // The command is well formed; the name is one no mailbox can have (as Dovecot answers).
+        ProtoError::BadMailboxName => (Status::No, Some(Code::Cannot)),
         ProtoError::LineTooLong { .. } | ProtoError::CommandTooLarge { .. } => {
             (Status::Bad, Some(Code::TooBig))
         }
