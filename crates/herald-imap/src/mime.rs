@@ -713,10 +713,7 @@ mod tests {
     #[test]
     fn a_trailing_comment_is_the_name_of_a_bare_address() {
         let names = |v: &[u8]| -> Vec<Option<String>> {
-            addresses(v)
-                .into_iter()
-                .map(|a| a.0.map(|n| s(n)))
-                .collect()
+            addresses(v).into_iter().map(|a| a.0.map(s)).collect()
         };
         assert_eq!(
             names(b"user@example.org (Real Name)"),

@@ -313,3 +313,80 @@ async fn envelope_name_from_a_trailing_comment() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn condstore_enabling_commands_report_highestmodseq_and_esearch_min_max_modseq() {
+    let b = backend();
+    for _ in 0..3 {
+        b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
+    }
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    t.send("a SELECT INBOX").await;
+    // Each delivery and STORE bumps the mailbox MODSEQ: the messages have 2, 3, 4, then 5 and 6.
+    t.x(
+        "b STORE 3 +FLAGS.SILENT (\\Seen)",
+        &["b OK STORE completed"],
+    )
+    .await;
+    t.x(
+        "c STORE 1 +FLAGS.SILENT (\\Seen)",
+        &["c OK STORE completed"],
+    )
+    .await;
+    // The first CONDSTORE-enabling command (FETCH MODSEQ) brings HIGHESTMODSEQ first.
+    t.x(
+        "d FETCH 1:3 (MODSEQ)",
+        &[
+            "* OK [HIGHESTMODSEQ 6] highest",
+            "* 1 FETCH (MODSEQ (6))",
+            "* 2 FETCH (MODSEQ (3))",
+            "* 3 FETCH (MODSEQ (5))",
+            "d OK FETCH completed",
+        ],
+    )
+    .await;
+    t.x(
+        "e FETCH 1 (MODSEQ)",
+        &["* 1 FETCH (MODSEQ (6))", "e OK FETCH completed"],
+    )
+    .await;
+    // MIN alone: the MODSEQ of that message; MAX alone: of that one; both or ALL: highest.
+    for (ret, line) in [
+        ("MIN", "* ESEARCH (TAG \"f\") MIN 2 MODSEQ 3"),
+        ("MAX", "* ESEARCH (TAG \"f\") MAX 3 MODSEQ 5"),
+        ("MIN MAX", "* ESEARCH (TAG \"f\") MIN 2 MAX 3 MODSEQ 5"),
+        ("COUNT", "* ESEARCH (TAG \"f\") COUNT 2 MODSEQ 5"),
+    ] {
+        t.x(
+            &format!("f SEARCH RETURN ({ret}) MODSEQ 3 2:3"),
+            &[line, "f OK SEARCH completed"],
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn enable_condstore_while_selected_reports_highestmodseq() {
+    let b = backend();
+    b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    t.x(
+        "a ENABLE CONDSTORE",
+        &["* ENABLED CONDSTORE", "a OK ENABLE completed"],
+    )
+    .await;
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    t.send("a SELECT INBOX").await;
+    t.x(
+        "b ENABLE CONDSTORE",
+        &[
+            "* ENABLED CONDSTORE",
+            "* OK [HIGHESTMODSEQ 2] highest",
+            "b OK ENABLE completed",
+        ],
+    )
+    .await;
+}

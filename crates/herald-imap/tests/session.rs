@@ -351,7 +351,11 @@ async fn append_fetch_store_search_expunge() {
     ]).await;
     t.x(
         "j UID FETCH 2 (MODSEQ)",
-        &["* 2 FETCH (UID 2 MODSEQ (4))", "j OK UID FETCH completed"],
+        &[
+            "* OK [HIGHESTMODSEQ 4] highest",
+            "* 2 FETCH (UID 2 MODSEQ (4))",
+            "j OK UID FETCH completed",
+        ],
     )
     .await;
     t.x(
@@ -720,7 +724,11 @@ async fn search_return_options_and_saved_results() {
     .await;
     t.x(
         "e SEARCH MODSEQ 1",
-        &["* SEARCH 1 2 3 4 (MODSEQ 5)", "e OK SEARCH completed"],
+        &[
+            "* OK [HIGHESTMODSEQ 5] highest",
+            "* SEARCH 1 2 3 4 (MODSEQ 5)",
+            "e OK SEARCH completed",
+        ],
     )
     .await;
     t.x(

@@ -78,14 +78,18 @@ impl<B: Backend> Session<B> {
 
     pub(super) fn enable(&mut self, tag: &Tag, caps: &[String]) {
         let mut enabled = Vec::new();
+        let mut condstore = false;
         for c in caps {
-            if c == "CONDSTORE" && !self.enabled.condstore {
-                self.enabled.condstore = true;
+            if c == "CONDSTORE" && !self.enabled.condstore && !condstore {
+                condstore = true;
                 enabled.push(c.clone());
             }
         }
         let o = self.wopts();
         write_data(&mut self.out, &Data::Enabled(enabled), o);
+        if condstore {
+            self.enable_condstore();
+        }
         self.ok(tag, None, "ENABLE completed");
     }
 

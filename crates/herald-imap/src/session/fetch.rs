@@ -59,7 +59,7 @@ impl<B: Backend> Session<B> {
         w: &mut Writer<'_>,
     ) -> std::io::Result<()> {
         if cmd.changed_since.is_some() || cmd.items.contains(&FetchAttr::ModSeq) {
-            self.enabled.condstore = true;
+            self.enable_condstore();
         }
         let condstore = self.enabled.condstore;
         let Some(sel) = self.selected() else {

@@ -157,6 +157,9 @@ impl<B: Backend> Session<B> {
             );
             return;
         }
+        if cmd.criteria.iter().any(has_modseq) {
+            self.enable_condstore();
+        }
         let Some(sel) = self.selected() else {
             return;
         };
@@ -208,12 +211,34 @@ impl<B: Backend> Session<B> {
             .iter()
             .map(|&(s, u, _)| if cmd.uid { u } else { s })
             .collect();
-        let modseq = cmd
-            .criteria
-            .iter()
-            .any(has_modseq)
-            .then(|| matched.iter().map(|m| m.2).max())
-            .flatten();
+        // RFC 4731 §3.2 with RFC 7162 §3.1.5: the MODSEQ reported is the highest of the
+        // messages the answer names — only the MIN and/or MAX one when those are all it names.
+        let names_only_ends = cmd.returns.as_ref().is_some_and(|r| {
+            !r.is_empty()
+                && r.iter().all(|x| {
+                    matches!(
+                        x,
+                        SearchReturn::Min | SearchReturn::Max | SearchReturn::Save
+                    )
+                })
+                && r.iter().any(|x| *x != SearchReturn::Save)
+        });
+        let modseq = if !cmd.criteria.iter().any(has_modseq) {
+            None
+        } else if names_only_ends {
+            let returns = cmd.returns.as_deref().unwrap_or_default();
+            let min = returns
+                .contains(&SearchReturn::Min)
+                .then(|| matched.first().map(|m| m.2))
+                .flatten();
+            let max = returns
+                .contains(&SearchReturn::Max)
+                .then(|| matched.last().map(|m| m.2))
+                .flatten();
+            min.max(max)
+        } else {
+            matched.iter().map(|m| m.2).max()
+        };
         let o = self.wopts();
         match &cmd.returns {
             None => write_data(&mut self.out, &Data::Search { ids, modseq }, o),

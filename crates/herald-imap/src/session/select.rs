@@ -51,6 +51,9 @@ pub(crate) struct Selected {
     /// The keywords the client was told of in FLAGS, sorted. The list only grows while the
     /// mailbox is selected: a keyword no message carries any more stays valid to set.
     pub keywords: Vec<String>,
+    /// The highest MODSEQ the client has been told of or shown (for the HIGHESTMODSEQ sent
+    /// when CONDSTORE is enabled mid-selection; never ahead of what was reported).
+    pub highest_modseq: u64,
 }
 
 impl Selected {
@@ -239,6 +242,7 @@ impl<B: Backend> Session<B> {
             watch,
             dirty: false,
             keywords,
+            highest_modseq: highest,
         };
         sel.write_flags(&mut self.out);
         write_data(&mut self.out, &Data::Exists(sel.msgs.len() as u32), o);
@@ -256,6 +260,26 @@ impl<B: Backend> Session<B> {
             (Code::ReadWrite, "SELECT")
         };
         self.ok(tag, Some(code), &format!("{verb} completed"));
+    }
+
+    /// Switches CONDSTORE on for the session. The first CONDSTORE-enabling command while a
+    /// mailbox is selected reports `* OK [HIGHESTMODSEQ n]` (RFC 7162 §3.1), so the client
+    /// has a value to resynchronise from.
+    pub(crate) fn enable_condstore(&mut self) {
+        if self.enabled.condstore {
+            return;
+        }
+        self.enabled.condstore = true;
+        if let Some(sel) = self.selected() {
+            let highest = sel
+                .msgs
+                .iter()
+                .map(|m| m.modseq)
+                .max()
+                .unwrap_or(0)
+                .max(sel.highest_modseq);
+            self.untagged_ok(Some(Code::HighestModSeq(highest)), "highest");
+        }
     }
 
     /// CLOSE (`expunge`) or UNSELECT.
@@ -323,6 +347,12 @@ impl<B: Backend> Session<B> {
                 write_data(out, &Data::Expunge(i as u32 + 1), o);
             }
         }
+        sel.highest_modseq = metas
+            .iter()
+            .map(|m| m.modseq)
+            .max()
+            .unwrap_or(0)
+            .max(sel.highest_modseq);
         // Changed flags of messages the client knows.
         for (seq, m) in sel.msgs.iter_mut().enumerate() {
             if let Ok(j) = metas.binary_search_by_key(&m.uid, |x| x.uid) {

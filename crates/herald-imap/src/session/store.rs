@@ -16,7 +16,7 @@ use herald_store::FlagMode;
 impl<B: Backend> Session<B> {
     pub(super) async fn store(&mut self, tag: &Tag, cmd: StoreCommand) {
         if cmd.unchanged_since.is_some() {
-            self.enabled.condstore = true;
+            self.enable_condstore();
         }
         let condstore = self.enabled.condstore;
         let Some(sel) = self.selected() else {
