@@ -37,7 +37,7 @@ async fn select_lists_the_mailbox_keywords_in_flags_and_permanentflags() {
     // A keyword the mailbox already has is not announced again.
     t.x(
         "d STORE 1 -FLAGS ($Junk)",
-        &["* 1 FETCH (FLAGS ($Work))", "d OK STORE completed"],
+        &["* 1 FETCH (FLAGS ($Work \\Recent))", "d OK STORE completed"],
     )
     .await;
     t.x("e UNSELECT", &["e OK UNSELECT completed"]).await;
@@ -99,7 +99,7 @@ async fn another_sessions_new_keyword_comes_before_the_fetch_that_shows_it() {
         &[
             &format!("* FLAGS ({SYSTEM} Urgent)"),
             &format!("* OK [PERMANENTFLAGS ({SYSTEM} Urgent \\*)] flags permitted"),
-            "* 1 FETCH (UID 1 FLAGS (Urgent))",
+            "* 1 FETCH (UID 1 FLAGS (Urgent \\Recent))",
             "b OK NOOP completed",
         ],
     )
@@ -112,6 +112,7 @@ async fn another_sessions_new_keyword_comes_before_the_fetch_that_shows_it() {
             &format!("* FLAGS ({SYSTEM} $Label1 Urgent)"),
             "* OK [PERMANENTFLAGS …",
             "* 2 EXISTS",
+            "* 2 RECENT",
             "c OK [APPENDUID …",
         ],
     )
@@ -129,7 +130,11 @@ async fn copy_and_move_into_the_selected_mailbox() {
     t.send("a SELECT INBOX").await;
     t.x(
         "b COPY 1 INBOX",
-        &["* 3 EXISTS", "b OK [COPYUID 1001 1 3] COPY completed"],
+        &[
+            "* 3 EXISTS",
+            "* 3 RECENT",
+            "b OK [COPYUID 1001 1 3] COPY completed",
+        ],
     )
     .await;
     t.x(
@@ -138,6 +143,7 @@ async fn copy_and_move_into_the_selected_mailbox() {
             "* OK [COPYUID 1001 2 4] moved",
             "* 2 EXPUNGE",
             "* 3 EXISTS",
+            "* 3 RECENT",
             "c OK MOVE completed",
         ],
     )
@@ -389,4 +395,97 @@ async fn enable_condstore_while_selected_reports_highestmodseq() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn recent_belongs_to_the_first_session_told_of_a_message() {
+    let b = backend();
+    for _ in 0..2 {
+        b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
+    }
+    let mut first = T::new(&b);
+    first.login("alice", "secret").await;
+    first
+        .x(
+            "a STATUS INBOX (MESSAGES RECENT)",
+            &[
+                "* STATUS INBOX (MESSAGES 2 RECENT 2)",
+                "a OK STATUS completed",
+            ],
+        )
+        .await;
+    // EXAMINE looks without taking (RFC 3501 §6.3.2).
+    let out = first.send("b EXAMINE INBOX").await;
+    assert!(out.contains("* 2 RECENT\r\n"), "{out}");
+    let out = first.send("c SELECT INBOX").await;
+    assert!(out.contains("* 2 RECENT\r\n"), "{out}");
+    let mut second = T::new(&b);
+    second.login("alice", "secret").await;
+    let out = second.send("a SELECT INBOX").await;
+    assert!(out.contains("* 0 RECENT\r\n"), "{out}");
+    second
+        .x(
+            "b FETCH 1:* FLAGS",
+            &[
+                "* 1 FETCH (FLAGS ())",
+                "* 2 FETCH (FLAGS ())",
+                "b OK FETCH completed",
+            ],
+        )
+        .await;
+    second
+        .x("c SEARCH OLD", &["* SEARCH 1 2", "c OK SEARCH completed"])
+        .await;
+    first
+        .x(
+            "d STORE 1 +FLAGS (\\Seen \\Recent)",
+            &[
+                "* 1 FETCH (FLAGS (\\Seen \\Recent))",
+                "d OK STORE completed",
+            ],
+        )
+        .await;
+    first
+        .x(
+            "e SEARCH RECENT",
+            &["* SEARCH 1 2", "e OK SEARCH completed"],
+        )
+        .await;
+    first
+        .x("f SEARCH NEW", &["* SEARCH 2", "f OK SEARCH completed"])
+        .await;
+    first
+        .x("g SEARCH OLD", &["* SEARCH", "g OK SEARCH completed"])
+        .await;
+    // New mail goes to whichever session hears of it first; the other sees it as old.
+    b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
+    second
+        .x(
+            "h NOOP",
+            &[
+                "* 1 FETCH (UID 1 FLAGS (\\Seen))",
+                "* 3 EXISTS",
+                "* 1 RECENT",
+                "h OK NOOP completed",
+            ],
+        )
+        .await;
+    first
+        .x(
+            "i NOOP",
+            &["* 3 EXISTS", "* 2 RECENT", "i OK NOOP completed"],
+        )
+        .await;
+    first
+        .x(
+            "j FETCH 3 FLAGS",
+            &["* 3 FETCH (FLAGS ())", "j OK FETCH completed"],
+        )
+        .await;
+    second
+        .x(
+            "k STATUS INBOX (RECENT)",
+            &["* STATUS INBOX (RECENT 0)", "k OK STATUS completed"],
+        )
+        .await;
 }

@@ -146,6 +146,7 @@ async fn idle_wakes_on_delivery_and_keeps_alive() {
         .await
         .unwrap();
     assert_eq!(c.line().await, "* 1 EXISTS\r\n");
+    assert_eq!(c.line().await, "* 1 RECENT\r\n");
     assert_eq!(c.line().await, "* OK Still here\r\n");
     c.send("DONE\r\n").await;
     assert!(c.line().await.starts_with("c OK"));

@@ -304,7 +304,7 @@ async fn append_fetch_store_search_expunge() {
             "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted",
             "* 2 EXISTS",
-            "* 0 RECENT",
+            "* 2 RECENT",
             "* OK [UNSEEN 2] first unseen",
             "* OK [UIDVALIDITY 1001] UIDs valid",
             "* OK [UIDNEXT 3] predicted next UID",
@@ -316,8 +316,8 @@ async fn append_fetch_store_search_expunge() {
     t.x(
         "e FETCH 1:2 (UID FLAGS RFC822.SIZE)",
         &[
-            &format!("* 1 FETCH (UID 1 FLAGS (\\Seen) RFC822.SIZE {n})"),
-            &format!("* 2 FETCH (UID 2 FLAGS () RFC822.SIZE {n})"),
+            &format!("* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) RFC822.SIZE {n})"),
+            &format!("* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE {n})"),
             "e OK FETCH completed",
         ],
     )
@@ -340,7 +340,7 @@ async fn append_fetch_store_search_expunge() {
     t.x(
         "h FETCH 2 (BODY[TEXT]<0.8>)",
         &[
-            "* 2 FETCH (BODY[TEXT]<0> \"Hi Alice\" FLAGS (\\Seen))",
+            "* 2 FETCH (BODY[TEXT]<0> \"Hi Alice\" FLAGS (\\Seen \\Recent))",
             "h OK FETCH completed",
         ],
     )
@@ -363,7 +363,7 @@ async fn append_fetch_store_search_expunge() {
         &[
             "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] flags permitted",
-            "* 1 FETCH (FLAGS ($Work \\Deleted \\Seen) MODSEQ (5))",
+            "* 1 FETCH (FLAGS ($Work \\Deleted \\Seen \\Recent) MODSEQ (5))",
             "k OK STORE completed",
         ],
     )
@@ -430,7 +430,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
                 "* FLAGS …",
                 "* OK …",
                 "* 3 EXISTS",
-                "* 0 RECENT",
+                "* 3 RECENT",
                 "* OK …",
                 "* OK …",
                 "* OK …",
@@ -491,15 +491,19 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
         .x(
             "o NOOP",
             &[
-                "* 1 FETCH (UID 1 FLAGS (\\Flagged))",
+                "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))",
                 "* 2 EXISTS",
+                "* 2 RECENT",
                 "o OK NOOP completed",
             ],
         )
         .await;
     // FETCH by sequence number must not report expunges.
-    t.x("g0 NOOP", &["* 2 EXISTS", "g0 OK NOOP completed"])
-        .await;
+    t.x(
+        "g0 NOOP",
+        &["* 2 EXISTS", "* 0 RECENT", "g0 OK NOOP completed"],
+    )
+    .await;
     t.x(
         "g UID STORE 4 +FLAGS.SILENT (\\Deleted)",
         &["g OK STORE completed"],
@@ -513,7 +517,10 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
     other
         .x(
             "p FETCH 1 FLAGS",
-            &["* 1 FETCH (FLAGS (\\Flagged))", "p OK FETCH completed"],
+            &[
+                "* 1 FETCH (FLAGS (\\Flagged \\Recent))",
+                "p OK FETCH completed",
+            ],
         )
         .await;
     other
@@ -526,7 +533,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
             "* FLAGS …",
             "* OK [PERMANENTFLAGS ()] flags permitted",
             "* 4 EXISTS",
-            "* 0 RECENT",
+            "* 4 RECENT",
             "* OK …",
             "* OK …",
             "* OK …",
@@ -572,7 +579,10 @@ async fn idle_wakes_on_delivery_and_done_ends_it() {
         .unwrap();
     let mut out: Vec<u8> = Vec::new();
     t.s.idle_wakeup(&mut out).await.unwrap();
-    assert_eq!(String::from_utf8(out).unwrap(), "* 1 EXISTS\r\n");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "* 1 EXISTS\r\n* 1 RECENT\r\n"
+    );
     t.x("DONE", &["b OK IDLE terminated"]).await;
     t.x("c IDLE", &["+ idling"]).await;
     t.x("nonsense", &["c BAD expected DONE"]).await;
@@ -694,7 +704,7 @@ async fn search_return_options_and_saved_results() {
             "* FLAGS …",
             "* OK …",
             "* 4 EXISTS",
-            "* 0 RECENT",
+            "* 4 RECENT",
             "* OK …",
             "* OK …",
             "* OK …",

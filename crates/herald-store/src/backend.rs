@@ -160,6 +160,15 @@ pub enum Op {
         /// Which event.
         access: Access,
     },
+    /// An IMAP session claims the messages below `upto` as its `\Recent` ones.
+    ClaimRecent {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// First UID not claimed.
+        upto: u32,
+    },
     /// Creates or replaces a subscription's delivery record (cursor included).
     PutDelivery(DeliveryRecord),
     /// Removes a subscription's record and its parked events.
@@ -231,6 +240,8 @@ pub enum Output {
     Expired(Vec<Expired>),
     /// Quota after the change.
     Quota(QuotaInfo),
+    /// The first UID a `\Recent` claim got (it got those from here to its `upto`).
+    RecentFrom(u32),
 }
 
 /// A committed mutation.

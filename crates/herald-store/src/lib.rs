@@ -312,6 +312,29 @@ impl Store {
         self.run(ctx, op, |_| Some(())).await
     }
 
+    /// Claims the messages of `mailbox` below `upto` as `\Recent` for one IMAP session
+    /// (RFC 3501 §2.3.2: only the first session told of a message sees it as recent).
+    /// Returns the first UID this claim got; UIDs from there up to `upto` are the caller's.
+    /// Commits, so a restart does not make old messages recent again; emits no event.
+    pub async fn claim_recent(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        upto: u32,
+    ) -> Result<u32> {
+        let op = Op::ClaimRecent {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            upto,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::RecentFrom(u) => Some(u),
+            _ => None,
+        })
+        .await
+        .map(|c| c.value)
+    }
+
     /// Sets or clears a mailbox's SPECIAL-USE attribute.
     pub async fn set_special_use(
         &self,

@@ -125,6 +125,9 @@ pub struct MailboxInfo {
     pub special_use: Option<SpecialUse>,
     /// Expiry policy: messages older than this many seconds are expired by `herald expire`.
     pub max_age_secs: Option<u64>,
+    /// The first UID no IMAP session has been told of yet: messages from here up are
+    /// `\Recent` to the next session that selects the mailbox (RFC 3501 §2.3.2).
+    pub recent_uid: u32,
 }
 
 /// Per-message metadata (FETCH UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ).

@@ -132,6 +132,12 @@ pub trait Backend: Send + Sync + 'static {
         storage_kb: Option<u64>,
         messages: Option<u64>,
     ) -> impl Future<Output = Result<Committed<QuotaInfo>>> + Send;
+    fn claim_recent(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        upto: u32,
+    ) -> impl Future<Output = Result<u32>> + Send;
     /// "Mailbox changed" notifications (a counter bumped after each commit touching it).
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64>;
 }
@@ -280,6 +286,14 @@ impl Backend for Store {
         messages: Option<u64>,
     ) -> impl Future<Output = Result<Committed<QuotaInfo>>> + Send {
         Store::set_quota(self, ctx, user, storage_kb, messages)
+    }
+    fn claim_recent(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        upto: u32,
+    ) -> impl Future<Output = Result<u32>> + Send {
+        Store::claim_recent(self, ctx, mailbox, upto)
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)

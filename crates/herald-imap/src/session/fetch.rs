@@ -8,7 +8,7 @@
 //! Fetching a non-PEEK body section sets `\Seen` through the store first (MessageRead event)
 //! and reports the new FLAGS in the same FETCH response, as RFC 9051 §6.4.5 requires.
 
-use super::select::proto_flags;
+use super::select::msg_flags;
 use super::{Backend, Session, Writer};
 use crate::mime;
 use crate::proto::command::{FetchAttr, FetchCommand, Section, SectionText};
@@ -167,7 +167,7 @@ impl<B: Backend> Session<B> {
                     }
                     FetchAttr::Flags => {
                         flags_done = true;
-                        items.push(FetchItem::Flags(proto_flags(&msg.flags)));
+                        items.push(FetchItem::Flags(msg_flags(&msg)));
                     }
                     FetchAttr::ModSeq => {}
                     FetchAttr::InternalDate => {
@@ -263,7 +263,7 @@ impl<B: Backend> Session<B> {
                 }
             }
             if !flags_done && seen_now.contains(&msg.uid) {
-                items.push(FetchItem::Flags(proto_flags(&msg.flags)));
+                items.push(FetchItem::Flags(msg_flags(&msg)));
             }
             if condstore {
                 items.push(FetchItem::ModSeq(msg.modseq));

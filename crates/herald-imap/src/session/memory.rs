@@ -37,6 +37,7 @@ struct Mbox {
     noselect: bool,
     special_use: Option<SpecialUse>,
     msgs: BTreeMap<u32, Msg>,
+    recent_uid: u32,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +103,7 @@ impl State {
             noselect: false,
             special_use,
             msgs: BTreeMap::new(),
+            recent_uid: 1,
         }
     }
 }
@@ -117,6 +119,7 @@ fn info(name: &str, m: &Mbox) -> MailboxInfo {
         noselect: m.noselect,
         special_use: m.special_use,
         max_age_secs: None,
+        recent_uid: m.recent_uid,
     }
 }
 
@@ -699,6 +702,20 @@ impl Backend for MemoryBackend {
                 used_bytes,
                 used_messages,
             }))
+        }))
+    }
+
+    fn claim_recent(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        upto: u32,
+    ) -> impl Future<Output = Result<u32>> + Send {
+        ready(self.with(|s| {
+            let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+            let first = mb.recent_uid;
+            mb.recent_uid = first.max(upto.min(mb.uidnext));
+            Ok(first)
         }))
     }
 

@@ -25,6 +25,8 @@ pub(crate) struct Msg {
     pub uid: u32,
     pub flags: Vec<String>,
     pub modseq: u64,
+    /// `\Recent` for this session (IMAP4rev1, RFC 3501 §2.3.2): it was the first told of it.
+    pub recent: bool,
 }
 
 impl From<&MessageMeta> for Msg {
@@ -33,6 +35,7 @@ impl From<&MessageMeta> for Msg {
             uid: m.uid,
             flags: m.flags.clone(),
             modseq: m.modseq,
+            recent: false,
         }
     }
 }
@@ -136,9 +139,14 @@ impl Selected {
     }
 }
 
-/// Store flag names as protocol flags.
-pub(crate) fn proto_flags(flags: &[String]) -> Vec<Flag> {
-    flags.iter().map(|f| Flag::from_wire(f)).collect()
+/// A message's FLAGS as the client sees them: the stored ones, then `\Recent` if it is
+/// recent to this session.
+pub(crate) fn msg_flags(m: &Msg) -> Vec<Flag> {
+    let mut v: Vec<Flag> = m.flags.iter().map(|f| Flag::from_wire(f)).collect();
+    if m.recent {
+        v.push(Flag::Recent);
+    }
+    v
 }
 
 /// Adds the keywords among `flags` missing from the sorted `known`; true if any was new.
@@ -219,7 +227,27 @@ impl<B: Backend> Session<B> {
                 return;
             }
         };
-        let msgs: Vec<Msg> = metas.iter().map(Msg::from).collect();
+        let mut msgs: Vec<Msg> = metas.iter().map(Msg::from).collect();
+        // \Recent: EXAMINE only looks; SELECT claims what no session was told of yet.
+        let next = msgs.last().map_or(1, |m| m.uid.saturating_add(1));
+        let recent_from = if read_only || info.recent_uid >= next {
+            info.recent_uid
+        } else {
+            match self.backend.claim_recent(&self.ctx, &info.name, next).await {
+                Ok(first) => first,
+                Err(e) => {
+                    self.fail(tag, &e);
+                    return;
+                }
+            }
+        };
+        for m in msgs.iter_mut().rev() {
+            if m.uid < recent_from {
+                break;
+            }
+            m.recent = true;
+        }
+        let recent = msgs.iter().filter(|m| m.recent).count() as u32;
         let highest = metas
             .iter()
             .map(|m| m.modseq)
@@ -246,7 +274,7 @@ impl<B: Backend> Session<B> {
         };
         sel.write_flags(&mut self.out);
         write_data(&mut self.out, &Data::Exists(sel.msgs.len() as u32), o);
-        write_data(&mut self.out, &Data::Recent(0), o);
+        write_data(&mut self.out, &Data::Recent(recent), o);
         if let Some(i) = first_unseen {
             self.untagged_ok(Some(Code::Unseen(i as u32 + 1)), "first unseen");
         }
@@ -360,10 +388,7 @@ impl<B: Backend> Session<B> {
                 if meta.modseq != m.modseq || meta.flags != m.flags {
                     m.flags = meta.flags.clone();
                     m.modseq = meta.modseq;
-                    let mut items = vec![
-                        FetchItem::Uid(m.uid),
-                        FetchItem::Flags(proto_flags(&m.flags)),
-                    ];
+                    let mut items = vec![FetchItem::Uid(m.uid), FetchItem::Flags(msg_flags(m))];
                     if condstore {
                         items.push(FetchItem::ModSeq(m.modseq));
                     }
@@ -384,7 +409,26 @@ impl<B: Backend> Session<B> {
         sel.msgs
             .extend(metas.iter().filter(|m| m.uid > last).map(Msg::from));
         if sel.msgs.len() != before {
+            // The new messages are \Recent here if this session is the first told of them
+            // (a read-write session claims them; a read-only one only looks).
+            let next = sel.msgs.last().map_or(1, |m| m.uid.saturating_add(1));
+            let recent_from = if sel.read_only {
+                backend
+                    .mailbox(ctx, &sel.name)
+                    .await
+                    .map_or(next, |i| i.recent_uid)
+            } else {
+                backend
+                    .claim_recent(ctx, &sel.name, next)
+                    .await
+                    .unwrap_or(next)
+            };
+            for m in &mut sel.msgs[before..] {
+                m.recent = m.uid >= recent_from;
+            }
             write_data(out, &Data::Exists(sel.msgs.len() as u32), o);
+            let recent = sel.msgs.iter().filter(|m| m.recent).count() as u32;
+            write_data(out, &Data::Recent(recent), o);
         }
     }
 
@@ -418,7 +462,7 @@ impl<B: Backend> Session<B> {
         let needs_meta = items.iter().any(|i| {
             matches!(
                 i,
-                StatusItem::Unseen | StatusItem::Deleted | StatusItem::Size
+                StatusItem::Unseen | StatusItem::Deleted | StatusItem::Size | StatusItem::Recent
             )
         });
         let metas = if needs_meta {
@@ -442,7 +486,9 @@ impl<B: Backend> Session<B> {
                         .filter(|m| sflags::contains(&m.flags, "\\Deleted"))
                         .count() as u64,
                     StatusItem::Size => metas.iter().map(|m| m.size).sum(),
-                    StatusItem::Recent => 0,
+                    StatusItem::Recent => {
+                        metas.iter().filter(|m| m.uid >= info.recent_uid).count() as u64
+                    }
                     StatusItem::HighestModSeq => info.highest_modseq,
                 };
                 (item, v)

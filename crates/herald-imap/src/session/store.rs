@@ -5,7 +5,7 @@
 //! FETCH responses (unless `.SILENT`), updates the snapshot so the change is not reported twice,
 //! and reports messages that failed the UNCHANGEDSINCE test in `[MODIFIED …]`.
 
-use super::select::proto_flags;
+use super::select::msg_flags;
 use super::{Backend, Session};
 use crate::proto::command::{StoreAction, StoreCommand};
 use crate::proto::response::{Code, Data, FetchItem, write_data};
@@ -89,7 +89,7 @@ impl<B: Backend> Session<B> {
                 items.push(FetchItem::Uid(m.uid));
             }
             if !cmd.silent {
-                items.push(FetchItem::Flags(proto_flags(&m.flags)));
+                items.push(FetchItem::Flags(msg_flags(m)));
             }
             if condstore {
                 items.push(FetchItem::ModSeq(m.modseq));

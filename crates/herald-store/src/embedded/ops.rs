@@ -126,6 +126,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             unchanged_since,
         } => env.store_flags(account, mailbox, uids, *mode, flags, *unchanged_since),
         Op::Access { account, access } => env.access(account, *access),
+        Op::ClaimRecent {
+            account,
+            mailbox,
+            upto,
+        } => env.claim_recent(account, mailbox, *upto),
         Op::Expunge {
             account,
             mailbox,
@@ -272,6 +277,7 @@ pub(super) struct Mbox {
     pub noselect: bool,
     pub special_use: Option<SpecialUse>,
     pub max_age_secs: Option<u64>,
+    pub recent_uid: u32,
 }
 
 impl Mbox {
@@ -286,12 +292,13 @@ impl Mbox {
             noselect: self.noselect,
             special_use: self.special_use,
             max_age_secs: self.max_age_secs,
+            recent_uid: self.recent_uid,
         }
     }
 }
 
-pub(super) const MAILBOX_COLUMNS: &str =
-    "id, name, uidvalidity, uidnext, highestmodseq, messages, noselect, special_use, max_age_secs";
+pub(super) const MAILBOX_COLUMNS: &str = "id, name, uidvalidity, uidnext, highestmodseq, messages, noselect, special_use, max_age_secs, \
+     recent_uid";
 
 pub(super) fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mbox> {
     let special: Option<String> = r.get(7)?;
@@ -305,6 +312,7 @@ pub(super) fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mbox> {
         noselect: r.get(6)?,
         special_use: special.and_then(|s| s.parse().ok()),
         max_age_secs: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+        recent_uid: r.get(9)?,
     })
 }
 
@@ -394,6 +402,7 @@ fn insert_mailbox(
         noselect: false,
         special_use,
         max_age_secs: None,
+        recent_uid: 1,
     })
 }
 
@@ -793,7 +802,8 @@ impl Env<'_> {
                 self.conn
                     .prepare_cached(
                         "UPDATE mailboxes SET noselect = 0, uidvalidity = ?2, uidnext = 1,
-                         highestmodseq = 1, messages = 0, special_use = ?3 WHERE id = ?1",
+                         highestmodseq = 1, messages = 0, special_use = ?3, recent_uid = 1
+                         WHERE id = ?1",
                     )?
                     .execute(params![
                         m.id,
@@ -807,6 +817,7 @@ impl Env<'_> {
                     modseq: 1,
                     messages: 0,
                     special_use,
+                    recent_uid: 1,
                     ..m
                 }
             }
@@ -1308,6 +1319,22 @@ impl Env<'_> {
 
     /// Login/Logout (RFC 5423 §4.3): `uri` names the server and the user; the session context
     /// supplies serverDomain, serverPort, clientIP and clientPort.
+    /// Marks the UIDs below `upto` as told of as `\Recent`; the output is the first UID
+    /// that was still unclaimed, so the caller's recent messages are those from it up. No
+    /// event: \Recent is IMAP session state, not a change to the mailbox.
+    fn claim_recent(&self, account_name: &str, mailbox: &str, upto: u32) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(mailbox, false)?;
+        let mb = self.selectable(acct.id, &name)?;
+        let upto = upto.min(mb.uidnext);
+        if mb.recent_uid < upto {
+            self.conn
+                .prepare_cached("UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1")?
+                .execute(params![mb.id, upto])?;
+        }
+        done(Output::RecentFrom(mb.recent_uid), Vec::new(), Vec::new())
+    }
+
     fn access(&self, account_name: &str, access: Access) -> OpResult {
         let acct = account(self.conn, account_name)?;
         let t = match access {

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -128,6 +128,13 @@ const SCHEMA_V3: &str = r#"
 ALTER TABLE accounts ADD COLUMN first_event INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 4: the first UID no IMAP session has yet been told of as `\Recent` (RFC 3501
+/// §2.3.2). Existing mailboxes start with nothing recent.
+const SCHEMA_V4: &str = r#"
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;
+UPDATE mailboxes SET recent_uid = uidnext;
+"#;
+
 /// Creates the schema on a new database, checks the version of an existing one.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -137,14 +144,15 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(SCHEMA_V2)?;
             tx.execute_batch(SCHEMA_V3)?;
+            tx.execute_batch(SCHEMA_V4)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1 | 2 => {
+        1..=3 => {
             // Each step from the found version on, in order.
-            let steps = [SCHEMA_V2, SCHEMA_V3];
+            let steps = [SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;
             }

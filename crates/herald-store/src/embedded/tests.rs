@@ -430,6 +430,45 @@ async fn move_into_the_same_mailbox_renumbers_the_messages() {
     t.consistent().await;
 }
 
+#[tokio::test]
+async fn recent_goes_to_the_first_claim_only_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut c = StoreConfig::new(dir.path()).with_fqdn(HOST);
+        c.durable = false;
+        c
+    };
+    let store = Store::open(config()).await.unwrap();
+    let t = T {
+        _dir: tempfile::tempdir().unwrap(),
+        store,
+    };
+    let ctx = t.user("alice").await;
+    for i in 0..2 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+    }
+    assert_eq!(t.store.mailbox(&ctx, "INBOX").await.unwrap().recent_uid, 1);
+    // The first session gets 1 and 2; a second one gets nothing (its range starts at 3).
+    let c = t.store.claim_recent(&ctx, "INBOX", 3).await.unwrap();
+    assert_eq!(c, 1);
+    assert_eq!(t.store.claim_recent(&ctx, "INBOX", 3).await.unwrap(), 3);
+    // A claim beyond UIDNEXT claims only what exists.
+    assert_eq!(t.store.claim_recent(&ctx, "INBOX", 99).await.unwrap(), 3);
+    t.append(&ctx, "INBOX", "m2", &[]).await;
+    assert_eq!(t.store.mailbox(&ctx, "INBOX").await.unwrap().recent_uid, 3);
+    let events_before = t.store.events_after(0, 1000).await.unwrap().len();
+    assert_eq!(t.store.claim_recent(&ctx, "INBOX", 4).await.unwrap(), 3);
+    assert_eq!(
+        t.store.events_after(0, 1000).await.unwrap().len(),
+        events_before,
+        "a claim is no event"
+    );
+    t.store.close().await;
+    let store = Store::open(config()).await.unwrap();
+    assert_eq!(store.mailbox(&ctx, "INBOX").await.unwrap().recent_uid, 4);
+    assert!(store.claim_recent(&ctx, "Nope", 4).await.is_err());
+}
+
 // ---- quotas (§4.1) -----------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1636,10 +1675,14 @@ fn a_version_1_store_is_upgraded_in_place() {
         let mut conn =
             super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
         super::schema::migrate(&mut conn).unwrap();
-        // What version 1 had: no delivery tables, no `accounts.first_event`.
+        // What version 1 had: no delivery tables, no `accounts.first_event`, no
+        // `mailboxes.recent_uid`; and a mailbox with six messages' worth of UIDs.
         conn.execute_batch(
             "DROP TABLE deliveries; DROP TABLE parked;
-             ALTER TABLE accounts DROP COLUMN first_event; PRAGMA user_version = 1;",
+             ALTER TABLE accounts DROP COLUMN first_event;
+             ALTER TABLE mailboxes DROP COLUMN recent_uid;
+             INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext) VALUES (1, 'm', 1, 7);
+             PRAGMA user_version = 1;",
         )
         .unwrap();
     }
@@ -1652,6 +1695,15 @@ fn a_version_1_store_is_upgraded_in_place() {
     assert_eq!(version, super::schema::VERSION);
     conn.execute("INSERT INTO parked VALUES ('x', 1, 'r', 0)", [])
         .unwrap();
+    // Messages that existed before the upgrade are not \Recent to anyone.
+    let recent: u32 = conn
+        .query_row(
+            "SELECT recent_uid FROM mailboxes WHERE name = 'm'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recent, 7);
     conn.execute(
         "INSERT INTO accounts (name, password_hash, first_event) VALUES ('a', 'h', 0)",
         [],
