@@ -489,3 +489,109 @@ async fn recent_belongs_to_the_first_session_told_of_a_message() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn qresync_resynchronises_on_select_and_reports_vanished() {
+    let b = backend();
+    for _ in 0..5 {
+        b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
+    }
+    // MODSEQs after the deliveries: 2..=6. The client last saw MODSEQ 6.
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    t.x(
+        "a SELECT INBOX (QRESYNC (1001 6))",
+        &["a BAD QRESYNC is not enabled"],
+    )
+    .await;
+    // Meanwhile another client flags 3 and expunges 2 and 4.
+    let mut other = T::new(&b);
+    other.login("alice", "secret").await;
+    other.send("a SELECT INBOX").await;
+    other
+        .x(
+            "b STORE 2,4 +FLAGS.SILENT (\\Deleted)",
+            &["b OK STORE completed"],
+        )
+        .await;
+    other
+        .x(
+            "c STORE 3 +FLAGS.SILENT (\\Flagged)",
+            &["c OK STORE completed"],
+        )
+        .await;
+    other.send("d EXPUNGE").await;
+    t.x(
+        "b ENABLE QRESYNC",
+        &["* ENABLED QRESYNC", "b OK ENABLE completed"],
+    )
+    .await;
+    t.x(
+        "c SELECT INBOX (QRESYNC (1001 6 1:5))",
+        &[
+            "* FLAGS …",
+            "* OK [PERMANENTFLAGS …",
+            "* 3 EXISTS",
+            "* 0 RECENT",
+            "* OK [UNSEEN 1] first unseen",
+            "* OK [UIDVALIDITY 1001] UIDs valid",
+            "* OK [UIDNEXT 6] predicted next UID",
+            "* OK [HIGHESTMODSEQ 9] highest",
+            "* VANISHED (EARLIER) 2,4",
+            "* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (8))",
+            "c OK [READ-WRITE] SELECT completed",
+        ],
+    )
+    .await;
+    // A stale UIDVALIDITY: an ordinary SELECT, nothing to resynchronise.
+    let out = t.send("d EXAMINE INBOX (QRESYNC (999 6 1:5))").await;
+    assert!(!out.contains("VANISHED"), "{out}");
+    t.send("e SELECT INBOX").await;
+    // Expunges now come as VANISHED, in this session and the other's updates alike.
+    t.x(
+        "f STORE 1 +FLAGS.SILENT (\\Deleted)",
+        &["* 1 FETCH (UID 1 MODSEQ (10))", "f OK STORE completed"],
+    )
+    .await;
+    t.x("g EXPUNGE", &["* VANISHED 1", "g OK EXPUNGE completed"])
+        .await;
+    other
+        .x("e NOOP", &["* 1 EXPUNGE", "e OK NOOP completed"])
+        .await;
+    t.x(
+        "h UID FETCH 1:* (FLAGS) (CHANGEDSINCE 7 VANISHED)",
+        &[
+            "* VANISHED (EARLIER) 1:2,4",
+            "* 1 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (8))",
+            "h OK UID FETCH completed",
+        ],
+    )
+    .await;
+    t.x(
+        "i FETCH 1:* (FLAGS) (CHANGEDSINCE 7 VANISHED)",
+        &["i BAD syntax error …"],
+    )
+    .await;
+    other
+        .x(
+            "f UID FETCH 1:* (FLAGS) (CHANGEDSINCE 7 VANISHED)",
+            &["f BAD VANISHED needs ENABLE QRESYNC"],
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn readme_lists_the_capabilities_as_advertised() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let listed = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("* CAPABILITY "))
+        .expect("README lists the capabilities");
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    t.x("a CAPABILITY", &[listed, "a OK CAPABILITY completed"])
+        .await;
+}

@@ -46,6 +46,7 @@ impl<B: Backend> Session<B> {
             "UNSELECT",
             "CHILDREN",
             "CONDSTORE",
+            "QRESYNC",
             "ESEARCH",
             "SEARCHRES",
             "QUOTA",
@@ -80,9 +81,18 @@ impl<B: Backend> Session<B> {
         let mut enabled = Vec::new();
         let mut condstore = false;
         for c in caps {
-            if c == "CONDSTORE" && !self.enabled.condstore && !condstore {
-                condstore = true;
-                enabled.push(c.clone());
+            match c.as_str() {
+                "CONDSTORE" if !self.enabled.condstore && !condstore => {
+                    condstore = true;
+                    enabled.push(c.clone());
+                }
+                // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                "QRESYNC" if !self.enabled.qresync => {
+                    self.enabled.qresync = true;
+                    condstore = !self.enabled.condstore;
+                    enabled.push(c.clone());
+                }
+                _ => {}
             }
         }
         let o = self.wopts();

@@ -49,15 +49,31 @@ impl<B: Backend> Session<B> {
     /// Removes expunged UIDs from the snapshot, writing `* n EXPUNGE` highest first.
     pub(super) fn forget(&mut self, uids: &[u32]) {
         let o = self.wopts();
+        let qresync = self.enabled.qresync;
         let Some(sel) = self.selected_mut() else {
             return;
         };
         let mut seqs: Vec<usize> = uids.iter().filter_map(|u| sel.index_of(*u)).collect();
         seqs.sort_unstable();
         let mut out = Vec::new();
+        let mut gone = Vec::with_capacity(seqs.len());
         for &i in seqs.iter().rev() {
-            sel.msgs.remove(i);
-            write_data(&mut out, &Data::Expunge(i as u32 + 1), o);
+            gone.push(sel.msgs.remove(i).uid);
+            if !qresync {
+                write_data(&mut out, &Data::Expunge(i as u32 + 1), o);
+            }
+        }
+        // With QRESYNC one VANISHED replaces the EXPUNGEs (RFC 7162 §3.2.10).
+        if qresync && !gone.is_empty() {
+            let uids = UidSet::from_uids(gone);
+            write_data(
+                &mut out,
+                &Data::Vanished {
+                    earlier: false,
+                    uids,
+                },
+                o,
+            );
         }
         self.out.extend_from_slice(&out);
     }

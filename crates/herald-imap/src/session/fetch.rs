@@ -8,7 +8,7 @@
 //! Fetching a non-PEEK body section sets `\Seen` through the store first (MessageRead event)
 //! and reports the new FLAGS in the same FETCH response, as RFC 9051 §6.4.5 requires.
 
-use super::select::msg_flags;
+use super::select::{missing_uids, msg_flags};
 use super::{Backend, Session, Writer};
 use crate::mime;
 use crate::proto::command::{FetchAttr, FetchCommand, Section, SectionText};
@@ -58,6 +58,12 @@ impl<B: Backend> Session<B> {
         cmd: FetchCommand,
         w: &mut Writer<'_>,
     ) -> std::io::Result<()> {
+        // RFC 7162 §3.2.6: VANISHED once QRESYNC is on (the parser already requires UID FETCH
+        // and CHANGEDSINCE).
+        if cmd.vanished && !self.enabled.qresync {
+            self.bad(tag, "VANISHED needs ENABLE QRESYNC");
+            return Ok(());
+        }
         if cmd.changed_since.is_some() || cmd.items.contains(&FetchAttr::ModSeq) {
             self.enable_condstore();
         }
@@ -71,6 +77,26 @@ impl<B: Backend> Session<B> {
                 self.bad(tag, e);
                 return Ok(());
             }
+        };
+        if cmd.vanished {
+            let largest = sel.msgs.last().map_or(0, |m| m.uid);
+            let asked = cmd.set.resolve(largest).unwrap_or_default();
+            let present: Vec<u32> = sel.msgs.iter().map(|m| m.uid).collect();
+            let gone = missing_uids(&asked, &present);
+            if !gone.is_empty() {
+                let o = self.wopts();
+                write_data(
+                    &mut self.out,
+                    &Data::Vanished {
+                        earlier: true,
+                        uids: gone,
+                    },
+                    o,
+                );
+            }
+        }
+        let Some(sel) = self.selected() else {
+            return Ok(());
         };
         if let Some(since) = cmd.changed_since {
             indexes.retain(|&i| sel.msgs[i].modseq > since);

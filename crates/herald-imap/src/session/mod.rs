@@ -100,6 +100,8 @@ enum Pending {
 #[derive(Debug, Default, Clone, Copy)]
 struct Enabled {
     condstore: bool,
+    /// RFC 7162 QRESYNC: VANISHED instead of EXPUNGE, resynchronisation on SELECT.
+    qresync: bool,
 }
 
 /// One IMAP session. See the module docs.
@@ -574,10 +576,10 @@ impl<B: Backend> Session<B> {
             CommandBody::Enable(caps) => self.enable(&tag, &caps),
             CommandBody::Namespace => self.namespace(&tag),
             CommandBody::Select { mailbox, params } => {
-                self.select(&tag, mailbox, params.condstore, false).await
+                self.select(&tag, mailbox, params, false).await
             }
             CommandBody::Examine { mailbox, params } => {
-                self.select(&tag, mailbox, params.condstore, true).await
+                self.select(&tag, mailbox, params, true).await
             }
             CommandBody::Create {
                 mailbox,

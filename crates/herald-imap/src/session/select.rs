@@ -11,11 +11,12 @@
 //! query would make it incremental later.
 
 use super::{Backend, Session, State};
-use crate::proto::command::StatusItem;
+use crate::proto::command::{SelectParams, StatusItem};
 use crate::proto::response::{
     Code, Data, FetchItem, Status, WriteOptions, write_data, write_status,
 };
 use crate::proto::types::{Flag, Mailbox, SequenceSet, Tag};
+use herald_events::UidSet;
 use herald_store::{MessageMeta, flags as sflags};
 use tokio::sync::watch;
 
@@ -167,6 +168,36 @@ fn learn_keywords<'a>(
     new
 }
 
+/// The UIDs within `ranges` that are not in `present` (ascending), as a set: what
+/// `VANISHED (EARLIER)` reports. Works on ranges, so `1:4294967295` costs what the mailbox
+/// holds, not four billion steps.
+pub(crate) fn missing_uids(ranges: &[(u32, u32)], present: &[u32]) -> UidSet {
+    let mut merged: Vec<(u32, u32)> = ranges.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect();
+    merged.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    let mut next_free = 0u64; // first UID not yet covered by an earlier range
+    for (lo, hi) in merged {
+        let lo = u64::from(lo).max(next_free);
+        if lo > u64::from(hi) {
+            continue;
+        }
+        next_free = u64::from(hi) + 1;
+        let mut cur = lo;
+        let start = present.partition_point(|&u| u64::from(u) < lo);
+        for &u in present[start..].iter().take_while(|&&u| u <= hi) {
+            let u = u64::from(u);
+            if u > cur {
+                out.push((cur as u32, (u - 1) as u32));
+            }
+            cur = u + 1;
+        }
+        if cur <= u64::from(hi) {
+            out.push((cur as u32, hi));
+        }
+    }
+    UidSet::from_ranges(out)
+}
+
 /// The flags every mailbox offers.
 fn system_flags() -> Vec<Flag> {
     vec![
@@ -197,10 +228,14 @@ impl<B: Backend> Session<B> {
         &mut self,
         tag: &Tag,
         mailbox: Mailbox,
-        condstore: bool,
+        params: SelectParams,
         read_only: bool,
     ) {
-        if condstore {
+        if params.qresync.is_some() && !self.enabled.qresync {
+            self.bad(tag, "QRESYNC is not enabled");
+            return;
+        }
+        if params.condstore {
             self.enabled.condstore = true;
         }
         if matches!(self.state, State::Selected(_)) {
@@ -281,6 +316,46 @@ impl<B: Backend> Session<B> {
         self.untagged_ok(Some(Code::UidValidity(info.uidvalidity)), "UIDs valid");
         self.untagged_ok(Some(Code::UidNext(uidnext)), "predicted next UID");
         self.untagged_ok(Some(Code::HighestModSeq(highest)), "highest");
+        // QRESYNC (RFC 7162 §3.2.5): what vanished and what changed since the client's
+        // MODSEQ, when its UIDVALIDITY is still the mailbox's. VANISHED may name UIDs the
+        // client already knew were gone; never fewer than vanished.
+        if let Some(q) = params.qresync.filter(|q| q.uidvalidity == info.uidvalidity) {
+            let present: Vec<u32> = sel.msgs.iter().map(|m| m.uid).collect();
+            let largest = uidnext.saturating_sub(1);
+            let known = match &q.known_uids {
+                Some(set) => set.resolve(largest).unwrap_or_default(),
+                None if largest > 0 => vec![(1, largest)],
+                None => Vec::new(),
+            };
+            let gone = missing_uids(&known, &present);
+            if !gone.is_empty() {
+                write_data(
+                    &mut self.out,
+                    &Data::Vanished {
+                        earlier: true,
+                        uids: gone,
+                    },
+                    o,
+                );
+            }
+            for (i, m) in sel.msgs.iter().enumerate() {
+                if m.modseq > q.modseq {
+                    let items = vec![
+                        FetchItem::Uid(m.uid),
+                        FetchItem::Flags(msg_flags(m)),
+                        FetchItem::ModSeq(m.modseq),
+                    ];
+                    write_data(
+                        &mut self.out,
+                        &Data::Fetch {
+                            seq: i as u32 + 1,
+                            items,
+                        },
+                        o,
+                    );
+                }
+            }
+        }
         self.state = State::Selected(Box::new(sel));
         let (code, verb) = if read_only {
             (Code::ReadOnly, "EXAMINE")
@@ -338,6 +413,7 @@ impl<B: Backend> Session<B> {
     /// is reported, so sequence numbers cannot shift under the client; the change stays pending.
     pub(crate) async fn updates(&mut self, allow_expunge: bool) {
         let condstore = self.enabled.condstore;
+        let qresync = self.enabled.qresync;
         let Session {
             backend,
             state,
@@ -365,15 +441,32 @@ impl<B: Backend> Session<B> {
         if sel.learn_keywords(metas.iter().flat_map(|m| &m.flags)) {
             sel.write_flags(out);
         }
-        // Expunged: in the snapshot, not in the store. Highest sequence number first.
+        // Expunged: in the snapshot, not in the store. Highest sequence number first, or one
+        // VANISHED with QRESYNC.
+        let mut vanished = Vec::new();
         let mut i = sel.msgs.len();
         while i > 0 {
             i -= 1;
             let uid = sel.msgs[i].uid;
             if metas.binary_search_by_key(&uid, |m| m.uid).is_err() {
                 sel.msgs.remove(i);
-                write_data(out, &Data::Expunge(i as u32 + 1), o);
+                if qresync {
+                    vanished.push(uid);
+                } else {
+                    write_data(out, &Data::Expunge(i as u32 + 1), o);
+                }
             }
+        }
+        if !vanished.is_empty() {
+            let uids = UidSet::from_uids(vanished);
+            write_data(
+                out,
+                &Data::Vanished {
+                    earlier: false,
+                    uids,
+                },
+                o,
+            );
         }
         sel.highest_modseq = metas
             .iter()
@@ -494,5 +587,24 @@ impl<B: Backend> Session<B> {
                 (item, v)
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_uids;
+
+    #[test]
+    fn missing_uids_works_on_ranges() {
+        let m = |r: &[(u32, u32)], p: &[u32]| missing_uids(r, p).to_string();
+        assert_eq!(m(&[(1, 5)], &[1, 3, 5]), "2,4");
+        assert_eq!(m(&[(5, 1)], &[]), "1:5");
+        assert_eq!(m(&[(1, 3), (2, 6)], &[4]), "1:3,5:6");
+        assert_eq!(m(&[(1, 3)], &[1, 2, 3]), "");
+        assert_eq!(
+            m(&[(1, u32::MAX)], &[2, u32::MAX]),
+            format!("1,3:{}", u32::MAX - 1)
+        );
+        assert_eq!(m(&[(u32::MAX, u32::MAX)], &[]), u32::MAX.to_string());
     }
 }
