@@ -595,3 +595,33 @@ async fn readme_lists_the_capabilities_as_advertised() {
     t.x("a CAPABILITY", &[listed, "a OK CAPABILITY completed"])
         .await;
 }
+
+#[tokio::test]
+async fn within_searches_by_age_in_seconds() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    let n = MSG.len();
+    t.send(&format!(
+        "a APPEND INBOX \"01-Jan-2020 00:00:00 +0000\" {{{n}+}}\r\n{MSG}"
+    ))
+    .await;
+    t.send(&format!("b APPEND INBOX {{{n}+}}\r\n{MSG}")).await;
+    t.send("c SELECT INBOX").await;
+    t.x(
+        "d SEARCH OLDER 86400",
+        &["* SEARCH 1", "d OK SEARCH completed"],
+    )
+    .await;
+    t.x(
+        "e SEARCH YOUNGER 3600",
+        &["* SEARCH 2", "e OK SEARCH completed"],
+    )
+    .await;
+    t.x(
+        "f UID SEARCH NOT YOUNGER 3600 OLDER 1",
+        &["* SEARCH 1", "f OK UID SEARCH completed"],
+    )
+    .await;
+    t.x("g SEARCH OLDER 0", &["g BAD …"]).await;
+}

@@ -427,6 +427,10 @@ pub enum SearchKey {
     Since(Date),
     /// `SMALLER n`
     Smaller(u64),
+    /// `OLDER n`: INTERNALDATE at least `n` seconds ago (RFC 5032 WITHIN)
+    Older(u32),
+    /// `YOUNGER n`: INTERNALDATE at most `n` seconds ago (RFC 5032 WITHIN)
+    Younger(u32),
     /// `SUBJECT string`
     Subject(Vec<u8>),
     /// `TEXT string`

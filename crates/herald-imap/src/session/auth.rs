@@ -58,6 +58,7 @@ impl<B: Backend> Session<B> {
             "LIST-EXTENDED",
             "LIST-STATUS",
             "STATUS=SIZE",
+            "WITHIN",
         ] {
             caps.push(c.into());
         }

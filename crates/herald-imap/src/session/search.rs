@@ -52,6 +52,8 @@ struct Candidate<'a> {
 struct Ctx<'a> {
     sel: &'a Selected,
     saved: &'a [u32],
+    /// When the search started, for OLDER and YOUNGER.
+    now_ms: i64,
 }
 
 fn in_set(set: &SequenceSet, n: u32, largest: u32, saved: &[u32], uid_of: u32) -> bool {
@@ -104,6 +106,13 @@ fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
         SearchKey::Unkeyword(kw) => !flag(kw),
         SearchKey::Larger(n) => c.meta.is_some_and(|m| m.size > *n),
         SearchKey::Smaller(n) => c.meta.is_some_and(|m| m.size < *n),
+        // RFC 5032: against the exact INTERNALDATE, in seconds, not the day.
+        SearchKey::Older(n) => c
+            .meta
+            .is_some_and(|m| m.internal_date_ms <= x.now_ms - i64::from(*n) * 1000),
+        SearchKey::Younger(n) => c
+            .meta
+            .is_some_and(|m| m.internal_date_ms >= x.now_ms - i64::from(*n) * 1000),
         SearchKey::Before(d) => internal_date(c).is_some_and(|x| x < *d),
         SearchKey::On(d) => internal_date(c).is_some_and(|x| x == *d),
         SearchKey::Since(d) => internal_date(c).is_some_and(|x| x >= *d),
@@ -181,6 +190,7 @@ impl<B: Backend> Session<B> {
         let x = Ctx {
             sel,
             saved: &self.saved,
+            now_ms: chrono::Utc::now().timestamp_millis(),
         };
         for (i, m) in sel.msgs.iter().enumerate() {
             let meta = metas

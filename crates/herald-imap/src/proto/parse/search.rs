@@ -130,6 +130,14 @@ fn key_inner(c: &mut Cursor<'_>) -> Result<SearchKey, ProtoError> {
             c.sp()?;
             SearchKey::Smaller(c.number64()?)
         }
+        "OLDER" => {
+            c.sp()?;
+            SearchKey::Older(c.nz_number()?.get())
+        }
+        "YOUNGER" => {
+            c.sp()?;
+            SearchKey::Younger(c.nz_number()?.get())
+        }
         "SUBJECT" => SearchKey::Subject(arg_string(c)?),
         "TEXT" => SearchKey::Text(arg_string(c)?),
         "TO" => SearchKey::To(arg_string(c)?),
