@@ -52,6 +52,7 @@ async fn select_lists_the_mailbox_keywords_in_flags_and_permanentflags() {
             "…",
             "…",
             "…",
+            "* OK [MAILBOXID …",
             "f OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -68,6 +69,7 @@ async fn select_lists_the_mailbox_keywords_in_flags_and_permanentflags() {
             "…",
             "…",
             "…",
+            "* OK [MAILBOXID …",
             "g OK [READ-ONLY] EXAMINE completed",
         ],
     )
@@ -167,8 +169,7 @@ async fn fruit_and_vegetables(t: &mut T) {
         "Vegetable/Broccoli",
         "Vegetable/Corn",
     ] {
-        t.x(&format!("c CREATE {m}"), &["c OK CREATE completed"])
-            .await;
+        t.x(&format!("c CREATE {m}"), &["c OK [MAILBOXID …"]).await;
     }
     for m in [
         "INBOX",
@@ -215,7 +216,7 @@ async fn list_extended_recursivematch_childinfo_and_option_errors() {
     )
     .await;
     // A parent that does not exist at all is listed as \NonExistent.
-    t.x("c CREATE Nuts/Pecan", &["c OK CREATE completed"]).await;
+    t.x("c CREATE Nuts/Pecan", &["c OK [MAILBOXID …"]).await;
     t.x("c SUBSCRIBE Nuts/Pecan", &["c OK SUBSCRIBE completed"])
         .await;
     t.x("c DELETE Nuts/Pecan", &["c OK DELETE completed"]).await;
@@ -537,6 +538,7 @@ async fn qresync_resynchronises_on_select_and_reports_vanished() {
             "* OK [UIDVALIDITY 1001] UIDs valid",
             "* OK [UIDNEXT 6] predicted next UID",
             "* OK [HIGHESTMODSEQ 9] highest",
+            "* OK [MAILBOXID …",
             "* VANISHED (EARLIER) 2,4",
             "* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (8))",
             "c OK [READ-WRITE] SELECT completed",
@@ -624,4 +626,74 @@ async fn within_searches_by_age_in_seconds() {
     )
     .await;
     t.x("g SEARCH OLDER 0", &["g BAD …"]).await;
+}
+
+/// The `(…)` value of `NAME (value)` in `line`.
+fn paren_value<'a>(line: &'a str, name: &str) -> &'a str {
+    let at = line.find(&format!("{name} (")).unwrap() + name.len() + 2;
+    let end = at + line[at..].find(')').unwrap();
+    &line[at..end]
+}
+
+#[tokio::test]
+async fn objectid_mailboxid_survives_rename_and_emailid_follows_the_bytes() {
+    let b = backend();
+    b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
+    b.deliver("alice", "INBOX", b"Subject: other\r\n\r\nx\r\n")
+        .unwrap();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    let created = t.send("a CREATE Projects").await;
+    let id = paren_value(&created, "MAILBOXID").to_owned();
+    assert!(
+        id.len() > 1 && id.bytes().all(|c| c.is_ascii_alphanumeric()),
+        "{created}"
+    );
+    t.x("b RENAME Projects Work", &["b OK RENAME completed"])
+        .await;
+    t.x(
+        "c STATUS Work (MAILBOXID MESSAGES)",
+        &[
+            &format!("* STATUS Work (MAILBOXID ({id}) MESSAGES 0)"),
+            "c OK STATUS completed",
+        ],
+    )
+    .await;
+    let inbox = t.send("d STATUS INBOX (MAILBOXID)").await;
+    assert_ne!(paren_value(&inbox, "MAILBOXID"), id);
+    t.send("e SELECT INBOX").await;
+    let fetched = t.send("f FETCH 1:2 (EMAILID THREADID)").await;
+    let lines: Vec<&str> = fetched.lines().collect();
+    let (one, two) = (
+        paren_value(lines[0], "EMAILID").to_owned(),
+        paren_value(lines[1], "EMAILID").to_owned(),
+    );
+    assert_ne!(one, two);
+    assert!(lines[0].ends_with("THREADID NIL)"), "{fetched}");
+    t.x("g COPY 1 Work", &["g OK [COPYUID …"]).await;
+    t.send("h SELECT Work").await;
+    t.x(
+        "i FETCH 1 (EMAILID)",
+        &[
+            &format!("* 1 FETCH (EMAILID ({one}))"),
+            "i OK FETCH completed",
+        ],
+    )
+    .await;
+    t.x(
+        &format!("j SEARCH EMAILID {one}"),
+        &["* SEARCH 1", "j OK SEARCH completed"],
+    )
+    .await;
+    t.x(
+        &format!("k SEARCH EMAILID {two}"),
+        &["* SEARCH", "k OK SEARCH completed"],
+    )
+    .await;
+    t.x(
+        "l SEARCH THREADID T1",
+        &["* SEARCH", "l OK SEARCH completed"],
+    )
+    .await;
+    t.x("m SEARCH EMAILID a.b", &["m BAD …"]).await;
 }

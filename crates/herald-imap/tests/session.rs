@@ -165,9 +165,8 @@ async fn mailboxes_list_status_and_isolation() {
     let b = backend();
     let mut t = T::new(&b);
     t.login("alice", "secret").await;
-    t.x("a CREATE Work/Projects", &["a OK CREATE completed"])
-        .await;
-    t.x("b CREATE Sent (USE (\\Sent))", &["b OK CREATE completed"])
+    t.x("a CREATE Work/Projects", &["a OK [MAILBOXID …"]).await;
+    t.x("b CREATE Sent (USE (\\Sent))", &["b OK [MAILBOXID …"])
         .await;
     t.x(
         "c CREATE Work",
@@ -251,7 +250,7 @@ async fn mailboxes_list_status_and_isolation() {
     // Bob's mailboxes are invisible and unreachable to Alice.
     let mut bob = T::new(&b);
     bob.login("bob", "hunter2").await;
-    bob.x("a CREATE Private", &["a OK CREATE completed"]).await;
+    bob.x("a CREATE Private", &["a OK [MAILBOXID …"]).await;
     t.x(
         "q SELECT Private",
         &["q NO [NONEXISTENT] mailbox `Private` does not exist"],
@@ -309,6 +308,7 @@ async fn append_fetch_store_search_expunge() {
             "* OK [UIDVALIDITY 1001] UIDs valid",
             "* OK [UIDNEXT 3] predicted next UID",
             "* OK [HIGHESTMODSEQ 3] highest",
+            "* OK [MAILBOXID …",
             "d OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -420,7 +420,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
     }
     let mut t = T::new(&b);
     t.login("alice", "secret").await;
-    t.x("a CREATE Archive", &["a OK CREATE completed"]).await;
+    t.x("a CREATE Archive", &["a OK [MAILBOXID …"]).await;
     let mut other = T::new(&b);
     other.login("alice", "secret").await;
     other
@@ -435,6 +435,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
                 "* OK …",
                 "* OK …",
                 "* OK …",
+                "* OK [MAILBOXID …",
                 "s OK [READ-WRITE] SELECT completed",
             ],
         )
@@ -450,6 +451,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
             "* OK …",
             "* OK …",
             "* OK …",
+            "* OK [MAILBOXID …",
             "b OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -538,6 +540,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
             "* OK …",
             "* OK …",
             "* OK …",
+            "* OK [MAILBOXID …",
             "j OK [READ-ONLY] EXAMINE completed",
         ],
     )
@@ -565,6 +568,7 @@ async fn idle_wakes_on_delivery_and_done_ends_it() {
             "* OK …",
             "* OK …",
             "* OK …",
+            "* OK [MAILBOXID …",
             "a OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -709,6 +713,7 @@ async fn search_return_options_and_saved_results() {
             "* OK …",
             "* OK …",
             "* OK …",
+            "* OK [MAILBOXID …",
             "a OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -826,7 +831,7 @@ async fn dot_segments_are_refused_in_mailbox_names() {
         assert!(out.starts_with(&format!("{tag} NO ")), "{name}: {out}");
     }
     t.x("d RENAME INBOX ..", &["d NO …"]).await;
-    t.x("e CREATE a..b", &["e OK CREATE completed"]).await;
+    t.x("e CREATE a..b", &["e OK [MAILBOXID …"]).await;
 }
 
 #[tokio::test]
@@ -857,7 +862,7 @@ async fn before_login_only_small_literals_are_accepted() {
     let (out, _) = t
         .raw(format!("d CREATE {{{}}}\r\n{name}\r\n", name.len()).as_bytes())
         .await;
-    assert!(out.ends_with("d OK CREATE completed\r\n"), "{out}");
+    assert!(out.ends_with("CREATE completed\r\n"), "{out}");
     let long = format!("e CREATE \"{}\"\r\n", "m".repeat(9000));
     let (out, _) = t.raw(long.as_bytes()).await;
     assert!(

@@ -277,6 +277,15 @@ pub enum Query {
         /// UIDs.
         uids: Option<UidSet>,
     },
+    /// The content digests (SHA-256) of messages, by UID (all when `uids` is None).
+    ContentIds {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// UIDs.
+        uids: Option<UidSet>,
+    },
     /// One message's content.
     Content {
         /// Account.
@@ -325,6 +334,8 @@ pub enum Answer {
     Messages(Vec<MessageMeta>),
     /// Message bytes.
     Content(Vec<u8>),
+    /// (UID, SHA-256 of the content) pairs, ascending by UID.
+    ContentIds(Vec<(u32, [u8; 32])>),
     /// Outbox rows.
     Events(Vec<StoredEvent>),
     /// Delivery records.

@@ -689,6 +689,26 @@ impl Store {
         }
     }
 
+    /// The SHA-256 of each message's content, by UID (all, or those in `uids`): a stable
+    /// identity of the bytes, the same wherever COPY or MOVE puts them (IMAP OBJECTID's
+    /// EMAILID is derived from it).
+    pub async fn content_ids(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> Result<Vec<(u32, [u8; 32])>> {
+        let q = Query::ContentIds {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: uids.cloned(),
+        };
+        match self.query(q).await? {
+            Answer::ContentIds(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
     /// The bytes of one message.
     pub async fn read_message(
         &self,

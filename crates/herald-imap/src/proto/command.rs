@@ -313,6 +313,8 @@ pub enum StatusItem {
     Recent,
     /// `HIGHESTMODSEQ` (RFC 7162)
     HighestModSeq,
+    /// `MAILBOXID` (RFC 8474)
+    MailboxId,
 }
 
 impl StatusItem {
@@ -327,6 +329,7 @@ impl StatusItem {
             StatusItem::Size => "SIZE",
             StatusItem::Recent => "RECENT",
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            StatusItem::MailboxId => "MAILBOXID",
         }
     }
 }
@@ -427,6 +430,10 @@ pub enum SearchKey {
     Since(Date),
     /// `SMALLER n`
     Smaller(u64),
+    /// `EMAILID objectid` (RFC 8474)
+    EmailId(String),
+    /// `THREADID objectid` (RFC 8474)
+    ThreadId(String),
     /// `OLDER n`: INTERNALDATE at least `n` seconds ago (RFC 5032 WITHIN)
     Older(u32),
     /// `YOUNGER n`: INTERNALDATE at most `n` seconds ago (RFC 5032 WITHIN)
@@ -504,6 +511,10 @@ pub enum FetchAttr {
     Uid,
     /// `MODSEQ` (RFC 7162)
     ModSeq,
+    /// `EMAILID` (RFC 8474)
+    EmailId,
+    /// `THREADID` (RFC 8474)
+    ThreadId,
     /// `BODY[section]<partial>` or `BODY.PEEK[…]`
     BodySection {
         /// `.PEEK`: do not set `\Seen`.

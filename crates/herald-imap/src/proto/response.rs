@@ -617,7 +617,11 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 if i > 0 {
                     out.push(b' ');
                 }
-                out.extend_from_slice(format!("{} {v}", item.as_str()).as_bytes());
+                if *item == StatusItem::MailboxId {
+                    out.extend_from_slice(format!("MAILBOXID ({})", mailbox_id(*v)).as_bytes());
+                } else {
+                    out.extend_from_slice(format!("{} {v}", item.as_str()).as_bytes());
+                }
             }
             out.push(b')');
         }
@@ -824,6 +828,10 @@ pub enum FetchItem {
     Rfc822Size(u64),
     /// `MODSEQ (n)`
     ModSeq(u64),
+    /// `EMAILID (id)` (RFC 8474)
+    EmailId(String),
+    /// `THREADID (id)`, or NIL where messages are not threaded (RFC 8474 §5.2)
+    ThreadId(Option<String>),
     /// `ENVELOPE (…)`, already rendered by the store's metadata layer.
     Envelope(Vec<u8>),
     /// `BODYSTRUCTURE (…)`, already rendered.
@@ -839,6 +847,12 @@ pub enum FetchItem {
     },
     /// Message data in memory (`BODY[…]`, `BINARY[…]`, `RFC822*`); `None` writes NIL.
     Data(BodyName, Option<Vec<u8>>),
+}
+
+/// The RFC 8474 MAILBOXID of a mailbox, from the number the session derives from the store's
+/// never-reused mailbox id and its UIDVALIDITY (see `session::select::mailbox_id`).
+pub fn mailbox_id(v: u64) -> String {
+    format!("F{v:016x}")
 }
 
 /// Writes a `* n FETCH (…)` response item by item, so a body can be streamed in the middle:
@@ -890,6 +904,11 @@ impl FetchWriter {
                 out.extend_from_slice(format!("RFC822.SIZE {n}").as_bytes())
             }
             FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
+            FetchItem::EmailId(id) => out.extend_from_slice(format!("EMAILID ({id})").as_bytes()),
+            FetchItem::ThreadId(None) => out.extend_from_slice(b"THREADID NIL"),
+            FetchItem::ThreadId(Some(id)) => {
+                out.extend_from_slice(format!("THREADID ({id})").as_bytes())
+            }
             FetchItem::Envelope(e) => {
                 out.extend_from_slice(b"ENVELOPE ");
                 out.extend_from_slice(e);

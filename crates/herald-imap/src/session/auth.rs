@@ -59,6 +59,7 @@ impl<B: Backend> Session<B> {
             "LIST-STATUS",
             "STATUS=SIZE",
             "WITHIN",
+            "OBJECTID",
         ] {
             caps.push(c.into());
         }

@@ -124,6 +124,12 @@ pub trait Backend: Send + Sync + 'static {
         mailbox: &str,
         uid: u32,
     ) -> impl Future<Output = Result<Vec<u8>>> + Send;
+    fn content_ids(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> impl Future<Output = Result<Vec<(u32, [u8; 32])>>> + Send;
     fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send;
     fn set_quota(
         &self,
@@ -294,6 +300,14 @@ impl Backend for Store {
         upto: u32,
     ) -> impl Future<Output = Result<u32>> + Send {
         Store::claim_recent(self, ctx, mailbox, upto)
+    }
+    fn content_ids(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> impl Future<Output = Result<Vec<(u32, [u8; 32])>>> + Send {
+        Store::content_ids(self, ctx, mailbox, uids)
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)

@@ -8,7 +8,7 @@
 //! Fetching a non-PEEK body section sets `\Seen` through the store first (MessageRead event)
 //! and reports the new FLAGS in the same FETCH response, as RFC 9051 §6.4.5 requires.
 
-use super::select::{missing_uids, msg_flags};
+use super::select::{email_id, missing_uids, msg_flags};
 use super::{Backend, Session, Writer};
 use crate::mime;
 use crate::proto::command::{FetchAttr, FetchCommand, Section, SectionText};
@@ -157,6 +157,22 @@ impl<B: Backend> Session<B> {
             }
         };
         let metas: HashMap<u32, _> = metas.into_iter().map(|m| (m.uid, m)).collect();
+        let email_ids: HashMap<u32, [u8; 32]> =
+            if cmd.items.contains(&FetchAttr::EmailId) && !uids.is_empty() {
+                match self
+                    .backend
+                    .content_ids(&self.ctx, &name, Some(&uids))
+                    .await
+                {
+                    Ok(ids) => ids.into_iter().collect(),
+                    Err(e) => {
+                        self.fail(tag, &e);
+                        return Ok(());
+                    }
+                }
+            } else {
+                HashMap::new()
+            };
         let content = cmd.items.iter().any(needs_content);
         let o = self.wopts();
         for i in indexes {
@@ -196,6 +212,13 @@ impl<B: Backend> Session<B> {
                         items.push(FetchItem::Flags(msg_flags(&msg)));
                     }
                     FetchAttr::ModSeq => {}
+                    FetchAttr::EmailId => {
+                        if let Some(d) = email_ids.get(&msg.uid) {
+                            items.push(FetchItem::EmailId(email_id(d)));
+                        }
+                    }
+                    // Herald does not thread messages: RFC 8474 §5.2 says NIL then.
+                    FetchAttr::ThreadId => items.push(FetchItem::ThreadId(None)),
                     FetchAttr::InternalDate => {
                         let d = chrono::Utc
                             .timestamp_millis_opt(meta.internal_date_ms)

@@ -128,9 +128,11 @@ impl<B: Backend> Session<B> {
             .create_mailbox(&self.ctx, mailbox.as_str(), special)
             .await
         {
-            Ok(_) => {
+            Ok(c) => {
                 self.updates(true).await;
-                self.ok(tag, None, "CREATE completed");
+                let id = crate::proto::response::mailbox_id(super::select::mailbox_id(&c.value));
+                let code = Code::Other("MAILBOXID".into(), Some(format!("({id})")));
+                self.ok(tag, Some(code), "CREATE completed");
             }
             Err(e) => self.fail(tag, &e),
         }

@@ -44,6 +44,7 @@ struct Candidate<'a> {
     uid: u32,
     flags: &'a [String],
     recent: bool,
+    email_id: Option<&'a str>,
     modseq: u64,
     meta: Option<&'a MessageMeta>,
     msg: Option<&'a Message<'a>>,
@@ -107,6 +108,9 @@ fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
         SearchKey::Larger(n) => c.meta.is_some_and(|m| m.size > *n),
         SearchKey::Smaller(n) => c.meta.is_some_and(|m| m.size < *n),
         // RFC 5032: against the exact INTERNALDATE, in seconds, not the day.
+        SearchKey::EmailId(id) => c.email_id.is_some_and(|e| e == id),
+        // Messages are not threaded (THREADID is NIL): no message is in a thread.
+        SearchKey::ThreadId(_) => false,
         SearchKey::Older(n) => c
             .meta
             .is_some_and(|m| m.internal_date_ms <= x.now_ms - i64::from(*n) * 1000),
@@ -142,6 +146,16 @@ fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
         SearchKey::Not(k) => !eval(k, c, x),
         SearchKey::Or(a, b) => eval(a, c, x) || eval(b, c, x),
         SearchKey::And(v) => v.iter().all(|k| eval(k, c, x)),
+    }
+}
+
+fn has_email_id(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::EmailId(_) => true,
+        SearchKey::Not(k) => has_email_id(k),
+        SearchKey::Or(a, b) => has_email_id(a) || has_email_id(b),
+        SearchKey::And(v) => v.iter().any(has_email_id),
+        _ => false,
     }
 }
 
@@ -182,6 +196,21 @@ impl<B: Backend> Session<B> {
             }
         };
         let content = cmd.criteria.iter().any(needs_content);
+        let email_ids: std::collections::HashMap<u32, String> =
+            if cmd.criteria.iter().any(has_email_id) {
+                match self.backend.content_ids(&self.ctx, &name, None).await {
+                    Ok(ids) => ids
+                        .into_iter()
+                        .map(|(u, d)| (u, super::select::email_id(&d)))
+                        .collect(),
+                    Err(e) => {
+                        self.fail(tag, &e);
+                        return;
+                    }
+                }
+            } else {
+                std::collections::HashMap::new()
+            };
         let key = SearchKey::And(cmd.criteria.clone());
         let mut matched: Vec<(u32, u32, u64)> = Vec::new();
         let Some(sel) = self.selected() else {
@@ -211,6 +240,7 @@ impl<B: Backend> Session<B> {
                 uid: m.uid,
                 flags: &m.flags,
                 recent: m.recent,
+                email_id: email_ids.get(&m.uid).map(String::as_str),
                 modseq: m.modseq,
                 meta,
                 msg: parsed.as_ref(),

@@ -198,6 +198,24 @@ pub(crate) fn missing_uids(ranges: &[(u32, u32)], present: &[u32]) -> UidSet {
     UidSet::from_ranges(out)
 }
 
+/// The number behind a mailbox's RFC 8474 MAILBOXID: the store's mailbox id (never reused,
+/// kept by RENAME) with its UIDVALIDITY (so a `\Noselect` placeholder made a mailbox again
+/// gets a new one).
+pub(crate) fn mailbox_id(info: &herald_store::MailboxInfo) -> u64 {
+    ((info.id as u64) << 32) | u64::from(info.uidvalidity)
+}
+
+/// The RFC 8474 EMAILID of a message: from the digest of its bytes, so it is the same in
+/// every mailbox COPY or MOVE puts it in.
+pub(crate) fn email_id(digest: &[u8; 32]) -> String {
+    let mut s = String::with_capacity(25);
+    s.push('M');
+    for b in &digest[..12] {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
 /// The flags every mailbox offers.
 fn system_flags() -> Vec<Flag> {
     vec![
@@ -296,6 +314,7 @@ impl<B: Backend> Session<B> {
             .iter()
             .position(|m| !sflags::contains(&m.flags, "\\Seen"));
         let o = self.wopts();
+        let id = crate::proto::response::mailbox_id(mailbox_id(&info));
         let mut keywords = Vec::new();
         learn_keywords(&mut keywords, msgs.iter().flat_map(|m| &m.flags));
         let sel = Selected {
@@ -316,6 +335,10 @@ impl<B: Backend> Session<B> {
         self.untagged_ok(Some(Code::UidValidity(info.uidvalidity)), "UIDs valid");
         self.untagged_ok(Some(Code::UidNext(uidnext)), "predicted next UID");
         self.untagged_ok(Some(Code::HighestModSeq(highest)), "highest");
+        self.untagged_ok(
+            Some(Code::Other("MAILBOXID".into(), Some(format!("({id})")))),
+            "Ok",
+        );
         // QRESYNC (RFC 7162 §3.2.5): what vanished and what changed since the client's
         // MODSEQ, when its UIDVALIDITY is still the mailbox's. VANISHED may name UIDs the
         // client already knew were gone; never fewer than vanished.
@@ -583,6 +606,7 @@ impl<B: Backend> Session<B> {
                         metas.iter().filter(|m| m.uid >= info.recent_uid).count() as u64
                     }
                     StatusItem::HighestModSeq => info.highest_modseq,
+                    StatusItem::MailboxId => mailbox_id(&info),
                 };
                 (item, v)
             })

@@ -1,8 +1,8 @@
 //! The session transcript harness: a [`Session`] on the in-memory store, fed `C:` lines and
 //! checked line by line against expected `S:` lines (a line ending in `…` matches by prefix).
 //! Every byte the server writes is also decoded with imap-codec's response codec (greeting
-//! aside), except ESEARCH and LIST extended data, which imap-codec alpha.10 cannot read (see
-//! `responses.rs`).
+//! aside), except ESEARCH, LIST extended data and RFC 8474 object ids, which imap-codec
+//! alpha.10 cannot read (see `responses.rs`).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -35,15 +35,18 @@ pub struct T {
 pub fn check_codec(out: &[u8]) {
     let mut rest = out;
     while !rest.is_empty() {
-        // imap-codec's known gaps (`responses.rs`, EXPECTED_GAPS): ESEARCH and LIST's
-        // extended data (CHILDINFO, OLDNAME).
+        // imap-codec's known gaps (`responses.rs`, EXPECTED_GAPS): ESEARCH, LIST's extended
+        // data (CHILDINFO, OLDNAME), and RFC 8474 object ids.
         let line_end = rest
             .windows(2)
             .position(|w| w == b"\r\n")
             .unwrap_or(rest.len());
         let line = &rest[..line_end];
         let list_extended = line.starts_with(b"* LIST") && line.ends_with(b"))");
-        if rest.starts_with(b"* ESEARCH") || list_extended {
+        let object_id = [&b"MAILBOXID ("[..], b"EMAILID (", b"THREADID "]
+            .iter()
+            .any(|n| line.windows(n.len()).any(|w| w == *n));
+        if rest.starts_with(b"* ESEARCH") || list_extended || object_id {
             let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
             rest = &rest[end + 2..];
             continue;

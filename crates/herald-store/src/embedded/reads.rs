@@ -60,6 +60,39 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             mailbox,
             uids,
         } => Answer::Messages(messages(conn, &account_name, &mailbox, uids.as_ref())?),
+        Query::ContentIds {
+            account: account_name,
+            mailbox,
+            uids,
+        } => {
+            let a = account(conn, &account_name)?;
+            let name = names::mailbox(&mailbox, false)?;
+            let mb = find_mailbox(conn, a.id, &name)?
+                .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+            let (lo, hi) = uids
+                .as_ref()
+                .and_then(UidSet::bounds)
+                .unwrap_or((1, u32::MAX));
+            let mut stmt = conn.prepare_cached(
+                "SELECT m.uid, b.sha256 FROM messages m JOIN blobs b ON b.id = m.blob_id
+                 WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
+            )?;
+            let mut out = Vec::new();
+            let rows = stmt.query_map(params![mb.id, lo, hi], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            for row in rows {
+                let (uid, sha) = row?;
+                if uids.as_ref().is_some_and(|s| !s.contains(uid)) {
+                    continue;
+                }
+                let sha: [u8; 32] = sha.try_into().map_err(|_| {
+                    StoreError::Corrupt(format!("blob digest of {name} UID {uid} is not 32 bytes"))
+                })?;
+                out.push((uid, sha));
+            }
+            Answer::ContentIds(out)
+        }
         Query::Content {
             account: account_name,
             mailbox,

@@ -469,6 +469,34 @@ async fn recent_goes_to_the_first_claim_only_and_survives_a_restart() {
     assert!(store.claim_recent(&ctx, "Nope", 4).await.is_err());
 }
 
+#[tokio::test]
+async fn content_ids_follow_the_bytes_through_copy_and_move() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store.create_mailbox(&ctx, "Archive", None).await.unwrap();
+    t.append(&ctx, "INBOX", "one", &[]).await;
+    t.append(&ctx, "INBOX", "two", &[]).await;
+    let inbox = t.store.content_ids(&ctx, "INBOX", None).await.unwrap();
+    assert_eq!(inbox.iter().map(|c| c.0).collect::<Vec<_>>(), [1, 2]);
+    assert_ne!(inbox[0].1, inbox[1].1);
+    t.store
+        .copy(&ctx, "INBOX", &uids("1"), "Archive")
+        .await
+        .unwrap();
+    t.store
+        .move_messages(&ctx, "INBOX", &uids("2"), "Archive")
+        .await
+        .unwrap();
+    let archive = t.store.content_ids(&ctx, "Archive", None).await.unwrap();
+    assert_eq!(archive, [(1, inbox[0].1), (2, inbox[1].1)]);
+    let some = t
+        .store
+        .content_ids(&ctx, "Archive", Some(&uids("2")))
+        .await
+        .unwrap();
+    assert_eq!(some, [(2, inbox[1].1)]);
+}
+
 // ---- quotas (§4.1) -----------------------------------------------------------------------------
 
 #[tokio::test]

@@ -125,7 +125,8 @@ assert M.untagged_responses.get("UIDVALIDITY"), M.untagged_responses
 typ, data = M.fetch("1:*", "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)")
 assert typ == "OK", data
 f = flat(data)
-assert b"1 (UID 1 FLAGS (\\Seen) RFC822.SIZE %d INTERNALDATE" % len(MSG1) in f, f
+# The first session to select the mailbox sees both messages as \Recent (IMAP4rev1).
+assert b"1 (UID 1 FLAGS (\\Seen \\Recent) RFC822.SIZE %d INTERNALDATE" % len(MSG1) in f, f
 assert b'"lunch plans" (("Bob Sender" NIL "bob" "example.org"))' in f, f
 assert b'"=?utf-8?q?r=C3=A9sum=C3=A9?="' in f, f
 f = flat(M.fetch("2", "(BODYSTRUCTURE)")[1])
@@ -137,9 +138,9 @@ assert b'BODY[1] "see attached"' in f, f
 assert b"BODY[HEADER.FIELDS (FROM)] {27}From: carol@example.net\r\n\r\n" in f, f
 assert b"BODY[2.MIME] {" in f and b"Content-Disposition: attachment; filename=cv.pdf\r\n\r\n" in f, f
 f = flat(M.fetch("2", "(FLAGS)")[1])
-assert b"FLAGS ()" in f, f
+assert b"FLAGS (\\Recent)" in f, f
 f = flat(M.fetch("2", "(BODY[]<0.10>)")[1])
-assert b'BODY[]<0> "From: caro"' in f and b"FLAGS (\\Seen)" in f, f
+assert b'BODY[]<0> "From: caro"' in f and b"FLAGS (\\Seen \\Recent)" in f, f
 f = flat(M.uid("FETCH", "1", "(RFC822.HEADER MODSEQ)")[1])
 assert MSG1[: MSG1.index(b"\r\n\r\n") + 4] in f and b"MODSEQ (" in f, f
 f = flat(M.fetch("1", "RFC822")[1])
@@ -228,6 +229,8 @@ sock = M.socket()
 sock.settimeout(10)
 line = M.readline()
 assert line == b"* 1 EXISTS\r\n", line
+line = M.readline()
+assert line == b"* 1 RECENT\r\n", line
 M.send(b"DONE\r\n")
 line = M.readline()
 assert line.startswith(tag + b" OK"), line

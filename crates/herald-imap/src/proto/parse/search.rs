@@ -98,6 +98,23 @@ fn key_inner(c: &mut Cursor<'_>) -> Result<SearchKey, ProtoError> {
             let field = c.astring_text()?;
             SearchKey::Header(field, arg_string(c)?)
         }
+        "EMAILID" | "THREADID" => {
+            c.sp()?;
+            // objectid = 1*255(ALPHA / DIGIT / "_" / "-") (RFC 8474 §7)
+            let id = c.atom()?.to_owned();
+            if id.len() > 255
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(c.err("an object id"));
+            }
+            if name == "EMAILID" {
+                SearchKey::EmailId(id)
+            } else {
+                SearchKey::ThreadId(id)
+            }
+        }
         "KEYWORD" => {
             c.sp()?;
             SearchKey::Keyword(c.atom()?.to_owned())

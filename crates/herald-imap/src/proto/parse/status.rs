@@ -19,6 +19,7 @@ pub(crate) fn status_items(c: &mut Cursor<'_>) -> Result<Vec<StatusItem>, ProtoE
             "SIZE" => StatusItem::Size,
             "RECENT" => StatusItem::Recent,
             "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+            "MAILBOXID" => StatusItem::MailboxId,
             _ => return Err(c.err("status item")),
         });
         if c.eat(b')') {
