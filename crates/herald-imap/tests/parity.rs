@@ -697,3 +697,44 @@ async fn objectid_mailboxid_survives_rename_and_emailid_follows_the_bytes() {
     .await;
     t.x("m SEARCH EMAILID a.b", &["m BAD …"]).await;
 }
+
+#[tokio::test]
+async fn multiappend_commits_all_or_nothing() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    let n = MSG.len();
+    let (out, _) = t
+        .raw(
+            format!(
+                "a APPEND INBOX (\\Seen) {{{n}+}}\r\n{MSG} ($Work) \"01-Jan-2020 00:00:00 +0000\" {{{n}+}}\r\n{MSG} {{{n}+}}\r\n{MSG}\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert_eq!(out, "a OK [APPENDUID 1001 1:3] APPEND completed\r\n");
+    // root acting as alice (AUTHENTICATE PLAIN with alice as authorization identity).
+    let mut admin = T::new(&b);
+    admin
+        .x("x AUTHENTICATE PLAIN YWxpY2UAcm9vdAB0b29y", &["x OK …"])
+        .await;
+    admin
+        .x(
+            "q SETQUOTA \"\" (MESSAGE 4)",
+            &["* QUOTA …", "q OK SETQUOTA completed"],
+        )
+        .await;
+    // Two more would make five: neither is kept.
+    let (out, _) = t
+        .raw(format!("b APPEND INBOX {{{n}+}}\r\n{MSG} {{{n}+}}\r\n{MSG}\r\n").as_bytes())
+        .await;
+    assert!(out.starts_with("b NO [OVERQUOTA]"), "{out}");
+    t.x(
+        "c STATUS INBOX (MESSAGES UIDNEXT)",
+        &[
+            "* STATUS INBOX (MESSAGES 3 UIDNEXT 4)",
+            "c OK STATUS completed",
+        ],
+    )
+    .await;
+}

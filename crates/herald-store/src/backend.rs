@@ -112,6 +112,15 @@ pub enum Op {
         /// SMTP envelope for a delivery (MessageNew); None for APPEND (MessageAppend).
         envelope: Option<String>,
     },
+    /// MULTIAPPEND (RFC 3502): several messages into one mailbox, all or none.
+    AppendMany {
+        /// Account.
+        account: String,
+        /// Target mailbox.
+        mailbox: String,
+        /// Content, flags and INTERNALDATE (ms) of each message, in order.
+        messages: Vec<(BlobRef, Vec<String>, i64)>,
+    },
     /// COPY, or MOVE when `remove_source`.
     Copy {
         /// Account.
@@ -230,6 +239,8 @@ pub enum Output {
     Mailbox(MailboxInfo),
     /// A new message.
     Appended(Appended),
+    /// New messages, in the order given.
+    AppendedMany(Vec<Appended>),
     /// COPY/MOVE.
     Copied(CopyResult),
     /// STORE.

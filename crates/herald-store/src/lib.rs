@@ -437,6 +437,33 @@ impl Store {
         .await
     }
 
+    /// MULTIAPPEND (RFC 3502): appends `messages` (content, flags, INTERNALDATE) to `mailbox`
+    /// atomically — one commit with one MessageAppend per message, or nothing at all (an
+    /// over-quota attempt commits only its QuotaExceed).
+    pub async fn append_many(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        messages: Vec<(Vec<u8>, Vec<String>, Option<i64>)>,
+    ) -> Result<Committed<Vec<Appended>>> {
+        let account = ctx.account()?.to_owned();
+        let mut items = Vec::with_capacity(messages.len());
+        for (content, flags, date) in messages {
+            let blob = self.inner.backend.put_blob(content).await?;
+            items.push((blob, flags, date.unwrap_or_else(now_ms)));
+        }
+        let op = Op::AppendMany {
+            account,
+            mailbox: mailbox.to_owned(),
+            messages: items,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::AppendedMany(a) => Some(a),
+            _ => None,
+        })
+        .await
+    }
+
     /// Delivery to one recipient: MessageNew with `envelope`, or QuotaExceed and
     /// [`StoreError::OverQuota`].
     pub async fn deliver(

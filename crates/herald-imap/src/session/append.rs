@@ -4,8 +4,8 @@
 //! ([`Session::literal`](super::Session) decides that when the literal is announced, refusing
 //! one above `max_literal` before any of it is read), so it never counts against the command
 //! size limit. The store takes the message as one `Vec`, so a message is in memory once while
-//! it is appended. Messages of a MULTIAPPEND are appended one by one; a failure stops the
-//! command (the earlier ones stay, and their UIDs are not reported).
+//! it is appended. The messages of a MULTIAPPEND (RFC 3502) are appended in one store
+//! transaction: all of them, or none when one fails (over quota, a bad flag).
 //!
 //! Errors: a missing mailbox is `NO [TRYCREATE]` (RFC 9051 §6.3.12); over quota is
 //! `NO [OVERQUOTA]`, and the store has already committed the QuotaExceed event.
@@ -34,8 +34,7 @@ impl<B: Backend> Session<B> {
         mailbox: Mailbox,
         messages: Vec<AppendMessage>,
     ) {
-        let mut uids = Vec::new();
-        let mut uidvalidity = 0;
+        let mut batch = Vec::with_capacity(messages.len());
         for m in messages {
             let Some(content) = self.take_literal(m.data) else {
                 self.bad(tag, "message data missing");
@@ -48,31 +47,42 @@ impl<B: Backend> Session<B> {
                 .map(ToString::to_string)
                 .collect();
             let date = m.internal_date.map(|d| d.timestamp_millis());
-            match self
-                .backend
+            batch.push((content, flags, date));
+        }
+        // One message: the common APPEND. Several: MULTIAPPEND, committed all or none
+        // (RFC 3502 §6.3.11), in one store transaction.
+        let result = if batch.len() == 1 {
+            let Some((content, flags, date)) = batch.pop() else {
+                return;
+            };
+            self.backend
                 .append(&self.ctx, mailbox.as_str(), content, &flags, date)
                 .await
-            {
-                Ok(c) => {
-                    uidvalidity = c.value.uidvalidity;
-                    uids.push(c.value.uid);
-                }
-                Err(e @ (StoreError::NotFound { .. } | StoreError::NoSelect(_))) => {
-                    self.no(tag, Some(Code::TryCreate), &e.to_string());
-                    return;
-                }
-                Err(e) => {
-                    self.fail(tag, &e);
-                    return;
-                }
+                .map(|c| vec![c.value])
+        } else {
+            self.backend
+                .append_many(&self.ctx, mailbox.as_str(), batch)
+                .await
+                .map(|c| c.value)
+        };
+        let appended = match result {
+            Ok(a) => a,
+            Err(e @ (StoreError::NotFound { .. } | StoreError::NoSelect(_))) => {
+                self.no(tag, Some(Code::TryCreate), &e.to_string());
+                return;
             }
-        }
+            Err(e) => {
+                self.fail(tag, &e);
+                return;
+            }
+        };
+        let uidvalidity = appended.first().map_or(0, |a| a.uidvalidity);
         self.updates(true).await;
         self.ok(
             tag,
             Some(Code::AppendUid {
                 uidvalidity,
-                uids: UidSet::from_uids(uids),
+                uids: UidSet::from_uids(appended.iter().map(|a| a.uid)),
             }),
             "APPEND completed",
         );

@@ -60,6 +60,7 @@ impl<B: Backend> Session<B> {
             "STATUS=SIZE",
             "WITHIN",
             "OBJECTID",
+            "MULTIAPPEND",
         ] {
             caps.push(c.into());
         }

@@ -83,6 +83,12 @@ pub trait Backend: Send + Sync + 'static {
         flags: &[String],
         internal_date_ms: Option<i64>,
     ) -> impl Future<Output = Result<Committed<Appended>>> + Send;
+    fn append_many(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        messages: Vec<(Vec<u8>, Vec<String>, Option<i64>)>,
+    ) -> impl Future<Output = Result<Committed<Vec<Appended>>>> + Send;
     fn copy(
         &self,
         ctx: &SessionContext,
@@ -300,6 +306,14 @@ impl Backend for Store {
         upto: u32,
     ) -> impl Future<Output = Result<u32>> + Send {
         Store::claim_recent(self, ctx, mailbox, upto)
+    }
+    fn append_many(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        messages: Vec<(Vec<u8>, Vec<String>, Option<i64>)>,
+    ) -> impl Future<Output = Result<Committed<Vec<Appended>>>> + Send {
+        Store::append_many(self, ctx, mailbox, messages)
     }
     fn content_ids(
         &self,

@@ -534,6 +534,30 @@ impl Backend for MemoryBackend {
         ready(self.do_append(ctx, mailbox, content, flags, internal_date_ms))
     }
 
+    fn append_many(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        messages: Vec<(Vec<u8>, Vec<String>, Option<i64>)>,
+    ) -> impl Future<Output = Result<Committed<Vec<Appended>>>> + Send {
+        // All or none: check the whole batch against the quota and the mailbox first.
+        let total: u64 = messages.iter().map(|m| m.0.len() as u64).sum();
+        let checked = self.with(|s| {
+            let user = ctx.user.clone().unwrap_or_default();
+            let acct = s.account(ctx)?;
+            check_quota(&user, acct, total, messages.len() as u64)?;
+            selectable(acct, mailbox).map(|_| ())
+        });
+        let mut out = Vec::new();
+        let result = checked.and_then(|()| {
+            for (content, flags, date) in messages {
+                out.push(self.do_append(ctx, mailbox, content, &flags, date)?.value);
+            }
+            Ok(done(out))
+        });
+        ready(result)
+    }
+
     fn copy(
         &self,
         ctx: &SessionContext,

@@ -110,6 +110,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             *internal_date_ms,
             envelope.as_deref(),
         ),
+        Op::AppendMany {
+            account,
+            mailbox,
+            messages,
+        } => env.append_many(account, mailbox, messages),
         Op::Copy {
             account,
             from,
@@ -1082,6 +1087,28 @@ impl Env<'_> {
             vec![e],
             vec![mb.id],
         )
+    }
+
+    /// Each message as [`Env::append`] would add it, in one savepoint: a failure (over quota,
+    /// out of UIDs) rolls back the ones before it too, and only its QuotaExceed commits.
+    fn append_many(
+        &self,
+        account_name: &str,
+        mailbox: &str,
+        messages: &[(BlobRef, Vec<String>, i64)],
+    ) -> OpResult {
+        let mut appended = Vec::with_capacity(messages.len());
+        let mut events = Vec::with_capacity(messages.len());
+        let mut mailboxes = Vec::new();
+        for (blob, flags, date) in messages {
+            let one = self.append(account_name, mailbox, blob, flags, *date, None)?;
+            if let Output::Appended(a) = one.output {
+                appended.push(a);
+            }
+            events.extend(one.events);
+            mailboxes = one.mailboxes;
+        }
+        done(Output::AppendedMany(appended), events, mailboxes)
     }
 
     fn copy(

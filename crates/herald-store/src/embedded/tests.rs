@@ -497,6 +497,49 @@ async fn content_ids_follow_the_bytes_through_copy_and_move() {
     assert_eq!(some, [(2, inbox[1].1)]);
 }
 
+#[tokio::test]
+async fn append_many_is_all_or_nothing() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let msg = |s: &str| (s.as_bytes().to_vec(), vec!["$Work".to_owned()], None);
+    let c = t
+        .store
+        .append_many(&ctx, "INBOX", vec![msg("one"), msg("two"), msg("three")])
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(c.value.iter().map(|a| a.uid).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(c.events.iter().all(|e| e.event == EventType::MessageAppend) && c.events.len() == 3);
+    assert_eq!(c.events[2].messages, Some(3));
+    // Room for one more message only: the second of two fails, and neither is kept.
+    t.store
+        .set_quota(&admin(), "alice", None, Some(4))
+        .await
+        .unwrap();
+    let before = t.store.events_after(0, 1000).await.unwrap().len();
+    let err = t
+        .store
+        .append_many(&ctx, "INBOX", vec![msg("four"), msg("five")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OverQuota { .. }), "{err:?}");
+    assert_eq!(t.store.fetch(&ctx, "INBOX", None).await.unwrap().len(), 3);
+    assert_eq!(t.store.quota("alice").await.unwrap().used_messages, 3);
+    let after = t.store.events_after(0, 1000).await.unwrap();
+    assert_eq!(after.len(), before + 1, "only the refusal is recorded");
+    assert!(
+        after[before].json.contains("\"QuotaExceed\""),
+        "{}",
+        after[before].json
+    );
+    assert_eq!(
+        t.store.mailbox(&ctx, "INBOX").await.unwrap().uidnext,
+        4,
+        "no UID was used"
+    );
+    t.consistent().await;
+}
+
 // ---- quotas (§4.1) -----------------------------------------------------------------------------
 
 #[tokio::test]
