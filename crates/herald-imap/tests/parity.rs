@@ -738,3 +738,33 @@ async fn multiappend_commits_all_or_nothing() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn binary_append_and_fetch() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    // An 8-bit body sent as a literal8, and a base64 part to decode.
+    let msg = "Subject: b\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n--X\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncaf\u{e9}\r\n--X\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--X--\r\n";
+    let n = msg.len();
+    let (out, _) = t
+        .raw(format!("a APPEND INBOX ~{{{n}+}}\r\n{msg}\r\n").as_bytes())
+        .await;
+    assert_eq!(out, "a OK [APPENDUID 1001 1] APPEND completed\r\n");
+    let (out, _) = t.raw(b"b APPEND INBOX ~{5+}\r\nx\x00y\r\n\r\n").await;
+    assert!(out.starts_with("b NO [UNKNOWN-CTE]"), "{out}");
+    t.send("c SELECT INBOX").await;
+    t.x(
+        "d FETCH 1 (BINARY.SIZE[2] BINARY.SIZE[1])",
+        &[
+            "* 1 FETCH (BINARY.SIZE[2] 4 BINARY.SIZE[1] 5)",
+            "d OK FETCH completed",
+        ],
+    )
+    .await;
+    let (out, _) = t.raw_bytes(b"e FETCH 1 BINARY.PEEK[2]\r\n").await;
+    assert_eq!(
+        out,
+        b"* 1 FETCH (BINARY[2] ~{4}\r\n\x00\x01\x02\xff)\r\ne OK FETCH completed\r\n"
+    );
+}

@@ -1,4 +1,4 @@
-//! APPEND (with MULTIAPPEND syntax, LITERAL+ and UIDPLUS's APPENDUID).
+//! APPEND (with MULTIAPPEND, BINARY's literal8, LITERAL+ and UIDPLUS's APPENDUID).
 //!
 //! The message literal was streamed out of the framer into the session's own buffer
 //! ([`Session::literal`](super::Session) decides that when the literal is announced, refusing
@@ -40,6 +40,17 @@ impl<B: Backend> Session<B> {
                 self.bad(tag, "message data missing");
                 return;
             };
+            // A literal8 (RFC 3516 §4.4) may carry 8-bit data, which is stored as sent; NUL
+            // bytes are refused, since BODY[] could then not return the message as a plain
+            // literal to clients that did not ask for BINARY.
+            if m.binary && content.contains(&0) {
+                self.no(
+                    tag,
+                    Some(Code::UnknownCte),
+                    "messages with NUL bytes are not stored",
+                );
+                return;
+            }
             let flags: Vec<String> = m
                 .flags
                 .iter()

@@ -71,10 +71,15 @@ impl T {
         }
     }
     pub async fn raw(&mut self, input: &[u8]) -> (String, Control) {
+        let (out, c) = self.raw_bytes(input).await;
+        (String::from_utf8(out).unwrap(), c)
+    }
+    /// As [`T::raw`], for answers that are not UTF-8 (literal8 data).
+    pub async fn raw_bytes(&mut self, input: &[u8]) -> (Vec<u8>, Control) {
         let mut out: Vec<u8> = Vec::new();
         let c = self.s.input(input, &mut out).await.unwrap();
         check_codec(&out);
-        (String::from_utf8(out).unwrap(), c)
+        (out, c)
     }
     /// Sends `c` (CRLF added per line) and checks the lines written.
     pub async fn x(&mut self, c: &str, expected: &[&str]) -> String {
