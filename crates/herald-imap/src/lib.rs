@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod mime;
+pub mod preview;
 pub mod proto;
 pub mod server;
 pub mod session;

@@ -768,3 +768,45 @@ async fn binary_append_and_fetch() {
         b"* 1 FETCH (BINARY[2] ~{4}\r\n\x00\x01\x02\xff)\r\ne OK FETCH completed\r\n"
     );
 }
+
+#[tokio::test]
+async fn preview_gives_the_start_of_the_text() {
+    let b = backend();
+    b.deliver(
+        "alice",
+        "INBOX",
+        b"Subject: p\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHi Alice,\r\n\r\n  lunch at caf\xc3\xa9?\r\n",
+    )
+    .unwrap();
+    b.deliver("alice", "INBOX", b"Subject: p\r\n\r\n\r\n")
+        .unwrap();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    t.send("a SELECT INBOX").await;
+    t.x(
+        "b FETCH 1:2 (PREVIEW)",
+        &[
+            "* 1 FETCH (PREVIEW {25}",
+            "Hi Alice, lunch at caf\u{e9}?)",
+            "* 2 FETCH (PREVIEW \"\")",
+            "b OK FETCH completed",
+        ],
+    )
+    .await;
+    // LAZY is accepted; a FETCH modifier after a lone PREVIEW is still a modifier.
+    t.x(
+        "c UID FETCH 2 (UID PREVIEW (LAZY))",
+        &["* 2 FETCH (UID 2 PREVIEW \"\")", "c OK UID FETCH completed"],
+    )
+    .await;
+    t.x(
+        "d UID FETCH 2 PREVIEW (CHANGEDSINCE 1)",
+        &[
+            "* OK [HIGHESTMODSEQ …",
+            "* 2 FETCH (UID 2 PREVIEW \"\" MODSEQ (3))",
+            "d OK UID FETCH completed",
+        ],
+    )
+    .await;
+    t.x("e FETCH 1 (PREVIEW (EAGER))", &["e BAD …"]).await;
+}

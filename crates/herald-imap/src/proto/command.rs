@@ -515,6 +515,8 @@ pub enum FetchAttr {
     EmailId,
     /// `THREADID` (RFC 8474)
     ThreadId,
+    /// `PREVIEW` or `PREVIEW (LAZY)` (RFC 8970); Herald always computes it.
+    Preview,
     /// `BODY[section]<partial>` or `BODY.PEEK[…]`
     BodySection {
         /// `.PEEK`: do not set `\Seen`.

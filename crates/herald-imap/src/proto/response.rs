@@ -830,6 +830,8 @@ pub enum FetchItem {
     ModSeq(u64),
     /// `EMAILID (id)` (RFC 8474)
     EmailId(String),
+    /// `PREVIEW "text"` (RFC 8970)
+    Preview(String),
     /// `THREADID (id)`, or NIL where messages are not threaded (RFC 8474 §5.2)
     ThreadId(Option<String>),
     /// `ENVELOPE (…)`, already rendered by the store's metadata layer.
@@ -905,6 +907,10 @@ impl FetchWriter {
             }
             FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
             FetchItem::EmailId(id) => out.extend_from_slice(format!("EMAILID ({id})").as_bytes()),
+            FetchItem::Preview(text) => {
+                out.extend_from_slice(b"PREVIEW ");
+                write_string(out, text.as_bytes(), opts);
+            }
             FetchItem::ThreadId(None) => out.extend_from_slice(b"THREADID NIL"),
             FetchItem::ThreadId(Some(id)) => {
                 out.extend_from_slice(format!("THREADID ({id})").as_bytes())

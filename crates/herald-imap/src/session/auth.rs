@@ -62,6 +62,7 @@ impl<B: Backend> Session<B> {
             "OBJECTID",
             "MULTIAPPEND",
             "BINARY",
+            "PREVIEW",
         ] {
             caps.push(c.into());
         }

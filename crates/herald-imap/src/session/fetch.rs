@@ -217,6 +217,12 @@ impl<B: Backend> Session<B> {
                             items.push(FetchItem::EmailId(email_id(d)));
                         }
                     }
+                    FetchAttr::Preview => items.push(FetchItem::Preview(
+                        parsed
+                            .as_ref()
+                            .map(crate::preview::preview)
+                            .unwrap_or_default(),
+                    )),
                     // Herald does not thread messages: RFC 8474 §5.2 says NIL then.
                     FetchAttr::ThreadId => items.push(FetchItem::ThreadId(None)),
                     FetchAttr::InternalDate => {

@@ -36,19 +36,18 @@ pub fn check_codec(out: &[u8]) {
     let mut rest = out;
     while !rest.is_empty() {
         // imap-codec's known gaps (`responses.rs`, EXPECTED_GAPS): ESEARCH, LIST's extended
-        // data (CHILDINFO, OLDNAME), and RFC 8474 object ids.
+        // data (CHILDINFO, OLDNAME), RFC 8474 object ids and RFC 8970 PREVIEW.
         let line_end = rest
             .windows(2)
             .position(|w| w == b"\r\n")
             .unwrap_or(rest.len());
         let line = &rest[..line_end];
         let list_extended = line.starts_with(b"* LIST") && line.ends_with(b"))");
-        let object_id = [&b"MAILBOXID ("[..], b"EMAILID (", b"THREADID "]
+        let unknown_item = [&b"MAILBOXID ("[..], b"EMAILID (", b"THREADID ", b"PREVIEW "]
             .iter()
             .any(|n| line.windows(n.len()).any(|w| w == *n));
-        if rest.starts_with(b"* ESEARCH") || list_extended || object_id {
-            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            rest = &rest[end + 2..];
+        if rest.starts_with(b"* ESEARCH") || list_extended || unknown_item {
+            rest = skip_response(rest);
             continue;
         }
         match ResponseCodec::default().decode(rest) {
@@ -57,6 +56,24 @@ pub fn check_codec(out: &[u8]) {
                 "imap-codec rejects {:?}: {e:?}",
                 String::from_utf8_lossy(rest)
             ),
+        }
+    }
+}
+
+/// `rest` after its first response: through CRLF, and through every literal `{n}` that ends
+/// a line, with the line after it.
+fn skip_response(mut rest: &[u8]) -> &[u8] {
+    loop {
+        let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let line = &rest[..end];
+        rest = &rest[end + 2..];
+        let literal = line
+            .strip_suffix(b"}")
+            .and_then(|l| l.iter().rposition(|&b| b == b'{').map(|at| &l[at + 1..]))
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+        match literal {
+            Some(n) => rest = &rest[n..],
+            None => return rest,
         }
     }
 }

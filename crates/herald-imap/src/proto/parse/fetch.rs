@@ -104,6 +104,28 @@ fn attr(c: &mut Cursor<'_>) -> Result<FetchAttr, ProtoError> {
         "UID" => FetchAttr::Uid,
         "MODSEQ" => FetchAttr::ModSeq,
         "EMAILID" => FetchAttr::EmailId,
+        "PREVIEW" => {
+            // RFC 8970: PREVIEW [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod LAZY.
+            // ` (LAZY` and not a FETCH modifier list such as ` (CHANGEDSINCE 5)`.
+            let lazy_next = b" (LAZY"
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| c.peek_at(i).map(|x| x.to_ascii_uppercase()) == Some(b))
+                && matches!(c.peek_at(6), Some(b')' | b' '));
+            if lazy_next {
+                c.skip(2);
+                loop {
+                    if !c.eat_keyword("LAZY") {
+                        return Err(c.err("LAZY"));
+                    }
+                    if c.eat(b')') {
+                        break;
+                    }
+                    c.sp()?;
+                }
+            }
+            FetchAttr::Preview
+        }
         "THREADID" => FetchAttr::ThreadId,
         "BODY" if c.peek() != Some(b'[') => FetchAttr::Body,
         "BODY" | "BODY.PEEK" => {
