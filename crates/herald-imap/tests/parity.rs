@@ -810,3 +810,37 @@ async fn preview_gives_the_start_of_the_text() {
     .await;
     t.x("e FETCH 1 (PREVIEW (EAGER))", &["e BAD …"]).await;
 }
+
+#[tokio::test]
+async fn savedate_is_when_the_message_reached_the_mailbox() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    let n = MSG.len();
+    t.send(&format!(
+        "a APPEND INBOX \"01-Jun-2019 10:00:00 +0000\" {{{n}+}}\r\n{MSG}"
+    ))
+    .await;
+    t.send("b SELECT INBOX").await;
+    let out = t.send("c FETCH 1 (INTERNALDATE SAVEDATE)").await;
+    assert!(
+        out.starts_with("* 1 FETCH (INTERNALDATE \" 1-Jun-2019 10:00:00 +0000\" SAVEDATE \""),
+        "{out}"
+    );
+    assert!(!out.contains("SAVEDATE \" 1-Jun-2019"), "{out}");
+    t.x(
+        "d SEARCH BEFORE 1-Jan-2020",
+        &["* SEARCH 1", "d OK SEARCH completed"],
+    )
+    .await;
+    t.x(
+        "e SEARCH SAVEDBEFORE 1-Jan-2020",
+        &["* SEARCH", "e OK SEARCH completed"],
+    )
+    .await;
+    t.x(
+        "f SEARCH SAVEDSINCE 1-Jan-2020 SAVEDATESUPPORTED",
+        &["* SEARCH 1", "f OK SEARCH completed"],
+    )
+    .await;
+}

@@ -143,6 +143,9 @@ pub struct MessageMeta {
     pub flags: Vec<String>,
     /// MODSEQ.
     pub modseq: u64,
+    /// When the message was saved to this mailbox (APPEND, delivery, COPY, MOVE), ms since
+    /// the Unix epoch (RFC 8514 SAVEDATE); None for messages stored before Herald kept it.
+    pub save_date_ms: Option<i64>,
 }
 
 /// A message added by append, delivery, copy or move.

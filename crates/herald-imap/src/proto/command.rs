@@ -424,6 +424,14 @@ pub enum SearchKey {
     SentBefore(Date),
     /// `SENTON date`
     SentOn(Date),
+    /// `SAVEDBEFORE date` (RFC 8514)
+    SavedBefore(Date),
+    /// `SAVEDON date` (RFC 8514)
+    SavedOn(Date),
+    /// `SAVEDSINCE date` (RFC 8514)
+    SavedSince(Date),
+    /// `SAVEDATESUPPORTED` (RFC 8514): every message, where save dates are kept
+    SaveDateSupported,
     /// `SENTSINCE date`
     SentSince(Date),
     /// `SINCE date`
@@ -517,6 +525,8 @@ pub enum FetchAttr {
     ThreadId,
     /// `PREVIEW` or `PREVIEW (LAZY)` (RFC 8970); Herald always computes it.
     Preview,
+    /// `SAVEDATE` (RFC 8514)
+    SaveDate,
     /// `BODY[section]<partial>` or `BODY.PEEK[…]`
     BodySection {
         /// `.PEEK`: do not set `\Seen`.

@@ -832,6 +832,8 @@ pub enum FetchItem {
     EmailId(String),
     /// `PREVIEW "text"` (RFC 8970)
     Preview(String),
+    /// `SAVEDATE "date-time"`, or NIL when unknown (RFC 8514)
+    SaveDate(Option<DateTime>),
     /// `THREADID (id)`, or NIL where messages are not threaded (RFC 8474 §5.2)
     ThreadId(Option<String>),
     /// `ENVELOPE (…)`, already rendered by the store's metadata layer.
@@ -907,6 +909,11 @@ impl FetchWriter {
             }
             FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
             FetchItem::EmailId(id) => out.extend_from_slice(format!("EMAILID ({id})").as_bytes()),
+            FetchItem::SaveDate(Some(d)) => {
+                out.extend_from_slice(b"SAVEDATE ");
+                write_date_time(out, d);
+            }
+            FetchItem::SaveDate(None) => out.extend_from_slice(b"SAVEDATE NIL"),
             FetchItem::Preview(text) => {
                 out.extend_from_slice(b"PREVIEW ");
                 write_string(out, text.as_bytes(), opts);

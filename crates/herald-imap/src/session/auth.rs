@@ -63,6 +63,7 @@ impl<B: Backend> Session<B> {
             "MULTIAPPEND",
             "BINARY",
             "PREVIEW",
+            "SAVEDATE",
         ] {
             caps.push(c.into());
         }

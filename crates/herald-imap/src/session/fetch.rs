@@ -217,6 +217,14 @@ impl<B: Backend> Session<B> {
                             items.push(FetchItem::EmailId(email_id(d)));
                         }
                     }
+                    FetchAttr::SaveDate => {
+                        items.push(FetchItem::SaveDate(meta.save_date_ms.and_then(|ms| {
+                            chrono::Utc
+                                .timestamp_millis_opt(ms)
+                                .single()
+                                .map(|d| d.fixed_offset())
+                        })))
+                    }
                     FetchAttr::Preview => items.push(FetchItem::Preview(
                         parsed
                             .as_ref()

@@ -26,6 +26,7 @@ struct Msg {
     flags: Vec<String>,
     date: i64,
     modseq: u64,
+    saved: i64,
 }
 
 #[derive(Debug)]
@@ -236,6 +237,7 @@ impl MemoryBackend {
                     flags,
                     date: date.unwrap_or_else(herald_store::now_ms),
                     modseq: mb.modseq,
+                    saved: herald_store::now_ms(),
                 },
             );
             let a = Appended {
@@ -286,6 +288,7 @@ impl MemoryBackend {
                 let new = dst.uidnext;
                 dst.uidnext += 1;
                 m.modseq = dst.modseq;
+                m.saved = herald_store::now_ms();
                 dst.msgs.insert(new, m);
                 result.uids.push((uid, new));
             }
@@ -667,6 +670,7 @@ impl Backend for MemoryBackend {
                     internal_date_ms: m.date,
                     flags: m.flags.clone(),
                     modseq: m.modseq,
+                    save_date_ms: Some(m.saved),
                 })
                 .collect())
         }))

@@ -86,6 +86,16 @@ fn internal_date(c: &Candidate<'_>) -> Option<Date> {
         .map(|d| d.date_naive())
 }
 
+/// The day a message was saved to its mailbox; its INTERNALDATE's day when it was stored
+/// before save dates were kept (so SAVED* keys still find it).
+fn save_date(c: &Candidate<'_>) -> Option<Date> {
+    let ms = c.meta?.save_date_ms.unwrap_or(c.meta?.internal_date_ms);
+    chrono::Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .map(|d| d.date_naive())
+}
+
 fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
     let flag = |f: &str| sflags::contains(c.flags, f);
     match k {
@@ -120,6 +130,10 @@ fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
         SearchKey::Before(d) => internal_date(c).is_some_and(|x| x < *d),
         SearchKey::On(d) => internal_date(c).is_some_and(|x| x == *d),
         SearchKey::Since(d) => internal_date(c).is_some_and(|x| x >= *d),
+        SearchKey::SavedBefore(d) => save_date(c).is_some_and(|x| x < *d),
+        SearchKey::SavedOn(d) => save_date(c).is_some_and(|x| x == *d),
+        SearchKey::SavedSince(d) => save_date(c).is_some_and(|x| x >= *d),
+        SearchKey::SaveDateSupported => true,
         SearchKey::SentBefore(d) => c.msg.and_then(mime::sent_date).is_some_and(|x| x < *d),
         SearchKey::SentOn(d) => c.msg.and_then(mime::sent_date).is_some_and(|x| x == *d),
         SearchKey::SentSince(d) => c.msg.and_then(mime::sent_date).is_some_and(|x| x >= *d),

@@ -36,16 +36,23 @@ pub fn check_codec(out: &[u8]) {
     let mut rest = out;
     while !rest.is_empty() {
         // imap-codec's known gaps (`responses.rs`, EXPECTED_GAPS): ESEARCH, LIST's extended
-        // data (CHILDINFO, OLDNAME), RFC 8474 object ids and RFC 8970 PREVIEW.
+        // data (CHILDINFO, OLDNAME), RFC 8474 object ids, RFC 8970 PREVIEW and
+        // RFC 8514 SAVEDATE.
         let line_end = rest
             .windows(2)
             .position(|w| w == b"\r\n")
             .unwrap_or(rest.len());
         let line = &rest[..line_end];
         let list_extended = line.starts_with(b"* LIST") && line.ends_with(b"))");
-        let unknown_item = [&b"MAILBOXID ("[..], b"EMAILID (", b"THREADID ", b"PREVIEW "]
-            .iter()
-            .any(|n| line.windows(n.len()).any(|w| w == *n));
+        let unknown_item = [
+            &b"MAILBOXID ("[..],
+            b"EMAILID (",
+            b"THREADID ",
+            b"PREVIEW ",
+            b"SAVEDATE ",
+        ]
+        .iter()
+        .any(|n| line.windows(n.len()).any(|w| w == *n));
         if rest.starts_with(b"* ESEARCH") || list_extended || unknown_item {
             rest = skip_response(rest);
             continue;

@@ -1037,8 +1037,9 @@ impl Env<'_> {
         let modseq = mb.modseq + 1;
         self.conn
             .prepare_cached(
-                "INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq,
+                                       savedate)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 mb.id,
@@ -1047,7 +1048,8 @@ impl Env<'_> {
                 blob.size() as i64,
                 internal_date_ms,
                 flags::format(&flags),
-                modseq as i64
+                modseq as i64,
+                crate::now_ms()
             ])?;
         self.conn
             .prepare_cached(
@@ -1152,9 +1154,12 @@ impl Env<'_> {
         };
         let modseq = dst.modseq + 1;
         let mut insert = self.conn.prepare_cached(
-            "INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq,
+                                   savedate)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
+        // COPY and MOVE save the message anew: its SAVEDATE is now (RFC 8514 §1).
+        let saved = crate::now_ms();
         let mut addref = self
             .conn
             .prepare_cached("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?1")?;
@@ -1177,7 +1182,8 @@ impl Env<'_> {
                 *size as i64,
                 internaldate,
                 flags_col,
-                modseq as i64
+                modseq as i64,
+                saved
             ])?;
             if !remove {
                 addref.execute([blob_id])?;

@@ -233,7 +233,7 @@ fn messages(
     }
     let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
     let mut stmt = conn.prepare_cached(
-        "SELECT uid, size, internaldate, flags, modseq FROM messages
+        "SELECT uid, size, internaldate, flags, modseq, savedate FROM messages
          WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
     )?;
     let rows = stmt
@@ -244,6 +244,7 @@ fn messages(
                 internal_date_ms: r.get(2)?,
                 flags: flags::parse(&r.get::<_, String>(3)?),
                 modseq: r.get::<_, i64>(4)? as u64,
+                save_date_ms: r.get(5)?,
             })
         })?
         .filter(|m| match (m, uids) {

@@ -129,10 +129,12 @@ ALTER TABLE accounts ADD COLUMN first_event INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// Version 4: the first UID no IMAP session has yet been told of as `\Recent` (RFC 3501
-/// §2.3.2). Existing mailboxes start with nothing recent.
+/// §2.3.2; existing mailboxes start with nothing recent), and when each message was saved to
+/// its mailbox (RFC 8514 SAVEDATE; unknown for messages older than the upgrade).
 const SCHEMA_V4: &str = r#"
 ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;
 UPDATE mailboxes SET recent_uid = uidnext;
+ALTER TABLE messages ADD COLUMN savedate INTEGER;
 "#;
 
 /// Creates the schema on a new database, checks the version of an existing one.

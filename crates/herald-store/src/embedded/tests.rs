@@ -495,6 +495,11 @@ async fn content_ids_follow_the_bytes_through_copy_and_move() {
         .await
         .unwrap();
     assert_eq!(some, [(2, inbox[1].1)]);
+    // Every way in records when the message was saved here (RFC 8514).
+    let start = crate::now_ms() - 60_000;
+    for m in t.store.fetch(&ctx, "Archive", None).await.unwrap() {
+        assert!(m.save_date_ms.is_some_and(|d| d >= start), "{m:?}");
+    }
 }
 
 #[tokio::test]
@@ -1747,11 +1752,13 @@ fn a_version_1_store_is_upgraded_in_place() {
             super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
         super::schema::migrate(&mut conn).unwrap();
         // What version 1 had: no delivery tables, no `accounts.first_event`, no
-        // `mailboxes.recent_uid`; and a mailbox with six messages' worth of UIDs.
+        // `mailboxes.recent_uid`, no `messages.savedate`; and a mailbox with six messages'
+        // worth of UIDs.
         conn.execute_batch(
             "DROP TABLE deliveries; DROP TABLE parked;
              ALTER TABLE accounts DROP COLUMN first_event;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
+             ALTER TABLE messages DROP COLUMN savedate;
              INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext) VALUES (1, 'm', 1, 7);
              PRAGMA user_version = 1;",
         )

@@ -104,6 +104,7 @@ fn attr(c: &mut Cursor<'_>) -> Result<FetchAttr, ProtoError> {
         "UID" => FetchAttr::Uid,
         "MODSEQ" => FetchAttr::ModSeq,
         "EMAILID" => FetchAttr::EmailId,
+        "SAVEDATE" => FetchAttr::SaveDate,
         "PREVIEW" => {
             // RFC 8970: PREVIEW [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod LAZY.
             // ` (LAZY` and not a FETCH modifier list such as ` (CHANGEDSINCE 5)`.

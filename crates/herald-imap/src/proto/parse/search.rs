@@ -142,6 +142,10 @@ fn key_inner(c: &mut Cursor<'_>) -> Result<SearchKey, ProtoError> {
         "SENTBEFORE" => SearchKey::SentBefore(arg_date(c)?),
         "SENTON" => SearchKey::SentOn(arg_date(c)?),
         "SENTSINCE" => SearchKey::SentSince(arg_date(c)?),
+        "SAVEDBEFORE" => SearchKey::SavedBefore(arg_date(c)?),
+        "SAVEDON" => SearchKey::SavedOn(arg_date(c)?),
+        "SAVEDSINCE" => SearchKey::SavedSince(arg_date(c)?),
+        "SAVEDATESUPPORTED" => SearchKey::SaveDateSupported,
         "SINCE" => SearchKey::Since(arg_date(c)?),
         "SMALLER" => {
             c.sp()?;
