@@ -844,3 +844,93 @@ async fn savedate_is_when_the_message_reached_the_mailbox() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn utf8_accept_names_and_append() {
+    let b = backend();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    let n = MSG.len();
+    // Before ENABLE: 8-bit names are refused, and UTF8 append data is a syntax error.
+    t.x("a CREATE \"Donn\u{e9}es\"", &["a BAD …"]).await;
+    t.x(
+        &format!("b APPEND INBOX UTF8 (~{{{n}+}}\r\n{MSG})"),
+        &["b BAD …"],
+    )
+    .await;
+    t.x(
+        "c ENABLE UTF8=ACCEPT",
+        &["* ENABLED UTF8=ACCEPT", "c OK ENABLE completed"],
+    )
+    .await;
+    t.x("d CREATE \"Donn\u{e9}es\"", &["d OK [MAILBOXID …"])
+        .await;
+    t.x(
+        "e LIST \"\" \"D*\"",
+        &[
+            "* LIST (\\HasNoChildren) \"/\" \"Donn\u{e9}es\"",
+            "e OK LIST completed",
+        ],
+    )
+    .await;
+    let msg =
+        "From: =?utf-8?q?x?= <j\u{f6}rg@example.org>\r\nSubject: gr\u{fc}\u{df}e\r\n\r\nhi\r\n";
+    let n8 = msg.len();
+    t.x(
+        &format!("f APPEND \"Donn\u{e9}es\" UTF8 (~{{{n8}+}}\r\n{msg})"),
+        &["f OK [APPENDUID …"],
+    )
+    .await;
+    // A client without UTF8=ACCEPT sees the modified UTF-7 name.
+    let mut other = T::new(&b);
+    other.login("alice", "secret").await;
+    other
+        .x(
+            "a STATUS \"Donn&AOk-es\" (MESSAGES)",
+            &["* STATUS Donn&AOk-es (MESSAGES 1)", "a OK STATUS completed"],
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn imap4rev2_sessions_get_esearch_and_no_recent() {
+    let b = backend();
+    for _ in 0..2 {
+        b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
+    }
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    t.x(
+        "a ENABLE IMAP4rev2",
+        &["* ENABLED IMAP4rev2", "a OK ENABLE completed"],
+    )
+    .await;
+    let out = t.send("b SELECT INBOX").await;
+    assert!(!out.contains("RECENT"), "{out}");
+    t.x(
+        "c FETCH 1:2 FLAGS",
+        &[
+            "* 1 FETCH (FLAGS ())",
+            "* 2 FETCH (FLAGS ())",
+            "c OK FETCH completed",
+        ],
+    )
+    .await;
+    t.x(
+        "d SEARCH ALL",
+        &["* ESEARCH (TAG \"d\") ALL 1:2", "d OK SEARCH completed"],
+    )
+    .await;
+    t.x(
+        "e UID SEARCH DELETED",
+        &["* ESEARCH (TAG \"e\") UID", "e OK UID SEARCH completed"],
+    )
+    .await;
+    // The messages stay \Recent for the next IMAP4rev1 session: rev2 claimed nothing.
+    let mut rev1 = T::new(&b);
+    rev1.login("alice", "secret").await;
+    let out = rev1.send("a SELECT INBOX").await;
+    assert!(out.contains("* 2 RECENT\r\n"), "{out}");
+    b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
+    t.x("f NOOP", &["* 3 EXISTS", "f OK NOOP completed"]).await;
+}

@@ -22,13 +22,13 @@ async fn greeting_capability_and_states() {
     let mut t = T::new(&b);
     let g = String::from_utf8(t.s.greeting()).unwrap();
     assert!(
-        g.starts_with("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+"),
+        g.starts_with("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR LITERAL+"),
         "{g}"
     );
     t.x(
         "a CAPABILITY",
         &[
-            "* CAPABILITY IMAP4rev1 AUTH=PLAIN …",
+            "* CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN …",
             "a OK CAPABILITY completed",
         ],
     )
@@ -125,7 +125,7 @@ async fn login_disabled_without_tls() {
     t.x(
         "a CAPABILITY",
         &[
-            "* CAPABILITY IMAP4rev1 LOGINDISABLED …",
+            "* CAPABILITY IMAP4rev1 IMAP4rev2 LOGINDISABLED …",
             "a OK CAPABILITY completed",
         ],
     )

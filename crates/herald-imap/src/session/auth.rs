@@ -23,7 +23,7 @@ impl<B: Backend> Session<B> {
 
     /// The capability list for the current state.
     pub(crate) fn capabilities(&self) -> Vec<String> {
-        let mut caps: Vec<String> = vec!["IMAP4rev1".into()];
+        let mut caps: Vec<String> = vec!["IMAP4rev1".into(), "IMAP4rev2".into()];
         if self.identity.is_none() {
             if self.starttls_available {
                 caps.push("STARTTLS".into());
@@ -64,6 +64,7 @@ impl<B: Backend> Session<B> {
             "BINARY",
             "PREVIEW",
             "SAVEDATE",
+            "UTF8=ACCEPT",
         ] {
             caps.push(c.into());
         }
@@ -97,6 +98,16 @@ impl<B: Backend> Session<B> {
                     self.enabled.qresync = true;
                     condstore = !self.enabled.condstore;
                     enabled.push(c.clone());
+                }
+                "UTF8=ACCEPT" if !self.enabled.utf8 => {
+                    self.enabled.utf8 = true;
+                    enabled.push(c.clone());
+                }
+                // IMAP4rev2 (RFC 9051 §6.3.1) brings UTF-8 names with it.
+                "IMAP4REV2" if !self.enabled.rev2 => {
+                    self.enabled.rev2 = true;
+                    self.enabled.utf8 = true;
+                    enabled.push("IMAP4rev2".into());
                 }
                 _ => {}
             }

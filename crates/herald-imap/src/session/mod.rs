@@ -102,6 +102,10 @@ struct Enabled {
     condstore: bool,
     /// RFC 7162 QRESYNC: VANISHED instead of EXPUNGE, resynchronisation on SELECT.
     qresync: bool,
+    /// RFC 6855 UTF8=ACCEPT (also implied by IMAP4rev2): mailbox names and strings in UTF-8.
+    utf8: bool,
+    /// RFC 9051 IMAP4rev2: no `\Recent`, and SEARCH answers with ESEARCH.
+    rev2: bool,
 }
 
 /// One IMAP session. See the module docs.
@@ -284,7 +288,9 @@ impl<B: Backend> Session<B> {
     }
 
     fn wopts(&self) -> WriteOptions {
-        WriteOptions::default()
+        WriteOptions {
+            utf8: self.enabled.utf8,
+        }
     }
 
     pub(crate) fn ok(&mut self, tag: &Tag, code: Option<Code>, text: &str) {
@@ -347,7 +353,9 @@ impl<B: Backend> Session<B> {
     }
 
     fn next_input(&mut self) -> Input {
-        let opts = ParseOptions::default();
+        let opts = ParseOptions {
+            utf8_accept: self.enabled.utf8,
+        };
         loop {
             return match self.framer.next_frame() {
                 Frame::NeedMore => Input::NeedMore,

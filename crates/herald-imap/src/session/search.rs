@@ -184,7 +184,11 @@ fn has_modseq(k: &SearchKey) -> bool {
 }
 
 impl<B: Backend> Session<B> {
-    pub(super) async fn search(&mut self, tag: &Tag, cmd: SearchCommand) {
+    pub(super) async fn search(&mut self, tag: &Tag, mut cmd: SearchCommand) {
+        // IMAP4rev2 has no untagged SEARCH: a plain SEARCH answers as RETURN (ALL) would.
+        if self.enabled.rev2 && cmd.returns.is_none() {
+            cmd.returns = Some(Vec::new());
+        }
         if let Some(cs) = &cmd.charset
             && !matches!(cs.as_str(), "US-ASCII" | "UTF-8")
         {

@@ -281,9 +281,13 @@ impl<B: Backend> Session<B> {
             }
         };
         let mut msgs: Vec<Msg> = metas.iter().map(Msg::from).collect();
-        // \Recent: EXAMINE only looks; SELECT claims what no session was told of yet.
+        // \Recent: EXAMINE only looks; SELECT claims what no session was told of yet;
+        // IMAP4rev2 has no \Recent at all (RFC 9051 §2.3.2), and claims nothing.
         let next = msgs.last().map_or(1, |m| m.uid.saturating_add(1));
-        let recent_from = if read_only || info.recent_uid >= next {
+        let rev2 = self.enabled.rev2;
+        let recent_from = if rev2 {
+            u32::MAX
+        } else if read_only || info.recent_uid >= next {
             info.recent_uid
         } else {
             match self.backend.claim_recent(&self.ctx, &info.name, next).await {
@@ -328,7 +332,9 @@ impl<B: Backend> Session<B> {
         };
         sel.write_flags(&mut self.out);
         write_data(&mut self.out, &Data::Exists(sel.msgs.len() as u32), o);
-        write_data(&mut self.out, &Data::Recent(recent), o);
+        if !rev2 {
+            write_data(&mut self.out, &Data::Recent(recent), o);
+        }
         if let Some(i) = first_unseen {
             self.untagged_ok(Some(Code::Unseen(i as u32 + 1)), "first unseen");
         }
@@ -437,6 +443,7 @@ impl<B: Backend> Session<B> {
     pub(crate) async fn updates(&mut self, allow_expunge: bool) {
         let condstore = self.enabled.condstore;
         let qresync = self.enabled.qresync;
+        let rev2 = self.enabled.rev2;
         let Session {
             backend,
             state,
@@ -528,7 +535,9 @@ impl<B: Backend> Session<B> {
             // The new messages are \Recent here if this session is the first told of them
             // (a read-write session claims them; a read-only one only looks).
             let next = sel.msgs.last().map_or(1, |m| m.uid.saturating_add(1));
-            let recent_from = if sel.read_only {
+            let recent_from = if rev2 {
+                u32::MAX
+            } else if sel.read_only {
                 backend
                     .mailbox(ctx, &sel.name)
                     .await
@@ -544,7 +553,9 @@ impl<B: Backend> Session<B> {
             }
             write_data(out, &Data::Exists(sel.msgs.len() as u32), o);
             let recent = sel.msgs.iter().filter(|m| m.recent).count() as u32;
-            write_data(out, &Data::Recent(recent), o);
+            if !rev2 {
+                write_data(out, &Data::Recent(recent), o);
+            }
         }
     }
 

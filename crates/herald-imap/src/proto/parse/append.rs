@@ -1,5 +1,6 @@
 //! `APPEND mailbox [flag-list] [date-time] literal` repeated for MULTIAPPEND (RFC 3502). The
-//! message literal may be a literal8 (`~{n}`, RFC 3516) and may have been streamed by the
+//! message literal may be a literal8 (`~{n}`, RFC 3516), or `UTF8 (~{n})` after UTF8=ACCEPT
+//! (RFC 6855), and may have been streamed by the
 //! framer, in which case the command carries only where it went ([`LiteralData::Streamed`]).
 //!
 //! [`LiteralData::Streamed`]: crate::proto::types::LiteralData::Streamed
@@ -33,7 +34,23 @@ pub(crate) fn parse(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         } else {
             None
         };
-        let (data, binary) = c.message_literal()?;
+        // RFC 6855 §4: `UTF8 (literal8)` carries a message with UTF-8 headers, once the
+        // client enabled UTF8=ACCEPT.
+        let (data, binary) = if c.eat_keyword("UTF8") {
+            if !c.utf8 {
+                return Err(c.err("UTF8 append data only after ENABLE UTF8=ACCEPT"));
+            }
+            c.sp()?;
+            c.expect(b'(', "'(' after UTF8")?;
+            let (data, binary) = c.message_literal()?;
+            if !binary {
+                return Err(c.err("a literal8 inside UTF8 (…)"));
+            }
+            c.expect(b')', "')' after the UTF8 literal")?;
+            (data, binary)
+        } else {
+            c.message_literal()?
+        };
         messages.push(AppendMessage {
             flags,
             internal_date,
