@@ -335,7 +335,8 @@ impl<B: Backend> Session<B> {
         if !rev2 {
             write_data(&mut self.out, &Data::Recent(recent), o);
         }
-        if let Some(i) = first_unseen {
+        // RFC 9051 dropped the UNSEEN response code (clients SEARCH UNSEEN instead).
+        if let Some(i) = first_unseen.filter(|_| !rev2) {
             self.untagged_ok(Some(Code::Unseen(i as u32 + 1)), "first unseen");
         }
         self.untagged_ok(Some(Code::UidValidity(info.uidvalidity)), "UIDs valid");
