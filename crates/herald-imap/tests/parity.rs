@@ -934,3 +934,78 @@ async fn imap4rev2_sessions_get_esearch_and_no_recent() {
     b.deliver("alice", "INBOX", MSG.as_bytes()).unwrap();
     t.x("f NOOP", &["* 3 EXISTS", "f OK NOOP completed"]).await;
 }
+
+#[tokio::test]
+async fn catenate_builds_a_message_from_urls_and_text() {
+    let b = backend();
+    let original = "From: a@example.org\r\nSubject: orig\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--B\r\nContent-Type: text/plain\r\n\r\nsecond part\r\n--B--\r\n";
+    b.deliver("alice", "INBOX", original.as_bytes()).unwrap();
+    b.deliver("bob", "INBOX", MSG.as_bytes()).unwrap();
+    let mut t = T::new(&b);
+    t.login("alice", "secret").await;
+    // The original's header, then new text, then its second part's body.
+    let text = "\r\nForwarded:\r\n";
+    let cmd = format!(
+        "a APPEND INBOX (\\Draft) CATENATE (URL \"/INBOX;UIDVALIDITY=1001/;UID=1/;SECTION=HEADER\" TEXT {{{}+}}\r\n{text} URL \"imap://alice@localhost/INBOX/;UID=1/;SECTION=2\")",
+        text.len()
+    );
+    t.x(&cmd, &["a OK [APPENDUID 1001 2] APPEND completed"])
+        .await;
+    t.send("b SELECT INBOX").await;
+    let expected = "From: a@example.org\r\nSubject: orig\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n\r\nForwarded:\r\nsecond part";
+    t.x(
+        "c FETCH 2 (FLAGS BODY.PEEK[])",
+        &[
+            &format!(
+                "* 2 FETCH (FLAGS (\\Draft \\Recent) BODY[] {{{}}}",
+                expected.len()
+            ),
+            "From: a@example.org",
+            "Subject: orig",
+            "Content-Type: multipart/mixed; boundary=B",
+            "",
+            "",
+            "Forwarded:",
+            "second part)",
+            "c OK FETCH completed",
+        ],
+    )
+    .await;
+    // A partial of a whole message.
+    t.x(
+        "d APPEND INBOX CATENATE (URL \"/INBOX/;UID=1/;PARTIAL=0.4\")",
+        &[
+            "* 3 EXISTS",
+            "* 3 RECENT",
+            "d OK [APPENDUID 1001 3] APPEND completed",
+        ],
+    )
+    .await;
+    t.x(
+        "e FETCH 3 BODY.PEEK[]",
+        &["* 3 FETCH (BODY[] \"From\")", "e OK FETCH completed"],
+    )
+    .await;
+    // URLs that name nothing of alice's: BADURL, and nothing is appended.
+    for url in [
+        "/INBOX;UIDVALIDITY=7/;UID=1",
+        "/INBOX/;UID=99",
+        "/Nope/;UID=1",
+        "imap://bob@localhost/INBOX/;UID=1",
+        "imap://alice@elsewhere.example/INBOX/;UID=1",
+        "/INBOX/;UID=1/;SECTION=9",
+        "not a url",
+    ] {
+        t.x(
+            &format!("f APPEND INBOX CATENATE (URL \"{url}\")"),
+            &[&format!("f NO [BADURL {url}] …")],
+        )
+        .await;
+    }
+    t.x(
+        "g STATUS INBOX (MESSAGES)",
+        &["* STATUS INBOX (MESSAGES 3)", "g OK STATUS completed"],
+    )
+    .await;
+    t.x("h APPEND INBOX CATENATE ()", &["h BAD …"]).await;
+}

@@ -345,6 +345,18 @@ pub struct AppendMessage {
     pub data: LiteralData,
     /// Sent as `~{n}` literal8 (may contain NUL; RFC 3516).
     pub binary: bool,
+    /// `CATENATE (…)` (RFC 4469): the message is built from these parts, and `data` is
+    /// empty.
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// One part of a CATENATE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT literal`: bytes given in the command.
+    Text(LiteralData),
+    /// `URL "…"`: an IMAP URL (absolute or relative) of a message or part of one.
+    Url(String),
 }
 
 /// `[UID] SEARCH [RETURN (…)] [CHARSET x] criteria`

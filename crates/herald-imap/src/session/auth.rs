@@ -61,6 +61,7 @@ impl<B: Backend> Session<B> {
             "WITHIN",
             "OBJECTID",
             "MULTIAPPEND",
+            "CATENATE",
             "BINARY",
             "PREVIEW",
             "SAVEDATE",

@@ -6,8 +6,9 @@
 //! [`LiteralData::Streamed`]: crate::proto::types::LiteralData::Streamed
 
 use super::Cursor;
-use crate::proto::command::{AppendMessage, CommandBody};
+use crate::proto::command::{AppendMessage, CatPart, CommandBody};
 use crate::proto::error::ProtoError;
+use crate::proto::types::LiteralData;
 
 /// At most this many messages in one MULTIAPPEND.
 pub const MAX_APPEND_MESSAGES: usize = 1000;
@@ -34,6 +35,16 @@ pub(crate) fn parse(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         } else {
             None
         };
+        if c.eat_keyword("CATENATE") {
+            messages.push(AppendMessage {
+                flags,
+                internal_date,
+                data: LiteralData::Inline(Vec::new()),
+                binary: false,
+                catenate: Some(catenate(c)?),
+            });
+            continue;
+        }
         // RFC 6855 §4: `UTF8 (literal8)` carries a message with UTF-8 headers, once the
         // client enabled UTF8=ACCEPT.
         let (data, binary) = if c.eat_keyword("UTF8") {
@@ -56,12 +67,47 @@ pub(crate) fn parse(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
             internal_date,
             data,
             binary,
+            catenate: None,
         });
     }
     if messages.is_empty() {
         return Err(c.err("message literal"));
     }
     Ok(CommandBody::Append { mailbox, messages })
+}
+
+/// At most this many parts in one CATENATE.
+pub const MAX_CATENATE_PARTS: usize = 100;
+
+/// `SP "(" cat-part *(SP cat-part) ")"`, cat-part = `TEXT SP literal` / `URL SP astring`
+/// (RFC 4469 §5).
+fn catenate(c: &mut Cursor<'_>) -> Result<Vec<CatPart>, ProtoError> {
+    c.sp()?;
+    c.expect(b'(', "'(' after CATENATE")?;
+    let mut parts = Vec::new();
+    loop {
+        if parts.len() == MAX_CATENATE_PARTS {
+            return Err(c.err("at most 100 CATENATE parts"));
+        }
+        if c.eat_keyword("TEXT") {
+            c.sp()?;
+            let (data, binary) = c.message_literal()?;
+            if binary {
+                return Err(c.err("a literal, not a literal8, after TEXT"));
+            }
+            parts.push(CatPart::Text(data));
+        } else if c.eat_keyword("URL") {
+            c.sp()?;
+            let url = c.astring_text()?;
+            parts.push(CatPart::Url(url));
+        } else {
+            return Err(c.err("TEXT or URL"));
+        }
+        if c.eat(b')') {
+            return Ok(parts);
+        }
+        c.sp()?;
+    }
 }
 
 #[cfg(test)]
