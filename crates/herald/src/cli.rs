@@ -205,6 +205,41 @@ pub struct BenchImapArgs {
     /// Keep it afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// Run the mixed workload of long-lived sessions instead (LIST, STATUS, SELECT, FETCH,
+    /// FETCH BODY[], STORE, APPEND, STORE \Deleted, EXPUNGE), with latency per command and
+    /// the server's CPU per command.
+    #[arg(long)]
+    pub mix: bool,
+    /// --mix: mailboxes (accounts).
+    #[arg(long, default_value_t = 10)]
+    pub users: usize,
+    /// --mix: concurrent sessions per account.
+    #[arg(long, default_value_t = 10)]
+    pub clients: usize,
+    /// --mix: seconds to run.
+    #[arg(long, default_value_t = 30)]
+    pub secs: u64,
+    /// --mix: messages in each INBOX before the clock starts.
+    #[arg(long, default_value_t = 200)]
+    pub prefill: u32,
+    /// --mix: connect and log in anew every round.
+    #[arg(long)]
+    pub reconnect: bool,
+    /// --mix: drive the IMAP server on this port instead of starting Herald.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// --mix with --port: its host.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// --mix: account names, `{u}` replaced by 0, 1, …
+    #[arg(long, default_value = "mix{u}")]
+    pub user_format: String,
+    /// --mix: the accounts' password.
+    #[arg(long, default_value = "bench")]
+    pub password: String,
+    /// --mix with --port: the server's process id, for its CPU time (its descendants count).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// Arguments of `herald bench dispatch`.

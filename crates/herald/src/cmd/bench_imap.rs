@@ -195,8 +195,52 @@ async fn append_run(
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
+/// `herald bench imap --mix`: against `--port`, or a Herald started here.
+async fn run_mix(fqdn: &str, args: &BenchImapArgs) -> anyhow::Result<ExitCode> {
+    ensure!(args.users > 0, "--users must be positive");
+    let users: Vec<String> = (0..args.users)
+        .map(|u| args.user_format.replace("{u}", &u.to_string()))
+        .collect();
+    if let Some(port) = args.port {
+        let addr = tokio::net::lookup_host((args.host.as_str(), port))
+            .await?
+            .next()
+            .context("--host does not resolve")?;
+        super::bench_imap_mix::run(args, addr, users, args.server_pid).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    ensure!(
+        args.password == "bench",
+        "the built-in server's accounts have the password `bench`"
+    );
+    let root = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("herald-bench-imap.{}", std::process::id())));
+    if root.exists() {
+        std::fs::remove_dir_all(&root)
+            .with_context(|| format!("cannot clear {}", root.display()))?;
+    }
+    std::fs::create_dir_all(&root)?;
+    let root = root.canonicalize()?;
+    eprintln!("bench imap --mix: data in {}", root.display());
+    super::bench_imap_mix::create_users(&root.join("data"), fqdn, &users).await?;
+    let server = start_server(&root, fqdn, args.users * args.clients + 64)?;
+    eprintln!("  server pid {} on {}", server.child.id(), server.addr);
+    let result =
+        super::bench_imap_mix::run(args, server.addr, users, Some(server.child.id())).await;
+    drop(server);
+    if !args.keep {
+        std::fs::remove_dir_all(&root).ok();
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
 /// Runs `herald bench imap`.
 pub async fn run(fqdn: &str, args: &BenchImapArgs) -> anyhow::Result<ExitCode> {
+    if args.mix {
+        return run_mix(fqdn, args).await;
+    }
     ensure!(args.count > 0, "--count must be positive");
     ensure!(
         !args.connections.is_empty() && !args.connections.contains(&0),

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_dispatch;
 mod bench_imap;
+mod bench_imap_mix;
 mod bench_lmtp;
 mod bench_store;
 pub mod check;
