@@ -38,6 +38,13 @@ pub enum Op {
         /// Administrator.
         admin: bool,
     },
+    /// Replaces an account's password hash.
+    SetPassword {
+        /// Account name.
+        name: String,
+        /// Argon2 PHC string (hashed by the caller, off the writer thread).
+        password_hash: String,
+    },
     /// Deletes an account with its mailboxes and messages.
     DeleteUser {
         /// Account name.

@@ -4,6 +4,10 @@
 
 use std::path::PathBuf;
 
+/// Default lifetime of a cached successful login: ten minutes, the reconnect interval of
+/// a phone in the background is well within it.
+pub const DEFAULT_AUTH_CACHE_SECS: u64 = 600;
+
 /// Messages up to this size are stored inside the database; see the `blobs` module.
 pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
 
@@ -30,6 +34,11 @@ pub struct StoreConfig {
     /// Durability: `true` (the default) fsyncs every commit (`synchronous=FULL`), so an
     /// acknowledged change survives power loss. `false` (`NORMAL`) survives process crashes only.
     pub durable: bool,
+    /// Argon2id cost of new password hashes (`[auth] argon2_*`); never below OWASP's floor.
+    pub password: crate::password::PasswordParams,
+    /// How long a successful login is remembered so the same credentials skip argon2
+    /// (`[auth] cache_ttl_secs`); zero turns the cache off. See `auth_cache`.
+    pub auth_cache_ttl: std::time::Duration,
 }
 
 impl StoreConfig {
@@ -45,6 +54,8 @@ impl StoreConfig {
             busy_timeout: std::time::Duration::from_secs(10),
             durable: true,
             event_groups: Vec::new(),
+            password: crate::password::PasswordParams::default(),
+            auth_cache_ttl: std::time::Duration::from_secs(DEFAULT_AUTH_CACHE_SECS),
         }
     }
 

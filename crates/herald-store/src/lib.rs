@@ -19,6 +19,7 @@
 //!   ("mailbox X changed") wake IDLE sessions and the dispatcher without polling; across
 //!   processes [`Store::wait_for_events`] falls back to a short poll.
 
+pub mod auth_cache;
 pub mod backend;
 pub mod blobs;
 mod config;
@@ -33,7 +34,7 @@ mod notify;
 pub mod password;
 
 pub use backend::{Backend, Op};
-pub use config::{DEFAULT_INLINE_BLOB_MAX, StoreConfig};
+pub use config::{DEFAULT_AUTH_CACHE_SECS, DEFAULT_INLINE_BLOB_MAX, StoreConfig};
 pub use context::{Identity, SessionContext};
 pub use error::{QuotaResource, Result, StoreError};
 pub use events::PROCESS;
@@ -82,6 +83,9 @@ pub struct Store {
 struct Inner {
     backend: AnyBackend,
     config: StoreConfig,
+    auth_cache: auth_cache::AuthCache,
+    /// The hash verified against when a user does not exist (made with the configured cost).
+    dummy: std::sync::OnceLock<String>,
 }
 
 fn mismatch() -> StoreError {
@@ -99,9 +103,17 @@ pub fn now_ms() -> i64 {
 impl Store {
     /// Opens the embedded store in `config.path`, creating it if needed.
     pub async fn open(config: StoreConfig) -> Result<Store> {
+        config.password.check()?;
+        password::configure(&config.password);
         let backend = AnyBackend::Embedded(Embedded::open(config.clone()).await?);
+        let auth_cache = auth_cache::AuthCache::new(config.auth_cache_ttl);
         Ok(Store {
-            inner: Arc::new(Inner { backend, config }),
+            inner: Arc::new(Inner {
+                backend,
+                config,
+                auth_cache,
+                dummy: std::sync::OnceLock::new(),
+            }),
         })
     }
 
@@ -146,7 +158,9 @@ impl Store {
         names::user(name)?;
         password::check(password)?;
         let pw = password.to_owned();
-        let password_hash = password::run_blocking(move || password::hash(&pw)).await??;
+        let params = self.inner.config.password;
+        let password_hash =
+            password::run_blocking(move || password::hash_with(&pw, &params)).await??;
         let op = Op::AddUser {
             name: name.to_owned(),
             password_hash,
@@ -160,7 +174,37 @@ impl Store {
         let op = Op::DeleteUser {
             name: name.to_owned(),
         };
-        self.run(ctx, op, |_| Some(())).await
+        let done = self.run(ctx, op, |_| Some(())).await;
+        self.inner.auth_cache.forget_user(name);
+        done
+    }
+
+    /// Sets an account's password (hashed with the configured cost). Logins cached with the
+    /// old one stop working at once (see `auth_cache`). No event: RFC 5423 has no account
+    /// events.
+    pub async fn set_password(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        password: &str,
+    ) -> Result<Committed<()>> {
+        password::check(password)?;
+        let pw = password.to_owned();
+        let params = self.inner.config.password;
+        let password_hash =
+            password::run_blocking(move || password::hash_with(&pw, &params)).await??;
+        let op = Op::SetPassword {
+            name: name.to_owned(),
+            password_hash,
+        };
+        let done = self.run(ctx, op, |_| Some(())).await;
+        self.inner.auth_cache.forget_user(name);
+        done
+    }
+
+    /// Successful logins held by the authentication cache.
+    pub fn auth_cache_len(&self) -> usize {
+        self.inner.auth_cache.len()
     }
 
     /// Every account, by name.
@@ -187,16 +231,31 @@ impl Store {
             Answer::Credentials(c) => c,
             _ => return Err(mismatch()),
         };
-        let pw = password.to_owned();
-        let stored = creds.clone();
-        let ok = password::run_blocking(move || match &stored {
-            Some((hash, _)) => password::verify(&pw, hash),
-            None => {
-                password::verify(&pw, password::dummy());
-                false
+        let cache = &self.inner.auth_cache;
+        let ok = match &creds {
+            // A login with the same password against the same stored hash succeeded lately.
+            Some((hash, _)) if cache.hit(auth_user, hash, password) => true,
+            _ => {
+                let pw = password.to_owned();
+                let stored = creds.clone();
+                let dummy = match stored {
+                    Some(_) => String::new(),
+                    None => self.dummy_hash().to_owned(),
+                };
+                let ok = password::run_blocking(move || match &stored {
+                    Some((hash, _)) => password::verify(&pw, hash),
+                    None => {
+                        password::verify(&pw, &dummy);
+                        false
+                    }
+                })
+                .await?;
+                if let (true, Some((hash, _))) = (ok, &creds) {
+                    cache.insert(auth_user, hash, password);
+                }
+                ok
             }
-        })
-        .await?;
+        };
         let admin = match creds {
             Some((_, admin)) if ok => admin,
             _ => return Err(StoreError::AuthFailed),
@@ -216,6 +275,12 @@ impl Store {
             auth_user: auth_user.to_owned(),
             admin,
         })
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.inner
+            .dummy
+            .get_or_init(|| password::dummy(&self.inner.config.password))
     }
 
     /// Sets the storage (KB) and/or message-count limit of an account (`None` leaves a limit

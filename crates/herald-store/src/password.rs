@@ -1,5 +1,7 @@
-//! Password hashes: argon2id PHC strings (`$argon2id$v=19$…`), the RustCrypto `argon2` crate
-//! with its default parameters (OWASP's minimum: 19 MiB, 2 passes).
+//! Password hashes: argon2id PHC strings (`$argon2id$v=19$…`), the RustCrypto `argon2` crate.
+//! New hashes use [`PasswordParams`] (`[auth] argon2_*`; by default OWASP's recommendation of
+//! 19 MiB and 2 passes, and never less than OWASP's floor); stored hashes are verified with the
+//! parameters written in them, so changing the settings never locks anyone out.
 //!
 //! Hashing is deliberately slow, so callers run it on a blocking thread through [`run_blocking`],
 //! never on the writer thread (it would stall every other commit). Salts come from `ring`'s system
@@ -16,7 +18,66 @@ use crate::{Result, StoreError};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ring::rand::{SecureRandom, SystemRandom};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
+
+/// Argon2id cost of new password hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordParams {
+    /// Memory per hash, KiB (`[auth] argon2_memory_kib`).
+    pub memory_kib: u32,
+    /// Passes over the memory (`[auth] argon2_iterations`).
+    pub iterations: u32,
+    /// Lanes (`[auth] argon2_parallelism`).
+    pub parallelism: u32,
+}
+
+impl Default for PasswordParams {
+    /// OWASP's recommended argon2id setting: 19 MiB, 2 passes, 1 lane.
+    fn default() -> PasswordParams {
+        PasswordParams {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl PasswordParams {
+    /// Refuses settings below OWASP's argon2id floor: its equivalent settings run from 46 MiB
+    /// × 1 pass to 7 MiB × 5 passes, so at least 7 MiB and at least 35 MiB × passes.
+    pub fn check(&self) -> Result<()> {
+        let work = u64::from(self.memory_kib) * u64::from(self.iterations);
+        if self.memory_kib < 7 * 1024 || work < 35 * 1024 || self.parallelism == 0 {
+            return Err(StoreError::InvalidArgument(format!(
+                "argon2 parameters m={} KiB, t={}, p={} are below the OWASP minimum \
+                 (at least 7 MiB, and memory × passes at least 35 MiB, e.g. 19 MiB × 2)",
+                self.memory_kib, self.iterations, self.parallelism
+            )));
+        }
+        self.argon2().map(|_| ())
+    }
+
+    fn argon2(&self) -> Result<Params> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(argon2_error)
+    }
+}
+
+/// Buffers up to this many blocks go back to the pool (the largest configured cost).
+static POOLED_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+fn pooled_blocks() -> usize {
+    POOLED_BLOCKS
+        .load(Ordering::Relaxed)
+        .max(Params::default().block_count())
+}
+
+/// Lets the pool keep buffers of `params`' size (called when a store opens).
+pub fn configure(params: &PasswordParams) {
+    if let Ok(p) = params.argon2() {
+        POOLED_BLOCKS.fetch_max(p.block_count(), Ordering::Relaxed);
+    }
+}
 
 struct Pool {
     state: Mutex<PoolState>,
@@ -85,11 +146,12 @@ struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let pool = pool();
+        let keep = pooled_blocks();
         let mut state = pool.state.lock().unwrap_or_else(|p| p.into_inner());
         state.in_use -= 1;
         // A stored hash with a larger memory cost gets a one-off buffer; keeping it would break
         // the pool's bound.
-        if self.buffer.len() <= Params::default().block_count() {
+        if self.buffer.len() <= keep {
             state.free.push(std::mem::take(&mut self.buffer));
         }
         drop(state);
@@ -119,14 +181,19 @@ fn argon2_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::InvalidArgument(format!("password hash: {e}"))
 }
 
-/// Hashes a password into a PHC string.
+/// Hashes a password into a PHC string with the default parameters.
 pub fn hash(password: &str) -> Result<String> {
+    hash_with(password, &PasswordParams::default())
+}
+
+/// Hashes a password into a PHC string with `params`.
+pub fn hash_with(password: &str, params: &PasswordParams) -> Result<String> {
     let mut salt = [0u8; 16];
     SystemRandom::new()
         .fill(&mut salt)
         .map_err(|_| StoreError::Io(std::io::Error::other("system random source failed")))?;
     let salt_string = SaltString::encode_b64(&salt).map_err(argon2_error)?;
-    let params = Params::default();
+    let params = params.argon2()?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     with_memory(params.block_count(), |memory| {
@@ -174,17 +241,55 @@ pub fn verify(password: &str, phc: &str) -> bool {
     computed.is_ok() && Output::new(&out).is_ok_and(|o| o == expected)
 }
 
-/// A valid hash of a random password, verified against when the user does not exist so that
-/// a wrong user name costs the same time as a wrong password.
-pub fn dummy() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash("herald-dummy-password").unwrap_or_default())
+/// A valid hash of a password no one has, with `params`: verified against when the user does
+/// not exist, so that a wrong user name costs the same time as a wrong password.
+pub fn dummy(params: &PasswordParams) -> String {
+    hash_with("herald-dummy-password", params).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    #[test]
+    fn parameters_below_the_owasp_floor_are_refused() {
+        assert!(PasswordParams::default().check().is_ok());
+        for (m, t) in [
+            (46 * 1024, 1),
+            (12 * 1024, 3),
+            (7 * 1024, 5),
+            (64 * 1024, 3),
+        ] {
+            let p = PasswordParams {
+                memory_kib: m,
+                iterations: t,
+                parallelism: 1,
+            };
+            assert!(p.check().is_ok(), "{p:?}");
+        }
+        for (m, t, par) in [
+            (4096, 10, 1),
+            (19 * 1024, 1, 1),
+            (8 * 1024, 4, 1),
+            (19456, 2, 0),
+        ] {
+            let p = PasswordParams {
+                memory_kib: m,
+                iterations: t,
+                parallelism: par,
+            };
+            assert!(p.check().is_err(), "{p:?}");
+        }
+        let strong = PasswordParams {
+            memory_kib: 46 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let h = hash_with("pw", &strong).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=47104,t=1,p=1$"), "{h}");
+        assert!(verify("pw", &h));
+    }
 
     #[test]
     fn hash_and_verify() {
@@ -223,8 +328,9 @@ mod tests {
 
     #[test]
     fn concurrent_hashes_share_a_bounded_pool() {
+        let dummy: &'static str = Box::leak(dummy(&PasswordParams::default()).into_boxed_str());
         let threads: Vec<_> = (0..8)
-            .map(|i| std::thread::spawn(move || verify(&format!("p{i}"), dummy())))
+            .map(|i| std::thread::spawn(move || verify(&format!("p{i}"), dummy)))
             .collect();
         for t in threads {
             assert!(!t.join().unwrap());

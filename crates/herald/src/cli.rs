@@ -54,6 +54,14 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Change an account's password; logins cached with the old one stop working at once.
+    Passwd {
+        /// Account name.
+        name: String,
+        /// The new password (stored as an argon2id hash).
+        #[arg(long)]
+        password: String,
+    },
     /// List accounts with their quotas and usage.
     List,
     /// Delete an account with its mailboxes and messages (emits MailboxDelete for each).

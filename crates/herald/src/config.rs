@@ -43,9 +43,28 @@ pub struct FileConfig {
     /// `[events]`.
     #[serde(default)]
     pub events: EventsSection,
+    /// `[auth]`.
+    #[serde(default)]
+    pub auth: AuthSection,
     /// `[[subscription]]`.
     #[serde(default)]
     pub subscription: Vec<SubscriptionConfig>,
+}
+
+/// `[auth]`: password hashing and the login cache.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// Seconds a successful login is remembered so the same credentials skip argon2 (default
+    /// 600; 0 turns the cache off). Failures are never cached; a password change is seen at
+    /// once.
+    pub cache_ttl_secs: Option<u64>,
+    /// Argon2id memory per new hash, KiB (default 19456 = 19 MiB).
+    pub argon2_memory_kib: Option<u32>,
+    /// Argon2id passes (default 2). Memory × passes must stay at or above OWASP's floor.
+    pub argon2_iterations: Option<u32>,
+    /// Argon2id lanes (default 1).
+    pub argon2_parallelism: Option<u32>,
 }
 
 /// `[server]`.
@@ -159,6 +178,16 @@ pub fn store_config(data: Option<&Path>, file: &FileConfig) -> anyhow::Result<St
     };
     let mut c = StoreConfig::new(path);
     c.server_fqdn = file.server.hostname.clone().unwrap_or_else(system_hostname);
+    let auth = &file.auth;
+    if let Some(s) = auth.cache_ttl_secs {
+        c.auth_cache_ttl = std::time::Duration::from_secs(s);
+    }
+    c.password.memory_kib = auth.argon2_memory_kib.unwrap_or(c.password.memory_kib);
+    c.password.iterations = auth.argon2_iterations.unwrap_or(c.password.iterations);
+    c.password.parallelism = auth.argon2_parallelism.unwrap_or(c.password.parallelism);
+    c.password
+        .check()
+        .map_err(|e| anyhow::anyhow!("[auth]: {e}"))?;
     c.seen_deleted_as_flags = file.events.seen_deleted_as_flags;
     c.event_groups = file
         .events
@@ -281,5 +310,23 @@ sink = { type = "stdout" }
         let f = load(Some(&write(&dir, "[store]\nbackend = \"postgres\"\n"))).unwrap();
         assert!(store_config(None, &f).is_err());
         assert!(load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn auth_section_sets_the_cache_and_argon2_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = load(Some(&write(
+            &dir,
+            "[auth]\ncache_ttl_secs = 0\nargon2_memory_kib = 65536\nargon2_iterations = 3\n",
+        )))
+        .unwrap();
+        let c = store_config(None, &f).unwrap();
+        assert_eq!(c.auth_cache_ttl, std::time::Duration::ZERO);
+        assert_eq!((c.password.memory_kib, c.password.iterations), (65536, 3));
+        let defaults = store_config(None, &FileConfig::default()).unwrap();
+        assert_eq!(defaults.auth_cache_ttl.as_secs(), 600);
+        let weak = load(Some(&write(&dir, "[auth]\nargon2_memory_kib = 1024\n"))).unwrap();
+        let e = format!("{:#}", store_config(None, &weak).unwrap_err());
+        assert!(e.contains("[auth]") && e.contains("OWASP"), "{e}");
     }
 }

@@ -76,6 +76,10 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             admin,
         } => env.add_user(name, password_hash, *admin),
         Op::DeleteUser { name } => env.delete_user(name),
+        Op::SetPassword {
+            name,
+            password_hash,
+        } => env.set_password(name, password_hash),
         Op::SetQuota {
             user,
             storage_kb,
@@ -683,6 +687,17 @@ impl Env<'_> {
     }
 
     // ---- accounts -------------------------------------------------------------------------
+
+    fn set_password(&self, name: &str, hash: &str) -> OpResult {
+        let changed = self
+            .conn
+            .prepare_cached("UPDATE accounts SET password_hash = ?2 WHERE name = ?1")?
+            .execute(params![name, hash])?;
+        if changed == 0 {
+            return Err(StoreError::not_found("account", name).into());
+        }
+        done(Output::None, Vec::new(), Vec::new())
+    }
 
     fn add_user(&self, name: &str, hash: &str, admin: bool) -> OpResult {
         names::user(name)?;

@@ -545,6 +545,63 @@ async fn append_many_is_all_or_nothing() {
     t.consistent().await;
 }
 
+#[tokio::test]
+async fn the_auth_cache_forgets_a_changed_password_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut c = StoreConfig::new(dir.path()).with_fqdn(HOST);
+        c.durable = false;
+        c
+    };
+    let server = Store::open(config()).await.unwrap();
+    server
+        .add_user(&admin(), "alice", "old-pw", false)
+        .await
+        .unwrap();
+    server.authenticate("alice", "old-pw", None).await.unwrap();
+    assert_eq!(server.auth_cache_len(), 1, "a success is remembered");
+    assert!(server.authenticate("alice", "wrong", None).await.is_err());
+    assert_eq!(server.auth_cache_len(), 1, "a failure never is");
+    server.authenticate("alice", "old-pw", None).await.unwrap();
+    // Changed by this store: the entry goes, and the old password fails at once.
+    server
+        .set_password(&admin(), "alice", "new-pw")
+        .await
+        .unwrap();
+    assert_eq!(server.auth_cache_len(), 0);
+    assert!(server.authenticate("alice", "old-pw", None).await.is_err());
+    server.authenticate("alice", "new-pw", None).await.unwrap();
+    // Changed by another process on the same data (the CLI): the cached entry is bound to the
+    // old hash, so it cannot match either.
+    let cli = Store::open(config()).await.unwrap();
+    cli.set_password(&admin(), "alice", "newer-pw")
+        .await
+        .unwrap();
+    cli.close().await;
+    assert_eq!(server.auth_cache_len(), 1);
+    assert!(server.authenticate("alice", "new-pw", None).await.is_err());
+    server
+        .authenticate("alice", "newer-pw", None)
+        .await
+        .unwrap();
+    // A deleted account: cached or not, no login.
+    server.delete_user(&admin(), "alice").await.unwrap();
+    assert!(
+        server
+            .authenticate("alice", "newer-pw", None)
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        server.set_password(&admin(), "nobody", "x-pw").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Settings below OWASP's floor are refused when the store opens.
+    let mut weak = config();
+    weak.password.memory_kib = 1024;
+    assert!(Store::open(weak).await.is_err());
+}
+
 // ---- quotas (§4.1) -----------------------------------------------------------------------------
 
 #[tokio::test]

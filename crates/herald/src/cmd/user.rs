@@ -20,6 +20,10 @@ pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 if admin { "administrator " } else { "user " }
             );
         }
+        UserCommand::Passwd { name, password } => {
+            store.set_password(&ctx, &name, &password).await?;
+            println!("changed the password of {name}");
+        }
         UserCommand::List => {
             println!("user\tadmin\tstorage_kb\tmax_messages\tused_kb\tmessages");
             for u in store.list_users().await? {
