@@ -3,10 +3,13 @@
 //! output so a newcomer sees events as they happen.
 //!
 //! The file is its own cursor: on start the log reads the `vnd.herald.id` of its last complete
-//! line and continues after it, and a torn last line (a crash mid-write) is cut off first. Each
-//! batch is fsynced before the next is read, so after any crash the file holds a prefix of the
-//! outbox — nothing lost, nothing invented, nothing duplicated. The file's reads, writes and
-//! fsyncs (and the console summaries) run on blocking threads, never on the runtime's.
+//! line and continues after it, and a torn last line (a crash mid-write) is cut off first. The
+//! log is derived from the outbox, which is durable and never pruned, so the file needs no
+//! fsync of its own per batch (that was one more fsync per delivery): it is written as events
+//! commit and fsynced at most once per [`SYNC_EVERY`], when it falls idle, and at shutdown.
+//! After a power loss it may lack its last lines, which the next start writes again from the
+//! outbox — it may lag, never lose, invent or duplicate. The file's reads, writes and fsyncs
+//! (and the console summaries) run on blocking threads, never on the runtime's.
 
 use crate::jsonl;
 use herald_events::Event;
@@ -18,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Events read from the outbox per batch.
 const BATCH: usize = 1000;
+
+/// Longest time written lines stay without an fsync while events keep coming.
+pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// Why the event log stopped.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +137,9 @@ pub async fn run(
         })
     };
     let (mut file, mut cursor) = opened.await.map_err(io_err)?;
+    // Written but not yet fsynced lines, and when the last fsync was.
+    let mut dirty = false;
+    let mut synced = std::time::Instant::now();
     loop {
         let batch: Vec<StoredEvent> = match store.events_after(cursor, BATCH).await {
             Ok(b) => b,
@@ -142,6 +151,14 @@ pub async fn run(
             }
         };
         if batch.is_empty() {
+            if dirty {
+                // Idle: a good moment to make what was written durable.
+                file = off_runtime(move || file.sync_data().map(|()| file))
+                    .await
+                    .map_err(io_err)?;
+                dirty = false;
+                synced = std::time::Instant::now();
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 r = store.wait_for_events(cursor, Duration::from_secs(5)) => {
@@ -168,9 +185,12 @@ pub async fn run(
         } else {
             Vec::new()
         };
+        let sync_now = synced.elapsed() >= SYNC_EVERY;
         file = off_runtime(move || {
             file.write_all(&out)?;
-            file.sync_data()?;
+            if sync_now {
+                file.sync_data()?;
+            }
             // Standard output may be a slow pipe: it blocks this thread, not the runtime.
             if !summaries.is_empty() {
                 let mut stdout = io::stdout().lock();
@@ -182,6 +202,10 @@ pub async fn run(
         })
         .await
         .map_err(io_err)?;
+        if sync_now {
+            synced = std::time::Instant::now();
+        }
+        dirty = !sync_now;
         cursor = batch.last().map_or(cursor, |e| e.id);
     }
 }
