@@ -5,6 +5,7 @@
 //! * [`session`]: the session state machine, which calls the store through a small trait and
 //!   does no socket I/O (tests drive it with byte strings against an in-memory store).
 //! * [`mime`]: ENVELOPE, BODYSTRUCTURE and body sections from raw message bytes.
+//! * [`subject`]: RFC 5256 base subjects and the i;ascii-casemap collation.
 //! * [`server`]: the thin tokio driver (socket, timers, IDLE wake-ups, STARTTLS).
 //! * [`config`]: the service's settings.
 
@@ -13,6 +14,7 @@ pub mod mime;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod subject;
 
 pub use config::ImapConfig;
 pub use server::ImapServer;
