@@ -289,6 +289,7 @@ impl<B: Backend> Session<B> {
                             .then_some(ids.len() as u32),
                         all: (all || (save && only_save && returns.is_empty()))
                             .then(|| UidSet::from_uids(ids.iter().copied())),
+                        all_sorted: None,
                         modseq,
                     };
                     write_data(&mut self.out, &Data::Esearch(e), o);
