@@ -5,6 +5,8 @@
 //! * [`session`]: the session state machine, which calls the store through a small trait and
 //!   does no socket I/O (tests drive it with byte strings against an in-memory store).
 //! * [`mime`]: ENVELOPE, BODYSTRUCTURE and body sections from raw message bytes.
+//! * [`subject`] and [`thread`]: RFC 5256 base subjects, collation and threading, as pure
+//!   functions over extracted data (SORT and THREAD use them).
 //! * [`server`]: the thin tokio driver (socket, timers, IDLE wake-ups, STARTTLS).
 //! * [`config`]: the service's settings.
 
@@ -14,6 +16,8 @@ pub mod preview;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod subject;
+pub mod thread;
 
 pub use config::ImapConfig;
 pub use server::ImapServer;

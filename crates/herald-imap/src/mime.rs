@@ -676,14 +676,22 @@ fn finish(item: &mut Vec<Tok>, out: &mut Vec<Addr>) {
     item.clear();
 }
 
-/// Splits a raw address-list header value into ENVELOPE addresses, with group markers.
-fn addresses(v: &[u8]) -> Vec<Addr> {
+/// One item of an address list: an address, or a group's start or end.
+enum Item {
+    Addr(Addr),
+    GroupStart(Vec<u8>),
+    GroupEnd,
+}
+
+/// Splits a raw address-list header value into addresses and group markers.
+fn address_items(v: &[u8]) -> Vec<Item> {
     let mut out = Vec::new();
+    let mut addrs = Vec::new();
     let mut item = Vec::new();
     let mut in_group = false;
     for t in tokenize(v) {
         match t {
-            Tok::Special(b',') => finish(&mut item, &mut out),
+            Tok::Special(b',') => finish(&mut item, &mut addrs),
             Tok::Special(b':') if !in_group && !item.iter().any(|t| matches!(t, Tok::Angle(_))) => {
                 let name: Vec<Vec<u8>> = item
                     .drain(..)
@@ -692,22 +700,87 @@ fn addresses(v: &[u8]) -> Vec<Addr> {
                         _ => None,
                     })
                     .collect();
-                out.push((None, None, Some(name.join(&b' ')), None));
+                out.extend(addrs.drain(..).map(Item::Addr));
+                out.push(Item::GroupStart(name.join(&b' ')));
                 in_group = true;
             }
             Tok::Special(b';') if in_group => {
-                finish(&mut item, &mut out);
-                out.push((None, None, None, None));
+                finish(&mut item, &mut addrs);
+                out.extend(addrs.drain(..).map(Item::Addr));
+                out.push(Item::GroupEnd);
                 in_group = false;
             }
             t => item.push(t),
         }
     }
-    finish(&mut item, &mut out);
+    finish(&mut item, &mut addrs);
+    out.extend(addrs.drain(..).map(Item::Addr));
     if in_group {
-        out.push((None, None, None, None));
+        out.push(Item::GroupEnd);
     }
     out
+}
+
+/// Splits a raw address-list header value into ENVELOPE addresses, with group markers.
+fn addresses(v: &[u8]) -> Vec<Addr> {
+    address_items(v)
+        .into_iter()
+        .map(|i| match i {
+            Item::Addr(a) => a,
+            Item::GroupStart(name) => (None, None, Some(name), None),
+            Item::GroupEnd => (None, None, None, None),
+        })
+        .collect()
+}
+
+/// An address as SORT sees it: ENVELOPE's addr-name, addr-mailbox and addr-host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Address {
+    /// The display name as written (RFC 2047 encoded-words not decoded).
+    pub name: Option<Vec<u8>>,
+    /// The local part.
+    pub mailbox: Option<Vec<u8>>,
+    /// The domain.
+    pub host: Option<Vec<u8>>,
+}
+
+/// The first address of header `name` (RFC 5256 "the first From address"): group markers are
+/// not addresses and are skipped, a group's members are.
+pub fn first_address(msg: &Message<'_>, name: &str) -> Option<Address> {
+    let v = first_header(msg, name)?;
+    address_items(&v).into_iter().find_map(|i| match i {
+        Item::Addr((name, _, mailbox, host)) => Some(Address {
+            name,
+            mailbox,
+            host,
+        }),
+        _ => None,
+    })
+}
+
+/// The first header field `name` of the message, unfolded and trimmed, as written.
+pub fn first_header(msg: &Message<'_>, name: &str) -> Option<Vec<u8>> {
+    let raw: &[u8] = &msg.raw_message;
+    field(bytes(raw, &(0..header_end(raw, 0, raw.len()))), name)
+}
+
+/// Decodes RFC 2047 encoded-words in an unstructured header value to UTF-8 (whitespace
+/// between adjacent encoded-words dropped, as RFC 2047 §6.2 says).
+pub fn decode_words(raw: &[u8]) -> String {
+    let mut v = raw.to_vec();
+    v.push(b'\n');
+    match mail_parser::parsers::MessageStream::new(&v).parse_unstructured() {
+        HeaderValue::Text(t) => t.into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The Date header as milliseconds since the epoch, if present and valid.
+pub fn sent_timestamp_ms(msg: &Message<'_>) -> Option<i64> {
+    // `Message::date` indexes the first part, which a header-less message lacks.
+    msg.parts.first()?;
+    let d = msg.date().filter(|d| d.is_valid())?;
+    d.to_timestamp().checked_mul(1000)
 }
 
 fn write_addresses(out: &mut Vec<u8>, v: Option<&[u8]>) {

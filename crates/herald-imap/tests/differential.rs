@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use herald_imap::proto::command::{CommandBody, FetchCommand, SearchCommand, StoreCommand};
+use herald_imap::proto::command::{
+    CommandBody, FetchCommand, SearchCommand, SortCommand, StoreCommand, ThreadCommand,
+};
 use herald_imap::proto::types::{Mailbox, SequenceSet};
 use herald_imap::proto::{Command, ParseOptions, mutf7, parse_command_bytes};
 use imap_codec::CommandCodec;
@@ -83,6 +85,31 @@ fn ours(c: &Command) -> Summary {
         }
         CommandBody::UidExpunge(set) => s.set = Some(our_set(set)),
         CommandBody::Search(SearchCommand { criteria, .. }) => s.count = Some(criteria.len()),
+        CommandBody::Sort(SortCommand {
+            criteria,
+            charset,
+            search,
+            ..
+        }) => {
+            s.count = Some(search.len());
+            let keys: Vec<String> = criteria
+                .iter()
+                .map(|c| {
+                    format!("{}{:?}", if c.reverse { "-" } else { "" }, c.key).to_ascii_uppercase()
+                })
+                .collect();
+            s.strings = vec![charset.as_bytes().to_vec(), keys.join(" ").into_bytes()];
+        }
+        CommandBody::Thread(ThreadCommand {
+            algorithm,
+            charset,
+            search,
+            ..
+        }) => {
+            s.count = Some(search.len());
+            let alg = format!("{algorithm:?}").to_ascii_uppercase();
+            s.strings = vec![charset.as_bytes().to_vec(), alg.into_bytes()];
+        }
         CommandBody::Fetch(FetchCommand { set, items, .. }) => {
             s.set = Some(our_set(set));
             s.count = Some(items.len());
@@ -166,6 +193,40 @@ fn theirs(input: &[u8]) -> Option<Summary> {
         CB::Search { criteria, uid, .. } => {
             s.uid = *uid;
             s.count = Some(criteria.as_ref().len());
+        }
+        CB::Sort {
+            sort_criteria,
+            charset,
+            search_criteria,
+            uid,
+        } => {
+            s.uid = *uid;
+            s.count = Some(search_criteria.as_ref().len());
+            let keys: Vec<String> = sort_criteria
+                .as_ref()
+                .iter()
+                .map(|c| {
+                    format!("{}{:?}", if c.reverse { "-" } else { "" }, c.key).to_ascii_uppercase()
+                })
+                .collect();
+            s.strings = vec![
+                charset.as_ref().to_ascii_uppercase().into_bytes(),
+                keys.join(" ").into_bytes(),
+            ];
+        }
+        CB::Thread {
+            algorithm,
+            charset,
+            search_criteria,
+            uid,
+        } => {
+            s.uid = *uid;
+            s.count = Some(search_criteria.as_ref().len());
+            let alg = format!("{algorithm:?}").to_ascii_uppercase();
+            s.strings = vec![
+                charset.as_ref().to_ascii_uppercase().into_bytes(),
+                alg.into_bytes(),
+            ];
         }
         CB::Fetch {
             sequence_set,
@@ -266,6 +327,13 @@ const BOTH_ACCEPT: &[&str] = &[
     "a SEARCH BCC x CC y UID 1:5,7 2:4\r\n",
     "a SEARCH MODSEQ 620162338\r\n",
     "a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338\r\n",
+    "A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994\r\n",
+    "A283 SORT (SUBJECT REVERSE DATE) UTF-8 ALL\r\n",
+    "A284 SORT (SUBJECT) US-ASCII TEXT \"not in mailbox\"\r\n",
+    "a UID SORT (ARRIVAL CC FROM SIZE TO REVERSE DISPLAYFROM DISPLAYTO) \"UTF-8\" OR SEEN 1:5\r\n",
+    "A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000\r\n",
+    "A284 THREAD ORDEREDSUBJECT US-ASCII TEXT \"gewp\"\r\n",
+    "A285 UID THREAD REFERENCES US-ASCII ALL\r\n",
     "a FETCH 2:4 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])\r\n",
     "a FETCH 12 FULL\r\n",
     "a FETCH 12 ALL\r\n",
@@ -381,8 +449,8 @@ fn both_reject_malformed() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Commands IMAP4rev2 and its extensions need that imap-codec alpha.10 rejects (STACK.md §2);
-/// ours must accept every one.
+/// Commands IMAP4rev2 and its extensions (ESORT too) need that imap-codec alpha.10 rejects
+/// (STACK.md §2); ours must accept every one.
 const ONLY_WE_ACCEPT: &[&str] = &[
     "a LIST (SUBSCRIBED) \"\" *\r\n",
     "a LIST \"\" % RETURN (SPECIAL-USE STATUS (MESSAGES UNSEEN))\r\n",
@@ -392,6 +460,8 @@ const ONLY_WE_ACCEPT: &[&str] = &[
     "a FETCH $ FLAGS\r\n",
     "a APPEND INBOX {1+}\r\na {1+}\r\nb\r\n",
     "a CREATE Sent (USE (\\Sent))\r\n",
+    "E01 UID SORT RETURN () (REVERSE DATE) UTF-8 UNDELETED UNKEYWORD $Junk\r\n",
+    "a SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL\r\n",
 ];
 
 #[test]

@@ -65,6 +65,88 @@ fn list_entry(name: &str) -> ListEntry {
     }
 }
 
+fn node(id: Option<u32>, children: &[usize]) -> ThreadNode {
+    ThreadNode {
+        id,
+        children: children.to_vec(),
+    }
+}
+
+/// Thread forests: RFC 5256 §5's two examples, a long chain, and a dummy with one child (which
+/// the grammar cannot show, so it is passed through).
+fn threads() -> Vec<(&'static str, Threads)> {
+    // (2)(3 6 (4 23)(44 7 96)): nodes 0=2, 1=3, 2=6, 3=4, 4=23, 5=44, 6=7, 7=96.
+    let rfc = Threads {
+        nodes: vec![
+            node(Some(2), &[]),
+            node(Some(3), &[2]),
+            node(Some(6), &[3, 5]),
+            node(Some(4), &[4]),
+            node(Some(23), &[]),
+            node(Some(44), &[6]),
+            node(Some(7), &[7]),
+            node(Some(96), &[]),
+        ],
+        roots: vec![0, 1],
+    };
+    let dummy = Threads {
+        nodes: vec![node(None, &[1, 2]), node(Some(3), &[]), node(Some(5), &[])],
+        roots: vec![0],
+    };
+    let pass_through = Threads {
+        nodes: vec![
+            node(None, &[1]),
+            node(Some(9), &[2, 3]),
+            node(Some(10), &[]),
+            node(Some(11), &[]),
+        ],
+        roots: vec![0],
+    };
+    vec![
+        ("THREAD", rfc),
+        ("THREAD dummy", dummy),
+        ("THREAD single-child dummy", pass_through),
+        ("THREAD empty", Threads::default()),
+    ]
+}
+
+#[test]
+fn thread_and_sort_bytes() {
+    let got: Vec<String> = threads()
+        .into_iter()
+        .map(|(_, t)| String::from_utf8(data(Data::Thread(t), PLAIN)).unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "* THREAD (2)(3 6 (4 23)(44 7 96))\r\n",
+            "* THREAD ((3)(5))\r\n",
+            "* THREAD (9 (10)(11))\r\n",
+            "* THREAD\r\n",
+        ]
+    );
+    let sort =
+        |ids: Vec<u32>, modseq| String::from_utf8(data(Data::Sort { ids, modseq }, PLAIN)).unwrap();
+    assert_eq!(sort(vec![2, 84, 882], None), "* SORT 2 84 882\r\n");
+    assert_eq!(sort(vec![], None), "* SORT\r\n");
+    assert_eq!(sort(vec![3, 1], Some(9)), "* SORT 3 1 (MODSEQ 9)\r\n");
+    let esort = |all: Vec<u32>| {
+        String::from_utf8(data(
+            Data::Esearch(Esearch {
+                all_sorted: Some(all),
+                ..Esearch::default()
+            }),
+            PLAIN,
+        ))
+        .unwrap()
+    };
+    assert_eq!(esort(vec![5, 3, 4, 1, 2]), "* ESEARCH ALL 5,3:4,1:2\r\n");
+    assert_eq!(esort(vec![9, 8, 7]), "* ESEARCH ALL 9,8,7\r\n");
+    assert_eq!(esort(vec![1, 2, 3, 5]), "* ESEARCH ALL 1:3,5\r\n");
+    assert_eq!(esort(vec![u32::MAX, 1]), "* ESEARCH ALL 4294967295,1\r\n");
+    assert_eq!(esort(vec![]), "* ESEARCH\r\n");
+}
+
 /// Every response the writer can produce that imap-codec can represent.
 fn checked() -> Vec<(&'static str, Vec<u8>)> {
     let uids = UidSet::from_ranges([(1, 3), (5, 5)]);
@@ -290,6 +372,16 @@ fn checked() -> Vec<(&'static str, Vec<u8>)> {
             PLAIN,
         ),
     ));
+    for (name, ids, modseq) in [
+        ("SORT", vec![5, 3, 4, 1, 2], None),
+        ("SORT empty", vec![], None),
+        ("SORT MODSEQ", vec![5, 3, 4], Some(6)),
+    ] {
+        v.push((name, data(Data::Sort { ids, modseq }, PLAIN)));
+    }
+    for (name, forest) in threads() {
+        v.push((name, data(Data::Thread(forest), PLAIN)));
+    }
     v.push((
         "FLAGS",
         data(
@@ -597,6 +689,7 @@ fn imap_codec_gaps() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                     max: Some(47),
                     count: Some(3),
                     all: Some(UidSet::from_ranges([(2, 2), (10, 11), (47, 47)])),
+                    all_sorted: None,
                     modseq: Some(917162500),
                 }),
                 PLAIN,

@@ -249,6 +249,8 @@ proptest! {
             Just(&b"a SELECT INBOX (QRESYNC (1 2 1:5 (1,2 3,4)))\r\n"[..]),
             Just(&b"a APPEND INBOX (\\Seen) \" 1-Jan-2000 00:00:00 +0000\" {1+}\r\nx\r\n"[..]),
             Just(&b"a STORE 1:2 (UNCHANGEDSINCE 4) -FLAGS.SILENT (\\Seen)\r\n"[..]),
+            Just(&b"a UID SORT RETURN (MIN ALL) (REVERSE DATE DISPLAYFROM) \"UTF-8\" OR (SUBJECT x) NOT 1:*\r\n"[..]),
+            Just(&b"a THREAD REFERENCES US-ASCII (UNSEEN FROM {1}\r\nx) MODSEQ 4\r\n"[..]),
         ],
         edits in proptest::collection::vec((0usize..120, any::<u8>()), 1..6),
     ) {

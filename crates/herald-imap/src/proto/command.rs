@@ -158,6 +158,10 @@ pub enum CommandBody {
     UidExpunge(SequenceSet),
     /// `[UID] SEARCH`
     Search(SearchCommand),
+    /// `[UID] SORT` (RFC 5256, with RFC 5267 ESORT return options)
+    Sort(SortCommand),
+    /// `[UID] THREAD` (RFC 5256)
+    Thread(ThreadCommand),
     /// `[UID] FETCH`
     Fetch(FetchCommand),
     /// `[UID] STORE`
@@ -217,6 +221,10 @@ impl CommandBody {
             CommandBody::UidExpunge(_) => "UID EXPUNGE",
             CommandBody::Search(s) if s.uid => "UID SEARCH",
             CommandBody::Search(_) => "SEARCH",
+            CommandBody::Sort(s) if s.uid => "UID SORT",
+            CommandBody::Sort(_) => "SORT",
+            CommandBody::Thread(t) if t.uid => "UID THREAD",
+            CommandBody::Thread(_) => "THREAD",
             CommandBody::Fetch(f) if f.uid => "UID FETCH",
             CommandBody::Fetch(_) => "FETCH",
             CommandBody::Store(s) if s.uid => "UID STORE",
@@ -371,6 +379,76 @@ pub struct SearchCommand {
     pub charset: Option<String>,
     /// The criteria, AND-ed.
     pub criteria: Vec<SearchKey>,
+}
+
+/// `[UID] SORT [RETURN (…)] (criteria) charset key…` (RFC 5256 §3, RFC 5267 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortCommand {
+    /// `UID SORT`
+    pub uid: bool,
+    /// ESORT return options (`MIN`, `MAX`, `ALL`, `COUNT`); `None` without `RETURN` (a
+    /// `* SORT` reply), `Some(empty)` for `RETURN ()` (ESEARCH with `ALL`).
+    pub returns: Option<Vec<SearchReturn>>,
+    /// The sort criteria, most significant first (at least one).
+    pub criteria: Vec<SortCriterion>,
+    /// The mandatory charset, upper-cased.
+    pub charset: String,
+    /// The search keys, AND-ed.
+    pub search: Vec<SearchKey>,
+}
+
+/// One sort criterion: a key, optionally reversed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    /// `REVERSE` given: descending order for this key only.
+    pub reverse: bool,
+    /// The key.
+    pub key: SortKey,
+}
+
+/// Sort keys (RFC 5256 §3, RFC 5957).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// `ARRIVAL`: INTERNALDATE.
+    Arrival,
+    /// `CC`: addr-mailbox of the first Cc address.
+    Cc,
+    /// `DATE`: sent date (Date header, else INTERNALDATE).
+    Date,
+    /// `FROM`: addr-mailbox of the first From address.
+    From,
+    /// `SIZE`: RFC822.SIZE.
+    Size,
+    /// `SUBJECT`: base subject.
+    Subject,
+    /// `TO`: addr-mailbox of the first To address.
+    To,
+    /// `DISPLAYFROM` (RFC 5957): display name of the first From address, else its addr-spec.
+    DisplayFrom,
+    /// `DISPLAYTO` (RFC 5957): display name of the first To address, else its addr-spec.
+    DisplayTo,
+}
+
+/// `[UID] THREAD algorithm charset key…` (RFC 5256 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadCommand {
+    /// `UID THREAD`
+    pub uid: bool,
+    /// The threading algorithm.
+    pub algorithm: ThreadAlgorithm,
+    /// The mandatory charset, upper-cased.
+    pub charset: String,
+    /// The search keys, AND-ed.
+    pub search: Vec<SearchKey>,
+}
+
+/// Threading algorithms (RFC 5256 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    /// `ORDEREDSUBJECT`
+    OrderedSubject,
+    /// `REFERENCES`
+    References,
 }
 
 /// ESEARCH return options.
@@ -683,6 +761,8 @@ fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         "GETQUOTAROOT" => parse::quota::getquotaroot(c)?,
         "SETQUOTA" => parse::quota::setquota(c)?,
         "SEARCH" => parse::search::parse(c, false)?,
+        "SORT" => parse::sort::sort(c, false)?,
+        "THREAD" => parse::sort::thread(c, false)?,
         "FETCH" => parse::fetch::parse(c, false)?,
         "STORE" => parse::store::parse(c, false)?,
         "COPY" | "MOVE" => parse::message::copy_move(c, false, name == "MOVE")?,
@@ -691,6 +771,8 @@ fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
             let sub = c.keyword()?;
             match sub.as_str() {
                 "SEARCH" => parse::search::parse(c, true)?,
+                "SORT" => parse::sort::sort(c, true)?,
+                "THREAD" => parse::sort::thread(c, true)?,
                 "FETCH" => parse::fetch::parse(c, true)?,
                 "STORE" => parse::store::parse(c, true)?,
                 "COPY" | "MOVE" => parse::message::copy_move(c, true, sub == "MOVE")?,

@@ -18,6 +18,7 @@ use super::command::{Section, SectionText, StatusItem};
 use super::error::ProtoError;
 use super::mutf7;
 use super::types::{DateTime, Flag, MONTHS, Mailbox, Tag, is_astring_char};
+pub use crate::thread::{ThreadNode, Threads};
 
 /// How strings are encoded for this connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -452,6 +453,9 @@ pub struct Esearch {
     pub count: Option<u32>,
     /// `ALL set` (omitted when empty, as the RFC requires).
     pub all: Option<UidSet>,
+    /// `ALL` in a given order (ESORT, RFC 5267 §3.1): the numbers in sort order, ascending
+    /// runs written as ranges (§3.2 lets a range stand only for increasing numbers).
+    pub all_sorted: Option<Vec<u32>>,
     /// `MODSEQ n` (RFC 7162)
     pub modseq: Option<u64>,
 }
@@ -486,6 +490,15 @@ pub enum Data {
     },
     /// `* ESEARCH …`
     Esearch(Esearch),
+    /// `* SORT n… [(MODSEQ m)]` (RFC 5256; MODSEQ per RFC 7162 §3.1.5)
+    Sort {
+        /// The numbers in sort order.
+        ids: Vec<u32>,
+        /// Highest mod-sequence of the matches, when the search used MODSEQ.
+        modseq: Option<u64>,
+    },
+    /// `* THREAD (…)…` (RFC 5256)
+    Thread(Threads),
     /// `* FLAGS (…)`
     Flags(Vec<Flag>),
     /// `* n EXISTS`
@@ -634,6 +647,22 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 out.extend_from_slice(format!(" (MODSEQ {m})").as_bytes());
             }
         }
+        Data::Sort { ids, modseq } => {
+            out.extend_from_slice(b"* SORT");
+            for id in ids {
+                out.extend_from_slice(format!(" {id}").as_bytes());
+            }
+            if let Some(m) = modseq {
+                out.extend_from_slice(format!(" (MODSEQ {m})").as_bytes());
+            }
+        }
+        Data::Thread(t) => {
+            out.extend_from_slice(b"* THREAD");
+            if !t.roots.is_empty() {
+                out.push(b' ');
+                write_threads(out, t);
+            }
+        }
         Data::Esearch(e) => {
             out.extend_from_slice(b"* ESEARCH");
             if let Some(t) = &e.tag {
@@ -651,6 +680,10 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
             }
             if let Some(all) = e.all.as_ref().filter(|s| !s.is_empty()) {
                 out.extend_from_slice(format!(" ALL {all}").as_bytes());
+            }
+            if let Some(all) = e.all_sorted.as_ref().filter(|s| !s.is_empty()) {
+                out.extend_from_slice(b" ALL ");
+                write_ordered_set(out, all);
             }
             if let Some(m) = e.modseq {
                 out.extend_from_slice(format!(" MODSEQ {m}").as_bytes());
@@ -731,6 +764,91 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
         }
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Writes numbers in the given order as a sequence-set: each ascending run of consecutive
+/// numbers becomes `a:b`, everything else stays in place (`5,3:4,1`).
+pub fn write_ordered_set(out: &mut Vec<u8>, ids: &[u32]) {
+    let mut i = 0;
+    while i < ids.len() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let start = ids[i];
+        let mut end = start;
+        while ids
+            .get(i + 1)
+            .is_some_and(|&n| Some(n) == end.checked_add(1))
+        {
+            end += 1;
+            i += 1;
+        }
+        if start == end {
+            out.extend_from_slice(start.to_string().as_bytes());
+        } else {
+            out.extend_from_slice(format!("{start}:{end}").as_bytes());
+        }
+        i += 1;
+    }
+}
+
+/// Writes the thread lists of a forest (RFC 5256 §5):
+///
+/// ```text
+/// thread-list    = "(" (thread-members / thread-nested) ")"
+/// thread-members = nz-number *(SP nz-number) [SP thread-nested]
+/// thread-nested  = 2*thread-list
+/// ```
+///
+/// A chain of single children is one list of numbers; where a node has several children each
+/// becomes a nested list. A dummy with one child is passed through (the grammar has no way to
+/// show it), so the output is valid whatever the forest. Iterative: a reply chain may be as
+/// deep as the mailbox is long.
+pub fn write_threads(out: &mut Vec<u8>, t: &Threads) {
+    enum Step {
+        Open(usize),
+        Close,
+    }
+    let mut stack: Vec<Step> = t.roots.iter().rev().map(|&r| Step::Open(r)).collect();
+    while let Some(step) = stack.pop() {
+        let Step::Open(n) = step else {
+            out.push(b')');
+            continue;
+        };
+        out.push(b'(');
+        let mut at = n;
+        let mut first = true;
+        let mut nested = false;
+        // A bound on the chain walk: every node is visited at most once in a forest.
+        for _ in 0..=t.nodes.len() {
+            let Some(node) = t.nodes.get(at) else {
+                break;
+            };
+            if let Some(id) = node.id {
+                if !first {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(id.to_string().as_bytes());
+                first = false;
+            }
+            match node.children.as_slice() {
+                [] => break,
+                [only] => at = *only,
+                kids => {
+                    if !first {
+                        out.push(b' ');
+                    }
+                    stack.push(Step::Close);
+                    stack.extend(kids.iter().rev().map(|&k| Step::Open(k)));
+                    nested = true;
+                    break;
+                }
+            }
+        }
+        if !nested {
+            out.push(b')');
+        }
+    }
 }
 
 /// The name of a FETCH item whose value is message data (an nstring).

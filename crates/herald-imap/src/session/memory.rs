@@ -207,6 +207,31 @@ impl MemoryBackend {
             .map(|c| c.value.uid)
     }
 
+    /// Delivers a message with a given INTERNALDATE (milliseconds since the epoch), as an
+    /// APPEND with a date would; tests of date order use it.
+    pub fn deliver_at(
+        &self,
+        user: &str,
+        mailbox: &str,
+        content: &[u8],
+        date_ms: i64,
+    ) -> Result<u32> {
+        let ctx = SessionContext::user("lmtp", user);
+        self.do_append(&ctx, mailbox, content.to_vec(), &[], Some(date_ms))
+            .map(|c| c.value.uid)
+    }
+
+    /// Moves a mailbox's next UID up to `uidnext`, as if messages below it had come and gone
+    /// (tests that need large UIDs use it instead of delivering thousands of messages).
+    pub fn skip_to_uid(&self, user: &str, mailbox: &str, uidnext: u32) -> Result<()> {
+        let ctx = SessionContext::user("lmtp", user);
+        self.with(|s| {
+            let (_, mb) = selectable(s.account(&ctx)?, mailbox)?;
+            mb.uidnext = mb.uidnext.max(uidnext);
+            Ok(())
+        })
+    }
+
     /// The logins and logouts recorded so far: `(user, "login")` or `(user, disconnect)`.
     pub fn access_log(&self) -> Vec<(String, String)> {
         self.with(|s| Ok(s.access.clone())).unwrap_or_default()

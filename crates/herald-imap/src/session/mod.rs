@@ -8,8 +8,8 @@
 //!   size limit, only against [`ImapConfig::max_literal`]), or refuse it before it is read;
 //! * each command is carried out by the file of its group (`auth.rs`, `mailbox.rs`,
 //!   `select.rs`, `append.rs`, `fetch.rs`, `search.rs`, `store.rs`, `copy.rs`, `expunge.rs`,
-//!   `quota.rs`, `idle.rs`), which calls the store through [`Backend`] — async calls, no
-//!   request/answer steps; `backend.rs` says why;
+//!   `quota.rs`, `idle.rs`, `sort.rs` for SORT and THREAD), which calls the store through
+//!   [`Backend`] — async calls, no request/answer steps; `backend.rs` says why;
 //! * responses accumulate in a buffer that is written to the caller's `AsyncWrite` at the end of
 //!   each batch of input and whenever it grows past [`FLUSH_AT`] (a FETCH of many bodies), so
 //!   the memory a session holds is bounded whatever the client asks for. Tests pass a
@@ -34,6 +34,7 @@ pub mod memory;
 mod quota;
 mod search;
 mod select;
+mod sort;
 mod store;
 
 pub use backend::Backend;
@@ -530,6 +531,8 @@ impl<B: Backend> Session<B> {
             | CommandBody::Expunge
             | CommandBody::UidExpunge(_)
             | CommandBody::Search(_)
+            | CommandBody::Sort(_)
+            | CommandBody::Thread(_)
             | CommandBody::Fetch(_)
             | CommandBody::Store(_)
             | CommandBody::Copy { .. }
@@ -610,6 +613,8 @@ impl<B: Backend> Session<B> {
             CommandBody::Expunge => self.expunge(&tag, None).await,
             CommandBody::UidExpunge(set) => self.expunge(&tag, Some(set)).await,
             CommandBody::Search(s) => self.search(&tag, s).await,
+            CommandBody::Sort(s) => self.sort(&tag, s).await,
+            CommandBody::Thread(t) => self.thread(&tag, t).await,
             CommandBody::Fetch(f) => self.fetch(&tag, f, w).await?,
             CommandBody::Store(s) => self.store(&tag, s).await,
             CommandBody::Copy { uid, set, mailbox } => {

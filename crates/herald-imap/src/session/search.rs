@@ -15,7 +15,8 @@ use crate::proto::response::{Code, Data, Esearch, write_data};
 use crate::proto::types::{Date, SequenceSet, Tag};
 use chrono::TimeZone;
 use herald_events::UidSet;
-use herald_store::{MessageMeta, flags as sflags};
+use herald_store::MessageMeta;
+use herald_store::flags as sflags;
 use mail_parser::Message;
 
 fn needs_content(k: &SearchKey) -> bool {
@@ -173,7 +174,7 @@ fn has_email_id(k: &SearchKey) -> bool {
     }
 }
 
-fn has_modseq(k: &SearchKey) -> bool {
+pub(super) fn has_modseq(k: &SearchKey) -> bool {
     match k {
         SearchKey::ModSeq { .. } => true,
         SearchKey::Not(k) => has_modseq(k),
@@ -183,57 +184,76 @@ fn has_modseq(k: &SearchKey) -> bool {
     }
 }
 
+/// A message that matched a search, with what the caller took from it.
+pub(super) struct Hit<T> {
+    pub seq: u32,
+    pub uid: u32,
+    pub modseq: u64,
+    pub extra: T,
+}
+
+/// The header block of a message (up to and including the empty line), for callers that only
+/// look at header fields: parsing it is much cheaper than parsing every MIME part.
+fn header_part(raw: &[u8]) -> &[u8] {
+    memchr::memmem::find(raw, b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| memchr::memmem::find(raw, b"\n\n").map(|i| i + 2))
+        .map_or(raw, |end| &raw[..end])
+}
+
 impl<B: Backend> Session<B> {
-    pub(super) async fn search(&mut self, tag: &Tag, mut cmd: SearchCommand) {
-        // IMAP4rev2 has no untagged SEARCH: a plain SEARCH answers as RETURN (ALL) would.
-        if self.enabled.rev2 && cmd.returns.is_none() {
-            cmd.returns = Some(Vec::new());
-        }
-        if let Some(cs) = &cmd.charset
-            && !matches!(cs.as_str(), "US-ASCII" | "UTF-8")
+    /// Evaluates search `criteria` (AND-ed) over the selected mailbox, in sequence order, and
+    /// calls `extract` on each match with its metadata and, when `headers` is set or a key
+    /// needs it, the parsed message (only its header block when no key looks at the body).
+    /// `None` after answering the command itself: an unsupported charset, or a store error.
+    pub(super) async fn matching<T>(
+        &mut self,
+        tag: &Tag,
+        charset: Option<&str>,
+        criteria: &[SearchKey],
+        headers: bool,
+        mut extract: impl FnMut(Option<&MessageMeta>, Option<&Message<'_>>) -> T,
+    ) -> Option<Vec<Hit<T>>> {
+        if let Some(cs) = charset
+            && !matches!(cs, "US-ASCII" | "UTF-8")
         {
             self.no(
                 tag,
                 Some(Code::BadCharset(vec!["US-ASCII".into(), "UTF-8".into()])),
                 "unsupported charset",
             );
-            return;
+            return None;
         }
-        if cmd.criteria.iter().any(has_modseq) {
+        if criteria.iter().any(has_modseq) {
             self.enable_condstore();
         }
-        let Some(sel) = self.selected() else {
-            return;
-        };
-        let name = sel.name.clone();
+        let name = self.selected()?.name.clone();
         let metas = match self.backend.fetch(&self.ctx, &name, None).await {
             Ok(m) => m,
             Err(e) => {
                 self.fail(tag, &e);
-                return;
+                return None;
             }
         };
-        let content = cmd.criteria.iter().any(needs_content);
-        let email_ids: std::collections::HashMap<u32, String> =
-            if cmd.criteria.iter().any(has_email_id) {
-                match self.backend.content_ids(&self.ctx, &name, None).await {
-                    Ok(ids) => ids
-                        .into_iter()
-                        .map(|(u, d)| (u, super::select::email_id(&d)))
-                        .collect(),
-                    Err(e) => {
-                        self.fail(tag, &e);
-                        return;
-                    }
+        let content = criteria.iter().any(needs_content);
+        let email_ids: std::collections::HashMap<u32, String> = if criteria.iter().any(has_email_id)
+        {
+            match self.backend.content_ids(&self.ctx, &name, None).await {
+                Ok(ids) => ids
+                    .into_iter()
+                    .map(|(u, d)| (u, super::select::email_id(&d)))
+                    .collect(),
+                Err(e) => {
+                    self.fail(tag, &e);
+                    return None;
                 }
-            } else {
-                std::collections::HashMap::new()
-            };
-        let key = SearchKey::And(cmd.criteria.clone());
-        let mut matched: Vec<(u32, u32, u64)> = Vec::new();
-        let Some(sel) = self.selected() else {
-            return;
+            }
+        } else {
+            std::collections::HashMap::new()
         };
+        let key = SearchKey::And(criteria.to_vec());
+        let mut matched = Vec::new();
+        let sel = self.selected()?;
         let x = Ctx {
             sel,
             saved: &self.saved,
@@ -244,16 +264,7 @@ impl<B: Backend> Session<B> {
                 .binary_search_by_key(&m.uid, |x| x.uid)
                 .ok()
                 .map(|j| &metas[j]);
-            let raw = if content {
-                self.backend
-                    .read_message(&self.ctx, &name, m.uid)
-                    .await
-                    .ok()
-            } else {
-                None
-            };
-            let parsed = raw.as_deref().and_then(mime::parse);
-            let c = Candidate {
+            let mut c = Candidate {
                 seq: i as u32 + 1,
                 uid: m.uid,
                 flags: &m.flags,
@@ -261,12 +272,62 @@ impl<B: Backend> Session<B> {
                 email_id: email_ids.get(&m.uid).map(String::as_str),
                 modseq: m.modseq,
                 meta,
-                msg: parsed.as_ref(),
+                msg: None,
             };
+            // Metadata-only keys decide before any message is read; then only the matches are
+            // read, and only their header block parsed.
+            if !content {
+                if !eval(&key, &c, &x) {
+                    continue;
+                }
+                let raw = if headers {
+                    self.backend
+                        .read_message(&self.ctx, &name, m.uid)
+                        .await
+                        .ok()
+                } else {
+                    None
+                };
+                let parsed = raw.as_deref().map(header_part).and_then(mime::parse);
+                matched.push(Hit {
+                    seq: c.seq,
+                    uid: c.uid,
+                    modseq: c.modseq,
+                    extra: extract(meta, parsed.as_ref()),
+                });
+                continue;
+            }
+            let raw = self
+                .backend
+                .read_message(&self.ctx, &name, m.uid)
+                .await
+                .ok();
+            let parsed = raw.as_deref().and_then(mime::parse);
+            c.msg = parsed.as_ref();
             if eval(&key, &c, &x) {
-                matched.push((c.seq, c.uid, c.modseq));
+                matched.push(Hit {
+                    seq: c.seq,
+                    uid: c.uid,
+                    modseq: c.modseq,
+                    extra: extract(meta, parsed.as_ref()),
+                });
             }
         }
+        Some(matched)
+    }
+
+    pub(super) async fn search(&mut self, tag: &Tag, mut cmd: SearchCommand) {
+        // IMAP4rev2 has no untagged SEARCH: a plain SEARCH answers as RETURN (ALL) would.
+        if self.enabled.rev2 && cmd.returns.is_none() {
+            cmd.returns = Some(Vec::new());
+        }
+        let Some(hits) = self
+            .matching(tag, cmd.charset.as_deref(), &cmd.criteria, false, |_, _| ())
+            .await
+        else {
+            return;
+        };
+        let matched: Vec<(u32, u32, u64)> = hits.iter().map(|h| (h.seq, h.uid, h.modseq)).collect();
         let ids: Vec<u32> = matched
             .iter()
             .map(|&(s, u, _)| if cmd.uid { u } else { s })
@@ -347,6 +408,7 @@ impl<B: Backend> Session<B> {
                             .then_some(ids.len() as u32),
                         all: (all || (save && only_save && returns.is_empty()))
                             .then(|| UidSet::from_uids(ids.iter().copied())),
+                        all_sorted: None,
                         modseq,
                     };
                     write_data(&mut self.out, &Data::Esearch(e), o);

@@ -21,6 +21,7 @@ pub(crate) mod message;
 pub(crate) mod quota;
 pub(crate) mod search;
 pub(crate) mod select;
+pub(crate) mod sort;
 pub(crate) mod status;
 pub(crate) mod store;
 

@@ -62,7 +62,7 @@ fn arg_date(c: &mut Cursor<'_>) -> Result<crate::proto::types::Date, ProtoError>
     c.date()
 }
 
-fn key(c: &mut Cursor<'_>) -> Result<SearchKey, ProtoError> {
+pub(crate) fn key(c: &mut Cursor<'_>) -> Result<SearchKey, ProtoError> {
     c.enter()?;
     let k = key_inner(c);
     c.leave();
