@@ -200,6 +200,10 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 type Samples = Vec<Vec<u32>>;
 
 struct Plan {
+    client: Client,
+    /// Bounds logins in flight: servers limit concurrent password checks per client address
+    /// (Herald: 8), and every session here comes from one.
+    logins: std::sync::Arc<tokio::sync::Semaphore>,
     addr: SocketAddr,
     user: String,
     password: String,
@@ -212,13 +216,14 @@ struct Plan {
 async fn client_loop(p: Plan) -> anyhow::Result<Samples> {
     let mut rng = Rng(p.seed | 1);
     let mut samples: Samples = vec![Vec::new(); KINDS.len()];
-    let mut client = Client::connect(p.addr, &p.user, &p.password).await?;
+    let mut client = p.client;
     let mut to_delete: Option<u32> = None;
     let mut round = 0u64;
     while Instant::now() < p.until {
         round += 1;
         if p.reconnect && round > 1 {
             client.cmd(b"LOGOUT").await.ok();
+            let _permit = p.logins.acquire().await?;
             client = Client::connect(p.addr, &p.user, &p.password).await?;
         }
         let mut timed = |kind: usize, t: Instant| {
@@ -384,6 +389,15 @@ pub async fn run(
             ""
         }
     );
+    // Log every session in first, a few at a time, as a fleet of clients would arrive.
+    let logins = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+    let mut clients = Vec::with_capacity(users.len() * args.clients);
+    for user in &users {
+        for _ in 0..args.clients {
+            clients.push(Client::connect(addr, user, &args.password).await?);
+        }
+    }
+    let mut clients = clients.into_iter();
     let ticks_before = server_pid.map(cpu_ticks).transpose()?;
     let started = Instant::now();
     let until = started + secs;
@@ -391,7 +405,12 @@ pub async fn run(
     let seed = u64::from(std::process::id()) << 20;
     for (u, user) in users.iter().enumerate() {
         for c in 0..args.clients {
+            let Some(client) = clients.next() else {
+                bail!("fewer sessions than planned");
+            };
             let plan = Plan {
+                client,
+                logins: logins.clone(),
                 addr,
                 user: user.clone(),
                 password: args.password.clone(),
