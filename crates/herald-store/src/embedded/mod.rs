@@ -33,7 +33,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Queued operations beyond this make callers wait (back-pressure instead of unbounded memory).
 const QUEUE: usize = 4096;
-/// Idle read connections kept.
+/// Read connections, and reads running at once. Reads beyond this wait (asynchronously, on no
+/// thread) for a connection: opening a connection per read parses the schema, runs the
+/// pragmas and empties the statement cache, which once cost more than the reads themselves.
 const READ_POOL: usize = 8;
 /// Orphan blob files younger than this are left alone at open: they may belong to a delivery
 /// in flight in another process.
@@ -47,6 +49,9 @@ pub(crate) struct Shared {
     pub notifier: Notifier,
     db_path: PathBuf,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read connection: a read holds one from before it leaves the runtime
+    /// until its connection is back in `readers`.
+    read_slots: tokio::sync::Semaphore,
 }
 
 /// The SQLite backend.
@@ -106,6 +111,7 @@ impl Embedded {
             notifier: Notifier::new(last_id as u64),
             db_path,
             readers: Mutex::new(Vec::new()),
+            read_slots: tokio::sync::Semaphore::new(READ_POOL),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread_shared = Arc::clone(&shared);
@@ -180,7 +186,9 @@ impl Backend for Embedded {
 
     async fn query(&self, q: Query) -> Result<Answer> {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || {
+        // Never closed; without a permit the pool only grows past its size for this read.
+        let permit = self.shared.read_slots.acquire().await.ok();
+        let answer = tokio::task::spawn_blocking(move || {
             let conn = Embedded::read_conn(&shared)?;
             let answer = reads::answer(&conn, &shared, q);
             let mut pool = shared
@@ -193,7 +201,9 @@ impl Backend for Embedded {
             answer
         })
         .await
-        .map_err(|_| StoreError::Closed)?
+        .map_err(|_| StoreError::Closed)?;
+        drop(permit);
+        answer
     }
 
     async fn put_blob(&self, data: Vec<u8>) -> Result<BlobRef> {
