@@ -1886,3 +1886,26 @@ async fn empty_passwords_and_unbounded_keywords_are_refused() {
     assert_eq!(refused, Some(flags::MAX_FLAGS));
     t.consistent().await;
 }
+
+#[tokio::test]
+async fn the_message_metadata_read_is_not_re_prepared_per_run() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let path = t.store.config().path.join("herald.db");
+    let conn =
+        super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
+    for i in 0..3 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+        let mut stmt = conn.prepare_cached(super::reads::MESSAGES_SQL).unwrap();
+        let n = stmt
+            .query_map(rusqlite::params![1, 1, u32::MAX], |r| r.get::<_, u32>(0))
+            .unwrap()
+            .count();
+        assert_eq!(n, i + 1);
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "SQLite re-prepared the statement (an ORDER BY with parameters does that)"
+        );
+    }
+}
