@@ -295,6 +295,19 @@ pub enum Query {
         /// UIDs.
         uids: Option<UidSet>,
     },
+    /// Changes since a MODSEQ (see [`crate::Changes`]).
+    Changes {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// MODSEQ the caller is up to date with.
+        since_modseq: u64,
+        /// Highest UID the caller knows.
+        known_max_uid: u32,
+        /// How many messages the caller knows.
+        known_count: u64,
+    },
     /// The content digests (SHA-256) of messages, by UID (all when `uids` is None).
     ContentIds {
         /// Account.
@@ -352,6 +365,8 @@ pub enum Answer {
     Messages(Vec<MessageMeta>),
     /// Message bytes.
     Content(Vec<u8>),
+    /// Changes since a MODSEQ.
+    Changes(Changes),
     /// (UID, SHA-256 of the content) pairs, ascending by UID.
     ContentIds(Vec<(u32, [u8; 32])>),
     /// Outbox rows.

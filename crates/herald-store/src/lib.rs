@@ -781,6 +781,30 @@ impl Store {
         }
     }
 
+    /// What changed in `mailbox` since `since_modseq` for a session that knows `known_count`
+    /// messages up to UID `known_max_uid`: changed and new messages, and the full UID list
+    /// only when a known message is gone. Costs one row read when nothing changed.
+    pub async fn changes(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+        known_max_uid: u32,
+        known_count: u64,
+    ) -> Result<Changes> {
+        let q = Query::Changes {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            since_modseq,
+            known_max_uid,
+            known_count,
+        };
+        match self.query(q).await? {
+            Answer::Changes(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
     /// The SHA-256 of each message's content, by UID (all, or those in `uids`): a stable
     /// identity of the bytes, the same wherever COPY or MOVE puts them (IMAP OBJECTID's
     /// EMAILID is derived from it).

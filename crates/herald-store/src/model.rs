@@ -170,6 +170,21 @@ pub struct CopyResult {
     pub uids: Vec<(u32, u32)>,
 }
 
+/// What changed in a mailbox since a MODSEQ, for a session that knows its first
+/// `known_count` messages up to `known_max_uid` ([`crate::Store::changes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changes {
+    /// The mailbox's HIGHESTMODSEQ when the changes were read (read first, so nothing
+    /// committed after it is missed by the next call).
+    pub highest_modseq: u64,
+    /// Messages whose MODSEQ is above the one given — changed flags, and new messages —
+    /// ascending by UID.
+    pub changed: Vec<MessageMeta>,
+    /// Every UID in the mailbox, ascending, but only when some known message is gone;
+    /// `None` when none is.
+    pub uids: Option<Vec<u32>>,
+}
+
 /// Result of STORE.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StoreResult {

@@ -13,8 +13,8 @@
 
 use herald_events::UidSet;
 use herald_store::{
-    Appended, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxInfo, MessageMeta,
-    QuotaInfo, SessionContext, SpecialUse, Store, StoreError, StoreResult,
+    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxInfo,
+    MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store, StoreError, StoreResult,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -136,6 +136,14 @@ pub trait Backend: Send + Sync + 'static {
         mailbox: &str,
         uids: Option<&UidSet>,
     ) -> impl Future<Output = Result<Vec<(u32, [u8; 32])>>> + Send;
+    fn changes(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+        known_max_uid: u32,
+        known_count: u64,
+    ) -> impl Future<Output = Result<Changes>> + Send;
     fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send;
     fn set_quota(
         &self,
@@ -322,6 +330,16 @@ impl Backend for Store {
         uids: Option<&UidSet>,
     ) -> impl Future<Output = Result<Vec<(u32, [u8; 32])>>> + Send {
         Store::content_ids(self, ctx, mailbox, uids)
+    }
+    fn changes(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+        known_max_uid: u32,
+        known_count: u64,
+    ) -> impl Future<Output = Result<Changes>> + Send {
+        Store::changes(self, ctx, mailbox, since_modseq, known_max_uid, known_count)
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)

@@ -11,8 +11,9 @@ use super::backend::{Backend, Result};
 use herald_events::UidSet;
 use herald_store::flags as sflags;
 use herald_store::{
-    Appended, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxInfo, MessageMeta,
-    QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError, StoreResult, names,
+    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxInfo,
+    MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError, StoreResult,
+    names,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
@@ -795,6 +796,46 @@ impl Backend for MemoryBackend {
                 })
                 .collect())
         }))
+    }
+
+    fn changes(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+        known_max_uid: u32,
+        known_count: u64,
+    ) -> impl Future<Output = Result<Changes>> + Send {
+        let all = self.with(|s| {
+            let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+            Ok((mb.modseq, mb.msgs.keys().copied().collect::<Vec<u32>>()))
+        });
+        let result = all.and_then(|(highest_modseq, uids)| {
+            let metas = self.with(|s| {
+                let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+                Ok(mb
+                    .msgs
+                    .iter()
+                    .filter(|(_, m)| m.modseq > since_modseq)
+                    .map(|(u, m)| MessageMeta {
+                        uid: *u,
+                        size: m.content.len() as u64,
+                        internal_date_ms: m.date,
+                        flags: m.flags.clone(),
+                        modseq: m.modseq,
+                        save_date_ms: Some(m.saved),
+                    })
+                    .collect::<Vec<_>>())
+            })?;
+            let new = metas.iter().filter(|m| m.uid > known_max_uid).count() as u64;
+            let gone = uids.len() as u64 != known_count + new;
+            Ok(Changes {
+                highest_modseq,
+                changed: metas,
+                uids: gone.then_some(uids),
+            })
+        });
+        ready(result)
     }
 
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {

@@ -58,6 +58,9 @@ pub(crate) struct Selected {
     /// The highest MODSEQ the client has been told of or shown (for the HIGHESTMODSEQ sent
     /// when CONDSTORE is enabled mid-selection; never ahead of what was reported).
     pub highest_modseq: u64,
+    /// The mailbox's HIGHESTMODSEQ as of the last look at the store: the next update asks
+    /// only for what changed after it.
+    pub synced_modseq: u64,
 }
 
 impl Selected {
@@ -329,6 +332,7 @@ impl<B: Backend> Session<B> {
             dirty: false,
             keywords,
             highest_modseq: highest,
+            synced_modseq: info.highest_modseq,
         };
         sel.write_flags(&mut self.out);
         write_data(&mut self.out, &Data::Exists(sel.msgs.len() as u32), o);
@@ -460,13 +464,27 @@ impl<B: Backend> Session<B> {
         }
         sel.dirty = false;
         sel.watch.borrow_and_update();
-        let metas = match backend.fetch(ctx, &sel.name, None).await {
-            Ok(m) => m,
+        // Only what changed since the last look: new and changed messages by MODSEQ, and the
+        // UID list only when a known message is gone (the store tells by count).
+        let last = sel.msgs.last().map_or(0, |m| m.uid);
+        let changes = match backend
+            .changes(
+                ctx,
+                &sel.name,
+                sel.synced_modseq,
+                last,
+                sel.msgs.len() as u64,
+            )
+            .await
+        {
+            Ok(c) => c,
             Err(e) => {
                 tracing::debug!(error = %e, "mailbox vanished under a session");
                 return;
             }
         };
+        sel.synced_modseq = sel.synced_modseq.max(changes.highest_modseq);
+        let metas = changes.changed;
         let o = crate::proto::response::WriteOptions::default();
         // A keyword new to the client is announced before any FETCH or EXISTS that shows it.
         if sel.learn_keywords(metas.iter().flat_map(|m| &m.flags)) {
@@ -475,11 +493,12 @@ impl<B: Backend> Session<B> {
         // Expunged: in the snapshot, not in the store. Highest sequence number first, or one
         // VANISHED with QRESYNC.
         let mut vanished = Vec::new();
-        let mut i = sel.msgs.len();
+        let present = changes.uids.as_deref();
+        let mut i = if present.is_some() { sel.msgs.len() } else { 0 };
         while i > 0 {
             i -= 1;
             let uid = sel.msgs[i].uid;
-            if metas.binary_search_by_key(&uid, |m| m.uid).is_err() {
+            if present.is_some_and(|p| p.binary_search(&uid).is_err()) {
                 sel.msgs.remove(i);
                 if qresync {
                     vanished.push(uid);
@@ -505,10 +524,13 @@ impl<B: Backend> Session<B> {
             .max()
             .unwrap_or(0)
             .max(sel.highest_modseq);
-        // Changed flags of messages the client knows.
-        for (seq, m) in sel.msgs.iter_mut().enumerate() {
-            if let Ok(j) = metas.binary_search_by_key(&m.uid, |x| x.uid) {
-                let meta = &metas[j];
+        // Changed flags of messages the client knows, in sequence order.
+        for meta in metas.iter().filter(|m| m.uid <= last) {
+            let Ok(seq) = sel.msgs.binary_search_by_key(&meta.uid, |m| m.uid) else {
+                continue;
+            };
+            let m = &mut sel.msgs[seq];
+            {
                 if meta.modseq != m.modseq || meta.flags != m.flags {
                     m.flags = meta.flags.clone();
                     m.modseq = meta.modseq;
@@ -528,7 +550,6 @@ impl<B: Backend> Session<B> {
             }
         }
         // New messages: UIDs above the last one known.
-        let last = sel.msgs.last().map_or(0, |m| m.uid);
         let before = sel.msgs.len();
         sel.msgs
             .extend(metas.iter().filter(|m| m.uid > last).map(Msg::from));

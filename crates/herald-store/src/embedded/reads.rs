@@ -70,6 +70,20 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             mailbox,
             uids,
         } => Answer::Messages(messages(conn, &account_name, &mailbox, uids.as_ref())?),
+        Query::Changes {
+            account: account_name,
+            mailbox,
+            since_modseq,
+            known_max_uid,
+            known_count,
+        } => Answer::Changes(changes(
+            conn,
+            &account_name,
+            &mailbox,
+            since_modseq,
+            known_max_uid,
+            known_count,
+        )?),
         Query::ContentIds {
             account: account_name,
             mailbox,
@@ -263,6 +277,63 @@ fn messages(
     rows.sort_unstable_by_key(|m| m.uid);
     Ok(rows)
 }
+
+/// See [`Changes`]. The mailbox row is read first and each later read sees at least as much,
+/// so a change committed meanwhile is either reported now or has a MODSEQ above
+/// `highest_modseq` and is reported next time; an expunge is found by count (the messages
+/// the caller knows, plus the new ones, against the mailbox's count), so it costs a UID list
+/// only when one happened.
+fn changes(
+    conn: &Connection,
+    account_name: &str,
+    mailbox: &str,
+    since_modseq: u64,
+    known_max_uid: u32,
+    known_count: u64,
+) -> Result<Changes> {
+    let a = account(conn, account_name)?;
+    let name = names::mailbox(mailbox, false)?;
+    let mb =
+        find_mailbox(conn, a.id, &name)?.ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+    if mb.noselect {
+        return Err(StoreError::NoSelect(name));
+    }
+    let mut out = Changes {
+        highest_modseq: mb.modseq,
+        ..Changes::default()
+    };
+    if mb.modseq <= since_modseq && mb.messages == known_count {
+        return Ok(out);
+    }
+    let mut stmt = conn.prepare_cached(CHANGED_SQL)?;
+    out.changed = stmt
+        .query_map(params![mb.id, since_modseq as i64], |r| {
+            Ok(MessageMeta {
+                uid: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                internal_date_ms: r.get(2)?,
+                flags: flags::parse(&r.get::<_, String>(3)?),
+                modseq: r.get::<_, i64>(4)? as u64,
+                save_date_ms: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    out.changed.sort_unstable_by_key(|m| m.uid);
+    let new = out.changed.iter().filter(|m| m.uid > known_max_uid).count() as u64;
+    if mb.messages != known_count + new {
+        let mut uids = conn
+            .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1")?
+            .query_map([mb.id], |r| r.get::<_, u32>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        uids.sort_unstable();
+        out.uids = Some(uids);
+    }
+    Ok(out)
+}
+
+/// Messages of a mailbox whose MODSEQ is above a value (new and changed ones).
+const CHANGED_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate
+     FROM messages WHERE mailbox_id = ?1 AND modseq > ?2";
 
 /// Recomputes every denormalised counter from the rows and checks the outbox.
 fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consistency> {

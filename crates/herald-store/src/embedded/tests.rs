@@ -1909,3 +1909,53 @@ async fn the_message_metadata_read_is_not_re_prepared_per_run() {
         );
     }
 }
+
+#[tokio::test]
+async fn changes_report_new_changed_and_expunged_messages() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    for i in 0..3 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+    }
+    let uids_of = |c: &Changes| c.changed.iter().map(|m| m.uid).collect::<Vec<_>>();
+    let c = t.store.changes(&ctx, "INBOX", 0, 0, 0).await.unwrap();
+    assert_eq!((uids_of(&c), c.uids.clone()), (vec![1, 2, 3], None));
+    let synced = c.highest_modseq;
+    let none = t.store.changes(&ctx, "INBOX", synced, 3, 3).await.unwrap();
+    assert_eq!((uids_of(&none), none.uids), (vec![], None));
+    t.store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("2"),
+            FlagMode::Add,
+            &s(&["\\Seen"]),
+            None,
+        )
+        .await
+        .unwrap();
+    let c = t.store.changes(&ctx, "INBOX", synced, 3, 3).await.unwrap();
+    assert_eq!((uids_of(&c), c.uids.clone()), (vec![2], None));
+    assert_eq!(c.changed[0].flags, ["\\Seen"]);
+    let synced = c.highest_modseq;
+    t.store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("1"),
+            FlagMode::Add,
+            &s(&["\\Deleted"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.store
+        .expunge(&ctx, "INBOX", Some(&uids("1")))
+        .await
+        .unwrap();
+    t.append(&ctx, "INBOX", "m3", &[]).await;
+    let c = t.store.changes(&ctx, "INBOX", synced, 3, 3).await.unwrap();
+    // UID 1 changed (\Deleted) and then went: only the list of UIDs shows it is gone.
+    assert_eq!(uids_of(&c), [4]);
+    assert_eq!(c.uids, Some(vec![2, 3, 4]));
+}
