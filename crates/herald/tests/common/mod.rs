@@ -140,6 +140,20 @@ impl Server {
         read_log(&self.data.join("events.jsonl"))
     }
 
+    /// The length of the log once it holds every event committed so far: a mark after which
+    /// only what comes next appears. The log is written from the outbox asynchronously, so the
+    /// last events of a client that has exited (its Logout, say) can reach the log just after
+    /// it; a mark taken from `events().len()` alone would count them as the next step's.
+    pub fn settled(&self) -> usize {
+        let stored = self.admin(&["events", "tail"]);
+        let Some(last) = stored.lines().last() else {
+            return 0;
+        };
+        let id = Event::from_json(last).unwrap().herald_id();
+        let all = self.wait_for(0, |e| e.iter().any(|e| e.herald_id() == id));
+        all.iter().position(|e| e.herald_id() == id).unwrap() + 1
+    }
+
     /// Waits until the log holds an event matching `pred` after position `from`; returns the
     /// events after `from`.
     pub fn wait_for(&self, from: usize, pred: impl Fn(&[Event]) -> bool) -> Vec<Event> {
@@ -221,4 +235,60 @@ pub fn read_log(path: &Path) -> Vec<Event> {
         .lines()
         .map(|l| Event::from_json(l).unwrap())
         .collect()
+}
+
+/// What a client program did: its exit status (`None` if it was killed at the time limit) and
+/// its output.
+pub struct Ran {
+    pub status: Option<std::process::ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+impl std::fmt::Display for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(s) => writeln!(f, "{s}")?,
+            None => writeln!(f, "killed at its time limit")?,
+        }
+        write!(f, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs a client program to the end, or kills it after `limit`: a client that hangs on a
+/// server bug fails its test instead of stalling the suite.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Ran {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ran {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
