@@ -295,6 +295,13 @@ pub enum Query {
         /// UIDs.
         uids: Option<UidSet>,
     },
+    /// STATUS counts of one mailbox.
+    Counts {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+    },
     /// Changes since a MODSEQ (see [`crate::Changes`]).
     Changes {
         /// Account.
@@ -367,6 +374,8 @@ pub enum Answer {
     Content(Vec<u8>),
     /// Changes since a MODSEQ.
     Changes(Changes),
+    /// STATUS counts.
+    Counts(MailboxCounts),
     /// (UID, SHA-256 of the content) pairs, ascending by UID.
     ContentIds(Vec<(u32, [u8; 32])>),
     /// Outbox rows.

@@ -781,6 +781,19 @@ impl Store {
         }
     }
 
+    /// STATUS counts of `mailbox` (unseen, deleted, size, not yet recent to anyone),
+    /// aggregated by the store.
+    pub async fn counts(&self, ctx: &SessionContext, mailbox: &str) -> Result<MailboxCounts> {
+        let q = Query::Counts {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+        };
+        match self.query(q).await? {
+            Answer::Counts(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
     /// What changed in `mailbox` since `since_modseq` for a session that knows `known_count`
     /// messages up to UID `known_max_uid`: changed and new messages, and the full UID list
     /// only when a known message is gone. Costs one row read when nothing changed.

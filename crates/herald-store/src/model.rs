@@ -185,6 +185,21 @@ pub struct Changes {
     pub uids: Option<Vec<u32>>,
 }
 
+/// Per-mailbox counts for STATUS, computed by the store without reading every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MailboxCounts {
+    /// The mailbox itself (MESSAGES, UIDNEXT, …).
+    pub messages: u64,
+    /// Messages without `\Seen`.
+    pub unseen: u64,
+    /// Messages with `\Deleted`.
+    pub deleted: u64,
+    /// Sum of RFC822.SIZE.
+    pub size: u64,
+    /// Messages no IMAP session was told of yet (`\Recent` to the next one).
+    pub recent: u64,
+}
+
 /// Result of STORE.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StoreResult {

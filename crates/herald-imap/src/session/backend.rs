@@ -13,8 +13,9 @@
 
 use herald_events::UidSet;
 use herald_store::{
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxInfo,
-    MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store, StoreError, StoreResult,
+    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxCounts,
+    MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store, StoreError,
+    StoreResult,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -144,6 +145,11 @@ pub trait Backend: Send + Sync + 'static {
         known_max_uid: u32,
         known_count: u64,
     ) -> impl Future<Output = Result<Changes>> + Send;
+    fn counts(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<MailboxCounts>> + Send;
     fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send;
     fn set_quota(
         &self,
@@ -340,6 +346,13 @@ impl Backend for Store {
         known_count: u64,
     ) -> impl Future<Output = Result<Changes>> + Send {
         Store::changes(self, ctx, mailbox, since_modseq, known_max_uid, known_count)
+    }
+    fn counts(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<MailboxCounts>> + Send {
+        Store::counts(self, ctx, mailbox)
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)

@@ -11,9 +11,9 @@ use super::backend::{Backend, Result};
 use herald_events::UidSet;
 use herald_store::flags as sflags;
 use herald_store::{
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxInfo,
-    MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError, StoreResult,
-    names,
+    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxCounts,
+    MailboxInfo, MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError,
+    StoreResult, names,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
@@ -836,6 +836,24 @@ impl Backend for MemoryBackend {
             })
         });
         ready(result)
+    }
+
+    fn counts(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<MailboxCounts>> + Send {
+        ready(self.with(|s| {
+            let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+            let has = |m: &Msg, f: &str| sflags::contains(&m.flags, f);
+            Ok(MailboxCounts {
+                messages: mb.msgs.len() as u64,
+                unseen: mb.msgs.values().filter(|m| !has(m, "\\Seen")).count() as u64,
+                deleted: mb.msgs.values().filter(|m| has(m, "\\Deleted")).count() as u64,
+                size: mb.msgs.values().map(|m| m.content.len() as u64).sum(),
+                recent: mb.msgs.keys().filter(|u| **u >= mb.recent_uid).count() as u64,
+            })
+        }))
     }
 
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {

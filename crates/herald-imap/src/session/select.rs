@@ -608,16 +608,16 @@ impl<B: Backend> Session<B> {
         if info.noselect {
             return Err(herald_store::StoreError::NoSelect(info.name));
         }
-        let needs_meta = items.iter().any(|i| {
+        let needs_counts = items.iter().any(|i| {
             matches!(
                 i,
                 StatusItem::Unseen | StatusItem::Deleted | StatusItem::Size | StatusItem::Recent
             )
         });
-        let metas = if needs_meta {
-            self.backend.fetch(&self.ctx, &info.name, None).await?
+        let counts = if needs_counts {
+            self.backend.counts(&self.ctx, &info.name).await?
         } else {
-            Vec::new()
+            herald_store::MailboxCounts::default()
         };
         Ok(items
             .iter()
@@ -626,18 +626,10 @@ impl<B: Backend> Session<B> {
                     StatusItem::Messages => info.messages,
                     StatusItem::UidNext => u64::from(info.uidnext),
                     StatusItem::UidValidity => u64::from(info.uidvalidity),
-                    StatusItem::Unseen => metas
-                        .iter()
-                        .filter(|m| !sflags::contains(&m.flags, "\\Seen"))
-                        .count() as u64,
-                    StatusItem::Deleted => metas
-                        .iter()
-                        .filter(|m| sflags::contains(&m.flags, "\\Deleted"))
-                        .count() as u64,
-                    StatusItem::Size => metas.iter().map(|m| m.size).sum(),
-                    StatusItem::Recent => {
-                        metas.iter().filter(|m| m.uid >= info.recent_uid).count() as u64
-                    }
+                    StatusItem::Unseen => counts.unseen,
+                    StatusItem::Deleted => counts.deleted,
+                    StatusItem::Size => counts.size,
+                    StatusItem::Recent => counts.recent,
                     StatusItem::HighestModSeq => info.highest_modseq,
                     StatusItem::MailboxId => mailbox_id(&info),
                 };

@@ -70,6 +70,38 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             mailbox,
             uids,
         } => Answer::Messages(messages(conn, &account_name, &mailbox, uids.as_ref())?),
+        Query::Counts {
+            account: account_name,
+            mailbox,
+        } => {
+            let a = account(conn, &account_name)?;
+            let name = names::mailbox(&mailbox, false)?;
+            let mb = find_mailbox(conn, a.id, &name)?
+                .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+            if mb.noselect {
+                return Err(StoreError::NoSelect(name));
+            }
+            // One aggregate pass in SQLite instead of a row per message out to the caller.
+            let (unseen, deleted, size, recent): (i64, i64, i64, i64) = conn
+                .prepare_cached(
+                    r"SELECT
+                        coalesce(sum(instr(' ' || flags || ' ', ' \Seen ') = 0), 0),
+                        coalesce(sum(instr(' ' || flags || ' ', ' \Deleted ') > 0), 0),
+                        coalesce(sum(size), 0),
+                        coalesce(sum(uid >= ?2), 0)
+                      FROM messages WHERE mailbox_id = ?1",
+                )?
+                .query_row(params![mb.id, mb.recent_uid], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?;
+            Answer::Counts(MailboxCounts {
+                messages: mb.messages,
+                unseen: unseen as u64,
+                deleted: deleted as u64,
+                size: size as u64,
+                recent: recent as u64,
+            })
+        }
         Query::Changes {
             account: account_name,
             mailbox,

@@ -1959,3 +1959,28 @@ async fn changes_report_new_changed_and_expunged_messages() {
     assert_eq!(uids_of(&c), [4]);
     assert_eq!(c.uids, Some(vec![2, 3, 4]));
 }
+
+#[tokio::test]
+async fn counts_agree_with_the_messages() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.append(&ctx, "INBOX", "one", &["\\Seen"]).await;
+    t.append(&ctx, "INBOX", "two two", &["\\Deleted", "$Work"])
+        .await;
+    t.append(&ctx, "INBOX", "three", &["\\Seen", "\\Deleted"])
+        .await;
+    t.store.claim_recent(&ctx, "INBOX", 2).await.unwrap();
+    let c = t.store.counts(&ctx, "INBOX").await.unwrap();
+    assert_eq!(
+        c,
+        MailboxCounts {
+            messages: 3,
+            unseen: 1,
+            deleted: 2,
+            size: 3 + 7 + 5,
+            recent: 2,
+        }
+    );
+    let empty = t.store.counts(&ctx, "Nope").await;
+    assert!(matches!(empty, Err(StoreError::NotFound { .. })));
+}
