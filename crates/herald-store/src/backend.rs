@@ -353,6 +353,32 @@ pub enum Query {
     Consistency(u64),
 }
 
+/// Most messages a metadata read may name and still count as bounded.
+const BOUNDED_MESSAGES: u64 = 256;
+
+impl Query {
+    /// True for reads whose cost does not depend on what a client asks for: one account or
+    /// mailbox row, a mailbox's changes or counts (which scan its rows inside SQLite but
+    /// return little), or the metadata of a few messages. A backend may run these where it
+    /// is called instead of on a blocking thread.
+    pub fn is_bounded(&self) -> bool {
+        match self {
+            Query::Credentials(_)
+            | Query::Quota(_)
+            | Query::Mailbox(..)
+            | Query::Mailboxes(_)
+            | Query::Subscriptions(_)
+            | Query::Counts { .. }
+            | Query::Changes { .. }
+            | Query::LastEventId => true,
+            Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
+                uids.as_ref().is_some_and(|u| u.len() <= BOUNDED_MESSAGES)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The answer to a [`Query`].
 #[derive(Debug, Clone)]
 pub enum Answer {

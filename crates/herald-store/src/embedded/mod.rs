@@ -185,10 +185,11 @@ impl Backend for Embedded {
     }
 
     async fn query(&self, q: Query) -> Result<Answer> {
+        let bounded = q.is_bounded();
         let shared = Arc::clone(&self.shared);
         // Never closed; without a permit the pool only grows past its size for this read.
         let permit = self.shared.read_slots.acquire().await.ok();
-        let answer = tokio::task::spawn_blocking(move || {
+        let run = move || {
             let conn = Embedded::read_conn(&shared)?;
             let answer = reads::answer(&conn, &shared, q);
             let mut pool = shared
@@ -199,9 +200,18 @@ impl Backend for Embedded {
                 pool.push(conn);
             }
             answer
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?;
+        };
+        // A bounded read (one mailbox row, its changes, a few messages' metadata) takes tens
+        // of microseconds from SQLite's page cache, less than handing it to a blocking
+        // thread and back costs; those run here. Reads whose size the client decides (a
+        // whole mailbox, message bodies, event batches) go to the blocking pool.
+        let answer = if bounded {
+            run()
+        } else {
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|_| StoreError::Closed)?
+        };
         drop(permit);
         answer
     }
