@@ -89,6 +89,16 @@ pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
     )
 }
 
+/// The handle for `raw` without parsing it: enough for [`envelope`], [`body_structure`],
+/// [`section`] and [`binary`], which read the raw bytes themselves. FETCH uses it so a message
+/// is not parsed twice (mail-parser's full parse is only needed by SEARCH and PREVIEW).
+pub fn wrap(raw: &[u8]) -> Message<'_> {
+    Message {
+        raw_message: Cow::Borrowed(raw),
+        ..Message::default()
+    }
+}
+
 /// `raw[a..b]` for mail-parser's offsets, clamped (never panics).
 fn slice(raw: &[u8], a: u32, b: u32) -> &[u8] {
     let (a, b) = (a as usize, b as usize);

@@ -174,6 +174,8 @@ impl<B: Backend> Session<B> {
                 HashMap::new()
             };
         let content = cmd.items.iter().any(needs_content);
+        // Only PREVIEW needs mail-parser's decoded view; the rest reads the raw bytes.
+        let full_parse = cmd.items.contains(&FetchAttr::Preview);
         let o = self.wopts();
         for i in indexes {
             let Some(sel) = self.selected() else {
@@ -194,7 +196,13 @@ impl<B: Backend> Session<B> {
             } else {
                 None
             };
-            let parsed = raw.as_deref().and_then(mime::parse);
+            let parsed = raw.as_deref().and_then(|r| {
+                if full_parse {
+                    mime::parse(r)
+                } else {
+                    Some(mime::wrap(r))
+                }
+            });
             let mut items = Vec::with_capacity(cmd.items.len() + 2);
             if cmd.uid {
                 items.push(FetchItem::Uid(msg.uid));

@@ -130,6 +130,7 @@ fn start_server(dir: &Path, fqdn: &str, max_connections: usize) -> anyhow::Resul
         format!(
             "[server]\nhostname = \"{fqdn}\"\n[store]\npath = \"{}\"\n\
              [imap]\nlisten = [\"127.0.0.1:0\"]\nmax_connections = {max_connections}\n\
+             max_connections_per_ip = {max_connections}\n\
              [pop3]\nlisten = []\n[lmtp]\nlisten = []\n[events]\nlog = false\n",
             dir.join("data").display()
         ),
