@@ -15,7 +15,6 @@ use crate::proto::command::{AppendMessage, CatPart, FetchAttr, ParseOptions, Sec
 use crate::proto::response::Code;
 use crate::proto::types::{Flag, LiteralData, Mailbox, Tag};
 use herald_events::{ImapUrl, UidSet};
-use herald_store::StoreError;
 
 impl<B: Backend> Session<B> {
     fn take_literal(&mut self, data: LiteralData) -> Option<Vec<u8>> {
@@ -175,12 +174,8 @@ impl<B: Backend> Session<B> {
         };
         let appended = match result {
             Ok(a) => a,
-            Err(e @ (StoreError::NotFound { .. } | StoreError::NoSelect(_))) => {
-                self.no(tag, Some(Code::TryCreate), &e.to_string());
-                return;
-            }
             Err(e) => {
-                self.fail(tag, &e);
+                self.fail_target(tag, &e);
                 return;
             }
         };

@@ -9,7 +9,6 @@ use super::{Backend, Session};
 use crate::proto::response::Code;
 use crate::proto::types::{Mailbox, SequenceSet, Tag};
 use herald_events::UidSet;
-use herald_store::StoreError;
 
 impl<B: Backend> Session<B> {
     pub(super) async fn copy(
@@ -48,12 +47,8 @@ impl<B: Backend> Session<B> {
         };
         let result = match result {
             Ok(c) => c.value,
-            Err(e @ (StoreError::NotFound { .. } | StoreError::NoSelect(_))) => {
-                self.no(tag, Some(Code::TryCreate), &e.to_string());
-                return;
-            }
             Err(e) => {
-                self.fail(tag, &e);
+                self.fail_target(tag, &e);
                 return;
             }
         };

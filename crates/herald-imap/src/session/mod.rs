@@ -320,6 +320,17 @@ impl<B: Backend> Session<B> {
         write_status(&mut self.out, Some(tag), status, code.as_ref(), &text, o);
     }
 
+    /// A failed APPEND, COPY or MOVE: a target mailbox that does not exist is
+    /// `NO [TRYCREATE]` (RFC 9051 §6.3.12), anything else as [`store_error`] says.
+    pub(crate) fn fail_target(&mut self, tag: &Tag, e: &StoreError) {
+        match e {
+            StoreError::NotFound { .. } | StoreError::NoSelect(_) => {
+                self.no(tag, Some(Code::TryCreate), &e.to_string());
+            }
+            _ => self.fail(tag, e),
+        }
+    }
+
     pub(crate) async fn flush_if_full(&mut self, w: &mut Writer<'_>) -> std::io::Result<()> {
         if self.out.len() >= FLUSH_AT {
             w.write_all(&self.out).await?;

@@ -291,16 +291,7 @@ fn messages(
     let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
     let mut stmt = conn.prepare_cached(MESSAGES_SQL)?;
     let mut rows = stmt
-        .query_map(params![mb.id, lo, hi], |r| {
-            Ok(MessageMeta {
-                uid: r.get(0)?,
-                size: r.get::<_, i64>(1)? as u64,
-                internal_date_ms: r.get(2)?,
-                flags: flags::parse(&r.get::<_, String>(3)?),
-                modseq: r.get::<_, i64>(4)? as u64,
-                save_date_ms: r.get(5)?,
-            })
-        })?
+        .query_map(params![mb.id, lo, hi], meta_row)?
         .filter(|m| match (m, uids) {
             (Ok(m), Some(s)) => s.contains(m.uid),
             _ => true,
@@ -339,16 +330,7 @@ fn changes(
     }
     let mut stmt = conn.prepare_cached(CHANGED_SQL)?;
     out.changed = stmt
-        .query_map(params![mb.id, since_modseq as i64], |r| {
-            Ok(MessageMeta {
-                uid: r.get(0)?,
-                size: r.get::<_, i64>(1)? as u64,
-                internal_date_ms: r.get(2)?,
-                flags: flags::parse(&r.get::<_, String>(3)?),
-                modseq: r.get::<_, i64>(4)? as u64,
-                save_date_ms: r.get(5)?,
-            })
-        })?
+        .query_map(params![mb.id, since_modseq as i64], meta_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     out.changed.sort_unstable_by_key(|m| m.uid);
     let new = out.changed.iter().filter(|m| m.uid > known_max_uid).count() as u64;
@@ -361,6 +343,18 @@ fn changes(
         out.uids = Some(uids);
     }
     Ok(out)
+}
+
+/// A row of [`MESSAGES_SQL`] or [`CHANGED_SQL`] (same columns).
+fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
+    Ok(MessageMeta {
+        uid: r.get(0)?,
+        size: r.get::<_, i64>(1)? as u64,
+        internal_date_ms: r.get(2)?,
+        flags: flags::parse(&r.get::<_, String>(3)?),
+        modseq: r.get::<_, i64>(4)? as u64,
+        save_date_ms: r.get(5)?,
+    })
 }
 
 /// Messages of a mailbox whose MODSEQ is above a value (new and changed ones).
