@@ -75,10 +75,8 @@ pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Arc<Sha
         // to a power cut only shows those messages as recent again, which RFC 3501 §2.3.2
         // prefers when in doubt, and the next durable commit's fsync covers the claim's WAL
         // frames anyway. Claims come with almost every SELECT and new-mail update.
-        let light = shared.config.durable
-            && batch
-                .iter()
-                .all(|j| matches!(j.op, Op::ClaimRecent { .. }));
+        let light =
+            shared.config.durable && batch.iter().all(|j| matches!(j.op, Op::ClaimRecent { .. }));
         if light && let Err(e) = control(&conn, "PRAGMA synchronous = NORMAL") {
             tracing::warn!(error = %e, "cannot relax synchronous for a claim batch");
         }
