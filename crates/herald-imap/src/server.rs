@@ -132,6 +132,7 @@ impl<B: Backend + Clone> ImapServer<B> {
                         Ok(Ok(n)) => n,
                         Ok(Err(e)) => return Err(abort(e)),
                     };
+                    conn.stream.quickack();
                     match session.input(&buf[..n], &mut conn.stream).await.map_err(abort)? {
                         Control::Continue => {}
                         Control::Close => return Ok(Disconnect::Graceful),
