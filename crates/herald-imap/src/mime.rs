@@ -36,7 +36,8 @@
 //!   a multipart/digest (RFC 2046 §5.1.5). A Content-Type that cannot be parsed, a multipart
 //!   without a boundary parameter and one whose boundary never occurs are text/plain (RFC 2045
 //!   §5.2's default for a Content-Type that cannot be used).
-//! * message/rfc822 (and only that: RFC 3501's `body-type-msg`) is parsed as a message. A
+//! * message/rfc822 (RFC 3501's only `body-type-msg`; for an IMAP4rev2 session also
+//!   message/global, [`Revision::Rev2`]) is parsed as a message. A
 //!   transfer-encoded one (RFC 2046 §5.2.1 forbids it; it is sent anyway) is decoded first: its
 //!   size and lines stay those of the encoded body, and `BODY[n.HEADER]`, `BODY[n.1]`, … address
 //!   the decoded message.
@@ -956,6 +957,20 @@ fn split(
 /// Splits a message into entities, counting them against [`MAX_PARTS`].
 struct Splitter {
     budget: usize,
+    /// IMAP4rev2 describes message/global (RFC 6532) as an embedded message too.
+    global_is_message: bool,
+}
+
+/// Which IMAP revision's rules describe the structure: IMAP4rev2 (RFC 9051) treats
+/// message/global like message/rfc822; IMAP4rev1 (RFC 3501) knows only message/rfc822 and
+/// shows message/global as a basic part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Revision {
+    /// RFC 3501.
+    #[default]
+    Rev1,
+    /// RFC 9051.
+    Rev2,
 }
 
 impl Splitter {
@@ -1007,7 +1022,8 @@ impl Splitter {
                 }
                 _ => e.demote("TEXT", "PLAIN"),
             }
-        } else if e.is("MESSAGE", "RFC822") {
+        } else if e.is("MESSAGE", "RFC822") || (self.global_is_message && e.is("MESSAGE", "GLOBAL"))
+        {
             let body = bytes(buf, &e.body);
             match transfer_encoding(header).as_deref() {
                 _ if opaque => e.demote("APPLICATION", "OCTET-STREAM"),
@@ -1036,8 +1052,12 @@ impl Splitter {
 }
 
 /// The structure of the message in `raw`.
-fn structure(raw: &[u8]) -> Entity {
-    Splitter { budget: MAX_PARTS }.entity(raw, (0, raw.len()), false, 0, 0)
+fn structure(raw: &[u8], rev: Revision) -> Entity {
+    Splitter {
+        budget: MAX_PARTS,
+        global_is_message: rev == Revision::Rev2,
+    }
+    .entity(raw, (0, raw.len()), false, 0, 0)
 }
 
 /// Size in lines as BODYSTRUCTURE counts them: line feeds, plus an unterminated last line.
@@ -1188,9 +1208,14 @@ fn write_entity(out: &mut Vec<u8>, buf: &[u8], e: &Entity, ext: bool) {
 
 /// `BODYSTRUCTURE` (`ext`) or `BODY` for a parsed message.
 pub fn body_structure(msg: &Message<'_>, ext: bool) -> Vec<u8> {
+    body_structure_for(msg, ext, Revision::Rev1)
+}
+
+/// [`body_structure`] under `rev`'s rules.
+pub fn body_structure_for(msg: &Message<'_>, ext: bool, rev: Revision) -> Vec<u8> {
     let raw: &[u8] = &msg.raw_message;
     let mut out = Vec::new();
-    write_entity(&mut out, raw, &structure(raw), ext);
+    write_entity(&mut out, raw, &structure(raw, rev), ext);
     out
 }
 
@@ -1258,8 +1283,13 @@ fn message_text(buf: &[u8], root: &Entity, text: &SectionText) -> Vec<u8> {
 
 /// The bytes of `BODY[section]`, or `None` when the section does not exist.
 pub fn section(msg: &Message<'_>, section: &Section) -> Option<Vec<u8>> {
+    section_for(msg, section, Revision::Rev1)
+}
+
+/// [`section`] under `rev`'s rules.
+pub fn section_for(msg: &Message<'_>, section: &Section, rev: Revision) -> Option<Vec<u8>> {
     let raw: &[u8] = &msg.raw_message;
-    let root = structure(raw);
+    let root = structure(raw, rev);
     if section.part.is_empty() {
         return Some(match &section.text {
             None => raw.to_vec(),
@@ -1284,11 +1314,16 @@ pub fn section(msg: &Message<'_>, section: &Section) -> Option<Vec<u8>> {
 /// The content of part `numbers` with its transfer encoding undone (BINARY, RFC 3516): octets,
 /// not charset-converted text. `None` for a multipart or missing part.
 pub fn binary(msg: &Message<'_>, numbers: &[u32]) -> Option<Vec<u8>> {
+    binary_for(msg, numbers, Revision::Rev1)
+}
+
+/// [`binary`] under `rev`'s rules.
+pub fn binary_for(msg: &Message<'_>, numbers: &[u32], rev: Revision) -> Option<Vec<u8>> {
     let raw: &[u8] = &msg.raw_message;
     if numbers.is_empty() {
         return Some(raw.to_vec());
     }
-    let root = structure(raw);
+    let root = structure(raw, rev);
     let (buf, part) = locate(raw, &root, numbers)?;
     let body = bytes(buf, &part.body);
     match &part.kind {

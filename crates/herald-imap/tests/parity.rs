@@ -1009,3 +1009,41 @@ async fn catenate_builds_a_message_from_urls_and_text() {
     .await;
     t.x("h APPEND INBOX CATENATE ()", &["h BAD …"]).await;
 }
+
+#[tokio::test]
+async fn message_global_is_an_embedded_message_only_for_imap4rev2() {
+    let b = backend();
+    b.deliver(
+        "alice",
+        "INBOX",
+        b"Subject: outer\r\nContent-Type: message/global\r\n\r\nSubject: inner\r\n\r\nhi\r\n",
+    )
+    .unwrap();
+    let mut rev1 = T::new(&b);
+    rev1.login("alice", "secret").await;
+    rev1.send("a SELECT INBOX").await;
+    // IMAP4rev1 (RFC 3501) has no message/global body type: a basic part, no inner header.
+    rev1.x(
+        "b FETCH 1 (BODY BODY.PEEK[1.HEADER])",
+        &[
+            "* 1 FETCH (BODY (\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 22) BODY[1.HEADER] \"\")",
+            "b OK FETCH completed",
+        ],
+    )
+    .await;
+    let mut rev2 = T::new(&b);
+    rev2.login("alice", "secret").await;
+    rev2.send("a ENABLE IMAP4rev2").await;
+    rev2.send("b SELECT INBOX").await;
+    let out = rev2.send("c FETCH 1 (BODY BODY.PEEK[1.HEADER])").await;
+    assert!(
+        out.starts_with(
+            "* 1 FETCH (BODY (\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 22 (NIL \"inner\""
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("BODY[1.HEADER] {18}\r\nSubject: inner\r\n\r\n)"),
+        "{out}"
+    );
+}

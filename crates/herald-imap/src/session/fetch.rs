@@ -174,6 +174,12 @@ impl<B: Backend> Session<B> {
                 HashMap::new()
             };
         let content = cmd.items.iter().any(needs_content);
+        // IMAP4rev2 describes message/global as an embedded message (RFC 9051).
+        let rev = if self.enabled.rev2 {
+            mime::Revision::Rev2
+        } else {
+            mime::Revision::Rev1
+        };
         // Only PREVIEW needs mail-parser's decoded view; the rest reads the raw bytes.
         let full_parse = cmd.items.contains(&FetchAttr::Preview);
         let o = self.wopts();
@@ -260,7 +266,7 @@ impl<B: Backend> Session<B> {
                         let ext = *attr == FetchAttr::BodyStructure;
                         let s = parsed.as_ref().map_or_else(
                             || b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)".to_vec(),
-                            |m| mime::body_structure(m, ext),
+                            |m| mime::body_structure_for(m, ext, rev),
                         );
                         items.push(if ext {
                             FetchItem::BodyStructure(s)
@@ -281,7 +287,9 @@ impl<B: Backend> Session<B> {
                             part: Vec::new(),
                             text: Some(text),
                         };
-                        let data = parsed.as_ref().and_then(|m| mime::section(m, &sec));
+                        let data = parsed
+                            .as_ref()
+                            .and_then(|m| mime::section_for(m, &sec, rev));
                         let name = if *attr == FetchAttr::Rfc822Header {
                             BodyName::Rfc822Header
                         } else {
@@ -297,7 +305,7 @@ impl<B: Backend> Session<B> {
                         let data =
                             match (&parsed, section.part.is_empty() && section.text.is_none()) {
                                 (_, true) => raw.clone(),
-                                (Some(m), false) => mime::section(m, section),
+                                (Some(m), false) => mime::section_for(m, section, rev),
                                 (None, false) => None,
                             };
                         let data = Some(partial(data.unwrap_or_default(), *p));
@@ -312,7 +320,7 @@ impl<B: Backend> Session<B> {
                     FetchAttr::Binary {
                         part, partial: p, ..
                     } => {
-                        let data = parsed.as_ref().and_then(|m| mime::binary(m, part));
+                        let data = parsed.as_ref().and_then(|m| mime::binary_for(m, part, rev));
                         items.push(FetchItem::Data(
                             BodyName::Binary {
                                 part: part.clone(),
@@ -324,7 +332,7 @@ impl<B: Backend> Session<B> {
                     FetchAttr::BinarySize { part } => {
                         let size = parsed
                             .as_ref()
-                            .and_then(|m| mime::binary(m, part))
+                            .and_then(|m| mime::binary_for(m, part, rev))
                             .map_or(0, |d| d.len() as u64);
                         items.push(FetchItem::BinarySize {
                             part: part.clone(),
