@@ -7,7 +7,7 @@
 //! primary-key scan in order already, so the sort is a linear check.
 
 use super::Shared;
-use super::ops::{MAILBOX_COLUMNS, account, find_mailbox, mailbox_row};
+use super::ops::{MAILBOX_COLUMNS, Mbox, account, find_mailbox, mailbox_row};
 use crate::backend::{Answer, Query};
 use crate::flags;
 use crate::model::*;
@@ -18,6 +18,22 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Metadata of a mailbox's messages in a UID range (FETCH, SELECT, every IDLE update).
 pub(super) const MESSAGES_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate
      FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3";
+
+/// An account's mailbox by name (as given), or NotFound.
+fn existing_mailbox(conn: &Connection, account_name: &str, mailbox: &str) -> Result<Mbox> {
+    let a = account(conn, account_name)?;
+    let name = names::mailbox(mailbox, false)?;
+    find_mailbox(conn, a.id, &name)?.ok_or_else(|| StoreError::not_found("mailbox", &name))
+}
+
+/// [`existing_mailbox`], refusing a `\Noselect` placeholder (it holds no messages).
+fn selectable_mailbox(conn: &Connection, account_name: &str, mailbox: &str) -> Result<Mbox> {
+    let mb = existing_mailbox(conn, account_name, mailbox)?;
+    if mb.noselect {
+        return Err(StoreError::NoSelect(mb.name));
+    }
+    Ok(mb)
+}
 
 pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Answer> {
     Ok(match q {
@@ -49,10 +65,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             Answer::Mailboxes(rows)
         }
         Query::Mailbox(account_name, name) => {
-            let a = account(conn, &account_name)?;
-            let name = names::mailbox(&name, false)?;
-            let mb = find_mailbox(conn, a.id, &name)?
-                .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+            let mb = existing_mailbox(conn, &account_name, &name)?;
             Answer::Mailbox(mb.info())
         }
         Query::Subscriptions(name) => {
@@ -74,13 +87,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             account: account_name,
             mailbox,
         } => {
-            let a = account(conn, &account_name)?;
-            let name = names::mailbox(&mailbox, false)?;
-            let mb = find_mailbox(conn, a.id, &name)?
-                .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
-            if mb.noselect {
-                return Err(StoreError::NoSelect(name));
-            }
+            let mb = selectable_mailbox(conn, &account_name, &mailbox)?;
             // One aggregate pass in SQLite instead of a row per message out to the caller.
             let (unseen, deleted, size, recent): (i64, i64, i64, i64) = conn
                 .prepare_cached(
@@ -121,10 +128,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             mailbox,
             uids,
         } => {
-            let a = account(conn, &account_name)?;
-            let name = names::mailbox(&mailbox, false)?;
-            let mb = find_mailbox(conn, a.id, &name)?
-                .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+            let mb = existing_mailbox(conn, &account_name, &mailbox)?;
             let (lo, hi) = uids
                 .as_ref()
                 .and_then(UidSet::bounds)
@@ -143,7 +147,10 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                     continue;
                 }
                 let sha: [u8; 32] = sha.try_into().map_err(|_| {
-                    StoreError::Corrupt(format!("blob digest of {name} UID {uid} is not 32 bytes"))
+                    StoreError::Corrupt(format!(
+                        "blob digest of {} UID {uid} is not 32 bytes",
+                        mb.name
+                    ))
                 })?;
                 out.push((uid, sha));
             }
@@ -155,10 +162,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             mailbox,
             uid,
         } => {
-            let a = account(conn, &account_name)?;
-            let name = names::mailbox(&mailbox, false)?;
-            let mb = find_mailbox(conn, a.id, &name)?
-                .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+            let mb = existing_mailbox(conn, &account_name, &mailbox)?;
             let (sha, data): (Vec<u8>, Option<Vec<u8>>) = conn
                 .prepare_cached(
                     "SELECT b.sha256, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id
@@ -166,7 +170,9 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 )?
                 .query_row(params![mb.id, uid], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?
-                .ok_or_else(|| StoreError::not_found("message", format!("{name} UID {uid}")))?;
+                .ok_or_else(|| {
+                    StoreError::not_found("message", format!("{} UID {uid}", mb.name))
+                })?;
             match data {
                 Some(d) => Answer::Content(d),
                 None => {
@@ -281,13 +287,7 @@ fn messages(
     mailbox: &str,
     uids: Option<&UidSet>,
 ) -> Result<Vec<MessageMeta>> {
-    let a = account(conn, account_name)?;
-    let name = names::mailbox(mailbox, false)?;
-    let mb =
-        find_mailbox(conn, a.id, &name)?.ok_or_else(|| StoreError::not_found("mailbox", &name))?;
-    if mb.noselect {
-        return Err(StoreError::NoSelect(name));
-    }
+    let mb = selectable_mailbox(conn, account_name, mailbox)?;
     let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
     let mut stmt = conn.prepare_cached(MESSAGES_SQL)?;
     let mut rows = stmt
@@ -314,13 +314,7 @@ fn changes(
     known_max_uid: u32,
     known_count: u64,
 ) -> Result<Changes> {
-    let a = account(conn, account_name)?;
-    let name = names::mailbox(mailbox, false)?;
-    let mb =
-        find_mailbox(conn, a.id, &name)?.ok_or_else(|| StoreError::not_found("mailbox", &name))?;
-    if mb.noselect {
-        return Err(StoreError::NoSelect(name));
-    }
+    let mb = selectable_mailbox(conn, account_name, mailbox)?;
     let mut out = Changes {
         highest_modseq: mb.modseq,
         ..Changes::default()
