@@ -110,6 +110,18 @@ impl State {
     }
 }
 
+/// A message's metadata as the store reports it.
+fn meta(uid: u32, m: &Msg) -> MessageMeta {
+    MessageMeta {
+        uid,
+        size: m.content.len() as u64,
+        internal_date_ms: m.date,
+        flags: m.flags.clone(),
+        modseq: m.modseq,
+        save_date_ms: Some(m.saved),
+    }
+}
+
 fn info(name: &str, m: &Mbox) -> MailboxInfo {
     MailboxInfo {
         id: m.id,
@@ -690,14 +702,7 @@ impl Backend for MemoryBackend {
                 .msgs
                 .iter()
                 .filter(|(u, _)| uids.is_none_or(|s| s.contains(**u)))
-                .map(|(u, m)| MessageMeta {
-                    uid: *u,
-                    size: m.content.len() as u64,
-                    internal_date_ms: m.date,
-                    flags: m.flags.clone(),
-                    modseq: m.modseq,
-                    save_date_ms: Some(m.saved),
-                })
+                .map(|(u, m)| meta(*u, m))
                 .collect())
         }))
     }
@@ -806,33 +811,20 @@ impl Backend for MemoryBackend {
         known_max_uid: u32,
         known_count: u64,
     ) -> impl Future<Output = Result<Changes>> + Send {
-        let all = self.with(|s| {
+        let result = self.with(|s| {
             let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
-            Ok((mb.modseq, mb.msgs.keys().copied().collect::<Vec<u32>>()))
-        });
-        let result = all.and_then(|(highest_modseq, uids)| {
-            let metas = self.with(|s| {
-                let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
-                Ok(mb
-                    .msgs
-                    .iter()
-                    .filter(|(_, m)| m.modseq > since_modseq)
-                    .map(|(u, m)| MessageMeta {
-                        uid: *u,
-                        size: m.content.len() as u64,
-                        internal_date_ms: m.date,
-                        flags: m.flags.clone(),
-                        modseq: m.modseq,
-                        save_date_ms: Some(m.saved),
-                    })
-                    .collect::<Vec<_>>())
-            })?;
-            let new = metas.iter().filter(|m| m.uid > known_max_uid).count() as u64;
-            let gone = uids.len() as u64 != known_count + new;
+            let changed: Vec<MessageMeta> = mb
+                .msgs
+                .iter()
+                .filter(|(_, m)| m.modseq > since_modseq)
+                .map(|(u, m)| meta(*u, m))
+                .collect();
+            let new = changed.iter().filter(|m| m.uid > known_max_uid).count() as u64;
+            let gone = mb.msgs.len() as u64 != known_count + new;
             Ok(Changes {
-                highest_modseq,
-                changed: metas,
-                uids: gone.then_some(uids),
+                highest_modseq: mb.modseq,
+                changed,
+                uids: gone.then(|| mb.msgs.keys().copied().collect()),
             })
         });
         ready(result)

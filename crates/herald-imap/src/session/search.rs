@@ -20,23 +20,22 @@ use herald_store::flags as sflags;
 use mail_parser::Message;
 
 fn needs_content(k: &SearchKey) -> bool {
-    match k {
-        SearchKey::Bcc(_)
-        | SearchKey::Body(_)
-        | SearchKey::Cc(_)
-        | SearchKey::From(_)
-        | SearchKey::Header(..)
-        | SearchKey::SentBefore(_)
-        | SearchKey::SentOn(_)
-        | SearchKey::SentSince(_)
-        | SearchKey::Subject(_)
-        | SearchKey::Text(_)
-        | SearchKey::To(_) => true,
-        SearchKey::Not(k) => needs_content(k),
-        SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
-        SearchKey::And(v) => v.iter().any(needs_content),
-        _ => false,
-    }
+    contains_key(k, &|k| {
+        matches!(
+            k,
+            SearchKey::Bcc(_)
+                | SearchKey::Body(_)
+                | SearchKey::Cc(_)
+                | SearchKey::From(_)
+                | SearchKey::Header(..)
+                | SearchKey::SentBefore(_)
+                | SearchKey::SentOn(_)
+                | SearchKey::SentSince(_)
+                | SearchKey::Subject(_)
+                | SearchKey::Text(_)
+                | SearchKey::To(_)
+        )
+    })
 }
 
 /// Everything one message offers to the search keys.
@@ -164,24 +163,22 @@ fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
     }
 }
 
-fn has_email_id(k: &SearchKey) -> bool {
+/// True when `k` or a key nested in it (NOT, OR, a parenthesised list) satisfies `leaf`.
+fn contains_key(k: &SearchKey, leaf: &dyn Fn(&SearchKey) -> bool) -> bool {
     match k {
-        SearchKey::EmailId(_) => true,
-        SearchKey::Not(k) => has_email_id(k),
-        SearchKey::Or(a, b) => has_email_id(a) || has_email_id(b),
-        SearchKey::And(v) => v.iter().any(has_email_id),
-        _ => false,
+        SearchKey::Not(k) => contains_key(k, leaf),
+        SearchKey::Or(a, b) => contains_key(a, leaf) || contains_key(b, leaf),
+        SearchKey::And(v) => v.iter().any(|k| contains_key(k, leaf)),
+        k => leaf(k),
     }
 }
 
+fn has_email_id(k: &SearchKey) -> bool {
+    contains_key(k, &|k| matches!(k, SearchKey::EmailId(_)))
+}
+
 pub(super) fn has_modseq(k: &SearchKey) -> bool {
-    match k {
-        SearchKey::ModSeq { .. } => true,
-        SearchKey::Not(k) => has_modseq(k),
-        SearchKey::Or(a, b) => has_modseq(a) || has_modseq(b),
-        SearchKey::And(v) => v.iter().any(has_modseq),
-        _ => false,
-    }
+    contains_key(k, &|k| matches!(k, SearchKey::ModSeq { .. }))
 }
 
 /// A message that matched a search, with what the caller took from it.

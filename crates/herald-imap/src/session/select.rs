@@ -530,24 +530,23 @@ impl<B: Backend> Session<B> {
                 continue;
             };
             let m = &mut sel.msgs[seq];
-            {
-                if meta.modseq != m.modseq || meta.flags != m.flags {
-                    m.flags = meta.flags.clone();
-                    m.modseq = meta.modseq;
-                    let mut items = vec![FetchItem::Uid(m.uid), FetchItem::Flags(msg_flags(m))];
-                    if condstore {
-                        items.push(FetchItem::ModSeq(m.modseq));
-                    }
-                    write_data(
-                        out,
-                        &Data::Fetch {
-                            seq: seq as u32 + 1,
-                            items,
-                        },
-                        o,
-                    );
-                }
+            if meta.modseq == m.modseq && meta.flags == m.flags {
+                continue;
             }
+            m.flags = meta.flags.clone();
+            m.modseq = meta.modseq;
+            let mut items = vec![FetchItem::Uid(m.uid), FetchItem::Flags(msg_flags(m))];
+            if condstore {
+                items.push(FetchItem::ModSeq(m.modseq));
+            }
+            write_data(
+                out,
+                &Data::Fetch {
+                    seq: seq as u32 + 1,
+                    items,
+                },
+                o,
+            );
         }
         // New messages: UIDs above the last one known.
         let before = sel.msgs.len();
