@@ -84,7 +84,10 @@ impl AuthCache {
                 entries.clear();
             }
         }
-        entries.insert(tag, (user.to_owned(), now + self.ttl));
+        let Some(expires) = now.checked_add(self.ttl) else {
+            return;
+        };
+        entries.insert(tag, (user.to_owned(), expires));
     }
 
     /// Drops every entry of `user` (its password changed or the account went away here; the

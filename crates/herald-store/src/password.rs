@@ -55,6 +55,15 @@ impl PasswordParams {
                 self.memory_kib, self.iterations, self.parallelism
             )));
         }
+        // Above these a setting is a mistake, not hardening: a hash would take seconds or
+        // more memory than a server should give one login.
+        if self.memory_kib > 1024 * 1024 || self.iterations > 64 || self.parallelism > 16 {
+            return Err(StoreError::InvalidArgument(format!(
+                "argon2 parameters m={} KiB, t={}, p={} are too large \
+                 (at most 1 GiB, 64 passes, 16 lanes)",
+                self.memory_kib, self.iterations, self.parallelism
+            )));
+        }
         self.argon2().map(|_| ())
     }
 
@@ -273,6 +282,9 @@ mod tests {
             (19 * 1024, 1, 1),
             (8 * 1024, 4, 1),
             (19456, 2, 0),
+            (u32::MAX, 2, 1),
+            (19456, 1000, 1),
+            (19456, 2, 64),
         ] {
             let p = PasswordParams {
                 memory_kib: m,

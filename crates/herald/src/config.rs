@@ -180,6 +180,11 @@ pub fn store_config(data: Option<&Path>, file: &FileConfig) -> anyhow::Result<St
     c.server_fqdn = file.server.hostname.clone().unwrap_or_else(system_hostname);
     let auth = &file.auth;
     if let Some(s) = auth.cache_ttl_secs {
+        anyhow::ensure!(
+            s <= 86_400,
+            "[auth] cache_ttl_secs = {s}: at most 86400 (a day); a password check older than \
+             that should be made again"
+        );
         c.auth_cache_ttl = std::time::Duration::from_secs(s);
     }
     c.password.memory_kib = auth.argon2_memory_kib.unwrap_or(c.password.memory_kib);
@@ -328,5 +333,14 @@ sink = { type = "stdout" }
         let weak = load(Some(&write(&dir, "[auth]\nargon2_memory_kib = 1024\n"))).unwrap();
         let e = format!("{:#}", store_config(None, &weak).unwrap_err());
         assert!(e.contains("[auth]") && e.contains("OWASP"), "{e}");
+        let long = load(Some(&write(&dir, "[auth]\ncache_ttl_secs = 99999999999\n"))).unwrap();
+        let e = format!("{:#}", store_config(None, &long).unwrap_err());
+        assert!(e.contains("cache_ttl_secs"), "{e}");
+        let huge = load(Some(&write(
+            &dir,
+            "[auth]\nargon2_memory_kib = 4000000000\n",
+        )))
+        .unwrap();
+        assert!(store_config(None, &huge).is_err());
     }
 }
