@@ -220,6 +220,36 @@ async fn an_abandoned_data_phase_stores_nothing() {
     token.cancel();
 }
 
+/// One message to alice; the last reply (RCPT's when it refuses, else the one after DATA).
+async fn send(c: &mut Client) -> String {
+    c.cmd("MAIL FROM:<a@b>\r\n").await;
+    let rcpt = c.cmd("RCPT TO:<alice@example.org>\r\n").await;
+    if !rcpt.starts_with("250") {
+        return rcpt;
+    }
+    c.cmd("DATA\r\n").await;
+    c.cmd("Subject: hi\r\n\r\nhello\r\n.\r\n").await
+}
+
+#[tokio::test]
+async fn an_account_deleted_after_a_delivery_is_refused_and_gets_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, addr, token) = start(dir.path()).await;
+    let mut c = Client::connect(addr).await;
+    c.cmd("LHLO x\r\n").await;
+    assert_eq!(send(&mut c).await, "250 2.0.0 delivered\r\n");
+    let admin = SessionContext::admin_cli();
+    store.delete_user(&admin, "alice").await.unwrap();
+    let before = events(&store).await.len();
+    // The server may still take alice for an account at RCPT (it remembers recent ones), but
+    // nothing is delivered: the reply is the same permanent refusal either way.
+    let reply = send(&mut c).await;
+    assert!(reply.starts_with("550 5.1.1"), "{reply}");
+    assert_eq!(events(&store).await.len(), before);
+    assert!(store.quota("alice").await.is_err());
+    token.cancel();
+}
+
 /// Sends `bytes` one at a time, `gap` apart, until the server closes the connection; returns
 /// how long that took, or `None` if all were sent.
 async fn trickle(c: &mut Client, bytes: &[u8], gap: Duration) -> Option<Duration> {

@@ -6,10 +6,12 @@
 //! line and continues after it, and a torn last line (a crash mid-write) is cut off first. The
 //! log is derived from the outbox, which is durable and never pruned, so the file needs no
 //! fsync of its own per batch (that was one more fsync per delivery): it is written as events
-//! commit and fsynced at most once per [`SYNC_EVERY`], when it falls idle, and at shutdown.
+//! commit and fsynced at most once per [`SYNC_EVERY`] — busy or idle — and at shutdown.
 //! After a power loss it may lack its last lines, which the next start writes again from the
-//! outbox — it may lag, never lose, invent or duplicate. The file's reads, writes and fsyncs
-//! (and the console summaries) run on blocking threads, never on the runtime's.
+//! outbox — it may lag, never lose, invent or duplicate. New events come from the store's
+//! memory of recent commits, not from a database read. The fsyncs, large writes (a backlog
+//! after a restart) and the console summaries run on blocking threads, never on the
+//! runtime's; a few new lines are written to the page cache directly.
 
 use crate::jsonl;
 use herald_events::Event;
@@ -22,8 +24,12 @@ use tokio_util::sync::CancellationToken;
 /// Events read from the outbox per batch.
 const BATCH: usize = 1000;
 
-/// Longest time written lines stay without an fsync while events keep coming.
+/// Longest time written lines stay without an fsync.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// Writes up to this size go to the file from the runtime thread; larger ones (a batch after a
+/// restart) and every fsync from a blocking thread.
+const INLINE_WRITE: usize = 64 * 1024;
 
 /// Why the event log stopped.
 #[derive(Debug, thiserror::Error)]
@@ -145,27 +151,36 @@ pub async fn run(
             Ok(b) => b,
             Err(e) => {
                 if pause_after(e, &shutdown).await? {
-                    return Ok(());
+                    break;
                 }
                 continue;
             }
         };
         if batch.is_empty() {
-            if dirty {
-                // Idle: a good moment to make what was written durable.
+            let due = synced + SYNC_EVERY;
+            if dirty && std::time::Instant::now() >= due {
+                // Idle, and the last fsync is old enough: make what was written durable. An
+                // fsync at every idle moment would be one per delivery for a client that
+                // sends one message at a time.
                 file = off_runtime(move || file.sync_data().map(|()| file))
                     .await
                     .map_err(io_err)?;
                 dirty = false;
                 synced = std::time::Instant::now();
+                continue;
             }
+            let wait = if dirty {
+                due.saturating_duration_since(std::time::Instant::now())
+            } else {
+                Duration::from_secs(5)
+            };
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                r = store.wait_for_events(cursor, Duration::from_secs(5)) => {
+                _ = shutdown.cancelled() => break,
+                r = store.wait_for_events(cursor, wait) => {
                     if let Err(e) = r
                         && pause_after(e, &shutdown).await?
                     {
-                        return Ok(());
+                        break;
                     }
                 }
             }
@@ -186,28 +201,40 @@ pub async fn run(
             Vec::new()
         };
         let sync_now = synced.elapsed() >= SYNC_EVERY;
-        file = off_runtime(move || {
-            file.write_all(&out)?;
-            if sync_now {
-                file.sync_data()?;
-            }
-            // Standard output may be a slow pipe: it blocks this thread, not the runtime.
-            if !summaries.is_empty() {
-                let mut stdout = io::stdout().lock();
-                for line in summaries {
-                    let _ = writeln!(stdout, "{line}");
+        if !sync_now && summaries.is_empty() && out.len() <= INLINE_WRITE {
+            // A few lines into the page cache take microseconds, less than handing them to a
+            // blocking thread and back.
+            file.write_all(&out).map_err(io_err)?;
+        } else {
+            file = off_runtime(move || {
+                file.write_all(&out)?;
+                if sync_now {
+                    file.sync_data()?;
                 }
-            }
-            Ok(file)
-        })
-        .await
-        .map_err(io_err)?;
+                // Standard output may be a slow pipe: it blocks this thread, not the runtime.
+                if !summaries.is_empty() {
+                    let mut stdout = io::stdout().lock();
+                    for line in summaries {
+                        let _ = writeln!(stdout, "{line}");
+                    }
+                }
+                Ok(file)
+            })
+            .await
+            .map_err(io_err)?;
+        }
         if sync_now {
             synced = std::time::Instant::now();
         }
         dirty = !sync_now;
         cursor = batch.last().map_or(cursor, |e| e.id);
     }
+    if dirty {
+        off_runtime(move || file.sync_data())
+            .await
+            .map_err(io_err)?;
+    }
+    Ok(())
 }
 
 /// Runs blocking file work on a blocking thread.

@@ -991,22 +991,28 @@ impl Store {
     pub async fn wait_for_events(&self, after: u64, timeout: Duration) -> Result<u64> {
         let deadline = Instant::now() + timeout;
         let mut rx = self.outbox_watch();
+        // The database is asked only when the watch stayed quiet for a poll interval (or at
+        // the deadline): a reader that follows the outbox calls this after every event, and
+        // in-process commits always reach the watch.
         loop {
             let local = *rx.borrow_and_update();
             if local > after {
                 return Ok(local);
             }
-            let last = self.last_event_id().await?;
-            if last > after {
-                return Ok(last);
-            }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(last);
+                return self.last_event_id().await;
             }
             let wait = CROSS_PROCESS_POLL.min(deadline - now);
-            if let Ok(Err(_)) = tokio::time::timeout(wait, rx.changed()).await {
-                return Err(StoreError::Closed);
+            match tokio::time::timeout(wait, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(StoreError::Closed),
+                Err(_) => {
+                    let last = self.last_event_id().await?;
+                    if last > after {
+                        return Ok(last);
+                    }
+                }
             }
         }
     }

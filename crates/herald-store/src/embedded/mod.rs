@@ -185,6 +185,11 @@ impl Backend for Embedded {
     }
 
     async fn query(&self, q: Query) -> Result<Answer> {
+        if let Query::EventsAfter { after, limit } = q
+            && let Some(events) = self.shared.notifier.recent_after(after, limit)
+        {
+            return Ok(Answer::Events(events));
+        }
         let bounded = q.is_bounded();
         let shared = Arc::clone(&self.shared);
         // Never closed; without a permit the pool only grows past its size for this read.

@@ -196,12 +196,17 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Answer::Events(rows)
         }
-        Query::LastEventId => Answer::Id(
-            conn.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
+        Query::LastEventId => {
+            let last = conn
+                .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
                 .query_row([], |r| r.get::<_, i64>(0))
                 .optional()?
-                .unwrap_or(0) as u64,
-        ),
+                .unwrap_or(0) as u64;
+            // Commits of another process (the CLI) advance the outbox too; waiters and the
+            // in-memory window of recent events must know of them.
+            shared.notifier.outbox_advanced(last);
+            Answer::Id(last)
+        }
         Query::Consistency(after) => Answer::Consistency(consistency(conn, shared, after)?),
         Query::EventsById(ids) => {
             let mut stmt = conn.prepare_cached("SELECT event FROM outbox WHERE id = ?1")?;

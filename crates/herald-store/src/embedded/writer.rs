@@ -17,7 +17,7 @@
 use super::Shared;
 use super::ops;
 use crate::backend::{Applied, Op};
-use crate::{Result, SessionContext, StoreError};
+use crate::{Result, SessionContext, StoreError, StoredEvent};
 use herald_events::Event;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
@@ -102,6 +102,7 @@ fn insert_events(
     conn: &Connection,
     events: &mut [Event],
     next_id: &mut u64,
+    written: &mut Vec<StoredEvent>,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached("INSERT INTO outbox (id, event) VALUES (?1, ?2)")?;
     for e in events.iter_mut() {
@@ -112,7 +113,9 @@ fn insert_events(
         );
         *next_id += 1;
         e.set_herald_id(*next_id);
-        stmt.execute(params![*next_id as i64, e.to_json()])?;
+        let json = e.to_json();
+        stmt.execute(params![*next_id as i64, json])?;
+        written.push(StoredEvent { id: *next_id, json });
     }
     Ok(())
 }
@@ -123,9 +126,10 @@ fn generate(
     shared: &Shared,
     events: &mut Vec<Event>,
     next_id: &mut u64,
+    written: &mut Vec<StoredEvent>,
 ) -> rusqlite::Result<()> {
     events.retain(|e| shared.config.generates(&e.event));
-    insert_events(conn, events, next_id)
+    insert_events(conn, events, next_id, written)
 }
 
 /// Unlinks files of blobs whose last reference went away in an earlier transaction, unless a
@@ -194,13 +198,14 @@ fn record_failure(
     shared: &Shared,
     mut failed: ops::Failed,
     next_id: &mut u64,
+    written: &mut Vec<StoredEvent>,
 ) -> rusqlite::Result<StoreError> {
     if failed.events.is_empty() {
         return Ok(failed.error);
     }
     let saved = *next_id;
     let recorded = in_savepoint(conn, "record", || {
-        generate(conn, shared, &mut failed.events, next_id)
+        generate(conn, shared, &mut failed.events, next_id, written)
     })?;
     match recorded {
         Ok(()) => {
@@ -245,12 +250,17 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
             return fail_all(batch, &e.to_string());
         }
     };
+    let before = next_id;
+    // The rows this transaction wrote to the outbox; those of a rolled-back savepoint are
+    // dropped again below (their ids lie above `next_id` once it is reset).
+    let mut written: Vec<StoredEvent> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
     for job in batch.iter() {
         let saved = next_id;
         let applied = in_savepoint(conn, "op", || {
             let mut done = ops::apply(conn, shared, &job.ctx, &job.op)?;
-            generate(conn, shared, &mut done.events, &mut next_id).map_err(ops::Failed::from)?;
+            generate(conn, shared, &mut done.events, &mut next_id, &mut written)
+                .map_err(ops::Failed::from)?;
             Ok((
                 Applied {
                     output: done.output,
@@ -264,7 +274,10 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
             Ok(Err(failed)) => {
                 // Rolled back with its savepoint: none of its ids were used.
                 next_id = saved;
-                record_failure(conn, shared, failed, &mut next_id).map(Err)
+                written.retain(|e| e.id <= next_id);
+                let recorded = record_failure(conn, shared, failed, &mut next_id, &mut written);
+                written.retain(|e| e.id <= next_id);
+                recorded.map(Err)
             }
             Err(e) => Err(e),
         };
@@ -285,7 +298,8 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
         let _ = conn.execute_batch("ROLLBACK");
         return fail_all(batch, &e.to_string());
     }
-    shared.notifier.outbox_advanced(next_id);
+    debug_assert_eq!(written.last().map_or(before, |e| e.id), next_id);
+    shared.notifier.committed(before, written);
     shared.notifier.mailboxes_changed(
         outcomes
             .iter()
