@@ -132,8 +132,11 @@ impl<B: Backend + Clone> ImapServer<B> {
                         Ok(Ok(n)) => n,
                         Ok(Err(e)) => return Err(abort(e)),
                     };
-                    conn.stream.quickack();
                     match session.input(&buf[..n], &mut conn.stream).await.map_err(abort)? {
+                        // Only a client that still owes part of a command can be waiting for
+                        // our ACK (see `Stream::quickack`); after a whole command the response
+                        // carries it, and the system call would be spent for nothing.
+                        Control::Continue if session.mid_command() => conn.stream.quickack(),
                         Control::Continue => {}
                         Control::Close => return Ok(Disconnect::Graceful),
                         Control::StartTls => {

@@ -51,7 +51,8 @@ impl Stream {
     /// algorithm on (Python's imaplib does), holds the CRLF back until the literal is
     /// acknowledged; with the server's delayed ACK that costs 40 ms per APPEND (23 APPENDs/s
     /// instead of over a thousand). Linux leaves quick-ACK mode again on its own, so the
-    /// drivers call this after each read. Best effort: elsewhere it does nothing.
+    /// drivers call this after each read that left a command incomplete; set then, it also
+    /// sends the ACK the kernel was holding back. Best effort: elsewhere it does nothing.
     pub fn quickack(&self) {
         #[cfg(target_os = "linux")]
         {

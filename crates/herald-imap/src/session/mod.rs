@@ -262,6 +262,12 @@ impl<B: Backend> Session<B> {
         out
     }
 
+    /// Whether the client has sent part of a command and owes the rest (a literal, the end of
+    /// a line).
+    pub fn mid_command(&self) -> bool {
+        !self.framer.is_idle()
+    }
+
     /// Whether a user has logged in.
     pub fn is_authenticated(&self) -> bool {
         self.identity.is_some()
