@@ -119,6 +119,7 @@ fn meta(uid: u32, m: &Msg) -> MessageMeta {
         flags: m.flags.clone(),
         modseq: m.modseq,
         save_date_ms: Some(m.saved),
+        thread_id: 0,
     }
 }
 
