@@ -1,6 +1,7 @@
 //! SEARCH and UID SEARCH: every RFC 3501 key (flags, dates, sizes, header and body text,
 //! sequence and UID sets, NOT/OR/nesting), CONDSTORE's MODSEQ, ESEARCH return options
-//! (MIN/MAX/COUNT/ALL) and SEARCHRES (`RETURN (SAVE)`, `$`).
+//! (MIN/MAX/COUNT/ALL) and SEARCHRES (`RETURN (SAVE)`, `$`), and RFC 8474's EMAILID and
+//! THREADID keys.
 //!
 //! Keys that only need metadata (flags, INTERNALDATE, size, MODSEQ, numbers) are evaluated on
 //! the snapshot and one metadata query; message bytes are read and parsed, one message at a
@@ -117,10 +118,11 @@ fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
         SearchKey::Unkeyword(kw) => !flag(kw),
         SearchKey::Larger(n) => c.meta.is_some_and(|m| m.size > *n),
         SearchKey::Smaller(n) => c.meta.is_some_and(|m| m.size < *n),
-        // RFC 5032: against the exact INTERNALDATE, in seconds, not the day.
         SearchKey::EmailId(id) => c.email_id.is_some_and(|e| e == id),
-        // Messages are not threaded (THREADID is NIL): no message is in a thread.
-        SearchKey::ThreadId(_) => false,
+        SearchKey::ThreadId(id) => c
+            .meta
+            .is_some_and(|m| m.thread_id != 0 && super::select::thread_id(m.thread_id) == *id),
+        // RFC 5032: against the exact INTERNALDATE, in seconds, not the day.
         SearchKey::Older(n) => c
             .meta
             .is_some_and(|m| m.internal_date_ms <= x.now_ms - i64::from(*n) * 1000),
