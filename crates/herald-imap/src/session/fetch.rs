@@ -151,6 +151,9 @@ impl<B: Backend> Session<B> {
                                     sel.msgs[i].flags = flags;
                                     sel.msgs[i].modseq = modseq;
                                     seen_now.insert(uid);
+                                    if !sel.contexts.is_empty() {
+                                        sel.pending.insert(uid);
+                                    }
                                 }
                             }
                         }

@@ -61,6 +61,11 @@ pub(crate) struct Selected {
     /// The mailbox's HIGHESTMODSEQ as of the last look at the store: the next update asks
     /// only for what changed after it.
     pub synced_modseq: u64,
+    /// RFC 5267 update contexts (`context.rs`), at most [`super::context::MAX_CONTEXTS`].
+    pub contexts: Vec<super::context::UpdateContext>,
+    /// Messages that arrived or changed flags since the contexts were last evaluated
+    /// (kept only while there are contexts).
+    pub pending: std::collections::BTreeSet<u32>,
 }
 
 impl Selected {
@@ -422,6 +427,8 @@ impl<B: Backend> Session<B> {
             keywords,
             highest_modseq: highest,
             synced_modseq: info.highest_modseq,
+            contexts: Vec::new(),
+            pending: std::collections::BTreeSet::new(),
         };
         sel.write_flags(&mut self.out);
         write_data(&mut self.out, &Data::Exists(sel.msgs.len() as u32), o);
@@ -537,10 +544,21 @@ impl<B: Backend> Session<B> {
         );
     }
 
-    /// Reports what changed in the selected mailbox since the client was last told. Without
-    /// `allow_expunge` (during FETCH, STORE, SEARCH by sequence number, RFC 9051 §7.5.1) nothing
-    /// is reported, so sequence numbers cannot shift under the client; the change stays pending.
+    /// Reports what changed in the selected mailbox since the client was last told, then the
+    /// update contexts' changes. Without `allow_expunge` (during FETCH, STORE, SEARCH by
+    /// sequence number, RFC 9051 §7.5.1) nothing is reported, so sequence numbers cannot
+    /// shift under the client; the change stays pending.
     pub(crate) async fn updates(&mut self, allow_expunge: bool) {
+        if !allow_expunge {
+            return;
+        }
+        self.sync_snapshot().await;
+        self.report_contexts().await;
+    }
+
+    /// Diffs the snapshot against the store when the mailbox watch says it changed, and
+    /// writes EXPUNGE (or VANISHED), FETCH and EXISTS for the differences.
+    async fn sync_snapshot(&mut self) {
         let condstore = self.enabled.condstore;
         let qresync = self.enabled.qresync;
         let rev2 = self.enabled.rev2;
@@ -554,7 +572,7 @@ impl<B: Backend> Session<B> {
         let State::Selected(sel) = state else {
             return;
         };
-        if !allow_expunge || !(sel.dirty || sel.watch.has_changed().unwrap_or(false)) {
+        if !(sel.dirty || sel.watch.has_changed().unwrap_or(false)) {
             return;
         }
         sel.dirty = false;
@@ -585,10 +603,20 @@ impl<B: Backend> Session<B> {
         if sel.learn_keywords(metas.iter().flat_map(|m| &m.flags)) {
             sel.write_flags(out);
         }
-        // Expunged: in the snapshot, not in the store. Highest sequence number first, or one
-        // VANISHED with QRESYNC.
+        // Expunged: in the snapshot, not in the store. The update contexts' REMOVEFROM first,
+        // while the numbers hold; then highest sequence number first, or one VANISHED with
+        // QRESYNC.
         let mut vanished = Vec::new();
         let present = changes.uids.as_deref();
+        if let Some(p) = present {
+            let gone: Vec<u32> = sel
+                .msgs
+                .iter()
+                .map(|m| m.uid)
+                .filter(|u| p.binary_search(u).is_err())
+                .collect();
+            sel.contexts_expunged(&gone, out, o);
+        }
         let mut i = if present.is_some() { sel.msgs.len() } else { 0 };
         while i > 0 {
             i -= 1;
@@ -630,6 +658,10 @@ impl<B: Backend> Session<B> {
             }
             m.flags = meta.flags.clone();
             m.modseq = meta.modseq;
+            if !sel.contexts.is_empty() {
+                sel.pending.insert(meta.uid);
+            }
+            let m = &sel.msgs[seq];
             let mut items = vec![FetchItem::Uid(m.uid), FetchItem::Flags(msg_flags(m))];
             if condstore {
                 items.push(FetchItem::ModSeq(m.modseq));
@@ -666,6 +698,10 @@ impl<B: Backend> Session<B> {
             };
             for m in &mut sel.msgs[before..] {
                 m.recent = m.uid >= recent_from;
+            }
+            if !sel.contexts.is_empty() {
+                let new: Vec<u32> = sel.msgs[before..].iter().map(|m| m.uid).collect();
+                sel.pending.extend(new);
             }
             write_data(out, &Data::Exists(sel.msgs.len() as u32), o);
             let recent = sel.msgs.iter().filter(|m| m.recent).count() as u32;
