@@ -1,10 +1,11 @@
 //! SEARCH and UID SEARCH: every RFC 3501 key (flags, dates, sizes, header and body text,
 //! sequence and UID sets, NOT/OR/nesting), CONDSTORE's MODSEQ, ESEARCH return options
-//! (MIN/MAX/COUNT/ALL) and SEARCHRES (`RETURN (SAVE)`, `$`), and RFC 8474's EMAILID and
-//! THREADID keys.
+//! (MIN/MAX/COUNT/ALL), SEARCHRES (`RETURN (SAVE)`, `$`), CONTEXT=SEARCH's PARTIAL and UPDATE
+//! (`context.rs` keeps the update contexts), and RFC 8474's EMAILID and THREADID keys.
 //!
-//! Keys that only need metadata (flags, INTERNALDATE, size, MODSEQ, numbers) are evaluated on
-//! the snapshot and one metadata query; message bytes are read and parsed, one message at a
+//! Keys that only need metadata (flags, INTERNALDATE, size, MODSEQ, numbers, thread) are
+//! evaluated on the snapshot and one metadata query (of only the changed messages when an
+//! update context re-evaluates); message bytes are read and parsed, one message at a
 //! time, only when a key looks at headers or text. Text matching is case-insensitive substring
 //! over raw and RFC 2047-decoded header values and decoded body text.
 
