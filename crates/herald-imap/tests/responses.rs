@@ -143,6 +143,43 @@ fn thread_and_sort_bytes() {
     assert_eq!(esort(vec![5, 3, 4, 1, 2]), "* ESEARCH ALL 5,3:4,1:2\r\n");
     assert_eq!(esort(vec![9, 8, 7]), "* ESEARCH ALL 9,8,7\r\n");
     assert_eq!(esort(vec![1, 2, 3, 5]), "* ESEARCH ALL 1:3,5\r\n");
+    // RFC 5267: PARTIAL echoes the range and lists the numbers in the requested order (NIL for
+    // none); adjacent changes of one kind share an ADDTO or REMOVEFROM, in order.
+    let context = |e: Esearch| String::from_utf8(data(Data::Esearch(e), PLAIN)).unwrap();
+    let range = |first, last, from_end| herald_imap::proto::command::PartialRange {
+        first: std::num::NonZeroU32::new(first).unwrap(),
+        last: std::num::NonZeroU32::new(last).unwrap(),
+        from_end,
+    };
+    assert_eq!(
+        context(Esearch {
+            uid: true,
+            partial: Some((range(24000, 24500, false), vec![])),
+            ..Esearch::default()
+        }),
+        "* ESEARCH UID PARTIAL (24000:24500 NIL)\r\n"
+    );
+    assert_eq!(
+        context(Esearch {
+            count: Some(9),
+            partial: Some((range(1, 3, true), vec![9, 7, 8])),
+            ..Esearch::default()
+        }),
+        "* ESEARCH COUNT 9 PARTIAL (-1:-3 9,7:8)\r\n"
+    );
+    assert_eq!(
+        context(Esearch {
+            uid: true,
+            updates: vec![
+                ContextUpdate::AddTo(1, vec![2733]),
+                ContextUpdate::AddTo(1, vec![2731, 2732]),
+                ContextUpdate::RemoveFrom(0, vec![7]),
+                ContextUpdate::AddTo(0, vec![9]),
+            ],
+            ..Esearch::default()
+        }),
+        "* ESEARCH UID ADDTO (1 2733 1 2731:2732) REMOVEFROM (0 7) ADDTO (0 9)\r\n"
+    );
     assert_eq!(esort(vec![u32::MAX, 1]), "* ESEARCH ALL 4294967295,1\r\n");
     assert_eq!(esort(vec![]), "* ESEARCH\r\n");
 }
@@ -225,6 +262,7 @@ fn checked() -> Vec<(&'static str, Vec<u8>)> {
         ("CORRUPTION", Code::Corruption),
         ("HASCHILDREN", Code::HasChildren),
         ("UNKNOWN-CTE", Code::UnknownCte),
+        ("NOUPDATE", Code::NoUpdate(Tag::new("B02").unwrap())),
         (
             "other code",
             Code::Other("X-HERALD".into(), Some("some text".into())),
@@ -691,6 +729,23 @@ fn imap_codec_gaps() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                     all: Some(UidSet::from_ranges([(2, 2), (10, 11), (47, 47)])),
                     all_sorted: None,
                     modseq: Some(917162500),
+                    partial: None,
+                    updates: Vec::new(),
+                }),
+                PLAIN,
+            ),
+        ),
+        (
+            "ESEARCH PARTIAL ADDTO REMOVEFROM",
+            "as above (RFC 5267's return data items)",
+            data(
+                Data::Esearch(Esearch {
+                    tag: Some(tag()),
+                    updates: vec![
+                        ContextUpdate::RemoveFrom(3, vec![2, 4]),
+                        ContextUpdate::AddTo(1, vec![5]),
+                    ],
+                    ..Esearch::default()
                 }),
                 PLAIN,
             ),
@@ -726,7 +781,13 @@ fn imap_codec_gaps() -> Vec<(&'static str, &'static str, Vec<u8>)> {
 }
 
 /// Which gaps imap-codec rejects today (the rest it has learned to read).
-const EXPECTED_GAPS: &[&str] = &["ESEARCH", "ESEARCH empty", "LIST OLDNAME", "LIST CHILDINFO"];
+const EXPECTED_GAPS: &[&str] = &[
+    "ESEARCH",
+    "ESEARCH empty",
+    "ESEARCH PARTIAL ADDTO REMOVEFROM",
+    "LIST OLDNAME",
+    "LIST CHILDINFO",
+];
 
 fn decodes_whole(bytes: &[u8]) -> Result<(), String> {
     match ResponseCodec::default().decode(bytes) {

@@ -11,6 +11,11 @@
 //! - [`Backend::query`] answers reads ([`Query`]) from a snapshot, never through the writer.
 //! - [`Backend::put_blob`] makes message content durable before the mutation referencing it.
 //! - Notifications: the last outbox id and per-mailbox change counters.
+//! - An expunge leaves a tombstone (UID and the MODSEQ of the expunge) that
+//!   [`Query::Vanished`] reads back, at least for the expunges after the mailbox's tombstone
+//!   floor ([`crate::Vanished::complete`]); a backend may prune older ones, never newer. A new
+//!   message gets a thread ([`crate::MessageMeta::thread_id`]) from the identifiers in
+//!   [`crate::threading::ThreadKeys`], kept by COPY and MOVE.
 //!
 //! Dispatch is an enum ([`AnyBackend`]), not a trait object: `async fn` in traits is not
 //! object-safe, and the set of backends is closed and known at compile time (STACK §9).
@@ -20,6 +25,7 @@ use crate::blobs::BlobRef;
 use crate::embedded::Embedded;
 use crate::flags::FlagMode;
 use crate::model::*;
+use crate::threading::ThreadKeys;
 use crate::{Result, SessionContext};
 use herald_events::{Event, UidSet};
 use std::future::Future;
@@ -118,6 +124,8 @@ pub enum Op {
         internal_date_ms: i64,
         /// SMTP envelope for a delivery (MessageNew); None for APPEND (MessageAppend).
         envelope: Option<String>,
+        /// The content's threading identifiers (read by the caller, off the writer).
+        thread: ThreadKeys,
     },
     /// MULTIAPPEND (RFC 3502): several messages into one mailbox, all or none.
     AppendMany {
@@ -125,8 +133,9 @@ pub enum Op {
         account: String,
         /// Target mailbox.
         mailbox: String,
-        /// Content, flags and INTERNALDATE (ms) of each message, in order.
-        messages: Vec<(BlobRef, Vec<String>, i64)>,
+        /// Content, flags, INTERNALDATE (ms) and threading identifiers of each message, in
+        /// order.
+        messages: Vec<(BlobRef, Vec<String>, i64, ThreadKeys)>,
     },
     /// COPY, or MOVE when `remove_source`.
     Copy {
@@ -315,6 +324,15 @@ pub enum Query {
         /// How many messages the caller knows.
         known_count: u64,
     },
+    /// UIDs expunged after a MODSEQ (see [`crate::Vanished`]).
+    Vanished {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// MODSEQ the caller is up to date with.
+        since_modseq: u64,
+    },
     /// The content digests (SHA-256) of messages, by UID (all when `uids` is None).
     ContentIds {
         /// Account.
@@ -359,7 +377,8 @@ const BOUNDED_MESSAGES: u64 = 256;
 impl Query {
     /// True for reads whose cost does not depend on what a client asks for: one account or
     /// mailbox row, a mailbox's changes or counts (which scan its rows inside SQLite but
-    /// return little), or the metadata of a few messages. A backend may run these where it
+    /// return little), its tombstones (bounded per mailbox), or the metadata of a few
+    /// messages. A backend may run these where it
     /// is called instead of on a blocking thread.
     pub fn is_bounded(&self) -> bool {
         match self {
@@ -370,6 +389,7 @@ impl Query {
             | Query::Subscriptions(_)
             | Query::Counts { .. }
             | Query::Changes { .. }
+            | Query::Vanished { .. }
             | Query::LastEventId => true,
             Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
                 uids.as_ref().is_some_and(|u| u.len() <= BOUNDED_MESSAGES)
@@ -400,6 +420,8 @@ pub enum Answer {
     Content(Vec<u8>),
     /// Changes since a MODSEQ.
     Changes(Changes),
+    /// Expunged UIDs since a MODSEQ.
+    Vanished(Vanished),
     /// STATUS counts.
     Counts(MailboxCounts),
     /// (UID, SHA-256 of the content) pairs, ascending by UID.

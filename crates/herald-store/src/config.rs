@@ -11,6 +11,9 @@ pub const DEFAULT_AUTH_CACHE_SECS: u64 = 600;
 /// Messages up to this size are stored inside the database; see the `blobs` module.
 pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
 
+/// Expunge tombstones kept per mailbox (see [`StoreConfig::tombstones_per_mailbox`]).
+pub const DEFAULT_TOMBSTONES_PER_MAILBOX: u32 = 10_000;
+
 /// How the store is opened.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -39,6 +42,10 @@ pub struct StoreConfig {
     /// How long a successful login is remembered so the same credentials skip argon2
     /// (`[auth] cache_ttl_secs`); zero turns the cache off. See `auth_cache`.
     pub auth_cache_ttl: std::time::Duration,
+    /// Expunged UIDs remembered per mailbox (with the MODSEQ of their expunge) for QRESYNC's
+    /// VANISHED (EARLIER). Past this, the older half is dropped and a client resynchronising
+    /// from before what is left gets the conservative answer (every UID it cannot see).
+    pub tombstones_per_mailbox: u32,
 }
 
 impl StoreConfig {
@@ -56,6 +63,7 @@ impl StoreConfig {
             event_groups: Vec::new(),
             password: crate::password::PasswordParams::default(),
             auth_cache_ttl: std::time::Duration::from_secs(DEFAULT_AUTH_CACHE_SECS),
+            tombstones_per_mailbox: DEFAULT_TOMBSTONES_PER_MAILBOX,
         }
     }
 

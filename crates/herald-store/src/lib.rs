@@ -32,9 +32,12 @@ mod model;
 pub mod names;
 mod notify;
 pub mod password;
+pub mod threading;
 
 pub use backend::{Backend, Op};
-pub use config::{DEFAULT_AUTH_CACHE_SECS, DEFAULT_INLINE_BLOB_MAX, StoreConfig};
+pub use config::{
+    DEFAULT_AUTH_CACHE_SECS, DEFAULT_INLINE_BLOB_MAX, DEFAULT_TOMBSTONES_PER_MAILBOX, StoreConfig,
+};
 pub use context::{Identity, SessionContext};
 pub use error::{QuotaResource, Result, StoreError};
 pub use events::PROCESS;
@@ -486,6 +489,7 @@ impl Store {
         internal_date_ms: Option<i64>,
     ) -> Result<Committed<Appended>> {
         let account = ctx.account()?.to_owned();
+        let thread = threading::keys(&content);
         let blob = self.inner.backend.put_blob(content).await?;
         let op = Op::Append {
             account,
@@ -494,6 +498,7 @@ impl Store {
             flags: flags.to_vec(),
             internal_date_ms: internal_date_ms.unwrap_or_else(now_ms),
             envelope: None,
+            thread,
         };
         self.run(ctx, op, |o| match o {
             Output::Appended(a) => Some(a),
@@ -514,8 +519,9 @@ impl Store {
         let account = ctx.account()?.to_owned();
         let mut items = Vec::with_capacity(messages.len());
         for (content, flags, date) in messages {
+            let thread = threading::keys(&content);
             let blob = self.inner.backend.put_blob(content).await?;
-            items.push((blob, flags, date.unwrap_or_else(now_ms)));
+            items.push((blob, flags, date.unwrap_or_else(now_ms), thread));
         }
         let op = Op::AppendMany {
             account,
@@ -538,12 +544,14 @@ impl Store {
         content: Vec<u8>,
         internal_date_ms: Option<i64>,
     ) -> Result<Committed<Appended>> {
+        let thread = threading::keys(&content);
         let blob = self.inner.backend.put_blob(content).await?;
         self.deliver_blob(
             ctx,
             recipient,
             blob,
             internal_date_ms.unwrap_or_else(now_ms),
+            thread,
         )
         .await
     }
@@ -554,6 +562,7 @@ impl Store {
         recipient: &Recipient,
         blob: blobs::BlobRef,
         internal_date_ms: i64,
+        thread: threading::ThreadKeys,
     ) -> Result<Committed<Appended>> {
         let op = Op::Append {
             account: recipient.user.clone(),
@@ -565,6 +574,7 @@ impl Store {
             flags: Vec::new(),
             internal_date_ms,
             envelope: Some(recipient.envelope.clone()),
+            thread,
         };
         self.run(ctx, op, |o| match o {
             Output::Appended(a) => Some(a),
@@ -582,12 +592,14 @@ impl Store {
         recipients: &[Recipient],
         content: Vec<u8>,
     ) -> Result<Vec<Result<Committed<Appended>>>> {
+        let thread = threading::keys(&content);
         let blob = self.inner.backend.put_blob(content).await?;
         let now = now_ms();
         let mut set = tokio::task::JoinSet::new();
         for (i, r) in recipients.iter().enumerate() {
             let (store, ctx, r, blob) = (self.clone(), ctx.clone(), r.clone(), blob.clone());
-            set.spawn(async move { (i, store.deliver_blob(&ctx, &r, blob, now).await) });
+            let thread = thread.clone();
+            set.spawn(async move { (i, store.deliver_blob(&ctx, &r, blob, now, thread).await) });
         }
         let mut out: Vec<Option<Result<Committed<Appended>>>> =
             recipients.iter().map(|_| None).collect();
@@ -814,6 +826,26 @@ impl Store {
         };
         match self.query(q).await? {
             Answer::Changes(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The UIDs expunged from `mailbox` after `since_modseq`, from the store's tombstones
+    /// (QRESYNC's VANISHED (EARLIER), RFC 7162 §3.2.5.2). [`Vanished::complete`] says whether
+    /// the tombstones reach back that far.
+    pub async fn vanished(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+    ) -> Result<Vanished> {
+        let q = Query::Vanished {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            since_modseq,
+        };
+        match self.query(q).await? {
+            Answer::Vanished(v) => Ok(v),
             _ => Err(mismatch()),
         }
     }

@@ -146,6 +146,9 @@ pub struct MessageMeta {
     /// When the message was saved to this mailbox (APPEND, delivery, COPY, MOVE), ms since
     /// the Unix epoch (RFC 8514 SAVEDATE); None for messages stored before Herald kept it.
     pub save_date_ms: Option<i64>,
+    /// The message's thread (RFC 8474 THREADID): never reused, the same for every copy of the
+    /// message and every message of the account that replies to it (see `threading`).
+    pub thread_id: u64,
 }
 
 /// A message added by append, delivery, copy or move.
@@ -183,6 +186,18 @@ pub struct Changes {
     /// Every UID in the mailbox, ascending, but only when some known message is gone;
     /// `None` when none is.
     pub uids: Option<Vec<u32>>,
+}
+
+/// The UIDs expunged from a mailbox after a MODSEQ, from the store's tombstones
+/// ([`crate::Store::vanished`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Vanished {
+    /// Expunged UIDs, ascending.
+    pub uids: Vec<u32>,
+    /// True when `uids` names every UID expunged after the MODSEQ asked about; false when
+    /// the tombstones do not reach back that far (pruned, or older than the store's
+    /// tombstones), and a caller must assume any UID it cannot see may have gone.
+    pub complete: bool,
 }
 
 /// Per-mailbox counts for STATUS, computed by the store without reading every message.

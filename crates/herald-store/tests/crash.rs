@@ -9,7 +9,7 @@
 //! `acks.log` and fsyncs it; a QuotaExceed recorded by a failed append is logged as `id<TAB>-`. A
 //! fifth task drives one subscription's delivery state (cursor, pause, parking) and logs each
 //! change before and after it commits; after a kill the stored state must be the last acknowledged
-//! one or the one in flight. Replay a failure with `HERALD_CRASH_SEED=<seed printed on failure>`;
+//! one or one intended after it. Replay a failure with `HERALD_CRASH_SEED=<seed printed on failure>`;
 //! `HERALD_CRASH_KILLS` changes the number of kills (default 200).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -360,7 +360,8 @@ fn read_acks(path: &Path) -> BTreeMap<u64, Option<String>> {
 }
 
 /// The subscription's stored state is the one its last acknowledged change left, or the one
-/// of a change in flight when a child died — never a mix, never an older one — and every
+/// of a change intended after it (the one in flight when a child died, or one a child
+/// committed without living to acknowledge it) — never a mix, never an older one — and every
 /// event it parked with an acknowledgement is still parked.
 async fn check_control(store: &Store, path: &Path, seed: u64, round: u32) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -396,9 +397,9 @@ async fn check_control(store: &Store, path: &Path, seed: u64, round: u32) {
         panic!("seed {seed} round {round}: an acknowledged subscription record is gone")
     });
     let acked = &lines[last_ack];
-    // Several rounds in a row may each be killed between an intent and its acknowledgement,
-    // each next child building on what the last one may have committed: any of those intents
-    // can be the state now, none from before the last acknowledgement can.
+    // Every change intended since the last acknowledged one may have committed: a child
+    // killed between its commit and its `A` line leaves an `I` behind, and the next child
+    // goes on from the committed state with an `I` of its own.
     let in_flight: Vec<(u64, bool)> = lines[last_ack + 1..]
         .iter()
         .filter(|l| l.0 == "I")

@@ -1,6 +1,8 @@
 //! The IMAP points clients compare with Dovecot, on the real server and store, driven by
 //! Python's standard `imaplib` (`tests/python/imap_parity.py` checks each reply): keywords in
-//! FLAGS, `\Recent`, MOVE into the selected mailbox, LSUB and LIST-EXTENDED, ESEARCH MODSEQ.
+//! FLAGS, `\Recent`, MOVE into the selected mailbox, LSUB and LIST-EXTENDED, ESEARCH MODSEQ;
+//! and (`tests/python/imap_context.py`) THREADID, VANISHED (EARLIER) from tombstones and
+//! CONTEXT=SEARCH/SORT update contexts across two connections.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -20,6 +22,15 @@ fn imaplib_sees_keywords_recent_and_the_rfc_corner_cases() {
     let server = Server::start_in(dir, "");
     let port = server.port("imap");
     let out = server.python("imap_recent_after_restart.py", &[&port.to_string()]);
+    assert!(out.ends_with("done\n"), "{out}");
+}
+
+#[test]
+fn imaplib_threads_resynchronises_and_follows_update_contexts() {
+    let server = Server::start("");
+    server.add_user("erin", "erin-pw");
+    let port = server.port("imap");
+    let out = server.python("imap_context.py", &[&port.to_string()]);
     assert!(out.ends_with("done\n"), "{out}");
 }
 

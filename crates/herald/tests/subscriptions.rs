@@ -132,6 +132,8 @@ fn a_sigkilled_server_neither_loses_nor_invents_deliveries() {
         .collect();
     let mut dedup = ids.clone();
     dedup.dedup();
+    // The event log is written by a task of its own, which may trail the subscription's sink.
+    wait_lines(&data.join("events.jsonl"), dedup.len());
     let outbox: Vec<u64> = read_log(&data.join("events.jsonl"))
         .iter()
         .map(|e| e.herald_id().unwrap())

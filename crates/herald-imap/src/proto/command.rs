@@ -12,6 +12,7 @@ use super::error::ProtoError;
 use super::framer::CommandBytes;
 use super::parse::{self, Cursor};
 use super::types::{Date, DateTime, Flag, LiteralData, Mailbox, SequenceSet, Tag};
+use std::num::NonZeroU32;
 
 /// Options that change how commands are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -184,6 +185,9 @@ pub enum CommandBody {
         /// Destination.
         mailbox: Mailbox,
     },
+    /// `CANCELUPDATE "tag" …` (RFC 5267 §4.3.5): the tags of searching commands whose
+    /// updates should stop.
+    CancelUpdate(Vec<String>),
 }
 
 impl CommandBody {
@@ -233,6 +237,7 @@ impl CommandBody {
             CommandBody::Copy { .. } => "COPY",
             CommandBody::Move { uid: true, .. } => "UID MOVE",
             CommandBody::Move { .. } => "MOVE",
+            CommandBody::CancelUpdate(_) => "CANCELUPDATE",
         }
     }
 }
@@ -464,6 +469,60 @@ pub enum SearchReturn {
     Count,
     /// `SAVE` (RFC 5182)
     Save,
+    /// `CONTEXT` (RFC 5267 §4.2): a hint that the client will search again; nothing to do.
+    Context,
+    /// `UPDATE` (RFC 5267 §4.3): keep the result and report changes to it.
+    Update,
+    /// `PARTIAL range` (RFC 5267 §4.4, RFC 9394): only these positions of the result.
+    Partial(PartialRange),
+}
+
+impl SearchReturn {
+    /// Whether the option asks for result data (the rest only modify what is done).
+    pub fn is_data(self) -> bool {
+        matches!(
+            self,
+            SearchReturn::Min
+                | SearchReturn::Max
+                | SearchReturn::All
+                | SearchReturn::Count
+                | SearchReturn::Partial(_)
+        )
+    }
+}
+
+/// A `partial-range` (RFC 9394 §3.1): positions `first:last` in the result counted from 1, or
+/// `-first:-last` counted back from the last result (`-1` is the last). Either end may be
+/// the larger; the range is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartialRange {
+    /// The first number as written, without its sign.
+    pub first: NonZeroU32,
+    /// The second number as written, without its sign.
+    pub last: NonZeroU32,
+    /// Negative: counted from the end of the result.
+    pub from_end: bool,
+}
+
+impl PartialRange {
+    /// The indexes (from 0) of a result of `len` entries that the range names; empty when it
+    /// lies beyond the result.
+    pub fn indexes(&self, len: usize) -> std::ops::Range<usize> {
+        let lo = self.first.min(self.last).get() as usize;
+        let hi = self.first.max(self.last).get() as usize;
+        if self.from_end {
+            len.saturating_sub(hi)..len.saturating_sub(lo - 1)
+        } else {
+            (lo - 1).min(len)..hi.min(len)
+        }
+    }
+}
+
+impl std::fmt::Display for PartialRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.from_end { "-" } else { "" };
+        write!(f, "{sign}{}:{sign}{}", self.first, self.last)
+    }
 }
 
 /// A search key (RFC 3501 §6.4.4, RFC 9051 §6.4.4, RFC 7162 MODSEQ). Strings are bytes in the
@@ -743,6 +802,7 @@ fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         "CLOSE" => CommandBody::Close,
         "UNSELECT" => CommandBody::Unselect,
         "EXPUNGE" => CommandBody::Expunge,
+        "CANCELUPDATE" => parse::search::cancel_update(c)?,
         "ID" => parse::id::parse(c)?,
         "AUTHENTICATE" => parse::auth::authenticate(c)?,
         "LOGIN" => parse::auth::login(c)?,

@@ -14,7 +14,7 @@
 
 use herald_events::UidSet;
 
-use super::command::{Section, SectionText, StatusItem};
+use super::command::{PartialRange, Section, SectionText, StatusItem};
 use super::error::ProtoError;
 use super::mutf7;
 use super::types::{DateTime, Flag, MONTHS, Mailbox, Tag, is_astring_char};
@@ -265,6 +265,8 @@ pub enum Code {
     HasChildren,
     /// `UNKNOWN-CTE`
     UnknownCte,
+    /// `NOUPDATE "tag"` (RFC 5267 §4.3.1): no update context for that searching command.
+    NoUpdate(Tag),
     /// Any other code: an atom and optional text (no `]`).
     Other(String, Option<String>),
 }
@@ -338,6 +340,10 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         Code::Corruption => simple("CORRUPTION", out),
         Code::HasChildren => simple("HASCHILDREN", out),
         Code::UnknownCte => simple("UNKNOWN-CTE", out),
+        Code::NoUpdate(tag) => {
+            simple("NOUPDATE ", out);
+            write_string(out, tag.as_str().as_bytes(), WriteOptions::default());
+        }
         Code::Other(atom, text) => {
             out.extend(atom.bytes().filter(|&b| super::types::is_atom_char(b)));
             if let Some(t) = text {
@@ -458,6 +464,21 @@ pub struct Esearch {
     pub all_sorted: Option<Vec<u32>>,
     /// `MODSEQ n` (RFC 7162)
     pub modseq: Option<u64>,
+    /// `PARTIAL (range set)` (RFC 5267 §4.4, RFC 9394): the requested range as written and
+    /// the numbers in it, in the requested order (NIL when none).
+    pub partial: Option<(PartialRange, Vec<u32>)>,
+    /// `ADDTO (…)` and `REMOVEFROM (…)` (RFC 5267 §4.3): changes to an update context's
+    /// result, in the order the client must apply them.
+    pub updates: Vec<ContextUpdate>,
+}
+
+/// One change to an update context's result (RFC 5267 §4.3.3, §4.3.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextUpdate {
+    /// Insert these numbers (in the requested order) at this position (0: anywhere, SEARCH).
+    AddTo(u32, Vec<u32>),
+    /// Remove these numbers starting at this position (0: wherever they are, SEARCH).
+    RemoveFrom(u32, Vec<u32>),
 }
 
 /// A namespace descriptor: prefix and delimiter.
@@ -685,8 +706,39 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 out.extend_from_slice(b" ALL ");
                 write_ordered_set(out, all);
             }
+            if let Some((range, ids)) = &e.partial {
+                out.extend_from_slice(format!(" PARTIAL ({range} ").as_bytes());
+                if ids.is_empty() {
+                    out.extend_from_slice(b"NIL");
+                } else {
+                    write_ordered_set(out, ids);
+                }
+                out.push(b')');
+            }
             if let Some(m) = e.modseq {
                 out.extend_from_slice(format!(" MODSEQ {m}").as_bytes());
+            }
+            // Consecutive changes of one kind share one data item: `ADDTO (p1 s1 p2 s2)`.
+            let mut i = 0;
+            while let Some(first) = e.updates.get(i) {
+                let add = matches!(first, ContextUpdate::AddTo(..));
+                out.extend_from_slice(if add { b" ADDTO (" } else { b" REMOVEFROM (" });
+                let mut n = 0;
+                while let Some(u) = e.updates.get(i) {
+                    let (pos, ids) = match u {
+                        ContextUpdate::AddTo(p, ids) if add => (p, ids),
+                        ContextUpdate::RemoveFrom(p, ids) if !add => (p, ids),
+                        _ => break,
+                    };
+                    if n > 0 {
+                        out.push(b' ');
+                    }
+                    out.extend_from_slice(format!("{pos} ").as_bytes());
+                    write_ordered_set(out, ids);
+                    n += 1;
+                    i += 1;
+                }
+                out.push(b')');
             }
         }
         Data::Flags(flags) => {

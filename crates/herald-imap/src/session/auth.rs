@@ -52,6 +52,8 @@ impl<B: Backend> Session<B> {
             "SORT",
             "SORT=DISPLAY",
             "ESORT",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
             "QUOTA",

@@ -15,7 +15,7 @@ use herald_events::UidSet;
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxCounts,
     MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store, StoreError,
-    StoreResult,
+    StoreResult, Vanished,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -150,6 +150,12 @@ pub trait Backend: Send + Sync + 'static {
         ctx: &SessionContext,
         mailbox: &str,
     ) -> impl Future<Output = Result<MailboxCounts>> + Send;
+    fn vanished(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+    ) -> impl Future<Output = Result<Vanished>> + Send;
     fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send;
     fn set_quota(
         &self,
@@ -353,6 +359,14 @@ impl Backend for Store {
         mailbox: &str,
     ) -> impl Future<Output = Result<MailboxCounts>> + Send {
         Store::counts(self, ctx, mailbox)
+    }
+    fn vanished(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+    ) -> impl Future<Output = Result<Vanished>> + Send {
+        Store::vanished(self, ctx, mailbox, since_modseq)
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)

@@ -46,7 +46,8 @@ impl<B: Backend> Session<B> {
         self.ok(tag, None, "EXPUNGE completed");
     }
 
-    /// Removes expunged UIDs from the snapshot, writing `* n EXPUNGE` highest first.
+    /// Removes expunged UIDs from the snapshot, writing the update contexts' REMOVEFROM, then
+    /// `* n EXPUNGE` highest first.
     pub(super) fn forget(&mut self, uids: &[u32]) {
         let o = self.wopts();
         let qresync = self.enabled.qresync;
@@ -56,6 +57,8 @@ impl<B: Backend> Session<B> {
         let mut seqs: Vec<usize> = uids.iter().filter_map(|u| sel.index_of(*u)).collect();
         seqs.sort_unstable();
         let mut out = Vec::new();
+        let known: Vec<u32> = seqs.iter().map(|&i| sel.msgs[i].uid).collect();
+        sel.contexts_expunged(&known, &mut out, o);
         let mut gone = Vec::with_capacity(seqs.len());
         for &i in seqs.iter().rev() {
             gone.push(sel.msgs.remove(i).uid);

@@ -1,6 +1,7 @@
-//! FETCH and UID FETCH: FLAGS, UID, RFC822.SIZE, INTERNALDATE, MODSEQ (with CHANGEDSINCE),
-//! ENVELOPE, BODY, BODYSTRUCTURE, `BODY[section]<partial>`, BODY.PEEK, RFC822, RFC822.HEADER,
-//! RFC822.TEXT, BINARY and BINARY.SIZE.
+//! FETCH and UID FETCH: FLAGS, UID, RFC822.SIZE, INTERNALDATE, MODSEQ (with CHANGEDSINCE and
+//! QRESYNC's VANISHED, answered from the store's expunge tombstones), ENVELOPE, BODY,
+//! BODYSTRUCTURE, `BODY[section]<partial>`, BODY.PEEK, RFC822, RFC822.HEADER, RFC822.TEXT,
+//! BINARY and BINARY.SIZE, and RFC 8474's EMAILID and THREADID.
 //!
 //! Metadata comes from one store query for the whole set; message bytes are read (and parsed
 //! by [`crate::mime`]) one message at a time, only when an item needs them, and responses are
@@ -8,7 +9,7 @@
 //! Fetching a non-PEEK body section sets `\Seen` through the store first (MessageRead event)
 //! and reports the new FLAGS in the same FETCH response, as RFC 9051 §6.4.5 requires.
 
-use super::select::{email_id, missing_uids, msg_flags};
+use super::select::{email_id, msg_flags, thread_id, vanished_earlier};
 use super::{Backend, Session, Writer};
 use crate::mime;
 use crate::proto::command::{FetchAttr, FetchCommand, Section, SectionText};
@@ -78,11 +79,27 @@ impl<B: Backend> Session<B> {
                 return Ok(());
             }
         };
-        if cmd.vanished {
-            let largest = sel.msgs.last().map_or(0, |m| m.uid);
-            let asked = cmd.set.resolve(largest).unwrap_or_default();
+        if let (true, Some(since)) = (cmd.vanished, cmd.changed_since) {
             let present: Vec<u32> = sel.msgs.iter().map(|m| m.uid).collect();
-            let gone = missing_uids(&asked, &present);
+            let name = sel.name.clone();
+            let tombstones = match self.backend.vanished(&self.ctx, &name, since).await {
+                Ok(v) => v,
+                Err(e) => {
+                    self.fail(tag, &e);
+                    return Ok(());
+                }
+            };
+            // `*` is the largest UID in use; an expunged one above every message left still
+            // counts, or `n:*` would miss it.
+            let largest = present
+                .last()
+                .copied()
+                .into_iter()
+                .chain(tombstones.uids.last().copied())
+                .max()
+                .unwrap_or(0);
+            let asked = cmd.set.resolve(largest).unwrap_or_default();
+            let gone = vanished_earlier(&asked, &present, &tombstones, 0, largest);
             if !gone.is_empty() {
                 let o = self.wopts();
                 write_data(
@@ -134,6 +151,9 @@ impl<B: Backend> Session<B> {
                                     sel.msgs[i].flags = flags;
                                     sel.msgs[i].modseq = modseq;
                                     seen_now.insert(uid);
+                                    if !sel.contexts.is_empty() {
+                                        sel.pending.insert(uid);
+                                    }
                                 }
                             }
                         }
@@ -245,8 +265,10 @@ impl<B: Backend> Session<B> {
                             .map(crate::preview::preview)
                             .unwrap_or_default(),
                     )),
-                    // Herald does not thread messages: RFC 8474 §5.2 says NIL then.
-                    FetchAttr::ThreadId => items.push(FetchItem::ThreadId(None)),
+                    // A message stored before threads were kept has none (NIL, RFC 8474 §5.2).
+                    FetchAttr::ThreadId => items.push(FetchItem::ThreadId(
+                        (meta.thread_id != 0).then(|| thread_id(meta.thread_id)),
+                    )),
                     FetchAttr::InternalDate => {
                         let d = chrono::Utc
                             .timestamp_millis_opt(meta.internal_date_ms)

@@ -2,8 +2,10 @@
 //!
 //! It keeps the store's observable rules that the IMAP layer depends on — canonical mailbox
 //! names (`herald_store::names`), UIDs that only grow, per-mailbox MODSEQ, `\Noselect` parents,
-//! canonical flags (`herald_store::flags`), quotas, admins acting as users, and a change counter
-//! per mailbox for IDLE — and nothing else: no events, no durability. Tests that assert events
+//! canonical flags (`herald_store::flags`), quotas, admins acting as users, a change counter
+//! per mailbox for IDLE, expunge tombstones (every one kept, unless a test drops them with
+//! [`MemoryBackend::forget_tombstones`]) and threads by Message-ID (`herald_store::threading`;
+//! a thread is never freed here) — and nothing else: no events, no durability. Tests that assert events
 //! run against the real store (`tests/` in this crate and the `herald` binary's end-to-end tests).
 //! Being plain memory, it makes a session fast enough to fuzz.
 
@@ -13,7 +15,7 @@ use herald_store::flags as sflags;
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxCounts,
     MailboxInfo, MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError,
-    StoreResult, names,
+    StoreResult, Vanished, names, threading,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
@@ -28,6 +30,7 @@ struct Msg {
     date: i64,
     modseq: u64,
     saved: i64,
+    thread: u64,
 }
 
 #[derive(Debug)]
@@ -40,6 +43,10 @@ struct Mbox {
     special_use: Option<SpecialUse>,
     msgs: BTreeMap<u32, Msg>,
     recent_uid: u32,
+    /// Expunged UIDs with the MODSEQ of their expunge.
+    tombstones: Vec<(u32, u64)>,
+    /// Tombstones at or below this MODSEQ may be gone.
+    tombstone_floor: u64,
 }
 
 #[derive(Debug, Default)]
@@ -50,12 +57,15 @@ struct Account {
     max_messages: Option<u64>,
     mailboxes: BTreeMap<String, Mbox>,
     subscriptions: Vec<String>,
+    /// Message-IDs seen in this account, with the thread of the message that carried them.
+    thread_refs: HashMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     accounts: HashMap<String, Account>,
     next_id: i64,
+    next_thread: u64,
     watches: HashMap<i64, watch::Sender<u64>>,
     /// Logins and logouts recorded, for tests: (user, "login" | disconnect kind).
     access: Vec<(String, String)>,
@@ -106,7 +116,28 @@ impl State {
             special_use,
             msgs: BTreeMap::new(),
             recent_uid: 1,
+            tombstones: Vec::new(),
+            tombstone_floor: 0,
         }
+    }
+}
+
+impl Account {
+    /// The thread of a new message, as the store picks it: the oldest thread any of its
+    /// identifiers belongs to, else a new one (`herald_store::threading`).
+    fn thread_for(&mut self, keys: &threading::ThreadKeys, next_thread: &mut u64) -> u64 {
+        let found = keys.all().filter_map(|k| self.thread_refs.get(k)).min();
+        let thread = match found {
+            Some(t) => *t,
+            None => {
+                *next_thread += 1;
+                *next_thread
+            }
+        };
+        for k in keys.all() {
+            self.thread_refs.entry(k.to_owned()).or_insert(thread);
+        }
+        thread
     }
 }
 
@@ -119,6 +150,7 @@ fn meta(uid: u32, m: &Msg) -> MessageMeta {
         flags: m.flags.clone(),
         modseq: m.modseq,
         save_date_ms: Some(m.saved),
+        thread_id: m.thread,
     }
 }
 
@@ -245,6 +277,18 @@ impl MemoryBackend {
         })
     }
 
+    /// Drops a mailbox's expunge tombstones, as the store does past its bound: QRESYNC
+    /// answers from before now can no longer be exact.
+    pub fn forget_tombstones(&self, user: &str, mailbox: &str) -> Result<()> {
+        let ctx = SessionContext::user("lmtp", user);
+        self.with(|s| {
+            let (_, mb) = selectable(s.account(&ctx)?, mailbox)?;
+            mb.tombstones.clear();
+            mb.tombstone_floor = mb.modseq;
+            Ok(())
+        })
+    }
+
     /// The logins and logouts recorded so far: `(user, "login")` or `(user, disconnect)`.
     pub fn access_log(&self) -> Vec<(String, String)> {
         self.with(|s| Ok(s.access.clone())).unwrap_or_default()
@@ -260,10 +304,14 @@ impl MemoryBackend {
     ) -> Result<Committed<Appended>> {
         let mut flags = sflags::canonical(flags)?;
         flags.sort();
+        let keys = threading::keys(&content);
         self.with(|s| {
             let user = ctx.user.clone().unwrap_or_default();
+            let mut next_thread = s.next_thread;
             let acct = s.account(ctx)?;
             check_quota(&user, acct, content.len() as u64, 1)?;
+            selectable(acct, mailbox)?;
+            let thread = acct.thread_for(&keys, &mut next_thread);
             let (_, mb) = selectable(acct, mailbox)?;
             let uid = mb.uidnext;
             mb.uidnext += 1;
@@ -276,6 +324,7 @@ impl MemoryBackend {
                     date: date.unwrap_or_else(herald_store::now_ms),
                     modseq: mb.modseq,
                     saved: herald_store::now_ms(),
+                    thread,
                 },
             );
             let a = Appended {
@@ -284,6 +333,7 @@ impl MemoryBackend {
                 uid,
                 modseq: mb.modseq,
             };
+            s.next_thread = next_thread;
             s.bump(a.mailbox_id);
             Ok(done(a))
         })
@@ -336,6 +386,7 @@ impl MemoryBackend {
                 src.modseq += 1;
                 for (uid, _) in &picked {
                     src.msgs.remove(uid);
+                    src.tombstones.push((*uid, src.modseq));
                 }
                 s.bump(src_id);
             }
@@ -448,6 +499,7 @@ impl Backend for MemoryBackend {
                 mb.noselect = true;
                 mb.msgs.clear();
                 mb.special_use = None;
+                mb.tombstones.clear();
             } else {
                 acct.mailboxes.remove(&name);
             }
@@ -677,12 +729,13 @@ impl Backend for MemoryBackend {
                 })
                 .map(|(u, _)| *u)
                 .collect();
-            for u in &gone {
-                mb.msgs.remove(u);
-            }
             let id = mb.id;
             if !gone.is_empty() {
                 mb.modseq += 1;
+                for u in &gone {
+                    mb.msgs.remove(u);
+                    mb.tombstones.push((*u, mb.modseq));
+                }
                 s.bump(id);
             }
             Ok(done(gone))
@@ -828,6 +881,28 @@ impl Backend for MemoryBackend {
             })
         });
         ready(result)
+    }
+
+    fn vanished(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+    ) -> impl Future<Output = Result<Vanished>> + Send {
+        ready(self.with(|s| {
+            let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+            let mut uids: Vec<u32> = mb
+                .tombstones
+                .iter()
+                .filter(|t| t.1 > since_modseq)
+                .map(|t| t.0)
+                .collect();
+            uids.sort_unstable();
+            Ok(Vanished {
+                uids,
+                complete: since_modseq >= mb.tombstone_floor,
+            })
+        }))
     }
 
     fn counts(

@@ -8,7 +8,8 @@
 //!   size limit, only against [`ImapConfig::max_literal`]), or refuse it before it is read;
 //! * each command is carried out by the file of its group (`auth.rs`, `mailbox.rs`,
 //!   `select.rs`, `append.rs`, `fetch.rs`, `search.rs`, `store.rs`, `copy.rs`, `expunge.rs`,
-//!   `quota.rs`, `idle.rs`, `sort.rs` for SORT and THREAD), which calls the store through
+//!   `quota.rs`, `idle.rs`, `sort.rs` for SORT and THREAD, `context.rs` for CONTEXT=SEARCH and
+//!   CONTEXT=SORT's update contexts and CANCELUPDATE), which calls the store through
 //!   [`Backend`] — async calls, no request/answer steps; `backend.rs` says why;
 //! * responses accumulate in a buffer that is written to the caller's `AsyncWrite` at the end of
 //!   each batch of input and whenever it grows past [`FLUSH_AT`] (a FETCH of many bodies), so
@@ -17,7 +18,8 @@
 //! * a selected mailbox is a snapshot (UID, flags, MODSEQ per message) that is diffed against
 //!   the store when [`Backend::mailbox_watch`] says it changed: EXPUNGE (highest sequence
 //!   number first), EXISTS and FETCH FLAGS are sent at command completion and during IDLE, by
-//!   whichever session or delivery made the change.
+//!   whichever session or delivery made the change, followed by the ADDTO and REMOVEFROM of
+//!   any update context the change touches.
 //!
 //! The driver ([`crate::server`]) owns the socket, timers and TLS; it feeds bytes with
 //! [`Session::input`] and acts on the returned [`Control`].
@@ -25,6 +27,7 @@
 mod append;
 mod auth;
 pub mod backend;
+pub mod context;
 mod copy;
 mod expunge;
 mod fetch;
@@ -553,7 +556,8 @@ impl<B: Backend> Session<B> {
             | CommandBody::Fetch(_)
             | CommandBody::Store(_)
             | CommandBody::Copy { .. }
-            | CommandBody::Move { .. } => 2,
+            | CommandBody::Move { .. }
+            | CommandBody::CancelUpdate(_) => 2,
             _ => 1,
         };
         if needs >= 1 && !authenticated {
@@ -640,6 +644,7 @@ impl<B: Backend> Session<B> {
             CommandBody::Move { uid, set, mailbox } => {
                 self.copy(&tag, uid, &set, mailbox, true).await
             }
+            CommandBody::CancelUpdate(tags) => self.cancel_update(&tag, &tags),
         }
         Ok(Control::Continue)
     }

@@ -1,22 +1,25 @@
 //! SEARCH and UID SEARCH: every RFC 3501 key (flags, dates, sizes, header and body text,
 //! sequence and UID sets, NOT/OR/nesting), CONDSTORE's MODSEQ, ESEARCH return options
-//! (MIN/MAX/COUNT/ALL) and SEARCHRES (`RETURN (SAVE)`, `$`).
+//! (MIN/MAX/COUNT/ALL), SEARCHRES (`RETURN (SAVE)`, `$`), CONTEXT=SEARCH's PARTIAL and UPDATE
+//! (`context.rs` keeps the update contexts), and RFC 8474's EMAILID and THREADID keys.
 //!
-//! Keys that only need metadata (flags, INTERNALDATE, size, MODSEQ, numbers) are evaluated on
-//! the snapshot and one metadata query; message bytes are read and parsed, one message at a
+//! Keys that only need metadata (flags, INTERNALDATE, size, MODSEQ, numbers, thread) are
+//! evaluated on the snapshot and one metadata query (of only the changed messages when an
+//! update context re-evaluates); message bytes are read and parsed, one message at a
 //! time, only when a key looks at headers or text. Text matching is case-insensitive substring
 //! over raw and RFC 2047-decoded header values and decoded body text.
 
+use super::context::{Ordered, Returns};
 use super::select::Selected;
 use super::{Backend, Session};
 use crate::mime;
-use crate::proto::command::{SearchCommand, SearchKey, SearchReturn};
-use crate::proto::response::{Code, Data, Esearch, write_data};
+use crate::proto::command::{SearchCommand, SearchKey};
+use crate::proto::response::{Code, Data, write_data};
 use crate::proto::types::{Date, SequenceSet, Tag};
 use chrono::TimeZone;
 use herald_events::UidSet;
-use herald_store::MessageMeta;
 use herald_store::flags as sflags;
+use herald_store::{MessageMeta, StoreError};
 use mail_parser::Message;
 
 fn needs_content(k: &SearchKey) -> bool {
@@ -117,10 +120,11 @@ fn eval(k: &SearchKey, c: &Candidate<'_>, x: &Ctx<'_>) -> bool {
         SearchKey::Unkeyword(kw) => !flag(kw),
         SearchKey::Larger(n) => c.meta.is_some_and(|m| m.size > *n),
         SearchKey::Smaller(n) => c.meta.is_some_and(|m| m.size < *n),
-        // RFC 5032: against the exact INTERNALDATE, in seconds, not the day.
         SearchKey::EmailId(id) => c.email_id.is_some_and(|e| e == id),
-        // Messages are not threaded (THREADID is NIL): no message is in a thread.
-        SearchKey::ThreadId(_) => false,
+        SearchKey::ThreadId(id) => c
+            .meta
+            .is_some_and(|m| m.thread_id != 0 && super::select::thread_id(m.thread_id) == *id),
+        // RFC 5032: against the exact INTERNALDATE, in seconds, not the day.
         SearchKey::Older(n) => c
             .meta
             .is_some_and(|m| m.internal_date_ms <= x.now_ms - i64::from(*n) * 1000),
@@ -209,7 +213,7 @@ impl<B: Backend> Session<B> {
         charset: Option<&str>,
         criteria: &[SearchKey],
         headers: bool,
-        mut extract: impl FnMut(Option<&MessageMeta>, Option<&Message<'_>>) -> T,
+        extract: impl FnMut(Option<&MessageMeta>, Option<&Message<'_>>) -> T,
     ) -> Option<Vec<Hit<T>>> {
         if let Some(cs) = charset
             && !matches!(cs, "US-ASCII" | "UTF-8")
@@ -224,39 +228,52 @@ impl<B: Backend> Session<B> {
         if criteria.iter().any(has_modseq) {
             self.enable_condstore();
         }
-        let name = self.selected()?.name.clone();
-        let metas = match self.backend.fetch(&self.ctx, &name, None).await {
-            Ok(m) => m,
+        match self.search_core(criteria, headers, None, extract).await {
+            Ok(hits) => Some(hits),
             Err(e) => {
                 self.fail(tag, &e);
-                return None;
+                None
             }
+        }
+    }
+
+    /// [`Session::matching`] without a command to answer: over the messages in `only` when
+    /// given (an update context re-evaluating what changed), else over the whole mailbox.
+    pub(super) async fn search_core<T>(
+        &self,
+        criteria: &[SearchKey],
+        headers: bool,
+        only: Option<&UidSet>,
+        mut extract: impl FnMut(Option<&MessageMeta>, Option<&Message<'_>>) -> T,
+    ) -> Result<Vec<Hit<T>>, StoreError> {
+        let Some(sel) = self.selected() else {
+            return Ok(Vec::new());
         };
+        let name = sel.name.clone();
+        let metas = self.backend.fetch(&self.ctx, &name, only).await?;
         let content = criteria.iter().any(needs_content);
         let email_ids: std::collections::HashMap<u32, String> = if criteria.iter().any(has_email_id)
         {
-            match self.backend.content_ids(&self.ctx, &name, None).await {
-                Ok(ids) => ids
-                    .into_iter()
-                    .map(|(u, d)| (u, super::select::email_id(&d)))
-                    .collect(),
-                Err(e) => {
-                    self.fail(tag, &e);
-                    return None;
-                }
-            }
+            self.backend
+                .content_ids(&self.ctx, &name, only)
+                .await?
+                .into_iter()
+                .map(|(u, d)| (u, super::select::email_id(&d)))
+                .collect()
         } else {
             std::collections::HashMap::new()
         };
         let key = SearchKey::And(criteria.to_vec());
         let mut matched = Vec::new();
-        let sel = self.selected()?;
         let x = Ctx {
             sel,
             saved: &self.saved,
             now_ms: chrono::Utc::now().timestamp_millis(),
         };
         for (i, m) in sel.msgs.iter().enumerate() {
+            if only.is_some_and(|o| !o.contains(m.uid)) {
+                continue;
+            }
             let meta = metas
                 .binary_search_by_key(&m.uid, |x| x.uid)
                 .ok()
@@ -310,7 +327,7 @@ impl<B: Backend> Session<B> {
                 });
             }
         }
-        Some(matched)
+        Ok(matched)
     }
 
     pub(super) async fn search(&mut self, tag: &Tag, mut cmd: SearchCommand) {
@@ -318,97 +335,63 @@ impl<B: Backend> Session<B> {
         if self.enabled.rev2 && cmd.returns.is_none() {
             cmd.returns = Some(Vec::new());
         }
+        let returns = cmd.returns.as_deref().map(Returns::of);
+        // RFC 5267 §4.3: an UPDATE under the tag of a live context is refused outright.
+        if returns.is_some_and(|r| r.update) && self.selected().is_some_and(|s| s.has_context(tag))
+        {
+            self.bad(tag, "tag reuse: an update context already has this tag");
+            return;
+        }
         let Some(hits) = self
             .matching(tag, cmd.charset.as_deref(), &cmd.criteria, false, |_, _| ())
             .await
         else {
             return;
         };
-        let matched: Vec<(u32, u32, u64)> = hits.iter().map(|h| (h.seq, h.uid, h.modseq)).collect();
-        let ids: Vec<u32> = matched
+        let ids: Vec<u32> = hits
             .iter()
-            .map(|&(s, u, _)| if cmd.uid { u } else { s })
+            .map(|h| if cmd.uid { h.uid } else { h.seq })
             .collect();
         // RFC 4731 §3.2 with RFC 7162 §3.1.5: the MODSEQ reported is the highest of the
-        // messages the answer names — only the MIN and/or MAX one when those are all it names.
-        let names_only_ends = cmd.returns.as_ref().is_some_and(|r| {
-            !r.is_empty()
-                && r.iter().all(|x| {
-                    matches!(
-                        x,
-                        SearchReturn::Min | SearchReturn::Max | SearchReturn::Save
-                    )
-                })
-                && r.iter().any(|x| *x != SearchReturn::Save)
-        });
-        let modseq = if !cmd.criteria.iter().any(has_modseq) {
-            None
-        } else if names_only_ends {
-            let returns = cmd.returns.as_deref().unwrap_or_default();
-            let min = returns
-                .contains(&SearchReturn::Min)
-                .then(|| matched.first().map(|m| m.2))
-                .flatten();
-            let max = returns
-                .contains(&SearchReturn::Max)
-                .then(|| matched.last().map(|m| m.2))
-                .flatten();
-            min.max(max)
+        // messages the answer names — only the MIN, MAX and PARTIAL ones when those are all
+        // it names.
+        let named = returns.and_then(|r| r.named(hits.len()));
+        let modseq = if cmd.criteria.iter().any(has_modseq) {
+            match &named {
+                Some(ix) => ix
+                    .iter()
+                    .filter_map(|&i| hits.get(i))
+                    .map(|h| h.modseq)
+                    .max(),
+                None => hits.iter().map(|h| h.modseq).max(),
+            }
         } else {
-            matched.iter().map(|m| m.2).max()
+            None
         };
         let o = self.wopts();
-        match &cmd.returns {
+        match returns {
             None => write_data(&mut self.out, &Data::Search { ids, modseq }, o),
-            Some(returns) => {
-                let all = returns.is_empty() || returns.contains(&SearchReturn::All);
-                let save = returns.contains(&SearchReturn::Save);
-                let only_save = returns.iter().all(|r| *r == SearchReturn::Save);
-                if save {
-                    let min_max_only = returns.iter().all(|r| {
-                        matches!(
-                            r,
-                            SearchReturn::Save | SearchReturn::Min | SearchReturn::Max
-                        )
-                    }) && !only_save;
-                    self.saved = if min_max_only {
-                        let mut v = Vec::new();
-                        if returns.contains(&SearchReturn::Min)
-                            && let Some(m) = matched.first()
-                        {
-                            v.push(m.1);
-                        }
-                        if returns.contains(&SearchReturn::Max)
-                            && let Some(m) = matched.last()
-                        {
-                            v.push(m.1);
-                        }
-                        v
-                    } else {
-                        matched.iter().map(|m| m.1).collect()
+            Some(r) => {
+                // RFC 5182 §2.4 (and RFC 9394 for PARTIAL): with only MIN, MAX or PARTIAL, SAVE
+                // keeps just the messages the answer names.
+                if r.save {
+                    self.saved = match &named {
+                        Some(ix) => ix
+                            .iter()
+                            .filter_map(|&i| hits.get(i))
+                            .map(|h| h.uid)
+                            .collect(),
+                        None => hits.iter().map(|h| h.uid).collect(),
                     };
                 }
-                if !only_save || returns.is_empty() {
-                    let e = Esearch {
-                        tag: Some(tag.clone()),
-                        uid: cmd.uid,
-                        min: returns
-                            .contains(&SearchReturn::Min)
-                            .then(|| ids.first().copied())
-                            .flatten(),
-                        max: returns
-                            .contains(&SearchReturn::Max)
-                            .then(|| ids.last().copied())
-                            .flatten(),
-                        count: returns
-                            .contains(&SearchReturn::Count)
-                            .then_some(ids.len() as u32),
-                        all: (all || (save && only_save && returns.is_empty()))
-                            .then(|| UidSet::from_uids(ids.iter().copied())),
-                        all_sorted: None,
-                        modseq,
-                    };
+                if !r.silent() {
+                    let mut e = r.esearch(tag, cmd.uid, &ids, false);
+                    e.modseq = modseq;
                     write_data(&mut self.out, &Data::Esearch(e), o);
+                }
+                if r.update {
+                    let uids = hits.iter().map(|h| h.uid).collect();
+                    self.open_context(tag, cmd.uid, &cmd.criteria, Ordered::Mailbox(uids));
                 }
             }
         }

@@ -61,6 +61,11 @@ pub(crate) struct Selected {
     /// The mailbox's HIGHESTMODSEQ as of the last look at the store: the next update asks
     /// only for what changed after it.
     pub synced_modseq: u64,
+    /// RFC 5267 update contexts (`context.rs`), at most [`super::context::MAX_CONTEXTS`].
+    pub contexts: Vec<super::context::UpdateContext>,
+    /// Messages that arrived or changed flags since the contexts were last evaluated
+    /// (kept only while there are contexts).
+    pub pending: std::collections::BTreeSet<u32>,
 }
 
 impl Selected {
@@ -219,6 +224,78 @@ pub(crate) fn email_id(digest: &[u8; 32]) -> String {
     s
 }
 
+/// The RFC 8474 THREADID of a message's thread (the store's never-reused thread number).
+pub(crate) fn thread_id(id: u64) -> String {
+    format!("T{id:016x}")
+}
+
+/// Whether `uid` lies in one of `ranges` (as [`SequenceSet::resolve`] gives them: either
+/// bound may be the larger).
+pub(crate) fn in_ranges(uid: u32, ranges: &[(u32, u32)]) -> bool {
+    ranges
+        .iter()
+        .any(|&(a, b)| a.min(b) <= uid && uid <= a.max(b))
+}
+
+/// What `VANISHED (EARLIER)` reports for UIDs in `asked` against a MODSEQ (RFC 7162 §3.2.5.2,
+/// §3.2.6): the UIDs the store's tombstones say were expunged after it when they reach back
+/// that far, else every UID in `asked` that is not in the mailbox (which may repeat expunges
+/// the client knew of, as the RFC allows). Never a UID still in the snapshot: the session
+/// reports that one as an ordinary expunge when it learns of it, and VANISHED (EARLIER)
+/// must not shift sequence numbers. Only UIDs above `floor` (from the client's sequence
+/// match data) and at most `largest` (no UID above it was ever given out) are named.
+pub(crate) fn vanished_earlier(
+    asked: &[(u32, u32)],
+    present: &[u32],
+    tombstones: &herald_store::Vanished,
+    floor: u32,
+    largest: u32,
+) -> UidSet {
+    if tombstones.complete {
+        UidSet::from_uids(
+            tombstones.uids.iter().copied().filter(|&u| {
+                u > floor && in_ranges(u, asked) && present.binary_search(&u).is_err()
+            }),
+        )
+    } else {
+        let trimmed: Vec<(u32, u32)> = asked
+            .iter()
+            .map(|&(a, b)| (a.min(b).max(floor.saturating_add(1)), a.max(b).min(largest)))
+            .filter(|&(a, b)| a <= b && floor < u32::MAX)
+            .collect();
+        missing_uids(&trimmed, present)
+    }
+}
+
+/// RFC 7162 §3.2.5.2's message sequence match data: walking the client's (sequence number,
+/// UID) pairs in order, the UID of the last pair that still matches the mailbox before the
+/// first that does not. The client knows of every expunge up to that UID, so VANISHED
+/// (EARLIER) need not name any. 0 when no pair matches or the data is unusable (sets of
+/// different lengths).
+pub(crate) fn seq_match_floor(seqs: &[(u32, u32)], uids: &[(u32, u32)], msgs: &[Msg]) -> u32 {
+    let count = |ranges: &[(u32, u32)]| {
+        ranges
+            .iter()
+            .map(|&(a, b)| u64::from(a.max(b) - a.min(b)) + 1)
+            .sum::<u64>()
+    };
+    if count(seqs) != count(uids) {
+        return 0;
+    }
+    let seq_iter = seqs.iter().flat_map(|&(a, b)| a.min(b)..=a.max(b));
+    let uid_iter = uids.iter().flat_map(|&(a, b)| a.min(b)..=a.max(b));
+    let mut floor = 0;
+    // Stops at the first pair that does not match, which at the latest is the first past the
+    // mailbox's last message: the walk is bounded by the mailbox, not by the client's ranges.
+    for (seq, uid) in seq_iter.zip(uid_iter) {
+        match msgs.get((seq as usize).wrapping_sub(1)) {
+            Some(m) if m.uid == uid => floor = uid,
+            _ => break,
+        }
+    }
+    floor
+}
+
 /// The flags every mailbox offers.
 fn system_flags() -> Vec<Flag> {
     vec![
@@ -283,6 +360,23 @@ impl<B: Backend> Session<B> {
                 return;
             }
         };
+        // Read after the messages: an expunge committed in between is then a tombstone of a
+        // UID the snapshot still holds (left out below, reported as an expunge later), never
+        // a UID in neither.
+        let qresync = params
+            .qresync
+            .as_ref()
+            .filter(|q| q.uidvalidity == info.uidvalidity);
+        let tombstones = match qresync {
+            Some(q) => match self.backend.vanished(&self.ctx, &info.name, q.modseq).await {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.fail(tag, &e);
+                    return;
+                }
+            },
+            None => None,
+        };
         let mut msgs: Vec<Msg> = metas.iter().map(Msg::from).collect();
         // \Recent: EXAMINE only looks; SELECT claims what no session was told of yet;
         // IMAP4rev2 has no \Recent at all (RFC 9051 §2.3.2), and claims nothing.
@@ -333,6 +427,8 @@ impl<B: Backend> Session<B> {
             keywords,
             highest_modseq: highest,
             synced_modseq: info.highest_modseq,
+            contexts: Vec::new(),
+            pending: std::collections::BTreeSet::new(),
         };
         sel.write_flags(&mut self.out);
         write_data(&mut self.out, &Data::Exists(sel.msgs.len() as u32), o);
@@ -351,9 +447,10 @@ impl<B: Backend> Session<B> {
             "Ok",
         );
         // QRESYNC (RFC 7162 §3.2.5): what vanished and what changed since the client's
-        // MODSEQ, when its UIDVALIDITY is still the mailbox's. VANISHED may name UIDs the
-        // client already knew were gone; never fewer than vanished.
-        if let Some(q) = params.qresync.filter(|q| q.uidvalidity == info.uidvalidity) {
+        // MODSEQ, when its UIDVALIDITY is still the mailbox's. VANISHED names exactly the
+        // expunges after that MODSEQ when the tombstones reach back so far; otherwise it may
+        // name UIDs the client already knew were gone, never fewer than vanished.
+        if let (Some(q), Some(tombstones)) = (qresync, tombstones) {
             let present: Vec<u32> = sel.msgs.iter().map(|m| m.uid).collect();
             let largest = uidnext.saturating_sub(1);
             let known = match &q.known_uids {
@@ -361,7 +458,12 @@ impl<B: Backend> Session<B> {
                 None if largest > 0 => vec![(1, largest)],
                 None => Vec::new(),
             };
-            let gone = missing_uids(&known, &present);
+            let floor = q.seq_match.as_ref().map_or(0, |(seqs, uids)| {
+                let seqs = seqs.resolve(sel.msgs.len() as u32).unwrap_or_default();
+                let uids = uids.resolve(largest).unwrap_or_default();
+                seq_match_floor(&seqs, &uids, &sel.msgs)
+            });
+            let gone = vanished_earlier(&known, &present, &tombstones, floor, largest);
             if !gone.is_empty() {
                 write_data(
                     &mut self.out,
@@ -442,10 +544,21 @@ impl<B: Backend> Session<B> {
         );
     }
 
-    /// Reports what changed in the selected mailbox since the client was last told. Without
-    /// `allow_expunge` (during FETCH, STORE, SEARCH by sequence number, RFC 9051 §7.5.1) nothing
-    /// is reported, so sequence numbers cannot shift under the client; the change stays pending.
+    /// Reports what changed in the selected mailbox since the client was last told, then the
+    /// update contexts' changes. Without `allow_expunge` (during FETCH, STORE, SEARCH by
+    /// sequence number, RFC 9051 §7.5.1) nothing is reported, so sequence numbers cannot
+    /// shift under the client; the change stays pending.
     pub(crate) async fn updates(&mut self, allow_expunge: bool) {
+        if !allow_expunge {
+            return;
+        }
+        self.sync_snapshot().await;
+        self.report_contexts().await;
+    }
+
+    /// Diffs the snapshot against the store when the mailbox watch says it changed, and
+    /// writes EXPUNGE (or VANISHED), FETCH and EXISTS for the differences.
+    async fn sync_snapshot(&mut self) {
         let condstore = self.enabled.condstore;
         let qresync = self.enabled.qresync;
         let rev2 = self.enabled.rev2;
@@ -459,7 +572,7 @@ impl<B: Backend> Session<B> {
         let State::Selected(sel) = state else {
             return;
         };
-        if !allow_expunge || !(sel.dirty || sel.watch.has_changed().unwrap_or(false)) {
+        if !(sel.dirty || sel.watch.has_changed().unwrap_or(false)) {
             return;
         }
         sel.dirty = false;
@@ -490,10 +603,20 @@ impl<B: Backend> Session<B> {
         if sel.learn_keywords(metas.iter().flat_map(|m| &m.flags)) {
             sel.write_flags(out);
         }
-        // Expunged: in the snapshot, not in the store. Highest sequence number first, or one
-        // VANISHED with QRESYNC.
+        // Expunged: in the snapshot, not in the store. The update contexts' REMOVEFROM first,
+        // while the numbers hold; then highest sequence number first, or one VANISHED with
+        // QRESYNC.
         let mut vanished = Vec::new();
         let present = changes.uids.as_deref();
+        if let Some(p) = present {
+            let gone: Vec<u32> = sel
+                .msgs
+                .iter()
+                .map(|m| m.uid)
+                .filter(|u| p.binary_search(u).is_err())
+                .collect();
+            sel.contexts_expunged(&gone, out, o);
+        }
         let mut i = if present.is_some() { sel.msgs.len() } else { 0 };
         while i > 0 {
             i -= 1;
@@ -535,6 +658,10 @@ impl<B: Backend> Session<B> {
             }
             m.flags = meta.flags.clone();
             m.modseq = meta.modseq;
+            if !sel.contexts.is_empty() {
+                sel.pending.insert(meta.uid);
+            }
+            let m = &sel.msgs[seq];
             let mut items = vec![FetchItem::Uid(m.uid), FetchItem::Flags(msg_flags(m))];
             if condstore {
                 items.push(FetchItem::ModSeq(m.modseq));
@@ -571,6 +698,10 @@ impl<B: Backend> Session<B> {
             };
             for m in &mut sel.msgs[before..] {
                 m.recent = m.uid >= recent_from;
+            }
+            if !sel.contexts.is_empty() {
+                let new: Vec<u32> = sel.msgs[before..].iter().map(|m| m.uid).collect();
+                sel.pending.extend(new);
             }
             write_data(out, &Data::Exists(sel.msgs.len() as u32), o);
             let recent = sel.msgs.iter().filter(|m| m.recent).count() as u32;

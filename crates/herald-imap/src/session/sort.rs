@@ -1,5 +1,6 @@
-//! SORT and UID SORT (RFC 5256 §3, with RFC 5957's DISPLAYFROM/DISPLAYTO and RFC 5267 §3's
-//! ESORT return options), THREAD and UID THREAD (ORDEREDSUBJECT, REFERENCES).
+//! SORT and UID SORT (RFC 5256 §3, with RFC 5957's DISPLAYFROM/DISPLAYTO, RFC 5267 §3's ESORT
+//! return options and §4's CONTEXT=SORT: see `context.rs`), THREAD and UID THREAD
+//! (ORDEREDSUBJECT, REFERENCES).
 //!
 //! Both run the search through [`Session::matching`], which hands each matching message's
 //! metadata and parsed header block to [`keys`]: everything the sort criteria and the threading
@@ -8,13 +9,12 @@
 //! stored already mapped. Sorting is stable over messages in sequence order, which is RFC 5256's
 //! implicit final criterion ("sequence number"); REVERSE flips only its own criterion.
 
-use super::search::{Hit, has_modseq};
+use super::context::{Ordered, Returns};
+use super::search::has_modseq;
 use super::{Backend, Session};
 use crate::mime;
-use crate::proto::command::{
-    SearchReturn, SortCommand, SortCriterion, SortKey, ThreadAlgorithm, ThreadCommand,
-};
-use crate::proto::response::{Data, Esearch, write_data};
+use crate::proto::command::{SortCommand, SortCriterion, SortKey, ThreadAlgorithm, ThreadCommand};
+use crate::proto::response::{Data, write_data};
 use crate::proto::types::Tag;
 use crate::subject::{base_subject, casemap_key};
 use crate::thread::{ThreadMsg, message_ids, ordered_subject, references};
@@ -23,8 +23,8 @@ use mail_parser::Message;
 use std::cmp::Ordering;
 
 /// What SORT and THREAD compare, taken from one message.
-#[derive(Debug, Default)]
-struct Keys {
+#[derive(Debug, Default, Clone)]
+pub(super) struct Keys {
     /// INTERNALDATE, ms.
     arrival: i64,
     size: u64,
@@ -75,7 +75,7 @@ fn display_key(msg: &Message<'_>, header: &str) -> Vec<u8> {
     casemap_key(&spec)
 }
 
-fn keys(meta: Option<&MessageMeta>, msg: Option<&Message<'_>>) -> Keys {
+pub(super) fn keys(meta: Option<&MessageMeta>, msg: Option<&Message<'_>>) -> Keys {
     let arrival = meta.map_or(0, |m| m.internal_date_ms);
     let mut k = Keys {
         arrival,
@@ -134,32 +134,68 @@ fn needs_headers(c: &SortCriterion) -> bool {
     !matches!(c.key, SortKey::Arrival | SortKey::Size)
 }
 
-/// The MODSEQ to report with a result (RFC 7162 §3.1.5, as for SEARCH): the highest of the
-/// messages the answer names — only the MIN and/or MAX ones when those are all it names.
-fn result_modseq(hits: &[Hit<Keys>], returns: Option<&[SearchReturn]>) -> Option<u64> {
-    let only_ends = returns.is_some_and(|r| {
-        !r.is_empty()
-            && r.iter()
-                .all(|x| matches!(x, SearchReturn::Min | SearchReturn::Max))
-    });
-    if only_ends {
-        let r = returns.unwrap_or_default();
-        let min = r
-            .contains(&SearchReturn::Min)
-            .then(|| hits.first().map(|h| h.modseq))
-            .flatten();
-        let max = r
-            .contains(&SearchReturn::Max)
-            .then(|| hits.last().map(|h| h.modseq))
-            .flatten();
-        min.max(max)
-    } else {
-        hits.iter().map(|h| h.modseq).max()
+/// Whether any of `criteria` needs header fields.
+pub(super) fn needs_any_headers(criteria: &[SortCriterion]) -> bool {
+    criteria.iter().any(needs_headers)
+}
+
+/// `k` under `criteria` as bytes that compare (bytewise) as [`compare`] orders messages, so
+/// an update context places a new message by binary search (`context.rs`). Numbers are
+/// big-endian with the sign bit flipped; strings escape NUL as `00 FF` and end in `00 00`,
+/// so no key is a prefix of another; a REVERSE criterion's bytes are complemented.
+pub(super) fn sort_key(k: &Keys, criteria: &[SortCriterion]) -> Vec<u8> {
+    fn int(out: &mut Vec<u8>, v: i64) {
+        out.extend_from_slice(&((v as u64) ^ (1 << 63)).to_be_bytes());
     }
+    fn text(out: &mut Vec<u8>, s: &[u8]) {
+        for &b in s {
+            if b == 0 {
+                out.extend_from_slice(&[0, 0xff]);
+            } else {
+                out.push(b);
+            }
+        }
+        out.extend_from_slice(&[0, 0]);
+    }
+    let mut out = Vec::new();
+    for c in criteria {
+        let start = out.len();
+        match c.key {
+            SortKey::Arrival => int(&mut out, k.arrival),
+            SortKey::Date => int(&mut out, k.sent),
+            SortKey::Size => out.extend_from_slice(&k.size.to_be_bytes()),
+            SortKey::Cc => text(&mut out, &k.cc),
+            SortKey::From => text(&mut out, &k.from),
+            SortKey::Subject => text(&mut out, &k.subject),
+            SortKey::To => text(&mut out, &k.to),
+            SortKey::DisplayFrom => text(&mut out, &k.display_from),
+            SortKey::DisplayTo => text(&mut out, &k.display_to),
+        }
+        if c.reverse {
+            for b in &mut out[start..] {
+                *b = !*b;
+            }
+        }
+    }
+    out
+}
+
+/// A context entry: the sort key ended by the UID, RFC 5256's final criterion (sequence
+/// order is UID order), which also makes every key unique.
+pub(super) fn sort_entry(mut key: Vec<u8>, uid: u32) -> (Box<[u8]>, u32) {
+    key.extend_from_slice(&uid.to_be_bytes());
+    (key.into_boxed_slice(), uid)
 }
 
 impl<B: Backend> Session<B> {
     pub(super) async fn sort(&mut self, tag: &Tag, cmd: SortCommand) {
+        let returns = cmd.returns.as_deref().map(Returns::of);
+        // RFC 5267 §4.3: an UPDATE under the tag of a live context is refused outright.
+        if returns.is_some_and(|r| r.update) && self.selected().is_some_and(|s| s.has_context(tag))
+        {
+            self.bad(tag, "tag reuse: an update context already has this tag");
+            return;
+        }
         let headers = cmd.criteria.iter().any(needs_headers);
         let Some(mut hits) = self
             .matching(tag, Some(&cmd.charset), &cmd.search, headers, keys)
@@ -178,34 +214,40 @@ impl<B: Backend> Session<B> {
             .iter()
             .map(|h| if cmd.uid { h.uid } else { h.seq })
             .collect();
-        let modseq = cmd
-            .search
-            .iter()
-            .any(has_modseq)
-            .then(|| result_modseq(&hits, cmd.returns.as_deref()))
-            .flatten();
+        // The MODSEQ to report (RFC 7162 §3.1.5, as for SEARCH): the highest of the messages
+        // the answer names — only the MIN, MAX and PARTIAL ones when those are all it names.
+        let modseq = if cmd.search.iter().any(has_modseq) {
+            match returns.and_then(|r| r.named(hits.len())) {
+                Some(ix) => ix
+                    .iter()
+                    .filter_map(|&i| hits.get(i))
+                    .map(|h| h.modseq)
+                    .max(),
+                None => hits.iter().map(|h| h.modseq).max(),
+            }
+        } else {
+            None
+        };
         let o = self.wopts();
-        match &cmd.returns {
+        match returns {
             None => write_data(&mut self.out, &Data::Sort { ids, modseq }, o),
-            Some(returns) => {
-                let has = |r: SearchReturn| returns.contains(&r);
-                // RFC 5267 §3.1: MIN and MAX are the first and last in sort order, ALL is in
-                // sort order; `RETURN ()` means ALL.
-                let e = Esearch {
-                    tag: Some(tag.clone()),
-                    uid: cmd.uid,
-                    min: has(SearchReturn::Min)
-                        .then(|| ids.first().copied())
-                        .flatten(),
-                    max: has(SearchReturn::Max)
-                        .then(|| ids.last().copied())
-                        .flatten(),
-                    count: has(SearchReturn::Count).then_some(ids.len() as u32),
-                    all: None,
-                    all_sorted: (returns.is_empty() || has(SearchReturn::All)).then_some(ids),
-                    modseq,
-                };
+            Some(r) => {
+                // RFC 5267 §3.1: MIN and MAX are the first and last in sort order, ALL and
+                // PARTIAL are in sort order; `RETURN ()` means ALL.
+                let mut e = r.esearch(tag, cmd.uid, &ids, true);
+                e.modseq = modseq;
                 write_data(&mut self.out, &Data::Esearch(e), o);
+                if r.update {
+                    let entries = hits
+                        .iter()
+                        .map(|h| sort_entry(sort_key(&h.extra, &cmd.criteria), h.uid))
+                        .collect();
+                    let result = Ordered::Sorted {
+                        criteria: cmd.criteria.clone(),
+                        entries,
+                    };
+                    self.open_context(tag, cmd.uid, &cmd.search, result);
+                }
             }
         }
         self.updates(cmd.uid).await;
@@ -241,5 +283,83 @@ impl<B: Backend> Session<B> {
         write_data(&mut self.out, &Data::Thread(threads), o);
         self.updates(cmd.uid).await;
         self.ok(tag, None, "THREAD completed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keys_strategy() -> impl Strategy<Value = Keys> {
+        let text = || {
+            proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1), Just(b'a'), Just(0xff)],
+                0..4,
+            )
+        };
+        (
+            prop_oneof![
+                Just(i64::MIN),
+                Just(-1i64),
+                Just(0),
+                Just(1),
+                Just(i64::MAX)
+            ],
+            prop_oneof![Just(0u64), Just(1), Just(u64::MAX)],
+            -2i64..3,
+            text(),
+            text(),
+            text(),
+        )
+            .prop_map(|(arrival, size, sent, subject, from, display_to)| Keys {
+                arrival,
+                size,
+                sent,
+                display_from: subject.clone(),
+                subject,
+                to: display_to.clone(),
+                cc: from.clone(),
+                from,
+                display_to,
+                ..Keys::default()
+            })
+    }
+
+    fn criterion() -> impl Strategy<Value = SortCriterion> {
+        (
+            any::<bool>(),
+            prop_oneof![
+                Just(SortKey::Arrival),
+                Just(SortKey::Cc),
+                Just(SortKey::Date),
+                Just(SortKey::From),
+                Just(SortKey::Size),
+                Just(SortKey::Subject),
+                Just(SortKey::To),
+                Just(SortKey::DisplayFrom),
+                Just(SortKey::DisplayTo),
+            ],
+        )
+            .prop_map(|(reverse, key)| SortCriterion { reverse, key })
+    }
+
+    proptest! {
+        /// The byte keys of update contexts order messages exactly as SORT does, including
+        /// NUL bytes, prefixes, extreme numbers and REVERSE.
+        #[test]
+        fn sort_keys_order_as_compare_does(
+            a in keys_strategy(),
+            b in keys_strategy(),
+            criteria in proptest::collection::vec(criterion(), 1..4),
+        ) {
+            let by_compare = criteria
+                .iter()
+                .map(|&c| compare(&a, &b, c))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal);
+            let by_key = sort_key(&a, &criteria).cmp(&sort_key(&b, &criteria));
+            prop_assert_eq!(by_compare, by_key);
+        }
     }
 }

@@ -72,6 +72,9 @@ impl<B: Backend> Session<B> {
                 sel.msgs[i].flags = flags.clone();
                 sel.msgs[i].modseq = *modseq;
                 changed.insert(*uid);
+                if !sel.contexts.is_empty() {
+                    sel.pending.insert(*uid);
+                }
             }
         }
         for &i in &indexes {

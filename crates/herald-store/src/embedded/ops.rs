@@ -23,6 +23,7 @@ use crate::error::QuotaResource;
 use crate::events::EventCx;
 use crate::flags::{self, FlagMode};
 use crate::model::*;
+use crate::threading::ThreadKeys;
 use crate::{Result, SessionContext, StoreError, names, vnd_cause};
 use herald_events::{Event, EventType, FlagNames, SYSTEM_FLAGS, UidSet, vnd};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -106,12 +107,16 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             flags,
             internal_date_ms,
             envelope,
+            thread,
         } => env.append(
             account,
             mailbox,
-            blob,
-            flags,
-            *internal_date_ms,
+            NewMessage {
+                blob,
+                flags,
+                internal_date_ms: *internal_date_ms,
+                thread,
+            },
             envelope.as_deref(),
         ),
         Op::AppendMany {
@@ -287,6 +292,8 @@ pub(super) struct Mbox {
     pub special_use: Option<SpecialUse>,
     pub max_age_secs: Option<u64>,
     pub recent_uid: u32,
+    /// Every expunge with a MODSEQ above this has its tombstone (schema v5).
+    pub tombstone_floor: u64,
 }
 
 impl Mbox {
@@ -307,7 +314,7 @@ impl Mbox {
 }
 
 pub(super) const MAILBOX_COLUMNS: &str = "id, name, uidvalidity, uidnext, highestmodseq, messages, noselect, special_use, max_age_secs, \
-     recent_uid";
+     recent_uid, tombstone_floor";
 
 pub(super) fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mbox> {
     let special: Option<String> = r.get(7)?;
@@ -322,6 +329,7 @@ pub(super) fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mbox> {
         special_use: special.and_then(|s| s.parse().ok()),
         max_age_secs: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
         recent_uid: r.get(9)?,
+        tombstone_floor: r.get::<_, i64>(10)? as u64,
     })
 }
 
@@ -412,6 +420,7 @@ fn insert_mailbox(
         special_use,
         max_age_secs: None,
         recent_uid: 1,
+        tombstone_floor: 0,
     })
 }
 
@@ -426,14 +435,44 @@ fn sort_flags(v: &mut [String]) {
     });
 }
 
-/// (uid, blob_id, size, flags column, internaldate ms, modseq).
-type MsgRow = (u32, i64, u64, String, i64, u64);
+/// (uid, blob_id, size, flags column, internaldate ms, modseq, thread id).
+type MsgRow = (u32, i64, u64, String, i64, u64, i64);
 
 /// A row removed by expunge, expiry or deletion.
 struct Gone {
     uid: u32,
     blob_id: i64,
     size: u64,
+    thread_id: i64,
+}
+
+impl Gone {
+    fn of(rows: Vec<MsgRow>) -> Vec<Gone> {
+        rows.into_iter()
+            .map(|(uid, blob_id, size, .., thread_id)| Gone {
+                uid,
+                blob_id,
+                size,
+                thread_id,
+            })
+            .collect()
+    }
+}
+
+/// Whether removed messages leave tombstones: an expunge does (a client resynchronising with
+/// QRESYNC must learn of it); deleting the mailbox does not (its tombstones go with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tombstones {
+    Record,
+    Skip,
+}
+
+/// A message to add, as APPEND and delivery give it.
+struct NewMessage<'a> {
+    blob: &'a BlobRef,
+    flags: &'a [String],
+    internal_date_ms: i64,
+    thread: &'a ThreadKeys,
 }
 
 struct Env<'a> {
@@ -518,9 +557,16 @@ impl Env<'_> {
         Ok(())
     }
 
-    /// Deletes message rows, releases their blobs, updates the mailbox (messages, modseq) and
-    /// the account's usage. Returns the mailbox's new modseq.
-    fn remove_messages(&self, account_id: i64, mb: &Mbox, gone: &[Gone]) -> Result<u64> {
+    /// Deletes message rows, releases their blobs and threads, records their tombstones
+    /// (when asked), updates the mailbox (messages, modseq) and the account's usage. Returns
+    /// the mailbox's new modseq.
+    fn remove_messages(
+        &self,
+        account_id: i64,
+        mb: &Mbox,
+        gone: &[Gone],
+        tombstones: Tombstones,
+    ) -> Result<u64> {
         let mut del = self
             .conn
             .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?;
@@ -528,6 +574,7 @@ impl Env<'_> {
         for g in gone {
             del.execute(params![mb.id, g.uid])?;
             self.blob_release(g.blob_id)?;
+            self.thread_release(g.thread_id)?;
             bytes += g.size;
         }
         let modseq = mb.modseq + 1;
@@ -537,7 +584,136 @@ impl Env<'_> {
             )?
             .execute(params![mb.id, gone.len() as i64, modseq as i64])?;
         self.add_usage(account_id, -(bytes as i64), -(gone.len() as i64))?;
+        if tombstones == Tombstones::Record {
+            self.bury(mb.id, gone.iter().map(|g| g.uid), modseq)?;
+        }
         Ok(modseq)
+    }
+
+    /// Records tombstones for UIDs expunged at `modseq`, then, past the configured number per
+    /// mailbox, drops the older half and raises the mailbox's floor to the newest MODSEQ
+    /// dropped: from then on only clients synchronised at or after the floor get exact
+    /// VANISHED answers, which bounds the table without ever making an answer wrong.
+    fn bury(&self, mailbox_id: i64, uids: impl Iterator<Item = u32>, modseq: u64) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(
+            "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut n = 0i64;
+        for uid in uids {
+            insert.execute(params![mailbox_id, uid, modseq as i64])?;
+            n += 1;
+        }
+        let count: i64 = self
+            .conn
+            .prepare_cached(
+                "UPDATE mailboxes SET tombstones = tombstones + ?2 WHERE id = ?1
+                 RETURNING tombstones",
+            )?
+            .query_row(params![mailbox_id, n], |r| r.get(0))?;
+        let max = i64::from(self.shared.config.tombstones_per_mailbox.max(2));
+        if count <= max {
+            return Ok(());
+        }
+        // The MODSEQ at the middle: everything at or below it goes. Rare (once per half the
+        // limit's expunges), so the ORDER BY's re-prepare does not matter here.
+        let cutoff: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT modseq FROM expunged WHERE mailbox_id = ?1
+                 ORDER BY modseq DESC LIMIT 1 OFFSET ?2",
+            )?
+            .query_row(params![mailbox_id, max / 2], |r| r.get(0))
+            .optional()?;
+        let Some(cutoff) = cutoff else {
+            return Ok(());
+        };
+        let dropped = self
+            .conn
+            .prepare_cached("DELETE FROM expunged WHERE mailbox_id = ?1 AND modseq <= ?2")?
+            .execute(params![mailbox_id, cutoff])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE mailboxes SET tombstones = tombstones - ?2,
+                   tombstone_floor = max(tombstone_floor, ?3) WHERE id = ?1",
+            )?
+            .execute(params![mailbox_id, dropped as i64, cutoff])?;
+        Ok(())
+    }
+
+    /// Forgets a mailbox's tombstones (the mailbox is deleted, or becomes `\Noselect`: its
+    /// UIDs can never be asked about again).
+    fn forget_tombstones(&self, mailbox_id: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM expunged WHERE mailbox_id = ?1")?
+            .execute([mailbox_id])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE mailboxes SET tombstones = 0, tombstone_floor = 0 WHERE id = ?1",
+            )?
+            .execute([mailbox_id])?;
+        Ok(())
+    }
+
+    /// The thread a new message of the account joins: that of any message that carries or
+    /// replies to one of its identifiers (the oldest such thread, so the choice does not
+    /// depend on the order identifiers are looked at), else a new one. Takes a reference on
+    /// it and records the message's identifiers for the messages after it.
+    fn thread_acquire(&self, account_id: i64, keys: &ThreadKeys) -> Result<i64> {
+        let mut find = self.conn.prepare_cached(
+            "SELECT thread_id FROM thread_refs WHERE account_id = ?1 AND msgid = ?2",
+        )?;
+        let mut found: Option<i64> = None;
+        for id in keys.all() {
+            if let Some(t) = find
+                .query_row(params![account_id, id], |r| r.get::<_, i64>(0))
+                .optional()?
+            {
+                found = Some(found.map_or(t, |f| f.min(t)));
+            }
+        }
+        let thread = match found {
+            Some(t) => {
+                self.conn
+                    .prepare_cached("UPDATE threads SET refcount = refcount + 1 WHERE id = ?1")?
+                    .execute([t])?;
+                t
+            }
+            None => {
+                self.conn
+                    .prepare_cached("INSERT INTO threads (refcount) VALUES (1)")?
+                    .execute([])?;
+                self.conn.last_insert_rowid()
+            }
+        };
+        let mut remember = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO thread_refs (account_id, msgid, thread_id) VALUES (?1, ?2, ?3)",
+        )?;
+        for id in keys.all() {
+            remember.execute(params![account_id, id, thread])?;
+        }
+        Ok(thread)
+    }
+
+    /// Drops a message's reference on its thread; the last one removes the thread and the
+    /// identifiers that led to it, so a later reply starts a new thread (RFC 8474 threads
+    /// messages that exist).
+    fn thread_release(&self, thread_id: i64) -> Result<()> {
+        let left: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "UPDATE threads SET refcount = refcount - 1 WHERE id = ?1 RETURNING refcount",
+            )?
+            .query_row([thread_id], |r| r.get(0))
+            .optional()?;
+        if left.is_some_and(|n| n <= 0) {
+            self.conn
+                .prepare_cached("DELETE FROM threads WHERE id = ?1")?
+                .execute([thread_id])?;
+            self.conn
+                .prepare_cached("DELETE FROM thread_refs WHERE thread_id = ?1")?
+                .execute([thread_id])?;
+        }
+        Ok(())
     }
 
     /// Messages of a mailbox: (uid, blob_id, size, flags, internaldate, modseq), restricted to
@@ -551,7 +727,7 @@ impl Env<'_> {
     ) -> Result<Vec<MsgRow>> {
         let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
         let mut stmt = self.conn.prepare_cached(
-            r"SELECT uid, blob_id, size, flags, internaldate, modseq FROM messages
+            r"SELECT uid, blob_id, size, flags, internaldate, modseq, thread_id FROM messages
              WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
                AND (?4 = 0 OR instr(' ' || flags || ' ', ' \Deleted ') > 0)
                AND (?5 IS NULL OR internaldate < ?5)",
@@ -565,6 +741,7 @@ impl Env<'_> {
                     r.get::<_, String>(3)?,
                     r.get::<_, i64>(4)?,
                     r.get::<_, i64>(5)? as u64,
+                    r.get::<_, i64>(6)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -738,14 +915,11 @@ impl Env<'_> {
         let mut events = Vec::new();
         let mut ids = Vec::new();
         for mb in &boxes {
-            let gone: Vec<Gone> = self
-                .messages_in(mb.id, None, false, None)?
-                .into_iter()
-                .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
-                .collect();
+            let gone = Gone::of(self.messages_in(mb.id, None, false, None)?);
             if !gone.is_empty() {
-                self.remove_messages(acct.id, mb, &gone)?;
+                self.remove_messages(acct.id, mb, &gone, Tombstones::Skip)?;
             }
+            self.forget_tombstones(mb.id)?;
             self.conn
                 .prepare_cached("DELETE FROM mailboxes WHERE id = ?1")?
                 .execute([mb.id])?;
@@ -825,7 +999,8 @@ impl Env<'_> {
                 self.conn
                     .prepare_cached(
                         "UPDATE mailboxes SET noselect = 0, uidvalidity = ?2, uidnext = 1,
-                         highestmodseq = 1, messages = 0, special_use = ?3, recent_uid = 1
+                         highestmodseq = 1, messages = 0, special_use = ?3, recent_uid = 1,
+                         tombstones = 0, tombstone_floor = 0
                          WHERE id = ?1",
                     )?
                     .execute(params![
@@ -841,6 +1016,7 @@ impl Env<'_> {
                     messages: 0,
                     special_use,
                     recent_uid: 1,
+                    tombstone_floor: 0,
                     ..m
                 }
             }
@@ -881,15 +1057,12 @@ impl Env<'_> {
             // RFC 3501 §6.3.4: an error to delete a \Noselect name that has inferiors.
             return Err(StoreError::NoSelect(name).into());
         }
-        let gone: Vec<Gone> = self
-            .messages_in(mb.id, None, false, None)?
-            .into_iter()
-            .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
-            .collect();
+        let gone = Gone::of(self.messages_in(mb.id, None, false, None)?);
         let freed: u64 = gone.iter().map(|g| g.size).sum();
         if !gone.is_empty() {
-            self.remove_messages(acct.id, &mb, &gone)?;
+            self.remove_messages(acct.id, &mb, &gone, Tombstones::Skip)?;
         }
+        self.forget_tombstones(mb.id)?;
         if has_children {
             // RFC 5423 §4.4 / RFC 3501: the mailbox becomes \Noselect, the hierarchy stays.
             self.conn
@@ -1033,11 +1206,15 @@ impl Env<'_> {
         &self,
         account_name: &str,
         mailbox: &str,
-        blob: &BlobRef,
-        given_flags: &[String],
-        internal_date_ms: i64,
+        msg: NewMessage<'_>,
         envelope: Option<&str>,
     ) -> OpResult {
+        let NewMessage {
+            blob,
+            flags: given_flags,
+            internal_date_ms,
+            thread,
+        } = msg;
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(mailbox, false)?;
         let mb = self.selectable(acct.id, &name)?;
@@ -1052,12 +1229,13 @@ impl Env<'_> {
             .into());
         }
         let blob_id = self.blob_acquire(blob)?;
+        let thread_id = self.thread_acquire(acct.id, thread)?;
         let modseq = mb.modseq + 1;
         self.conn
             .prepare_cached(
                 "INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq,
-                                       savedate)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                       savedate, thread_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 mb.id,
@@ -1067,7 +1245,8 @@ impl Env<'_> {
                 internal_date_ms,
                 flags::format(&flags),
                 modseq as i64,
-                crate::now_ms()
+                crate::now_ms(),
+                thread_id
             ])?;
         self.conn
             .prepare_cached(
@@ -1115,13 +1294,19 @@ impl Env<'_> {
         &self,
         account_name: &str,
         mailbox: &str,
-        messages: &[(BlobRef, Vec<String>, i64)],
+        messages: &[(BlobRef, Vec<String>, i64, ThreadKeys)],
     ) -> OpResult {
         let mut appended = Vec::with_capacity(messages.len());
         let mut events = Vec::with_capacity(messages.len());
         let mut mailboxes = Vec::new();
-        for (blob, flags, date) in messages {
-            let one = self.append(account_name, mailbox, blob, flags, *date, None)?;
+        for (blob, flags, date, thread) in messages {
+            let msg = NewMessage {
+                blob,
+                flags,
+                internal_date_ms: *date,
+                thread,
+            };
+            let one = self.append(account_name, mailbox, msg, None)?;
             if let Output::Appended(a) = one.output {
                 appended.push(a);
             }
@@ -1173,14 +1358,18 @@ impl Env<'_> {
         let modseq = dst.modseq + 1;
         let mut insert = self.conn.prepare_cached(
             "INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq,
-                                   savedate)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                   savedate, thread_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         // COPY and MOVE save the message anew: its SAVEDATE is now (RFC 8514 §1).
         let saved = crate::now_ms();
         let mut addref = self
             .conn
             .prepare_cached("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?1")?;
+        // A copy stays in its thread (RFC 8474 §5.2: THREADID survives COPY and MOVE).
+        let mut thread_addref = self
+            .conn
+            .prepare_cached("UPDATE threads SET refcount = refcount + 1 WHERE id = ?1")?;
         let cause = if remove {
             vnd_cause::MOVE
         } else {
@@ -1191,7 +1380,9 @@ impl Env<'_> {
             .mailbox_url(&acct.name, &src.name, Some(src.uidvalidity));
         let mut events = Vec::with_capacity(rows.len() + 1);
         let mut map = Vec::with_capacity(rows.len());
-        for (i, (uid, blob_id, size, flags_col, internaldate, _)) in rows.iter().enumerate() {
+        for (i, (uid, blob_id, size, flags_col, internaldate, _, thread_id)) in
+            rows.iter().enumerate()
+        {
             let new_uid = dst.uidnext + i as u32;
             insert.execute(params![
                 dst.id,
@@ -1201,10 +1392,12 @@ impl Env<'_> {
                 internaldate,
                 flags_col,
                 modseq as i64,
-                saved
+                saved,
+                thread_id
             ])?;
             if !remove {
                 addref.execute([blob_id])?;
+                thread_addref.execute([thread_id])?;
             }
             map.push((*uid, new_uid));
             let mut e = self.ecx.event(EventType::MessageAppend, &acct.name);
@@ -1251,6 +1444,7 @@ impl Env<'_> {
                 .prepare_cached("UPDATE mailboxes SET messages = messages - ?2, highestmodseq = ?3 WHERE id = ?1")?
                 .execute(params![src.id, count as i64, src_modseq as i64])?;
             let gone: Vec<u32> = rows.iter().map(|r| r.0).collect();
+            self.bury(src.id, gone.iter().copied(), src_modseq)?;
             let mut e = self.messages_event(
                 EventType::MessageExpunge,
                 &acct.name,
@@ -1301,7 +1495,7 @@ impl Env<'_> {
         let mut update = self.conn.prepare_cached(
             "UPDATE messages SET flags = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
         )?;
-        for (uid, _, _, flags_col, _, msg_modseq) in rows {
+        for (uid, _, _, flags_col, _, msg_modseq, _) in rows {
             if unchanged_since.is_some_and(|u| msg_modseq > u) {
                 result.modified.push(uid);
                 continue;
@@ -1415,16 +1609,12 @@ impl Env<'_> {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(mailbox, false)?;
         let mb = self.selectable(acct.id, &name)?;
-        let gone: Vec<Gone> = self
-            .messages_in(mb.id, uids, deleted_only, None)?
-            .into_iter()
-            .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
-            .collect();
+        let gone = Gone::of(self.messages_in(mb.id, uids, deleted_only, None)?);
         if gone.is_empty() {
             return done(Output::Expunged(Vec::new()), Vec::new(), Vec::new());
         }
         let freed: u64 = gone.iter().map(|g| g.size).sum();
-        let modseq = self.remove_messages(acct.id, &mb, &gone)?;
+        let modseq = self.remove_messages(acct.id, &mb, &gone, Tombstones::Record)?;
         let uids: Vec<u32> = gone.iter().map(|g| g.uid).collect();
         let mut e = self.messages_event(EventType::MessageExpunge, &acct.name, &mb, &uids, modseq);
         e.messages = Some(mb.messages.saturating_sub(uids.len() as u64));
@@ -1464,17 +1654,13 @@ impl Env<'_> {
                     .query_row([mailbox_id], mailbox_row)?;
                 let Some(age) = mb.max_age_secs else { continue };
                 let cutoff = now_ms.saturating_sub((age as i64).saturating_mul(1000));
-                let gone: Vec<Gone> = self
-                    .messages_in(mb.id, None, false, Some(cutoff))?
-                    .into_iter()
-                    .map(|(uid, blob_id, size, ..)| Gone { uid, blob_id, size })
-                    .collect();
+                let gone = Gone::of(self.messages_in(mb.id, None, false, Some(cutoff))?);
                 if gone.is_empty() {
                     continue;
                 }
                 freed_bytes += gone.iter().map(|g| g.size).sum::<u64>();
                 freed_count += gone.len() as u64;
-                let modseq = self.remove_messages(acct.id, &mb, &gone)?;
+                let modseq = self.remove_messages(acct.id, &mb, &gone, Tombstones::Record)?;
                 let uids: Vec<u32> = gone.iter().map(|g| g.uid).collect();
                 let mut e =
                     self.messages_event(EventType::MessageExpire, &acct.name, &mb, &uids, modseq);

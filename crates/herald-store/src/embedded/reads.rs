@@ -16,7 +16,8 @@ use herald_events::{Event, UidSet};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Metadata of a mailbox's messages in a UID range (FETCH, SELECT, every IDLE update).
-pub(super) const MESSAGES_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate
+pub(super) const MESSAGES_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate,
+            thread_id
      FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3";
 
 /// An account's mailbox by name (as given), or NotFound.
@@ -123,6 +124,22 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             known_max_uid,
             known_count,
         )?),
+        Query::Vanished {
+            account: account_name,
+            mailbox,
+            since_modseq,
+        } => {
+            let mb = selectable_mailbox(conn, &account_name, &mailbox)?;
+            let mut uids = conn
+                .prepare_cached("SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2")?
+                .query_map(params![mb.id, clamp(since_modseq)], |r| r.get::<_, u32>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            uids.sort_unstable();
+            Answer::Vanished(Vanished {
+                uids,
+                complete: since_modseq >= mb.tombstone_floor,
+            })
+        }
         Query::ContentIds {
             account: account_name,
             mailbox,
@@ -329,7 +346,7 @@ fn changes(
     }
     let mut stmt = conn.prepare_cached(CHANGED_SQL)?;
     out.changed = stmt
-        .query_map(params![mb.id, since_modseq as i64], meta_row)?
+        .query_map(params![mb.id, clamp(since_modseq)], meta_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     out.changed.sort_unstable_by_key(|m| m.uid);
     let new = out.changed.iter().filter(|m| m.uid > known_max_uid).count() as u64;
@@ -344,6 +361,12 @@ fn changes(
     Ok(out)
 }
 
+/// A MODSEQ from a client as SQLite's integer: RFC 7162 keeps them below 2^63, a larger one
+/// is past every real value anyway.
+fn clamp(modseq: u64) -> i64 {
+    i64::try_from(modseq).unwrap_or(i64::MAX)
+}
+
 /// A row of [`MESSAGES_SQL`] or [`CHANGED_SQL`] (same columns).
 fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
     Ok(MessageMeta {
@@ -353,11 +376,12 @@ fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
         flags: flags::parse(&r.get::<_, String>(3)?),
         modseq: r.get::<_, i64>(4)? as u64,
         save_date_ms: r.get(5)?,
+        thread_id: r.get::<_, i64>(6)? as u64,
     })
 }
 
 /// Messages of a mailbox whose MODSEQ is above a value (new and changed ones).
-const CHANGED_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate
+const CHANGED_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate, thread_id
      FROM messages WHERE mailbox_id = ?1 AND modseq > ?2";
 
 /// Recomputes every denormalised counter from the rows and checks the outbox.
@@ -400,8 +424,35 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
     problems(
         "SELECT m.mailbox_id || ':' || m.uid FROM messages m
          LEFT JOIN blobs b ON b.id = m.blob_id LEFT JOIN mailboxes x ON x.id = m.mailbox_id
-         WHERE b.id IS NULL OR x.id IS NULL OR b.size != m.size",
+         LEFT JOIN threads t ON t.id = m.thread_id
+         WHERE b.id IS NULL OR x.id IS NULL OR b.size != m.size OR t.id IS NULL",
         "dangling message",
+    )?;
+    problems(
+        "SELECT t.id || ' refcount ' || t.refcount || ' referenced ' || COUNT(m.uid)
+         FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
+         GROUP BY t.id HAVING t.refcount != COUNT(m.uid) OR COUNT(m.uid) = 0",
+        "thread refcount",
+    )?;
+    problems(
+        "SELECT r.account_id || ' ' || r.msgid FROM thread_refs r
+         LEFT JOIN threads t ON t.id = r.thread_id WHERE t.id IS NULL",
+        "dangling thread reference",
+    )?;
+    problems(
+        "SELECT b.name || ' tombstones ' || b.tombstones || ' counted ' || COUNT(e.uid)
+         FROM mailboxes b LEFT JOIN expunged e ON e.mailbox_id = b.id
+         GROUP BY b.id HAVING b.tombstones != COUNT(e.uid)
+            OR COALESCE(MAX(e.uid), 0) >= b.uidnext
+            OR COALESCE(MAX(e.modseq), 0) > b.highestmodseq",
+        "mailbox tombstones",
+    )?;
+    problems(
+        "SELECT e.mailbox_id || ':' || e.uid FROM expunged e
+         LEFT JOIN mailboxes b ON b.id = e.mailbox_id
+         LEFT JOIN messages m ON m.mailbox_id = e.mailbox_id AND m.uid = e.uid
+         WHERE b.id IS NULL OR m.uid IS NOT NULL",
+        "stray tombstone",
     )?;
     let files: Vec<Vec<u8>> = conn
         .prepare("SELECT sha256 FROM blobs WHERE data IS NULL")?

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -137,6 +137,53 @@ UPDATE mailboxes SET recent_uid = uidnext;
 ALTER TABLE messages ADD COLUMN savedate INTEGER;
 "#;
 
+/// Version 5: expunge tombstones, so QRESYNC can name exactly the UIDs expunged since a MODSEQ
+/// (RFC 7162 §3.2.5.2), and threads (RFC 8474 THREADID).
+///
+/// - `expunged` holds one row per expunged UID with the MODSEQ of its expunge. Every expunge
+///   with a MODSEQ above `mailboxes.tombstone_floor` has its row; below the floor rows may be
+///   gone (pruned, or the expunge predates this version: existing mailboxes start with the
+///   floor at their HIGHESTMODSEQ). `mailboxes.tombstones` counts the rows, so pruning needs
+///   no scan to know when to run.
+/// - `threads` counts the messages of each thread (like `blobs.refcount`), and `thread_refs`
+///   maps the Message-IDs an account's messages carry or reply to onto their thread; both
+///   rows go with the thread's last message. Messages stored before this version get one
+///   thread per account and content (copies of a message share it).
+const SCHEMA_V5: &str = r#"
+CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL,
+    uid        INTEGER NOT NULL,
+    modseq     INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_by_modseq ON expunged (mailbox_id, modseq);
+ALTER TABLE mailboxes ADD COLUMN tombstones INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN tombstone_floor INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET tombstone_floor = highestmodseq;
+CREATE TABLE threads (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    refcount INTEGER NOT NULL
+);
+CREATE TABLE thread_refs (
+    account_id INTEGER NOT NULL,
+    msgid      TEXT NOT NULL,
+    thread_id  INTEGER NOT NULL,
+    PRIMARY KEY (account_id, msgid)
+) WITHOUT ROWID;
+CREATE INDEX thread_refs_by_thread ON thread_refs (thread_id);
+ALTER TABLE messages ADD COLUMN thread_id INTEGER NOT NULL DEFAULT 0;
+CREATE TEMP TABLE v5_threads AS
+    SELECT b.account_id AS account_id, m.blob_id AS blob_id, COUNT(*) AS n
+    FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+    GROUP BY b.account_id, m.blob_id;
+CREATE INDEX temp.v5_threads_key ON v5_threads (blob_id, account_id);
+INSERT INTO threads (id, refcount) SELECT rowid, n FROM v5_threads;
+UPDATE messages SET thread_id = COALESCE((
+    SELECT t.rowid FROM v5_threads t JOIN mailboxes b ON b.account_id = t.account_id
+    WHERE b.id = messages.mailbox_id AND t.blob_id = messages.blob_id), 0);
+DROP TABLE temp.v5_threads;
+"#;
+
 /// Creates the schema on a new database, checks the version of an existing one.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -147,14 +194,15 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V2)?;
             tx.execute_batch(SCHEMA_V3)?;
             tx.execute_batch(SCHEMA_V4)?;
+            tx.execute_batch(SCHEMA_V5)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=3 => {
+        1..=4 => {
             // Each step from the found version on, in order.
-            let steps = [SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+            let steps = [SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;
             }

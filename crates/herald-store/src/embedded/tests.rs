@@ -1809,10 +1809,14 @@ fn a_version_1_store_is_upgraded_in_place() {
             super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
         super::schema::migrate(&mut conn).unwrap();
         // What version 1 had: no delivery tables, no `accounts.first_event`, no
-        // `mailboxes.recent_uid`, no `messages.savedate`; and a mailbox with six messages'
-        // worth of UIDs.
+        // `mailboxes.recent_uid`, no `messages.savedate`, none of version 5's tombstones and
+        // threads; and a mailbox with six messages' worth of UIDs.
         conn.execute_batch(
             "DROP TABLE deliveries; DROP TABLE parked;
+             DROP TABLE expunged; DROP TABLE threads; DROP TABLE thread_refs;
+             ALTER TABLE mailboxes DROP COLUMN tombstones;
+             ALTER TABLE mailboxes DROP COLUMN tombstone_floor;
+             ALTER TABLE messages DROP COLUMN thread_id;
              ALTER TABLE accounts DROP COLUMN first_event;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              ALTER TABLE messages DROP COLUMN savedate;
@@ -1983,4 +1987,275 @@ async fn counts_agree_with_the_messages() {
     );
     let empty = t.store.counts(&ctx, "Nope").await;
     assert!(matches!(empty, Err(StoreError::NotFound { .. })));
+}
+
+// ---- expunge tombstones (QRESYNC VANISHED (EARLIER)) ----------------------------------------
+
+#[tokio::test]
+async fn vanished_names_exactly_what_was_expunged_after_a_modseq() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store.create_mailbox(&ctx, "Archive", None).await.unwrap();
+    for i in 0..6 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &["\\Deleted"])
+            .await;
+    }
+    let m0 = t.store.mailbox(&ctx, "INBOX").await.unwrap().highest_modseq;
+    let v = t.store.vanished(&ctx, "INBOX", m0).await.unwrap();
+    assert_eq!(
+        v,
+        Vanished {
+            uids: vec![],
+            complete: true
+        }
+    );
+    t.store
+        .expunge(&ctx, "INBOX", Some(&uids("2")))
+        .await
+        .unwrap();
+    let m1 = t.store.mailbox(&ctx, "INBOX").await.unwrap().highest_modseq;
+    // MOVE expunges from its source too, and a flag change after it leaves no tombstone.
+    t.store
+        .move_messages(&ctx, "INBOX", &uids("4:5"), "Archive")
+        .await
+        .unwrap();
+    t.store
+        .store_flags(&ctx, "INBOX", &uids("1"), FlagMode::Add, &s(&["$x"]), None)
+        .await
+        .unwrap();
+    let at = |m: u64| {
+        let store = t.store.clone();
+        let ctx = ctx.clone();
+        async move { store.vanished(&ctx, "INBOX", m).await.unwrap().uids }
+    };
+    assert_eq!(at(0).await, [2, 4, 5]);
+    assert_eq!(at(m0).await, [2, 4, 5]);
+    assert_eq!(at(m1).await, [4, 5]);
+    assert_eq!(at(m1 + 1).await, Vec::<u32>::new());
+    assert!(
+        t.store
+            .vanished(&ctx, "Archive", 0)
+            .await
+            .unwrap()
+            .uids
+            .is_empty()
+    );
+    t.consistent().await;
+    // Deleting a mailbox takes its tombstones with it; a mailbox of that name made again
+    // starts with none.
+    t.store.delete_mailbox(&ctx, "Archive").await.unwrap();
+    t.store.create_mailbox(&ctx, "Archive", None).await.unwrap();
+    t.store.expunge(&ctx, "INBOX", None).await.unwrap();
+    assert_eq!(at(0).await, [1, 2, 3, 4, 5, 6]);
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn tombstones_are_pruned_to_a_bound_and_say_when_they_no_longer_reach_back() {
+    let t = open_with(|c| c.tombstones_per_mailbox = 4).await;
+    let ctx = t.user("alice").await;
+    let mut modseqs = Vec::new();
+    for i in 1..=7u32 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &["\\Deleted"])
+            .await;
+        modseqs.push(t.store.mailbox(&ctx, "INBOX").await.unwrap().highest_modseq);
+        t.store
+            .expunge(&ctx, "INBOX", Some(&uids(&i.to_string())))
+            .await
+            .unwrap();
+    }
+    // The fifth expunge went over four: the older half went, and the floor rose to the
+    // newest MODSEQ dropped. Answers from before the floor say they are not complete.
+    let v = t.store.vanished(&ctx, "INBOX", 0).await.unwrap();
+    assert!(!v.complete, "{v:?}");
+    let last = t.store.vanished(&ctx, "INBOX", modseqs[6]).await.unwrap();
+    assert_eq!(
+        last,
+        Vanished {
+            uids: vec![7],
+            complete: true
+        }
+    );
+    let kept = t.store.vanished(&ctx, "INBOX", modseqs[4]).await.unwrap();
+    assert_eq!(
+        kept,
+        Vanished {
+            uids: vec![5, 6, 7],
+            complete: true
+        }
+    );
+    let rows = |store: &Store| {
+        let path = store.config().path.join("herald.db");
+        let conn =
+            super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM expunged", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    assert!(rows(&t.store) <= 4, "{}", rows(&t.store));
+    t.consistent().await;
+}
+
+// ---- threads (RFC 8474 THREADID) -----------------------------------------------------------
+
+fn mail(id: &str, parents: &[&str]) -> String {
+    let mut m = format!("Message-ID: <{id}>\r\nSubject: s\r\n");
+    if let Some(p) = parents.last() {
+        m.push_str(&format!("In-Reply-To: <{p}>\r\n"));
+        let refs: Vec<String> = parents.iter().map(|p| format!("<{p}>")).collect();
+        m.push_str(&format!("References: {}\r\n", refs.join(" ")));
+    }
+    m.push_str("\r\nbody\r\n");
+    m
+}
+
+#[tokio::test]
+async fn replies_join_their_thread_which_survives_copy_move_and_rename() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let bob = t.user("bob").await;
+    t.store.create_mailbox(&ctx, "Work", None).await.unwrap();
+    t.append(&ctx, "INBOX", &mail("a@x", &[]), &[]).await; // 1
+    t.append(&ctx, "INBOX", &mail("b@x", &["a@x"]), &[]).await; // 2: replies to 1
+    t.append(&ctx, "INBOX", &mail("c@x", &[]), &[]).await; // 3: unrelated
+    // 4 names only the root, among others unknown; 5 replies to a message not stored yet,
+    // and 6 is that message: it joins the thread its reply started.
+    t.append(&ctx, "INBOX", &mail("d@x", &["a@x", "zz@x"]), &[])
+        .await;
+    t.append(&ctx, "INBOX", &mail("f@x", &["e@x"]), &[]).await;
+    t.append(&ctx, "INBOX", &mail("e@x", &[]), &[]).await;
+    t.append(&bob, "INBOX", &mail("b2@x", &["a@x"]), &[]).await;
+    let threads = |store: Store, ctx: SessionContext, mailbox: &'static str| async move {
+        store
+            .fetch(&ctx, mailbox, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.uid, m.thread_id))
+            .collect::<Vec<_>>()
+    };
+    let inbox = threads(t.store.clone(), ctx.clone(), "INBOX").await;
+    let tid = |uid: u32| inbox.iter().find(|m| m.0 == uid).unwrap().1;
+    assert!(inbox.iter().all(|m| m.1 != 0), "{inbox:?}");
+    assert_eq!(tid(2), tid(1));
+    assert_eq!(tid(4), tid(1));
+    assert_ne!(tid(3), tid(1));
+    assert_eq!(tid(6), tid(5));
+    assert_ne!(tid(5), tid(1));
+    assert_ne!(tid(5), tid(3));
+    // Another account's reply to the same Message-ID is its own thread.
+    let bobs = threads(t.store.clone(), bob.clone(), "INBOX").await;
+    assert_ne!(bobs[0].1, tid(1));
+    // COPY keeps the thread; MOVE too; RENAME changes nothing about it.
+    t.store
+        .copy(&ctx, "INBOX", &uids("1"), "Work")
+        .await
+        .unwrap();
+    t.store
+        .move_messages(&ctx, "INBOX", &uids("3"), "Work")
+        .await
+        .unwrap();
+    t.store.rename_mailbox(&ctx, "Work", "Done").await.unwrap();
+    let done = threads(t.store.clone(), ctx.clone(), "Done").await;
+    assert_eq!(done, [(1, tid(1)), (2, tid(3))]);
+    t.consistent().await;
+    // A thread whose messages are all gone is forgotten: a late reply starts a new one.
+    t.store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("5:6"),
+            FlagMode::Add,
+            &s(&["\\Deleted"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.store.expunge(&ctx, "INBOX", None).await.unwrap();
+    t.append(&ctx, "INBOX", &mail("g@x", &["e@x"]), &[]).await;
+    let inbox2 = threads(t.store.clone(), ctx.clone(), "INBOX").await;
+    let g = inbox2.last().unwrap().1;
+    assert!(![tid(1), tid(3), tid(5)].contains(&g), "{inbox2:?}");
+    t.consistent().await;
+    // Deleting the account leaves no thread behind.
+    t.store.delete_user(&admin(), "alice").await.unwrap();
+    t.store.delete_user(&admin(), "bob").await.unwrap();
+    let path = t.store.config().path.join("herald.db");
+    let conn =
+        super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
+    for table in ["threads", "thread_refs", "expunged"] {
+        let n: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    t.consistent().await;
+}
+
+#[test]
+fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    {
+        let mut conn =
+            super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+        super::schema::migrate(&mut conn).unwrap();
+        // What version 4 had: no tombstones, no threads; two accounts, the first with the
+        // same content in two mailboxes.
+        conn.execute_batch(
+            "DROP TABLE expunged; DROP TABLE threads; DROP TABLE thread_refs;
+             ALTER TABLE mailboxes DROP COLUMN tombstones;
+             ALTER TABLE mailboxes DROP COLUMN tombstone_floor;
+             ALTER TABLE messages DROP COLUMN thread_id;
+             DELETE FROM sqlite_sequence WHERE name = 'threads';
+             INSERT INTO accounts (id, name, password_hash) VALUES (1, 'a', 'h'), (2, 'b', 'h');
+             INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq)
+               VALUES (1, 1, 'INBOX', 1, 4, 9), (2, 1, 'Keep', 1, 2, 3),
+                      (3, 2, 'INBOX', 1, 2, 2);
+             INSERT INTO blobs (id, sha256, size, refcount, data)
+               VALUES (1, x'01', 1, 3, x'61'), (2, x'02', 1, 1, x'62');
+             INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, modseq)
+               VALUES (1, 1, 1, 1, 0, 2), (1, 3, 2, 1, 0, 9), (2, 1, 1, 1, 0, 3),
+                      (3, 1, 1, 1, 0, 2);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    let mut conn =
+        super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::VERSION);
+    let floors: Vec<(i64, i64)> = conn
+        .prepare("SELECT highestmodseq, tombstone_floor FROM mailboxes ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(floors, [(9, 9), (3, 3), (2, 2)]);
+    let threads: Vec<(i64, u32, i64)> = conn
+        .prepare("SELECT mailbox_id, uid, thread_id FROM messages ORDER BY mailbox_id, uid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let [a1, a3, keep1, b1] = [threads[0].2, threads[1].2, threads[2].2, threads[3].2];
+    assert!(a1 > 0 && a3 > 0 && b1 > 0);
+    assert_eq!(
+        a1, keep1,
+        "copies of one content in one account share a thread"
+    );
+    assert_ne!(a1, a3);
+    assert_ne!(a1, b1, "another account's copy is its own thread");
+    let refcounts: i64 = conn
+        .query_row("SELECT SUM(refcount) FROM threads", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refcounts, 4);
+    // New threads continue after the migrated ones.
+    conn.execute("INSERT INTO threads (refcount) VALUES (1)", [])
+        .unwrap();
+    assert!(conn.last_insert_rowid() > a1.max(a3).max(b1));
 }

@@ -1,10 +1,11 @@
 //! `[UID] SEARCH [RETURN (…)] [CHARSET c] key…` — every RFC 3501 key, IMAP4rev2 ESEARCH return
-//! options (RFC 4731), SEARCHRES `SAVE` and `$` (RFC 5182), and the CONDSTORE `MODSEQ`
-//! criterion (RFC 7162). Nesting `(…)`, `NOT` and `OR` recurse, bounded by
-//! [`super::MAX_DEPTH`].
+//! options (RFC 4731), SEARCHRES `SAVE` and `$` (RFC 5182), CONTEXT's `CONTEXT`, `UPDATE` and
+//! `PARTIAL` (RFC 5267 §4, with RFC 9394's negative ranges), the CONDSTORE `MODSEQ`
+//! criterion (RFC 7162), and `CANCELUPDATE`. Nesting `(…)`, `NOT` and `OR` recurse, bounded
+//! by [`super::MAX_DEPTH`].
 
 use super::Cursor;
-use crate::proto::command::{CommandBody, SearchCommand, SearchKey, SearchReturn};
+use crate::proto::command::{CommandBody, PartialRange, SearchCommand, SearchKey, SearchReturn};
 use crate::proto::error::ProtoError;
 
 pub(crate) fn parse(c: &mut Cursor<'_>, uid: bool) -> Result<CommandBody, ProtoError> {
@@ -12,26 +13,7 @@ pub(crate) fn parse(c: &mut Cursor<'_>, uid: bool) -> Result<CommandBody, ProtoE
     let mut returns = None;
     if c.eat_keyword("RETURN") {
         c.sp()?;
-        c.expect(b'(', "'(' after RETURN")?;
-        let mut opts = Vec::new();
-        if !c.eat(b')') {
-            loop {
-                let o = c.keyword()?;
-                opts.push(match o.as_str() {
-                    "MIN" => SearchReturn::Min,
-                    "MAX" => SearchReturn::Max,
-                    "ALL" => SearchReturn::All,
-                    "COUNT" => SearchReturn::Count,
-                    "SAVE" => SearchReturn::Save,
-                    _ => return Err(c.err("MIN, MAX, ALL, COUNT or SAVE")),
-                });
-                if c.eat(b')') {
-                    break;
-                }
-                c.sp()?;
-            }
-        }
-        returns = Some(opts);
+        returns = Some(return_options(c, true)?);
         c.sp()?;
     }
     let mut charset = None;
@@ -50,6 +32,92 @@ pub(crate) fn parse(c: &mut Cursor<'_>, uid: bool) -> Result<CommandBody, ProtoE
         charset,
         criteria,
     }))
+}
+
+/// `"(" [opt *(SP opt)] ")"`: RFC 4731's MIN, MAX, ALL and COUNT, RFC 5182's SAVE (SEARCH only:
+/// `with_save`), RFC 5267's CONTEXT, UPDATE and PARTIAL. RFC 5267 §4.4 allows one PARTIAL or
+/// one ALL, not both; a repeated option is the client's mistake too.
+pub(crate) fn return_options(
+    c: &mut Cursor<'_>,
+    with_save: bool,
+) -> Result<Vec<SearchReturn>, ProtoError> {
+    c.expect(b'(', "'(' after RETURN")?;
+    let mut opts: Vec<SearchReturn> = Vec::new();
+    if c.eat(b')') {
+        return Ok(opts);
+    }
+    loop {
+        let at = c.pos();
+        let o = match c.keyword()?.as_str() {
+            "MIN" => SearchReturn::Min,
+            "MAX" => SearchReturn::Max,
+            "ALL" => SearchReturn::All,
+            "COUNT" => SearchReturn::Count,
+            "SAVE" if with_save => SearchReturn::Save,
+            "CONTEXT" => SearchReturn::Context,
+            "UPDATE" => SearchReturn::Update,
+            "PARTIAL" => {
+                c.sp()?;
+                SearchReturn::Partial(partial_range(c)?)
+            }
+            _ if with_save => {
+                return Err(c.err("MIN, MAX, ALL, COUNT, SAVE, CONTEXT, UPDATE or PARTIAL"));
+            }
+            _ => return Err(c.err("MIN, MAX, ALL, COUNT, CONTEXT, UPDATE or PARTIAL")),
+        };
+        let clash = |x: &SearchReturn| {
+            std::mem::discriminant(x) == std::mem::discriminant(&o)
+                || matches!(
+                    (x, o),
+                    (SearchReturn::All, SearchReturn::Partial(_))
+                        | (SearchReturn::Partial(_), SearchReturn::All)
+                )
+        };
+        if opts.iter().any(clash) {
+            return Err(ProtoError::Syntax {
+                at,
+                expected: "at most one of each return option, and PARTIAL or ALL, not both",
+            });
+        }
+        opts.push(o);
+        if c.eat(b')') {
+            return Ok(opts);
+        }
+        c.sp()?;
+    }
+}
+
+/// `partial-range = nz-number ":" nz-number / "-" nz-number ":" "-" nz-number` (RFC 9394).
+fn partial_range(c: &mut Cursor<'_>) -> Result<PartialRange, ProtoError> {
+    let from_end = c.eat(b'-');
+    let first = c.nz_number()?;
+    c.expect(b':', "':' in a partial range")?;
+    if from_end {
+        c.expect(
+            b'-',
+            "'-' before the second number of a negative partial range",
+        )?;
+    }
+    let last = c.nz_number()?;
+    Ok(PartialRange {
+        first,
+        last,
+        from_end,
+    })
+}
+
+/// `CANCELUPDATE 1*(SP quoted)` (RFC 5267 §4.3.5).
+pub(crate) fn cancel_update(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
+    let mut tags = Vec::new();
+    while c.eat(b' ') {
+        let at = c.pos();
+        let tag = String::from_utf8(c.quoted()?).map_err(|_| ProtoError::EightBit { at })?;
+        tags.push(tag);
+    }
+    if tags.is_empty() {
+        return Err(c.err("SP and a quoted tag"));
+    }
+    Ok(CommandBody::CancelUpdate(tags))
 }
 
 fn arg_string(c: &mut Cursor<'_>) -> Result<Vec<u8>, ProtoError> {
@@ -297,6 +365,74 @@ mod tests {
             Some(vec![])
         );
         assert!(p("a SEARCH RETURN (FOO) ALL\r\n").is_err());
+    }
+
+    #[test]
+    fn rfc5267_context_update_and_partial() {
+        let nz = |n: u32| std::num::NonZeroU32::new(n).unwrap();
+        let s = p("A01 SEARCH RETURN (CONTEXT COUNT) UNDELETED UNKEYWORD $Junk\r\n").unwrap();
+        assert_eq!(
+            s.returns,
+            Some(vec![SearchReturn::Context, SearchReturn::Count])
+        );
+        let s = p("B01 UID SEARCH RETURN (UPDATE COUNT) DELETED KEYWORD $Junk\r\n").unwrap();
+        assert_eq!(
+            s.returns,
+            Some(vec![SearchReturn::Update, SearchReturn::Count])
+        );
+        let s = p("A02 UID SEARCH RETURN (PARTIAL 23500:24000) UNDELETED\r\n").unwrap();
+        let range = PartialRange {
+            first: nz(23500),
+            last: nz(24000),
+            from_end: false,
+        };
+        assert_eq!(s.returns, Some(vec![SearchReturn::Partial(range)]));
+        assert_eq!(range.to_string(), "23500:24000");
+        let s = p("a SEARCH RETURN (PARTIAL -1:-100 MIN) ALL\r\n").unwrap();
+        let Some(SearchReturn::Partial(r)) = s.returns.unwrap().first().copied() else {
+            panic!("no PARTIAL");
+        };
+        assert_eq!(r.to_string(), "-1:-100");
+        // The last 100 of 250 results are indexes 150..250; 400:500 of them, none.
+        assert_eq!(r.indexes(250), 150..250);
+        assert_eq!(r.indexes(30), 0..30);
+        let r = PartialRange {
+            first: nz(500),
+            last: nz(400),
+            from_end: false,
+        };
+        assert_eq!(r.indexes(450), 399..450);
+        assert_eq!(r.indexes(10), 10..10);
+        for bad in [
+            "a SEARCH RETURN (PARTIAL 1:10 ALL) ALL\r\n",
+            "a SEARCH RETURN (ALL PARTIAL 1:10) ALL\r\n",
+            "a SEARCH RETURN (PARTIAL 1:10 PARTIAL 11:20) ALL\r\n",
+            "a SEARCH RETURN (UPDATE UPDATE) ALL\r\n",
+            "a SEARCH RETURN (PARTIAL 0:10) ALL\r\n",
+            "a SEARCH RETURN (PARTIAL 1:*) ALL\r\n",
+            "a SEARCH RETURN (PARTIAL -1:10) ALL\r\n",
+            "a SEARCH RETURN (PARTIAL 1) ALL\r\n",
+            "a SEARCH RETURN (PARTIAL) ALL\r\n",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+        let cancel =
+            |s: &str| parse_command_bytes(s.as_bytes(), ParseOptions::default()).map(|c| c.body);
+        assert_eq!(
+            cancel("B04 CANCELUPDATE \"B01\"\r\n"),
+            Ok(CommandBody::CancelUpdate(vec!["B01".into()]))
+        );
+        assert_eq!(
+            cancel("c CANCELUPDATE \"x\" \"y\"\r\n"),
+            Ok(CommandBody::CancelUpdate(vec!["x".into(), "y".into()]))
+        );
+        for bad in [
+            "c CANCELUPDATE\r\n",
+            "c CANCELUPDATE B01\r\n",
+            "c CANCELUPDATE \"a\" \r\n",
+        ] {
+            assert!(cancel(bad).is_err(), "{bad}");
+        }
         assert!(p("a SEARCH MODSEQ \"/x\" all 5\r\n").is_err());
     }
 

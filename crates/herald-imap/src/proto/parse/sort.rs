@@ -1,5 +1,6 @@
 //! `[UID] SORT [RETURN (…)] (criteria) charset key…` and `[UID] THREAD algorithm charset key…`
-//! (RFC 5256 §5, RFC 5267 §3 ESORT, RFC 5957 DISPLAYFROM/DISPLAYTO).
+//! (RFC 5256 §5, RFC 5267 §3 ESORT and §4 CONTEXT=SORT, RFC 5957 DISPLAYFROM/DISPLAYTO).
+//! The return options are SEARCH's without SAVE (`super::search::return_options`).
 //!
 //! Both commands end in RFC 5256's `search-criteria = charset 1*(SP search-key)`: unlike
 //! SEARCH, the charset is mandatory and has no `CHARSET` keyword. The search keys are SEARCH's
@@ -8,8 +9,7 @@
 use super::Cursor;
 use super::search::key;
 use crate::proto::command::{
-    CommandBody, SearchKey, SearchReturn, SortCommand, SortCriterion, SortKey, ThreadAlgorithm,
-    ThreadCommand,
+    CommandBody, SearchKey, SortCommand, SortCriterion, SortKey, ThreadAlgorithm, ThreadCommand,
 };
 use crate::proto::error::ProtoError;
 
@@ -19,7 +19,7 @@ pub(crate) fn sort(c: &mut Cursor<'_>, uid: bool) -> Result<CommandBody, ProtoEr
     let mut returns = None;
     if c.eat_keyword("RETURN") {
         c.sp()?;
-        returns = Some(return_options(c)?);
+        returns = Some(super::search::return_options(c, false)?);
         c.sp()?;
     }
     let criteria = sort_criteria(c)?;
@@ -50,29 +50,6 @@ pub(crate) fn thread(c: &mut Cursor<'_>, uid: bool) -> Result<CommandBody, Proto
         charset,
         search,
     }))
-}
-
-/// `"(" [opt *(SP opt)] ")"` with ESORT's options: RFC 5267 §3.1 adapts RFC 4731's MIN, MAX,
-/// ALL and COUNT; nothing else is defined for SORT.
-fn return_options(c: &mut Cursor<'_>) -> Result<Vec<SearchReturn>, ProtoError> {
-    c.expect(b'(', "'(' after RETURN")?;
-    let mut opts = Vec::new();
-    if c.eat(b')') {
-        return Ok(opts);
-    }
-    loop {
-        opts.push(match c.keyword()?.as_str() {
-            "MIN" => SearchReturn::Min,
-            "MAX" => SearchReturn::Max,
-            "ALL" => SearchReturn::All,
-            "COUNT" => SearchReturn::Count,
-            _ => return Err(c.err("MIN, MAX, ALL or COUNT")),
-        });
-        if c.eat(b')') {
-            return Ok(opts);
-        }
-        c.sp()?;
-    }
 }
 
 /// `sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"`,
@@ -128,7 +105,7 @@ fn search_criteria(c: &mut Cursor<'_>) -> Result<(String, Vec<SearchKey>), Proto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::command::{ParseOptions, parse_command_bytes};
+    use crate::proto::command::{ParseOptions, SearchReturn, parse_command_bytes};
     use crate::proto::types::Date;
 
     fn body(s: &str) -> Result<CommandBody, ProtoError> {
