@@ -18,9 +18,10 @@ use super::Shared;
 use super::ops;
 use crate::backend::{Applied, Op};
 use crate::{Result, SessionContext, StoreError};
-use herald_events::Event;
+use herald_events::{Event, EventType};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// One queued mutation.
@@ -194,6 +195,7 @@ fn record_failure(
     shared: &Shared,
     mut failed: ops::Failed,
     next_id: &mut u64,
+    tally: &mut Vec<EventType>,
 ) -> rusqlite::Result<StoreError> {
     if failed.events.is_empty() {
         return Ok(failed.error);
@@ -204,6 +206,7 @@ fn record_failure(
     })?;
     match recorded {
         Ok(()) => {
+            tally.extend(failed.events.iter().map(|e| e.event.clone()));
             if let StoreError::OverQuota { event_id, .. } = &mut failed.error {
                 *event_id = failed
                     .events
@@ -222,6 +225,7 @@ fn record_failure(
 
 fn fail_all(batch: &mut Vec<Job>, why: &str) {
     tracing::error!("store transaction failed: {why}");
+    herald_metrics::global().commit_failed();
     for job in batch.drain(..) {
         let _ = job.reply.send(Err(StoreError::Corrupt(format!(
             "transaction failed: {why}"
@@ -234,6 +238,7 @@ struct Outcome {
 }
 
 fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
+    let started = Instant::now();
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         return fail_all(batch, &e.to_string());
     }
@@ -246,6 +251,8 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
         }
     };
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+    // Events of failed operations that commit anyway (QuotaExceed), for the metrics.
+    let mut recorded: Vec<EventType> = Vec::new();
     for job in batch.iter() {
         let saved = next_id;
         let applied = in_savepoint(conn, "op", || {
@@ -264,7 +271,7 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
             Ok(Err(failed)) => {
                 // Rolled back with its savepoint: none of its ids were used.
                 next_id = saved;
-                record_failure(conn, shared, failed, &mut next_id).map(Err)
+                record_failure(conn, shared, failed, &mut next_id, &mut recorded).map(Err)
             }
             Err(e) => Err(e),
         };
@@ -284,6 +291,15 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
     if let Err(e) = control(conn, "COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
         return fail_all(batch, &e.to_string());
+    }
+    let metrics = herald_metrics::global();
+    metrics.commit(batch.len(), started.elapsed());
+    let committed = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .flat_map(|(applied, _)| applied.events.iter().map(|e| &e.event));
+    for event in committed.chain(&recorded) {
+        metrics.event_committed(event);
     }
     shared.notifier.outbox_advanced(next_id);
     shared.notifier.mailboxes_changed(
