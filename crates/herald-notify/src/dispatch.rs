@@ -69,6 +69,16 @@ pub enum DispatchError {
     /// A subscription from the configuration file cannot be changed through the API.
     #[error("subscription `{0}` comes from the configuration file; change it there")]
     FromConfig(String),
+    /// A replay from an event retention has already removed.
+    #[error(
+        "event {id} has been pruned from the outbox by retention; the oldest event kept is {oldest}"
+    )]
+    Pruned {
+        /// The event asked for.
+        id: u64,
+        /// The oldest event kept (0: none).
+        oldest: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -548,6 +558,13 @@ impl Dispatcher {
         from_id: u64,
     ) -> Result<SubscriptionStatus, DispatchError> {
         let cursor = from_id.saturating_sub(1);
+        let bounds = self.store.outbox_bounds().await?;
+        if bounds.pruned(from_id) {
+            return Err(DispatchError::Pruned {
+                id: from_id,
+                oldest: bounds.oldest.unwrap_or(0),
+            });
+        }
         {
             let running = self.running.lock().await;
             let r = running
