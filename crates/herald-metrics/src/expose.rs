@@ -489,11 +489,13 @@ mod tests {
         );
     }
 
+    // Its own table: tests run in parallel, and the other one counts TABLE's commands exactly.
+    crate::command_table!(static OTHER = ("pop3", ["STAT"]));
+
     #[test]
     fn families_are_exactly_the_documented_ones() {
-        crate::register_commands(&TABLE);
-        // FETCH, not NOOP: the other test checks that NOOP, never used, is left out.
-        TABLE.record(1, Duration::from_millis(1));
+        crate::register_commands(&OTHER);
+        OTHER.record(0, Duration::from_millis(1));
         let m = crate::global();
         drop(m.session_opened(Protocol::Other));
         m.connection_refused(Protocol::Other);

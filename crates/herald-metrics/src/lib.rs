@@ -355,7 +355,7 @@ impl SubscriptionMetrics {
 mod tests {
     use super::*;
 
-    command_table!(static TABLE = ("imap", ["NOOP", "LOGIN"]));
+    command_table!(static TABLE = ("lib-test", ["PING", "LOGIN"]));
 
     #[test]
     fn commands_count_and_time_per_kind() {
