@@ -7,7 +7,7 @@
 //! | `GET /subscriptions/{name}` | one | 200 status; 404 |
 //! | `DELETE /subscriptions/{name}` | delete (API-created only) | 204; 404; 409 from the config file |
 //! | `POST /subscriptions/{name}/pause` · `/resume` | stop / restart delivery (resume also clears a 410 disable) | 200 status |
-//! | `POST /subscriptions/{name}/replay?from=ID` | re-deliver from event `ID` on (inclusive) | 200 status; 400 without `from` |
+//! | `POST /subscriptions/{name}/replay?from=ID` | re-deliver from event `ID` on (inclusive) | 200 status; 400 without `from`; 409 `ID` already pruned by retention |
 //! | `GET /subscriptions/{name}/parked` | dead-lettered events | 200 `[Parked]` |
 //! | `POST /subscriptions/{name}/parked/replay` | retry them | 200 `{"delivered": n}` |
 //!

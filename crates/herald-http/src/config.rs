@@ -15,6 +15,7 @@
 //! header_timeout_secs = 10              # to send the request line and headers
 //! request_timeout_secs = 30             # to send the body and get the answer's head
 //! plaintext_auth = false                # Basic passwords over plain HTTP (default: loopback only)
+//! metrics_public = false                # GET /metrics without credentials (default: admins only)
 //! ```
 //!
 //! A token acts as its account: it sees that account's events, and it is an administrator's
@@ -78,6 +79,9 @@ pub struct HttpConfig {
     /// Accept HTTP Basic passwords over plain HTTP. Defaults to true when every listener is on
     /// loopback, false otherwise; a loopback client is always allowed.
     pub plaintext_auth: Option<bool>,
+    /// Serve `GET /metrics` to anyone who can reach the listener (default false: an
+    /// administrator's password or token, as the admin API).
+    pub metrics_public: Option<bool>,
 }
 
 /// One bearer token.

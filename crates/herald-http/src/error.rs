@@ -54,9 +54,9 @@ impl From<DispatchError> for ApiError {
     fn from(e: DispatchError) -> Self {
         match e {
             DispatchError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            DispatchError::Exists(_) | DispatchError::FromConfig(_) => {
-                ApiError::Conflict(e.to_string())
-            }
+            DispatchError::Exists(_)
+            | DispatchError::FromConfig(_)
+            | DispatchError::Pruned { .. } => ApiError::Conflict(e.to_string()),
             DispatchError::Config(_) | DispatchError::Sink { .. } => {
                 ApiError::BadRequest(e.to_string())
             }

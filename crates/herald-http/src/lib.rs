@@ -7,6 +7,8 @@
 //! - [`auth`]: HTTP Basic with an account's password, or a bearer token from `[http] tokens`;
 //!   failures are rate-limited per client IP with the servers' shared [`AuthLimiter`].
 //! - [`admin`]: `/subscriptions…`, a JSON face on the dispatcher (administrators only).
+//! - [`health`]: `/metrics` (Prometheus text; administrators unless `[http] metrics_public`),
+//!   `/healthz` and `/readyz` (no authentication), for operators and orchestrators.
 //! - [`config`]: the `[http]` section.
 //!
 //! [`serve`] runs the router on a listener until the shutdown token fires; live streams watch
@@ -16,6 +18,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 mod error;
+pub mod health;
 mod messages;
 pub mod sse;
 pub mod stream;
@@ -23,6 +26,7 @@ pub mod ws;
 
 pub use config::{HttpConfig, TokenConfig};
 pub use error::ApiError;
+pub use health::Readiness;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -74,6 +78,10 @@ pub struct HttpState {
     pub(crate) content_links: Option<herald_notify::content_ref::ContentSigner>,
     pub(crate) limits: Limits,
     pub(crate) plaintext_auth: bool,
+    pub(crate) readiness: Readiness,
+    pub(crate) metrics_public: bool,
+    /// The event log's hold: how far it has written and synced (a metric).
+    pub(crate) event_log: Option<herald_store::retention::RetentionHold>,
 }
 
 /// Bounds on the connections of one listener (`[http]`).
@@ -150,7 +158,21 @@ impl HttpState {
             plaintext_auth: config
                 .plaintext_auth
                 .unwrap_or_else(|| config.listen.iter().all(|a| a.ip().is_loopback())),
+            readiness: Readiness::new(),
+            metrics_public: config.metrics_public.unwrap_or(false),
+            event_log: None,
         })
+    }
+
+    /// The readiness `/readyz` reports (not ready until set).
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// Reports the event log's progress (`herald_event_log_cursor`) from its retention hold.
+    pub fn with_event_log(mut self, hold: herald_store::retention::RetentionHold) -> HttpState {
+        self.event_log = Some(hold);
+        self
     }
 
     /// Serves `GET /messages` for links signed with `signer` (the dispatcher's content links).
@@ -175,6 +197,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/events/stream", get(sse::stream))
         .route("/events/ws", get(ws::upgrade))
         .route("/messages", get(messages::get))
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/subscriptions", get(admin::list).post(admin::create))
         .route(
             "/subscriptions/{name}",

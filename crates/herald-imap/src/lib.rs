@@ -21,3 +21,9 @@ pub mod thread;
 
 pub use config::ImapConfig;
 pub use server::ImapServer;
+
+herald_metrics::command_table!(
+    /// IMAP commands counted and timed per [`proto::command::CommandKind`] (`herald_commands_total`,
+    /// `herald_command_duration_seconds` with `protocol="imap"`).
+    pub static COMMANDS = ("imap", proto::command::CommandKind::NAMES)
+);

@@ -39,6 +39,7 @@ impl<B: Backend> std::fmt::Debug for ImapServer<B> {
 impl<B: Backend + Clone> ImapServer<B> {
     /// A server on `backend` (the store); `starttls` enables STARTTLS on plain connections.
     pub fn new(backend: B, config: ImapConfig, starttls: Option<TlsAcceptor>) -> Arc<Self> {
+        herald_metrics::register_commands(&crate::COMMANDS);
         Arc::new(ImapServer {
             backend,
             config: Arc::new(config),

@@ -9,5 +9,12 @@ pub mod session;
 
 pub use server::{DetailDelivery, LmtpServer, Options, Timeouts};
 pub use session::{
-    Config, Delivery, DeliveryError, Recipient, RecipientError, Session, Step, trace_headers,
+    CommandKind, Config, Delivery, DeliveryError, Recipient, RecipientError, Session, Step,
+    trace_headers,
 };
+
+herald_metrics::command_table!(
+    /// LMTP commands counted per [`CommandKind`], RCPT and DATA timed too
+    /// (`herald_commands_total`, `herald_command_duration_seconds` with `protocol="lmtp"`).
+    pub static COMMANDS = ("lmtp", CommandKind::NAMES)
+);

@@ -13,7 +13,8 @@
 //! default a folder the user subscribes to, never `\Sent` or `\Drafts`); otherwise INBOX.
 
 use crate::session::{
-    Config, Delivery, DeliveryError, Recipient, RecipientError, Session, Step, trace_headers,
+    CommandKind, Config, Delivery, DeliveryError, Recipient, RecipientError, Session, Step,
+    trace_headers,
 };
 use herald_net::{Conn, TlsAcceptor};
 use herald_store::{MailboxInfo, QuotaResource, SessionContext, SpecialUse, Store, StoreError};
@@ -148,6 +149,7 @@ impl LmtpServer {
         options: Options,
     ) -> Arc<LmtpServer> {
         config.starttls_available = starttls.is_some();
+        herald_metrics::register_commands(&crate::COMMANDS);
         Arc::new(LmtpServer {
             store,
             config,
@@ -218,11 +220,15 @@ impl LmtpServer {
                         rcpt_line,
                         ..
                     } => {
+                        let started = std::time::Instant::now();
                         let r = self.resolve(address, &user, detail, rcpt_line).await;
+                        crate::COMMANDS.time(CommandKind::Rcpt as usize, started.elapsed());
                         queue.extend(session.recipient_result(r));
                     }
                     Step::Deliver(delivery) => {
+                        let started = std::time::Instant::now();
                         let results = self.deliver(&ctx, conn, delivery).await;
+                        crate::COMMANDS.time(CommandKind::Data as usize, started.elapsed());
                         queue.extend(session.delivery_result(results));
                     }
                     Step::StartTls => {

@@ -71,6 +71,70 @@ pub enum DeliveryError {
     Temporary(String),
 }
 
+/// The kinds of command, for metrics: the index of a command's counter and latency histogram
+/// in [`crate::COMMANDS`]. Commands are counted as the session reads them; the time of RCPT
+/// (looking the recipient up) and DATA (from the final dot to the last reply: storing the
+/// message and committing every recipient) is recorded by the driver, which does that work.
+/// The others are answered in-line in microseconds and only counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// `LHLO`
+    Lhlo,
+    /// `EHLO` or `HELO` (refused: this is LMTP)
+    Ehlo,
+    /// `MAIL`
+    Mail,
+    /// `RCPT`
+    Rcpt,
+    /// `DATA`
+    Data,
+    /// `BDAT` (refused)
+    Bdat,
+    /// `RSET`
+    Rset,
+    /// `NOOP`
+    Noop,
+    /// `QUIT`
+    Quit,
+    /// `VRFY`
+    Vrfy,
+    /// `STARTTLS`
+    StartTls,
+    /// Anything else the grammar knows (AUTH, EXPN, HELP…), refused.
+    Other,
+}
+
+impl CommandKind {
+    /// Every kind's name, indexed by the kind.
+    pub const NAMES: [&'static str; 12] = [
+        "LHLO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "STARTTLS",
+        "OTHER",
+    ];
+
+    /// The kind of a parsed request.
+    pub fn of<T>(request: &Request<T>) -> CommandKind {
+        match request {
+            Request::Lhlo { .. } => CommandKind::Lhlo,
+            Request::Ehlo { .. } | Request::Helo { .. } => CommandKind::Ehlo,
+            Request::Mail { .. } => CommandKind::Mail,
+            Request::Rcpt { .. } => CommandKind::Rcpt,
+            Request::Data => CommandKind::Data,
+            Request::Bdat { .. } => CommandKind::Bdat,
+            Request::Rset => CommandKind::Rset,
+            Request::Noop { .. } => CommandKind::Noop,
+            Request::Quit => CommandKind::Quit,
+            Request::Vrfy { .. } => CommandKind::Vrfy,
+            Request::StartTls => CommandKind::StartTls,
+            _ => CommandKind::Other,
+        }
+    }
+
+    /// The command's name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -317,6 +381,7 @@ impl Session {
                 return;
             }
         };
+        crate::COMMANDS.count(CommandKind::of(&request) as usize);
         match request {
             Request::Lhlo { host } => {
                 self.reset_transaction();

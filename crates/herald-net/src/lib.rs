@@ -105,6 +105,8 @@ pub async fn serve<F, Fut>(
     F: Fn(Conn) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let metrics = herald_metrics::global();
+    let protocol_label = herald_metrics::Protocol::from_name(config.protocol);
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let per_client: Arc<Slots<IpAddr>> = Arc::default();
     let handle = Arc::new(handle);
@@ -145,6 +147,7 @@ pub async fn serve<F, Fut>(
                         rip = %peer.ip(),
                         "connection refused: too many connections from this client"
                     );
+                    metrics.connection_refused(protocol_label);
                     // Best effort: a client that does not read this just sees the close.
                     let _ = tcp.try_write(config.refusal);
                     continue;
@@ -157,9 +160,11 @@ pub async fn serve<F, Fut>(
         let token = shutdown.child_token();
         let tls = config.implicit_tls.clone();
         let protocol = config.protocol;
+        let open = metrics.session_opened(protocol_label);
         sessions.spawn(async move {
             let _permit = permit;
             let _slot = slot;
+            let _open = open;
             let stream = match tls {
                 None => Stream::Plain(tcp),
                 Some(acceptor) => {

@@ -228,6 +228,10 @@ impl AuthLimiter {
             self.admit(state, client, &account, now).err()
         };
         if let Some(refusal) = refused {
+            herald_metrics::global().login(
+                herald_metrics::Protocol::from_name(service),
+                herald_metrics::LoginResult::Refused,
+            );
             tracing::warn!(
                 rip = %ip,
                 user = ?user,
@@ -298,6 +302,14 @@ impl AuthLimiter {
     }
 
     fn finish(&self, attempt: &Attempt, ok: bool) {
+        herald_metrics::global().login(
+            herald_metrics::Protocol::from_name(attempt.service),
+            if ok {
+                herald_metrics::LoginResult::Ok
+            } else {
+                herald_metrics::LoginResult::Failed
+            },
+        );
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *guard;
         state.in_flight = state.in_flight.saturating_sub(1);

@@ -37,6 +37,7 @@ use crate::format;
 use crate::sink::{self, Outgoing, Sink, SinkError};
 use crate::subscription::{ConfigError, Subscription};
 use herald_events::{Event, EventType};
+use herald_metrics::SubscriptionMetrics;
 use herald_store::{DeliveryRecord, SessionContext, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -68,6 +69,16 @@ pub enum DispatchError {
     /// A subscription from the configuration file cannot be changed through the API.
     #[error("subscription `{0}` comes from the configuration file; change it there")]
     FromConfig(String),
+    /// A replay from an event retention has already removed.
+    #[error(
+        "event {id} has been pruned from the outbox by retention; the oldest event kept is {oldest}"
+    )]
+    Pruned {
+        /// The event asked for.
+        id: u64,
+        /// The oldest event kept (0: none).
+        oldest: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -94,6 +105,19 @@ pub struct SubscriptionStatus {
     pub parked: usize,
     /// The configuration, without its secrets ([`SubscriptionConfig::redacted`]).
     pub config: SubscriptionConfig,
+}
+
+/// A subscription as a metrics scrape sees it: cheap to take (no store read).
+#[derive(Debug, Clone)]
+pub struct SubscriptionSnapshot {
+    /// Name.
+    pub name: String,
+    /// `active`, `paused` or `disabled`.
+    pub state: &'static str,
+    /// Last acknowledged event id.
+    pub cursor: u64,
+    /// Its delivery counters.
+    pub metrics: Arc<SubscriptionMetrics>,
 }
 
 /// A parked event as the API shows it.
@@ -123,6 +147,8 @@ struct Running {
     origin: String,
     subscription: Subscription,
     state: Arc<Mutex<State>>,
+    /// Delivery counters, recorded by the worker and read by scrapes.
+    metrics: Arc<SubscriptionMetrics>,
     /// Held while a change of delivery state is written to the store, by the worker (cursor,
     /// parking, disabling) and by control operations alike, so memory and store agree in order.
     ops: Arc<tokio::sync::Mutex<()>>,
@@ -196,6 +222,16 @@ impl std::fmt::Debug for Dispatcher {
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn state_name(s: &State) -> &'static str {
+    if s.disabled.is_some() {
+        "disabled"
+    } else if s.paused {
+        "paused"
+    } else {
+        "active"
+    }
 }
 
 fn to_json(config: &SubscriptionConfig) -> String {
@@ -328,6 +364,7 @@ impl Dispatcher {
         }));
         let wake = Arc::new(Notify::new());
         let ops = Arc::new(tokio::sync::Mutex::new(()));
+        let metrics = Arc::new(SubscriptionMetrics::default());
         let (control, requests) = mpsc::channel(CONTROL_QUEUE);
         let stop = self.shutdown.child_token();
         let worker = Worker {
@@ -338,6 +375,7 @@ impl Dispatcher {
             ops: Arc::clone(&ops),
             wake: Arc::clone(&wake),
             stop: stop.clone(),
+            metrics: Arc::clone(&metrics),
         };
         let task = tokio::spawn(worker.run(Owned { sink, requests }));
         tracing::info!(subscription = %sub.name(), cursor = record.cursor, "delivering");
@@ -347,6 +385,7 @@ impl Dispatcher {
                 origin: record.origin.clone(),
                 subscription: sub,
                 state,
+                metrics,
                 ops,
                 wake,
                 control,
@@ -355,6 +394,23 @@ impl Dispatcher {
             },
         );
         Ok(())
+    }
+
+    /// Every subscription's state, cursor and delivery counters, for a metrics scrape.
+    pub async fn snapshot(&self) -> Vec<SubscriptionSnapshot> {
+        let running = self.running.lock().await;
+        running
+            .iter()
+            .map(|(name, r)| {
+                let s = lock(&r.state);
+                SubscriptionSnapshot {
+                    name: name.clone(),
+                    state: state_name(&s),
+                    cursor: s.cursor,
+                    metrics: Arc::clone(&r.metrics),
+                }
+            })
+            .collect()
     }
 
     async fn status_of(
@@ -367,13 +423,7 @@ impl Dispatcher {
         Ok(SubscriptionStatus {
             name: name.to_owned(),
             origin: r.origin.clone(),
-            state: if s.disabled.is_some() {
-                "disabled"
-            } else if s.paused {
-                "paused"
-            } else {
-                "active"
-            },
+            state: state_name(&s),
             disabled_reason: s.disabled.clone(),
             cursor: s.cursor,
             last_error: s.last_error.clone(),
@@ -508,6 +558,13 @@ impl Dispatcher {
         from_id: u64,
     ) -> Result<SubscriptionStatus, DispatchError> {
         let cursor = from_id.saturating_sub(1);
+        let bounds = self.store.outbox_bounds().await?;
+        if bounds.pruned(from_id) {
+            return Err(DispatchError::Pruned {
+                id: from_id,
+                oldest: bounds.oldest.unwrap_or(0),
+            });
+        }
         {
             let running = self.running.lock().await;
             let r = running
@@ -646,6 +703,7 @@ struct Worker {
     ops: Arc<tokio::sync::Mutex<()>>,
     wake: Arc<Notify>,
     stop: CancellationToken,
+    metrics: Arc<SubscriptionMetrics>,
 }
 
 /// What only the worker touches: the subscription's sink, and the requests that need it.
@@ -784,10 +842,16 @@ impl Worker {
         stored.sort_unstable_by_key(|e| e.id);
         let batch = prepare(&self.store, self.links.as_ref(), &self.sub, &stored).await;
         for chunk in batch.chunks(sink.max_batch().clamp(1, 5000)) {
-            sink.send(chunk).await.map_err(|e| DispatchError::Sink {
+            let started = Instant::now();
+            let sent = sink.send(chunk).await;
+            self.metrics
+                .sink_latency
+                .observe_duration(started.elapsed());
+            sent.map_err(|e| DispatchError::Sink {
                 name: name.to_owned(),
                 error: sink::BuildError::Invalid(e.to_string()),
             })?;
+            self.metrics.delivered(chunk.len() as u64);
         }
         self.store.unpark_events(name, ids).await?;
         Ok(batch.len())
@@ -817,14 +881,21 @@ impl Worker {
         // When the first event of `rest` first failed: parking counts from here.
         let mut failing_since: Option<Instant> = None;
         loop {
-            let error = match own.sink.send(rest).await {
+            let started = Instant::now();
+            let sent = own.sink.send(rest).await;
+            self.metrics
+                .sink_latency
+                .observe_duration(started.elapsed());
+            let error = match sent {
                 Ok(()) => {
+                    self.metrics.delivered(rest.len() as u64);
                     lock(&self.state).last_error = None;
                     return Some(rest.len() as u64);
                 }
                 Err(e) => e,
             };
             let acknowledged = own.sink.acknowledged().min(rest.len());
+            self.metrics.delivered(acknowledged as u64);
             if let Some(done) = rest[..acknowledged].last() {
                 if !self
                     .advance(name, generation, done.id, acknowledged as u64)
@@ -860,6 +931,7 @@ impl Worker {
                 }
                 SinkError::Retry(reason) => {
                     tracing::warn!(subscription = %name, attempt, %reason, "delivery failed; will retry");
+                    self.metrics.retried();
                     lock(&self.state).last_error = Some(reason.clone());
                     let since = *failing_since.get_or_insert_with(Instant::now);
                     if self.should_park(since) {
@@ -872,9 +944,11 @@ impl Worker {
                             if self.generation_changed(generation) {
                                 return None;
                             }
+                            let count = ids.len() as u64;
                             let result = self.store.park_events(name, ids, &reason, last).await;
                             if result.is_ok() {
                                 lock(&self.state).cursor = last;
+                                self.metrics.parked(count);
                             }
                             result
                         };

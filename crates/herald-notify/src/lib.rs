@@ -9,7 +9,8 @@
 //! - [`sink`]: the `Sink` trait and its implementations (file, stdout, …).
 //! - [`glob`]: IMAP-style wildcard patterns.
 //! - [`dispatch`]: the dispatcher — per-subscription cursors, retries, parking, runtime control.
-//! - [`log`]: the server's own JSON-lines event log, resumable after a crash.
+//! - [`log`]: the server's own JSON-lines event log, resumable after a crash, rotated by size.
+//! - [`retention`]: the background task that removes old, acknowledged events from the outbox.
 //! - `jsonl`: cutting the torn last line a crash can leave in a JSON-lines file (log and file
 //!   sink).
 //!
@@ -23,6 +24,7 @@ pub mod format;
 pub mod glob;
 mod jsonl;
 pub mod log;
+pub mod retention;
 pub mod sign;
 pub mod sink;
 pub mod subscription;

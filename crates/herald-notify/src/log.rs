@@ -3,19 +3,29 @@
 //! output so a newcomer sees events as they happen.
 //!
 //! The file is its own cursor: on start the log reads the `vnd.herald.id` of its last complete
-//! line and continues after it, and a torn last line (a crash mid-write) is cut off first. The
-//! log is derived from the outbox, which is durable and never pruned, so the file needs no
-//! fsync of its own per batch (that was one more fsync per delivery): it is written as events
-//! commit and fsynced at most once per [`SYNC_EVERY`] — busy or idle — and at shutdown.
-//! After a power loss it may lack its last lines, which the next start writes again from the
-//! outbox — it may lag, never lose, invent or duplicate. New events come from the store's
-//! memory of recent commits, not from a database read. The fsyncs, large writes (a backlog
-//! after a restart) and the console summaries run on blocking threads, never on the
-//! runtime's; a few new lines are written to the page cache directly.
+//! line (of the newest rotated file when the current one is empty) and continues after it, and a
+//! torn last line (a crash mid-write) is cut off first. The file needs no fsync of its own per
+//! batch (that was one more fsync per delivery): it is written as events commit and fsynced at
+//! most once per [`SYNC_EVERY`] — busy or idle — before a rotation and at shutdown. After a
+//! power loss it may lack its last lines, which the next start writes again from the outbox — it
+//! may lag, never lose, invent or duplicate. That needs the outbox to still hold them, so the
+//! log keeps a [`RetentionHold`] at the last line it has fsynced: retention never removes an
+//! event the file might not have yet. New events come from the store's memory of recent
+//! commits, not from a database read. Fsyncs, rotations, large writes (a backlog after a
+//! restart) and the console summaries run on blocking threads, never on the runtime's; a few
+//! new lines are written to the page cache directly.
+//!
+//! **Rotation** (`[events] log_max_bytes`, `log_keep`): before a batch would take the file past
+//! the limit, the file is fsynced and renamed `events.jsonl.1` (older ones shifting to `.2`, …,
+//! the oldest beyond `log_keep` removed), the directory fsynced, and a new file begun; a batch
+//! never straddles two files, so every file holds whole lines in id order. A crash between the
+//! rename and the first write leaves no current file: the cursor is then read from `.1`.
 
 use crate::jsonl;
 use herald_events::Event;
+use herald_store::retention::RetentionHold;
 use herald_store::{Store, StoredEvent};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,8 +38,41 @@ const BATCH: usize = 1000;
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// Writes up to this size go to the file from the runtime thread; larger ones (a batch after a
-/// restart) and every fsync from a blocking thread.
+/// restart), rotations and every fsync from a blocking thread.
 const INLINE_WRITE: usize = 64 * 1024;
+
+/// Default size past which the log rotates: 128 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 128 << 20;
+
+/// Default number of rotated files kept.
+pub const DEFAULT_KEEP: usize = 8;
+
+/// Most rotated files that may be kept.
+pub const MAX_KEEP: usize = 1000;
+
+/// How the event log runs.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Print a one-line summary of each event on standard output.
+    pub console: bool,
+    /// Rotate before the file would pass this many bytes; `None` never rotates.
+    pub max_bytes: Option<u64>,
+    /// Rotated files kept (`events.jsonl.1` … `events.jsonl.N`), at least 1.
+    pub keep: usize,
+    /// Moved to each line the file has made durable, so retention keeps the rest.
+    pub hold: Option<RetentionHold>,
+}
+
+impl Default for LogOptions {
+    fn default() -> LogOptions {
+        LogOptions {
+            console: false,
+            max_bytes: Some(DEFAULT_MAX_BYTES),
+            keep: DEFAULT_KEEP,
+            hold: None,
+        }
+    }
+}
 
 /// Why the event log stopped.
 #[derive(Debug, thiserror::Error)]
@@ -47,32 +90,83 @@ pub enum LogError {
     Store(#[from] herald_store::StoreError),
 }
 
-/// Cuts a torn last line and returns the id of the last complete one (0 for an empty file).
-pub fn recover(path: &Path) -> io::Result<u64> {
+/// The name of the `n`th rotated file of `path` (`events.jsonl.1`).
+pub fn rotated(path: &Path, n: usize) -> PathBuf {
+    let mut p = path.to_path_buf().into_os_string();
+    p.push(format!(".{n}"));
+    PathBuf::from(p)
+}
+
+/// Cuts a torn last line of one file and returns the id of its last complete line (`None` for
+/// a missing or empty file).
+fn last_id(path: &Path) -> io::Result<Option<u64>> {
     let mut file = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     let complete_end = jsonl::cut_torn_line(&mut file, path, "the event log")?;
     let Some(newline) = complete_end.checked_sub(1) else {
-        return Ok(0);
+        return Ok(None);
     };
     let line_start = jsonl::after_last_newline(&mut file, newline)?;
     let mut last = vec![0u8; (newline - line_start) as usize];
     file.seek(SeekFrom::Start(line_start))?;
     file.read_exact(&mut last)?;
     if last.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     Event::from_slice(&last)
         .ok()
         .and_then(|e| e.herald_id())
+        .map(Some)
         .ok_or_else(|| io::Error::other("the last line of the event log has no vnd.herald.id"))
+}
+
+/// Cuts a torn last line and returns the id of the last complete one: of `path`, or of its
+/// newest rotated file when `path` is missing or empty (0 when there is none).
+pub fn recover(path: &Path) -> io::Result<u64> {
+    if let Some(id) = last_id(path)? {
+        return Ok(id);
+    }
+    Ok(last_id(&rotated(path, 1))?.unwrap_or(0))
+}
+
+/// Moves `path` to `path.1` (shifting the older ones, removing those beyond `keep`) and opens
+/// a new, empty `path`. What was written is fsynced first, so a rotated file is whole.
+fn rotate(path: &Path, keep: usize, file: File) -> io::Result<File> {
+    file.sync_data()?;
+    drop(file);
+    let keep = keep.clamp(1, MAX_KEEP);
+    // Left over from a larger `log_keep`: beyond the new limit.
+    let mut n = keep + 1;
+    while n <= MAX_KEEP + 1 && rotated(path, n).exists() {
+        std::fs::remove_file(rotated(path, n))?;
+        n += 1;
+    }
+    for n in (1..keep).rev() {
+        let from = rotated(path, n);
+        if from.exists() {
+            std::fs::rename(&from, rotated(path, n + 1))?;
+        }
+    }
+    std::fs::rename(path, rotated(path, 1))?;
+    let file = open_append(path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(file)
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// After a store error: a closed store ends the log; anything else is logged and retried a
@@ -117,12 +211,12 @@ pub fn summary(e: &Event) -> String {
     s
 }
 
-/// Appends every committed event after the log's last line to `path` until `shutdown`;
-/// with `console`, prints each event's [`summary`] too.
+/// Appends every committed event after the log's last line to `path` until `shutdown`,
+/// rotating and printing summaries as `options` say.
 pub async fn run(
     store: Store,
     path: PathBuf,
-    console: bool,
+    options: LogOptions,
     shutdown: CancellationToken,
 ) -> Result<(), LogError> {
     let io_err = |source| LogError::Io {
@@ -135,14 +229,21 @@ pub async fn run(
         let path = path.clone();
         off_runtime(move || {
             let cursor = recover(&path)?;
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
-            Ok((file, cursor))
+            let file = open_append(&path)?;
+            // What an earlier process wrote may still be in the page cache only: durable
+            // before the hold lets retention remove the events behind it.
+            file.sync_data()?;
+            let size = file.metadata()?.len();
+            Ok((file, cursor, size))
         })
     };
-    let (mut file, mut cursor) = opened.await.map_err(io_err)?;
+    let (mut file, mut cursor, mut size) = opened.await.map_err(io_err)?;
+    let release = |through: u64| {
+        if let Some(hold) = &options.hold {
+            hold.release_through(through);
+        }
+    };
+    release(cursor);
     // Written but not yet fsynced lines, and when the last fsync was.
     let mut dirty = false;
     let mut synced = std::time::Instant::now();
@@ -167,6 +268,7 @@ pub async fn run(
                     .map_err(io_err)?;
                 dirty = false;
                 synced = std::time::Instant::now();
+                release(cursor);
                 continue;
             }
             let wait = if dirty {
@@ -186,12 +288,24 @@ pub async fn run(
             }
             continue;
         }
+        if let Some(first) = batch.first().map(|e| e.id)
+            && first > cursor + 1
+        {
+            // Only retention removes events, and it waits for this log; so the log was off (or
+            // its files removed) while they went.
+            tracing::warn!(
+                from = cursor + 1,
+                to = first - 1,
+                "event log: events were removed from the outbox by retention before the log \
+                 wrote them; it continues with the oldest kept"
+            );
+        }
         let mut out = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
         for e in &batch {
             out.extend_from_slice(e.json.as_bytes());
             out.push(b'\n');
         }
-        let summaries: Vec<String> = if console {
+        let summaries: Vec<String> = if options.console {
             batch
                 .iter()
                 .filter_map(|e| Event::from_json(&e.json).ok())
@@ -200,13 +314,22 @@ pub async fn run(
         } else {
             Vec::new()
         };
+        let rotate_now = options
+            .max_bytes
+            .is_some_and(|max| size > 0 && size + out.len() as u64 > max);
         let sync_now = synced.elapsed() >= SYNC_EVERY;
-        if !sync_now && summaries.is_empty() && out.len() <= INLINE_WRITE {
+        let written = out.len() as u64;
+        let (rotated_path, keep) = (path.clone(), options.keep);
+        if !sync_now && !rotate_now && summaries.is_empty() && out.len() <= INLINE_WRITE {
             // A few lines into the page cache take microseconds, less than handing them to a
             // blocking thread and back.
             file.write_all(&out).map_err(io_err)?;
         } else {
             file = off_runtime(move || {
+                let mut file = file;
+                if rotate_now {
+                    file = rotate(&rotated_path, keep, file)?;
+                }
                 file.write_all(&out)?;
                 if sync_now {
                     file.sync_data()?;
@@ -223,16 +346,25 @@ pub async fn run(
             .await
             .map_err(io_err)?;
         }
+        if rotate_now {
+            // The rotated file was fsynced whole: everything before this batch is durable.
+            tracing::info!(path = %path.display(), "event log rotated");
+            size = 0;
+            release(cursor);
+        }
+        size += written;
+        cursor = batch.last().map_or(cursor, |e| e.id);
         if sync_now {
             synced = std::time::Instant::now();
+            release(cursor);
         }
         dirty = !sync_now;
-        cursor = batch.last().map_or(cursor, |e| e.id);
     }
     if dirty {
         off_runtime(move || file.sync_data())
             .await
             .map_err(io_err)?;
+        release(cursor);
     }
     Ok(())
 }
@@ -291,7 +423,12 @@ mod tests {
         store.create_mailbox(&alice, "A", None).await.unwrap();
         let path = dir.path().join("events.jsonl");
         let token = CancellationToken::new();
-        let task = tokio::spawn(run(store.clone(), path.clone(), false, token.clone()));
+        let task = tokio::spawn(run(
+            store.clone(),
+            path.clone(),
+            LogOptions::default(),
+            token.clone(),
+        ));
         store.create_mailbox(&alice, "B", None).await.unwrap();
         let last = store.last_event_id().await.unwrap();
         for _ in 0..100 {
@@ -305,7 +442,12 @@ mod tests {
         // Restart after more commits: only the new events are appended.
         store.create_mailbox(&alice, "C", None).await.unwrap();
         let token = CancellationToken::new();
-        let task = tokio::spawn(run(store.clone(), path.clone(), false, token.clone()));
+        let task = tokio::spawn(run(
+            store.clone(),
+            path.clone(),
+            LogOptions::default(),
+            token.clone(),
+        ));
         let last = store.last_event_id().await.unwrap();
         for _ in 0..100 {
             if recover(&path).unwrap() == last {
@@ -361,7 +503,12 @@ mod tests {
                     let name = format!("{i:0>100}");
                     store.create_mailbox(&alice, &name, None).await.unwrap();
                 }
-                tokio::spawn(run(store, path, false, CancellationToken::new()));
+                tokio::spawn(run(
+                    store,
+                    path,
+                    LogOptions::default(),
+                    CancellationToken::new(),
+                ));
                 let mut ticks = 0;
                 for _ in 0..20 {
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -376,6 +523,85 @@ mod tests {
             .recv_timeout(Duration::from_secs(20))
             .expect("the runtime stalled while the event log's write was blocked");
         assert_eq!(ticks, 20);
+    }
+
+    fn ids(path: &Path) -> Vec<u64> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(text.is_empty() || text.ends_with('\n'), "whole lines only");
+        text.lines()
+            .map(|l| Event::from_json(l).unwrap().herald_id().unwrap())
+            .collect()
+    }
+
+    async fn wait_until(path: &Path, last: u64) {
+        for _ in 0..200 {
+            if recover(path).unwrap() == last {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the log did not reach {last}");
+    }
+
+    #[tokio::test]
+    async fn the_log_rotates_by_size_keeps_n_files_and_resumes_from_the_rotated_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path().join("data"));
+        config.durable = false;
+        let store = Store::open(config).await.unwrap();
+        let admin = SessionContext::admin_cli();
+        store.add_user(&admin, "alice", "pw", false).await.unwrap();
+        let alice = SessionContext::user("imap", "alice");
+        let path = dir.path().join("events.jsonl");
+        let hold = store.retention_hold(0);
+        let options = LogOptions {
+            console: false,
+            max_bytes: Some(1500),
+            keep: 2,
+            hold: Some(hold.clone()),
+        };
+        let token = CancellationToken::new();
+        let task = tokio::spawn(run(
+            store.clone(),
+            path.clone(),
+            options.clone(),
+            token.clone(),
+        ));
+        // One event per batch: each write checks the size.
+        for i in 0..30 {
+            store
+                .create_mailbox(&alice, &format!("box{i}"), None)
+                .await
+                .unwrap();
+            wait_until(&path, store.last_event_id().await.unwrap()).await;
+        }
+        token.cancel();
+        task.await.unwrap().unwrap();
+        let last = store.last_event_id().await.unwrap();
+        let (two, one, current) = (ids(&rotated(&path, 2)), ids(&rotated(&path, 1)), ids(&path));
+        assert!(!rotated(&path, 3).exists(), "only `keep` rotated files");
+        for f in [rotated(&path, 2), rotated(&path, 1)] {
+            let len = std::fs::metadata(&f).unwrap().len();
+            assert!(len <= 1500 && len > 0, "{}: {len} bytes", f.display());
+        }
+        // In order across the files, oldest in the highest number, nothing twice.
+        let all: Vec<u64> = two.iter().chain(&one).chain(&current).copied().collect();
+        assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "{all:?}");
+        assert_eq!(all.last(), Some(&last));
+        // Everything written was synced by the end: retention may go up to it.
+        assert_eq!(hold.position(), last);
+
+        // A rotation that left an empty current file: the cursor comes from `.1`.
+        std::fs::rename(&path, rotated(&path, 1)).unwrap();
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(recover(&path).unwrap(), last);
+        store.create_mailbox(&alice, "after", None).await.unwrap();
+        let token = CancellationToken::new();
+        let task = tokio::spawn(run(store.clone(), path.clone(), options, token.clone()));
+        wait_until(&path, last + 1).await;
+        token.cancel();
+        task.await.unwrap().unwrap();
+        assert_eq!(ids(&path), [last + 1]);
     }
 
     #[test]

@@ -40,6 +40,75 @@ pub enum Command {
     Stls,
 }
 
+/// The kinds of command: the index of a command's counter and latency histogram in
+/// [`crate::COMMANDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// `USER`
+    User,
+    /// `PASS`
+    Pass,
+    /// `AUTH`
+    Auth,
+    /// `CAPA`
+    Capa,
+    /// `STAT`
+    Stat,
+    /// `LIST`
+    List,
+    /// `UIDL`
+    Uidl,
+    /// `RETR`
+    Retr,
+    /// `TOP`
+    Top,
+    /// `DELE`
+    Dele,
+    /// `RSET`
+    Rset,
+    /// `NOOP`
+    Noop,
+    /// `QUIT`
+    Quit,
+    /// `STLS`
+    Stls,
+}
+
+impl CommandKind {
+    /// Every kind's name, indexed by the kind.
+    pub const NAMES: [&'static str; 14] = [
+        "USER", "PASS", "AUTH", "CAPA", "STAT", "LIST", "UIDL", "RETR", "TOP", "DELE", "RSET",
+        "NOOP", "QUIT", "STLS",
+    ];
+
+    /// The command's keyword.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl Command {
+    /// What kind of command this is.
+    pub fn kind(&self) -> CommandKind {
+        match self {
+            Command::User(_) => CommandKind::User,
+            Command::Pass(_) => CommandKind::Pass,
+            Command::Auth { .. } => CommandKind::Auth,
+            Command::Capa => CommandKind::Capa,
+            Command::Stat => CommandKind::Stat,
+            Command::List(_) => CommandKind::List,
+            Command::Uidl(_) => CommandKind::Uidl,
+            Command::Retr(_) => CommandKind::Retr,
+            Command::Top(..) => CommandKind::Top,
+            Command::Dele(_) => CommandKind::Dele,
+            Command::Rset => CommandKind::Rset,
+            Command::Noop => CommandKind::Noop,
+            Command::Quit => CommandKind::Quit,
+            Command::Stls => CommandKind::Stls,
+        }
+    }
+}
+
 /// Why a line is not a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
@@ -158,6 +227,17 @@ mod tests {
             })
         );
         assert_eq!(parse("Quit"), Ok(Command::Quit));
+    }
+
+    #[test]
+    fn kinds_name_their_keyword() {
+        for line in [
+            "USER a", "PASS b", "AUTH", "CAPA", "STAT", "LIST", "UIDL", "RETR 1", "TOP 1 2",
+            "DELE 1", "RSET", "NOOP", "QUIT", "STLS",
+        ] {
+            let kind = parse(line).unwrap().kind();
+            assert_eq!(kind.name(), line.split(' ').next().unwrap());
+        }
     }
 
     #[test]

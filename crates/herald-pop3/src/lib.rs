@@ -15,3 +15,9 @@ pub use server::{Pop3Server, Timeouts};
 pub use session::{
     AuthFailure, Config, Maildrop, MaildropError, MessageInfo, Session, State, Step,
 };
+
+herald_metrics::command_table!(
+    /// POP3 commands counted and timed per [`command::CommandKind`] (`herald_commands_total`,
+    /// `herald_command_duration_seconds` with `protocol="pop3"`).
+    pub static COMMANDS = ("pop3", command::CommandKind::NAMES)
+);

@@ -93,6 +93,15 @@ struct Live<'a> {
     started: Instant,
 }
 
+/// A command being carried out: counted and timed when dropped.
+struct CommandTiming(crate::command::CommandKind, std::time::Instant);
+
+impl Drop for CommandTiming {
+    fn drop(&mut self) {
+        crate::COMMANDS.record(self.0 as usize, self.1.elapsed());
+    }
+}
+
 impl Pop3Server {
     /// A server for `store`; `starttls` enables STLS. Plaintext USER/PASS is allowed without TLS
     /// only when `config.plaintext_auth` is set.
@@ -114,6 +123,7 @@ impl Pop3Server {
         timeouts: Timeouts,
     ) -> Arc<Pop3Server> {
         config.stls_available = starttls.is_some();
+        herald_metrics::register_commands(&crate::COMMANDS);
         Arc::new(Pop3Server {
             store,
             config,
@@ -197,11 +207,16 @@ impl Pop3Server {
             let mut out = Vec::new();
             while let Some(line) = lines.next_line() {
                 idle_deadline = tokio::time::Instant::now() + self.timeouts.idle;
+                let started = std::time::Instant::now();
                 let mut queue: VecDeque<Step> = match line {
                     Line::Complete(l) => session.line(&l),
                     Line::TooLong => session.line_too_long(),
                 }
                 .into();
+                // Recorded when the command's steps are done, however this iteration ends.
+                let _timing = session
+                    .take_command()
+                    .map(|kind| CommandTiming(kind, started));
                 while let Some(step) = queue.pop_front() {
                     match step {
                         Step::Reply(bytes) => out.extend_from_slice(&bytes),

@@ -141,6 +141,8 @@ pub struct Session {
     deleted: BTreeSet<usize>,
     /// The authorization identity awaiting OpenMaildrop.
     pending_user: Option<String>,
+    /// The kind of the last command line, until the driver takes it (for metrics).
+    last_command: Option<command::CommandKind>,
 }
 
 fn ok(text: &str) -> Step {
@@ -161,6 +163,7 @@ impl Session {
             maildrop: None,
             deleted: BTreeSet::new(),
             pending_user: None,
+            last_command: None,
         }
     }
 
@@ -200,6 +203,11 @@ impl Session {
         out.into_bytes()
     }
 
+    /// The kind of the command the last line carried, if it was one; taken once.
+    pub fn take_command(&mut self) -> Option<command::CommandKind> {
+        self.last_command.take()
+    }
+
     /// A line the framer found too long (RFC 2449 §4).
     pub fn line_too_long(&mut self) -> Vec<Step> {
         vec![err("line too long")]
@@ -220,6 +228,7 @@ impl Session {
             Ok(c) => c,
             Err(e) => return vec![err(&e.to_string())],
         };
+        self.last_command = Some(cmd.kind());
         match (&self.state, cmd) {
             (_, Command::Capa) => vec![Step::Reply(self.capabilities())],
             (_, Command::Noop) => vec![ok("")],

@@ -244,6 +244,15 @@ pub enum Op {
         /// "Now", in ms since the epoch.
         now_ms: i64,
     },
+    /// Removes the oldest events retention allows (see `retention`), at most `policy.batch`.
+    PruneOutbox {
+        /// What may go.
+        policy: crate::retention::RetentionPolicy,
+        /// The lowest in-process hold: nothing after it goes.
+        hold: u64,
+        /// "Now", in ms since the epoch.
+        now_ms: i64,
+    },
 }
 
 /// What a mutation produced.
@@ -269,6 +278,8 @@ pub enum Output {
     Quota(QuotaInfo),
     /// The first UID a `\Recent` claim got (it got those from here to its `upto`).
     RecentFrom(u32),
+    /// What a pruning transaction removed.
+    Pruned(crate::retention::PruneReport),
 }
 
 /// A committed mutation.
@@ -360,6 +371,13 @@ pub enum Query {
     },
     /// Highest committed outbox id (seen by any process).
     LastEventId,
+    /// The oldest outbox id kept and the highest committed.
+    OutboxBounds,
+    /// When the events with these ids were committed (their `timestamp`), in ms since the
+    /// epoch; ids not in the outbox are left out, unreadable times are `None`.
+    EventTimes(Vec<u64>),
+    /// How many events each subscription has parked.
+    ParkedCounts,
     /// Outbox rows with these ids (missing ids are skipped), ascending.
     EventsById(Vec<u64>),
     /// Every subscription's delivery record.
@@ -390,7 +408,9 @@ impl Query {
             | Query::Counts { .. }
             | Query::Changes { .. }
             | Query::Vanished { .. }
-            | Query::LastEventId => true,
+            | Query::LastEventId
+            | Query::OutboxBounds => true,
+            Query::EventTimes(ids) => ids.len() <= BOUNDED_MESSAGES as usize,
             Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
                 uids.as_ref().is_some_and(|u| u.len() <= BOUNDED_MESSAGES)
             }
@@ -434,6 +454,12 @@ pub enum Answer {
     Parked(Vec<ParkedEvent>),
     /// An id.
     Id(u64),
+    /// The outbox's bounds.
+    OutboxBounds(OutboxBounds),
+    /// `(id, ms since the epoch)` per event found.
+    EventTimes(Vec<(u64, Option<i64>)>),
+    /// `(subscription, parked events)`.
+    ParkedCounts(Vec<(String, u64)>),
     /// Consistency report.
     Consistency(Consistency),
 }
@@ -452,6 +478,8 @@ pub trait Backend: Send + Sync {
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64>;
     /// Stops accepting work and waits until everything submitted is finished.
     fn close(&self) -> impl Future<Output = ()> + Send;
+    /// True while mutations can be submitted (not closed, the writer running).
+    fn is_open(&self) -> bool;
 }
 
 /// Every backend, dispatched statically.
@@ -490,6 +518,11 @@ impl Backend for AnyBackend {
     async fn close(&self) {
         match self {
             AnyBackend::Embedded(b) => b.close().await,
+        }
+    }
+    fn is_open(&self) -> bool {
+        match self {
+            AnyBackend::Embedded(b) => b.is_open(),
         }
     }
 }

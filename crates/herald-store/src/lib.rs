@@ -15,6 +15,8 @@
 //!   [`embedded`] is the default (SQLite, group commit). A PostgreSQL backend can follow as
 //!   another variant of [`backend::AnyBackend`] without touching callers.
 //! - [`blobs`]: content-addressed message bodies, stored once, small ones inside the database.
+//! - [`retention`]: which old events may leave the outbox ([`Store::prune_events`]) and the
+//!   holds of in-process consumers that keep their cursor elsewhere.
 //! - Notifications: [`Store::outbox_watch`] ("outbox advanced") and [`Store::mailbox_watch`]
 //!   ("mailbox X changed") wake IDLE sessions and the dispatcher without polling; across
 //!   processes [`Store::wait_for_events`] falls back to a short poll.
@@ -32,6 +34,7 @@ mod model;
 pub mod names;
 mod notify;
 pub mod password;
+pub mod retention;
 pub mod threading;
 
 pub use backend::{Backend, Op};
@@ -89,6 +92,8 @@ struct Inner {
     auth_cache: auth_cache::AuthCache,
     /// The hash verified against when a user does not exist (made with the configured cost).
     dummy: std::sync::OnceLock<String>,
+    /// In-process consumers retention must wait for.
+    holds: retention::Holds,
 }
 
 fn mismatch() -> StoreError {
@@ -116,6 +121,7 @@ impl Store {
                 config,
                 auth_cache,
                 dummy: std::sync::OnceLock::new(),
+                holds: retention::Holds::default(),
             }),
         })
     }
@@ -128,6 +134,11 @@ impl Store {
     /// Finishes queued work and stops the writer. Other clones then fail with `Closed`.
     pub async fn close(&self) {
         self.inner.backend.close().await;
+    }
+
+    /// True while the store accepts mutations: not closed, and its writer running.
+    pub fn is_open(&self) -> bool {
+        self.inner.backend.is_open()
     }
 
     async fn run<T>(
@@ -1004,6 +1015,66 @@ impl Store {
             Answer::Id(id) => Ok(id),
             _ => Err(mismatch()),
         }
+    }
+
+    /// The oldest event id the outbox keeps and the highest committed.
+    pub async fn outbox_bounds(&self) -> Result<OutboxBounds> {
+        match self.query(Query::OutboxBounds).await? {
+            Answer::OutboxBounds(b) => Ok(b),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// When the events with these ids were committed (their `timestamp`, ms since the
+    /// epoch), for those still in the outbox.
+    pub async fn event_times(&self, ids: Vec<u64>) -> Result<Vec<(u64, Option<i64>)>> {
+        match self.query(Query::EventTimes(ids)).await? {
+            Answer::EventTimes(t) => Ok(t),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// How many events each subscription has parked (those with none are left out).
+    pub async fn parked_counts(&self) -> Result<Vec<(String, u64)>> {
+        match self.query(Query::ParkedCounts).await? {
+            Answer::ParkedCounts(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Removes, oldest first, one batch of the events `policy` lets go: only events every
+    /// subscription has acknowledged, none parked, none after a [`RetentionHold`], never the
+    /// newest (see [`retention`]). Call again while [`PruneReport::more`] says so.
+    ///
+    /// [`RetentionHold`]: retention::RetentionHold
+    /// [`PruneReport::more`]: retention::PruneReport::more
+    pub async fn prune_events(
+        &self,
+        policy: &retention::RetentionPolicy,
+    ) -> Result<retention::PruneReport> {
+        let op = Op::PruneOutbox {
+            policy: *policy,
+            // Read before the operation is queued: a hold only moves forward, so this can
+            // only be lower (more careful) than the hold when the operation runs.
+            hold: self.inner.holds.lowest(),
+            now_ms: now_ms(),
+        };
+        let report = self
+            .run(&Self::delivery_ctx(), op, |o| match o {
+                Output::Pruned(r) => Some(r),
+                _ => None,
+            })
+            .await?
+            .value;
+        herald_metrics::global().events_pruned(report.pruned);
+        Ok(report)
+    }
+
+    /// Keeps retention from removing any event after `at` until the hold moves on
+    /// ([`retention::RetentionHold::release_through`]) or is dropped. For consumers in this
+    /// process whose cursor lives outside the store, such as the event log.
+    pub fn retention_hold(&self, at: u64) -> retention::RetentionHold {
+        self.inner.holds.add(at)
     }
 
     /// "Outbox advanced": the last outbox id committed by this process.

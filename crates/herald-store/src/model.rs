@@ -244,6 +244,29 @@ pub struct StoredEvent {
     pub json: String,
 }
 
+/// The ids the outbox holds: `oldest ..= head` with none missing (ids are dense, and retention
+/// removes only the oldest), so its size is `head - oldest + 1` without counting rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBounds {
+    /// The oldest event id kept; `None` when the outbox holds no event.
+    pub oldest: Option<u64>,
+    /// The highest event id ever committed (events up to it were committed, some perhaps
+    /// removed since by retention).
+    pub head: u64,
+}
+
+impl OutboxBounds {
+    /// Events in the outbox.
+    pub fn events(&self) -> u64 {
+        self.oldest.map_or(0, |o| (self.head + 1).saturating_sub(o))
+    }
+
+    /// True when event `id` was committed once and has been removed by retention.
+    pub fn pruned(&self, id: u64) -> bool {
+        id >= 1 && id <= self.head && self.oldest.is_none_or(|oldest| id < oldest)
+    }
+}
+
 /// What `Store::check_consistency` found; empty `problems` means consistent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Consistency {

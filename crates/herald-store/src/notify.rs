@@ -83,6 +83,17 @@ impl Notifier {
         self.outbox_advanced(last);
     }
 
+    /// Retention removed every event before `oldest`: forgets them here too, so a reader
+    /// behind them is sent to the database, which says what is gone.
+    pub fn forget_before(&self, oldest: u64) {
+        let mut r = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        while r.events.front().is_some_and(|e| e.id < oldest) {
+            r.events.pop_front();
+        }
+        r.floor = r.floor.max(oldest.saturating_sub(1));
+        r.high = r.high.max(r.floor);
+    }
+
     /// The outbox rows after `after` (at most `limit`) when memory holds all of them, which is
     /// the case for a reader that follows the outbox closely; `None` sends it to the database.
     pub fn recent_after(&self, after: u64, limit: usize) -> Option<Vec<StoredEvent>> {
@@ -205,6 +216,18 @@ mod tests {
         n.committed(20, Vec::new());
         assert_eq!(ids(n.recent_after(15, 100)), None);
         assert_eq!(ids(n.recent_after(20, 100)), Some(vec![]));
+    }
+
+    #[test]
+    fn pruned_events_are_not_served_from_memory() {
+        let n = Notifier::new(0);
+        n.committed(0, rows(1..=10));
+        n.forget_before(6);
+        assert_eq!(ids(n.recent_after(0, 100)), None);
+        assert_eq!(ids(n.recent_after(4, 100)), None);
+        assert_eq!(ids(n.recent_after(5, 2)), Some(vec![6, 7]));
+        n.committed(10, rows([11]));
+        assert_eq!(ids(n.recent_after(9, 100)), Some(vec![10, 11]));
     }
 
     #[test]

@@ -136,9 +136,10 @@ pub struct TailArgs {
     /// Keep printing new events as they are committed.
     #[arg(long, short)]
     pub follow: bool,
-    /// Start at this event id (`vnd.herald.id`), inclusive; default: the first.
-    #[arg(long, value_name = "ID", default_value_t = 1)]
-    pub from: u64,
+    /// Start at this event id (`vnd.herald.id`), inclusive; default: the oldest event kept.
+    /// An id retention has already removed is an error that names the oldest one kept.
+    #[arg(long, value_name = "ID")]
+    pub from: Option<u64>,
     /// Print the parked (dead-lettered) events of every subscription instead, each with
     /// `vnd.herald.parked` = {subscription, reason, parkedAt} added.
     #[arg(long, conflicts_with = "follow")]

@@ -134,6 +134,83 @@ pub struct EventsSection {
     pub seen_deleted_as_flags: bool,
     /// Write every event to `DATA/events.jsonl` (default true).
     pub log: Option<bool>,
+    /// Remove events every subscription has acknowledged once they are older than this many
+    /// days (default 30; 0 keeps them whatever their age).
+    pub retain_days: Option<u64>,
+    /// Keep at most this many of the newest events; acknowledged older ones are removed
+    /// (default: no limit). Whichever of the two limits an event passes first removes it.
+    pub retain_events: Option<u64>,
+    /// Seconds between two retention passes (default 60).
+    pub prune_interval_secs: Option<u64>,
+    /// Rotate `events.jsonl` before it would pass this many bytes (default 134217728, 128 MiB;
+    /// 0 never rotates).
+    pub log_max_bytes: Option<u64>,
+    /// Rotated event logs kept, `events.jsonl.1` … `.N` (default 8).
+    pub log_keep: Option<usize>,
+}
+
+/// Default `[events] retain_days`.
+pub const DEFAULT_RETAIN_DAYS: u64 = 30;
+
+/// What `[events]` says about retention and the event log's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// What the background task removes.
+    pub policy: herald_store::retention::RetentionPolicy,
+    /// How often it runs.
+    pub interval: std::time::Duration,
+    /// `events.jsonl` rotation: the size limit (`None`: never) and the files kept.
+    pub log_max_bytes: Option<u64>,
+    /// Rotated files kept.
+    pub log_keep: usize,
+}
+
+impl EventsSection {
+    /// Checks and applies the defaults of the retention and rotation keys.
+    pub fn retention(&self) -> anyhow::Result<Retention> {
+        let days = self.retain_days.unwrap_or(DEFAULT_RETAIN_DAYS);
+        anyhow::ensure!(
+            days <= 36_500,
+            "[events] retain_days = {days}: at most 36500 (0 keeps events whatever their age)"
+        );
+        if let Some(n) = self.retain_events {
+            anyhow::ensure!(
+                n >= 1,
+                "[events] retain_events = 0: at least 1 (the newest event always stays); leave \
+                 it out for no limit"
+            );
+        }
+        let interval = self
+            .prune_interval_secs
+            .unwrap_or(herald_notify::retention::DEFAULT_INTERVAL.as_secs());
+        anyhow::ensure!(
+            (1..=86_400).contains(&interval),
+            "[events] prune_interval_secs = {interval}: from 1 to 86400"
+        );
+        let max_bytes = self
+            .log_max_bytes
+            .unwrap_or(herald_notify::log::DEFAULT_MAX_BYTES);
+        anyhow::ensure!(
+            max_bytes == 0 || max_bytes >= 1024,
+            "[events] log_max_bytes = {max_bytes}: at least 1024 (0 never rotates)"
+        );
+        let keep = self.log_keep.unwrap_or(herald_notify::log::DEFAULT_KEEP);
+        anyhow::ensure!(
+            (1..=herald_notify::log::MAX_KEEP).contains(&keep),
+            "[events] log_keep = {keep}: from 1 to {}",
+            herald_notify::log::MAX_KEEP
+        );
+        Ok(Retention {
+            policy: herald_store::retention::RetentionPolicy {
+                max_age_secs: (days > 0).then_some(days * 86_400),
+                max_events: self.retain_events,
+                ..herald_store::retention::RetentionPolicy::default()
+            },
+            interval: std::time::Duration::from_secs(interval),
+            log_max_bytes: (max_bytes > 0).then_some(max_bytes),
+            log_keep: keep,
+        })
+    }
 }
 
 /// Reads the configuration file, or the defaults when there is none.
@@ -155,6 +232,9 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
     }
     // Unique, well-formed names: two tables of one name would share one cursor.
     herald_notify::subscription::check_configured(&file.subscription)
+        .with_context(|| format!("in {}", path.display()))?;
+    file.events
+        .retention()
         .with_context(|| format!("in {}", path.display()))?;
     Ok(file)
 }
@@ -315,6 +395,41 @@ sink = { type = "stdout" }
         let f = load(Some(&write(&dir, "[store]\nbackend = \"postgres\"\n"))).unwrap();
         assert!(store_config(None, &f).is_err());
         assert!(load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn events_retention_and_rotation() {
+        use herald_store::retention::RetentionPolicy;
+        let dir = tempfile::tempdir().unwrap();
+        // The defaults: acknowledged events older than 30 days go; the log rotates at 128 MiB.
+        let r = EventsSection::default().retention().unwrap();
+        assert_eq!(
+            r.policy,
+            RetentionPolicy {
+                max_age_secs: Some(30 * 86_400),
+                ..RetentionPolicy::default()
+            }
+        );
+        assert_eq!((r.log_max_bytes, r.log_keep), (Some(128 << 20), 8));
+        assert_eq!(r.interval.as_secs(), 60);
+        let f = load(Some(&write(
+            &dir,
+            "[events]\nretain_days = 0\nretain_events = 1000\nlog_max_bytes = 0\nlog_keep = 3\n\
+             prune_interval_secs = 5\n",
+        )))
+        .unwrap();
+        let r = f.events.retention().unwrap();
+        assert_eq!(r.policy.max_age_secs, None, "0 days: no age limit");
+        assert_eq!(r.policy.max_events, Some(1000));
+        assert_eq!((r.log_max_bytes, r.log_keep), (None, 3));
+        assert_eq!(r.interval.as_secs(), 5);
+        let err = |text: &str| format!("{:#}", load(Some(&write(&dir, text))).unwrap_err());
+        assert!(err("[events]\nretain_events = 0\n").contains("retain_events"));
+        assert!(err("[events]\nlog_keep = 0\n").contains("log_keep"));
+        assert!(err("[events]\nlog_max_bytes = 10\n").contains("log_max_bytes"));
+        assert!(err("[events]\nprune_interval_secs = 0\n").contains("prune_interval_secs"));
+        assert!(err("[events]\nretain_days = 99999999\n").contains("retain_days"));
+        assert!(err("[events]\nretain_dys = 3\n").contains("retain_dys"));
     }
 
     #[test]

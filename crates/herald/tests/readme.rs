@@ -1,5 +1,6 @@
 //! The README promises things a test can hold it to: the events reference is the registry's,
-//! and the quick-start commands are the ones CI runs.
+//! the quick-start commands are the ones CI runs, and the metrics it lists (and the example
+//! Grafana dashboard uses) are the ones `/metrics` serves.
 #![allow(clippy::unwrap_used)]
 
 use herald_events::reference;
@@ -56,4 +57,36 @@ fn readme_quick_start_commands_are_real() {
         ))
         .exists()
     );
+}
+
+#[test]
+fn readme_and_dashboard_name_the_metrics_herald_serves() {
+    let readme = read("README.md");
+    for family in herald_metrics::expose::FAMILIES {
+        assert!(
+            readme.contains(&format!("`{family}`")),
+            "the README's metrics table lacks {family}"
+        );
+    }
+    let dashboard = read("examples/grafana-herald.json");
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    assert_eq!(parsed["title"], "Herald");
+    let mut used = 0;
+    for (i, _) in dashboard.match_indices("herald_") {
+        let name: String = dashboard[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|base| herald_metrics::expose::FAMILIES.contains(base))
+            .unwrap_or(&name);
+        assert!(
+            herald_metrics::expose::FAMILIES.contains(&family),
+            "the dashboard uses {name}, which /metrics does not serve"
+        );
+        used += 1;
+    }
+    assert!(used > 20, "the dashboard shows Herald's metrics");
 }

@@ -191,54 +191,208 @@ pub enum CommandBody {
 }
 
 impl CommandBody {
-    /// The command's name as it would be written (for logs and `BAD` texts).
+    /// The command's name as it would be written (for logs, `BAD` texts and metrics).
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// What kind of command this is.
+    pub fn kind(&self) -> CommandKind {
         match self {
-            CommandBody::Capability => "CAPABILITY",
-            CommandBody::Noop => "NOOP",
-            CommandBody::Logout => "LOGOUT",
-            CommandBody::Id(_) => "ID",
-            CommandBody::StartTls => "STARTTLS",
-            CommandBody::Authenticate { .. } => "AUTHENTICATE",
-            CommandBody::Login { .. } => "LOGIN",
-            CommandBody::Enable(_) => "ENABLE",
-            CommandBody::Select { .. } => "SELECT",
-            CommandBody::Examine { .. } => "EXAMINE",
-            CommandBody::Create { .. } => "CREATE",
-            CommandBody::Delete(_) => "DELETE",
-            CommandBody::Rename { .. } => "RENAME",
-            CommandBody::Subscribe(_) => "SUBSCRIBE",
-            CommandBody::Unsubscribe(_) => "UNSUBSCRIBE",
-            CommandBody::List(_) => "LIST",
-            CommandBody::Lsub { .. } => "LSUB",
-            CommandBody::Namespace => "NAMESPACE",
-            CommandBody::Status { .. } => "STATUS",
-            CommandBody::Append { .. } => "APPEND",
-            CommandBody::Idle => "IDLE",
-            CommandBody::GetQuota(_) => "GETQUOTA",
-            CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
-            CommandBody::SetQuota { .. } => "SETQUOTA",
-            CommandBody::Check => "CHECK",
-            CommandBody::Close => "CLOSE",
-            CommandBody::Unselect => "UNSELECT",
-            CommandBody::Expunge => "EXPUNGE",
-            CommandBody::UidExpunge(_) => "UID EXPUNGE",
-            CommandBody::Search(s) if s.uid => "UID SEARCH",
-            CommandBody::Search(_) => "SEARCH",
-            CommandBody::Sort(s) if s.uid => "UID SORT",
-            CommandBody::Sort(_) => "SORT",
-            CommandBody::Thread(t) if t.uid => "UID THREAD",
-            CommandBody::Thread(_) => "THREAD",
-            CommandBody::Fetch(f) if f.uid => "UID FETCH",
-            CommandBody::Fetch(_) => "FETCH",
-            CommandBody::Store(s) if s.uid => "UID STORE",
-            CommandBody::Store(_) => "STORE",
-            CommandBody::Copy { uid: true, .. } => "UID COPY",
-            CommandBody::Copy { .. } => "COPY",
-            CommandBody::Move { uid: true, .. } => "UID MOVE",
-            CommandBody::Move { .. } => "MOVE",
-            CommandBody::CancelUpdate(_) => "CANCELUPDATE",
+            CommandBody::Capability => CommandKind::Capability,
+            CommandBody::Noop => CommandKind::Noop,
+            CommandBody::Logout => CommandKind::Logout,
+            CommandBody::Id(_) => CommandKind::Id,
+            CommandBody::StartTls => CommandKind::StartTls,
+            CommandBody::Authenticate { .. } => CommandKind::Authenticate,
+            CommandBody::Login { .. } => CommandKind::Login,
+            CommandBody::Enable(_) => CommandKind::Enable,
+            CommandBody::Select { .. } => CommandKind::Select,
+            CommandBody::Examine { .. } => CommandKind::Examine,
+            CommandBody::Create { .. } => CommandKind::Create,
+            CommandBody::Delete(_) => CommandKind::Delete,
+            CommandBody::Rename { .. } => CommandKind::Rename,
+            CommandBody::Subscribe(_) => CommandKind::Subscribe,
+            CommandBody::Unsubscribe(_) => CommandKind::Unsubscribe,
+            CommandBody::List(_) => CommandKind::List,
+            CommandBody::Lsub { .. } => CommandKind::Lsub,
+            CommandBody::Namespace => CommandKind::Namespace,
+            CommandBody::Status { .. } => CommandKind::Status,
+            CommandBody::Append { .. } => CommandKind::Append,
+            CommandBody::Idle => CommandKind::Idle,
+            CommandBody::GetQuota(_) => CommandKind::GetQuota,
+            CommandBody::GetQuotaRoot(_) => CommandKind::GetQuotaRoot,
+            CommandBody::SetQuota { .. } => CommandKind::SetQuota,
+            CommandBody::Check => CommandKind::Check,
+            CommandBody::Close => CommandKind::Close,
+            CommandBody::Unselect => CommandKind::Unselect,
+            CommandBody::Expunge => CommandKind::Expunge,
+            CommandBody::UidExpunge(_) => CommandKind::UidExpunge,
+            CommandBody::Search(s) if s.uid => CommandKind::UidSearch,
+            CommandBody::Search(_) => CommandKind::Search,
+            CommandBody::Sort(s) if s.uid => CommandKind::UidSort,
+            CommandBody::Sort(_) => CommandKind::Sort,
+            CommandBody::Thread(t) if t.uid => CommandKind::UidThread,
+            CommandBody::Thread(_) => CommandKind::Thread,
+            CommandBody::Fetch(f) if f.uid => CommandKind::UidFetch,
+            CommandBody::Fetch(_) => CommandKind::Fetch,
+            CommandBody::Store(s) if s.uid => CommandKind::UidStore,
+            CommandBody::Store(_) => CommandKind::Store,
+            CommandBody::Copy { uid: true, .. } => CommandKind::UidCopy,
+            CommandBody::Copy { .. } => CommandKind::Copy,
+            CommandBody::Move { uid: true, .. } => CommandKind::UidMove,
+            CommandBody::Move { .. } => CommandKind::Move,
+            CommandBody::CancelUpdate(_) => CommandKind::CancelUpdate,
         }
+    }
+}
+
+/// The kinds of command, one per name a client can send (`UID FETCH` apart from `FETCH`): the
+/// index of a command's counter and latency histogram in [`crate::COMMANDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// `CAPABILITY`
+    Capability,
+    /// `NOOP`
+    Noop,
+    /// `LOGOUT`
+    Logout,
+    /// `ID`
+    Id,
+    /// `STARTTLS`
+    StartTls,
+    /// `AUTHENTICATE`
+    Authenticate,
+    /// `LOGIN`
+    Login,
+    /// `ENABLE`
+    Enable,
+    /// `SELECT`
+    Select,
+    /// `EXAMINE`
+    Examine,
+    /// `CREATE`
+    Create,
+    /// `DELETE`
+    Delete,
+    /// `RENAME`
+    Rename,
+    /// `SUBSCRIBE`
+    Subscribe,
+    /// `UNSUBSCRIBE`
+    Unsubscribe,
+    /// `LIST`
+    List,
+    /// `LSUB`
+    Lsub,
+    /// `NAMESPACE`
+    Namespace,
+    /// `STATUS`
+    Status,
+    /// `APPEND`
+    Append,
+    /// `IDLE`
+    Idle,
+    /// `GETQUOTA`
+    GetQuota,
+    /// `GETQUOTAROOT`
+    GetQuotaRoot,
+    /// `SETQUOTA`
+    SetQuota,
+    /// `CHECK`
+    Check,
+    /// `CLOSE`
+    Close,
+    /// `UNSELECT`
+    Unselect,
+    /// `EXPUNGE`
+    Expunge,
+    /// `UID EXPUNGE`
+    UidExpunge,
+    /// `UID SEARCH`
+    UidSearch,
+    /// `SEARCH`
+    Search,
+    /// `UID SORT`
+    UidSort,
+    /// `SORT`
+    Sort,
+    /// `UID THREAD`
+    UidThread,
+    /// `THREAD`
+    Thread,
+    /// `UID FETCH`
+    UidFetch,
+    /// `FETCH`
+    Fetch,
+    /// `UID STORE`
+    UidStore,
+    /// `STORE`
+    Store,
+    /// `UID COPY`
+    UidCopy,
+    /// `COPY`
+    Copy,
+    /// `UID MOVE`
+    UidMove,
+    /// `MOVE`
+    Move,
+    /// `CANCELUPDATE`
+    CancelUpdate,
+}
+
+impl CommandKind {
+    /// Every kind's name, indexed by the kind.
+    pub const NAMES: [&'static str; 44] = [
+        "CAPABILITY",
+        "NOOP",
+        "LOGOUT",
+        "ID",
+        "STARTTLS",
+        "AUTHENTICATE",
+        "LOGIN",
+        "ENABLE",
+        "SELECT",
+        "EXAMINE",
+        "CREATE",
+        "DELETE",
+        "RENAME",
+        "SUBSCRIBE",
+        "UNSUBSCRIBE",
+        "LIST",
+        "LSUB",
+        "NAMESPACE",
+        "STATUS",
+        "APPEND",
+        "IDLE",
+        "GETQUOTA",
+        "GETQUOTAROOT",
+        "SETQUOTA",
+        "CHECK",
+        "CLOSE",
+        "UNSELECT",
+        "EXPUNGE",
+        "UID EXPUNGE",
+        "UID SEARCH",
+        "SEARCH",
+        "UID SORT",
+        "SORT",
+        "UID THREAD",
+        "THREAD",
+        "UID FETCH",
+        "FETCH",
+        "UID STORE",
+        "STORE",
+        "UID COPY",
+        "COPY",
+        "UID MOVE",
+        "MOVE",
+        "CANCELUPDATE",
+    ];
+
+    /// The command's name as it would be written.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
     }
 }
 

@@ -469,7 +469,11 @@ impl<B: Backend> Session<B> {
                 }
                 Input::Command(Ok(cmd)) => {
                     self.throttle().await;
-                    let control = self.command(cmd, w).await?;
+                    let kind = cmd.body.kind();
+                    let started = std::time::Instant::now();
+                    let control = self.command(cmd, w).await;
+                    crate::COMMANDS.record(kind as usize, started.elapsed());
+                    let control = control?;
                     self.literals.clear();
                     if control != Control::Continue {
                         return Ok(control);

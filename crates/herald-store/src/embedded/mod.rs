@@ -14,6 +14,7 @@
 //! read-only connections via `spawn_blocking`.
 
 mod ops;
+mod prune;
 mod reads;
 mod schema;
 mod writer;
@@ -249,6 +250,16 @@ impl Backend for Embedded {
 
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         self.shared.notifier.mailbox(mailbox_id)
+    }
+
+    fn is_open(&self) -> bool {
+        // The writer drops its receiver when it stops (a failed transaction control), which
+        // closes the channel even though the sender is still here.
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
     }
 
     async fn close(&self) {

@@ -52,9 +52,9 @@ impl<E: Into<StoreError>> From<E> for Failed {
     }
 }
 
-type OpResult = std::result::Result<Done, Failed>;
+pub(super) type OpResult = std::result::Result<Done, Failed>;
 
-fn done(output: Output, events: Vec<Event>, mailboxes: Vec<i64>) -> OpResult {
+pub(super) fn done(output: Output, events: Vec<Event>, mailboxes: Vec<i64>) -> OpResult {
     Ok(Done {
         output,
         events,
@@ -168,6 +168,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             now_ms,
         } => delivery::park(conn, name, ids, reason, *cursor, *now_ms),
         Op::UnparkEvents { name, ids } => delivery::unpark(conn, name, ids),
+        Op::PruneOutbox {
+            policy,
+            hold,
+            now_ms,
+        } => super::prune::prune(conn, policy, *hold, *now_ms),
     }
 }
 

@@ -224,6 +224,35 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             shared.notifier.outbox_advanced(last);
             Answer::Id(last)
         }
+        Query::OutboxBounds => Answer::OutboxBounds(outbox_bounds(conn)?),
+        Query::EventTimes(ids) => {
+            // RFC 3339 with its offset is one of SQLite's time formats; `subsec` keeps the
+            // milliseconds.
+            let mut stmt = conn.prepare_cached(
+                "SELECT CAST(unixepoch(json_extract(event, '$.timestamp'), 'subsec') * 1000
+                        AS INTEGER)
+                 FROM outbox WHERE id = ?1",
+            )?;
+            let mut times = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(ms) = stmt
+                    .query_row([id as i64], |r| r.get::<_, Option<i64>>(0))
+                    .optional()?
+                {
+                    times.push((id, ms));
+                }
+            }
+            Answer::EventTimes(times)
+        }
+        Query::ParkedCounts => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT delivery, count(*) FROM parked GROUP BY delivery ORDER BY delivery",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Answer::ParkedCounts(rows)
+        }
         Query::Consistency(after) => Answer::Consistency(consistency(conn, shared, after)?),
         Query::EventsById(ids) => {
             let mut stmt = conn.prepare_cached("SELECT event FROM outbox WHERE id = ?1")?;
@@ -276,6 +305,23 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Answer::Parked(rows)
         }
+    })
+}
+
+/// The oldest id the outbox keeps and the highest ever committed: both from indexes, so a
+/// scrape costs the same whatever the outbox's size.
+fn outbox_bounds(conn: &Connection) -> Result<OutboxBounds> {
+    let oldest: Option<i64> = conn
+        .prepare_cached("SELECT min(id) FROM outbox")?
+        .query_row([], |r| r.get(0))?;
+    let head = conn
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0) as u64;
+    Ok(OutboxBounds {
+        oldest: oldest.map(|o| o as u64),
+        head,
     })
 }
 
@@ -469,15 +515,17 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
     c.messages =
         conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))? as u64;
     c.blobs = conn.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get::<_, i64>(0))? as u64;
-    let (count, max): (i64, Option<i64>) =
-        conn.query_row("SELECT COUNT(*), MAX(id) FROM outbox", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+    let (count, min, max): (i64, Option<i64>, Option<i64>) =
+        conn.query_row("SELECT COUNT(*), MIN(id), MAX(id) FROM outbox", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
     c.events = count as u64;
     c.last_event_id = max.unwrap_or(0) as u64;
-    if c.events != c.last_event_id {
+    // Retention removes only the oldest events: what is left is one run of ids.
+    let first = min.unwrap_or(1) as u64;
+    if c.events != (c.last_event_id + 1).saturating_sub(first) {
         c.problems.push(format!(
-            "outbox ids not contiguous: {} rows, last id {}",
+            "outbox ids not contiguous: {} rows, ids {first} to {}",
             c.events, c.last_event_id
         ));
     }

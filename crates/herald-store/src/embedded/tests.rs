@@ -2259,3 +2259,196 @@ fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
         .unwrap();
     assert!(conn.last_insert_rowid() > a1.max(a3).max(b1));
 }
+
+// ---- retention -----------------------------------------------------------------------------
+
+use crate::retention::RetentionPolicy;
+
+impl T {
+    /// Commits `n` events (mailbox creations) for `ctx`.
+    async fn events(&self, ctx: &SessionContext, n: usize) {
+        for _ in 0..n {
+            let name = format!("M{}", self.last().await + 1);
+            self.store.create_mailbox(ctx, &name, None).await.unwrap();
+        }
+    }
+
+    async fn delivery(&self, name: &str, cursor: u64) {
+        self.store
+            .put_delivery(DeliveryRecord {
+                name: name.into(),
+                config: "{}".into(),
+                origin: "api".into(),
+                paused: false,
+                disabled_reason: None,
+                cursor,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn bounds(&self) -> (Option<u64>, u64) {
+        let b = self.store.outbox_bounds().await.unwrap();
+        (b.oldest, b.head)
+    }
+
+    /// Prunes as if it were `now_ms`, until retention says it is done; returns the rows pruned.
+    async fn prune_at(&self, policy: RetentionPolicy, now_ms: i64) -> u64 {
+        let mut total = 0;
+        loop {
+            let op = crate::backend::Op::PruneOutbox {
+                policy,
+                hold: self.store.inner.holds.lowest(),
+                now_ms,
+            };
+            let applied = self
+                .store
+                .inner
+                .backend
+                .submit(SessionContext::service(PROCESS), op)
+                .await
+                .unwrap();
+            let crate::backend::Output::Pruned(r) = applied.output else {
+                panic!("not a prune report");
+            };
+            total += r.pruned;
+            if !r.more {
+                return total;
+            }
+        }
+    }
+}
+
+fn keep_newest(n: u64) -> RetentionPolicy {
+    RetentionPolicy {
+        max_events: Some(n),
+        ..RetentionPolicy::default()
+    }
+}
+
+#[tokio::test]
+async fn retention_removes_only_acknowledged_events_never_parked_ones() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.events(&ctx, 20).await;
+    assert_eq!(t.bounds().await, (Some(1), 20));
+    // Nothing configured: nothing goes.
+    assert_eq!(
+        t.store
+            .prune_events(&RetentionPolicy::default())
+            .await
+            .unwrap()
+            .pruned,
+        0
+    );
+    // Two subscriptions: the slower one (cursor 8) decides, whatever the policy allows.
+    t.delivery("fast", 20).await;
+    t.delivery("slow", 8).await;
+    assert_eq!(t.prune_at(keep_newest(1), now_ms()).await, 8);
+    assert_eq!(t.bounds().await, (Some(9), 20));
+    // A paused subscription keeps what it has not acknowledged too.
+    t.store
+        .set_delivery_state("slow", true, None)
+        .await
+        .unwrap();
+    t.store.set_delivery_cursor("slow", 12).await.unwrap();
+    // Events parked by a subscription stay (a replay reads them), and everything after them.
+    t.store
+        .park_events("fast", vec![11], "HTTP 500", 20)
+        .await
+        .unwrap();
+    assert_eq!(t.prune_at(keep_newest(1), now_ms()).await, 2);
+    assert_eq!(t.bounds().await, (Some(11), 20));
+    t.store.unpark_events("fast", vec![11]).await.unwrap();
+    // An in-process hold (the event log) counts like a cursor.
+    let hold = t.store.retention_hold(11);
+    assert_eq!(t.prune_at(keep_newest(1), now_ms()).await, 1);
+    assert_eq!(t.bounds().await, (Some(12), 20));
+    hold.release_through(15);
+    t.store.set_delivery_cursor("slow", 20).await.unwrap();
+    assert_eq!(t.prune_at(keep_newest(1), now_ms()).await, 4);
+    assert_eq!(t.bounds().await, (Some(16), 20));
+    drop(hold);
+    // Never the newest event, even when everything is acknowledged.
+    assert_eq!(t.prune_at(keep_newest(1), now_ms()).await, 4);
+    assert_eq!(t.bounds().await, (Some(20), 20));
+    // The policy: the newest N stay.
+    t.events(&ctx, 10).await;
+    t.store.set_delivery_cursor("slow", 30).await.unwrap();
+    t.store.set_delivery_cursor("fast", 30).await.unwrap();
+    assert_eq!(t.prune_at(keep_newest(4), now_ms()).await, 7);
+    assert_eq!(t.bounds().await, (Some(27), 30));
+    let c = t.store.check_consistency().await.unwrap();
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    assert_eq!((c.events, c.last_event_id), (4, 30));
+    // Ids go on from the head, never reused.
+    t.events(&ctx, 1).await;
+    assert_eq!(t.bounds().await, (Some(27), 31));
+}
+
+#[tokio::test]
+async fn retention_by_age_stops_at_the_first_young_event_and_works_in_batches() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.events(&ctx, 10).await;
+    let day = 86_400_000;
+    let by_age = RetentionPolicy {
+        max_age_secs: Some(86_400),
+        batch: 3,
+        ..RetentionPolicy::default()
+    };
+    // Young: nothing goes.
+    assert_eq!(t.prune_at(by_age, now_ms()).await, 0);
+    // Two days on, every acknowledged one is old; batches of three, the newest stays.
+    assert_eq!(t.prune_at(by_age, now_ms() + 2 * day).await, 9);
+    assert_eq!(t.bounds().await, (Some(10), 10));
+    // One transaction removes at most a batch, and says when there may be more.
+    t.events(&ctx, 10).await;
+    let r = t
+        .store
+        .prune_events(&RetentionPolicy {
+            max_events: Some(1),
+            batch: 4,
+            ..RetentionPolicy::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((r.pruned, r.oldest, r.more), (4, Some(14), true));
+    // Either limit lets an event go: age none here, but the count does.
+    let both = RetentionPolicy {
+        max_age_secs: Some(86_400),
+        max_events: Some(5),
+        batch: 100,
+    };
+    assert_eq!(t.prune_at(both, now_ms()).await, 2);
+    assert_eq!(t.bounds().await, (Some(16), 20));
+}
+
+#[tokio::test]
+async fn event_times_and_outbox_bounds() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    assert_eq!(
+        t.store.outbox_bounds().await.unwrap(),
+        OutboxBounds::default()
+    );
+    t.events(&ctx, 3).await;
+    let before = now_ms();
+    let times = t.store.event_times(vec![2, 3, 99]).await.unwrap();
+    assert_eq!(times.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [2, 3]);
+    for (_, ms) in times {
+        let ms = ms.expect("an RFC 3339 timestamp SQLite reads");
+        assert!((before - ms).abs() < 60_000, "{ms} vs {before}");
+    }
+    let b = OutboxBounds {
+        oldest: Some(3),
+        head: 5,
+    };
+    assert_eq!(b.events(), 3);
+    assert!(b.pruned(1) && b.pruned(2));
+    assert!(!b.pruned(0) && !b.pruned(3) && !b.pruned(6));
+    assert!(!t.store.is_open() || t.store.parked_counts().await.unwrap().is_empty());
+    assert!(t.store.is_open());
+    t.store.close().await;
+    assert!(!t.store.is_open());
+}

@@ -16,11 +16,12 @@
 
 use super::Shared;
 use super::ops;
-use crate::backend::{Applied, Op};
+use crate::backend::{Applied, Op, Output};
 use crate::{Result, SessionContext, StoreError, StoredEvent};
-use herald_events::Event;
+use herald_events::{Event, EventType};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// One queued mutation.
@@ -199,6 +200,7 @@ fn record_failure(
     mut failed: ops::Failed,
     next_id: &mut u64,
     written: &mut Vec<StoredEvent>,
+    tally: &mut Vec<EventType>,
 ) -> rusqlite::Result<StoreError> {
     if failed.events.is_empty() {
         return Ok(failed.error);
@@ -209,6 +211,7 @@ fn record_failure(
     })?;
     match recorded {
         Ok(()) => {
+            tally.extend(failed.events.iter().map(|e| e.event.clone()));
             if let StoreError::OverQuota { event_id, .. } = &mut failed.error {
                 *event_id = failed
                     .events
@@ -227,6 +230,7 @@ fn record_failure(
 
 fn fail_all(batch: &mut Vec<Job>, why: &str) {
     tracing::error!("store transaction failed: {why}");
+    herald_metrics::global().commit_failed();
     for job in batch.drain(..) {
         let _ = job.reply.send(Err(StoreError::Corrupt(format!(
             "transaction failed: {why}"
@@ -239,6 +243,7 @@ struct Outcome {
 }
 
 fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
+    let started = Instant::now();
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         return fail_all(batch, &e.to_string());
     }
@@ -255,6 +260,8 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
     // dropped again below (their ids lie above `next_id` once it is reset).
     let mut written: Vec<StoredEvent> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+    // Events of failed operations that commit anyway (QuotaExceed), for the metrics.
+    let mut recorded: Vec<EventType> = Vec::new();
     for job in batch.iter() {
         let saved = next_id;
         let applied = in_savepoint(conn, "op", || {
@@ -275,9 +282,16 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
                 // Rolled back with its savepoint: none of its ids were used.
                 next_id = saved;
                 written.retain(|e| e.id <= next_id);
-                let recorded = record_failure(conn, shared, failed, &mut next_id, &mut written);
+                let failure = record_failure(
+                    conn,
+                    shared,
+                    failed,
+                    &mut next_id,
+                    &mut written,
+                    &mut recorded,
+                );
                 written.retain(|e| e.id <= next_id);
-                recorded.map(Err)
+                failure.map(Err)
             }
             Err(e) => Err(e),
         };
@@ -298,8 +312,28 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
         let _ = conn.execute_batch("ROLLBACK");
         return fail_all(batch, &e.to_string());
     }
+    let metrics = herald_metrics::global();
+    metrics.commit(batch.len(), started.elapsed());
+    let committed = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .flat_map(|(applied, _)| applied.events.iter().map(|e| &e.event));
+    for event in committed.chain(&recorded) {
+        metrics.event_committed(event);
+    }
     debug_assert_eq!(written.last().map_or(before, |e| e.id), next_id);
     shared.notifier.committed(before, written);
+    // Retention removed the oldest events: memory must not serve them either.
+    for o in &outcomes {
+        if let Ok((applied, _)) = &o.result
+            && let Output::Pruned(report) = &applied.output
+            && report.pruned > 0
+        {
+            shared
+                .notifier
+                .forget_before(report.oldest.unwrap_or(next_id + 1));
+        }
+    }
     shared.notifier.mailboxes_changed(
         outcomes
             .iter()

@@ -8,9 +8,14 @@
 //! directory it creates the account `demo` with a random password and prints it once.
 //!
 //! Start-up binds every port before anything runs, so a port in use stops Herald before any
-//! event is delivered. A stop drains in order: listeners stop accepting and sessions end (each
+//! event is delivered; `/readyz` answers 200 only once every listener runs. A stop first marks
+//! Herald not ready, then drains in order: listeners stop accepting and sessions end (each
 //! recording its Logout), then delivery gets a few seconds to carry those last events to every
 //! subscription and the event log, then it stops.
+//!
+//! Retention (`[events] retain_days`, `retain_events`) runs as a background task beside
+//! delivery; the event log holds back what it has not yet made durable, so the outbox never
+//! loses an event the log still has to write.
 
 use crate::config::{FileConfig, ListenSection};
 use anyhow::{Context as _, bail};
@@ -262,6 +267,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             bail!("[{name}] detail_delivery is an [lmtp] setting");
         }
     }
+    let retention = file.events.retention()?;
     let detail: herald_lmtp::DetailDelivery = match &lmtp.detail_delivery {
         Some(d) => d.parse().map_err(|e| anyhow::anyhow!("[lmtp] {e}"))?,
         None => herald_lmtp::DetailDelivery::default(),
@@ -325,6 +331,9 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
 
     let hostname = store.config().server_fqdn.clone();
     let limiter = Arc::new(AuthLimiter::default());
+    let log_enabled = file.events.log.unwrap_or(true);
+    // Taken before retention starts: until the log has read its own cursor, nothing goes.
+    let log_hold = log_enabled.then(|| store.retention_hold(0));
     let http_state = herald_http::HttpState::new(
         store.clone(),
         Some(Arc::clone(&dispatcher)),
@@ -335,6 +344,11 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         Some(signer) => http_state.with_content_links(signer),
         None => http_state,
     };
+    let http_state = match &log_hold {
+        Some(hold) => http_state.with_event_log(hold.clone()),
+        None => http_state,
+    };
+    let readiness = http_state.readiness();
     let mut tasks = JoinSet::new();
 
     let imap_server = herald_imap::ImapServer::new(
@@ -415,18 +429,30 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         });
     }
 
-    let mut log_task = if file.events.log.unwrap_or(true) {
+    let mut log_task = if log_enabled {
         let path = store.config().path.join("events.jsonl");
         say!("event log: {}", path.display());
         Some(tokio::spawn(herald_notify::log::run(
             store.clone(),
             path,
-            !with_config,
+            herald_notify::log::LogOptions {
+                console: !with_config,
+                max_bytes: retention.log_max_bytes,
+                keep: retention.log_keep,
+                hold: log_hold,
+            },
             delivery.clone(),
         )))
     } else {
         None
     };
+    let retention_task = tokio::spawn(herald_notify::retention::run(
+        store.clone(),
+        retention.policy,
+        retention.interval,
+        delivery.clone(),
+    ));
+    readiness.set(true);
     tracing::info!(hostname = %hostname, data = %store.config().path.display(), "Herald is serving");
 
     let mut code = ExitCode::SUCCESS;
@@ -450,6 +476,8 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             code = ExitCode::FAILURE;
         }
     }
+    // Not ready from here on: a load balancer stops sending new clients while sessions end.
+    readiness.set(false);
     shutdown.cancel();
     if tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} })
         .await
@@ -462,6 +490,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     // event log drains to the outbox head by itself once told to stop).
     settle(&store, &dispatcher, SETTLE).await;
     delivery.cancel();
+    let _ = retention_task.await;
     if let Some(task) = log_task {
         match task.await {
             Ok(Ok(())) => {}

@@ -4,8 +4,14 @@
 //! With `--follow` it waits for new commits: at once for this process's own, and through the
 //! store's short cross-process poll for the server's (the usual case: the CLI watching a
 //! running server).
+//!
+//! Retention removes the oldest events (`[events] retain_days`, `retain_events`), so the
+//! outbox holds `oldest ..= head`. Without `--from` the tail starts at the oldest kept; a
+//! `--from` naming an id already removed is an error that says which id is the oldest kept,
+//! rather than a silent jump, and so is a `--follow` that retention overtakes.
 
 use crate::cli::TailArgs;
+use anyhow::bail;
 use herald_store::Store;
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,10 +25,22 @@ pub async fn run(store: &Store, args: &TailArgs) -> anyhow::Result<ExitCode> {
     if args.parked {
         return parked(store).await;
     }
-    let mut after = args.from.saturating_sub(1);
+    let bounds = store.outbox_bounds().await?;
+    let mut after = match args.from {
+        Some(from) if bounds.pruned(from) => bail!(pruned_message(from, bounds.oldest)),
+        Some(from) => from.saturating_sub(1),
+        None => 0,
+    };
     let stdout = std::io::stdout();
     loop {
         let rows = store.events_after(after, PAGE).await?;
+        // Ids are dense: a hole after what was printed means retention removed it meanwhile.
+        if let Some(first) = rows.first()
+            && after > 0
+            && first.id > after + 1
+        {
+            bail!(pruned_message(after + 1, Some(first.id)));
+        }
         if rows.is_empty() {
             if !args.follow {
                 return Ok(ExitCode::SUCCESS);
@@ -42,6 +60,17 @@ pub async fn run(store: &Store, args: &TailArgs) -> anyhow::Result<ExitCode> {
         if let Err(e) = out.flush() {
             return quiet_on_broken_pipe(e);
         }
+    }
+}
+
+/// What to say when event `id` is no longer in the outbox.
+fn pruned_message(id: u64, oldest: Option<u64>) -> String {
+    match oldest {
+        Some(oldest) => format!(
+            "event {id} has been pruned from the outbox by retention ([events] retain_days, \
+             retain_events); the oldest event kept is {oldest}: use --from {oldest}"
+        ),
+        None => format!("event {id} has been pruned from the outbox by retention"),
     }
 }
 

@@ -1,0 +1,89 @@
+//! Outbox retention as one writer operation (the rules are in `crate::retention`).
+//!
+//! It runs inside the writer's transaction like every mutation, so the cursors and parked
+//! events it reads are exactly those committed before it, and a cursor moved back by a replay
+//! in the same batch is seen: nothing a subscription needs can be removed between reading the
+//! cursors and deleting. The work is bounded by the policy's batch: one range read of at most
+//! that many timestamps (only when the age decides), one range delete on the primary key.
+
+use super::ops::{OpResult, done};
+use crate::backend::Output;
+use crate::retention::{PruneReport, RetentionPolicy, count_bound, safe_bound};
+use rusqlite::{Connection, params};
+
+/// Removes, oldest first, at most `policy.batch` events the policy lets go and nothing
+/// after `hold`.
+pub(super) fn prune(
+    conn: &Connection,
+    policy: &RetentionPolicy,
+    hold: u64,
+    now_ms: i64,
+) -> OpResult {
+    let (oldest, head): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT min(id), max(id) FROM outbox")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(oldest), Some(head)) = (oldest, head) else {
+        return done(
+            Output::Pruned(PruneReport::default()),
+            Vec::new(),
+            Vec::new(),
+        );
+    };
+    let (oldest, head) = (oldest as u64, head as u64);
+    let unchanged = PruneReport {
+        pruned: 0,
+        oldest: Some(oldest),
+        more: false,
+    };
+    if !policy.prunes() {
+        return done(Output::Pruned(unchanged), Vec::new(), Vec::new());
+    }
+    let cursors = conn
+        .prepare_cached("SELECT cursor FROM deliveries")?
+        .query_map([], |r| r.get::<_, i64>(0))?
+        .map(|c| c.map(|c| c.max(0) as u64))
+        .collect::<rusqlite::Result<Vec<u64>>>()?;
+    let lowest_parked: Option<i64> = conn
+        .prepare_cached("SELECT min(event_id) FROM parked")?
+        .query_row([], |r| r.get(0))?;
+    let safe = safe_bound(head, cursors, lowest_parked.map(|p| p.max(0) as u64), hold);
+    let batch = policy.batch.max(1) as u64;
+    let end = safe.min(oldest.saturating_add(batch - 1));
+    if end < oldest {
+        return done(Output::Pruned(unchanged), Vec::new(), Vec::new());
+    }
+    let mut upto = count_bound(head, policy.max_events).min(end);
+    if upto < end
+        && let Some(max_age) = policy.max_age_secs
+    {
+        let cutoff = (now_ms / 1000).saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX));
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, unixepoch(json_extract(event, '$.timestamp')) FROM outbox
+             WHERE id > ?1 AND id <= ?2 ORDER BY id",
+        )?;
+        let mut rows = stmt.query(params![upto.max(oldest - 1) as i64, end as i64])?;
+        while let Some(row) = rows.next()? {
+            let id = row.get::<_, i64>(0)? as u64;
+            match row.get::<_, Option<i64>>(1)? {
+                Some(at) if at < cutoff => upto = id,
+                // Young enough, or of unknown age: it and everything after it stay.
+                _ => break,
+            }
+        }
+    }
+    if upto < oldest {
+        return done(Output::Pruned(unchanged), Vec::new(), Vec::new());
+    }
+    let pruned = conn
+        .prepare_cached("DELETE FROM outbox WHERE id <= ?1")?
+        .execute([upto as i64])? as u64;
+    done(
+        Output::Pruned(PruneReport {
+            pruned,
+            oldest: Some(upto + 1),
+            more: pruned >= batch,
+        }),
+        Vec::new(),
+        Vec::new(),
+    )
+}
