@@ -185,6 +185,28 @@ pub(super) fn has_modseq(k: &SearchKey) -> bool {
     contains_key(k, &|k| matches!(k, SearchKey::ModSeq { .. }))
 }
 
+/// The MODSEQ an ESEARCH answer reports (RFC 4731 §3.2, RFC 7162 §3.1.5), for SEARCH and SORT
+/// alike: none unless the criteria name MODSEQ (`wanted`), else the highest of the messages the
+/// answer names — only those at the positions `named` when it names just some (MIN, MAX,
+/// PARTIAL).
+pub(super) fn reported_modseq<T>(
+    hits: &[Hit<T>],
+    named: Option<&[usize]>,
+    wanted: bool,
+) -> Option<u64> {
+    if !wanted {
+        return None;
+    }
+    match named {
+        Some(ix) => ix
+            .iter()
+            .filter_map(|&i| hits.get(i))
+            .map(|h| h.modseq)
+            .max(),
+        None => hits.iter().map(|h| h.modseq).max(),
+    }
+}
+
 /// A message that matched a search, with what the caller took from it.
 pub(super) struct Hit<T> {
     pub seq: u32,
@@ -356,18 +378,7 @@ impl<B: Backend> Session<B> {
         // messages the answer names — only the MIN, MAX and PARTIAL ones when those are all
         // it names.
         let named = returns.and_then(|r| r.named(hits.len()));
-        let modseq = if cmd.criteria.iter().any(has_modseq) {
-            match &named {
-                Some(ix) => ix
-                    .iter()
-                    .filter_map(|&i| hits.get(i))
-                    .map(|h| h.modseq)
-                    .max(),
-                None => hits.iter().map(|h| h.modseq).max(),
-            }
-        } else {
-            None
-        };
+        let modseq = reported_modseq(&hits, named.as_deref(), cmd.criteria.iter().any(has_modseq));
         let o = self.wopts();
         match returns {
             None => write_data(&mut self.out, &Data::Search { ids, modseq }, o),

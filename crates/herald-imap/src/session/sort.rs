@@ -10,7 +10,7 @@
 //! implicit final criterion ("sequence number"); REVERSE flips only its own criterion.
 
 use super::context::{Ordered, Returns};
-use super::search::has_modseq;
+use super::search::{has_modseq, reported_modseq};
 use super::{Backend, Session};
 use crate::mime;
 use crate::proto::command::{SortCommand, SortCriterion, SortKey, ThreadAlgorithm, ThreadCommand};
@@ -216,18 +216,11 @@ impl<B: Backend> Session<B> {
             .collect();
         // The MODSEQ to report (RFC 7162 §3.1.5, as for SEARCH): the highest of the messages
         // the answer names — only the MIN, MAX and PARTIAL ones when those are all it names.
-        let modseq = if cmd.search.iter().any(has_modseq) {
-            match returns.and_then(|r| r.named(hits.len())) {
-                Some(ix) => ix
-                    .iter()
-                    .filter_map(|&i| hits.get(i))
-                    .map(|h| h.modseq)
-                    .max(),
-                None => hits.iter().map(|h| h.modseq).max(),
-            }
-        } else {
-            None
-        };
+        let modseq = reported_modseq(
+            &hits,
+            returns.and_then(|r| r.named(hits.len())).as_deref(),
+            cmd.search.iter().any(has_modseq),
+        );
         let o = self.wopts();
         match returns {
             None => write_data(&mut self.out, &Data::Sort { ids, modseq }, o),
