@@ -321,9 +321,8 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
     for event in committed.chain(&recorded) {
         metrics.event_committed(event);
     }
-    debug_assert_eq!(written.last().map_or(before, |e| e.id), next_id);
-    shared.notifier.committed(before, written);
-    // Retention removed the oldest events: memory must not serve them either.
+    // Retention removed the oldest events: memory must not serve them either, not even to a
+    // reader woken by this very commit.
     for o in &outcomes {
         if let Ok((applied, _)) = &o.result
             && let Output::Pruned(report) = &applied.output
@@ -334,6 +333,8 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
                 .forget_before(report.oldest.unwrap_or(next_id + 1));
         }
     }
+    debug_assert_eq!(written.last().map_or(before, |e| e.id), next_id);
+    shared.notifier.committed(before, written);
     shared.notifier.mailboxes_changed(
         outcomes
             .iter()
