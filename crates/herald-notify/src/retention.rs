@@ -7,6 +7,9 @@
 //! transaction, and the next is asked for only after the previous one committed, so mail
 //! commits queued meanwhile go first and a large backlog of old events never holds the writer
 //! for long.
+//!
+//! The same task sweeps the thread identifiers that expunged messages leave behind
+//! (`Store::sweep_threads`), an account at a time and only where enough went to be worth it.
 
 use herald_store::retention::RetentionPolicy;
 use herald_store::{Store, StoreError};
@@ -23,17 +26,21 @@ pub async fn run(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    if !policy.prunes() {
-        return;
-    }
     loop {
-        match pass(&store, &policy, &shutdown).await {
-            Ok((0, _)) => {}
-            Ok((pruned, oldest)) => {
-                tracing::info!(pruned, oldest = ?oldest, "retention: removed old events from the outbox");
+        if policy.prunes() {
+            match pass(&store, &policy, &shutdown).await {
+                Ok((0, _)) => {}
+                Ok((pruned, oldest)) => {
+                    tracing::info!(pruned, oldest = ?oldest, "retention: removed old events from the outbox");
+                }
+                Err(StoreError::Closed) => return,
+                Err(e) => tracing::warn!("retention: {e}; trying again later"),
             }
+        }
+        match sweep(&store, &shutdown).await {
+            Ok(()) => {}
             Err(StoreError::Closed) => return,
-            Err(e) => tracing::warn!("retention: {e}; trying again later"),
+            Err(e) => tracing::warn!("thread sweep: {e}; trying again later"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -58,6 +65,22 @@ async fn pass(
         }
         tokio::task::yield_now().await;
     }
+}
+
+/// Sweeps every account that is due, one transaction each.
+async fn sweep(store: &Store, shutdown: &CancellationToken) -> Result<(), StoreError> {
+    while let Some((account, removed)) = store.sweep_threads().await? {
+        tracing::debug!(
+            account,
+            removed,
+            "swept thread identifiers of gone messages"
+        );
+        if shutdown.is_cancelled() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

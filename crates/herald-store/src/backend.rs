@@ -253,6 +253,9 @@ pub enum Op {
         /// "Now", in ms since the epoch.
         now_ms: i64,
     },
+    /// Removes the thread identifiers left by gone messages of one account whose expunges
+    /// since its last sweep make it worth it (see `SweptThreads`).
+    SweepThreads,
 }
 
 /// What a mutation produced.
@@ -280,6 +283,9 @@ pub enum Output {
     RecentFrom(u32),
     /// What a pruning transaction removed.
     Pruned(crate::retention::PruneReport),
+    /// What a thread sweep did: the account swept (none: no account needed it) and how many
+    /// identifiers went.
+    SweptThreads(Option<(String, u64)>),
 }
 
 /// A committed mutation.

@@ -1070,6 +1070,18 @@ impl Store {
         Ok(report)
     }
 
+    /// Sweeps one account's thread identifiers if any account is due (see schema version 6):
+    /// returns the account and how many identifiers went, or `None` when none was due. Call
+    /// again while it returns `Some`; each call is one short writer transaction.
+    pub async fn sweep_threads(&self) -> Result<Option<(String, u64)>> {
+        self.run(&Self::delivery_ctx(), Op::SweepThreads, |o| match o {
+            Output::SweptThreads(r) => Some(r),
+            _ => None,
+        })
+        .await
+        .map(|a| a.value)
+    }
+
     /// Keeps retention from removing any event after `at` until the hold moves on
     /// ([`retention::RetentionHold::release_through`]) or is dropped. For consumers in this
     /// process whose cursor lives outside the store, such as the event log.

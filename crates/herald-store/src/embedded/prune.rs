@@ -1,4 +1,5 @@
-//! Outbox retention as one writer operation (the rules are in `crate::retention`).
+//! Housekeeping as writer operations: outbox retention (the rules are in `crate::retention`)
+//! and the sweep of thread identifiers left by gone messages.
 //!
 //! It runs inside the writer's transaction like every mutation, so the cursors and parked
 //! events it reads are exactly those committed before it, and a cursor moved back by a replay
@@ -9,7 +10,7 @@
 use super::ops::{OpResult, done};
 use crate::backend::Output;
 use crate::retention::{PruneReport, RetentionPolicy, count_bound, safe_bound};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Removes, oldest first, at most `policy.batch` events the policy lets go and nothing
 /// after `hold`.
@@ -83,6 +84,41 @@ pub(super) fn prune(
             oldest: Some(upto + 1),
             more: pruned >= batch,
         }),
+        Vec::new(),
+        Vec::new(),
+    )
+}
+
+/// An account is swept once the messages it lost since its last sweep pass this many, or a
+/// quarter of the messages it holds, whichever is more: a sweep reads all of the account's
+/// messages, so sweeping in proportion keeps its cost per expunge constant.
+const SWEEP_MIN_DEBT: i64 = 256;
+
+/// Sweeps the thread identifiers of the account most in debt, if any is due: removes those
+/// whose thread has no message left (a thread number is never reused, so nothing else can
+/// depend on them) and clears the debt.
+pub(super) fn sweep_threads(conn: &Connection) -> OpResult {
+    let due: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT id, name FROM accounts WHERE thread_debt >= max(?1, used_messages / 4)
+             ORDER BY thread_debt DESC LIMIT 1",
+        )?
+        .query_row([SWEEP_MIN_DEBT], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((account_id, name)) = due else {
+        return done(Output::SweptThreads(None), Vec::new(), Vec::new());
+    };
+    let removed = conn
+        .prepare_cached(
+            "DELETE FROM thread_refs WHERE account_id = ?1 AND thread_id NOT IN (
+               SELECT m.thread_id FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id
+               WHERE b.account_id = ?1)",
+        )?
+        .execute([account_id])? as u64;
+    conn.prepare_cached("UPDATE accounts SET thread_debt = 0 WHERE id = ?1")?
+        .execute([account_id])?;
+    done(
+        Output::SweptThreads(Some((name, removed))),
         Vec::new(),
         Vec::new(),
     )

@@ -470,19 +470,15 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
     problems(
         "SELECT m.mailbox_id || ':' || m.uid FROM messages m
          LEFT JOIN blobs b ON b.id = m.blob_id LEFT JOIN mailboxes x ON x.id = m.mailbox_id
-         LEFT JOIN threads t ON t.id = m.thread_id
-         WHERE b.id IS NULL OR x.id IS NULL OR b.size != m.size OR t.id IS NULL",
+         LEFT JOIN accounts a ON a.id = x.account_id
+         WHERE b.id IS NULL OR x.id IS NULL OR b.size != m.size
+            OR m.thread_id <= 0 OR m.thread_id >= a.next_thread",
         "dangling message",
     )?;
     problems(
-        "SELECT t.id || ' refcount ' || t.refcount || ' referenced ' || COUNT(m.uid)
-         FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
-         GROUP BY t.id HAVING t.refcount != COUNT(m.uid) OR COUNT(m.uid) = 0",
-        "thread refcount",
-    )?;
-    problems(
-        "SELECT r.account_id || ' ' || r.msgid FROM thread_refs r
-         LEFT JOIN threads t ON t.id = r.thread_id WHERE t.id IS NULL",
+        "SELECT r.account_id || ' ' || r.key FROM thread_refs r
+         LEFT JOIN accounts a ON a.id = r.account_id
+         WHERE a.id IS NULL OR r.thread_id <= 0 OR r.thread_id >= a.next_thread",
         "dangling thread reference",
     )?;
     problems(

@@ -1810,10 +1810,12 @@ fn a_version_1_store_is_upgraded_in_place() {
         super::schema::migrate(&mut conn).unwrap();
         // What version 1 had: no delivery tables, no `accounts.first_event`, no
         // `mailboxes.recent_uid`, no `messages.savedate`, none of version 5's tombstones and
-        // threads; and a mailbox with six messages' worth of UIDs.
+        // threads nor version 6's thread numbers; and a mailbox with six messages' worth of UIDs.
         conn.execute_batch(
             "DROP TABLE deliveries; DROP TABLE parked;
-             DROP TABLE expunged; DROP TABLE threads; DROP TABLE thread_refs;
+             DROP TABLE expunged; DROP TABLE thread_refs;
+             ALTER TABLE accounts DROP COLUMN next_thread;
+             ALTER TABLE accounts DROP COLUMN thread_debt;
              ALTER TABLE mailboxes DROP COLUMN tombstones;
              ALTER TABLE mailboxes DROP COLUMN tombstone_floor;
              ALTER TABLE messages DROP COLUMN thread_id;
@@ -2142,9 +2144,11 @@ async fn replies_join_their_thread_which_survives_copy_move_and_rename() {
     assert_eq!(tid(6), tid(5));
     assert_ne!(tid(5), tid(1));
     assert_ne!(tid(5), tid(3));
-    // Another account's reply to the same Message-ID is its own thread.
+    // Threads are numbered per account; another account's reply to the same Message-ID
+    // starts one of that account's own.
     let bobs = threads(t.store.clone(), bob.clone(), "INBOX").await;
-    assert_ne!(bobs[0].1, tid(1));
+    assert_eq!(bobs.len(), 1);
+    assert_ne!(bobs[0].1, 0);
     // COPY keeps the thread; MOVE too; RENAME changes nothing about it.
     t.store
         .copy(&ctx, "INBOX", &uids("1"), "Work")
@@ -2158,7 +2162,8 @@ async fn replies_join_their_thread_which_survives_copy_move_and_rename() {
     let done = threads(t.store.clone(), ctx.clone(), "Done").await;
     assert_eq!(done, [(1, tid(1)), (2, tid(3))]);
     t.consistent().await;
-    // A thread whose messages are all gone is forgotten: a late reply starts a new one.
+    // A late reply to a message whose thread is gone joins that thread's number (never
+    // reused, so it names no other conversation).
     t.store
         .store_flags(
             &ctx,
@@ -2173,8 +2178,7 @@ async fn replies_join_their_thread_which_survives_copy_move_and_rename() {
     t.store.expunge(&ctx, "INBOX", None).await.unwrap();
     t.append(&ctx, "INBOX", &mail("g@x", &["e@x"]), &[]).await;
     let inbox2 = threads(t.store.clone(), ctx.clone(), "INBOX").await;
-    let g = inbox2.last().unwrap().1;
-    assert!(![tid(1), tid(3), tid(5)].contains(&g), "{inbox2:?}");
+    assert_eq!(inbox2.last().unwrap().1, tid(5), "{inbox2:?}");
     t.consistent().await;
     // Deleting the account leaves no thread behind.
     t.store.delete_user(&admin(), "alice").await.unwrap();
@@ -2182,7 +2186,7 @@ async fn replies_join_their_thread_which_survives_copy_move_and_rename() {
     let path = t.store.config().path.join("herald.db");
     let conn =
         super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
-    for table in ["threads", "thread_refs", "expunged"] {
+    for table in ["thread_refs", "expunged"] {
         let n: i64 = conn
             .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap();
@@ -2202,11 +2206,12 @@ fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
         // What version 4 had: no tombstones, no threads; two accounts, the first with the
         // same content in two mailboxes.
         conn.execute_batch(
-            "DROP TABLE expunged; DROP TABLE threads; DROP TABLE thread_refs;
+            "DROP TABLE expunged; DROP TABLE thread_refs;
+             ALTER TABLE accounts DROP COLUMN next_thread;
+             ALTER TABLE accounts DROP COLUMN thread_debt;
              ALTER TABLE mailboxes DROP COLUMN tombstones;
              ALTER TABLE mailboxes DROP COLUMN tombstone_floor;
              ALTER TABLE messages DROP COLUMN thread_id;
-             DELETE FROM sqlite_sequence WHERE name = 'threads';
              INSERT INTO accounts (id, name, password_hash) VALUES (1, 'a', 'h'), (2, 'b', 'h');
              INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq)
                VALUES (1, 1, 'INBOX', 1, 4, 9), (2, 1, 'Keep', 1, 2, 3),
@@ -2250,14 +2255,134 @@ fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
     );
     assert_ne!(a1, a3);
     assert_ne!(a1, b1, "another account's copy is its own thread");
-    let refcounts: i64 = conn
-        .query_row("SELECT SUM(refcount) FROM threads", [], |r| r.get(0))
+    // New threads continue after the migrated ones, in every account.
+    let next: Vec<i64> = conn
+        .prepare("SELECT next_thread FROM accounts ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
         .unwrap();
-    assert_eq!(refcounts, 4);
-    // New threads continue after the migrated ones.
-    conn.execute("INSERT INTO threads (refcount) VALUES (1)", [])
+    assert_eq!(next.len(), 2);
+    assert!(next.iter().all(|n| *n > a1.max(a3).max(b1)), "{next:?}");
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'threads'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert!(conn.last_insert_rowid() > a1.max(a3).max(b1));
+    assert_eq!(tables, 0);
+}
+
+#[tokio::test]
+async fn a_version_5_store_keeps_its_threads_under_hashed_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path()).with_fqdn(HOST);
+    config.durable = false;
+    let store = Store::open(config.clone()).await.unwrap();
+    store.add_user(&admin(), "dana", "pw", false).await.unwrap();
+    store.close().await;
+    drop(store);
+    {
+        let path = dir.path().join("herald.db");
+        let conn =
+            super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+        // Back to version 5, the account holding one thread (7) whose root is <root@x>.
+        conn.execute_batch(
+            "DROP TABLE thread_refs;
+             ALTER TABLE accounts DROP COLUMN next_thread;
+             ALTER TABLE accounts DROP COLUMN thread_debt;
+             CREATE TABLE threads (id INTEGER PRIMARY KEY AUTOINCREMENT, refcount INTEGER NOT NULL);
+             INSERT INTO threads (id, refcount) VALUES (7, 1);
+             CREATE TABLE thread_refs (account_id INTEGER NOT NULL, msgid TEXT NOT NULL,
+               thread_id INTEGER NOT NULL, PRIMARY KEY (account_id, msgid)) WITHOUT ROWID;
+             CREATE INDEX thread_refs_by_thread ON thread_refs (thread_id);
+             INSERT INTO thread_refs SELECT id, 'root@x', 7 FROM accounts WHERE name = 'dana';
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+    }
+    let t = T {
+        store: Store::open(config).await.unwrap(),
+        _dir: dir,
+    };
+    let ctx = SessionContext::user("imap", "dana");
+    t.append(&ctx, "INBOX", &mail("r@x", &["root@x"]), &[])
+        .await;
+    t.append(&ctx, "INBOX", &mail("n@x", &[]), &[]).await;
+    let ids: Vec<u64> = t
+        .store
+        .fetch(&ctx, "INBOX", None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.thread_id)
+        .collect();
+    assert_eq!(
+        ids,
+        [7, 8],
+        "the reply joins the migrated thread; new ones come after"
+    );
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn thread_identifiers_of_gone_messages_are_swept_once_enough_went() {
+    let t = open().await;
+    let ctx = t.user("carol").await;
+    t.append(&ctx, "INBOX", &mail("keep@x", &[]), &[]).await;
+    for i in 0..300 {
+        t.append(&ctx, "INBOX", &mail(&format!("m{i}@x"), &[]), &[])
+            .await;
+    }
+    let refs = |t: &T| {
+        let path = t.store.config().path.join("herald.db");
+        let conn =
+            super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM thread_refs", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+    };
+    let expunge = |range: &'static str| {
+        let (store, ctx) = (t.store.clone(), ctx.clone());
+        async move {
+            store
+                .store_flags(
+                    &ctx,
+                    "INBOX",
+                    &uids(range),
+                    FlagMode::Add,
+                    &s(&["\\Deleted"]),
+                    None,
+                )
+                .await
+                .unwrap();
+            store.expunge(&ctx, "INBOX", None).await.unwrap();
+        }
+    };
+    // A few expunges are not worth reading the whole account for.
+    expunge("2:11").await;
+    assert_eq!(t.store.sweep_threads().await.unwrap(), None);
+    assert_eq!(refs(&t), 301);
+    expunge("12:301").await;
+    assert_eq!(
+        t.store.sweep_threads().await.unwrap(),
+        Some(("carol".to_string(), 300))
+    );
+    assert_eq!(refs(&t), 1, "the kept message's identifier stays");
+    assert_eq!(t.store.sweep_threads().await.unwrap(), None);
+    // Its reply still joins it; a reply to a swept one starts a thread of its own.
+    t.append(&ctx, "INBOX", &mail("r1@x", &["keep@x"]), &[])
+        .await;
+    t.append(&ctx, "INBOX", &mail("r2@x", &["m5@x"]), &[]).await;
+    let msgs = t.store.fetch(&ctx, "INBOX", None).await.unwrap();
+    let ids: Vec<u64> = msgs.iter().map(|m| m.thread_id).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[1], ids[0]);
+    assert_ne!(ids[2], ids[0]);
+    t.consistent().await;
 }
 
 // ---- retention -----------------------------------------------------------------------------
