@@ -109,6 +109,12 @@ pub fn now_ms() -> i64 {
 }
 
 impl Store {
+    /// Whether `path` holds a store (an embedded database); [`Store::open`] creates one where
+    /// none is, which administrative commands run in the wrong directory should not do.
+    pub fn exists(path: &std::path::Path) -> bool {
+        path.join(embedded::DB_FILE).is_file()
+    }
+
     /// Opens the embedded store in `config.path`, creating it if needed.
     pub async fn open(config: StoreConfig) -> Result<Store> {
         config.password.check()?;
@@ -170,17 +176,35 @@ impl Store {
         admin: bool,
     ) -> Result<Committed<()>> {
         names::user(name)?;
-        password::check(password)?;
-        let pw = password.to_owned();
-        let params = self.inner.config.password;
-        let password_hash =
-            password::run_blocking(move || password::hash_with(&pw, &params)).await??;
+        let password_hash = self.hash_password(password).await?;
+        self.add_user_hashed(ctx, name, &password_hash, admin).await
+    }
+
+    /// Creates an account whose password is given as a PHC string hashed elsewhere (e.g. by
+    /// `doveadm pw -s ARGON2ID`); see [`password::check_phc`].
+    pub async fn add_user_hashed(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        password_hash: &str,
+        admin: bool,
+    ) -> Result<Committed<()>> {
+        names::user(name)?;
+        password::check_phc(password_hash)?;
         let op = Op::AddUser {
             name: name.to_owned(),
-            password_hash,
+            password_hash: password_hash.to_owned(),
             admin,
         };
         self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// Hashes a new password with the configured cost, off the async threads.
+    async fn hash_password(&self, password: &str) -> Result<String> {
+        password::check(password)?;
+        let pw = password.to_owned();
+        let params = self.inner.config.password;
+        password::run_blocking(move || password::hash_with(&pw, &params)).await?
     }
 
     /// Deletes an account, its mailboxes (MailboxDelete each) and messages.
@@ -202,14 +226,22 @@ impl Store {
         name: &str,
         password: &str,
     ) -> Result<Committed<()>> {
-        password::check(password)?;
-        let pw = password.to_owned();
-        let params = self.inner.config.password;
-        let password_hash =
-            password::run_blocking(move || password::hash_with(&pw, &params)).await??;
+        let password_hash = self.hash_password(password).await?;
+        self.set_password_hashed(ctx, name, &password_hash).await
+    }
+
+    /// Sets an account's password to a PHC string hashed elsewhere (see
+    /// [`password::check_phc`]); cached logins stop working as with [`Store::set_password`].
+    pub async fn set_password_hashed(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<Committed<()>> {
+        password::check_phc(password_hash)?;
         let op = Op::SetPassword {
             name: name.to_owned(),
-            password_hash,
+            password_hash: password_hash.to_owned(),
         };
         let done = self.run(ctx, op, |_| Some(())).await;
         self.inner.auth_cache.forget_user(name);

@@ -219,6 +219,38 @@ pub fn hash_with(password: &str, params: &PasswordParams) -> Result<String> {
     Ok(phc.to_string())
 }
 
+/// Checks a pre-hashed password (a PHC string, as `herald user add --password-hash` takes it):
+/// Argon2 (id, i or d) with a salt and an output, and parameters `verify` will run — within
+/// the same bounds as configured costs, so one imported hash cannot make every login of its
+/// account take seconds or a gigabyte. Cost below the configured floor is accepted: the hash
+/// comes from another system and is re-hashed at Herald's cost only when its owner changes
+/// the password.
+pub fn check_phc(phc: &str) -> Result<()> {
+    let bad = |why: &str| {
+        StoreError::InvalidArgument(format!(
+            "not a usable password hash ({why}); expected a PHC string such as \
+             `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`"
+        ))
+    };
+    let parsed = PasswordHash::new(phc).map_err(|e| bad(&e.to_string()))?;
+    Algorithm::try_from(parsed.algorithm).map_err(|_| bad("only argon2id, argon2i, argon2d"))?;
+    let params = Params::try_from(&parsed).map_err(|e| bad(&e.to_string()))?;
+    if params.m_cost() > 1024 * 1024 || params.t_cost() > 64 || params.p_cost() > 16 {
+        return Err(bad("cost above 1 GiB, 64 passes or 16 lanes"));
+    }
+    if let Some(v) = parsed.version {
+        Version::try_from(v).map_err(|_| bad("unknown argon2 version"))?;
+    }
+    let salt = parsed.salt.ok_or_else(|| bad("no salt"))?;
+    let mut salt_buf = [0u8; 64];
+    salt.decode_b64(&mut salt_buf)
+        .map_err(|_| bad("salt is not base64"))?;
+    if parsed.hash.is_none() {
+        return Err(bad("no hash output"));
+    }
+    Ok(())
+}
+
 /// True when `password` matches the PHC string. A malformed stored hash never matches.
 pub fn verify(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
@@ -301,6 +333,24 @@ mod tests {
         let h = hash_with("pw", &strong).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=47104,t=1,p=1$"), "{h}");
         assert!(verify("pw", &h));
+    }
+
+    #[test]
+    fn pre_hashed_passwords_are_checked_before_they_are_stored() {
+        let ours = hash("secret").unwrap();
+        check_phc(&ours).unwrap();
+        let argon2i = ours.replacen("$argon2id$", "$argon2i$", 1);
+        check_phc(&argon2i).unwrap();
+        for bad in [
+            "",
+            "secret",
+            "{SHA512-CRYPT}$6$abc$def",
+            "$bcrypt$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+            "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+            "$argon2id$v=19$m=19456,t=2,p=1",
+        ] {
+            assert!(check_phc(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

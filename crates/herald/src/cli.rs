@@ -10,8 +10,8 @@ pub struct Cli {
     /// Data directory (default `./herald-data`, or `[store] path` of the config file).
     #[arg(long, global = true, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Configuration file (TOML; keys of DESIGN §4: `[store] path`, `[server] hostname`,
-    /// `[events] seen_deleted_as_flags`).
+    /// Configuration file (TOML; every key is described in the README's "Configuration"
+    /// section, and examples/herald.toml is a commented sample).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// What to do.
@@ -44,23 +44,30 @@ pub enum Command {
 #[derive(Debug, Clone, Subcommand)]
 pub enum UserCommand {
     /// Create an account (with its INBOX).
+    #[command(after_help = "Examples:\n  \
+        herald user add alice                          # asks for the password twice\n  \
+        herald user add alice --password-file pw.txt   # first line of the file; `-` = stdin\n  \
+        herald user add ops --admin --password-hash '$argon2id$v=19$m=19456,t=2,p=1$…'")]
     Add {
         /// Account name.
         name: String,
-        /// Password (stored as an argon2id hash).
-        #[arg(long)]
-        password: String,
+        /// How the password is given (default: asked for at the terminal).
+        #[command(flatten)]
+        password: PasswordArgs,
         /// Administrator: may act as any user and sees every user's events.
         #[arg(long)]
         admin: bool,
     },
     /// Change an account's password; logins cached with the old one stop working at once.
+    #[command(
+        after_help = "Example:\n  herald user passwd alice    # asks for the new password twice"
+    )]
     Passwd {
         /// Account name.
         name: String,
-        /// The new password (stored as an argon2id hash).
-        #[arg(long)]
-        password: String,
+        /// How the new password is given (default: asked for at the terminal).
+        #[command(flatten)]
+        password: PasswordArgs,
     },
     /// List accounts with their quotas and usage.
     List,
@@ -69,6 +76,24 @@ pub enum UserCommand {
         /// Account name.
         name: String,
     },
+}
+
+/// Where a password comes from. None of them: Herald asks at the terminal (twice, not
+/// echoed) — a password on the command line is visible to every user in `ps`.
+#[derive(Debug, Clone, Args)]
+#[group(multiple = false)]
+pub struct PasswordArgs {
+    /// The password itself (visible to other users in `ps` and kept in shell history:
+    /// prefer --password-file or the prompt).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Read the password from the first line of this file; `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// An Argon2 hash in PHC form made elsewhere (e.g. `doveadm pw -s ARGON2ID`), stored as
+    /// it is.
+    #[arg(long, value_name = "PHC")]
+    pub password_hash: Option<String>,
 }
 
 /// `herald quota …`
@@ -151,7 +176,8 @@ pub struct TailArgs {
 pub enum InputFormat {
     /// Herald's RFC 5423 JSON, with lines in Dovecot's push-notification shape mapped first.
     Auto,
-    /// RFC 5423 JSON only (the DESIGN §5 wire format; Cyrus writes this shape too).
+    /// RFC 5423 JSON only (the wire format of the README's "Event format"; Cyrus writes this
+    /// shape too).
     Rfc5423,
     /// Dovecot's push-notification Lua driver output.
     Dovecot,

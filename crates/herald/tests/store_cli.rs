@@ -49,9 +49,141 @@ fn a_data_directory_open_to_others_is_tightened() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    ok(&data, &["user", "list"]);
+    ok(&data, &["user", "add", "alice", "--password", "pw"]);
     let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
+}
+
+/// Runs `herald` with `input` on its standard input (not a terminal).
+fn herald_with_input(data: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("HERALD_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Whether `user` can log in with `password`, asked of the store itself.
+fn logs_in(data: &Path, user: &str, password: &str) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut config = herald_store::StoreConfig::new(data);
+        config.durable = false;
+        let store = herald_store::Store::open(config).await.unwrap();
+        let ok = store.authenticate(user, password, None).await.is_ok();
+        store.close().await;
+        ok
+    })
+}
+
+#[test]
+fn passwords_come_from_a_file_stdin_or_a_hash_never_from_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("pw.txt");
+    std::fs::write(&file, "s3cret word\n").unwrap();
+    let file = file.to_str().unwrap();
+    ok(&data, &["user", "add", "alice", "--password-file", file]);
+    assert!(
+        logs_in(&data, "alice", "s3cret word"),
+        "the line ending is not part of it"
+    );
+    let out = herald_with_input(
+        &data,
+        &["user", "passwd", "alice", "--password-file", "-"],
+        "n3w\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(logs_in(&data, "alice", "n3w"));
+    assert!(!logs_in(&data, "alice", "s3cret word"));
+    // A hash made elsewhere is stored as it is.
+    let phc = herald_store::password::hash("from elsewhere").unwrap();
+    ok(&data, &["user", "add", "bob", "--password-hash", &phc]);
+    assert!(logs_in(&data, "bob", "from elsewhere"));
+    // Refused, each with a message that says why, and nothing created.
+    let refused = [
+        herald_with_input(
+            &data,
+            &["user", "add", "carol", "--password-file", "-"],
+            "\n",
+        ),
+        herald(
+            &data,
+            &[
+                "user",
+                "add",
+                "carol",
+                "--password-hash",
+                "{SHA512-CRYPT}$6$x$y",
+            ],
+        ),
+        // No password at all, and standard input is not a terminal to ask at.
+        herald_with_input(&data, &["user", "add", "carol"], ""),
+        herald(
+            &data,
+            &[
+                "user",
+                "add",
+                "carol",
+                "--password",
+                "x",
+                "--password-file",
+                file,
+            ],
+        ),
+    ];
+    let why = [
+        "is empty",
+        "not a usable password hash",
+        "--password-file",
+        "cannot be used with",
+    ];
+    for (out, why) in refused.iter().zip(why) {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(why), "{why}: {err}");
+    }
+    assert!(!ok(&data, &["user", "list"]).contains("carol"));
+}
+
+#[test]
+fn admin_commands_in_the_wrong_directory_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nowhere");
+    for args in [
+        &["user", "list"][..],
+        &["user", "del", "alice"],
+        &["quota", "set", "alice", "--messages", "5"],
+        &["events", "tail"],
+        &["expire"],
+    ] {
+        let out = herald(&data, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("no Herald data directory"),
+            "{args:?}: {err}"
+        );
+        assert!(!data.exists(), "{args:?} created {}", data.display());
+    }
 }
 
 #[test]

@@ -34,6 +34,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Queued operations beyond this make callers wait (back-pressure instead of unbounded memory).
 const QUEUE: usize = 4096;
+/// The database file inside the data directory.
+pub(crate) const DB_FILE: &str = "herald.db";
 /// Read connections, and reads running at once. Reads beyond this wait (asynchronously, on no
 /// thread) for a connection: opening a connection per read parses the schema, runs the
 /// pragmas and empties the statement cache, which once cost more than the reads themselves.
@@ -93,7 +95,7 @@ impl Embedded {
 
     fn open_blocking(config: StoreConfig) -> Result<Embedded> {
         private_dir(&config.path)?;
-        let db_path = config.path.join("herald.db");
+        let db_path = config.path.join(DB_FILE);
         let mut conn = schema::connect(&db_path, config.durable, config.busy_timeout, false)?;
         schema::migrate(&mut conn)?;
         let blobs = BlobDir::open(&config.path)?;

@@ -14,15 +14,25 @@ mod serve;
 mod tail;
 mod user;
 
-use crate::cli::{BenchCommand, Cli, Command, EventsCommand};
+use crate::cli::{BenchCommand, Cli, Command, EventsCommand, UserCommand};
 use anyhow::Context as _;
 use herald_store::Store;
 use std::future::Future;
 use std::process::ExitCode;
 
+/// Whether a command may create a data directory that does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Create {
+    /// `herald serve` and `herald user add`: the first steps of a new installation.
+    Yes,
+    /// Every other command: run in the wrong directory, it must say so rather than leave an
+    /// empty `./herald-data` behind and report an empty store.
+    No,
+}
+
 /// Runs a command that needs the store: one tokio runtime for the process, the store opened
 /// from `--data`/`--config`, closed (queued commits finished) before returning.
-fn with_store<F, Fut>(cli: &Cli, f: F) -> anyhow::Result<ExitCode>
+fn with_store<F, Fut>(cli: &Cli, create: Create, f: F) -> anyhow::Result<ExitCode>
 where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = anyhow::Result<ExitCode>>,
@@ -30,6 +40,13 @@ where
     let file = crate::config::load(cli.config.as_deref())?;
     let config = crate::config::store_config(cli.data.as_deref(), &file)?;
     let path = config.path.clone();
+    if create == Create::No && !Store::exists(&path) {
+        anyhow::bail!(
+            "no Herald data directory at {}: pass --data DIR or --config FILE, or create one \
+             with `herald user add` or `herald serve`",
+            path.display()
+        );
+    }
     runtime()?.block_on(async move {
         let store = Store::open(config)
             .await
@@ -88,17 +105,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Store(ref args)) => {
             runtime()?.block_on(bench_store::run(&server_fqdn(&cli)?, args))
         }
-        Command::Events(EventsCommand::Tail(ref args)) => {
-            with_store(&cli, |s| async move { tail::run(&s, args).await })
-        }
+        Command::Events(EventsCommand::Tail(ref args)) => with_store(
+            &cli,
+            Create::No,
+            |s| async move { tail::run(&s, args).await },
+        ),
         Command::User(ref cmd) => {
-            with_store(&cli, |s| async move { user::run(&s, cmd.clone()).await })
+            let create = match cmd {
+                UserCommand::Add { .. } => Create::Yes,
+                _ => Create::No,
+            };
+            with_store(
+                &cli,
+                create,
+                |s| async move { user::run(&s, cmd.clone()).await },
+            )
         }
-        Command::Quota(ref cmd) => {
-            with_store(&cli, |s| async move { quota::run(&s, cmd.clone()).await })
-        }
-        Command::Expire(ref args) => {
-            with_store(&cli, |s| async move { expire::run(&s, args.clone()).await })
-        }
+        Command::Quota(ref cmd) => with_store(&cli, Create::No, |s| async move {
+            quota::run(&s, cmd.clone()).await
+        }),
+        Command::Expire(ref args) => with_store(&cli, Create::No, |s| async move {
+            expire::run(&s, args.clone()).await
+        }),
     }
 }
