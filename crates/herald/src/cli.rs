@@ -38,6 +38,74 @@ pub enum Command {
     Quota(QuotaCommand),
     /// Apply mailbox expiry policies now (emits MessageExpire), or set a mailbox's policy.
     Expire(ExpireArgs),
+    /// Inspect and steer the running server's event subscriptions (through its HTTP admin API).
+    Subscriptions(SubscriptionsArgs),
+}
+
+/// Arguments of `herald subscriptions`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:\n  \
+    herald subscriptions list\n  \
+    herald subscriptions pause audit\n  \
+    herald subscriptions replay audit --from 1200\n  \
+    herald subscriptions replay audit --parked\n  \
+    herald subscriptions --url http://10.0.0.5:8080 --user ops --password-file ops.pw list\n\n\
+    Credentials: --token-file (a `[http] tokens` token of an administrator), or --user with a \
+    password (asked for, or --password-file), or the HERALD_TOKEN environment variable.")]
+pub struct SubscriptionsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SubscriptionsCommand,
+    /// The server's HTTP address (default: the first `[http] listen` address of the
+    /// configuration, or http://127.0.0.1:8080).
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// An administrator account to authenticate as (HTTP Basic).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Read that account's password from the first line of this file (`-`: standard input);
+    /// without it, the password is asked for.
+    #[arg(long, global = true, value_name = "FILE", requires = "user")]
+    pub password_file: Option<PathBuf>,
+    /// Read a bearer token (`[http] tokens`) from the first line of this file.
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "user")]
+    pub token_file: Option<PathBuf>,
+    /// Print the server's JSON answers instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `herald subscriptions …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum SubscriptionsCommand {
+    /// Every subscription: state, cursor, lag behind the outbox, delivered, parked, last error.
+    List,
+    /// Stop delivering (events keep accumulating; the cursor stays).
+    Pause {
+        /// Subscription name.
+        name: String,
+    },
+    /// Deliver again from the cursor (also re-enables one a receiver disabled).
+    Resume {
+        /// Subscription name.
+        name: String,
+    },
+    /// Deliver again from an event id, or try the parked events again.
+    Replay {
+        /// Subscription name.
+        name: String,
+        /// First event id (`vnd.herald.id`) to deliver again.
+        #[arg(
+            long,
+            value_name = "ID",
+            required_unless_present = "parked",
+            conflicts_with = "parked"
+        )]
+        from: Option<u64>,
+        /// Try the parked (dead-lettered) events again instead.
+        #[arg(long)]
+        parked: bool,
+    },
 }
 
 /// `herald user …`

@@ -250,3 +250,119 @@ fn events_a_receiver_never_takes_are_parked_and_listed() {
         "{info}"
     );
 }
+
+#[test]
+fn the_subscriptions_command_lists_pauses_resumes_and_replays_through_the_server() {
+    let out = tempfile::tempdir().unwrap();
+    let feed = out.path().join("feed.jsonl");
+    let server = Server::start(&format!(
+        "[[subscription]]\nname = \"feed\"\nevents = [\"MessageNew\"]\n\
+         sink = {{ type = \"file\", path = \"{}\" }}\n",
+        feed.display()
+    ));
+    server.add_user("rita", "pw");
+    server.admin(&["user", "add", "root", "--password", "rootpw", "--admin"]);
+    let pw = out.path().join("root.pw");
+    std::fs::write(&pw, "rootpw\n").unwrap();
+    let url = format!("http://127.0.0.1:{}", server.port("http"));
+    let cli = |args: &[&str]| {
+        common::herald()
+            .args([
+                "subscriptions",
+                "--url",
+                &url,
+                "--user",
+                "root",
+                "--password-file",
+            ])
+            .arg(&pw)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let o = cli(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let lmtp = server.port("lmtp").to_string();
+    let deliver = || {
+        server.python(
+            "lmtp_deliver.py",
+            &[
+                &lmtp,
+                "s@example.net",
+                "rita@example.org",
+                "--",
+                "250",
+                "--",
+                "250",
+            ],
+        );
+    };
+    deliver();
+    wait_lines(&feed, 1);
+    let list = ok(&["list"]);
+    let row = list.lines().find(|l| l.starts_with("feed ")).unwrap();
+    assert!(row.contains("active"), "{list}");
+    assert!(list.lines().next().unwrap().contains("lag"), "{list}");
+
+    assert!(ok(&["pause", "feed"]).contains("now paused"));
+    deliver();
+    // Paused: the event waits in the outbox and the list shows it behind.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = ok(&["list"]);
+        let row = list
+            .lines()
+            .find(|l| l.starts_with("feed "))
+            .unwrap()
+            .to_owned();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        if cells[1] == "paused" && cells[3] != "0" && cells[3] != "-" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lag shown while paused: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        wait_lines(&feed, 1).len(),
+        1,
+        "nothing delivered while paused"
+    );
+    assert!(ok(&["resume", "feed"]).contains("now active"));
+    wait_lines(&feed, 2);
+    // Replay from the first event: both MessageNew events again.
+    let json: serde_json::Value = serde_json::from_str(&ok(&["--json", "list"])).unwrap();
+    assert_eq!(json[0]["name"], "feed");
+    ok(&["replay", "feed", "--from", "1"]);
+    let lines = wait_lines(&feed, 4);
+    assert_eq!(lines[2], lines[0]);
+
+    // Mistakes get an answer that says what is wrong.
+    let unknown = cli(&["pause", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nope"));
+    std::fs::write(&pw, "wrong\n").unwrap();
+    let refused = cli(&["list"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("refused the credentials"));
+    let nobody = common::herald()
+        .args([
+            "subscriptions",
+            "--url",
+            "http://127.0.0.1:1",
+            "--token-file",
+        ])
+        .arg(&pw)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("is `herald serve` running"));
+}

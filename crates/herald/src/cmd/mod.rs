@@ -11,6 +11,7 @@ mod events;
 mod expire;
 mod quota;
 mod serve;
+mod subscriptions;
 mod tail;
 mod user;
 
@@ -124,6 +125,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quota(ref cmd) => with_store(&cli, Create::No, |s| async move {
             quota::run(&s, cmd.clone()).await
         }),
+        Command::Subscriptions(ref args) => {
+            let file = crate::config::load(cli.config.as_deref())?;
+            let listen = file
+                .http
+                .as_ref()
+                .map(|h| h.listen.clone())
+                .unwrap_or_default();
+            runtime()?.block_on(subscriptions::run(args, &listen))
+        }
         Command::Expire(ref args) => with_store(&cli, Create::No, |s| async move {
             expire::run(&s, args.clone()).await
         }),

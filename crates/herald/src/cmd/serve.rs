@@ -222,7 +222,9 @@ async fn first_run(store: &Store, with_config: bool) -> anyhow::Result<()> {
         .add_user(&SessionContext::admin_cli(), "demo", &password, false)
         .await
         .context("cannot create the demo account")?;
-    say!("created account: demo  password: {password}  (shown once; change it with `herald user passwd demo`)");
+    say!(
+        "created account: demo  password: {password}  (shown once; change it with `herald user passwd demo`)"
+    );
     Ok(())
 }
 

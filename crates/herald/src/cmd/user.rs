@@ -126,7 +126,7 @@ fn prompt_twice() -> anyhow::Result<String> {
 }
 
 /// One line from the terminal with echo off; echo comes back even if reading fails.
-fn prompt(label: &str) -> anyhow::Result<String> {
+pub(super) fn prompt(label: &str) -> anyhow::Result<String> {
     use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
     let stdin = std::io::stdin();
     let mut stderr = std::io::stderr();
