@@ -297,6 +297,19 @@ fn system_hostname() -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_sample_configuration_loads_and_its_subscriptions_compile() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/herald.toml");
+        let file = load(Some(&sample)).unwrap();
+        assert_eq!(file.server.hostname.as_deref(), Some("mail.example.org"));
+        let store = store_config(None, &file).unwrap();
+        assert_eq!(store.path, Path::new("/var/lib/herald"));
+        assert_eq!(file.subscription.len(), 2);
+        for s in &file.subscription {
+            herald_notify::Subscription::compile(s.clone()).unwrap();
+        }
+    }
+
     fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
         let file = dir.path().join("herald.toml");
         std::fs::write(&file, text).unwrap();
