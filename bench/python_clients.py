@@ -2,8 +2,9 @@
 """Delivery and APPEND as real mail clients do them, with the server's CPU per message.
 
 Sends N messages of about 2 KiB over one connection with Python's standard clients
-(smtplib.LMTP or imaplib) to a running Herald, and reads the server's CPU time from
-/proc/PID/stat before and after, so the figure covers the server only:
+(smtplib.LMTP or imaplib) to a running server (Herald, or a peer such as the private Dovecot
+of bench/dovecot.sh), and reads the server's CPU time from /proc before and after, so the
+figure covers the server only:
 
     bench/python_clients.py lmtp   --port 2424 --count 2000 --server-pid PID
     bench/python_clients.py append --port 1143 --count 2000 --server-pid PID \\
@@ -20,11 +21,37 @@ import sys
 import time
 
 
+def _stat(pid):
+    """(ppid, own CPU ticks, reaped children's CPU ticks) of `pid`, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
 def server_cpu(pid):
-    """User plus system CPU seconds of the process `pid` (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU seconds of the process `pid` (all its threads) and of its live
+    descendants, plus what it collected from children that exited: a server that runs a
+    process per connection (Dovecot, Cyrus) is measured whole, as Herald is."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st is not None:
+                stats[int(entry)] = st
+    children = {}
+    for p, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(p)
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        if p in stats:
+            _, own, reaped = stats[p]
+            total += own + reaped
+            todo.extend(children.get(p, []))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 BODY = ("X" * 70 + "\r\n") * 28
