@@ -471,11 +471,6 @@ pub fn render(user: &str, summary: &Summary) -> String {
 <div class="table-wrap"><table id="event-table"><thead><tr><th>id</th><th>time</th><th>type</th><th>user</th><th>mailbox</th></tr></thead>
 <tbody></tbody></table></div>
 </section>
-<section id="rates">
-<h2>Events per minute by type, last 10 minutes</h2>
-<canvas id="rate-chart" width="720" height="200">Event rates need the page's script.</canvas>
-<ul id="rate-legend" class="legend"></ul>
-</section>
 <section id="subscriptions">
 <h2>Subscriptions</h2>
 <table id="subscription-table"><thead><tr><th>name</th><th>sink</th><th>state</th><th>cursor</th>
@@ -494,7 +489,12 @@ pub fn render(user: &str, summary: &Summary) -> String {
         out.push_str(" hidden");
     }
     out.push_str(
-        ">No subscriptions.</p>\n</section>\n<section id=\"accounts\">\n<h2>Accounts</h2>\n\
+        ">No subscriptions.</p>\n</section>\n<section id=\"rates\">\n\
+<h2>Events per minute by type, last 10 minutes</h2>\n\
+<canvas id=\"rate-chart\" width=\"720\" height=\"200\">Event rates need the page's script.</canvas>\n\
+<ul id=\"rate-legend\" class=\"legend\"></ul>\n\
+</section>\n\
+<section id=\"accounts\">\n<h2>Accounts</h2>\n\
 <table id=\"account-table\"><thead><tr><th>account</th><th>storage</th><th>messages</th></tr></thead>\n<tbody>\n",
     );
     for a in &summary.accounts {
