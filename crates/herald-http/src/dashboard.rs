@@ -304,8 +304,9 @@ pub async fn style() -> Response {
 }
 
 /// Refuses (403) a request that changes something when a browser says it comes from another
-/// site: its `Sec-Fetch-Site` is `cross-site`, or its `Origin` names another host than the one
-/// it was sent to. Clients that are not browsers send neither header and are not affected.
+/// site. Browsers that send `Sec-Fetch-Site` are trusted on it (`same-origin` and `none` pass,
+/// which also holds behind a proxy that rewrites `Host`); older ones are judged by `Origin`
+/// against `Host`. Clients that are not browsers send neither header and are not affected.
 pub async fn same_origin(request: Request, next: axum::middleware::Next) -> Response {
     if !matches!(
         *request.method(),
@@ -320,8 +321,9 @@ pub async fn same_origin(request: Request, next: axum::middleware::Next) -> Resp
 
 fn cross_site(headers: &HeaderMap) -> bool {
     let get = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    if get(HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
-        return true;
+    if let Some(site) = get(HeaderName::from_static("sec-fetch-site")) {
+        // `same-site` is a sibling host, which may be someone else's.
+        return !matches!(site, "same-origin" | "none");
     }
     let Some(origin) = get(header::ORIGIN) else {
         return false;
@@ -400,7 +402,7 @@ fn subscription_row(out: &mut String, s: &SubscriptionRow) {
 <input type=\"number\" min=\"1\" placeholder=\"event id\" aria-label=\"replay from event id\">\
 <button type=\"button\" data-action=\"replay\">Replay from</button>\
 <button type=\"button\" data-action=\"replay-parked\">Replay parked</button>\
-<button type=\"button\" data-action=\"test\">Send test</button></td></tr>\n",
+<button type=\"button\" data-action=\"test\">Send test</button></td></tr>",
         escape(&s.sink),
         s.cursor,
         s.lag_events,
@@ -410,6 +412,7 @@ fn subscription_row(out: &mut String, s: &SubscriptionRow) {
         escape(s.last_error.as_deref().unwrap_or("")),
         state = escape(s.state),
     );
+    out.push('\n');
 }
 
 fn account_row(out: &mut String, a: &AccountRow) {
@@ -579,6 +582,13 @@ mod tests {
             ("origin", "null"),
         ])));
         assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        // Behind a proxy the browser's word counts, not the rewritten Host.
+        assert!(!cross_site(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "https://mail.example.org"),
+            ("sec-fetch-site", "same-origin"),
+        ])));
     }
 
     #[test]

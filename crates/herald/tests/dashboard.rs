@@ -2,7 +2,8 @@
 //! (a WebSocket), loads `GET /` from the real `herald serve`, is challenged for a password and
 //! logs in as an administrator, sees a message delivered over LMTP appear in the live table,
 //! shows a mailbox name made of markup as text, filters the table, pauses and resumes a
-//! subscription with its buttons (each change checked through the JSON API too), and runs
+//! subscription with its buttons (each change checked through the JSON API too), sends a test
+//! event and replays from an id with them (checked in the subscription's file), and runs
 //! without a script error or a Content-Security-Policy violation. The test keeps a screenshot
 //! of the page at `target/dashboard.png` and prints its path.
 //!
@@ -528,6 +529,42 @@ async fn the_dashboard_shows_live_events_and_drives_subscriptions_in_chromium() 
     cdp.wait_until("the audit subscription active again", &state_is("active"))
         .await;
     assert_eq!(subscription_state(&server, "audit"), "active");
+
+    // "Send test" reaches the sink; "Replay from" 1 delivers the first event again.
+    let notice = |text: &str| {
+        format!(
+            "document.getElementById('notice').textContent === {}",
+            json!(text)
+        )
+    };
+    cdp.click("#subscription-table tr[data-name=\"audit\"] button[data-action=\"test\"]")
+        .await;
+    cdp.wait_until(
+        "the test event's notice",
+        &notice("audit: test event delivered"),
+    )
+    .await;
+    let sink_lines = |pred: &dyn Fn(&Value) -> bool| {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| pred(&serde_json::from_str(l).unwrap()))
+            .count()
+    };
+    assert_eq!(sink_lines(&|e| e["event"] == "vnd.herald.test"), 1);
+    cdp.eval(
+        "document.querySelector('#subscription-table tr[data-name=\"audit\"] input').value = '1'",
+    )
+    .await;
+    cdp.click("#subscription-table tr[data-name=\"audit\"] button[data-action=\"replay\"]")
+        .await;
+    cdp.wait_until("the replay's notice", &notice("audit: active"))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink_lines(&|e| e["vnd.herald.id"] == 1) < 2 {
+        assert!(Instant::now() < deadline, "event 1 was not delivered again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The page kept to its policy: no script errors, nothing refused by the CSP.
     let problems = cdp.problems.lock().unwrap().clone();
