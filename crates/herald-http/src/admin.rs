@@ -10,6 +10,7 @@
 //! | `POST /subscriptions/{name}/replay?from=ID` | re-deliver from event `ID` on (inclusive) | 200 status; 400 without `from`; 409 `ID` already pruned by retention |
 //! | `GET /subscriptions/{name}/parked` | dead-lettered events | 200 `[Parked]` |
 //! | `POST /subscriptions/{name}/parked/replay` | retry them | 200 `{"delivered": n}` |
+//! | `POST /subscriptions/{name}/test` | send one `vnd.herald.test` event (id 0, never committed) to the sink, paused or not, filters bypassed | 200 `{"sent": "vnd.herald.test"}`; 502 the receiver refused it (the error says why) |
 //!
 //! A status's `config` never carries secrets: webhook secrets read `whsec_…redacted` and sink
 //! URLs lose their user info, query and fragment ([`SubscriptionConfig::redacted`]).
@@ -38,7 +39,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use herald_notify::dispatch::{DispatchError, Dispatcher, Parked, SubscriptionStatus};
+use herald_notify::dispatch::{DispatchError, Dispatcher, Parked, SubscriptionStatus, TEST_EVENT};
 use herald_notify::glob::Glob;
 use herald_notify::sink::file::KEEP;
 use herald_notify::{SinkConfig, SubscriptionConfig};
@@ -312,4 +313,24 @@ pub async fn replay_parked(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let delivered = dispatcher(&state, &caller)?.replay_parked(&name).await?;
     Ok(Json(serde_json::json!({ "delivered": delivered })))
+}
+
+/// `POST /subscriptions/{name}/test`: the event names the administrator who asked.
+pub async fn send_test(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let d = dispatcher(&state, &caller)?;
+    match d.send_test(&name, &caller.user).await {
+        Ok(()) => {}
+        Err(DispatchError::Sink { error, .. }) => {
+            return Err(ApiError::BadGateway(format!(
+                "subscription `{name}`: the test event was not delivered: {error}"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(by = %caller.user, %name, "http: test event sent");
+    Ok(Json(serde_json::json!({ "sent": TEST_EVENT })))
 }

@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The account has as many live streams open as it may.
     #[error("{0}")]
     TooManyStreams(String),
+    /// A receiver refused what the server sent it on the client's behalf.
+    #[error("{0}")]
+    BadGateway(String),
     /// The client took too long to send its request.
     #[error("the request took too long")]
     RequestTimeout,
@@ -82,6 +85,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(detail) => {
                 // The detail goes to the log, not to the client.

@@ -7,6 +7,8 @@
 //! - [`auth`]: HTTP Basic with an account's password, or a bearer token from `[http] tokens`;
 //!   failures are rate-limited per client IP with the servers' shared [`AuthLimiter`].
 //! - [`admin`]: `/subscriptions…`, a JSON face on the dispatcher (administrators only).
+//! - [`dashboard`]: `GET /`, a live page for administrators over the streams and the admin
+//!   API, its assets compiled in; cross-site requests that change something are refused.
 //! - [`health`]: `/metrics` (Prometheus text; administrators unless `[http] metrics_public`),
 //!   `/healthz` and `/readyz` (no authentication), for operators and orchestrators.
 //! - [`config`]: the `[http]` section.
@@ -17,6 +19,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 mod error;
 pub mod health;
 mod messages;
@@ -194,6 +197,10 @@ impl HttpState {
 /// The routes, for embedding or testing; [`serve`] is the usual entry point.
 pub fn router(state: HttpState) -> Router {
     Router::new()
+        .route("/", get(dashboard::page))
+        .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/style.css", get(dashboard::style))
+        .route("/dashboard/summary", get(dashboard::summary))
         .route("/events/stream", get(sse::stream))
         .route("/events/ws", get(ws::upgrade))
         .route("/messages", get(messages::get))
@@ -213,7 +220,9 @@ pub fn router(state: HttpState) -> Router {
             "/subscriptions/{name}/parked/replay",
             post(admin::replay_parked),
         )
+        .route("/subscriptions/{name}/test", post(admin::send_test))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(dashboard::same_origin))
         .with_state(state)
 }
 

@@ -930,3 +930,143 @@ async fn a_recreated_account_does_not_see_the_events_of_the_one_it_replaced() {
     assert_eq!(herald_id(first), fresh, "{}", first.data);
     assert!(first.data.contains("/New"), "{}", first.data);
 }
+
+#[tokio::test]
+async fn the_dashboard_is_for_admins_hardened_and_escaped() {
+    let s = Server::start().await;
+    let c = client();
+    let admin = |r: reqwest::RequestBuilder| r.basic_auth("root", Some("root-pw"));
+
+    // A browser without credentials is asked for a Basic password, first of the challenges.
+    let r = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let challenges: Vec<_> = r.headers().get_all("www-authenticate").iter().collect();
+    assert!(
+        challenges[0].to_str().unwrap().starts_with("Basic"),
+        "{challenges:?}"
+    );
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let r = c
+        .get(s.url("/"))
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .get(s.url("/dashboard/summary"))
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let out = s.dir.join("sinks/dash.jsonl");
+    let r = admin(c.post(s.url("/subscriptions")).json(&serde_json::json!({
+        "name": "dash", "sink": { "type": "file", "path": out },
+    })))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let r = admin(c.get(s.url("/"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"));
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<tr data-name=\"dash\">"), "{page}");
+    assert!(page.contains("<script src=\"/dashboard/app.js\" defer></script>"));
+    assert!(!page.contains("http://") && !page.contains("https://"));
+
+    for (path, kind) in [
+        ("/dashboard/app.js", "text/javascript; charset=utf-8"),
+        ("/dashboard/style.css", "text/css; charset=utf-8"),
+    ] {
+        let r = c.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], kind, "{path}");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("innerHTML"), "{path}");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{path}"
+        );
+    }
+
+    let summary: serde_json::Value = admin(c.get(s.url("/dashboard/summary")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["subscriptions"][0]["name"], "dash");
+    assert_eq!(summary["subscriptions"][0]["state"], "active");
+    assert_eq!(summary["subscriptions"][0]["sink"], "file");
+    let names: Vec<_> = summary["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "root"]);
+
+    // A paused subscription falls behind: the summary says by how much.
+    admin(c.post(s.url("/subscriptions/dash/pause")))
+        .send()
+        .await
+        .unwrap();
+    s.event_for("bob", "B1").await;
+    s.event_for("bob", "B2").await;
+    let summary: serde_json::Value = admin(c.get(s.url("/dashboard/summary")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["subscriptions"][0]["state"], "paused");
+    assert_eq!(summary["subscriptions"][0]["lag_events"], 2);
+
+    // The test event reaches the sink even while paused; nothing is committed for it.
+    let head = s.store.last_event_id().await.unwrap();
+    let r = admin(c.post(s.url("/subscriptions/dash/test")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lines = wait_lines(&out, 1).await;
+    let test: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(test["event"], "vnd.herald.test");
+    assert_eq!(test["user"], "root");
+    assert_eq!(test["vnd.herald.id"], 0);
+    assert_eq!(s.store.last_event_id().await.unwrap(), head);
+    let r = admin(c.post(s.url("/subscriptions/nope/test")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Another site's page cannot make a logged-in browser change anything.
+    let r = admin(c.post(s.url("/subscriptions/dash/resume")))
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = admin(c.post(s.url("/subscriptions/dash/resume")))
+        .header("origin", format!("http://{}", s.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -166,7 +166,16 @@ enum Control {
     ReplayParked {
         reply: oneshot::Sender<Result<usize, DispatchError>>,
     },
+    /// Send one [`TEST_EVENT`] about `user`; answer once the sink has it.
+    SendTest {
+        user: String,
+        reply: oneshot::Sender<Result<(), DispatchError>>,
+    },
 }
+
+/// The type of the event [`Dispatcher::send_test`] sends. It is never committed: its
+/// `vnd.herald.id` is 0, which no outbox event has, so a receiver can tell it apart.
+pub const TEST_EVENT: &str = "vnd.herald.test";
 
 /// Control requests waiting for a worker; more make the caller wait.
 const CONTROL_QUEUE: usize = 8;
@@ -633,6 +642,30 @@ impl Dispatcher {
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
+
+    /// Sends one [`TEST_EVENT`] about `user` straight to the subscription's sink, paused or
+    /// not, bypassing its filters and its cursor: an operator's check that the receiver is
+    /// reachable. Waits until the sink took it (or refused: a `Sink` error naming why).
+    pub async fn send_test(&self, name: &str, user: &str) -> Result<(), DispatchError> {
+        let control = {
+            let running = self.running.lock().await;
+            running
+                .get(name)
+                .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?
+                .control
+                .clone()
+        };
+        let gone = || DispatchError::NotFound(name.to_owned());
+        let (reply, answer) = oneshot::channel();
+        control
+            .send(Control::SendTest {
+                user: user.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
 }
 
 /// Filters, shapes and encodes stored events for a subscription.
@@ -820,7 +853,32 @@ impl Worker {
                 // The caller may have gone away; the replay stands.
                 let _ = reply.send(result);
             }
+            Control::SendTest { user, reply } => {
+                let _ = reply.send(self.send_test(sink, user).await);
+            }
         }
+    }
+
+    /// Encodes a [`TEST_EVENT`] in the subscription's format and sends it once, no retry.
+    async fn send_test(&self, sink: &mut dyn Sink, user: String) -> Result<(), DispatchError> {
+        let mut event = Event::new(EventType::Vendor(TEST_EVENT.to_owned()));
+        event.timestamp = Some(herald_events::Timestamp::now());
+        event.service = Some("http".to_owned());
+        event.user = Some(user);
+        event.set_herald_id(0);
+        self.sub.shape_params(&mut event);
+        let outgoing = Outgoing {
+            id: 0,
+            event_type: format::event_type(&event, self.sub.format()),
+            user: event.user.clone(),
+            body: format::encode(&event, self.sub.format()),
+        };
+        sink.send(std::slice::from_ref(&outgoing))
+            .await
+            .map_err(|e| DispatchError::Sink {
+                name: self.sub.name().to_owned(),
+                error: sink::BuildError::Invalid(e.to_string()),
+            })
     }
 
     /// Sends the parked events again, in order and in batches of the sink's size; those
