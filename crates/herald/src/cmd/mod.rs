@@ -9,6 +9,10 @@ mod bench_store;
 pub mod check;
 mod events;
 mod expire;
+mod import;
+mod import_imap;
+mod import_maildir;
+mod import_mbox;
 mod quota;
 mod serve;
 mod tail;
@@ -96,6 +100,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Quota(ref cmd) => {
             with_store(&cli, |s| async move { quota::run(&s, cmd.clone()).await })
+        }
+        Command::Import(ref cmd) => {
+            with_store(&cli, |s| async move { import::run(&s, cmd.clone()).await })
         }
         Command::Expire(ref args) => {
             with_store(&cli, |s| async move { expire::run(&s, args.clone()).await })
