@@ -132,12 +132,23 @@ pub async fn import(
     let mailboxes = source.mailboxes().await?;
     let bar = progress_bar();
     let mut outcomes = Vec::with_capacity(mailboxes.len());
+    let mut refused = Vec::new();
     for mb in &mailboxes {
         bar.set_message(mb.name.clone());
-        let outcome = import_mailbox(store, &ctx, &source_id, source, mb, &bar)
-            .await
-            .with_context(|| format!("mailbox `{}`", mb.name))?;
-        outcomes.push(outcome);
+        match import_mailbox(store, &ctx, &source_id, source, mb, &bar).await {
+            Ok(outcome) => outcomes.push(outcome),
+            // A name Herald cannot hold (a `%` in it, a `..` level) must not stop the rest.
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<StoreError>(),
+                    Some(StoreError::InvalidName { .. })
+                ) =>
+            {
+                bar.suspend(|| eprintln!("herald: skipping mailbox `{}`: {e}", mb.name));
+                refused.push(mb.name.clone());
+            }
+            Err(e) => return Err(e.context(format!("mailbox `{}`", mb.name))),
+        }
     }
     bar.finish_and_clear();
     let mut total = 0;
@@ -162,6 +173,14 @@ pub async fn import(
         "imported {total} messages into {} mailboxes of {user}",
         outcomes.len()
     );
+    if !refused.is_empty() {
+        println!(
+            "skipped {} mailboxes whose names Herald refuses: {}",
+            refused.len(),
+            refused.join(", ")
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -291,6 +291,8 @@ pub struct ImapSource {
     id: String,
     /// The source name of the mailbox EXAMINEd last.
     selected: Option<String>,
+    /// Mailboxes STATUS found empty.
+    empty: std::collections::HashSet<String>,
 }
 
 impl ImapSource {
@@ -349,6 +351,7 @@ impl ImapSource {
             client,
             id: format!("imap:{}@{}:{port}", args.user, args.host),
             selected: None,
+            empty: std::collections::HashSet::new(),
         })
     }
 
@@ -462,7 +465,7 @@ impl Source for ImapSource {
                 .command(&[
                     Arg::Raw("STATUS"),
                     Arg::String(&ename),
-                    Arg::Raw("(UIDVALIDITY UIDNEXT)"),
+                    Arg::Raw("(MESSAGES UIDVALIDITY UIDNEXT)"),
                 ])
                 .await
                 .with_context(|| format!("STATUS {source_name}"))?;
@@ -476,6 +479,9 @@ impl Source for ImapSource {
                         }
                     }
                 }
+            }
+            if values.get("MESSAGES").copied().flatten() == Some(0) {
+                self.empty.insert(source_name.clone());
             }
             out.push(SourceMailbox {
                 name,
@@ -493,6 +499,10 @@ impl Source for ImapSource {
         mailbox: &SourceMailbox,
         after: i64,
     ) -> anyhow::Result<Vec<Position>> {
+        // Some servers answer `1:*` in an empty mailbox with an error.
+        if self.empty.contains(&mailbox.source_name) {
+            return Ok(Vec::new());
+        }
         self.examine(&mailbox.source_name).await?;
         let first = u32::try_from(after.max(0))
             .unwrap_or(u32::MAX)

@@ -240,11 +240,7 @@ fn parse_message(raw: &[u8]) -> Parsed {
 
 fn read_bookkeeping(p: &mut Parsed, name: &str, value: &str) {
     match name {
-        "status" => {
-            if value.contains('R') {
-                p.flags.push("\\Seen".into());
-            }
-        }
+        "status" if value.contains('R') => p.flags.push("\\Seen".into()),
         "x-status" => {
             for (c, f) in [
                 ('A', "\\Answered"),
