@@ -114,7 +114,19 @@ fn rows(snap: &Value, mailbox: &str) -> Vec<(u64, Vec<String>, i64)> {
 
 #[test]
 fn a_dovecot_maildir_keeps_uids_flags_keywords_and_dates() {
-    let server = Server::start("");
+    let sinks = tempfile::tempdir().unwrap();
+    let (all, live) = (
+        sinks.path().join("all.jsonl"),
+        sinks.path().join("live.jsonl"),
+    );
+    let server = Server::start(&format!(
+        "[[subscription]]\nname = \"all\"\nevents = [\"MessageAppend\"]\n\
+         sink = {{ type = \"file\", path = \"{}\" }}\n\
+         [[subscription]]\nname = \"live\"\nevents = [\"MessageAppend\"]\n\
+         exclude_causes = [\"import\"]\nsink = {{ type = \"file\", path = \"{}\" }}\n",
+        all.display(),
+        live.display()
+    ));
     server.add_user("alice", "alice-pw");
     let src = tempfile::tempdir().unwrap();
     let root = src.path().join("Maildir");
@@ -208,6 +220,37 @@ fn a_dovecot_maildir_keeps_uids_flags_keywords_and_dates() {
     assert_eq!(first.service.as_deref(), Some("admincli"));
     assert!(first.validate().is_ok(), "{}", first.to_json());
 
+    // A subscription with `exclude_causes = ["import"]` sees a client's APPEND but none of
+    // the import's events; one without sees them all.
+    server.python(
+        "imap_fill.py",
+        &[
+            &server.port("imap").to_string(),
+            "alice",
+            "alice-pw",
+            "INBOX",
+            "1",
+        ],
+    );
+    let wait = |path: &Path, n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let events = common::read_log(path);
+            if events.len() >= n || std::time::Instant::now() > deadline {
+                return events;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let everything = wait(&all, 7);
+    assert_eq!((everything.len(), imports(&everything)), (7, 6));
+    let filtered = wait(&live, 1);
+    assert_eq!(filtered.len(), 1, "{filtered:#?}");
+    assert_eq!(
+        filtered[0].extension(vnd::CAUSE).and_then(|v| v.as_str()),
+        Some("append")
+    );
+
     // Run again: nothing new, no event.
     let out = import_ok(
         &server,
@@ -228,7 +271,7 @@ fn a_dovecot_maildir_keeps_uids_flags_keywords_and_dates() {
     assert!(out.contains("imported 1 messages"), "{out}");
     let snap = snapshot(server.port("imap"), "alice", "alice-pw");
     let uids: Vec<u64> = rows(&snap, "INBOX").iter().map(|r| r.0).collect();
-    assert_eq!(uids, [3, 7, 20, 21]);
+    assert_eq!(uids, [3, 7, 20, 21, 22], "after the APPEND's 21");
 }
 
 /// A Maildir of `n` messages with a uidlist (UIDs 1..=n).
@@ -271,7 +314,10 @@ fn an_interrupted_import_resumes_without_duplicates() {
     );
     assert_eq!(inbox_uids(&server, "carol"), (1..=600).collect::<Vec<_>>());
 
-    // Interrupted by SIGKILL, wherever it lands.
+    // Interrupted by SIGKILL, wherever it lands (a larger source, so it lands inside).
+    let big = src.path().join("Big");
+    big_maildir(&big, 3000);
+    let path = big.to_str().unwrap();
     server.add_user("dave", "pw");
     let before = imports(&stored_events(&server));
     let mut child = common::herald()
@@ -288,12 +334,12 @@ fn an_interrupted_import_resumes_without_duplicates() {
     child.kill().unwrap();
     child.wait().unwrap();
     let partial = imports(&stored_events(&server)) - before;
-    eprintln!("the import was killed after {partial} of 600 messages");
+    eprintln!("the import was killed after {partial} of 3000 messages");
     import_ok(&server, &["maildir", path, "--user", "dave"]);
-    assert_eq!(inbox_uids(&server, "dave"), (1..=600).collect::<Vec<_>>());
+    assert_eq!(inbox_uids(&server, "dave"), (1..=3000).collect::<Vec<_>>());
     assert_eq!(
         imports(&stored_events(&server)) - before,
-        600,
+        3000,
         "one event per message"
     );
 }
@@ -366,11 +412,14 @@ fn whoami() -> String {
 }
 
 /// A private Dovecot: its own configuration, runtime and mail directories, passwd-file
-/// authentication, IMAP on one loopback port. Stopped (`doveadm stop`) when dropped.
+/// authentication, IMAP (with STARTTLS) and IMAPS on loopback ports, with a certificate made
+/// here for 127.0.0.1 (`ca`). Stopped (`dovecot stop`) when dropped.
 struct Dovecot {
     binary: PathBuf,
     config: PathBuf,
     port: u16,
+    tls_port: u16,
+    ca: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -396,7 +445,11 @@ impl Dovecot {
             .status()
             .unwrap();
         std::fs::write(base.join("passwd"), format!("{user}:{{PLAIN}}{password}\n")).unwrap();
-        let port = free_port();
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let ca = base.join("cert.pem");
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        std::fs::write(base.join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+        let (port, tls_port) = (free_port(), free_port());
         let b = base.display();
         let config = base.join("dovecot.conf");
         std::fs::write(
@@ -407,7 +460,9 @@ impl Dovecot {
                  log_path = {b}/dovecot.log\n\
                  protocols = imap\n\
                  listen = 127.0.0.1\n\
-                 ssl = no\n\
+                 ssl = yes\n\
+                 ssl_cert = <{b}/cert.pem\n\
+                 ssl_key = <{b}/key.pem\n\
                  disable_plaintext_auth = no\n\
                  auth_mechanisms = plain login\n\
                  default_internal_user = {internal}\n\
@@ -417,7 +472,7 @@ impl Dovecot {
                  namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
                  passdb {{\n  driver = passwd-file\n  args = {b}/passwd\n}}\n\
                  userdb {{\n  driver = static\n  args = uid={mail_user} gid={mail_user} home={b}/mail/%u\n}}\n\
-                 service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+                 service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n  }}\n}}\n\
                  service anvil {{\n  chroot =\n}}\n"
             ),
         )
@@ -442,6 +497,8 @@ impl Dovecot {
             binary,
             config,
             port,
+            tls_port,
+            ca,
             _dir: dir,
         }
     }
@@ -521,4 +578,52 @@ fn a_whole_account_copies_from_a_real_dovecot() {
     let out = import_ok(&server, &args);
     assert!(out.contains("imported 0 messages"), "{out}");
     assert_eq!(imports(&stored_events(&server)), 7);
+
+    // The same over implicit TLS and over STARTTLS, trusting the test's certificate.
+    let ca = dovecot.ca.to_str().unwrap();
+    let tls_port = dovecot.tls_port.to_string();
+    for (to, security, port) in [("carol", "--tls", &tls_port), ("dave", "--starttls", &port)] {
+        server.add_user(to, "pw");
+        let out = import_ok(
+            &server,
+            &[
+                "imap",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                security,
+                "--ca-file",
+                ca,
+                "--user",
+                "alice",
+                "--password-file",
+                pw.path().to_str().unwrap(),
+                "--to-user",
+                to,
+            ],
+        );
+        assert!(out.contains("imported 7 messages"), "{security}: {out}");
+        let copied = snapshot(server.port("imap"), to, "pw");
+        assert_eq!(copied["INBOX"], source["INBOX"], "{security}");
+    }
+    // Without the certificate the server is not trusted, and nothing is imported.
+    server.add_user("erin", "pw");
+    let (ok, _, stderr) = import(
+        &server,
+        &[
+            "imap",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &tls_port,
+            "--user",
+            "alice",
+            "--password-file",
+            pw.path().to_str().unwrap(),
+            "--to-user",
+            "erin",
+        ],
+    );
+    assert!(!ok && stderr.contains("TLS"), "{stderr}");
 }
