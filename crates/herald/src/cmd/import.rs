@@ -17,7 +17,7 @@
 //! - UIDs and UIDVALIDITY of the source are kept when the target mailbox is new or empty (or
 //!   already carries the source's UIDVALIDITY: a resumed import); otherwise the messages are
 //!   appended with the mailbox's next UIDs, and the summary says so.
-//! - Progress is an `indicatif` bar on standard error, drawn only at a terminal.
+//! - Progress is an `indicatif` bar per mailbox on standard error, drawn only at a terminal.
 //!
 //! The sources are `import_maildir.rs`, `import_mbox.rs` and `import_imap.rs`.
 
@@ -188,14 +188,12 @@ fn progress_bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     }
-    let bar = ProgressBar::new_spinner();
-    let style = ProgressStyle::with_template(
-        "{spinner} {pos} messages [{elapsed_precise}] {per_sec} {wide_msg}",
-    );
+    let bar = ProgressBar::new(0);
+    let style =
+        ProgressStyle::with_template("{msg:20!} [{bar:30}] {pos}/{len} messages, {eta} left");
     if let Ok(style) = style {
-        bar.set_style(style);
+        bar.set_style(style.progress_chars("=> "));
     }
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }
 
@@ -252,6 +250,9 @@ async fn import_mailbox(
         }
         return Ok(outcome);
     }
+    bar.set_length(positions.len() as u64);
+    bar.set_position(0);
+    bar.reset_eta();
     let batches = batches(&positions);
     let count = batches.len();
     for (i, batch) in batches.into_iter().enumerate() {
