@@ -1,10 +1,11 @@
 //! `herald import imap`: a whole account on another IMAP server as a [`Source`].
 //!
-//! Every mailbox LIST returns (except `\Noselect` ones) is EXAMINEd (read-only, so nothing on
-//! the source changes and `\Recent` is left alone); its UIDVALIDITY and UIDNEXT come from the
-//! response codes, the positions from `UID FETCH 1:* (UID RFC822.SIZE)`, and the messages from
-//! `UID FETCH <set> (UID FLAGS INTERNALDATE BODY.PEEK[])`, one batch per request. The resume
-//! key is the source UID.
+//! Every mailbox LIST returns (except `\Noselect` ones) is imported, named without the personal
+//! namespace's prefix (`INBOX.` on Courier and Cyrus) and with `/` as the separator. Its
+//! UIDVALIDITY and UIDNEXT come from STATUS; it is EXAMINEd (read-only, so nothing on the
+//! source changes and `\Recent` is left alone); the positions come from `UID FETCH 1:* (UID
+//! RFC822.SIZE)` and the messages from `UID FETCH <set> (UID FLAGS INTERNALDATE BODY.PEEK[])`,
+//! one batch per request. The resume key is the source UID.
 //!
 //! The client is written here, over tokio, rather than taken from a crate: the shared stack
 //! list vets no IMAP *client* (`async-imap` and its `imap-proto` parser are not on it), and
@@ -411,6 +412,15 @@ impl Source for ImapSource {
     }
 
     async fn mailboxes(&mut self) -> anyhow::Result<Vec<SourceMailbox>> {
+        // A server whose personal namespace is `INBOX.` (Courier, Cyrus) lists `INBOX.Sent`
+        // for what Herald and Dovecot call `Sent`. A server without NAMESPACE has no prefix.
+        let prefix = match self.client.command(&[Arg::Raw("NAMESPACE")]).await {
+            Ok(mut responses) => responses
+                .iter_mut()
+                .find_map(|r| personal_prefix(r).ok().flatten())
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         let responses = self
             .client
             .command(&[Arg::Raw("LIST"), Arg::Raw("\"\""), Arg::Raw("\"*\"")])
@@ -442,9 +452,13 @@ impl Source for ImapSource {
             let source_name = herald_imap::proto::mutf7::decode(raw.as_bytes())
                 .map_err(|e| anyhow::anyhow!("mailbox name `{raw}`: {e}"))?;
             let sep = sep.text().and_then(|s| s.chars().next());
+            let unprefixed = match source_name.strip_prefix(prefix.as_str()) {
+                Some(rest) if !prefix.is_empty() && !rest.is_empty() => rest,
+                _ => source_name.as_str(),
+            };
             let herald_name = match sep {
-                Some(c) if c != '/' => source_name.replace('/', "_").replace(c, "/"),
-                _ => source_name.clone(),
+                Some(c) if c != '/' => unprefixed.replace('/', "_").replace(c, "/"),
+                _ => unprefixed.to_owned(),
             };
             let herald_name = if herald_name.eq_ignore_ascii_case("INBOX") {
                 "INBOX".to_owned()
@@ -610,6 +624,28 @@ impl Source for ImapSource {
     }
 }
 
+/// The first personal namespace's prefix from `* NAMESPACE (("INBOX." ".")) NIL NIL`, in
+/// UTF-8; `None` for other responses.
+fn personal_prefix(r: &mut Response) -> anyhow::Result<Option<String>> {
+    let toks = r.tokens()?;
+    let [Tok::Atom(star), Tok::Atom(kind), personal, ..] = &toks[..] else {
+        return Ok(None);
+    };
+    if star != "*" || !kind.eq_ignore_ascii_case("NAMESPACE") {
+        return Ok(None);
+    }
+    let Tok::List(spaces) = personal else {
+        return Ok(Some(String::new()));
+    };
+    let prefix = match spaces.first() {
+        Some(Tok::List(first)) => first.first().and_then(Tok::text).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let prefix = herald_imap::proto::mutf7::decode(prefix.as_bytes())
+        .map_err(|e| anyhow::anyhow!("namespace prefix `{prefix}`: {e}"))?;
+    Ok(Some(prefix))
+}
+
 /// The items of a `* n FETCH (…)` response by upper-case name; `None` for other responses.
 fn fetch_items(r: &mut Response) -> anyhow::Result<Option<HashMap<String, Tok>>> {
     let toks = r.tokens()?;
@@ -682,6 +718,24 @@ mod tests {
         let toks = nil.tokens().unwrap();
         assert_eq!(toks[3], Tok::Nil);
         assert_eq!(toks[4], Tok::Str(b"a/b".to_vec()));
+    }
+
+    #[test]
+    fn the_personal_namespace_prefix() {
+        let mut courier = response(
+            r##"* NAMESPACE (("INBOX." ".")) NIL (("#shared." "."))"##,
+            &[],
+        );
+        assert_eq!(
+            personal_prefix(&mut courier).unwrap().as_deref(),
+            Some("INBOX.")
+        );
+        let mut dovecot = response(r#"* NAMESPACE (("" "/")) NIL NIL"#, &[]);
+        assert_eq!(personal_prefix(&mut dovecot).unwrap().as_deref(), Some(""));
+        let mut none = response("* NAMESPACE NIL NIL NIL", &[]);
+        assert_eq!(personal_prefix(&mut none).unwrap().as_deref(), Some(""));
+        let mut other = response("* OK fine", &[]);
+        assert_eq!(personal_prefix(&mut other).unwrap(), None);
     }
 
     #[test]
