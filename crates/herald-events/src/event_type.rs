@@ -224,8 +224,8 @@ impl EventType {
         use EventType::*;
         match self {
             MessageAppend => {
-                "A client added a message: IMAP APPEND, or the target side of COPY and MOVE \
-                 (`vnd.herald.cause` says which)."
+                "A client added a message: IMAP APPEND, the target side of COPY and MOVE, or \
+                 `herald import` (`vnd.herald.cause` says which)."
             }
             MessageExpire => {
                 "Herald's expiry policy (per-mailbox maximum age) removed messages; `uidset` lists them."

@@ -29,6 +29,11 @@ pub struct SubscriptionConfig {
     /// they are removed from `flagNames`, and a flag event left with none is dropped.
     #[serde(default)]
     pub ignore_flags: Vec<String>,
+    /// Values of `vnd.herald.cause` whose events this subscriber does not want (`append`,
+    /// `copy`, `move`, `import`): e.g. `["import"]` leaves out the MessageAppends of
+    /// `herald import`. Events without the parameter always pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_causes: Vec<String>,
     /// Message content policy.
     #[serde(default)]
     pub content: ContentPolicy,
@@ -80,6 +85,7 @@ impl SubscriptionConfig {
             mailboxes: Vec::new(),
             params: Vec::new(),
             ignore_flags: Vec::new(),
+            exclude_causes: Vec::new(),
             content: ContentPolicy::default(),
             tags: Vec::new(),
             format: Format::default(),

@@ -221,6 +221,12 @@ impl Subscription {
                 return None;
             }
         }
+        if !self.config.exclude_causes.is_empty()
+            && let Some(cause) = event.extension(vnd::CAUSE).and_then(|v| v.as_str())
+            && self.config.exclude_causes.iter().any(|c| c == cause)
+        {
+            return None;
+        }
         if !self.mailboxes.matches_all()
             && let Some(mailbox) = event.mailbox()
             && !self.mailboxes.matches(mailbox)
@@ -484,6 +490,31 @@ mod tests {
         let mut append = event(EventType::MessageAppend, "a", Some("INBOX"));
         append.flag_names = Some(FlagNames::new(["$Junk"]));
         assert_eq!(s.filter(append).unwrap().flag_names, None);
+    }
+
+    #[test]
+    fn excluded_causes_drop_imports_only() {
+        let s = sub(|c| c.exclude_causes = vec!["import".into()]);
+        let with = |cause: &str| {
+            let mut e = event(EventType::MessageAppend, "a", Some("INBOX"));
+            e.set_extension(vnd::CAUSE, cause);
+            e
+        };
+        assert!(s.filter(with("import")).is_none());
+        assert!(s.filter(with("append")).is_some());
+        assert!(s.filter(with("copy")).is_some());
+        assert!(
+            s.filter(event(EventType::MessageNew, "a", Some("INBOX")))
+                .is_some()
+        );
+        // The key parses from TOML and is left out of configurations that do not use it.
+        let c: SubscriptionConfig = toml::from_str(
+            "name = \"x\"\nexclude_causes = [\"import\"]\nsink = { type = \"stdout\" }",
+        )
+        .unwrap();
+        assert_eq!(c.exclude_causes, ["import"]);
+        let plain = serde_json::to_string(&config()).unwrap();
+        assert!(!plain.contains("exclude_causes"), "{plain}");
     }
 
     #[test]

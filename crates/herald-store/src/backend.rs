@@ -137,6 +137,26 @@ pub enum Op {
         /// order.
         messages: Vec<(BlobRef, Vec<String>, i64, ThreadKeys)>,
     },
+    /// Messages brought in by `herald import`: like [`Op::AppendMany`] (all or none, each
+    /// message a MessageAppend) with `vnd.herald.cause` = `import`, and the source's UIDs kept
+    /// when the mailbox is new and empty (it then takes the source's UIDVALIDITY) or already
+    /// has the source's UIDVALIDITY (an import resumed); otherwise appended normally.
+    Import {
+        /// Account.
+        account: String,
+        /// Target mailbox.
+        mailbox: String,
+        /// The source mailbox's UIDVALIDITY, when the source has one.
+        uidvalidity: Option<u32>,
+        /// The messages, ascending by source UID when they have one.
+        messages: Vec<ImportItem>,
+        /// When UIDs are kept: raise UIDNEXT to at least this afterwards (the source's
+        /// UIDNEXT, so UIDs the source had already used are never given out again).
+        uidnext: Option<u32>,
+        /// The importer's resume point, recorded in the same commit as the messages:
+        /// (a key naming the source mailbox, the last position imported).
+        progress: Option<(String, i64)>,
+    },
     /// COPY, or MOVE when `remove_source`.
     Copy {
         /// Account.
@@ -258,6 +278,21 @@ pub enum Op {
     SweepThreads,
 }
 
+/// One message of [`Op::Import`].
+#[derive(Debug, Clone)]
+pub struct ImportItem {
+    /// Content.
+    pub blob: BlobRef,
+    /// Flags and keywords.
+    pub flags: Vec<String>,
+    /// INTERNALDATE in ms.
+    pub internal_date_ms: i64,
+    /// The content's threading identifiers.
+    pub thread: ThreadKeys,
+    /// The message's UID in the source, if it has one.
+    pub uid: Option<u32>,
+}
+
 /// What a mutation produced.
 #[derive(Debug, Clone)]
 pub enum Output {
@@ -269,6 +304,8 @@ pub enum Output {
     Appended(Appended),
     /// New messages, in the order given.
     AppendedMany(Vec<Appended>),
+    /// What an import added.
+    Imported(Imported),
     /// COPY/MOVE.
     Copied(CopyResult),
     /// STORE.
@@ -390,6 +427,13 @@ pub enum Query {
     Deliveries,
     /// A subscription's parked events, ascending.
     Parked(String),
+    /// The resume point an import recorded for (account, source key) ([`Op::Import`]).
+    ImportProgress {
+        /// Account.
+        account: String,
+        /// The importer's key for the source mailbox.
+        key: String,
+    },
     /// Cross-checks counters, refcounts and the outbox; decodes and validates the outbox rows
     /// with ids above the given one.
     Consistency(u64),
@@ -415,6 +459,7 @@ impl Query {
             | Query::Changes { .. }
             | Query::Vanished { .. }
             | Query::LastEventId
+            | Query::ImportProgress { .. }
             | Query::OutboxBounds => true,
             Query::EventTimes(ids) => ids.len() <= BOUNDED_MESSAGES as usize,
             Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
@@ -460,6 +505,8 @@ pub enum Answer {
     Parked(Vec<ParkedEvent>),
     /// An id.
     Id(u64),
+    /// An import's resume point, if one was recorded.
+    Progress(Option<i64>),
     /// The outbox's bounds.
     OutboxBounds(OutboxBounds),
     /// `(id, ms since the epoch)` per event found.

@@ -65,6 +65,8 @@ pub mod vnd_cause {
     pub const COPY: &str = "copy";
     /// IMAP MOVE.
     pub const MOVE: &str = "move";
+    /// `herald import` (Maildir, mbox, another IMAP server).
+    pub const IMPORT: &str = "import";
 }
 
 /// One recipient of a delivery.
@@ -576,6 +578,63 @@ impl Store {
             _ => None,
         })
         .await
+    }
+
+    /// Messages brought in by `herald import`, in one commit (all or none): one MessageAppend
+    /// each with `vnd.herald.cause` = `import`, counted against the quota. The source's
+    /// `uidvalidity` and each message's `uid` are kept when the mailbox has never held a
+    /// message or already has that UIDVALIDITY (a resumed import); otherwise the messages get
+    /// the mailbox's next UIDs ([`Imported::uids_kept`] says which). `uidnext`, with kept UIDs,
+    /// raises the mailbox's UIDNEXT afterwards to the source's. `uidnext` must only come with
+    /// a mailbox's last messages: UIDs below it are not kept any more. `progress` (a key
+    /// naming the source mailbox, the last position imported) is recorded in the same
+    /// commit, so [`Store::import_progress`] after a crash names exactly what is in the store.
+    pub async fn import(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        (uidvalidity, uidnext): (Option<u32>, Option<u32>),
+        messages: Vec<ImportMessage>,
+        progress: Option<(String, i64)>,
+    ) -> Result<Committed<Imported>> {
+        let account = ctx.account()?.to_owned();
+        let mut items = Vec::with_capacity(messages.len());
+        for m in messages {
+            let thread = threading::keys(&m.content);
+            let blob = self.inner.backend.put_blob(m.content).await?;
+            items.push(backend::ImportItem {
+                blob,
+                flags: m.flags,
+                internal_date_ms: m.internal_date_ms,
+                thread,
+                uid: m.uid,
+            });
+        }
+        let op = Op::Import {
+            account,
+            mailbox: mailbox.to_owned(),
+            uidvalidity,
+            messages: items,
+            uidnext,
+            progress,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Imported(i) => Some(i),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The resume point [`Store::import`] last recorded for the session's user under `key`.
+    pub async fn import_progress(&self, ctx: &SessionContext, key: &str) -> Result<Option<i64>> {
+        let q = Query::ImportProgress {
+            account: ctx.account()?.to_owned(),
+            key: key.to_owned(),
+        };
+        match self.query(q).await? {
+            Answer::Progress(p) => Ok(p),
+            _ => Err(mismatch()),
+        }
     }
 
     /// Delivery to one recipient: MessageNew with `envelope`, or QuotaExceed and

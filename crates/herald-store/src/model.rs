@@ -164,6 +164,31 @@ pub struct Appended {
     pub modseq: u64,
 }
 
+/// One message for [`crate::Store::import`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportMessage {
+    /// The raw message.
+    pub content: Vec<u8>,
+    /// Flags and keywords.
+    pub flags: Vec<String>,
+    /// INTERNALDATE, ms since the Unix epoch.
+    pub internal_date_ms: i64,
+    /// The message's UID in the source, if it has one.
+    pub uid: Option<u32>,
+}
+
+/// What [`crate::Store::import`] added.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Imported {
+    /// The target mailbox's UIDVALIDITY after the import.
+    pub uidvalidity: u32,
+    /// True when the source's UIDVALIDITY and UIDs were kept; false when the messages were
+    /// appended with the mailbox's own next UIDs.
+    pub uids_kept: bool,
+    /// The messages added, in the order given.
+    pub appended: Vec<Appended>,
+}
+
 /// Result of COPY or MOVE: (source UID, new UID) pairs for COPYUID.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CopyResult {

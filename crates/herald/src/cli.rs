@@ -40,6 +40,15 @@ pub enum Command {
     Expire(ExpireArgs),
     /// Inspect and steer the running server's event subscriptions (through its HTTP admin API).
     Subscriptions(SubscriptionsArgs),
+    /// Bring existing mail into an account: a Maildir, an mbox file, or another IMAP server.
+    ///
+    /// Flags, keywords and INTERNALDATE are kept; UIDs and UIDVALIDITY too when the target
+    /// mailbox is new or empty. Each message is a MessageAppend with `vnd.herald.cause` =
+    /// `import`. Interrupted imports continue where they stopped when run again.
+    ///
+    /// Example: herald import maildir /var/mail/alice/Maildir --user alice
+    #[command(subcommand)]
+    Import(ImportCommand),
 }
 
 /// Arguments of `herald subscriptions`.
@@ -106,6 +115,96 @@ pub enum SubscriptionsCommand {
         #[arg(long)]
         parked: bool,
     },
+}
+
+/// `herald import …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ImportCommand {
+    /// A Dovecot or Courier Maildir++ tree: INBOX and its `.Sub.Folder`s, with
+    /// `dovecot-uidlist` UIDs and `dovecot-keywords`.
+    ///
+    /// Example: herald import maildir ~alice/Maildir --user alice
+    Maildir {
+        /// The maildir's root (the directory holding `cur/`, `new/` and the `.Folder`s).
+        path: PathBuf,
+        /// The Herald account to import into.
+        #[arg(long)]
+        user: String,
+    },
+    /// An mbox file (mboxrd or mboxo) into one mailbox.
+    ///
+    /// Example: herald import mbox archive-2019.mbox --user alice --mailbox Archive/2019
+    Mbox {
+        /// The mbox file.
+        file: PathBuf,
+        /// The Herald account to import into.
+        #[arg(long)]
+        user: String,
+        /// The mailbox to import into (created if missing).
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+    },
+    /// Every mailbox of an account on another IMAP server.
+    ///
+    /// Example: herald import imap --host old.example.org --user alice --password-file pw
+    Imap(ImapImportArgs),
+}
+
+/// Arguments of `herald import imap`.
+#[derive(Debug, Clone, Args)]
+pub struct ImapImportArgs {
+    /// The server's host name.
+    #[arg(long)]
+    pub host: String,
+    /// Its port (default 993 with --tls, else 143).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// TLS from the start (the default).
+    #[arg(long, conflicts_with_all = ["starttls", "plain"])]
+    pub tls: bool,
+    /// Plain connection upgraded with STARTTLS.
+    #[arg(long, conflicts_with = "plain")]
+    pub starttls: bool,
+    /// No TLS at all (a server on this machine or a private network only: the password
+    /// travels in clear).
+    #[arg(long)]
+    pub plain: bool,
+    /// A PEM file of CA certificates to trust besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The login on the source server.
+    #[arg(long)]
+    pub user: String,
+    /// A file holding the source password (one line), so it never shows in `ps`.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: PathBuf,
+    /// The Herald account to import into (default: the same name as --user).
+    #[arg(long, value_name = "NAME")]
+    pub to_user: Option<String>,
+}
+
+/// How `herald import imap` protects its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImapSecurity {
+    /// TLS from the start.
+    Tls,
+    /// STARTTLS.
+    Starttls,
+    /// None.
+    Plain,
+}
+
+impl ImapImportArgs {
+    /// The chosen protection (TLS unless told otherwise).
+    pub fn security(&self) -> ImapSecurity {
+        if self.plain {
+            ImapSecurity::Plain
+        } else if self.starttls {
+            ImapSecurity::Starttls
+        } else {
+            ImapSecurity::Tls
+        }
+    }
 }
 
 /// `herald user …`

@@ -116,14 +116,30 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
                 flags,
                 internal_date_ms: *internal_date_ms,
                 thread,
+                uid: None,
             },
             envelope.as_deref(),
+            vnd_cause::APPEND,
         ),
         Op::AppendMany {
             account,
             mailbox,
             messages,
         } => env.append_many(account, mailbox, messages),
+        Op::Import {
+            account,
+            mailbox,
+            uidvalidity,
+            messages,
+            uidnext,
+            progress,
+        } => env.import(
+            account,
+            mailbox,
+            (*uidvalidity, *uidnext),
+            messages,
+            progress.as_ref(),
+        ),
         Op::Copy {
             account,
             from,
@@ -382,6 +398,12 @@ fn descendants(conn: &Connection, account_id: i64, name: &str) -> Result<Vec<Mbo
     Ok(rows)
 }
 
+/// The `meta` row holding an import's resume point. The account's id (never reused) is part
+/// of it, so an account deleted and created again starts its imports afresh.
+pub(super) fn import_progress_key(account_id: i64, key: &str) -> String {
+    format!("import/{account_id}/{key}")
+}
+
 fn next_uidvalidity(conn: &Connection) -> Result<u32> {
     let last: Option<i64> = conn
         .prepare_cached("SELECT value FROM meta WHERE key = 'uidvalidity'")?
@@ -473,6 +495,9 @@ struct NewMessage<'a> {
     flags: &'a [String],
     internal_date_ms: i64,
     thread: &'a ThreadKeys,
+    /// The UID asked for (an import keeping the source's UIDs); used when it is at or above
+    /// the mailbox's UIDNEXT, so UIDs still only ever grow.
+    uid: Option<u32>,
 }
 
 struct Env<'a> {
@@ -1198,12 +1223,14 @@ impl Env<'_> {
         mailbox: &str,
         msg: NewMessage<'_>,
         envelope: Option<&str>,
+        cause: &str,
     ) -> OpResult {
         let NewMessage {
             blob,
             flags: given_flags,
             internal_date_ms,
             thread,
+            uid: wanted_uid,
         } = msg;
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(mailbox, false)?;
@@ -1211,7 +1238,9 @@ impl Env<'_> {
         let mut flags = flags::canonical(given_flags)?;
         sort_flags(&mut flags);
         self.check_quota(&acct, blob.size(), 1, &mb)?;
-        let uid = mb.uidnext;
+        let uid = wanted_uid
+            .filter(|&u| u >= mb.uidnext)
+            .unwrap_or(mb.uidnext);
         if uid == u32::MAX {
             return Err(StoreError::InvalidArgument(format!(
                 "mailbox `{name}` has run out of UIDs"
@@ -1264,7 +1293,7 @@ impl Env<'_> {
         }
         match envelope {
             Some(env) => e.envelope = Some(env.to_owned()),
-            None => e.set_extension(vnd::CAUSE, vnd_cause::APPEND),
+            None => e.set_extension(vnd::CAUSE, cause),
         }
         done(
             Output::Appended(Appended {
@@ -1295,8 +1324,9 @@ impl Env<'_> {
                 flags,
                 internal_date_ms: *date,
                 thread,
+                uid: None,
             };
-            let one = self.append(account_name, mailbox, msg, None)?;
+            let one = self.append(account_name, mailbox, msg, None, vnd_cause::APPEND)?;
             if let Output::Appended(a) = one.output {
                 appended.push(a);
             }
@@ -1304,6 +1334,79 @@ impl Env<'_> {
             mailboxes = one.mailboxes;
         }
         done(Output::AppendedMany(appended), events, mailboxes)
+    }
+
+    /// [`Op::Import`]: the messages as [`Env::append_many`] adds them, with cause `import`.
+    /// The source's UIDs are kept when the mailbox already has the source's UIDVALIDITY (a
+    /// resumed import) or has never held a message (UIDNEXT 1), in which case it takes that
+    /// UIDVALIDITY first: a client cannot know UIDs of a mailbox that never had any, so the
+    /// change breaks no cache, and the store's UIDVALIDITY counter is moved past it so a
+    /// later re-creation of the name never repeats it.
+    fn import(
+        &self,
+        account_name: &str,
+        mailbox: &str,
+        (uidvalidity, uidnext): (Option<u32>, Option<u32>),
+        messages: &[crate::backend::ImportItem],
+        progress: Option<&(String, i64)>,
+    ) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(mailbox, false)?;
+        let mb = self.selectable(acct.id, &name)?;
+        let keep = match uidvalidity {
+            Some(v) if v != 0 && v == mb.uidvalidity => true,
+            Some(v) if v != 0 && mb.uidnext == 1 && mb.messages == 0 => {
+                self.conn
+                    .prepare_cached("UPDATE mailboxes SET uidvalidity = ?2 WHERE id = ?1")?
+                    .execute(params![mb.id, v])?;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO meta (key, value) VALUES ('uidvalidity', ?1)
+                         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                    )?
+                    .execute([i64::from(v)])?;
+                true
+            }
+            _ => false,
+        };
+        let mut appended = Vec::with_capacity(messages.len());
+        let mut events = Vec::with_capacity(messages.len());
+        let mut mailboxes = vec![mb.id];
+        for m in messages {
+            let msg = NewMessage {
+                blob: &m.blob,
+                flags: &m.flags,
+                internal_date_ms: m.internal_date_ms,
+                thread: &m.thread,
+                uid: if keep { m.uid } else { None },
+            };
+            let one = self.append(account_name, &name, msg, None, vnd_cause::IMPORT)?;
+            if let Output::Appended(a) = one.output {
+                appended.push(a);
+            }
+            events.extend(one.events);
+            mailboxes = one.mailboxes;
+        }
+        if keep && let Some(next) = uidnext {
+            self.conn
+                .prepare_cached("UPDATE mailboxes SET uidnext = max(uidnext, ?2) WHERE id = ?1")?
+                .execute(params![mb.id, next])?;
+        }
+        if let Some((key, last)) = progress {
+            self.conn
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                .execute(params![import_progress_key(acct.id, key), last])?;
+        }
+        let after = self.selectable(acct.id, &name)?;
+        done(
+            Output::Imported(Imported {
+                uidvalidity: after.uidvalidity,
+                uids_kept: keep,
+                appended,
+            }),
+            events,
+            mailboxes,
+        )
     }
 
     fn copy(

@@ -244,6 +244,16 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             }
             Answer::EventTimes(times)
         }
+        Query::ImportProgress { account: name, key } => {
+            let acct = account(conn, &name)?;
+            let value = conn
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([super::ops::import_progress_key(acct.id, &key)], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .optional()?;
+            Answer::Progress(value)
+        }
         Query::ParkedCounts => {
             let mut stmt = conn.prepare_cached(
                 "SELECT delivery, count(*) FROM parked GROUP BY delivery ORDER BY delivery",

@@ -546,6 +546,101 @@ async fn append_many_is_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn import_keeps_the_source_uids_only_in_a_fresh_mailbox() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    let msg = |uid: u32, flags: &[&str]| ImportMessage {
+        content: format!("Subject: {uid}\r\n\r\nbody {uid}\r\n").into_bytes(),
+        flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+        internal_date_ms: 1_600_000_000_000 + i64::from(uid),
+        uid: Some(uid),
+    };
+    // A fresh INBOX takes the source's UIDVALIDITY and UIDs, gaps included.
+    let c = t
+        .store
+        .import(
+            &ctx,
+            "INBOX",
+            (Some(1234), None),
+            vec![msg(3, &["\\Seen"]), msg(7, &["$Work"])],
+            Some(("src/INBOX".into(), 7)),
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert!(c.value.uids_kept);
+    assert_eq!(c.value.uidvalidity, 1234);
+    assert_eq!(
+        c.value.appended.iter().map(|a| a.uid).collect::<Vec<_>>(),
+        [3, 7]
+    );
+    for e in &c.events {
+        assert_eq!(e.event, EventType::MessageAppend);
+        assert_eq!(
+            e.extension(vnd::CAUSE).and_then(|v| v.as_str()),
+            Some("import")
+        );
+    }
+    // Resumed (same UIDVALIDITY): still kept; the source's UIDNEXT is taken at the end.
+    let c = t
+        .store
+        .import(
+            &ctx,
+            "INBOX",
+            (Some(1234), Some(20)),
+            vec![msg(9, &[])],
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(c.value.uids_kept);
+    assert_eq!(c.value.appended[0].uid, 9);
+    let progress = |k: &'static str| t.store.import_progress(&ctx, k);
+    assert_eq!(progress("src/INBOX").await.unwrap(), Some(7));
+    let inbox = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    assert_eq!(
+        (inbox.uidvalidity, inbox.uidnext, inbox.messages),
+        (1234, 20, 3)
+    );
+    let metas = t.store.fetch(&ctx, "INBOX", None).await.unwrap();
+    assert_eq!(metas[0].flags, ["\\Seen"]);
+    assert_eq!(metas[1].internal_date_ms, 1_600_000_000_007);
+    assert_eq!(t.append(&ctx, "INBOX", "new", &[]).await.uid, 20);
+    // A mailbox that already held mail keeps its own UIDs: the messages are appended.
+    t.store.create_mailbox(&ctx, "Old", None).await.unwrap();
+    t.append(&ctx, "Old", "mine", &[]).await;
+    let c = t
+        .store
+        .import(&ctx, "Old", (Some(99), Some(60)), vec![msg(50, &[])], None)
+        .await
+        .unwrap();
+    assert!(!c.value.uids_kept);
+    assert_ne!(c.value.uidvalidity, 99);
+    assert_eq!(c.value.appended[0].uid, 2);
+    // Quotas hold: over the limit nothing of the batch is kept.
+    t.store
+        .set_quota(&admin(), "alice", None, Some(6))
+        .await
+        .unwrap();
+    t.store.create_mailbox(&ctx, "Full", None).await.unwrap();
+    let err = t
+        .store
+        .import(
+            &ctx,
+            "Full",
+            (Some(5), None),
+            vec![msg(1, &[]), msg(2, &[])],
+            Some(("src/Full".into(), 2)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OverQuota { .. }), "{err:?}");
+    assert_eq!(t.store.mailbox(&ctx, "Full").await.unwrap().messages, 0);
+    assert_eq!(progress("src/Full").await.unwrap(), None, "rolled back too");
+    t.consistent().await;
+}
+
+#[tokio::test]
 async fn the_auth_cache_forgets_a_changed_password_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = || {

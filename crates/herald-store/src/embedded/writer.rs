@@ -35,6 +35,11 @@ impl Job {
     fn weight(&self) -> usize {
         match &self.op {
             Op::Append { blob, .. } if !blob.on_file => blob.data.len(),
+            Op::Import { messages, .. } => messages
+                .iter()
+                .filter(|m| !m.blob.on_file)
+                .map(|m| m.blob.data.len())
+                .sum(),
             _ => 0,
         }
     }

@@ -9,6 +9,10 @@ mod bench_store;
 pub mod check;
 mod events;
 mod expire;
+mod import;
+mod import_imap;
+mod import_maildir;
+mod import_mbox;
 mod quota;
 mod serve;
 mod subscriptions;
@@ -134,6 +138,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default();
             runtime()?.block_on(subscriptions::run(args, &listen))
         }
+        Command::Import(ref cmd) => with_store(&cli, Create::No, |s| async move {
+            import::run(&s, cmd.clone()).await
+        }),
         Command::Expire(ref args) => with_store(&cli, Create::No, |s| async move {
             expire::run(&s, args.clone()).await
         }),
