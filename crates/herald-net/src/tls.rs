@@ -39,6 +39,22 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
+/// A PEM error in an operator's words (rustls prints the markers as byte arrays).
+fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "a PEM section does not end (no `-----END {}-----` line)",
+            String::from_utf8_lossy(end_marker).trim()
+        ),
+        Error::IllegalSectionStart { line } => format!(
+            "a malformed PEM line: `{}`",
+            String::from_utf8_lossy(line).trim()
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// Reads a certificate chain and its private key (PEM) and checks that they belong together.
 fn read_certified_key(
     cert: &Path,
@@ -49,7 +65,7 @@ fn read_certified_key(
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Cert {
             path: cert.display().to_string(),
-            reason: e.to_string(),
+            reason: pem_reason(&e),
         })?;
     if certs.is_empty() {
         return Err(TlsError::Cert {
@@ -59,7 +75,7 @@ fn read_certified_key(
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
         path: key.display().to_string(),
-        reason: e.to_string(),
+        reason: pem_reason(&e),
     })?;
     Ok(CertifiedKey::from_der(certs, key, provider)?)
 }
@@ -228,6 +244,9 @@ mod tests {
         let (_, _, second) = write_cert(dir.path(), "two.example");
         tls.reload().unwrap();
         assert_eq!(tls.chain()[0], second, "the new certificate is in use");
+        std::fs::write(&c, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+        let e = tls.reload().err().unwrap().to_string();
+        assert!(e.contains("no `-----END CERTIFICATE-----` line"), "{e}");
         std::fs::write(&c, "not a certificate").unwrap();
         assert!(tls.reload().is_err());
         assert_eq!(tls.chain()[0], second, "a broken file changes nothing");
