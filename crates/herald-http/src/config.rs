@@ -161,9 +161,9 @@ impl LinkBase {
                  (e.g. \"https://mail.example.org:{}\")",
                 addr.port()
             )),
-            LinkBase::NoListener => Some(
-                "message links are off: no [http] listener serves /messages".to_owned(),
-            ),
+            LinkBase::NoListener => {
+                Some("message links are off: no [http] listener serves /messages".to_owned())
+            }
         }
     }
 }
@@ -254,7 +254,10 @@ tokens = [{ user = "alice", token = "0123456789abcdef" }]
         let none = HttpConfig::default();
         // HTTPS first, then HTTP; wildcards never.
         assert_eq!(
-            none.link_base(&[a("127.0.0.1:8080")], &[a("0.0.0.0:8443"), a("[::1]:8443")]),
+            none.link_base(
+                &[a("127.0.0.1:8080")],
+                &[a("0.0.0.0:8443"), a("[::1]:8443")]
+            ),
             Ok(LinkBase::Url("https://[::1]:8443".into()))
         );
         assert_eq!(
@@ -266,7 +269,10 @@ tokens = [{ user = "alice", token = "0123456789abcdef" }]
             .unwrap();
         assert_eq!(wild, LinkBase::Unreachable(a("[::]:8443")));
         let why = wild.refusal().unwrap();
-        assert!(why.contains("public_url") && why.contains("[::]:8443"), "{why}");
+        assert!(
+            why.contains("public_url") && why.contains("[::]:8443"),
+            "{why}"
+        );
         assert_eq!(none.link_base(&[], &[]), Ok(LinkBase::NoListener));
         // An explicit public_url wins, even over wildcard listeners.
         let set = HttpConfig {

@@ -402,7 +402,10 @@ impl Collector for Everything {
             "Certificate reloads on SIGHUP by result (failed: the old certificate stayed).",
             &[
                 ([("result", "ok")], m.tls_reloads[0].load(Ordering::Relaxed)),
-                ([("result", "failed")], m.tls_reloads[1].load(Ordering::Relaxed)),
+                (
+                    [("result", "failed")],
+                    m.tls_reloads[1].load(Ordering::Relaxed),
+                ),
             ],
         )?;
 

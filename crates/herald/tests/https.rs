@@ -58,7 +58,9 @@ fn connect(addr: SocketAddr, config: &Arc<rustls::ClientConfig>) -> (Tls, Certif
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut tls.sock).unwrap();
     }
-    let presented = tls.conn.peer_certificates().unwrap()[0].clone().into_owned();
+    let presented = tls.conn.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned();
     (tls, presented)
 }
 
@@ -109,7 +111,10 @@ fn post_plain(addr: SocketAddr, path: &str, basic: &str, json: &str) -> (u16, St
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    (head.split(' ').nth(1).unwrap().parse().unwrap(), body.to_owned())
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_owned(),
+    )
 }
 
 /// An open SSE stream over HTTPS.
@@ -339,11 +344,18 @@ fn https_serves_the_api_streams_and_links_and_reloads_its_certificate_on_sighup(
 
     // A broken certificate file on SIGHUP: an error, the renewed certificate stays, and the
     // server keeps serving.
-    std::fs::write(dir.path().join("cert.pem"), "-----BEGIN CERTIFICATE-----\nnope\n").unwrap();
+    std::fs::write(
+        dir.path().join("cert.pem"),
+        "-----BEGIN CERTIFICATE-----\nnope\n",
+    )
+    .unwrap();
     server.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(20);
     while reloads(https, &trust, "failed") == 0 {
-        assert!(Instant::now() < deadline, "the failed reload was not counted");
+        assert!(
+            Instant::now() < deadline,
+            "the failed reload was not counted"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let (status, _, presented) = get(https, &trust, "/healthz", None);

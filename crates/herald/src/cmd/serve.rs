@@ -222,15 +222,11 @@ async fn first_run(store: &Store, with_config: bool) -> anyhow::Result<()> {
 }
 
 /// Re-reads the certificate (if `[tls]` is configured) on every SIGHUP until `shutdown`.
-async fn reload_on_hangup(tls: Option<ServerTls>, shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot watch SIGHUP, the certificate will not be reloaded: {e}");
-            return;
-        }
-    };
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    tls: Option<ServerTls>,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -278,6 +274,10 @@ async fn stop_signal() {
 pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::Result<ExitCode> {
     // Webhooks (reqwest, rustls-no-provider) and TLS listeners use ring (STACK §1).
     herald_notify::sink::webhook::ensure_crypto_provider();
+    // Watched from the start: SIGHUP's default action would end the process, which is not
+    // what an operator's `systemctl reload` (or a certificate renewal hook) means.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot watch SIGHUP")?;
     let http = file
         .http
         .clone()
@@ -335,23 +335,21 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     };
     let link_base = http.link_base(&bound(&http_listeners), &bound(&https_listeners))?;
     let link_refusal = link_base.refusal();
-    if let Some(why) = &link_refusal {
+    if let (herald_http::LinkBase::Unreachable(_), Some(why)) = (&link_base, &link_refusal) {
         let needing: Vec<&str> = file
             .subscription
             .iter()
             .filter(|s| herald_http::config::wants_links(s))
             .map(|s| s.name.as_str())
             .collect();
-        if matches!(link_base, herald_http::LinkBase::Unreachable(_)) && !needing.is_empty() {
+        if !needing.is_empty() {
             bail!(
                 "{why}; subscription {} needs them (its content policy leaves messages out \
                  with a link)",
                 needing.join(", ")
             );
         }
-        if matches!(link_base, herald_http::LinkBase::Unreachable(_)) {
-            tracing::warn!("{why}");
-        }
+        tracing::warn!("{why}");
     }
     let public_url = match &link_base {
         herald_http::LinkBase::Url(url) => Some(url.clone()),
@@ -506,9 +504,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             });
         }
     }
-    // Always watched: SIGHUP's default action would end the process, which is not what an
-    // operator's `systemctl reload` (or a certificate renewal hook) means.
-    tasks.spawn(reload_on_hangup(server_tls, shutdown.clone()));
+    tasks.spawn(reload_on_hangup(hangup, server_tls, shutdown.clone()));
 
     let mut log_task = if log_enabled {
         let path = store.config().path.join("events.jsonl");
