@@ -449,3 +449,24 @@ fn links_never_name_a_wildcard_address() {
     );
     assert_eq!(status, 201, "{body}");
 }
+
+#[test]
+fn sighup_without_tls_keeps_serving() {
+    // SIGHUP's default action ends a process; Herald handles it even with nothing to reload.
+    let server = Server::start("");
+    server.signal("HUP");
+    server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut s = TcpStream::connect(server.addrs["http"]).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let (status, _) = server.stop();
+    assert!(status.success(), "{status}");
+}
