@@ -225,6 +225,13 @@ pub async fn create(
     // An invalid configuration or a taken name is answered before a sink file is created for
     // nothing.
     herald_notify::Subscription::compile(config.clone()).map_err(DispatchError::from)?;
+    if let Some(why) = &state.link_refusal
+        && crate::config::wants_links(&config)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{why}; this subscription's content policy needs them (or set content.reference = false)"
+        )));
+    }
     if d.get(&config.name).await.is_ok() {
         return Err(DispatchError::Exists(config.name).into());
     }

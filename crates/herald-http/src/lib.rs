@@ -13,7 +13,7 @@
 //!   `/healthz` and `/readyz` (no authentication), for operators and orchestrators.
 //! - [`config`]: the `[http]` section.
 //!
-//! [`serve`] runs the router on a listener until the shutdown token fires; live streams watch
+//! [`serve`] (HTTP) and [`serve_tls`] (HTTPS) run the router on a listener until the shutdown token fires; live streams watch
 //! the same token and end, so a graceful shutdown is not held up by clients that never hang up.
 
 pub mod admin;
@@ -27,7 +27,7 @@ pub mod sse;
 pub mod stream;
 pub mod ws;
 
-pub use config::{HttpConfig, TokenConfig};
+pub use config::{HttpConfig, LinkBase, TokenConfig};
 pub use error::ApiError;
 pub use health::Readiness;
 
@@ -79,6 +79,9 @@ pub struct HttpState {
     pub(crate) keepalive: Duration,
     pub(crate) shutdown: CancellationToken,
     pub(crate) content_links: Option<herald_notify::content_ref::ContentSigner>,
+    /// Why no link is signed ([`LinkBase::refusal`]), for the API to answer a subscription
+    /// whose content policy would need links.
+    pub(crate) link_refusal: Option<Arc<str>>,
     pub(crate) limits: Limits,
     pub(crate) plaintext_auth: bool,
     pub(crate) readiness: Readiness,
@@ -142,6 +145,7 @@ impl HttpState {
                 .max(Duration::from_secs(1)),
             shutdown: CancellationToken::new(),
             content_links: None,
+            link_refusal: None,
             limits: Limits {
                 max_connections: config
                     .max_connections
@@ -184,6 +188,13 @@ impl HttpState {
         signer: herald_notify::content_ref::ContentSigner,
     ) -> HttpState {
         self.content_links = Some(signer);
+        self
+    }
+
+    /// Records why message links are off: the API then refuses subscriptions that need them,
+    /// saying so, instead of creating one whose events would silently lack their link.
+    pub fn with_link_refusal(mut self, reason: &str) -> HttpState {
+        self.link_refusal = Some(Arc::from(reason));
         self
     }
 
@@ -236,7 +247,28 @@ pub fn router(state: HttpState) -> Router {
 /// off) and, per request, for the body and the answer's head (`request_timeout_secs`).
 pub async fn serve(
     listener: TcpListener,
+    state: HttpState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// Serves HTTPS on `listener` with `tls` (the `[tls]` certificate, reloaded in place on
+/// SIGHUP), as [`serve`] serves HTTP: the same routes, limits and deadlines; the TLS handshake
+/// has its own deadline in [`herald_net::serve`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: HttpState,
+    tls: herald_net::TlsAcceptor,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_with(listener, state, Some(tls), shutdown).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
     mut state: HttpState,
+    tls: Option<herald_net::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     state.shutdown = shutdown.clone();
@@ -248,6 +280,7 @@ pub async fn serve(
     let config = herald_net::ListenerConfig {
         max_per_client: Some(limits.max_per_client),
         refusal: REFUSAL,
+        implicit_tls: tls,
         ..herald_net::ListenerConfig::new("http", limits.max_connections)
     };
     herald_net::serve(listener, config, shutdown, move |conn| {

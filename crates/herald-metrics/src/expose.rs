@@ -49,6 +49,7 @@ pub const FAMILIES: &[&str] = &[
     "herald_connections_total",
     "herald_connections_refused_total",
     "herald_logins_total",
+    "herald_tls_certificate_reloads_total",
     "herald_commands_total",
     "herald_command_duration_seconds",
 ];
@@ -394,6 +395,18 @@ impl Collector for Everything {
             "herald_logins",
             "Login attempts by protocol and result (ok, failed, or refused by the limiter).",
             &logins,
+        )?;
+        counter(
+            &mut enc,
+            "herald_tls_certificate_reloads",
+            "Certificate reloads on SIGHUP by result (failed: the old certificate stayed).",
+            &[
+                ([("result", "ok")], m.tls_reloads[0].load(Ordering::Relaxed)),
+                (
+                    [("result", "failed")],
+                    m.tls_reloads[1].load(Ordering::Relaxed),
+                ),
+            ],
         )?;
 
         // Commands.

@@ -121,6 +121,8 @@ pub struct Metrics {
     connections: [AtomicU64; PROTOCOLS],
     refused_connections: [AtomicU64; PROTOCOLS],
     logins: [[AtomicU64; 3]; PROTOCOLS],
+    /// Certificate reloads (SIGHUP): succeeded, failed.
+    tls_reloads: [AtomicU64; 2],
     commands: Mutex<Vec<&'static Commands>>,
 }
 
@@ -136,6 +138,7 @@ static METRICS: Metrics = Metrics {
     connections: [const { AtomicU64::new(0) }; PROTOCOLS],
     refused_connections: [const { AtomicU64::new(0) }; PROTOCOLS],
     logins: [const { [const { AtomicU64::new(0) }; 3] }; PROTOCOLS],
+    tls_reloads: [const { AtomicU64::new(0) }; 2],
     commands: Mutex::new(Vec::new()),
 };
 
@@ -233,6 +236,11 @@ impl Metrics {
     /// A login attempt ended.
     pub fn login(&self, protocol: Protocol, result: LoginResult) {
         self.logins[protocol as usize][result as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The TLS certificate was re-read (`ok`) or the attempt failed and the old one stayed.
+    pub fn tls_reload(&self, ok: bool) {
+        self.tls_reloads[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Login attempts of `protocol` that ended with `result` so far.

@@ -16,7 +16,7 @@ mod tls;
 pub use limiter::{Attempt, AuthLimiter, Refusal};
 pub use slots::{Slot, Slots};
 pub use stream::Stream;
-pub use tls::{TlsError, load_tls_config};
+pub use tls::{ServerTls, TlsError, load_tls_config};
 pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken;
 

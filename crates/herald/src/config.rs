@@ -365,11 +365,18 @@ sink = { type = "stdout" }
         let dir = tempfile::tempdir().unwrap();
         let f = load(Some(&write(
             &dir,
-            "[http]\nlisten = [\"127.0.0.1:0\"]\ntokens = [{ user = \"alice\", sha256 = \"ab\" }]\n",
+            "[http]\nlisten = [\"127.0.0.1:0\"]\ntls_listen = [\"[::1]:8443\"]\n\
+             public_url = \"https://mail.example.org:8443\"\n\
+             tokens = [{ user = \"alice\", sha256 = \"ab\" }]\n",
         )))
         .unwrap();
         let http = f.http.unwrap();
         assert_eq!(http.tokens[0].user, "alice");
+        assert_eq!(http.tls_listen, ["[::1]:8443".parse().unwrap()]);
+        assert_eq!(
+            http.public_url.as_deref(),
+            Some("https://mail.example.org:8443")
+        );
         let err = format!(
             "{:#}",
             load(Some(&write(&dir, "[http]\ntokns = []\n"))).unwrap_err()

@@ -1,5 +1,5 @@
-//! `herald serve`: opens the store, starts every listener, writes the event log, and stops
-//! gracefully on SIGINT/SIGTERM.
+//! `herald serve`: opens the store, starts every listener, writes the event log, stops
+//! gracefully on SIGINT/SIGTERM, and re-reads the `[tls]` certificate on SIGHUP.
 //!
 //! With no configuration file Herald runs on its embedded default (DESIGN §3): data in
 //! `./herald-data`, IMAP on 127.0.0.1:1143, POP3 on 127.0.0.1:1110, LMTP on 127.0.0.1:2424,
@@ -13,13 +13,23 @@
 //! recording its Logout), then delivery gets a few seconds to carry those last events to every
 //! subscription and the event log, then it stops.
 //!
+//! Every TLS listener (IMAPS, POP3S, HTTPS, and STARTTLS/STLS on the plain ones) shares one
+//! [`ServerTls`]: SIGHUP re-reads `[tls] cert` and `key`, new handshakes present the new
+//! certificate, established connections keep theirs, and files that do not load leave the old
+//! certificate in place (an error is logged and counted in `/metrics`).
+//!
+//! Signed message links name `[http] public_url`, or the first HTTPS (else HTTP) listener that
+//! is not a wildcard address. With only wildcard listeners and no `public_url` no link is
+//! signed: a subscription of the file that needs links stops start-up with an error naming
+//! `public_url`, and the API refuses to create one.
+//!
 //! Retention (`[events] retain_days`, `retain_events`) runs as a background task beside
 //! delivery; the event log holds back what it has not yet made durable, so the outbox never
 //! loses an event the log still has to write.
 
 use crate::config::{FileConfig, ListenSection};
 use anyhow::{Context as _, bail};
-use herald_net::{AuthLimiter, CancellationToken, ListenerConfig, TlsAcceptor};
+use herald_net::{AuthLimiter, CancellationToken, ListenerConfig, ServerTls, TlsAcceptor};
 use herald_store::{SessionContext, Store};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -198,21 +208,6 @@ async fn settle(store: &Store, dispatcher: &herald_notify::dispatch::Dispatcher,
     }
 }
 
-/// The base of signed message links when `[http] public_url` is not set: the listener's
-/// address, or — for a wildcard listener (0.0.0.0, ::), which no subscriber can connect to —
-/// the server's hostname with the listener's port.
-fn link_base(listener: std::net::SocketAddr, hostname: &str) -> String {
-    if listener.ip().is_unspecified() {
-        tracing::info!(
-            "message links name http://{hostname}:{}; set [http] public_url to change it",
-            listener.port()
-        );
-        format!("http://{hostname}:{}", listener.port())
-    } else {
-        format!("http://{listener}")
-    }
-}
-
 async fn first_run(store: &Store, with_config: bool) -> anyhow::Result<()> {
     if with_config || !store.list_users().await?.is_empty() {
         return Ok(());
@@ -226,6 +221,40 @@ async fn first_run(store: &Store, with_config: bool) -> anyhow::Result<()> {
         "created account: demo  password: {password}  (shown once; change it with `herald user passwd demo`)"
     );
     Ok(())
+}
+
+/// Re-reads the certificate (if `[tls]` is configured) on every SIGHUP until `shutdown`.
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    tls: Option<ServerTls>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            got = hangup.recv() => if got.is_none() { return },
+        }
+        let Some(tls) = &tls else {
+            tracing::info!("SIGHUP: no [tls] configured, nothing to reload");
+            continue;
+        };
+        // Reading two small files; off the runtime's threads all the same, as it is disk I/O.
+        let t = tls.clone();
+        let result = match tokio::task::spawn_blocking(move || t.reload()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        herald_metrics::global().tls_reload(result.is_ok());
+        match result {
+            Ok(()) => tracing::info!(
+                cert = %tls.cert_path().display(),
+                "SIGHUP: TLS certificate reloaded; new connections use it"
+            ),
+            Err(e) => tracing::error!(
+                "SIGHUP: TLS certificate not reloaded, the previous one stays in use: {e}"
+            ),
+        }
+    }
 }
 
 async fn stop_signal() {
@@ -247,6 +276,10 @@ async fn stop_signal() {
 pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::Result<ExitCode> {
     // Webhooks (reqwest, rustls-no-provider) and TLS listeners use ring (STACK §1).
     herald_notify::sink::webhook::ensure_crypto_provider();
+    // Watched from the start: SIGHUP's default action would end the process, which is not
+    // what an operator's `systemctl reload` (or a certificate renewal hook) means.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot watch SIGHUP")?;
     let http = file
         .http
         .clone()
@@ -254,10 +287,11 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             listen: DEFAULT_HTTP.parse().ok().into_iter().collect(),
             ..herald_http::HttpConfig::default()
         });
-    let tls = match &file.tls {
-        Some(t) => Some(herald_net::load_tls_config(&t.cert, &t.key)?),
+    let server_tls = match &file.tls {
+        Some(t) => Some(ServerTls::load(&t.cert, &t.key)?),
         None => None,
     };
+    let tls = server_tls.as_ref().map(ServerTls::acceptor);
     let imap = file.imap.unwrap_or_else(|| default_listen(DEFAULT_IMAP));
     let pop3 = file.pop3.unwrap_or_else(|| default_listen(DEFAULT_POP3));
     let lmtp = file.lmtp.unwrap_or_else(|| default_listen(DEFAULT_LMTP));
@@ -268,6 +302,9 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         if name != "lmtp" && s.detail_delivery.is_some() {
             bail!("[{name}] detail_delivery is an [lmtp] setting");
         }
+    }
+    if !http.tls_listen.is_empty() && tls.is_none() {
+        bail!("[http] tls_listen needs a [tls] cert and key");
     }
     let retention = file.events.retention()?;
     let detail: herald_lmtp::DetailDelivery = match &lmtp.detail_delivery {
@@ -284,20 +321,45 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     for addr in &http.listen {
         http_listeners.push(bind("http", *addr).await?);
     }
+    let mut https_listeners = Vec::new();
+    for addr in &http.tls_listen {
+        https_listeners.push(bind("https", *addr).await?);
+    }
     // Two stages of shutdown: `shutdown` stops the listeners and their sessions; `delivery`
     // stops the dispatcher and the event log only after the sessions have ended, so the
     // events of their endings (Logout with disconnect=shutdown) still reach every sink.
     let shutdown = CancellationToken::new();
     let delivery = CancellationToken::new();
-    // Links to messages a content policy leaves out point at this server's /messages.
-    let public_url = match (&http.public_url, http_listeners.first()) {
-        (Some(url), _) => Some(url.clone()),
-        (None, Some(l)) => l
-            .local_addr()
-            .ok()
-            .map(|a| link_base(a, &store.config().server_fqdn)),
-        (None, None) => None,
+    // Links to messages a content policy leaves out point at this server's /messages, at an
+    // address a subscriber can reach (the bound ones: port 0 has become a port by now).
+    let bound = |ls: &[TcpListener]| -> Vec<SocketAddr> {
+        ls.iter().filter_map(|l| l.local_addr().ok()).collect()
     };
+    let link_base = http.link_base(&bound(&http_listeners), &bound(&https_listeners))?;
+    let link_refusal = link_base.refusal();
+    if let (herald_http::LinkBase::Unreachable(_), Some(why)) = (&link_base, &link_refusal) {
+        let needing: Vec<&str> = file
+            .subscription
+            .iter()
+            .filter(|s| herald_http::config::wants_links(s))
+            .map(|s| s.name.as_str())
+            .collect();
+        if !needing.is_empty() {
+            bail!(
+                "{why}; subscription {} needs them (its content policy leaves messages out \
+                 with a link)",
+                needing.join(", ")
+            );
+        }
+        tracing::warn!("{why}");
+    }
+    let public_url = match &link_base {
+        herald_http::LinkBase::Url(url) => Some(url.clone()),
+        _ => None,
+    };
+    if let Some(url) = &public_url {
+        tracing::info!("message links name {url}");
+    }
     let content_links = match public_url {
         Some(base) => Some(
             herald_notify::content_ref::ContentSigner::load_or_create(
@@ -342,9 +404,10 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         &http,
         Arc::clone(&limiter),
     )?;
-    let http_state = match content_links {
-        Some(signer) => http_state.with_content_links(signer),
-        None => http_state,
+    let http_state = match (content_links, &link_refusal) {
+        (Some(signer), _) => http_state.with_content_links(signer),
+        (None, Some(why)) => http_state.with_link_refusal(why),
+        (None, None) => http_state,
     };
     let http_state = match &log_hold {
         Some(hold) => http_state.with_event_log(hold.clone()),
@@ -430,6 +493,20 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             }
         });
     }
+    if let Some(tls) = &tls {
+        for listener in https_listeners {
+            if let Ok(a) = listener.local_addr() {
+                say!("listening: https {a} (TLS)");
+            }
+            let (state, shutdown, tls) = (http_state.clone(), shutdown.clone(), tls.clone());
+            tasks.spawn(async move {
+                if let Err(e) = herald_http::serve_tls(listener, state, tls, shutdown).await {
+                    tracing::error!("https: {e}");
+                }
+            });
+        }
+    }
+    tasks.spawn(reload_on_hangup(hangup, server_tls, shutdown.clone()));
 
     let mut log_task = if log_enabled {
         let path = store.config().path.join("events.jsonl");
@@ -501,26 +578,4 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         }
     }
     Ok(code)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_links_never_name_a_wildcard_address() {
-        let any4: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
-        let any6: std::net::SocketAddr = "[::]:8443".parse().unwrap();
-        let lo: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(
-            link_base(any4, "mail.example.org"),
-            "http://mail.example.org:8080"
-        );
-        assert_eq!(
-            link_base(any6, "mail.example.org"),
-            "http://mail.example.org:8443"
-        );
-        assert_eq!(link_base(lo, "mail.example.org"), "http://127.0.0.1:8080");
-    }
 }

@@ -191,6 +191,16 @@ impl Server {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Sends the server a signal (`HUP`, `TERM`, …) without waiting for anything.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// Stops the server with SIGTERM and waits for it; hands back its directory.
     pub fn stop(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
         let status = self.terminate();
