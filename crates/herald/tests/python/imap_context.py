@@ -35,6 +35,16 @@ def mail(msgid, parents=(), subject="plan"):
     return (m + "\r\nbody\r\n").encode()
 
 
+_arrivals = iter(range(1_700_000_000, 1_800_000_000, 60))
+
+
+def when():
+    """A distinct, increasing INTERNALDATE per APPEND: SORT ARRIVAL orders equal dates by
+    sequence number even under REVERSE (RFC 5256), so appends within one second would make
+    the expected order depend on the clock."""
+    return imaplib.Time2Internaldate(next(_arrivals))
+
+
 def thread_ids(data):
     return [re.search(rb"THREADID \(([A-Za-z0-9_-]+)\)", d).group(1) for d in data]
 
@@ -44,10 +54,10 @@ b = login()
 
 # --- THREADID: replies share their root's thread, an unrelated message has its own, and a
 # copy keeps it.
-ok(a.append("INBOX", None, None, mail("root@x")), "append root")
-ok(a.append("INBOX", None, None, mail("reply@x", ["root@x"], "Re: plan")), "append reply")
-ok(a.append("INBOX", None, None, mail("other@x")), "append unrelated")
-ok(a.append("INBOX", None, None, mail("deep@x", ["root@x", "reply@x"], "Re: Re: plan")), "append")
+ok(a.append("INBOX", None, when(), mail("root@x")), "append root")
+ok(a.append("INBOX", None, when(), mail("reply@x", ["root@x"], "Re: plan")), "append reply")
+ok(a.append("INBOX", None, when(), mail("other@x")), "append unrelated")
+ok(a.append("INBOX", None, when(), mail("deep@x", ["root@x", "reply@x"], "Re: Re: plan")), "append")
 ok(a.select("INBOX"), "select")
 ids = thread_ids(ok(a.fetch("1:4", "(THREADID)"), "fetch threadid"))
 assert ids[0] == ids[1] == ids[3] and ids[2] != ids[0], ids
@@ -69,7 +79,7 @@ first = a.untagged_responses.pop("ESEARCH")
 assert len(first) == 1 and first[0].endswith(b" UID ALL 3"), first
 search_tag = re.match(rb'\(TAG "([^"]+)"\)', first[0]).group(1)
 ok(b.select("INBOX"), "select")
-ok(b.append("INBOX", None, None, mail("new@x")), "append unseen")
+ok(b.append("INBOX", None, when(), mail("new@x")), "append unseen")
 ok(b.store("3", "+FLAGS", r"(\Seen)"), "seen elsewhere")
 ok(a.noop(), "noop")
 updates = a.untagged_responses.pop("ESEARCH")
@@ -83,7 +93,7 @@ assert typ == "OK", (typ, data)
 page = a.untagged_responses.pop("ESEARCH")
 assert len(page) == 1 and page[0].endswith(b" UID PARTIAL (1:2 5,4)"), page
 sort_tag = re.match(rb'\(TAG "([^"]+)"\)', page[0]).group(1)
-ok(b.append("INBOX", None, None, mail("newest@x")), "append newest")
+ok(b.append("INBOX", None, when(), mail("newest@x")), "append newest")
 ok(a.noop(), "noop")
 updates = a.untagged_responses.pop("ESEARCH")
 assert updates == [
@@ -96,7 +106,7 @@ typ, data = a._simple_command(
     "CANCELUPDATE", '"%s"' % search_tag.decode(), '"%s"' % sort_tag.decode()
 )
 assert typ == "OK", (typ, data)
-ok(b.append("INBOX", None, None, mail("later@x")), "append later")
+ok(b.append("INBOX", None, when(), mail("later@x")), "append later")
 ok(a.noop(), "noop")
 assert "ESEARCH" not in a.untagged_responses, a.untagged_responses
 
