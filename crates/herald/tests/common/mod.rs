@@ -292,3 +292,45 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Ran {
         stderr: err.join().unwrap(),
     }
 }
+
+/// Whether the loopback service at `addr` answers (shared/SERVICES.md). Outside CI a missing
+/// service skips the test with a printed reason (see [`skip`]); with `CI=true` it fails, because
+/// CI must exercise the real services.
+pub fn service(name: &str, addr: &str) -> bool {
+    let up = addr
+        .parse()
+        .ok()
+        .and_then(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).ok())
+        .is_some();
+    if !up {
+        skip(&format!("{name} is not reachable at {addr}"));
+    }
+    up
+}
+
+/// Says that the calling test skips its work and why, where a user running `cargo test` sees
+/// it: written straight to standard error, which the test harness does not capture (it captures
+/// only `print!`/`eprintln!`, and shows those for failing tests alone), so the line appears
+/// among the `test … ok` lines. Under `CI=true` it fails the test instead: CI must run
+/// everything.
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{why} (CI=true: this test must run; .ci/install installs what the tests need)"
+    );
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_owned();
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+}
+
+/// A name no other test or run uses (topics, exchanges, queues).
+pub fn unique(kind: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("herald_test_{kind}_{}_{nanos}", std::process::id())
+}
