@@ -263,9 +263,6 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         if !s.tls_listen.is_empty() && tls.is_none() {
             bail!("[{name}] tls_listen needs a [tls] cert and key");
         }
-        if name != "lmtp" && s.detail_delivery.is_some() {
-            bail!("[{name}] detail_delivery is an [lmtp] setting");
-        }
     }
     let retention = file.events.retention()?;
     let detail: herald_lmtp::DetailDelivery = match &lmtp.detail_delivery {
