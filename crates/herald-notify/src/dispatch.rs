@@ -933,7 +933,8 @@ impl Worker {
                 attempt = 0;
                 failing_since = None;
             }
-            let retried = matches!(error, SinkError::Retry(_)) && !self.should_park_next(failing_since);
+            let retried =
+                matches!(error, SinkError::Retry(_)) && !self.should_park_next(failing_since);
             self.record_failure(name, &error, retried).await;
             match error {
                 SinkError::Disable(reason) => {

@@ -200,7 +200,10 @@ async fn a_subscription_that_keeps_failing_shows_failing_and_its_counters_surviv
     mailboxes(&store, 0, 5).await;
     until("5 events", || shared.got().len() == 5).await;
     let status = d.get("hook").await.unwrap();
-    assert_eq!((status.state, status.failing_since.as_deref()), ("active", None));
+    assert_eq!(
+        (status.state, status.failing_since.as_deref()),
+        ("active", None)
+    );
 
     // The receiver goes down: the subscription says so, with since when and why.
     shared.set(Mode::Fail);
@@ -209,8 +212,8 @@ async fn a_subscription_that_keeps_failing_shows_failing_and_its_counters_surviv
     until("retrying", || shared.attempts() >= 5 + 4).await;
     let status = d.get("hook").await.unwrap();
     assert_eq!(status.state, "failing");
-    let since = chrono::DateTime::parse_from_rfc3339(status.failing_since.as_deref().unwrap())
-        .unwrap();
+    let since =
+        chrono::DateTime::parse_from_rfc3339(status.failing_since.as_deref().unwrap()).unwrap();
     assert!(since >= before && since <= chrono::Utc::now(), "{since}");
     assert_eq!(status.last_error.as_deref(), Some("receiver down"));
     assert_eq!(status.delivered, 5);
@@ -240,7 +243,10 @@ async fn a_subscription_that_keeps_failing_shows_failing_and_its_counters_surviv
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert_eq!(recovered.state, "active");
-    assert_eq!((recovered.failing_since, recovered.last_error), (None, None));
+    assert_eq!(
+        (recovered.failing_since, recovered.last_error),
+        (None, None)
+    );
     assert!(recovered.failures >= status.failures);
     token.cancel();
     drop(d);

@@ -14,9 +14,22 @@ pub struct Cli {
     /// `[events] seen_deleted_as_flags`).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log format on standard error: `text` (colours only at a terminal) or `json` (one object
+    /// per line, for log collectors). `HERALD_LOG` sets what is logged (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per record: time, level, target, message, fields.
+    Text,
+    /// One JSON object per line, message and fields at the top level.
+    Json,
 }
 
 /// Top-level commands.

@@ -222,7 +222,11 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file: FileConfig =
         toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
-    for (name, section) in [("imap", &file.imap), ("pop3", &file.pop3), ("lmtp", &file.lmtp)] {
+    for (name, section) in [
+        ("imap", &file.imap),
+        ("pop3", &file.pop3),
+        ("lmtp", &file.lmtp),
+    ] {
         let Some(s) = section else { continue };
         if name != "lmtp" && s.detail_delivery.is_some() {
             bail!(

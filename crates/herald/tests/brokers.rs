@@ -193,7 +193,11 @@ sink = {{ type = "amqp", url = "{URL}", exchange = "{exchange}" }}
     let event = assert_message_new_for_alice(&delivery.data);
     let id = event.herald_id().unwrap().to_string();
     assert_eq!(
-        delivery.properties.message_id().as_ref().map(|s| s.as_str()),
+        delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.as_str()),
         Some(id.as_str()),
         "message_id is vnd.herald.id, for deduplication"
     );

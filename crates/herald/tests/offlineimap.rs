@@ -33,9 +33,7 @@ fn offlineimap_available() -> bool {
         .output()
         .is_ok();
     if !found {
-        common::skip(
-            "offlineimap is not installed (Debian package offlineimap3; see .ci/install)",
-        );
+        common::skip("offlineimap is not installed (Debian package offlineimap3; see .ci/install)");
     }
     found
 }

@@ -106,7 +106,10 @@ impl NatsSink {
         // Parsed now, as `connect` will parse it, so a URL that can never work stops the
         // configuration at start instead of failing every delivery attempt.
         url.parse::<async_nats::ServerAddr>().map_err(|e| {
-            BuildError::Invalid(format!("nats sink {}: bad URL: {e}", super::redact_url(url)))
+            BuildError::Invalid(format!(
+                "nats sink {}: bad URL: {e}",
+                super::redact_url(url)
+            ))
         })?;
         if !valid_prefix(prefix) {
             return Err(BuildError::Invalid(format!(
@@ -239,7 +242,12 @@ mod tests {
 
     #[test]
     fn a_url_that_cannot_parse_is_refused_at_build() {
-        for url in ["nats://[::1", "not a url", "http://127.0.0.1:4222", "nats://h:99999"] {
+        for url in [
+            "nats://[::1",
+            "not a url",
+            "http://127.0.0.1:4222",
+            "nats://h:99999",
+        ] {
             let err = NatsSink::new(url, "herald").unwrap_err().to_string();
             assert!(err.contains("bad URL"), "{url}: {err}");
         }

@@ -18,10 +18,7 @@ pub async fn service(name: &str, addr: &str) -> bool {
         // `eprintln!` and shows it only for failing tests): the skip shows among the test
         // results a user sees.
         use std::io::Write as _;
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("a test")
-            .to_owned();
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
         let _ = writeln!(
             std::io::stderr().lock(),
             "SKIPPED {test}: {name} is not reachable at {addr}"

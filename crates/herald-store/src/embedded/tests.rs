@@ -1784,9 +1784,7 @@ async fn delivery_counters_and_failure_survive_and_a_put_keeps_them() {
     let d = &t.store.deliveries().await.unwrap()[0];
     assert_eq!((d.cursor, &d.stats), (17, &recovered));
     assert!(matches!(
-        t.store
-            .set_delivery_stats("nope", None, recovered)
-            .await,
+        t.store.set_delivery_stats("nope", None, recovered).await,
         Err(StoreError::NotFound { .. })
     ));
 }

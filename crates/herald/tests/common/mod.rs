@@ -47,7 +47,27 @@ impl Server {
         )
     }
 
+    /// Starts like [`Server::start`] with `HERALD_LOG=info` and standard error kept in a file
+    /// ([`Server::log`]), in `format` (`text` or `json`).
+    pub fn start_logged(extra: &str, format: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let sections = format!(
+            "[pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\n{extra}"
+        );
+        Server::launch_with(dir, &sections, Some(format))
+    }
+
+    /// What the server wrote on standard error (for [`Server::start_logged`]).
+    pub fn log(&self) -> String {
+        let path = self.config.with_file_name("stderr.log");
+        std::fs::read_to_string(path).unwrap()
+    }
+
     fn launch(dir: tempfile::TempDir, sections: &str) -> Server {
+        Server::launch_with(dir, sections, None)
+    }
+
+    fn launch_with(dir: tempfile::TempDir, sections: &str, log: Option<&str>) -> Server {
         // Never the default IMAP port: tests run in parallel.
         let imap = if sections.contains("[imap]") {
             ""
@@ -70,14 +90,16 @@ impl Server {
             ),
         )
         .unwrap();
-        let mut child = herald()
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("HERALD_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut command = herald();
+        command.args(["serve", "--config"]).arg(&config);
+        match log {
+            None => command.env("HERALD_LOG", "warn").stderr(Stdio::inherit()),
+            Some(format) => command
+                .args(["--log-format", format])
+                .env("HERALD_LOG", "info")
+                .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap()),
+        };
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -319,10 +341,7 @@ pub fn skip(why: &str) {
         std::env::var("CI").as_deref() != Ok("true"),
         "{why} (CI=true: this test must run; .ci/install installs what the tests need)"
     );
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("a test")
-        .to_owned();
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
 }
 
