@@ -49,6 +49,24 @@ pub struct FileConfig {
     /// `[[subscription]]`.
     #[serde(default)]
     pub subscription: Vec<SubscriptionConfig>,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[log]`: how Herald logs (what it logs is `HERALD_LOG`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` (the default) or `json`; `--log-format` wins.
+    pub format: Option<crate::cli::LogFormat>,
+}
+
+/// The log format the configuration file asks for, read before logging starts. A file that
+/// cannot be read or parsed gives `None` here: the command's own load reports why.
+pub fn log_format(config: Option<&Path>) -> Option<crate::cli::LogFormat> {
+    let text = std::fs::read_to_string(config?).ok()?;
+    toml::from_str::<FileConfig>(&text).ok()?.log.format
 }
 
 /// `[auth]`: password hashing and the login cache.

@@ -20,7 +20,11 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr);
-    match cli.log_format {
+    let format = cli
+        .log_format
+        .or_else(|| config::log_format(cli.config.as_deref()))
+        .unwrap_or_default();
+    match format {
         // Colours only for a person at a terminal: a log file or journal gets plain lines that
         // tools such as fail2ban can match (`authentication failed rip=…`).
         cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),

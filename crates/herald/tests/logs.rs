@@ -165,7 +165,16 @@ fn one_line_per_login_logout_and_failure_for_every_protocol() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let server = Server::start_logged("", "json");
+    json_logs("", "json");
+}
+
+#[test]
+fn the_config_file_can_ask_for_json_logs() {
+    json_logs("[log]\nformat = \"json\"\n", "");
+}
+
+fn json_logs(config: &str, flag: &str) {
+    let server = Server::start_logged(config, flag);
     alice(&server);
     let imap = server.port("imap").to_string();
     server.python("imap_login.py", &[&imap, "alice", "alice-pw"]);

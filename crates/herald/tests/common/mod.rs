@@ -48,7 +48,7 @@ impl Server {
     }
 
     /// Starts like [`Server::start`] with `HERALD_LOG=info` and standard error kept in a file
-    /// ([`Server::log`]), in `format` (`text` or `json`).
+    /// ([`Server::log`]), with `--log-format FORMAT` (none when `format` is empty).
     pub fn start_logged(extra: &str, format: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let sections = format!(
@@ -95,7 +95,11 @@ impl Server {
         match log {
             None => command.env("HERALD_LOG", "warn").stderr(Stdio::inherit()),
             Some(format) => command
-                .args(["--log-format", format])
+                .args(if format.is_empty() {
+                    vec![]
+                } else {
+                    vec!["--log-format", format]
+                })
                 .env("HERALD_LOG", "info")
                 .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap()),
         };
