@@ -15,6 +15,9 @@
 //! A request without credentials is not a failure — browsers and `curl --anyauth` probe first —
 //! and gets 401 with a `WWW-Authenticate` challenge for both schemes. Neither passwords nor
 //! tokens are ever logged; failures log the user name tried (escaped) and the address.
+//! A successful password login records a Login event (`service` = `http`) once per account and
+//! client address within [`LOGIN_WINDOW`]: HTTP has no sessions, and a polling client must not
+//! make one event per request. Bearer tokens, keys configured for machines, record none.
 
 use crate::ApiError;
 use crate::HttpState;
@@ -23,10 +26,11 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
-use herald_store::{Store, StoreError};
+use herald_store::{SessionContext, Store, StoreError};
 use ring::digest::{SHA256, digest};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
 /// The authenticated client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,22 +234,93 @@ pub async fn authenticate(
     }
 }
 
+/// HTTP has no sessions: a client sends its credentials with every request. A Login event
+/// (`service` = `http`) is recorded when an account authenticates with its password from an
+/// address it has not
+/// logged in from within this window, so an operator sees HTTP logins as they see IMAP and
+/// POP3 ones without one event per request of a polling dashboard. HTTP has no Logout.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(600);
+
+/// Most (account, address) pairs remembered; past this the oldest half is forgotten, which at
+/// worst records a Login again.
+const MAX_RECENT_LOGINS: usize = 10_000;
+
+/// The accounts that logged in over HTTP lately, by client address.
+#[derive(Debug, Default)]
+pub struct RecentLogins(std::sync::Mutex<HashMap<(String, IpAddr), Instant>>);
+
+impl RecentLogins {
+    /// Whether `user` from `ip` makes a new login at `now` (and remembers it if so).
+    fn is_new(&self, user: &str, ip: IpAddr, now: Instant) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (user.to_owned(), ip);
+        if seen
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < LOGIN_WINDOW)
+        {
+            return false;
+        }
+        if seen.len() >= MAX_RECENT_LOGINS {
+            seen.retain(|_, at| now.duration_since(*at) < LOGIN_WINDOW);
+            if seen.len() >= MAX_RECENT_LOGINS {
+                let mut times: Vec<Instant> = seen.values().copied().collect();
+                times.sort_unstable();
+                let cut = times[times.len() / 2];
+                seen.retain(|_, at| *at > cut);
+            }
+        }
+        seen.insert(key, now);
+        true
+    }
+}
+
+/// Records a Login event for `caller` unless it logged in from this address lately
+/// ([`LOGIN_WINDOW`]). A store failure is logged: it must not fail the request it came with.
+async fn record_login(
+    state: &HttpState,
+    caller: &Caller,
+    peer: Option<SocketAddr>,
+    transport: Option<crate::Transport>,
+) {
+    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
+    if !state.logins.is_new(&caller.user, ip, Instant::now()) {
+        return;
+    }
+    let mut ctx = match (peer, transport) {
+        (Some(peer), Some(t)) => SessionContext::connection("http", peer, t.local),
+        _ => SessionContext::service("http"),
+    };
+    ctx.user = Some(caller.user.clone());
+    if let Err(e) = state.store.login(&ctx).await {
+        tracing::error!(user = %caller.user, "http: cannot record the login: {e}");
+    }
+}
+
 impl FromRequestParts<HttpState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, ApiError> {
         // Without connect info (a router used without `serve`) every client shares one bucket.
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            .map(|c| c.0);
+        let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
         let header = match parts.headers.get(AUTHORIZATION) {
             None => None,
             Some(v) => Some(v.to_str().map_err(|_| ApiError::Unauthorized)?),
         };
         let transport = parts.extensions.get::<crate::Transport>().copied();
-        authenticate(state, header, ip, transport).await
+        let caller = authenticate(state, header, ip, transport).await?;
+        // A password is a user logging in; a token is a configured machine (a stream consumer,
+        // a scraper) presenting its key, which is no login event.
+        if header
+            .and_then(parse_authorization)
+            .is_some_and(|c| matches!(c, Credentials::Basic { .. }))
+        {
+            record_login(state, &caller, peer, transport).await;
+        }
+        Ok(caller)
     }
 }
 

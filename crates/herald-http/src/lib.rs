@@ -73,6 +73,8 @@ pub struct HttpState {
     pub(crate) sink_policy: Arc<admin::SinkPolicy>,
     pub(crate) tokens: Arc<auth::Tokens>,
     pub(crate) limiter: Arc<AuthLimiter>,
+    /// Which accounts logged in from which addresses lately (one Login event per window).
+    pub(crate) logins: Arc<auth::RecentLogins>,
     pub(crate) streams: Arc<Semaphore>,
     pub(crate) user_streams: Arc<herald_net::Slots<String>>,
     pub(crate) max_streams_per_user: usize,
@@ -104,6 +106,8 @@ pub(crate) struct Limits {
 pub struct Transport {
     /// True on an HTTPS listener.
     pub tls: bool,
+    /// The local address the client connected to (serverDomain and serverPort of its Login).
+    pub local: std::net::SocketAddr,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -130,6 +134,7 @@ impl HttpState {
             sink_policy: Arc::new(admin::SinkPolicy::new(config)),
             tokens: Arc::new(auth::Tokens::new(&config.tokens)?),
             limiter,
+            logins: Arc::default(),
             streams: Arc::new(Semaphore::new(
                 config.max_streams.unwrap_or(DEFAULT_MAX_STREAMS).max(1),
             )),
@@ -311,6 +316,7 @@ async fn serve_connection(app: Router, conn: herald_net::Conn, header_timeout: D
     let peer = conn.peer;
     let transport = Transport {
         tls: conn.stream.is_tls(),
+        local: conn.local,
     };
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         request

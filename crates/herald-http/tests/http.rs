@@ -203,12 +203,14 @@ fn herald_id(m: &Message) -> u64 {
 #[tokio::test]
 async fn sse_users_see_their_own_events_and_admins_all() {
     let s = Server::start().await;
+    // Opening a stream is an HTTP login, which records a Login event: the streams here ask for
+    // the mailbox creations alone.
     let a1 = s.event_for("alice", "A1").await;
     let b1 = s.event_for("bob", "B1").await;
     let a2 = s.event_for("alice", "A2").await;
     let c = client();
     let mut alice = SseReader::open(
-        c.get(s.url("/events/stream?from=0"))
+        c.get(s.url("/events/stream?from=0&events=MailboxCreate"))
             .basic_auth("alice", Some("alice-pw")),
     )
     .await;
@@ -226,7 +228,7 @@ async fn sse_users_see_their_own_events_and_admins_all() {
     }
 
     let mut root = SseReader::open(
-        c.get(s.url("/events/stream?from=0"))
+        c.get(s.url("/events/stream?from=0&events=MailboxCreate"))
             .bearer_auth(ROOT_TOKEN),
     )
     .await;
@@ -242,7 +244,7 @@ async fn sse_users_see_their_own_events_and_admins_all() {
 
     // An admin may narrow to one user; a user may not look at another's.
     let mut only_bob = SseReader::open(
-        c.get(s.url("/events/stream?from=0&user=bob"))
+        c.get(s.url("/events/stream?from=0&user=bob&events=MailboxCreate"))
             .basic_auth("root", Some("root-pw")),
     )
     .await;
@@ -275,7 +277,7 @@ async fn sse_resumes_after_last_event_id_and_starts_live_without_it() {
 
     // Last-Event-ID wins over ?from= (it is what a reconnecting client last saw).
     let mut both = SseReader::open(
-        c.get(s.url("/events/stream?from=0"))
+        c.get(s.url("/events/stream?from=0&events=MailboxCreate"))
             .bearer_auth(ALICE_TOKEN)
             .header("Last-Event-ID", second.to_string()),
     )
@@ -333,7 +335,7 @@ async fn a_long_backlog_arrives_complete_and_in_order() {
     }
     let c = client();
     let mut reader = SseReader::open(
-        c.get(s.url("/events/stream?from=0"))
+        c.get(s.url("/events/stream?from=0&events=MailboxCreate"))
             .bearer_auth(ALICE_TOKEN),
     )
     .await;
@@ -483,13 +485,19 @@ async fn ws_events(
 #[tokio::test]
 async fn websocket_streams_resumes_with_from_and_filters_by_user() {
     let s = Server::start().await;
+    // Opening a stream is an HTTP login, which records a Login event: the streams here ask for
+    // the mailbox creations alone.
     let a1 = s.event_for("alice", "A1").await;
     let b1 = s.event_for("bob", "B1").await;
     let a2 = s.event_for("alice", "A2").await;
     let basic = format!("Basic {}", STANDARD.encode("alice:alice-pw"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(&s, "/events/ws?from=0", &basic))
-        .await
-        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(
+        &s,
+        "/events/ws?from=0&events=MailboxCreate",
+        &basic,
+    ))
+    .await
+    .unwrap();
     let got = ws_events(&mut ws, 2).await;
     assert_eq!(got[0]["vnd.herald.id"], a1);
     assert_eq!(got[1]["vnd.herald.id"], a2);
@@ -501,7 +509,7 @@ async fn websocket_streams_resumes_with_from_and_filters_by_user() {
     // Resume after a1 with ?from=; an admin sees bob's too.
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(
         &s,
-        &format!("/events/ws?from={a1}"),
+        &format!("/events/ws?from={a1}&events=MailboxCreate"),
         &format!("Bearer {ROOT_TOKEN}"),
     ))
     .await

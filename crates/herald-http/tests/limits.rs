@@ -178,7 +178,10 @@ fn request(from: &str, tls: bool, authorization: &str) -> Request<axum::body::Bo
         .body(axum::body::Body::empty())
         .unwrap();
     r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-    r.extensions_mut().insert(Transport { tls });
+    r.extensions_mut().insert(Transport {
+        tls,
+        local: "127.0.0.1:8080".parse().unwrap(),
+    });
     r
 }
 

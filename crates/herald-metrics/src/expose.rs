@@ -275,7 +275,7 @@ impl Collector for Everything {
         gauge(
             &mut enc,
             "herald_subscription_state",
-            "1 for the state each subscription is in (active, paused or disabled).",
+            "1 for the state each subscription is in (active, failing, paused or disabled).",
             &subs
                 .iter()
                 .map(|g| {

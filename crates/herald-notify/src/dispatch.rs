@@ -38,7 +38,7 @@ use crate::sink::{self, Outgoing, Sink, SinkError};
 use crate::subscription::{ConfigError, Subscription};
 use herald_events::{Event, EventType};
 use herald_metrics::SubscriptionMetrics;
-use herald_store::{DeliveryRecord, SessionContext, Store, StoreError};
+use herald_store::{DeliveryRecord, DeliveryStats, SessionContext, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -91,16 +91,22 @@ pub struct SubscriptionStatus {
     pub name: String,
     /// `config` or `api`.
     pub origin: String,
-    /// `active`, `paused` or `disabled`.
+    /// `active`, `failing` (sends keep failing and are retried), `paused` or `disabled`.
     pub state: &'static str,
     /// Why the receiver disabled it.
     pub disabled_reason: Option<String>,
     /// Last acknowledged event id.
     pub cursor: u64,
+    /// Since when sends have kept failing (RFC 3339), while failing.
+    pub failing_since: Option<String>,
     /// The latest delivery error, while failing.
     pub last_error: Option<String>,
-    /// Events delivered since this process started.
+    /// Events the sink acknowledged (kept across restarts, like the next two).
     pub delivered: u64,
+    /// Failed sends that were tried again.
+    pub retries: u64,
+    /// Failed sends.
+    pub failures: u64,
     /// Parked events.
     pub parked: usize,
     /// The configuration, without its secrets ([`SubscriptionConfig::redacted`]).
@@ -112,7 +118,7 @@ pub struct SubscriptionStatus {
 pub struct SubscriptionSnapshot {
     /// Name.
     pub name: String,
-    /// `active`, `paused` or `disabled`.
+    /// `active`, `failing`, `paused` or `disabled`.
     pub state: &'static str,
     /// Last acknowledged event id.
     pub cursor: u64,
@@ -139,8 +145,8 @@ struct State {
     disabled: Option<String>,
     cursor: u64,
     generation: u64,
-    last_error: Option<String>,
-    delivered: u64,
+    /// Counters and the current failure, as last saved (or about to be) in the store.
+    stats: DeliveryStats,
 }
 
 struct Running {
@@ -238,9 +244,17 @@ fn state_name(s: &State) -> &'static str {
         "disabled"
     } else if s.paused {
         "paused"
+    } else if s.stats.failing_since_ms.is_some() {
+        "failing"
     } else {
         "active"
     }
+}
+
+/// A time in ms since the epoch as RFC 3339 (UTC, milliseconds).
+fn rfc3339_ms(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 fn to_json(config: &SubscriptionConfig) -> String {
@@ -309,6 +323,7 @@ impl Dispatcher {
                     paused: false,
                     disabled_reason: None,
                     cursor: end,
+                    stats: DeliveryStats::default(),
                 },
             };
             store.put_delivery(record.clone()).await?;
@@ -368,8 +383,7 @@ impl Dispatcher {
             disabled: record.disabled_reason.clone(),
             cursor: record.cursor,
             generation: 0,
-            last_error: None,
-            delivered: 0,
+            stats: record.stats.clone(),
         }));
         let wake = Arc::new(Notify::new());
         let ops = Arc::new(tokio::sync::Mutex::new(()));
@@ -435,8 +449,11 @@ impl Dispatcher {
             state: state_name(&s),
             disabled_reason: s.disabled.clone(),
             cursor: s.cursor,
-            last_error: s.last_error.clone(),
-            delivered: s.delivered,
+            failing_since: s.stats.failing_since_ms.and_then(rfc3339_ms),
+            last_error: s.stats.last_error.clone(),
+            delivered: s.stats.delivered,
+            retries: s.stats.retries,
+            failures: s.stats.failures,
             parked,
             config: r.subscription.config.redacted(),
         })
@@ -483,6 +500,7 @@ impl Dispatcher {
                 paused: false,
                 disabled_reason: None,
                 cursor: self.store.last_event_id().await?,
+                stats: DeliveryStats::default(),
             };
             // Check the sink first (a bad one leaves nothing behind), persist, then start: the
             // worker's first cursor write finds its record.
@@ -947,7 +965,10 @@ impl Worker {
             let error = match sent {
                 Ok(()) => {
                     self.metrics.delivered(rest.len() as u64);
-                    lock(&self.state).last_error = None;
+                    // Saved with the cursor by `advance`.
+                    let mut s = lock(&self.state);
+                    s.stats.last_error = None;
+                    s.stats.failing_since_ms = None;
                     return Some(rest.len() as u64);
                 }
                 Err(e) => e,
@@ -970,6 +991,9 @@ impl Worker {
                 attempt = 0;
                 failing_since = None;
             }
+            let retried =
+                matches!(error, SinkError::Retry(_)) && !self.should_park_next(failing_since);
+            self.record_failure(name, &error, retried).await;
             match error {
                 SinkError::Disable(reason) => {
                     tracing::warn!(subscription = %name, %reason, "receiver disabled the subscription");
@@ -990,7 +1014,6 @@ impl Worker {
                 SinkError::Retry(reason) => {
                     tracing::warn!(subscription = %name, attempt, %reason, "delivery failed; will retry");
                     self.metrics.retried();
-                    lock(&self.state).last_error = Some(reason.clone());
                     let since = *failing_since.get_or_insert_with(Instant::now);
                     if self.should_park(since) {
                         let ids: Vec<u64> = rest.iter().map(|o| o.id).collect();
@@ -1030,6 +1053,36 @@ impl Worker {
         }
     }
 
+    /// Whether a failure now, of a batch failing since `since` (`None`: this is its first),
+    /// parks it rather than retrying it.
+    fn should_park_next(&self, since: Option<Instant>) -> bool {
+        self.should_park(since.unwrap_or_else(Instant::now))
+    }
+
+    /// Counts a failed send and saves the counters with the failure, so that the API shows a
+    /// subscription that keeps failing as `failing` (since its first failure) across restarts.
+    async fn record_failure(&self, name: &str, error: &SinkError, retried: bool) {
+        let reason = match error {
+            SinkError::Retry(r) | SinkError::Disable(r) => r.clone(),
+        };
+        let _ops = self.ops.lock().await;
+        let stats = {
+            let mut s = lock(&self.state);
+            s.stats.failures += 1;
+            if retried {
+                s.stats.retries += 1;
+            }
+            s.stats
+                .failing_since_ms
+                .get_or_insert_with(herald_store::now_ms);
+            s.stats.last_error = Some(reason);
+            s.stats.clone()
+        };
+        if let Err(e) = self.store.set_delivery_stats(name, None, stats).await {
+            tracing::error!(subscription = %name, "cannot save the delivery counters: {e}");
+        }
+    }
+
     /// True when a batch failing since `since` has failed for `park_after_secs` (0: never).
     fn should_park(&self, since: Instant) -> bool {
         let after = self.sub.config.retry.park_after_secs;
@@ -1044,13 +1097,24 @@ impl Worker {
         if self.generation_changed(generation) {
             return false;
         }
-        if let Err(e) = self.store.set_delivery_cursor(name, last).await {
+        let stats = {
+            let mut s = lock(&self.state).stats.clone();
+            s.delivered += delivered;
+            s
+        };
+        // The cursor and the counters in one commit: a restart neither re-counts nor loses a
+        // delivery.
+        if let Err(e) = self
+            .store
+            .set_delivery_stats(name, Some(last), stats.clone())
+            .await
+        {
             // Not saved: the batch is sent again after a restart (at least once).
             tracing::error!(subscription = %name, "cannot save the cursor: {e}");
         }
         let mut s = lock(&self.state);
         s.cursor = last;
-        s.delivered += delivered;
+        s.stats = stats;
         true
     }
 }

@@ -111,6 +111,7 @@ mod tests {
                 paused: true,
                 disabled_reason: None,
                 cursor: 17,
+                stats: Default::default(),
             })
             .await
             .unwrap();

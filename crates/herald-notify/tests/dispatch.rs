@@ -192,6 +192,72 @@ async fn filters_and_a_failing_receiver_gets_everything_in_order_once_it_recover
 }
 
 #[tokio::test]
+async fn a_subscription_that_keeps_failing_shows_failing_and_its_counters_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    let (d, token) = start(&store, vec![config("hook", &[])], &shared).await;
+    mailboxes(&store, 0, 5).await;
+    until("5 events", || shared.got().len() == 5).await;
+    let status = d.get("hook").await.unwrap();
+    assert_eq!(
+        (status.state, status.failing_since.as_deref()),
+        ("active", None)
+    );
+
+    // The receiver goes down: the subscription says so, with since when and why.
+    shared.set(Mode::Fail);
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    mailboxes(&store, 5, 2).await;
+    until("retrying", || shared.attempts() >= 5 + 4).await;
+    let status = d.get("hook").await.unwrap();
+    assert_eq!(status.state, "failing");
+    let since =
+        chrono::DateTime::parse_from_rfc3339(status.failing_since.as_deref().unwrap()).unwrap();
+    assert!(since >= before && since <= chrono::Utc::now(), "{since}");
+    assert_eq!(status.last_error.as_deref(), Some("receiver down"));
+    assert_eq!(status.delivered, 5);
+    assert!(status.failures >= 3 && status.retries >= 2, "{status:?}");
+    token.cancel();
+    drop(d);
+
+    // After a restart, still failing since the same instant, with the same counters.
+    let (d, token) = start(&store, vec![config("hook", &[])], &shared).await;
+    let restarted = d.get("hook").await.unwrap();
+    assert_eq!(restarted.state, "failing");
+    assert_eq!(restarted.failing_since, status.failing_since);
+    assert_eq!(restarted.delivered, 5);
+    assert!(restarted.failures >= status.failures, "{restarted:?}");
+    assert!(restarted.retries >= status.retries, "{restarted:?}");
+
+    // The receiver is back: active again, the counters go on from where they were.
+    shared.set(Mode::Accept);
+    until("the 2 waiting events", || shared.got().len() == 7).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let recovered = loop {
+        let s = d.get("hook").await.unwrap();
+        if s.delivered == 7 {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{s:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(recovered.state, "active");
+    assert_eq!(
+        (recovered.failing_since, recovered.last_error),
+        (None, None)
+    );
+    assert!(recovered.failures >= status.failures);
+    token.cancel();
+    drop(d);
+    let (d, token) = start(&store, vec![config("hook", &[])], &shared).await;
+    let again = d.get("hook").await.unwrap();
+    assert_eq!((again.state, again.delivered), ("active", 7));
+    assert_eq!(again.failures, recovered.failures);
+    token.cancel();
+}
+
+#[tokio::test]
 async fn undeliverable_events_are_parked_then_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path()).await;

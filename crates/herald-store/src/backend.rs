@@ -228,6 +228,15 @@ pub enum Op {
         /// Last acknowledged event id.
         cursor: u64,
     },
+    /// Saves a subscription's delivery counters, and its cursor when given, atomically.
+    SetDeliveryStats {
+        /// Subscription name.
+        name: String,
+        /// The new cursor, if it moves.
+        cursor: Option<u64>,
+        /// The counters and current failure.
+        stats: crate::model::DeliveryStats,
+    },
     /// Pauses/resumes or disables a subscription.
     SetDeliveryState {
         /// Subscription name.

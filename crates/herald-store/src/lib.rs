@@ -102,6 +102,19 @@ fn mismatch() -> StoreError {
     StoreError::Corrupt("the backend answered with an unexpected kind of result".into())
 }
 
+/// A client address in a log line: `-` when there is none (a local tool), so the field is
+/// never empty for a log pattern to trip on.
+struct LogAddr(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for LogAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => write!(f, "{ip}"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -832,12 +845,26 @@ impl Store {
 
     /// Records a successful login of the session's user (RFC 5423 §4.3 Login). Call it after
     /// authentication succeeded; the context should carry serverDomain and serverPort.
+    ///
+    /// Every protocol's login passes here, so this is where its one log line is written, in the
+    /// form of the failed and refused ones (`herald_net`'s limiter): `login service=… user=…
+    /// rip=…`.
     pub async fn login(&self, ctx: &SessionContext) -> Result<Committed<()>> {
         let op = Op::Access {
             account: ctx.account()?.to_owned(),
             access: Access::Login,
         };
-        self.run(ctx, op, |_| Some(())).await
+        let committed = self.run(ctx, op, |_| Some(())).await?;
+        let user = ctx.account().unwrap_or_default();
+        let rip = LogAddr(ctx.client_ip);
+        match &ctx.auth_user {
+            // An administrator acting as `user`: who really logged in is in the line too.
+            Some(auth) => {
+                tracing::info!(service = %ctx.service, user = ?user, auth = ?auth, rip = %rip, "login")
+            }
+            None => tracing::info!(service = %ctx.service, user = ?user, rip = %rip, "login"),
+        }
+        Ok(committed)
     }
 
     /// Records the end of the session's login (RFC 5423 §4.3 Logout) with how it ended and how
@@ -848,14 +875,24 @@ impl Store {
         disconnect: Disconnect,
         duration: Duration,
     ) -> Result<Committed<()>> {
+        let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let op = Op::Access {
             account: ctx.account()?.to_owned(),
             access: Access::Logout {
                 disconnect,
-                duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                duration_ms,
             },
         };
-        self.run(ctx, op, |_| Some(())).await
+        let committed = self.run(ctx, op, |_| Some(())).await?;
+        tracing::info!(
+            service = %ctx.service,
+            user = ?ctx.account().unwrap_or_default(),
+            rip = %LogAddr(ctx.client_ip),
+            disconnect = ?disconnect,
+            session_ms = duration_ms,
+            "logout"
+        );
+        Ok(committed)
     }
 
     /// Applies every mailbox's max-age policy (of one user, or all) as of `now_ms`:
@@ -1019,6 +1056,22 @@ impl Store {
     pub async fn delete_delivery(&self, name: &str) -> Result<()> {
         self.delivery_op(Op::DeleteDelivery {
             name: name.to_owned(),
+        })
+        .await
+    }
+
+    /// Saves a subscription's delivery counters and current failure, and moves its cursor when
+    /// `cursor` is given, in one commit.
+    pub async fn set_delivery_stats(
+        &self,
+        name: &str,
+        cursor: Option<u64>,
+        stats: DeliveryStats,
+    ) -> Result<()> {
+        self.delivery_op(Op::SetDeliveryStats {
+            name: name.to_owned(),
+            cursor,
+            stats,
         })
         .await
     }

@@ -365,6 +365,25 @@ pub struct DeliveryRecord {
     pub disabled_reason: Option<String>,
     /// Last acknowledged `vnd.herald.id`.
     pub cursor: u64,
+    /// Delivery counters and the current failure. A new record starts with these;
+    /// [`crate::Store::put_delivery`] on an existing one keeps the stored ones.
+    pub stats: DeliveryStats,
+}
+
+/// A subscription's delivery counters and its current failure, written by the dispatcher as
+/// they change so that what an operator sees survives a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// Events the sink acknowledged.
+    pub delivered: u64,
+    /// Failed sends that were tried again.
+    pub retries: u64,
+    /// Failed sends (retried, parked after, or refused for good).
+    pub failures: u64,
+    /// Since when (ms since the epoch) sends have kept failing; `None` once one succeeds.
+    pub failing_since_ms: Option<i64>,
+    /// The latest delivery error, while failing.
+    pub last_error: Option<String>,
 }
 
 /// An event a subscription gave up delivering (dead letter).

@@ -163,6 +163,7 @@ async fn control_op(store: &Store, rng: &mut Rng, log: &std::fs::File) {
                 paused: false,
                 disabled_reason: None,
                 cursor: 0,
+                stats: Default::default(),
             })
             .await
             .unwrap();

@@ -14,9 +14,25 @@ pub struct Cli {
     /// section, and examples/herald.toml is a commented sample).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log format on standard error: `text` (colours only at a terminal) or `json` (one object
+    /// per line, for log collectors); default `[log] format` of the config file, else `text`.
+    /// `HERALD_LOG` sets what is logged (default `info`).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log records are written (`--log-format`, `[log] format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per record: time, level, target, message, fields.
+    #[default]
+    Text,
+    /// One JSON object per line, message and fields at the top level.
+    Json,
 }
 
 /// Top-level commands.

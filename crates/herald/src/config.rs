@@ -49,6 +49,24 @@ pub struct FileConfig {
     /// `[[subscription]]`.
     #[serde(default)]
     pub subscription: Vec<SubscriptionConfig>,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[log]`: how Herald logs (what it logs is `HERALD_LOG`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` (the default) or `json`; `--log-format` wins.
+    pub format: Option<crate::cli::LogFormat>,
+}
+
+/// The log format the configuration file asks for, read before logging starts. A file that
+/// cannot be read or parsed gives `None` here: the command's own load reports why.
+pub fn log_format(config: Option<&Path>) -> Option<crate::cli::LogFormat> {
+    let text = std::fs::read_to_string(config?).ok()?;
+    toml::from_str::<FileConfig>(&text).ok()?.log.format
 }
 
 /// `[auth]`: password hashing and the login cache.
@@ -222,6 +240,27 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file: FileConfig =
         toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+    for (name, section) in [
+        ("imap", &file.imap),
+        ("pop3", &file.pop3),
+        ("lmtp", &file.lmtp),
+    ] {
+        let Some(s) = section else { continue };
+        if name != "lmtp" && s.detail_delivery.is_some() {
+            bail!(
+                "in {}: [{name}] detail_delivery is an [lmtp] setting",
+                path.display()
+            );
+        }
+        // LMTP has no login (its client is the MTA): a password policy there would read as if
+        // it protected something.
+        if name == "lmtp" && s.plaintext_auth.is_some() {
+            bail!(
+                "in {}: [lmtp] plaintext_auth means nothing: LMTP has no login; remove it",
+                path.display()
+            );
+        }
+    }
     for group in &file.events.groups {
         if herald_events::EventGroup::from_name(group).is_none() {
             bail!(
@@ -233,6 +272,15 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
     // Unique, well-formed names: two tables of one name would share one cursor.
     herald_notify::subscription::check_configured(&file.subscription)
         .with_context(|| format!("in {}", path.display()))?;
+    // Everything a subscription says is checked before anything starts — event and parameter
+    // names, and the sink's URL and secrets (without connecting) — so a mistake stops Herald
+    // before it opens the store or binds a port, instead of failing every delivery later.
+    for s in &file.subscription {
+        herald_notify::Subscription::compile(s.clone())
+            .with_context(|| format!("in {}", path.display()))?;
+        herald_notify::sink::check(&s.sink)
+            .with_context(|| format!("in {}: subscription `{}`", path.display(), s.name))?;
+    }
     file.events
         .retention()
         .with_context(|| format!("in {}", path.display()))?;

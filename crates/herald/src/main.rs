@@ -14,16 +14,27 @@ fn main() -> ExitCode {
     // creates (database, blobs, logs, sink files) is readable by its own user only.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    let format = cli
+        .log_format
+        .or_else(|| config::log_format(cli.config.as_deref()))
+        .unwrap_or_default();
+    match format {
         // Colours only for a person at a terminal: a log file or journal gets plain lines that
         // tools such as fail2ban can match (`authentication failed rip=…`).
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        cli::LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
     match cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -1,6 +1,8 @@
 //! `herald events check` driven as a user runs it: the real binary, real files, stdin, exit codes.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -162,4 +164,92 @@ fn quiet_prints_only_the_summary() {
     let out = herald(&["events", "check", "-q"], Some(b"{}\n{}\n"));
     assert_eq!(stdout(&out), "2 events, 2 invalid\n");
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// Lines of `path` once it holds `n` of them.
+fn wait_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} has {} lines, want {n}",
+            path.display(),
+            lines.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn what_herald_writes_in_each_of_its_formats_checks_clean() {
+    let out = tempfile::tempdir().unwrap();
+    let file = |format: &str| out.path().join(format!("{format}.jsonl"));
+    let mut subscriptions = String::new();
+    for format in ["rfc5423", "cloudevents", "cyrus"] {
+        subscriptions.push_str(&format!(
+            "[[subscription]]\nname = \"{format}\"\nformat = \"{format}\"\n\
+             sink = {{ type = \"file\", path = \"{}\" }}\n",
+            file(format).display()
+        ));
+    }
+    let server = common::Server::start(&subscriptions);
+    server.add_user("alice", "alice-pw");
+    server.add_user("bob", "bob-pw");
+    server.admin(&["user", "add", "root", "--password", "root-pw", "--admin"]);
+    let lmtp = server.port("lmtp").to_string();
+    server.python(
+        "lmtp_deliver.py",
+        &[
+            &lmtp,
+            "s@example.net",
+            "bob@example.org",
+            "--",
+            "250",
+            "--",
+            "250",
+        ],
+    );
+    // Every IMAP command: logins, appends, copies, moves, flags, renames, quotas, expunges.
+    let imap = server.port("imap").to_string();
+    server.python("imap_session.py", &[&imap]);
+    let n = server.settled();
+    assert!(n > 20, "{n} events");
+    for format in ["rfc5423", "cloudevents", "cyrus"] {
+        let path = file(format);
+        wait_lines(&path, n);
+        let checked = herald(&["events", "check", path.to_str().unwrap()], None);
+        assert_eq!(
+            stdout(&checked),
+            format!("{n} events, 0 invalid\n"),
+            "herald events check on Herald's own {format} output"
+        );
+        assert_eq!(checked.status.code(), Some(0), "{format}");
+    }
+
+    // CloudEvents lines are checked by their own rules, not waved through.
+    let good = wait_lines(&file("cloudevents"), n)[0].clone();
+    let mut envelope: serde_json::Value = serde_json::from_str(&good).unwrap();
+    envelope["specversion"] = "0.3".into();
+    let other = if envelope["data"]["event"] == "Login" {
+        "MessageNew"
+    } else {
+        "Login"
+    };
+    envelope["type"] = format!("org.ietf.rfc5423.{other}").into();
+    envelope["data"]["uri"] = "not a url".into();
+    let bad = format!("{good}\n{envelope}\n");
+    let checked = herald(&["events", "check", "-"], Some(bad.as_bytes()));
+    let text = stdout(&checked);
+    assert_eq!(checked.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("line 2: "), "{text}");
+    let mismatch = format!("type: org.ietf.rfc5423.{other} but data is a");
+    for reason in ["specversion", &mismatch, "uri"] {
+        assert!(text.contains(reason), "{reason}: {text}");
+    }
+    assert!(text.ends_with("2 events, 1 invalid\n"), "{text}");
 }

@@ -264,7 +264,7 @@ impl<B: Backend> Session<B> {
                     self.fail(tag, &e);
                     return;
                 }
-                tracing::info!(user = %identity.user, auth = %identity.auth_user, peer = %self.peer.client, "IMAP login");
+                // The login's log line is the store's, the same for every protocol.
                 self.ctx = ctx;
                 self.identity = Some(identity);
                 self.login_at = Some(Instant::now());

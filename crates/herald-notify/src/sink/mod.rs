@@ -121,6 +121,29 @@ pub async fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, BuildError> {
             Ok(Box::new(file::FileSink::open(path.into(), *rotate_bytes)?))
         }
         SinkConfig::Stdout => Ok(Box::new(file::StdoutSink)),
+        other => network(other),
+    }
+}
+
+/// Checks a sink's configuration without touching anything outside Herald (no file opened, no
+/// connection made): a URL that cannot parse, a malformed secret, an empty stream key. The
+/// binary runs it on the configuration file before it opens the store, so such a mistake stops
+/// `herald serve` at once instead of failing every delivery.
+pub fn check(config: &SinkConfig) -> Result<(), BuildError> {
+    match config {
+        // Opening the file is the check; the dispatcher does it at start.
+        SinkConfig::File { .. } | SinkConfig::Stdout => Ok(()),
+        other => network(other).map(drop),
+    }
+}
+
+/// The sinks that reach a receiver over the network. Their constructors only parse and check;
+/// they connect on the first `send`.
+fn network(config: &SinkConfig) -> Result<Box<dyn Sink>, BuildError> {
+    match config {
+        SinkConfig::File { .. } | SinkConfig::Stdout => Err(BuildError::Invalid(
+            "a file or stdout sink is not a network sink".into(),
+        )),
         SinkConfig::Webhook {
             url,
             secret,

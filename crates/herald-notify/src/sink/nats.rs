@@ -103,6 +103,14 @@ fn valid_prefix(prefix: &str) -> bool {
 impl NatsSink {
     /// A sink for `url` publishing under `prefix`; connects on the first `send`.
     pub fn new(url: &str, prefix: &str) -> Result<NatsSink, BuildError> {
+        // Parsed now, as `connect` will parse it, so a URL that can never work stops the
+        // configuration at start instead of failing every delivery attempt.
+        url.parse::<async_nats::ServerAddr>().map_err(|e| {
+            BuildError::Invalid(format!(
+                "nats sink {}: bad URL: {e}",
+                super::redact_url(url)
+            ))
+        })?;
         if !valid_prefix(prefix) {
             return Err(BuildError::Invalid(format!(
                 "nats sink: subject prefix `{prefix}` must be dot-separated tokens without wildcards or spaces"
@@ -230,5 +238,26 @@ mod tests {
         assert!(NatsSink::new("nats://127.0.0.1:4222", "a..b").is_err());
         assert!(NatsSink::new("nats://127.0.0.1:4222", "").is_err());
         assert!(NatsSink::new("nats://127.0.0.1:4222", "herald.events").is_ok());
+    }
+
+    #[test]
+    fn a_url_that_cannot_parse_is_refused_at_build() {
+        for url in [
+            "nats://[::1",
+            "not a url",
+            "http://127.0.0.1:4222",
+            "nats://h:99999",
+        ] {
+            let err = NatsSink::new(url, "herald").unwrap_err().to_string();
+            assert!(err.contains("bad URL"), "{url}: {err}");
+        }
+        // A password in a URL that does not parse is not shown.
+        let err = NatsSink::new("nats://u:s3cret@[::1", "herald")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        for url in ["nats://u:p@127.0.0.1:4222", "127.0.0.1", "tls://n1:4222"] {
+            assert!(NatsSink::new(url, "herald").is_ok(), "{url}");
+        }
     }
 }

@@ -14,7 +14,15 @@ pub async fn service(name: &str, addr: &str) -> bool {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{name} is not reachable at {addr} (CI=true: the service must run)");
         }
-        eprintln!("skipped: {name} is not reachable at {addr}");
+        // Straight to standard error, which the test harness does not capture (it captures
+        // `eprintln!` and shows it only for failing tests): the skip shows among the test
+        // results a user sees.
+        use std::io::Write as _;
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED {test}: {name} is not reachable at {addr}"
+        );
     }
     up
 }

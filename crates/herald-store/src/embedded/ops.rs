@@ -171,6 +171,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
         Op::PutDelivery(r) => delivery::put(conn, r),
         Op::DeleteDelivery { name } => delivery::delete(conn, name),
         Op::SetDeliveryCursor { name, cursor } => delivery::set_cursor(conn, name, *cursor),
+        Op::SetDeliveryStats {
+            name,
+            cursor,
+            stats,
+        } => delivery::set_stats(conn, name, *cursor, stats),
         Op::SetDeliveryState {
             name,
             paused,
@@ -198,7 +203,7 @@ mod delivery {
     use super::{OpResult, done};
     use crate::StoreError;
     use crate::backend::Output;
-    use crate::model::DeliveryRecord;
+    use crate::model::{DeliveryRecord, DeliveryStats};
     use rusqlite::{Connection, params};
 
     fn exists(conn: &Connection, name: &str) -> Result<(), StoreError> {
@@ -211,10 +216,14 @@ mod delivery {
         Ok(())
     }
 
+    /// Creates or replaces a record; an existing one keeps its counters (a restart that
+    /// reconciles the configured subscriptions must not reset them).
     pub fn put(conn: &Connection, r: &DeliveryRecord) -> OpResult {
+        let s = &r.stats;
         conn.prepare_cached(
-            "INSERT INTO deliveries (name, config, origin, paused, disabled_reason, cursor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO deliveries (name, config, origin, paused, disabled_reason, cursor,
+               delivered, retries, failures, failing_since_ms, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (name) DO UPDATE SET config = ?2, origin = ?3, paused = ?4,
                disabled_reason = ?5, cursor = ?6",
         )?
@@ -224,7 +233,35 @@ mod delivery {
             r.origin,
             r.paused,
             r.disabled_reason,
-            r.cursor as i64
+            r.cursor as i64,
+            s.delivered as i64,
+            s.retries as i64,
+            s.failures as i64,
+            s.failing_since_ms,
+            s.last_error,
+        ])?;
+        done(Output::None, Vec::new(), Vec::new())
+    }
+
+    pub fn set_stats(
+        conn: &Connection,
+        name: &str,
+        cursor: Option<u64>,
+        s: &DeliveryStats,
+    ) -> OpResult {
+        exists(conn, name)?;
+        conn.prepare_cached(
+            "UPDATE deliveries SET cursor = coalesce(?2, cursor), delivered = ?3, retries = ?4,
+               failures = ?5, failing_since_ms = ?6, last_error = ?7 WHERE name = ?1",
+        )?
+        .execute(params![
+            name,
+            cursor.map(|c| c as i64),
+            s.delivered as i64,
+            s.retries as i64,
+            s.failures as i64,
+            s.failing_since_ms,
+            s.last_error,
         ])?;
         done(Output::None, Vec::new(), Vec::new())
     }

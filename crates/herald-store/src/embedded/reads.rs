@@ -282,7 +282,8 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
         }
         Query::Deliveries => {
             let mut stmt = conn.prepare_cached(
-                "SELECT name, config, origin, paused, disabled_reason, cursor
+                "SELECT name, config, origin, paused, disabled_reason, cursor,
+                   delivered, retries, failures, failing_since_ms, last_error
                  FROM deliveries ORDER BY name",
             )?;
             let rows = stmt
@@ -294,6 +295,13 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                         paused: r.get(3)?,
                         disabled_reason: r.get(4)?,
                         cursor: r.get::<_, i64>(5)? as u64,
+                        stats: DeliveryStats {
+                            delivered: r.get::<_, i64>(6)? as u64,
+                            retries: r.get::<_, i64>(7)? as u64,
+                            failures: r.get::<_, i64>(8)? as u64,
+                            failing_since_ms: r.get(9)?,
+                            last_error: r.get(10)?,
+                        },
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

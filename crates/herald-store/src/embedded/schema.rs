@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -217,6 +217,16 @@ DROP TABLE threads;
 DELETE FROM sqlite_sequence WHERE name = 'threads';
 "#;
 
+/// Version 7: each subscription's delivery counters and current failure, so that a restart
+/// neither resets what was delivered nor shows a subscription that keeps failing as healthy.
+const SCHEMA_V7: &str = r#"
+ALTER TABLE deliveries ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN failing_since_ms INTEGER;
+ALTER TABLE deliveries ADD COLUMN last_error TEXT;
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -251,14 +261,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V5)?;
             tx.execute_batch(SCHEMA_V6)?;
             rekey_threads(&tx)?;
+            tx.execute_batch(SCHEMA_V7)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=5 => {
+        1..=6 => {
             // Each step from the found version on, in order.
-            let steps = [SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
+            let steps = [
+                SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+            ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;
                 if *step == SCHEMA_V6 {

@@ -1828,6 +1828,63 @@ async fn disabled_event_groups_are_not_generated() {
 }
 
 #[tokio::test]
+async fn delivery_counters_and_failure_survive_and_a_put_keeps_them() {
+    let t = open().await;
+    let record = DeliveryRecord {
+        name: "hook".into(),
+        config: r#"{"name":"hook"}"#.into(),
+        origin: "config".into(),
+        paused: false,
+        disabled_reason: None,
+        cursor: 0,
+        stats: Default::default(),
+    };
+    t.store.put_delivery(record.clone()).await.unwrap();
+    let failing = DeliveryStats {
+        delivered: 40,
+        retries: 3,
+        failures: 4,
+        failing_since_ms: Some(1_700_000_000_000),
+        last_error: Some("HTTP 503".into()),
+    };
+    // A failure saves the counters without moving the cursor.
+    t.store
+        .set_delivery_stats("hook", None, failing.clone())
+        .await
+        .unwrap();
+    t.store.set_delivery_cursor("hook", 12).await.unwrap();
+    let d = &t.store.deliveries().await.unwrap()[0];
+    assert_eq!((d.cursor, &d.stats), (12, &failing));
+    // The configuration reconciled at the next start: the counters stay.
+    t.store
+        .put_delivery(DeliveryRecord {
+            config: r#"{"name":"hook","tags":["x"]}"#.into(),
+            cursor: 12,
+            ..record
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.store.deliveries().await.unwrap()[0].stats, failing);
+    // A delivery moves the cursor and the counters in one commit.
+    let recovered = DeliveryStats {
+        delivered: 45,
+        failing_since_ms: None,
+        last_error: None,
+        ..failing
+    };
+    t.store
+        .set_delivery_stats("hook", Some(17), recovered.clone())
+        .await
+        .unwrap();
+    let d = &t.store.deliveries().await.unwrap()[0];
+    assert_eq!((d.cursor, &d.stats), (17, &recovered));
+    assert!(matches!(
+        t.store.set_delivery_stats("nope", None, recovered).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
 async fn delivery_state_survives_and_parking_moves_the_cursor_atomically() {
     let t = open().await;
     let record = DeliveryRecord {
@@ -1837,6 +1894,7 @@ async fn delivery_state_survives_and_parking_moves_the_cursor_atomically() {
         paused: false,
         disabled_reason: None,
         cursor: 0,
+        stats: Default::default(),
     };
     t.store.put_delivery(record.clone()).await.unwrap();
     t.store.set_delivery_cursor("audit", 7).await.unwrap();
@@ -2291,6 +2349,43 @@ async fn replies_join_their_thread_which_survives_copy_move_and_rename() {
 }
 
 #[test]
+fn a_version_6_store_gets_delivery_counters_and_keeps_its_cursors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.db");
+    {
+        let mut conn =
+            super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+        super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE deliveries DROP COLUMN delivered;
+             ALTER TABLE deliveries DROP COLUMN retries;
+             ALTER TABLE deliveries DROP COLUMN failures;
+             ALTER TABLE deliveries DROP COLUMN failing_since_ms;
+             ALTER TABLE deliveries DROP COLUMN last_error;
+             INSERT INTO deliveries (name, config, origin, paused, cursor)
+               VALUES ('hook', '{}', 'config', 0, 42);
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    }
+    let mut conn =
+        super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::VERSION);
+    let row: (i64, i64, i64, Option<i64>) = conn
+        .query_row(
+            "SELECT cursor, delivered, failures, failing_since_ms FROM deliveries WHERE name = 'hook'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (42, 0, 0, None));
+}
+
+#[test]
 fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v4.db");
@@ -2316,6 +2411,11 @@ fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
              INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, modseq)
                VALUES (1, 1, 1, 1, 0, 2), (1, 3, 2, 1, 0, 9), (2, 1, 1, 1, 0, 3),
                       (3, 1, 1, 1, 0, 2);
+             ALTER TABLE deliveries DROP COLUMN delivered;
+             ALTER TABLE deliveries DROP COLUMN retries;
+             ALTER TABLE deliveries DROP COLUMN failures;
+             ALTER TABLE deliveries DROP COLUMN failing_since_ms;
+             ALTER TABLE deliveries DROP COLUMN last_error;
              PRAGMA user_version = 4;",
         )
         .unwrap();
@@ -2394,6 +2494,11 @@ async fn a_version_5_store_keeps_its_threads_under_hashed_keys() {
                thread_id INTEGER NOT NULL, PRIMARY KEY (account_id, msgid)) WITHOUT ROWID;
              CREATE INDEX thread_refs_by_thread ON thread_refs (thread_id);
              INSERT INTO thread_refs SELECT id, 'root@x', 7 FROM accounts WHERE name = 'dana';
+             ALTER TABLE deliveries DROP COLUMN delivered;
+             ALTER TABLE deliveries DROP COLUMN retries;
+             ALTER TABLE deliveries DROP COLUMN failures;
+             ALTER TABLE deliveries DROP COLUMN failing_since_ms;
+             ALTER TABLE deliveries DROP COLUMN last_error;
              PRAGMA user_version = 5;",
         )
         .unwrap();
@@ -2502,6 +2607,7 @@ impl T {
                 paused: false,
                 disabled_reason: None,
                 cursor,
+                stats: Default::default(),
             })
             .await
             .unwrap();

@@ -63,6 +63,7 @@ async fn register(store: &Store, config: &SubscriptionConfig) -> anyhow::Result<
             paused: false,
             disabled_reason: None,
             cursor: 0,
+            stats: Default::default(),
         })
         .await?;
     Ok(config.name.clone())

@@ -299,9 +299,6 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         if !s.tls_listen.is_empty() && tls.is_none() {
             bail!("[{name}] tls_listen needs a [tls] cert and key");
         }
-        if name != "lmtp" && s.detail_delivery.is_some() {
-            bail!("[{name}] detail_delivery is an [lmtp] setting");
-        }
     }
     if !http.tls_listen.is_empty() && tls.is_none() {
         bail!("[http] tls_listen needs a [tls] cert and key");

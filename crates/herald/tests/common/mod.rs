@@ -47,7 +47,27 @@ impl Server {
         )
     }
 
+    /// Starts like [`Server::start`] with `HERALD_LOG=info` and standard error kept in a file
+    /// ([`Server::log`]), with `--log-format FORMAT` (none when `format` is empty).
+    pub fn start_logged(extra: &str, format: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let sections = format!(
+            "[pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\n{extra}"
+        );
+        Server::launch_with(dir, &sections, Some(format))
+    }
+
+    /// What the server wrote on standard error (for [`Server::start_logged`]).
+    pub fn log(&self) -> String {
+        let path = self.config.with_file_name("stderr.log");
+        std::fs::read_to_string(path).unwrap()
+    }
+
     fn launch(dir: tempfile::TempDir, sections: &str) -> Server {
+        Server::launch_with(dir, sections, None)
+    }
+
+    fn launch_with(dir: tempfile::TempDir, sections: &str, log: Option<&str>) -> Server {
         // Never the default IMAP port: tests run in parallel.
         let imap = if sections.contains("[imap]") {
             ""
@@ -70,14 +90,20 @@ impl Server {
             ),
         )
         .unwrap();
-        let mut child = herald()
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("HERALD_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut command = herald();
+        command.args(["serve", "--config"]).arg(&config);
+        match log {
+            None => command.env("HERALD_LOG", "warn").stderr(Stdio::inherit()),
+            Some(format) => command
+                .args(if format.is_empty() {
+                    vec![]
+                } else {
+                    vec!["--log-format", format]
+                })
+                .env("HERALD_LOG", "info")
+                .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap()),
+        };
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -301,4 +327,43 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Ran {
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
+}
+
+/// Whether the loopback service at `addr` answers (shared/SERVICES.md). Outside CI a missing
+/// service skips the test with a printed reason (see [`skip`]); with `CI=true` it fails, because
+/// CI must exercise the real services.
+pub fn service(name: &str, addr: &str) -> bool {
+    let up = addr
+        .parse()
+        .ok()
+        .and_then(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).ok())
+        .is_some();
+    if !up {
+        skip(&format!("{name} is not reachable at {addr}"));
+    }
+    up
+}
+
+/// Says that the calling test skips its work and why, where a user running `cargo test` sees
+/// it: written straight to standard error, which the test harness does not capture (it captures
+/// only `print!`/`eprintln!`, and shows those for failing tests alone), so the line appears
+/// among the `test … ok` lines. Under `CI=true` it fails the test instead: CI must run
+/// everything.
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{why} (CI=true: this test must run; .ci/install installs what the tests need)"
+    );
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+}
+
+/// A name no other test or run uses (topics, exchanges, queues).
+pub fn unique(kind: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("herald_test_{kind}_{}_{nanos}", std::process::id())
 }
