@@ -37,7 +37,6 @@ use axum::response::{IntoResponse, Response};
 use herald_events::EventType;
 use herald_notify::dispatch::SubscriptionStatus;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// The page's script.
@@ -113,38 +112,16 @@ pub async fn summary_of(state: &HttpState) -> Result<Summary, ApiError> {
     let store = &state.store;
     let bounds = store.outbox_bounds().await?;
     let head = bounds.head;
-    let oldest = bounds.oldest.unwrap_or(head);
     let statuses: Vec<SubscriptionStatus> = match &state.dispatcher {
         Some(d) => d.list().await?,
         None => Vec::new(),
     };
-    let next = |cursor: u64| (cursor + 1).max(oldest);
-    let mut wanted: Vec<u64> = statuses
-        .iter()
-        .filter(|s| s.cursor < head)
-        .map(|s| next(s.cursor))
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let times: HashMap<u64, Option<i64>> = if wanted.is_empty() {
-        HashMap::new()
-    } else {
-        store.event_times(wanted).await?.into_iter().collect()
-    };
-    let now = herald_store::now_ms();
+    let lag =
+        crate::health::Lag::read(store, Some(bounds), statuses.iter().map(|s| s.cursor)).await?;
     let mut subscriptions: Vec<SubscriptionRow> = statuses
         .into_iter()
         .map(|s| {
-            let lag_events = head.saturating_sub(s.cursor);
-            let lag_seconds = if lag_events == 0 {
-                0.0
-            } else {
-                times
-                    .get(&next(s.cursor))
-                    .copied()
-                    .flatten()
-                    .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0)
-            };
+            let (lag_events, lag_seconds) = lag.of(s.cursor);
             let sink = serde_json::to_value(&s.config.sink)
                 .ok()
                 .and_then(|v| v.get("type").and_then(|t| t.as_str().map(str::to_owned)))

@@ -120,6 +120,68 @@ pub async fn metrics(State(state): State<HttpState>, request: Request) -> Respon
     }
 }
 
+/// How far subscriptions are behind the outbox — the events after a cursor and the age of the
+/// first of them — read once for all of them; `/metrics` and the dashboard show the same.
+pub(crate) struct Lag {
+    head: u64,
+    oldest: u64,
+    times: HashMap<u64, Option<i64>>,
+    now_ms: i64,
+}
+
+impl Lag {
+    /// Reads the commit time of the next event each cursor waits for.
+    pub(crate) async fn read(
+        store: &herald_store::Store,
+        bounds: Option<herald_store::OutboxBounds>,
+        cursors: impl Iterator<Item = u64>,
+    ) -> Result<Lag, herald_store::StoreError> {
+        let mut lag = Lag::without_times(bounds);
+        let mut wanted: Vec<u64> = cursors
+            .filter(|c| *c < lag.head)
+            .map(|c| lag.next(c))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if !wanted.is_empty() {
+            lag.times = store.event_times(wanted).await?.into_iter().collect();
+        }
+        Ok(lag)
+    }
+
+    /// Events behind only (ages unknown: 0).
+    pub(crate) fn without_times(bounds: Option<herald_store::OutboxBounds>) -> Lag {
+        let head = bounds.map_or(0, |b| b.head);
+        Lag {
+            head,
+            oldest: bounds.and_then(|b| b.oldest).unwrap_or(head),
+            times: HashMap::new(),
+            now_ms: herald_store::now_ms(),
+        }
+    }
+
+    /// The oldest event a cursor still has to deliver (a cursor left before the oldest event
+    /// kept, by a replay, waits for that one).
+    fn next(&self, cursor: u64) -> u64 {
+        (cursor + 1).max(self.oldest)
+    }
+
+    /// (events behind, seconds the first of them has waited) for `cursor`.
+    pub(crate) fn of(&self, cursor: u64) -> (u64, f64) {
+        let events = self.head.saturating_sub(cursor);
+        let seconds = if events == 0 {
+            0.0
+        } else {
+            self.times
+                .get(&self.next(cursor))
+                .copied()
+                .flatten()
+                .map_or(0.0, |at| (self.now_ms - at).max(0) as f64 / 1000.0)
+        };
+        (events, seconds)
+    }
+}
+
 /// What only a scrape can read: readiness, the outbox, the subscriptions. A part that cannot be
 /// read is left out (and logged) rather than failing the whole scrape.
 async fn scrape(state: &HttpState) -> Scrape {
@@ -141,27 +203,11 @@ async fn scrape(state: &HttpState) -> Scrape {
         Some(d) => d.snapshot().await,
         None => Vec::new(),
     };
-    let head = bounds.map_or(0, |b| b.head);
-    let oldest = bounds.and_then(|b| b.oldest).unwrap_or(head);
-    // The oldest event each subscription still has to deliver (a cursor left before the
-    // oldest event kept, by a replay, waits for that one).
-    let next = |cursor: u64| (cursor + 1).max(oldest);
-    let mut wanted: Vec<u64> = snapshot
-        .iter()
-        .filter(|s| s.cursor < head)
-        .map(|s| next(s.cursor))
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let times: HashMap<u64, Option<i64>> = if wanted.is_empty() {
-        HashMap::new()
-    } else {
-        match store.event_times(wanted).await {
-            Ok(t) => t.into_iter().collect(),
-            Err(e) => {
-                tracing::warn!("metrics: cannot read event times: {e}");
-                HashMap::new()
-            }
+    let lag = match Lag::read(store, bounds, snapshot.iter().map(|s| s.cursor)).await {
+        Ok(lag) => lag,
+        Err(e) => {
+            tracing::warn!("metrics: cannot read event times: {e}");
+            Lag::without_times(bounds)
         }
     };
     let parked: HashMap<String, u64> = if snapshot.is_empty() {
@@ -175,20 +221,10 @@ async fn scrape(state: &HttpState) -> Scrape {
             }
         }
     };
-    let now = herald_store::now_ms();
     let subscriptions = snapshot
         .into_iter()
         .map(|s| {
-            let lag_events = head.saturating_sub(s.cursor);
-            let lag_seconds = if lag_events == 0 {
-                0.0
-            } else {
-                times
-                    .get(&next(s.cursor))
-                    .copied()
-                    .flatten()
-                    .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0)
-            };
+            let (lag_events, lag_seconds) = lag.of(s.cursor);
             SubscriptionGauges {
                 parked_now: parked.get(&s.name).copied().unwrap_or(0),
                 name: s.name,

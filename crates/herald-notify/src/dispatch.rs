@@ -643,6 +643,17 @@ impl Dispatcher {
     /// they go through the one sink the subscription has and never while a live batch is in
     /// flight. The call waits for that: at most one live batch, or a retry of it.
     pub async fn replay_parked(&self, name: &str) -> Result<usize, DispatchError> {
+        self.ask_worker(name, |reply| Control::ReplayParked { reply })
+            .await
+    }
+
+    /// Sends `request` to the subscription's worker and waits for its answer. The worker is
+    /// gone only if the subscription was deleted or the dispatcher stopped: NotFound then.
+    async fn ask_worker<T>(
+        &self,
+        name: &str,
+        request: impl FnOnce(oneshot::Sender<Result<T, DispatchError>>) -> Control,
+    ) -> Result<T, DispatchError> {
         let control = {
             let running = self.running.lock().await;
             running
@@ -651,13 +662,9 @@ impl Dispatcher {
                 .control
                 .clone()
         };
-        // The worker is gone only if the subscription was deleted or the dispatcher stopped.
         let gone = || DispatchError::NotFound(name.to_owned());
         let (reply, answer) = oneshot::channel();
-        control
-            .send(Control::ReplayParked { reply })
-            .await
-            .map_err(|_| gone())?;
+        control.send(request(reply)).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 
@@ -665,24 +672,11 @@ impl Dispatcher {
     /// not, bypassing its filters and its cursor: an operator's check that the receiver is
     /// reachable. Waits until the sink took it (or refused: a `Sink` error naming why).
     pub async fn send_test(&self, name: &str, user: &str) -> Result<(), DispatchError> {
-        let control = {
-            let running = self.running.lock().await;
-            running
-                .get(name)
-                .ok_or_else(|| DispatchError::NotFound(name.to_owned()))?
-                .control
-                .clone()
-        };
-        let gone = || DispatchError::NotFound(name.to_owned());
-        let (reply, answer) = oneshot::channel();
-        control
-            .send(Control::SendTest {
-                user: user.to_owned(),
-                reply,
-            })
-            .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.ask_worker(name, |reply| Control::SendTest {
+            user: user.to_owned(),
+            reply,
+        })
+        .await
     }
 }
 
