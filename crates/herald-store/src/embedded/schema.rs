@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -217,6 +217,21 @@ DROP TABLE threads;
 DELETE FROM sqlite_sequence WHERE name = 'threads';
 "#;
 
+/// Version 7 (WebPush): the push subscriptions users register over the HTTP API (RFC 8030: a
+/// push service endpoint and the browser's RFC 8291 keys), one row per account and endpoint.
+/// Keyed by account id, so a deleted and re-created account name does not inherit them; the
+/// account's deletion removes them. Self-contained: a new table and nothing else.
+const SCHEMA_V7_PUSH: &str = r#"
+CREATE TABLE push_subscriptions (
+    account_id INTEGER NOT NULL,
+    endpoint   TEXT NOT NULL,
+    p256dh     TEXT NOT NULL,
+    auth       TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (account_id, endpoint)
+) WITHOUT ROWID;
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -251,14 +266,22 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V5)?;
             tx.execute_batch(SCHEMA_V6)?;
             rekey_threads(&tx)?;
+            tx.execute_batch(SCHEMA_V7_PUSH)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=5 => {
+        1..=6 => {
             // Each step from the found version on, in order.
-            let steps = [SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
+            let steps = [
+                SCHEMA_V2,
+                SCHEMA_V3,
+                SCHEMA_V4,
+                SCHEMA_V5,
+                SCHEMA_V6,
+                SCHEMA_V7_PUSH,
+            ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;
                 if *step == SCHEMA_V6 {

@@ -1828,6 +1828,65 @@ async fn disabled_event_groups_are_not_generated() {
 }
 
 #[tokio::test]
+async fn push_subscriptions_are_per_account_bounded_and_go_with_the_account() {
+    let t = open().await;
+    t.user("alice").await;
+    t.user("bob").await;
+    let sub = |user: &str, endpoint: &str, auth: &str| PushSubscription {
+        user: user.into(),
+        endpoint: endpoint.into(),
+        p256dh: "BKey".into(),
+        auth: auth.into(),
+        created_ms: 1,
+    };
+    let before = t.last().await;
+    t.store
+        .put_push_subscription(sub("alice", "https://p/1", "a1"), 2)
+        .await
+        .unwrap();
+    t.store
+        .put_push_subscription(sub("alice", "https://p/2", "a2"), 2)
+        .await
+        .unwrap();
+    // The same endpoint again replaces its keys, even at the bound.
+    t.store
+        .put_push_subscription(sub("alice", "https://p/1", "a1-new"), 2)
+        .await
+        .unwrap();
+    let err = t
+        .store
+        .put_push_subscription(sub("alice", "https://p/3", "a3"), 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidArgument(_)), "{err}");
+    assert_eq!(t.last().await, before, "push subscriptions emit no events");
+    let listed = t.store.push_subscriptions("alice").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].endpoint, "https://p/1");
+    assert_eq!(listed[0].auth, "a1-new");
+    assert!(t.store.push_subscriptions("bob").await.unwrap().is_empty());
+    assert!(matches!(
+        t.store.delete_push_subscription("bob", "https://p/1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    t.store
+        .delete_push_subscription("alice", "https://p/2")
+        .await
+        .unwrap();
+    assert_eq!(t.store.push_subscriptions("alice").await.unwrap().len(), 1);
+    // A re-created account does not inherit them.
+    t.store.delete_user(&admin(), "alice").await.unwrap();
+    t.user("alice").await;
+    assert!(
+        t.store
+            .push_subscriptions("alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn delivery_state_survives_and_parking_moves_the_cursor_atomically() {
     let t = open().await;
     let record = DeliveryRecord {
