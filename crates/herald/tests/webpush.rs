@@ -141,6 +141,7 @@ fn deliver(server: &Server, to: &str) {
             to,
             "--",
             "250",
+            "--",
             "250",
         ],
     );
