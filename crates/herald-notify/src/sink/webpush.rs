@@ -531,8 +531,7 @@ impl WebPushSink {
                 "subject `{subject}` must be a mailto: or https: URL (RFC 8292 §2.1)"
             )));
         }
-        let (vapid, created) =
-            VapidKey::load_or_create(Path::new(vapid_key)).map_err(|e| invalid(e))?;
+        let (vapid, created) = VapidKey::load_or_create(Path::new(vapid_key)).map_err(&invalid)?;
         if created {
             tracing::info!(
                 path = vapid_key,
