@@ -197,6 +197,7 @@ fn lmtp_delivery_is_pushed_encrypted_and_a_gone_subscription_is_removed() {
 [[subscription]]
 name = "phones"
 events = ["MessageNew"]
+params = ["uri", "user", "messages"]
 sink = {{ type = "webpush", vapid_key = "{}", subject = "{subject}" }}
 "#,
         vapid_path.display()
@@ -281,6 +282,11 @@ sink = {{ type = "webpush", vapid_key = "{}", subject = "{subject}" }}
     let event = Event::from_json(std::str::from_utf8(&plain).unwrap()).unwrap();
     assert_eq!(event.event, EventType::MessageNew);
     assert_eq!(event.user.as_deref(), Some("alice"));
+    assert!(event.uri.is_some());
+    assert!(
+        event.message_size.is_none() && event.envelope.is_none(),
+        "the subscription's params shape the payload"
+    );
     assert!(
         push.received.try_recv().is_err(),
         "exactly one push for one delivery"

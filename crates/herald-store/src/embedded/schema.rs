@@ -220,9 +220,10 @@ DELETE FROM sqlite_sequence WHERE name = 'threads';
 /// Version 7 (WebPush): the push subscriptions users register over the HTTP API (RFC 8030: a
 /// push service endpoint and the browser's RFC 8291 keys), one row per account and endpoint.
 /// Keyed by account id, so a deleted and re-created account name does not inherit them; the
-/// account's deletion removes them. Self-contained: a new table and nothing else.
+/// account's deletion removes them. Self-contained and idempotent (`IF NOT EXISTS`): a new table
+/// and nothing else, so the step can be renumbered or re-run.
 const SCHEMA_V7_PUSH: &str = r#"
-CREATE TABLE push_subscriptions (
+CREATE TABLE IF NOT EXISTS push_subscriptions (
     account_id INTEGER NOT NULL,
     endpoint   TEXT NOT NULL,
     p256dh     TEXT NOT NULL,

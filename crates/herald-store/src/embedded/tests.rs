@@ -1955,6 +1955,30 @@ async fn events_by_id_skips_missing_ids() {
 }
 
 #[test]
+fn a_version_6_store_gains_the_push_subscriptions_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.db");
+    let connect =
+        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    {
+        let mut conn = connect();
+        super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch("DROP TABLE push_subscriptions; PRAGMA user_version = 6;")
+            .unwrap();
+    }
+    let mut conn = connect();
+    super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::VERSION);
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM push_subscriptions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
 fn a_version_1_store_is_upgraded_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.db");
