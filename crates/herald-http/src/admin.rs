@@ -30,6 +30,8 @@
 //!   file is created here with `O_EXCL`, so it is never one the sink did not create. Names
 //!   ending in `.<digits>` are kept for rotated files (403). The resolved absolute path is what
 //!   the subscription stores, and the file is removed again if the creation fails.
+//! - a `webpush` sink is refused (403): its `vapid_key` is a server path Herald would read or
+//!   create, so it is configured in the configuration file only.
 //! - with `[http] webhook_hosts`, a `webhook` sink's host (as the sink's own URL parser reads
 //!   it) must match one of the patterns (else 403).
 
@@ -107,6 +109,11 @@ impl SinkPolicy {
                     .to_owned();
                 Ok(CreatedFile(Some(created)))
             }
+            SinkConfig::WebPush { .. } => Err(ApiError::Forbidden(
+                "webpush sinks are configured in the configuration file (their vapid_key is a \
+                 server path)"
+                    .into(),
+            )),
             SinkConfig::Webhook { url, .. } if !self.webhook_hosts.is_empty() => {
                 let host = herald_notify::sink::webhook::target_host(url)
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?;

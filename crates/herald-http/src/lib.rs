@@ -7,6 +7,8 @@
 //! - [`auth`]: HTTP Basic with an account's password, or a bearer token from `[http] tokens`;
 //!   failures are rate-limited per client IP with the servers' shared [`AuthLimiter`].
 //! - [`admin`]: `/subscriptions…`, a JSON face on the dispatcher (administrators only).
+//! - [`push`]: `/push/subscriptions`, each user's WebPush subscriptions for the `webpush` sink,
+//!   and `/push/vapid`, the key pages subscribe with.
 //! - [`dashboard`]: `GET /`, a live page for administrators over the streams and the admin
 //!   API, its assets compiled in; cross-site requests that change something are refused.
 //! - [`health`]: `/metrics` (Prometheus text; administrators unless `[http] metrics_public`),
@@ -23,6 +25,7 @@ pub mod dashboard;
 mod error;
 pub mod health;
 mod messages;
+pub mod push;
 pub mod sse;
 pub mod stream;
 pub mod ws;
@@ -237,6 +240,11 @@ pub fn router(state: HttpState) -> Router {
             post(admin::replay_parked),
         )
         .route("/subscriptions/{name}/test", post(admin::send_test))
+        .route(
+            "/push/subscriptions",
+            get(push::list).post(push::create).delete(push::delete),
+        )
+        .route("/push/vapid", get(push::vapid))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(dashboard::same_origin))
         .with_state(state)

@@ -115,7 +115,9 @@ impl SinkConfig {
         let url = |u: &String| crate::sink::redact_url(u);
         let secret = |s: &Option<String>| s.as_ref().map(|_| REDACTED_SECRET.to_owned());
         match self {
-            SinkConfig::File { .. } | SinkConfig::Stdout => self.clone(),
+            SinkConfig::File { .. } | SinkConfig::Stdout | SinkConfig::WebPush { .. } => {
+                self.clone()
+            }
             SinkConfig::Webhook {
                 url: u,
                 secret: s,
@@ -260,6 +262,20 @@ pub enum SinkConfig {
         url: String,
         /// Topic exchange; the routing key is the event type.
         exchange: String,
+    },
+    /// WebPush (RFC 8030/8291/8292) to the push subscriptions of each event's user.
+    #[serde(rename = "webpush")]
+    WebPush {
+        /// File with the VAPID private key (PEM or base64url raw scalar); generated when missing.
+        vapid_key: String,
+        /// VAPID contact: a `mailto:` or `https:` URL (RFC 8292 §2.1).
+        subject: String,
+        /// How long a push service keeps an undelivered message, in seconds (default a day).
+        #[serde(default)]
+        ttl_secs: Option<u32>,
+        /// Request timeout in milliseconds.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
     },
     /// Redis Streams.
     Redis {

@@ -197,9 +197,17 @@ pub type SinkFactory = Arc<
         + Sync,
 >;
 
-/// The production factory.
+/// The factory without a store: every sink but `webpush`.
 pub fn default_sinks() -> SinkFactory {
-    Arc::new(|config| Box::pin(async move { sink::build(&config).await }))
+    Arc::new(|config| Box::pin(async move { sink::build(&config, None).await }))
+}
+
+/// The production factory: every sink, `webpush` reading push subscriptions from `store`.
+pub fn store_sinks(store: Store) -> SinkFactory {
+    Arc::new(move |config| {
+        let store = store.clone();
+        Box::pin(async move { sink::build(&config, Some(&store)).await })
+    })
 }
 
 /// How the dispatcher builds sinks and references.

@@ -282,6 +282,20 @@ pub enum Op {
         /// "Now", in ms since the epoch.
         now_ms: i64,
     },
+    /// Registers (or refreshes) a user's push subscription; at most `max` per account.
+    PutPushSubscription {
+        /// The subscription (its `user` is the account).
+        sub: PushSubscription,
+        /// Most push subscriptions one account may hold.
+        max: usize,
+    },
+    /// Removes a user's push subscription (not found is an error).
+    DeletePushSubscription {
+        /// Account.
+        account: String,
+        /// Push service URL.
+        endpoint: String,
+    },
     /// Removes the thread identifiers left by gone messages of one account whose expunges
     /// since its last sweep make it worth it (see `SweptThreads`).
     SweepThreads,
@@ -443,6 +457,8 @@ pub enum Query {
         /// The importer's key for the source mailbox.
         key: String,
     },
+    /// An account's push subscriptions, oldest first.
+    PushSubscriptions(String),
     /// Cross-checks counters, refcounts and the outbox; decodes and validates the outbox rows
     /// with ids above the given one.
     Consistency(u64),
@@ -469,6 +485,7 @@ impl Query {
             | Query::Vanished { .. }
             | Query::LastEventId
             | Query::ImportProgress { .. }
+            | Query::PushSubscriptions(_)
             | Query::OutboxBounds => true,
             Query::EventTimes(ids) => ids.len() <= BOUNDED_MESSAGES as usize,
             Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
@@ -522,6 +539,8 @@ pub enum Answer {
     EventTimes(Vec<(u64, Option<i64>)>),
     /// `(subscription, parked events)`.
     ParkedCounts(Vec<(String, u64)>),
+    /// Push subscriptions.
+    PushSubscriptions(Vec<PushSubscription>),
     /// Consistency report.
     Consistency(Consistency),
 }

@@ -1039,6 +1039,32 @@ impl Store {
             .map(|_| ())
     }
 
+    /// A user's push subscriptions (WebPush), oldest first.
+    pub async fn push_subscriptions(&self, user: &str) -> Result<Vec<PushSubscription>> {
+        match self
+            .query(Query::PushSubscriptions(user.to_owned()))
+            .await?
+        {
+            Answer::PushSubscriptions(s) => Ok(s),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Registers or refreshes a push subscription (same user and endpoint: new keys); fails
+    /// with [`StoreError::InvalidArgument`] when the account already holds `max` others.
+    pub async fn put_push_subscription(&self, sub: PushSubscription, max: usize) -> Result<()> {
+        self.delivery_op(Op::PutPushSubscription { sub, max }).await
+    }
+
+    /// Removes a push subscription ([`StoreError::NotFound`] when there is none).
+    pub async fn delete_push_subscription(&self, user: &str, endpoint: &str) -> Result<()> {
+        self.delivery_op(Op::DeletePushSubscription {
+            account: user.to_owned(),
+            endpoint: endpoint.to_owned(),
+        })
+        .await
+    }
+
     /// Every subscription's delivery record.
     pub async fn deliveries(&self) -> Result<Vec<DeliveryRecord>> {
         match self.query(Query::Deliveries).await? {

@@ -386,6 +386,22 @@ pub struct DeliveryStats {
     pub last_error: Option<String>,
 }
 
+/// A push subscription a user registered (RFC 8030 endpoint, RFC 8291 keys), for the WebPush
+/// sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSubscription {
+    /// The account it belongs to.
+    pub user: String,
+    /// The push service URL the browser gave.
+    pub endpoint: String,
+    /// The browser's P-256 public key, base64url (`keys.p256dh`).
+    pub p256dh: String,
+    /// The browser's 16-byte authentication secret, base64url (`keys.auth`).
+    pub auth: String,
+    /// When it was registered (or last re-registered), ms since the epoch.
+    pub created_ms: i64,
+}
+
 /// An event a subscription gave up delivering (dead letter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParkedEvent {

@@ -22,6 +22,7 @@ pub mod nats;
 #[cfg(feature = "sink-redis")]
 pub mod redis;
 pub mod webhook;
+pub mod webpush;
 
 use crate::config::SinkConfig;
 use std::future::Future;
@@ -114,9 +115,30 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Builds the sink a subscription's configuration names.
-pub async fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, BuildError> {
+/// Builds the sink a subscription's configuration names. `store` is what a `webpush` sink reads
+/// its users' push subscriptions from; without it such a sink cannot be built.
+pub async fn build(
+    config: &SinkConfig,
+    store: Option<&herald_store::Store>,
+) -> Result<Box<dyn Sink>, BuildError> {
     match config {
+        SinkConfig::WebPush {
+            vapid_key,
+            subject,
+            ttl_secs,
+            timeout_ms,
+        } => {
+            let store = store.ok_or_else(|| {
+                BuildError::Invalid("webpush sink: needs the server's store".into())
+            })?;
+            Ok(Box::new(webpush::WebPushSink::new(
+                store.clone(),
+                vapid_key,
+                subject,
+                *ttl_secs,
+                timeout_ms.map(std::time::Duration::from_millis),
+            )?))
+        }
         SinkConfig::File { path, rotate_bytes } => {
             Ok(Box::new(file::FileSink::open(path.into(), *rotate_bytes)?))
         }
@@ -133,6 +155,8 @@ pub fn check(config: &SinkConfig) -> Result<(), BuildError> {
     match config {
         // Opening the file is the check; the dispatcher does it at start.
         SinkConfig::File { .. } | SinkConfig::Stdout => Ok(()),
+        // The key file is read (or made) by the dispatcher at start.
+        SinkConfig::WebPush { subject, .. } => webpush::check_subject(subject),
         other => network(other).map(drop),
     }
 }
@@ -141,9 +165,9 @@ pub fn check(config: &SinkConfig) -> Result<(), BuildError> {
 /// they connect on the first `send`.
 fn network(config: &SinkConfig) -> Result<Box<dyn Sink>, BuildError> {
     match config {
-        SinkConfig::File { .. } | SinkConfig::Stdout => Err(BuildError::Invalid(
-            "a file or stdout sink is not a network sink".into(),
-        )),
+        SinkConfig::File { .. } | SinkConfig::Stdout | SinkConfig::WebPush { .. } => Err(
+            BuildError::Invalid("a file, stdout or webpush sink is not built here".into()),
+        ),
         SinkConfig::Webhook {
             url,
             secret,

@@ -195,6 +195,54 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             now_ms,
         } => super::prune::prune(conn, policy, *hold, *now_ms),
         Op::SweepThreads => super::prune::sweep_threads(conn),
+        Op::PutPushSubscription { sub, max } => push::put(conn, sub, *max),
+        Op::DeletePushSubscription { account, endpoint } => push::delete(conn, account, endpoint),
+    }
+}
+
+/// Push subscriptions (WebPush sink): no mail state, no events.
+mod push {
+    use super::{OpResult, account, done};
+    use crate::StoreError;
+    use crate::backend::Output;
+    use crate::model::PushSubscription;
+    use rusqlite::{Connection, params};
+
+    pub fn put(conn: &Connection, s: &PushSubscription, max: usize) -> OpResult {
+        let acct = account(conn, &s.user)?;
+        let known: i64 = conn
+            .prepare_cached(
+                "SELECT count(*) FROM push_subscriptions WHERE account_id = ?1 AND endpoint != ?2",
+            )?
+            .query_row(params![acct.id, s.endpoint], |r| r.get(0))?;
+        if known as usize >= max {
+            return Err(StoreError::InvalidArgument(format!(
+                "account `{}` already has {known} push subscriptions (at most {max})",
+                s.user
+            ))
+            .into());
+        }
+        conn.prepare_cached(
+            "INSERT INTO push_subscriptions (account_id, endpoint, p256dh, auth, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (account_id, endpoint) DO UPDATE SET p256dh = ?3, auth = ?4,
+               created_ms = ?5",
+        )?
+        .execute(params![acct.id, s.endpoint, s.p256dh, s.auth, s.created_ms])?;
+        done(Output::None, Vec::new(), Vec::new())
+    }
+
+    pub fn delete(conn: &Connection, user: &str, endpoint: &str) -> OpResult {
+        let acct = account(conn, user)?;
+        let n = conn
+            .prepare_cached(
+                "DELETE FROM push_subscriptions WHERE account_id = ?1 AND endpoint = ?2",
+            )?
+            .execute(params![acct.id, endpoint])?;
+        if n == 0 {
+            return Err(StoreError::not_found("push subscription", endpoint).into());
+        }
+        done(Output::None, Vec::new(), Vec::new())
     }
 }
 
@@ -987,6 +1035,9 @@ impl Env<'_> {
             .execute([acct.id])?;
         self.conn
             .prepare_cached("DELETE FROM thread_refs WHERE account_id = ?1")?
+            .execute([acct.id])?;
+        self.conn
+            .prepare_cached("DELETE FROM push_subscriptions WHERE account_id = ?1")?
             .execute([acct.id])?;
         self.conn
             .prepare_cached("DELETE FROM accounts WHERE id = ?1")?

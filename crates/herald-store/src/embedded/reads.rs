@@ -280,6 +280,25 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             }
             Answer::Events(rows)
         }
+        Query::PushSubscriptions(name) => {
+            let a = account(conn, &name)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT endpoint, p256dh, auth, created_ms FROM push_subscriptions
+                 WHERE account_id = ?1 ORDER BY created_ms, endpoint",
+            )?;
+            let rows = stmt
+                .query_map([a.id], |r| {
+                    Ok(PushSubscription {
+                        user: a.name.clone(),
+                        endpoint: r.get(0)?,
+                        p256dh: r.get(1)?,
+                        auth: r.get(2)?,
+                        created_ms: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Answer::PushSubscriptions(rows)
+        }
         Query::Deliveries => {
             let mut stmt = conn.prepare_cached(
                 "SELECT name, config, origin, paused, disabled_reason, cursor,

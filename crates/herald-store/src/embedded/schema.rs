@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -227,6 +227,22 @@ ALTER TABLE deliveries ADD COLUMN failing_since_ms INTEGER;
 ALTER TABLE deliveries ADD COLUMN last_error TEXT;
 "#;
 
+/// Version 8 (WebPush): the push subscriptions users register over the HTTP API (RFC 8030: a
+/// push service endpoint and the browser's RFC 8291 keys), one row per account and endpoint.
+/// Keyed by account id, so a deleted and re-created account name does not inherit them; the
+/// account's deletion removes them. Self-contained and idempotent (`IF NOT EXISTS`): a new table
+/// and nothing else, so the step can be renumbered or re-run.
+const SCHEMA_V8: &str = r#"
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    account_id INTEGER NOT NULL,
+    endpoint   TEXT NOT NULL,
+    p256dh     TEXT NOT NULL,
+    auth       TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (account_id, endpoint)
+) WITHOUT ROWID;
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -262,15 +278,16 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V6)?;
             rekey_threads(&tx)?;
             tx.execute_batch(SCHEMA_V7)?;
+            tx.execute_batch(SCHEMA_V8)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=6 => {
+        1..=7 => {
             // Each step from the found version on, in order.
             let steps = [
-                SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+                SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
             ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;

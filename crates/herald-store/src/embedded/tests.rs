@@ -1885,6 +1885,65 @@ async fn delivery_counters_and_failure_survive_and_a_put_keeps_them() {
 }
 
 #[tokio::test]
+async fn push_subscriptions_are_per_account_bounded_and_go_with_the_account() {
+    let t = open().await;
+    t.user("alice").await;
+    t.user("bob").await;
+    let sub = |user: &str, endpoint: &str, auth: &str| PushSubscription {
+        user: user.into(),
+        endpoint: endpoint.into(),
+        p256dh: "BKey".into(),
+        auth: auth.into(),
+        created_ms: 1,
+    };
+    let before = t.last().await;
+    t.store
+        .put_push_subscription(sub("alice", "https://p/1", "a1"), 2)
+        .await
+        .unwrap();
+    t.store
+        .put_push_subscription(sub("alice", "https://p/2", "a2"), 2)
+        .await
+        .unwrap();
+    // The same endpoint again replaces its keys, even at the bound.
+    t.store
+        .put_push_subscription(sub("alice", "https://p/1", "a1-new"), 2)
+        .await
+        .unwrap();
+    let err = t
+        .store
+        .put_push_subscription(sub("alice", "https://p/3", "a3"), 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidArgument(_)), "{err}");
+    assert_eq!(t.last().await, before, "push subscriptions emit no events");
+    let listed = t.store.push_subscriptions("alice").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].endpoint, "https://p/1");
+    assert_eq!(listed[0].auth, "a1-new");
+    assert!(t.store.push_subscriptions("bob").await.unwrap().is_empty());
+    assert!(matches!(
+        t.store.delete_push_subscription("bob", "https://p/1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    t.store
+        .delete_push_subscription("alice", "https://p/2")
+        .await
+        .unwrap();
+    assert_eq!(t.store.push_subscriptions("alice").await.unwrap().len(), 1);
+    // A re-created account does not inherit them.
+    t.store.delete_user(&admin(), "alice").await.unwrap();
+    t.user("alice").await;
+    assert!(
+        t.store
+            .push_subscriptions("alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn delivery_state_survives_and_parking_moves_the_cursor_atomically() {
     let t = open().await;
     let record = DeliveryRecord {
@@ -1951,6 +2010,30 @@ async fn events_by_id_skips_missing_ids() {
     t.store.create_mailbox(&ctx, "B", None).await.unwrap();
     let rows = t.store.events_by_id(vec![2, 99, 1, 2]).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+}
+
+#[test]
+fn a_version_7_store_gains_the_push_subscriptions_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.db");
+    let connect =
+        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    {
+        let mut conn = connect();
+        super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch("DROP TABLE push_subscriptions; PRAGMA user_version = 7;")
+            .unwrap();
+    }
+    let mut conn = connect();
+    super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::VERSION);
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM push_subscriptions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
 }
 
 #[test]

@@ -374,7 +374,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         delivery.clone(),
         herald_notify::dispatch::Options {
             content_links: content_links.clone(),
-            ..herald_notify::dispatch::Options::default()
+            sinks: herald_notify::dispatch::store_sinks(store.clone()),
         },
     )
     .await
