@@ -89,9 +89,9 @@ async fn drain(store: &Store, config: SubscriptionConfig, last: u64) -> anyhow::
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    // Deleting waits for the worker, so it writes no cursor after the subscription is gone.
+    dispatcher.delete(&name).await?;
     token.cancel();
-    dispatcher.pause(&name).await.ok();
-    store.delete_delivery(&name).await?;
     Ok(secs)
 }
 
@@ -235,10 +235,9 @@ async fn catch_up(store: &Store, last: u64, busy: bool) -> anyhow::Result<(f64, 
     }
     let done = Instant::now();
     writers.cancel();
+    dispatcher.delete(&name).await?;
     token.cancel();
     rx.abort();
-    dispatcher.pause(&name).await.ok();
-    store.delete_delivery(&name).await?;
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     let first = seen.first.ok_or_else(|| anyhow::anyhow!("no request"))?;
     let mut high = 0;
@@ -351,7 +350,7 @@ async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
             timeout_ms: None,
         },
     );
-    let _dispatcher = Dispatcher::start(store.clone(), vec![hook], token.clone()).await?;
+    let dispatcher = Dispatcher::start(store.clone(), vec![hook], token.clone()).await?;
     let rate = args.rate.max(1);
     let count = args.events.min(rate * 60);
     eprintln!("bench dispatch --latency: {count} events at {rate}/s to a webhook on loopback");
@@ -393,6 +392,9 @@ async fn latency(fqdn: &str, args: &BenchDispatchArgs) -> anyhow::Result<ExitCod
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // Paused first: the worker has no batch in flight and writes nothing after the store
+    // closes.
+    dispatcher.pause("latency").await.ok();
     token.cancel();
     rx.abort();
     let commits = commits.lock().unwrap_or_else(|p| p.into_inner()).clone();
