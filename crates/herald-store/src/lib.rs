@@ -98,6 +98,18 @@ struct Inner {
     holds: retention::Holds,
 }
 
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 fn mismatch() -> StoreError {
     StoreError::Corrupt("the backend answered with an unexpected kind of result".into())
 }
@@ -169,7 +181,8 @@ impl Store {
 
     // ---- accounts ---------------------------------------------------------------------------
 
-    /// Creates an account (with its INBOX). Emits no event: RFC 5423 has no account events.
+    /// Creates an account with its INBOX: `vnd.herald.AccountCreate`, then MailboxCreate for
+    /// the INBOX, in one transaction.
     pub async fn add_user(
         &self,
         ctx: &SessionContext,
@@ -209,7 +222,8 @@ impl Store {
         password::run_blocking(move || password::hash_with(&pw, &params)).await?
     }
 
-    /// Deletes an account, its mailboxes (MailboxDelete each) and messages.
+    /// Deletes an account, its mailboxes (MailboxDelete each) and messages, then
+    /// `vnd.herald.AccountDelete`, in one transaction.
     pub async fn delete_user(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
         let op = Op::DeleteUser {
             name: name.to_owned(),
@@ -220,8 +234,8 @@ impl Store {
     }
 
     /// Sets an account's password (hashed with the configured cost). Logins cached with the
-    /// old one stop working at once (see `auth_cache`). No event: RFC 5423 has no account
-    /// events.
+    /// old one stop working at once (see `auth_cache`). Emits `vnd.herald.PasswordChange`
+    /// (never with the password or its hash).
     pub async fn set_password(
         &self,
         ctx: &SessionContext,
@@ -838,6 +852,29 @@ impl Store {
             access: Access::Login,
         };
         self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// Records a failed or refused authentication as `vnd.herald.LoginFailed`, once per
+    /// attempt: `user` is the name tried, `mechanism` how (`LOGIN`, `PLAIN`, `USER`, `Basic`),
+    /// and the context supplies the client's and server's addresses. The password never
+    /// reaches this function. Overlong names are cut so a client cannot grow the outbox.
+    pub async fn login_failed(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        mechanism: &str,
+        failure: LoginFailure,
+    ) -> Result<Committed<()>> {
+        let op = Op::LoginFailed {
+            user: cut(user, 256).to_owned(),
+            mechanism: cut(mechanism, 32).to_owned(),
+            failure,
+        };
+        // Whoever tried, the event is not the act of an authenticated session.
+        let mut ctx = ctx.clone();
+        ctx.user = None;
+        ctx.auth_user = None;
+        self.run(&ctx, op, |_| Some(())).await
     }
 
     /// Records the end of the session's login (RFC 5423 §4.3 Logout) with how it ended and how

@@ -156,6 +156,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             unchanged_since,
         } => env.store_flags(account, mailbox, uids, *mode, flags, *unchanged_since),
         Op::Access { account, access } => env.access(account, *access),
+        Op::LoginFailed {
+            user,
+            mechanism,
+            failure,
+        } => env.login_failed(user, mechanism, *failure),
         Op::ClaimRecent {
             account,
             mailbox,
@@ -852,6 +857,7 @@ impl Env<'_> {
     }
 
     /// An event about some messages of a mailbox: one UID ⇒ a message URL and its modseq.
+    /// `mailboxID` always names the mailbox with its UIDVALIDITY.
     fn messages_event(
         &self,
         t: EventType,
@@ -861,6 +867,10 @@ impl Env<'_> {
         modseq: u64,
     ) -> Event {
         let mut e = self.ecx.event(t, account);
+        e.mailbox_id = Some(
+            self.ecx
+                .mailbox_url(account, &mb.name, Some(mb.uidvalidity)),
+        );
         let set = UidSet::from_uids(uids.iter().copied());
         if let [uid] = uids {
             e.uri = Some(
@@ -888,7 +898,8 @@ impl Env<'_> {
         if changed == 0 {
             return Err(StoreError::not_found("account", name).into());
         }
-        done(Output::None, Vec::new(), Vec::new())
+        let e = self.ecx.account_event(EventType::PasswordChange, name);
+        done(Output::None, vec![e], Vec::new())
     }
 
     fn add_user(&self, name: &str, hash: &str, admin: bool) -> OpResult {
@@ -910,10 +921,19 @@ impl Env<'_> {
             )?
             .execute(params![name, hash, admin])?;
         let id = self.conn.last_insert_rowid();
-        // Provisioning the INBOX is part of creating the account, not a client's CREATE:
-        // RFC 5423 has no account event, and a MailboxCreate here would be noise.
+        // The INBOX is announced like any mailbox: consumers that follow mailboxes from events
+        // alone need its UIDVALIDITY (Cyrus and Dovecot announce it too).
         let inbox = insert_mailbox(self.conn, id, "INBOX", None)?;
-        done(Output::Mailbox(inbox.info()), Vec::new(), vec![inbox.id])
+        let events = vec![
+            self.ecx.account_event(EventType::AccountCreate, name),
+            self.ecx.mailbox_event(
+                EventType::MailboxCreate,
+                name,
+                &inbox.name,
+                Some(inbox.uidvalidity),
+            ),
+        ];
+        done(Output::Mailbox(inbox.info()), events, vec![inbox.id])
     }
 
     fn delete_user(&self, name: &str) -> OpResult {
@@ -954,6 +974,7 @@ impl Env<'_> {
         self.conn
             .prepare_cached("DELETE FROM accounts WHERE id = ?1")?
             .execute([acct.id])?;
+        events.push(self.ecx.account_event(EventType::AccountDelete, &acct.name));
         done(Output::None, events, ids)
     }
 
@@ -1284,6 +1305,10 @@ impl Env<'_> {
             self.ecx
                 .message_url(&acct.name, &mb.name, mb.uidvalidity, uid),
         );
+        e.mailbox_id = Some(
+            self.ecx
+                .mailbox_url(&acct.name, &mb.name, Some(mb.uidvalidity)),
+        );
         e.messages = Some(mb.messages + 1);
         e.uidnext = Some(uid + 1);
         e.message_size = Some(blob.size());
@@ -1468,6 +1493,9 @@ impl Env<'_> {
         let source_url = self
             .ecx
             .mailbox_url(&acct.name, &src.name, Some(src.uidvalidity));
+        let dst_url = self
+            .ecx
+            .mailbox_url(&acct.name, &dst.name, Some(dst.uidvalidity));
         let mut events = Vec::with_capacity(rows.len() + 1);
         let mut map = Vec::with_capacity(rows.len());
         for (i, (uid, blob_id, size, flags_col, internaldate, _, thread_id)) in
@@ -1494,6 +1522,7 @@ impl Env<'_> {
                 self.ecx
                     .message_url(&acct.name, &dst.name, dst.uidvalidity, new_uid),
             );
+            e.mailbox_id = Some(dst_url.clone());
             e.messages = Some(dst.messages + i as u64 + 1);
             e.uidnext = Some(new_uid + 1);
             e.message_size = Some(*size);
@@ -1504,6 +1533,9 @@ impl Env<'_> {
             }
             e.set_extension(vnd::CAUSE, cause);
             e.set_extension(vnd::SOURCE_MAILBOX_ID, source_url.to_string());
+            // One event per copied message, so its source is one UID; a UID set all the same,
+            // the shape Cyrus' `vnd.cmu.oldUidset` has.
+            e.set_extension(vnd::SOURCE_UIDSET, uid.to_string());
             if let Some(su) = src.special_use {
                 e.set_extension(vnd::SOURCE_SPECIAL_USE, su.as_str());
             }
@@ -1685,6 +1717,32 @@ impl Env<'_> {
             e.set_extension(vnd::DISCONNECT, disconnect.as_str());
             e.set_extension(vnd::SESSION_MS, duration_ms);
         }
+        done(Output::None, vec![e], Vec::new())
+    }
+
+    /// `vnd.herald.LoginFailed`: `uri` names the server only, since the name tried need not
+    /// be an account. A wrong password against a name that has no account is reported as
+    /// `no-such-user`: the client was told the same either way, the operator wants to know.
+    fn login_failed(&self, user: &str, mechanism: &str, failure: LoginFailure) -> OpResult {
+        let failure = match failure {
+            LoginFailure::BadCredentials => {
+                let exists: bool = self
+                    .conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1)")?
+                    .query_row([user], |r| r.get(0))?;
+                if exists {
+                    failure
+                } else {
+                    LoginFailure::NoSuchUser
+                }
+            }
+            other => other,
+        };
+        let mut e = self.ecx.event(EventType::LoginFailed, user);
+        e.admin = None;
+        e.uri = Some(herald_events::ImapUrl::server(self.ecx.fqdn, None));
+        e.set_extension(vnd::MECHANISM, mechanism);
+        e.set_extension(vnd::REASON, failure.as_str());
         done(Output::None, vec![e], Vec::new())
     }
 
