@@ -89,14 +89,19 @@ fn config(name: &str, events: &[&str]) -> SubscriptionConfig {
     c
 }
 
+/// A store with the account `alice` and an empty outbox: the account is created while its
+/// events are off, so the tests' events are numbered from 1.
 async fn store(dir: &std::path::Path) -> Store {
     let mut c = StoreConfig::new(dir);
     c.durable = false;
-    let s = Store::open(c).await.unwrap();
+    c.event_groups = vec![herald_events::EventGroup::Message];
+    let s = Store::open(c.clone()).await.unwrap();
     s.add_user(&SessionContext::admin_cli(), "alice", "pw", false)
         .await
         .unwrap();
-    s
+    s.close().await;
+    c.event_groups = Vec::new();
+    Store::open(c).await.unwrap()
 }
 
 /// Starts a dispatcher for `subscriptions` whose sinks are `shared`; cancel the token to stop it.
