@@ -75,7 +75,9 @@ pub enum Violation {
     #[error("{0}: missing")]
     MissingVendor(&'static str),
     /// `vnd.herald.reason` is not one of the documented reasons.
-    #[error("vnd.herald.reason: `{0}` is not one of bad-credentials, no-such-user, rate-limited, plaintext-refused, account-disabled")]
+    #[error(
+        "vnd.herald.reason: `{0}` is not one of bad-credentials, no-such-user, rate-limited, plaintext-refused, account-disabled"
+    )]
     BadReason(String),
     /// A parameter looks like it carries a password or another secret.
     #[error("{0}: an event never carries a password or secret")]

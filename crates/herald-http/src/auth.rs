@@ -251,11 +251,7 @@ pub async fn authenticate(
 async fn record_failure(state: &HttpState, ip: IpAddr, user: &str, failure: LoginFailure) {
     let mut ctx = SessionContext::service("http");
     ctx.client_ip = Some(ip);
-    if let Err(e) = state
-        .store
-        .login_failed(&ctx, user, "Basic", failure)
-        .await
-    {
+    if let Err(e) = state.store.login_failed(&ctx, user, "Basic", failure).await {
         tracing::warn!(error = %e, "could not record a failed login");
     }
 }

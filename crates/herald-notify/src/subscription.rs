@@ -266,6 +266,18 @@ impl Subscription {
         Some(event)
     }
 
+    /// True when the subscription's `params` name `bodyStructure` and the event is about one
+    /// new message (MessageNew/MessageAppend): only then is the BODYSTRUCTURE computed. An
+    /// empty `params` (every parameter Herald sets) does not ask for it, so it costs nothing
+    /// unless a subscription asks by name.
+    pub fn wants_body_structure(&self, event: &Event) -> bool {
+        is_message_event(event)
+            && self
+                .params
+                .as_ref()
+                .is_some_and(|(registered, _)| registered.contains(&ParamName::BodyStructure))
+    }
+
     /// True when [`Subscription::shape_content`] would use the message's bytes for this event:
     /// the dispatcher reads the blob only then.
     pub fn wants_content(&self, event: &Event) -> bool {
@@ -322,7 +334,6 @@ impl Subscription {
         }
     }
 }
-
 
 fn is_message_event(event: &Event) -> bool {
     matches!(
@@ -451,9 +462,24 @@ mod tests {
     }
 
     #[test]
+    fn body_structure_only_when_named_in_params() {
+        let new = event(EventType::MessageNew, "a", Some("INBOX"));
+        assert!(!sub(|_| {}).wants_body_structure(&new), "empty params");
+        let named = sub(|c| c.params = vec!["uri".into(), "bodyStructure".into()]);
+        assert!(named.wants_body_structure(&new));
+        assert!(!named.wants_body_structure(&event(EventType::MessageExpunge, "a", Some("INBOX"))));
+        let other = sub(|c| c.params = vec!["uri".into()]);
+        assert!(!other.wants_body_structure(&new));
+    }
+
+    #[test]
     fn herald_types_by_group_and_by_name() {
         let s = sub(|c| c.events = vec!["account".into(), "vnd.herald.LoginFailed".into()]);
-        for t in [EventType::AccountCreate, EventType::PasswordChange, EventType::LoginFailed] {
+        for t in [
+            EventType::AccountCreate,
+            EventType::PasswordChange,
+            EventType::LoginFailed,
+        ] {
             assert!(s.filter(event(t.clone(), "a", None)).is_some(), "{t}");
         }
         assert!(s.filter(event(EventType::Login, "a", None)).is_none());

@@ -371,7 +371,13 @@ impl Pop3Server {
 
     /// Commits `vnd.herald.LoginFailed` for one refused attempt; the client's answer does not
     /// depend on it, so a store error is only logged.
-    async fn record_failure(&self, conn: &Conn, user: &str, mechanism: &str, failure: LoginFailure) {
+    async fn record_failure(
+        &self,
+        conn: &Conn,
+        user: &str,
+        mechanism: &str,
+        failure: LoginFailure,
+    ) {
         let ctx = Self::base_context(conn);
         if let Err(e) = self
             .store

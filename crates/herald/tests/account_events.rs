@@ -1,6 +1,7 @@
-//! Herald's account and authentication events end to end: the real `herald serve`, accounts
-//! made with the real `herald user` commands, logins by Python's imaplib, and the events as the
-//! event log (`events.jsonl`) holds them.
+//! Herald's account and authentication events, and the parameters added for consumers that
+//! follow mailboxes from events alone, end to end: the real `herald serve`, accounts made with
+//! the real `herald user` commands, logins by Python's imaplib, deliveries by smtplib, and the
+//! events as the event log (`events.jsonl`) and a subscription's file sink hold them.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -18,9 +19,7 @@ fn account_lifecycle_and_failed_logins_reach_the_stream() {
 
     // `herald user add`: the account, then its INBOX with its UIDVALIDITY.
     server.add_user("alice", "alice-pw");
-    let new = server.wait_for(0, |e| {
-        e.iter().any(|e| e.event == EventType::MailboxCreate)
-    });
+    let new = server.wait_for(0, |e| e.iter().any(|e| e.event == EventType::MailboxCreate));
     let kinds: Vec<&str> = new.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(kinds, ["vnd.herald.AccountCreate", "MailboxCreate"]);
     assert_eq!(new[0].user.as_deref(), Some("alice"));
@@ -97,4 +96,48 @@ fn account_lifecycle_and_failed_logins_reach_the_stream() {
     );
     let (status, _dir) = server.stop();
     assert!(status.success());
+}
+
+#[test]
+fn a_subscription_naming_body_structure_gets_it_with_mailbox_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("structured.jsonl");
+    let server = Server::start_in(
+        dir,
+        &format!(
+            "[[subscription]]\nname = \"structured\"\nevents = [\"MessageNew\"]\n\
+             params = [\"uri\", \"mailboxID\", \"bodyStructure\"]\n\
+             sink = {{ type = \"file\", path = {:?} }}\n",
+            sink.display().to_string()
+        ),
+    );
+    server.add_user("dave", "pw");
+    let lmtp = server.port("lmtp").to_string();
+    server.python("lmtp_bulk.py", &[&lmtp, "dave", "1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let line = loop {
+        let text = std::fs::read_to_string(&sink).unwrap_or_default();
+        if let Some(l) = text.lines().next() {
+            break l.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing delivered");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let e = Event::from_json(&line).unwrap();
+    assert_eq!(e.event, EventType::MessageNew);
+    let structure = e
+        .body_structure
+        .as_deref()
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(structure.starts_with("(\"TEXT\" \"PLAIN\""), "{structure}");
+    let mailbox = e.mailbox_id.as_ref().unwrap();
+    assert_eq!(mailbox.mailbox.as_deref(), Some("INBOX"));
+    assert_eq!(mailbox.uidvalidity, e.uri.as_ref().unwrap().uidvalidity);
+    // The event log, which asks for no parameter by name, has no BODYSTRUCTURE.
+    let logged = server.wait_for(0, |e| !of(e, EventType::MessageNew).is_empty());
+    assert!(
+        of(&logged, EventType::MessageNew)[0]
+            .body_structure
+            .is_none()
+    );
 }

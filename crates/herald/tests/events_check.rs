@@ -188,10 +188,18 @@ fn herald_account_events_are_checked_too() {
         "{out}"
     );
     assert!(
-        out.contains("line 2: vnd.herald.LoginFailed: vnd.herald.password: an event never carries a password"),
+        out.contains(
+            "line 2: vnd.herald.LoginFailed: vnd.herald.password: an event never carries a password"
+        ),
         "{out}"
     );
-    assert!(out.contains("line 3: vnd.herald.LoginFailed: vnd.herald.reason:"), "{out}");
-    assert!(out.contains("line 4: vnd.herald.AccountCreate: user: missing"), "{out}");
+    assert!(
+        out.contains("line 3: vnd.herald.LoginFailed: vnd.herald.reason:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 4: vnd.herald.AccountCreate: user: missing"),
+        "{out}"
+    );
     assert!(out.contains("4 events, 4 invalid"), "{out}");
 }

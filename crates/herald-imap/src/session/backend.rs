@@ -13,10 +13,9 @@
 
 use herald_events::UidSet;
 use herald_store::{
-    LoginFailure,
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxCounts,
-    MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store, StoreError,
-    StoreResult, Vanished,
+    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
+    MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store,
+    StoreError, StoreResult, Vanished,
 };
 use std::future::Future;
 use std::time::Duration;

@@ -13,10 +13,9 @@ use super::backend::{Backend, Result};
 use herald_events::UidSet;
 use herald_store::flags as sflags;
 use herald_store::{
-    LoginFailure,
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxCounts,
-    MailboxInfo, MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError,
-    StoreResult, Vanished, names, threading,
+    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
+    MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse,
+    StoreError, StoreResult, Vanished, names, threading,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
@@ -429,8 +428,10 @@ impl Backend for MemoryBackend {
         failure: LoginFailure,
     ) -> impl Future<Output = Result<Committed<()>>> + Send {
         ready(self.with(|s| {
-            s.access
-                .push((user.to_owned(), format!("login-failed {}", failure.as_str())));
+            s.access.push((
+                user.to_owned(),
+                format!("login-failed {}", failure.as_str()),
+            ));
             Ok(done(()))
         }))
     }

@@ -316,7 +316,11 @@ mod tests {
         assert_eq!(v["event"], "MessageAppend");
         assert_eq!(v["uri"], "imap://h/user/alice/Work;UIDVALIDITY=9/;UID=4");
         assert!(!v.contains_key("oldMailboxID") && !v.contains_key("uidset"));
-        assert_eq!(v[herald_events::vnd::SOURCE_UIDSET], "11", "an append keeps Herald's name");
+        assert_eq!(
+            v[herald_events::vnd::SOURCE_UIDSET],
+            "11",
+            "an append keeps Herald's name"
+        );
     }
 
     #[test]

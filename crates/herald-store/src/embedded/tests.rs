@@ -2751,7 +2751,12 @@ async fn account_creation_announces_the_account_then_its_inbox_in_one_transactio
     );
     // A refused creation commits nothing.
     let before = t.last().await;
-    assert!(t.store.add_user(&admin(), "alice", "pw", false).await.is_err());
+    assert!(
+        t.store
+            .add_user(&admin(), "alice", "pw", false)
+            .await
+            .is_err()
+    );
     assert_eq!(t.last().await, before);
 }
 
@@ -2769,7 +2774,10 @@ async fn password_change_is_announced_without_the_password() {
     assert_eq!(e.event, EventType::PasswordChange);
     assert_eq!(e.user.as_deref(), Some("alice"));
     let json = e.to_json();
-    assert!(!json.contains("s3cret") && !json.contains("argon2"), "{json}");
+    assert!(
+        !json.contains("s3cret") && !json.contains("argon2"),
+        "{json}"
+    );
     let hash = crate::password::hash("other-pw").unwrap();
     let c = t
         .store
@@ -2779,7 +2787,12 @@ async fn password_change_is_announced_without_the_password() {
     assert_eq!(types(&c.events), [EventType::PasswordChange]);
     // An unknown account: an error, and no event.
     let before = t.last().await;
-    assert!(t.store.set_password(&admin(), "nobody", "x-pw").await.is_err());
+    assert!(
+        t.store
+            .set_password(&admin(), "nobody", "x-pw")
+            .await
+            .is_err()
+    );
     assert_eq!(t.last().await, before);
 }
 
@@ -2865,7 +2878,10 @@ async fn message_events_carry_mailbox_id_and_copies_their_source_uids() {
         {
             continue;
         }
-        let id = e.mailbox_id.as_ref().unwrap_or_else(|| panic!("{}", row.json));
+        let id = e
+            .mailbox_id
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}", row.json));
         assert!(id.uidvalidity.is_some() && id.uid.is_none(), "{}", row.json);
         if e.event == EventType::MessageExpunge {
             assert_eq!(id.uidvalidity, Some(inbox.uidvalidity));
