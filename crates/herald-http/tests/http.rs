@@ -404,6 +404,38 @@ async fn credentials_are_required_and_failures_are_limited() {
         .unwrap();
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
+
+    // Each refused Basic login is one vnd.herald.LoginFailed; the bearer token names nobody.
+    let failed: Vec<(String, String)> = s
+        .store
+        .events_after(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| herald_events::Event::from_json(&row.json).unwrap())
+        .filter(|e| e.event == herald_events::EventType::LoginFailed)
+        .map(|e| {
+            assert_eq!(e.service.as_deref(), Some("http"));
+            assert_eq!(e.extension(herald_events::vnd::MECHANISM).unwrap(), "Basic");
+            assert!(e.client_ip.is_some());
+            let json = e.to_json();
+            assert!(
+                !json.contains("wrong") && !json.contains("alice-pw"),
+                "{json}"
+            );
+            let reason = e.extension(herald_events::vnd::REASON).unwrap();
+            let reason = reason.as_str().unwrap().to_owned();
+            (e.user.clone().unwrap(), reason)
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("alice".to_owned(), "bad-credentials".to_owned()),
+            ("nobody".to_owned(), "no-such-user".to_owned()),
+            ("alice".to_owned(), "rate-limited".to_owned()),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -69,6 +69,22 @@ fn account_lifecycle_and_failed_logins_reach_the_stream() {
     assert_eq!(e.user.as_deref(), Some("mallory"));
     assert_eq!(e.extension(vnd::REASON).unwrap(), "no-such-user");
 
+    // POP3 USER/PASS: the same event, from `pop`.
+    let mark = server.settled();
+    let pop3 = server.port("pop3").to_string();
+    assert_eq!(
+        server
+            .python("pop3_wrong.py", &[&pop3, "alice", secret])
+            .trim(),
+        "refused"
+    );
+    let more = server.wait_for(mark, |e| !of(e, EventType::LoginFailed).is_empty());
+    let e = of(&more, EventType::LoginFailed)[0];
+    assert_eq!(e.service.as_deref(), Some("pop"));
+    assert_eq!(e.extension(vnd::MECHANISM).unwrap(), "USER");
+    assert_eq!(e.extension(vnd::REASON).unwrap(), "bad-credentials");
+    assert_eq!(e.client_ip, Some("127.0.0.1".parse().unwrap()));
+
     // `herald user passwd` and `herald user del`.
     let mark = server.settled();
     server.admin(&["user", "passwd", "alice", "--password", "new-alice-pw"]);
