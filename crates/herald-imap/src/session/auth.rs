@@ -7,7 +7,8 @@
 //! `user`/`admin`. Each attempt is counted in the shared limiter (per client and per account)
 //! before the password is checked, and only a success takes it back. A successful login
 //! records the Login event before the tagged OK, and widens the framer's limits from the
-//! pre-login ones.
+//! pre-login ones; a wrong password, a limiter refusal or a LOGIN refused before TLS records
+//! one `vnd.herald.LoginFailed` (the name tried, never the password) before the tagged NO.
 
 use super::{Backend, Control, Pending, Session, State};
 use crate::proto::response::{Code, Data, write_challenge, write_data};

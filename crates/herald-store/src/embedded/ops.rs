@@ -772,7 +772,9 @@ impl Env<'_> {
         Ok(rows)
     }
 
-    /// A quota event (QuotaExceed, QuotaWithin, QuotaChange) with limits and usage.
+    /// A quota event (QuotaExceed, QuotaWithin, QuotaChange) with limits and usage. All three
+    /// name their quota root the same way: `uri` is the account (`imap://user@host`), whose
+    /// quota it is; a QuotaExceed caused by one mailbox names it in `mailboxID`.
     fn quota_event(
         &self,
         t: EventType,
@@ -781,16 +783,11 @@ impl Env<'_> {
         used_messages: u64,
         mailbox: Option<&Mbox>,
     ) -> Event {
-        let mut e = match mailbox {
-            Some(mb) => self
-                .ecx
-                .mailbox_event(t, &acct.name, &mb.name, Some(mb.uidvalidity)),
-            None => {
-                let mut e = self.ecx.event(t, &acct.name);
-                e.uri = Some(self.ecx.server_url(&acct.name));
-                e
-            }
-        };
+        let mut e = self.ecx.account_event(t, &acct.name);
+        e.mailbox_id = mailbox.map(|mb| {
+            self.ecx
+                .mailbox_url(&acct.name, &mb.name, Some(mb.uidvalidity))
+        });
         e.disk_quota = acct.quota_kb;
         e.max_messages = acct.quota_messages;
         e.disk_used = Some(used_bytes.div_ceil(1024));

@@ -801,6 +801,12 @@ async fn quota_change_exceed_and_within() {
         e.mailbox_id.as_ref().unwrap().mailbox.as_deref(),
         Some("INBOX")
     );
+    // The quota root is the account, as in QuotaChange and QuotaWithin.
+    let root = e.uri.as_ref().unwrap();
+    assert_eq!(
+        (root.user.as_deref(), root.mailbox.as_deref()),
+        (Some("alice"), None)
+    );
     assert_eq!(
         t.store.fetch(&ctx, "INBOX", None).await.unwrap().len(),
         1,
