@@ -301,7 +301,8 @@ impl EventType {
                  message quota."
             }
             QuotaWithin => {
-                "An expunge or expiry brought usage from at-or-over a limit to under it."
+                "Usage went from at-or-over a limit to under it; `vnd.herald.cause` says why: \
+                 `expunge`, `expire`, `mailbox-delete` or `quota-change` (a raised limit)."
             }
             QuotaChange => "An administrator changed an account's quota.",
             MessageRead => "Messages were marked `\\Seen` (unless `seen_deleted_as_flags` is on).",

@@ -42,7 +42,8 @@ pub const VENDOR_PREFIX: &str = "vnd.";
 pub mod vnd {
     /// The outbox sequence number: unique, strictly increasing; consumers dedupe and resume on it.
     pub const ID: &str = "vnd.herald.id";
-    /// Why a message was added: `append`, `copy`, `move` or `import`.
+    /// Why a message was added: `append`, `copy`, `move` or `import`; for QuotaWithin, what
+    /// brought usage under the limit: `expunge`, `expire`, `mailbox-delete` or `quota-change`.
     pub const CAUSE: &str = "vnd.herald.cause";
     /// For copies and moves: IMAP URL of the source mailbox.
     pub const SOURCE_MAILBOX_ID: &str = "vnd.herald.sourceMailboxID";

@@ -91,6 +91,9 @@ fn golden_event(t: &EventType) -> Event {
             if *t == QuotaExceed {
                 e.mailbox_id = Some(inbox());
             }
+            if *t == QuotaWithin {
+                e.set_extension(vnd::CAUSE, "expunge");
+            }
         }
         Login | Logout => {
             e.uri = Some(ImapUrl::server(HOST, Some("alice")));

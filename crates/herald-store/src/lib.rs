@@ -57,8 +57,17 @@ use tokio::sync::watch;
 /// How often [`Store::wait_for_events`] looks for commits made by another process.
 pub const CROSS_PROCESS_POLL: Duration = Duration::from_millis(250);
 
-/// Values of `vnd.herald.cause` on MessageAppend (and on a move's MessageExpunge).
+/// Values of `vnd.herald.cause` on MessageAppend (and on a move's MessageExpunge), and on
+/// QuotaWithin: what brought the account back under its quota.
 pub mod vnd_cause {
+    /// QuotaWithin: a client expunged messages (IMAP, POP3).
+    pub const EXPUNGE: &str = "expunge";
+    /// QuotaWithin: the expiry policy removed messages.
+    pub const EXPIRE: &str = "expire";
+    /// QuotaWithin: a mailbox was deleted with its messages.
+    pub const MAILBOX_DELETE: &str = "mailbox-delete";
+    /// QuotaWithin: an administrator raised or removed a limit.
+    pub const QUOTA_CHANGE: &str = "quota-change";
     /// IMAP APPEND.
     pub const APPEND: &str = "append";
     /// IMAP COPY.

@@ -833,12 +833,14 @@ impl Env<'_> {
         }
     }
 
-    /// QuotaWithin when usage went from at-or-over a limit to under it.
+    /// QuotaWithin when usage went from at-or-over a limit to under it; `cause` is what freed
+    /// it (`vnd.herald.cause`).
     fn quota_within(
         &self,
         before: &Account,
         freed_bytes: u64,
         freed_messages: u64,
+        cause: &'static str,
     ) -> Option<Event> {
         let bytes = before.used_bytes.saturating_sub(freed_bytes);
         let count = before.used_messages.saturating_sub(freed_messages);
@@ -849,8 +851,11 @@ impl Env<'_> {
         let messages = before
             .quota_messages
             .is_some_and(|l| before.used_messages >= l && count < l);
-        (storage || messages)
-            .then(|| self.quota_event(EventType::QuotaWithin, before, bytes, count, None))
+        (storage || messages).then(|| {
+            let mut e = self.quota_event(EventType::QuotaWithin, before, bytes, count, None);
+            e.set_extension(vnd::CAUSE, cause);
+            e
+        })
     }
 
     /// An event about some messages of a mailbox: one UID ⇒ a message URL and its modseq.
@@ -1000,16 +1005,34 @@ impl Env<'_> {
                 new_kb.map(|v| v as i64),
                 new_msgs.map(|v| v as i64)
             ])?;
+        // Over a limit before (usage at or above it) and under every limit now: a raised or
+        // removed limit brought the account back within its quota, as an expunge would.
+        let over = |kb: Option<u64>, msgs: Option<u64>| {
+            kb.is_some_and(|l| acct.used_bytes >= l.saturating_mul(1024))
+                || msgs.is_some_and(|l| acct.used_messages >= l)
+        };
+        let back_within = over(acct.quota_kb, acct.quota_messages) && !over(new_kb, new_msgs);
         acct.quota_kb = new_kb;
         acct.quota_messages = new_msgs;
-        let e = self.quota_event(
+        let mut events = vec![self.quota_event(
             EventType::QuotaChange,
             &acct,
             acct.used_bytes,
             acct.used_messages,
             None,
-        );
-        done(Output::Quota(info(&acct)), vec![e], Vec::new())
+        )];
+        if back_within {
+            let mut e = self.quota_event(
+                EventType::QuotaWithin,
+                &acct,
+                acct.used_bytes,
+                acct.used_messages,
+                None,
+            );
+            e.set_extension(vnd::CAUSE, vnd_cause::QUOTA_CHANGE);
+            events.push(e);
+        }
+        done(Output::Quota(info(&acct)), events, Vec::new())
     }
 
     // ---- mailboxes ------------------------------------------------------------------------
@@ -1114,7 +1137,12 @@ impl Env<'_> {
                 &mb.name,
                 Some(mb.uidvalidity),
             ));
-            events.extend(self.quota_within(&acct, freed, gone.len() as u64));
+            events.extend(self.quota_within(
+                &acct,
+                freed,
+                gone.len() as u64,
+                vnd_cause::MAILBOX_DELETE,
+            ));
         }
         done(Output::None, events, vec![mb.id])
     }
@@ -1764,7 +1792,7 @@ impl Env<'_> {
         e.messages = Some(mb.messages.saturating_sub(uids.len() as u64));
         e.uidnext = Some(mb.uidnext);
         let mut events = vec![e];
-        events.extend(self.quota_within(&acct, freed, uids.len() as u64));
+        events.extend(self.quota_within(&acct, freed, uids.len() as u64, vnd_cause::EXPUNGE));
         done(Output::Expunged(uids), events, vec![mb.id])
     }
 
@@ -1818,7 +1846,7 @@ impl Env<'_> {
                     uids,
                 });
             }
-            events.extend(self.quota_within(&acct, freed_bytes, freed_count));
+            events.extend(self.quota_within(&acct, freed_bytes, freed_count, vnd_cause::EXPIRE));
         }
         done(Output::Expired(report), events, changed)
     }

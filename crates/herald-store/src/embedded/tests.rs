@@ -828,12 +828,53 @@ async fn quota_change_exceed_and_within() {
         (Some(1), Some(1), Some(1))
     );
     assert_eq!(w.user.as_deref(), Some("alice"));
+    assert_eq!(w.extension(vnd::CAUSE).unwrap(), "expunge");
 
     // Not at a limit before: an expunge emits no QuotaWithin.
     t.append(&ctx, "INBOX", "q", &["\\Deleted"]).await;
     let c = t.store.expunge(&ctx, "INBOX", None).await.unwrap();
     assert_eq!(types(&c.events), [EventType::MessageExpunge]);
     t.consistent().await;
+}
+
+#[tokio::test]
+async fn a_raised_limit_brings_the_account_back_within_its_quota() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .set_quota(&admin(), "alice", None, Some(2))
+        .await
+        .unwrap();
+    t.append(&ctx, "INBOX", "1", &[]).await;
+    t.append(&ctx, "INBOX", "2", &[]).await;
+    // Still at the limit: a change that leaves it over is QuotaChange alone.
+    let c = t
+        .store
+        .set_quota(&admin(), "alice", Some(100), None)
+        .await
+        .unwrap();
+    assert_eq!(types(&c.events), [EventType::QuotaChange]);
+    let c = t
+        .store
+        .set_quota(&admin(), "alice", None, Some(10))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::QuotaChange, EventType::QuotaWithin]
+    );
+    let w = &c.events[1];
+    assert_eq!(w.extension(vnd::CAUSE).unwrap(), "quota-change");
+    assert_eq!((w.max_messages, w.messages), (Some(10), Some(2)));
+    assert_eq!(w.uri.as_ref().unwrap().mailbox, None, "the quota root");
+    // Raised again while within: no QuotaWithin.
+    let c = t
+        .store
+        .set_quota(&admin(), "alice", None, Some(20))
+        .await
+        .unwrap();
+    assert_eq!(types(&c.events), [EventType::QuotaChange]);
 }
 
 #[tokio::test]
