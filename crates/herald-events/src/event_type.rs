@@ -1,6 +1,8 @@
 //! Event types: the 18 names of the IANA "Internet Message Store Events" registry (RFC 5423 §4),
-//! the groups a subscription turns on and off (RFC 5423 §3 asks for "groups of related events"),
-//! and a lossless place for names from other systems.
+//! Herald's own `vnd.herald.*` types for the events RFC 5423 Appendix A leaves for the future
+//! (authentication failure, account and password changes), the groups a subscription turns on
+//! and off (RFC 5423 §3 asks for "groups of related events"), and a lossless place for names
+//! from other systems.
 //!
 //! Decoding never fails on an unknown name: Cyrus emits `MailboxModseq` and `AclChange`, and a
 //! consumer must be able to read, re-encode and forward them. Whether a name is acceptable is the
@@ -17,23 +19,27 @@ pub enum EventGroup {
     Quota,
     /// Flags and keywords: MessageRead, MessageTrash, FlagsSet, FlagsClear.
     Flags,
-    /// Access accounting: Login, Logout.
+    /// Access accounting: Login, Logout, `vnd.herald.LoginFailed`.
     Access,
     /// Mailbox management: MailboxCreate, MailboxDelete, MailboxRename.
     Mailbox,
     /// The subscription list: MailboxSubscribe, MailboxUnSubscribe.
     Subscription,
+    /// Account management (RFC 5423 Appendix A): `vnd.herald.AccountCreate`, `AccountDelete`,
+    /// `AccountDisable`, `AccountEnable`, `PasswordChange`.
+    Account,
 }
 
 impl EventGroup {
     /// Every group, in the order the configuration documents them.
-    pub const ALL: [EventGroup; 6] = [
+    pub const ALL: [EventGroup; 7] = [
         EventGroup::Message,
         EventGroup::Quota,
         EventGroup::Flags,
         EventGroup::Access,
         EventGroup::Mailbox,
         EventGroup::Subscription,
+        EventGroup::Account,
     ];
 
     /// The name used in configuration (`[events] groups`, a subscription's `events`).
@@ -45,6 +51,7 @@ impl EventGroup {
             EventGroup::Access => "access",
             EventGroup::Mailbox => "mailbox",
             EventGroup::Subscription => "subscription",
+            EventGroup::Account => "account",
         }
     }
 
@@ -55,10 +62,11 @@ impl EventGroup {
             .find(|g| g.as_str().eq_ignore_ascii_case(name))
     }
 
-    /// The registered event types in this group.
+    /// The event types in this group: registered types first, then Herald's own.
     pub fn members(self) -> impl Iterator<Item = EventType> {
         EventType::REGISTERED
             .into_iter()
+            .chain(EventType::HERALD)
             .filter(move |t| t.group() == Some(self))
     }
 }
@@ -108,6 +116,18 @@ pub enum EventType {
     MailboxSubscribe,
     /// A mailbox was removed from the subscription list (registry spelling, capital S).
     MailboxUnSubscribe,
+    /// `vnd.herald.LoginFailed`: an authentication attempt failed or was refused.
+    LoginFailed,
+    /// `vnd.herald.AccountCreate`: an account was created.
+    AccountCreate,
+    /// `vnd.herald.AccountDelete`: an account was deleted.
+    AccountDelete,
+    /// `vnd.herald.AccountDisable`: an account was disabled.
+    AccountDisable,
+    /// `vnd.herald.AccountEnable`: a disabled account was enabled again.
+    AccountEnable,
+    /// `vnd.herald.PasswordChange`: an account's password was changed.
+    PasswordChange,
     /// A vendor type: the name starts with `vnd.` and is kept verbatim.
     Vendor(String),
     /// A name that is neither registered nor `vnd.`: kept so that decoding loses nothing,
@@ -138,9 +158,24 @@ impl EventType {
         EventType::MailboxUnSubscribe,
     ];
 
-    /// Classifies a name: a registered type (exact spelling), a `vnd.` type, or unregistered.
+    /// Herald's own types (RFC 5423 Appendix A's future events), in reference order. They are
+    /// `vnd.herald.` names, so any consumer of the registry accepts them as vendor types.
+    pub const HERALD: [EventType; 6] = [
+        EventType::LoginFailed,
+        EventType::AccountCreate,
+        EventType::AccountDelete,
+        EventType::AccountDisable,
+        EventType::AccountEnable,
+        EventType::PasswordChange,
+    ];
+
+    /// Classifies a name: a registered type (exact spelling), one of Herald's own types, another
+    /// `vnd.` type, or unregistered.
     pub fn from_name(name: &str) -> EventType {
         if let Some(t) = Self::registered(name) {
+            return t;
+        }
+        if let Some(t) = Self::HERALD.into_iter().find(|t| t.as_str() == name) {
             return t;
         }
         if name.starts_with(crate::VENDOR_PREFIX) {
@@ -196,23 +231,47 @@ impl EventType {
             EventType::MailboxRename => "MailboxRename",
             EventType::MailboxSubscribe => "MailboxSubscribe",
             EventType::MailboxUnSubscribe => "MailboxUnSubscribe",
+            EventType::LoginFailed => "vnd.herald.LoginFailed",
+            EventType::AccountCreate => "vnd.herald.AccountCreate",
+            EventType::AccountDelete => "vnd.herald.AccountDelete",
+            EventType::AccountDisable => "vnd.herald.AccountDisable",
+            EventType::AccountEnable => "vnd.herald.AccountEnable",
+            EventType::PasswordChange => "vnd.herald.PasswordChange",
             EventType::Vendor(name) | EventType::Unregistered(name) => name,
         }
     }
 
     /// True for the 18 registered types.
     pub fn is_registered(&self) -> bool {
-        !matches!(self, EventType::Vendor(_) | EventType::Unregistered(_))
+        !matches!(self, EventType::Vendor(_) | EventType::Unregistered(_)) && !self.is_herald()
     }
 
-    /// The group a registered type belongs to; `None` for vendor and unregistered types.
+    /// True for Herald's own `vnd.herald.` types ([`EventType::HERALD`]).
+    pub fn is_herald(&self) -> bool {
+        use EventType::*;
+        matches!(
+            self,
+            LoginFailed
+                | AccountCreate
+                | AccountDelete
+                | AccountDisable
+                | AccountEnable
+                | PasswordChange
+        )
+    }
+
+    /// The group a registered or Herald type belongs to; `None` for other vendor types and
+    /// unregistered types.
     pub fn group(&self) -> Option<EventGroup> {
         use EventType::*;
         Some(match self {
             MessageAppend | MessageExpire | MessageExpunge | MessageNew => EventGroup::Message,
             QuotaExceed | QuotaWithin | QuotaChange => EventGroup::Quota,
             MessageRead | MessageTrash | FlagsSet | FlagsClear => EventGroup::Flags,
-            Login | Logout => EventGroup::Access,
+            Login | Logout | LoginFailed => EventGroup::Access,
+            AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
+                EventGroup::Account
+            }
             MailboxCreate | MailboxDelete | MailboxRename => EventGroup::Mailbox,
             MailboxSubscribe | MailboxUnSubscribe => EventGroup::Subscription,
             Vendor(_) | Unregistered(_) => return None,
@@ -242,7 +301,8 @@ impl EventType {
                  message quota."
             }
             QuotaWithin => {
-                "An expunge or expiry brought usage from at-or-over a limit to under it."
+                "Usage went from at-or-over a limit to under it; `vnd.herald.cause` says why: \
+                 `expunge`, `expire`, `mailbox-delete` or `quota-change` (a raised limit)."
             }
             QuotaChange => "An administrator changed an account's quota.",
             MessageRead => "Messages were marked `\\Seen` (unless `seen_deleted_as_flags` is on).",
@@ -267,6 +327,31 @@ impl EventType {
             }
             MailboxSubscribe => "A mailbox was added to the user's subscription list.",
             MailboxUnSubscribe => "A mailbox was removed from the user's subscription list.",
+            LoginFailed => {
+                "An IMAP, POP3 or HTTP authentication failed or was refused, once per attempt: \
+                 `user` tried, `clientIP`/`clientPort`, `service`, `vnd.herald.mechanism` and \
+                 `vnd.herald.reason` (`bad-credentials`, `no-such-user`, `rate-limited`, \
+                 `plaintext-refused`, `account-disabled`). Never the password."
+            }
+            AccountCreate => {
+                "An account was created (`herald user add`); followed in the same transaction by \
+                 MailboxCreate for its INBOX."
+            }
+            AccountDelete => {
+                "An account was deleted (`herald user del`), after MailboxDelete for each of its \
+                 mailboxes."
+            }
+            AccountDisable => {
+                "An account was disabled. Registered for consumers; Herald cannot disable \
+                 accounts yet, so it does not emit it."
+            }
+            AccountEnable => {
+                "A disabled account was enabled again. Registered for consumers; not emitted yet."
+            }
+            PasswordChange => {
+                "An account's password was changed (`herald user passwd`); never carries the \
+                 password or its hash."
+            }
             Vendor(_) => "A vendor-specific event.",
             Unregistered(_) => "A name outside the registry.",
         }
@@ -317,9 +402,23 @@ mod tests {
     }
 
     #[test]
+    fn herald_types_are_vendor_names_with_a_group() {
+        for t in EventType::HERALD {
+            assert!(t.as_str().starts_with("vnd.herald."), "{t}");
+            assert_eq!(EventType::from_name(t.as_str()), t);
+            assert!(!t.is_registered());
+            assert!(t.is_herald());
+            assert!(t.group().is_some());
+        }
+        assert_eq!(EventType::LoginFailed.group(), Some(EventGroup::Access));
+        assert_eq!(EventGroup::Account.members().count(), 5);
+        assert_eq!(EventGroup::from_name("account"), Some(EventGroup::Account));
+    }
+
+    #[test]
     fn groups_partition_the_registry() {
         let total: usize = EventGroup::ALL.iter().map(|g| g.members().count()).sum();
-        assert_eq!(total, 18);
+        assert_eq!(total, 18 + EventType::HERALD.len());
         assert_eq!(EventGroup::Flags.members().count(), 4);
         assert_eq!(EventGroup::from_name("QUOTA"), Some(EventGroup::Quota));
         assert_eq!(EventGroup::from_name("nope"), None);

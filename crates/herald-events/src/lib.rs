@@ -1,7 +1,8 @@
 //! `herald-events`: the RFC 5423 "Internet Message Store Events" model that every part of
 //! Herald speaks, and the only place the event wire format is defined.
 //!
-//! - [`EventType`] and [`EventGroup`]: the 18 registered types and the groups subscriptions filter on.
+//! - [`EventType`] and [`EventGroup`]: the 18 registered types, Herald's `vnd.herald.` types for
+//!   RFC 5423 Appendix A's future events, and the groups subscriptions filter on.
 //! - [`ParamName`] and the typed fields of [`Event`]: the 27 registered parameters.
 //! - [`ImapUrl`] (RFC 5092), [`UidSet`], [`FlagNames`], [`Timestamp`] (RFC 3339): parameter values.
 //! - [`json`]: the flat JSON encoding of DESIGN §5; decoding loses nothing, whoever wrote the event.
@@ -41,7 +42,8 @@ pub const VENDOR_PREFIX: &str = "vnd.";
 pub mod vnd {
     /// The outbox sequence number: unique, strictly increasing; consumers dedupe and resume on it.
     pub const ID: &str = "vnd.herald.id";
-    /// Why a message was added: `append`, `copy`, `move` or `import`.
+    /// Why a message was added: `append`, `copy`, `move` or `import`; for QuotaWithin, what
+    /// brought usage under the limit: `expunge`, `expire`, `mailbox-delete` or `quota-change`.
     pub const CAUSE: &str = "vnd.herald.cause";
     /// For copies and moves: IMAP URL of the source mailbox.
     pub const SOURCE_MAILBOX_ID: &str = "vnd.herald.sourceMailboxID";
@@ -57,4 +59,19 @@ pub mod vnd {
     pub const HEADERS: &str = "vnd.herald.headers";
     /// The first bytes of the message body, when a subscription asks for them.
     pub const BODY_PREFIX: &str = "vnd.herald.bodyPrefix";
+    /// For copies and moves: the source messages' UIDs, in the order of `uidset` (a UID set).
+    pub const SOURCE_UIDSET: &str = "vnd.herald.sourceUidset";
+    /// For LoginFailed: how the client authenticated (`LOGIN`, `PLAIN`, `USER`, `Basic`, ...).
+    pub const MECHANISM: &str = "vnd.herald.mechanism";
+    /// For LoginFailed: why, one of [`LOGIN_FAILURE_REASONS`].
+    pub const REASON: &str = "vnd.herald.reason";
+    /// The values of [`REASON`]: wrong password, unknown account, refused by the login rate
+    /// limiter, a plaintext login refused before TLS, a disabled account.
+    pub const LOGIN_FAILURE_REASONS: [&str; 5] = [
+        "bad-credentials",
+        "no-such-user",
+        "rate-limited",
+        "plaintext-refused",
+        "account-disabled",
+    ];
 }

@@ -46,7 +46,7 @@ macro_rules! for_each_param {
             Envelope, envelope, "envelope", String,
                 "The SMTP envelope of a delivery: the MAIL FROM line and this recipient's RCPT TO line, CRLF-terminated, with ESMTP parameters.";
             BodyStructure, body_structure, "bodyStructure", String,
-                "The message's IMAP BODYSTRUCTURE.";
+                "The message's IMAP BODYSTRUCTURE, as FETCH BODYSTRUCTURE shows it; on MessageNew and MessageAppend, for a subscription whose `params` name it (computed only then).";
             MessageContent, message_content, "messageContent", String,
                 "The message itself, when the subscription's content policy allows its size.";
             Tags, tags, "tags", Vec<String>,

@@ -21,6 +21,9 @@
 //! | `admin` is absent when equal to `user` | §5 `admin` |
 //! | `modseq` fits 63 bits | RFC 7162 §3.1.1 |
 //! | `messageSize` equals the length of `messageContent` when both are present | §5 |
+//! | no parameter is named like a password or secret (`password`, `passwd`, `secret`) | §7 |
+//! | `vnd.herald.LoginFailed` has `user`, `service`, `clientIP`, `vnd.herald.mechanism` and a known `vnd.herald.reason` | Appendix A |
+//! | `vnd.herald.Account*`/`PasswordChange` have `user` | Appendix A |
 
 use crate::{Event, EventType, ParamName};
 use std::fmt;
@@ -68,6 +71,17 @@ pub enum Violation {
     /// `admin` equals `user`.
     #[error("admin: present but equal to user (include it only when the identities differ)")]
     AdminSameAsUser,
+    /// A `vnd.` parameter the event must carry is absent.
+    #[error("{0}: missing")]
+    MissingVendor(&'static str),
+    /// `vnd.herald.reason` is not one of the documented reasons.
+    #[error(
+        "vnd.herald.reason: `{0}` is not one of bad-credentials, no-such-user, rate-limited, plaintext-refused, account-disabled"
+    )]
+    BadReason(String),
+    /// A parameter looks like it carries a password or another secret.
+    #[error("{0}: an event never carries a password or secret")]
+    Secret(String),
     /// `messageSize` disagrees with the length of `messageContent`.
     #[error("messageSize: {size} but messageContent has {actual} octets")]
     SizeMismatch {
@@ -121,6 +135,10 @@ impl EventType {
             Login => &[P::Uri, P::ServerDomain, P::ServerPort, P::User],
             Logout => &[P::Uri, P::ServerDomain, P::User],
             MailboxRename => &[P::Uri, P::OldMailboxId],
+            LoginFailed => &[P::Uri, P::Service, P::User, P::ClientIp],
+            AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
+                &[P::Uri, P::User]
+            }
             Vendor(_) | Unregistered(_) => &[],
         }
     }
@@ -153,6 +171,13 @@ impl Event {
             _ => {}
         }
         for (name, _) in &self.extensions {
+            let lower = name.to_ascii_lowercase();
+            if ["password", "passwd", "secret"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                out.push(Violation::Secret(name.clone()));
+            }
             if name.starts_with(crate::VENDOR_PREFIX) {
                 check_vendor_name(name, out);
             } else if printable_name(name) {
@@ -256,6 +281,22 @@ impl Event {
         {
             out.push(Violation::NoQuota);
         }
+        if self.event == LoginFailed {
+            if self.extension(crate::vnd::MECHANISM).is_none() {
+                out.push(Violation::MissingVendor(crate::vnd::MECHANISM));
+            }
+            match self.extension(crate::vnd::REASON) {
+                None => out.push(Violation::MissingVendor(crate::vnd::REASON)),
+                Some(v) => {
+                    let known = v
+                        .as_str()
+                        .is_some_and(|r| crate::vnd::LOGIN_FAILURE_REASONS.contains(&r));
+                    if !known {
+                        out.push(Violation::BadReason(v.to_string()));
+                    }
+                }
+            }
+        }
         if self.event == MessageAppend && self.envelope.is_some() {
             out.push(Violation::EnvelopeOnAppend);
         }
@@ -328,14 +369,57 @@ mod tests {
                 e.server_port = Some(143);
             }
             MailboxRename => e.old_mailbox_id = Some(ImapUrl::mailbox(H, None, "Old", Some(2))),
+            LoginFailed => {
+                e.uri = Some(ImapUrl::server(H, None));
+                e.service = Some("imap".into());
+                e.client_ip = Some(std::net::IpAddr::from([192, 0, 2, 1]));
+                e.set_extension(crate::vnd::MECHANISM, "PLAIN");
+                e.set_extension(crate::vnd::REASON, "bad-credentials");
+            }
+            AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
+                e.uri = Some(ImapUrl::server(H, Some("alice")));
+            }
             _ => {}
         }
         e
     }
 
     #[test]
+    fn login_failed_needs_its_parameters_and_never_a_password() {
+        let mut e = valid(EventType::LoginFailed);
+        e.set_extension("vnd.herald.password", "hunter2");
+        e.user = None;
+        e.set_extension(crate::vnd::REASON, "wrong");
+        assert_eq!(
+            violations(&e),
+            [
+                Violation::Secret("vnd.herald.password".into()),
+                Violation::Missing {
+                    param: ParamName::User
+                },
+                Violation::BadReason("\"wrong\"".into()),
+            ]
+        );
+        let mut e = valid(EventType::LoginFailed);
+        e.extensions.clear();
+        assert_eq!(
+            violations(&e),
+            [
+                Violation::MissingVendor(crate::vnd::MECHANISM),
+                Violation::MissingVendor(crate::vnd::REASON),
+            ]
+        );
+        let mut p = valid(EventType::PasswordChange);
+        p.set_extension("vnd.acme.newPassword", "x");
+        assert_eq!(
+            violations(&p),
+            [Violation::Secret("vnd.acme.newPassword".into())]
+        );
+    }
+
+    #[test]
     fn a_minimal_valid_event_of_every_type() {
-        for t in EventType::REGISTERED {
+        for t in EventType::REGISTERED.into_iter().chain(EventType::HERALD) {
             let e = valid(t.clone());
             assert_eq!(violations(&e), [], "{t}");
             for &p in t.required() {

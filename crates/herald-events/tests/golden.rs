@@ -1,5 +1,5 @@
-//! Golden files: the exact wire form of one event of every registered type, as Herald emits
-//! them (DESIGN §5). A change to the encoding shows up as a diff to review in
+//! Golden files: the exact wire form of one event of every registered type and of Herald's own
+//! `vnd.herald.` types, as Herald emits them (DESIGN §5). A change to the encoding shows up as a diff to review in
 //! `tests/golden/<EventType>.json`; refresh deliberately with `UPDATE_GOLDEN=1 cargo test`.
 #![allow(clippy::unwrap_used)]
 
@@ -38,7 +38,8 @@ fn golden_event(t: &EventType) -> Event {
     use EventType::*;
     let service = match t {
         MessageNew => "lmtp",
-        QuotaChange | MessageExpire => "admincli",
+        QuotaChange | MessageExpire | AccountCreate | AccountDelete | AccountDisable
+        | AccountEnable | PasswordChange => "admincli",
         _ => "imap",
     };
     let mut e = base(t.clone(), service);
@@ -90,6 +91,9 @@ fn golden_event(t: &EventType) -> Event {
             if *t == QuotaExceed {
                 e.mailbox_id = Some(inbox());
             }
+            if *t == QuotaWithin {
+                e.set_extension(vnd::CAUSE, "expunge");
+            }
         }
         Login | Logout => {
             e.uri = Some(ImapUrl::server(HOST, Some("alice")));
@@ -115,6 +119,14 @@ fn golden_event(t: &EventType) -> Event {
                 Some(VALIDITY + 3),
             ));
         }
+        LoginFailed => {
+            e.uri = Some(ImapUrl::server(HOST, None));
+            e.set_extension(vnd::MECHANISM, "PLAIN");
+            e.set_extension(vnd::REASON, "bad-credentials");
+        }
+        AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
+            e.uri = Some(ImapUrl::server(HOST, Some("alice")));
+        }
         Vendor(_) | Unregistered(_) => unreachable!(),
     }
     e.set_herald_id(1093);
@@ -126,8 +138,11 @@ fn every_registered_event_matches_its_golden_file() {
     let dir = format!("{}/tests/golden", env!("CARGO_MANIFEST_DIR"));
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut stale = Vec::new();
-    for t in EventType::REGISTERED {
-        let event = golden_event(&t);
+    let all = EventType::REGISTERED
+        .into_iter()
+        .chain(EventType::HERALD)
+        .map(|t| (t.to_string(), golden_event(&t)));
+    for (t, event) in all {
         event.validate().unwrap_or_else(|v| panic!("{t}: {v}"));
         let line = format!("{}\n", event.to_json());
         let path = format!("{dir}/{t}.json");

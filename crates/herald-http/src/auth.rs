@@ -26,7 +26,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
-use herald_store::{SessionContext, Store, StoreError};
+use herald_store::{LoginFailure, SessionContext, Store, StoreError};
 use ring::digest::{SHA256, digest};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -186,6 +186,9 @@ pub async fn authenticate(
         // As IMAP's LOGINDISABLED and POP3's plaintext rule: a password never crosses the
         // network in clear unless the operator allowed it.
         tracing::warn!(rip = %ip, "http: refused a Basic password over plain HTTP");
+        if let Some(Credentials::Basic { user, .. }) = &credentials {
+            record_failure(state, ip, user, LoginFailure::PlaintextRefused).await;
+        }
         return Err(ApiError::Forbidden(
             "passwords are not accepted over plain HTTP; use HTTPS or a bearer token".into(),
         ));
@@ -196,10 +199,19 @@ pub async fn authenticate(
         None => String::new(),
     };
     // Counted before anything is checked, so parallel guesses cannot outrun the limit.
-    let attempt = state
-        .limiter
-        .begin("http", ip, &tried)
-        .map_err(|refusal| ApiError::TooManyFailures(refusal.retry_after()))?;
+    let basic_user = match &credentials {
+        Some(Credentials::Basic { user, .. }) => Some(user.clone()),
+        _ => None,
+    };
+    let attempt = match state.limiter.begin("http", ip, &tried) {
+        Ok(a) => a,
+        Err(refusal) => {
+            if let Some(user) = &basic_user {
+                record_failure(state, ip, user, LoginFailure::RateLimited).await;
+            }
+            return Err(ApiError::TooManyFailures(refusal.retry_after()));
+        }
+    };
     let outcome = match credentials {
         None => Ok(None),
         Some(Credentials::Basic { user, password }) => {
@@ -229,6 +241,10 @@ pub async fn authenticate(
         }
         None => {
             attempt.failed(&tried);
+            // A bearer token names no user to report; a wrong password does.
+            if let Some(user) = &basic_user {
+                record_failure(state, ip, user, LoginFailure::BadCredentials).await;
+            }
             Err(ApiError::Unauthorized)
         }
     }
@@ -293,6 +309,16 @@ async fn record_login(
     ctx.user = Some(caller.user.clone());
     if let Err(e) = state.store.login(&ctx).await {
         tracing::error!(user = %caller.user, "http: cannot record the login: {e}");
+    }
+}
+
+/// Commits `vnd.herald.LoginFailed` for a refused Basic login; the response does not depend
+/// on it, so a store error is only logged.
+async fn record_failure(state: &HttpState, ip: IpAddr, user: &str, failure: LoginFailure) {
+    let mut ctx = SessionContext::service("http");
+    ctx.client_ip = Some(ip);
+    if let Err(e) = state.store.login_failed(&ctx, user, "Basic", failure).await {
+        tracing::warn!(error = %e, "could not record a failed login");
     }
 }
 

@@ -76,6 +76,7 @@ async fn greeting_capability_and_states() {
     assert_eq!(
         b.access_log(),
         vec![
+            ("alice".into(), "login-failed bad-credentials".into()),
             ("alice".into(), "login".into()),
             ("alice".into(), "graceful".into())
         ]
@@ -137,6 +138,10 @@ async fn login_disabled_without_tls() {
     .await;
     t.x("c STARTTLS", &["c NO [CANNOT] STARTTLS is not available"])
         .await;
+    assert_eq!(
+        b.access_log(),
+        vec![("alice".into(), "login-failed plaintext-refused".into())]
+    );
 }
 
 #[tokio::test]
@@ -158,6 +163,15 @@ async fn auth_failures_are_rate_limited_per_ip() {
         &["c NO [UNAVAILABLE] too many failed attempts, try again later"],
     )
     .await;
+    // One LoginFailed per refused attempt, the limiter's refusal included.
+    assert_eq!(
+        b.access_log(),
+        vec![
+            ("alice".into(), "login-failed bad-credentials".into()),
+            ("alice".into(), "login-failed bad-credentials".into()),
+            ("alice".into(), "login-failed rate-limited".into()),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -210,6 +210,11 @@ pub fn store_sinks(store: Store) -> SinkFactory {
     })
 }
 
+/// Computes a message's IMAP BODYSTRUCTURE from its raw bytes (`None`: not a message it can
+/// read). The IMAP server owns MIME parsing; the binary hands its function to the dispatcher so
+/// events and FETCH describe a message the same way, and this crate needs no MIME code.
+pub type BodyStructureFn = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
+
 /// How the dispatcher builds sinks and references.
 #[derive(Clone)]
 pub struct Options {
@@ -217,6 +222,9 @@ pub struct Options {
     pub sinks: SinkFactory,
     /// Signs links to messages a content policy leaves out; without it no link is given.
     pub content_links: Option<ContentSigner>,
+    /// Fills `bodyStructure` on MessageNew/MessageAppend for subscriptions whose `params`
+    /// name it; without it the parameter is never set.
+    pub body_structure: Option<BodyStructureFn>,
 }
 
 impl Default for Options {
@@ -224,15 +232,23 @@ impl Default for Options {
         Options {
             sinks: default_sinks(),
             content_links: None,
+            body_structure: None,
         }
     }
+}
+
+/// What shaping needs besides the subscription: the link signer and the BODYSTRUCTURE function.
+#[derive(Clone, Default)]
+struct Shapers {
+    links: Option<ContentSigner>,
+    body_structure: Option<BodyStructureFn>,
 }
 
 /// Runs every subscription.
 pub struct Dispatcher {
     store: Store,
     sinks: SinkFactory,
-    links: Option<ContentSigner>,
+    shapers: Shapers,
     running: tokio::sync::Mutex<BTreeMap<String, Running>>,
     shutdown: CancellationToken,
 }
@@ -303,7 +319,10 @@ impl Dispatcher {
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
             sinks: options.sinks,
-            links: options.content_links,
+            shapers: Shapers {
+                links: options.content_links,
+                body_structure: options.body_structure,
+            },
             running: tokio::sync::Mutex::new(BTreeMap::new()),
             shutdown,
         });
@@ -400,7 +419,7 @@ impl Dispatcher {
         let stop = self.shutdown.child_token();
         let worker = Worker {
             store: self.store.clone(),
-            links: self.links.clone(),
+            shapers: self.shapers.clone(),
             sub: sub.clone(),
             state: Arc::clone(&state),
             ops: Arc::clone(&ops),
@@ -691,7 +710,7 @@ impl Dispatcher {
 /// Filters, shapes and encodes stored events for a subscription.
 async fn prepare(
     store: &Store,
-    links: Option<&ContentSigner>,
+    shapers: &Shapers,
     sub: &Subscription,
     stored: &[herald_store::StoredEvent],
 ) -> Vec<Outgoing> {
@@ -707,12 +726,26 @@ async fn prepare(
         let Some(mut event) = sub.filter(event) else {
             continue;
         };
-        if sub.wants_content(&event) {
+        // The message is read only for a subscription that wants its content or its
+        // structure, so deliveries nobody asked either of cost nothing more.
+        let structure = shapers
+            .body_structure
+            .as_ref()
+            .filter(|_| sub.wants_body_structure(&event));
+        let wants_content = sub.wants_content(&event);
+        if wants_content || structure.is_some() {
             let message = read_content(store, &event).await;
-            let link = links
-                .zip(event.uri.as_ref())
-                .map(|(signer, uri)| signer.reference(uri, herald_store::now_ms() / 1000));
-            sub.shape_content(&mut event, message.as_deref(), link.as_deref());
+            if let (Some(compute), Some(raw)) = (structure, message.as_deref()) {
+                event.body_structure = compute(raw);
+            }
+            if wants_content {
+                let link = shapers
+                    .links
+                    .as_ref()
+                    .zip(event.uri.as_ref())
+                    .map(|(signer, uri)| signer.reference(uri, herald_store::now_ms() / 1000));
+                sub.shape_content(&mut event, message.as_deref(), link.as_deref());
+            }
         }
         sub.shape_params(&mut event);
         out.push(Outgoing {
@@ -750,7 +783,7 @@ async fn read_content(store: &Store, event: &Event) -> Option<Vec<u8>> {
 /// worker is `Sync` and can be borrowed across awaits while the sink is borrowed mutably.
 struct Worker {
     store: Store,
-    links: Option<ContentSigner>,
+    shapers: Shapers,
     sub: Subscription,
     state: Arc<Mutex<State>>,
     ops: Arc<tokio::sync::Mutex<()>>,
@@ -836,7 +869,7 @@ impl Worker {
                 }
                 continue;
             };
-            let batch = prepare(&self.store, self.links.as_ref(), &self.sub, &stored).await;
+            let batch = prepare(&self.store, &self.shapers, &self.sub, &stored).await;
             let delivered = if batch.is_empty() {
                 0
             } else {
@@ -918,7 +951,7 @@ impl Worker {
         }
         let mut stored = self.store.events_by_id(ids.clone()).await?;
         stored.sort_unstable_by_key(|e| e.id);
-        let batch = prepare(&self.store, self.links.as_ref(), &self.sub, &stored).await;
+        let batch = prepare(&self.store, &self.shapers, &self.sub, &stored).await;
         for chunk in batch.chunks(sink.max_batch().clamp(1, 5000)) {
             let started = Instant::now();
             let sent = sink.send(chunk).await;

@@ -89,6 +89,16 @@ struct TypeSet {
 }
 
 impl TypeSet {
+    /// Adds a type: a registered one as its bit, any other (Herald's `vnd.herald.` types
+    /// included) by name.
+    fn insert(&mut self, t: &EventType) {
+        match EventType::REGISTERED.iter().position(|r| r == t) {
+            Some(i) => self.registered |= 1 << i,
+            None if self.vendor.iter().any(|v| v == t.as_str()) => {}
+            None => self.vendor.push(t.as_str().to_owned()),
+        }
+    }
+
     fn contains(&self, t: &EventType) -> bool {
         if self.all {
             return true;
@@ -138,19 +148,19 @@ impl Subscription {
         for entry in &config.events {
             if let Some(group) = EventGroup::from_name(entry) {
                 for t in group.members() {
-                    types.registered |= 1 << registered_index(&t);
+                    types.insert(&t);
                 }
                 continue;
             }
             match EventType::from_name(entry) {
-                t @ EventType::Vendor(_) => types.vendor.push(t.as_str().to_owned()),
+                t @ EventType::Vendor(_) => types.insert(&t),
                 EventType::Unregistered(_) => {
                     return Err(ConfigError::Event {
                         sub: name.clone(),
                         name: entry.clone(),
                     });
                 }
-                t => types.registered |= 1 << registered_index(&t),
+                t => types.insert(&t),
             }
         }
         let params = if config.params.is_empty() {
@@ -256,6 +266,18 @@ impl Subscription {
         Some(event)
     }
 
+    /// True when the subscription's `params` name `bodyStructure` and the event is about one
+    /// new message (MessageNew/MessageAppend): only then is the BODYSTRUCTURE computed. An
+    /// empty `params` (every parameter Herald sets) does not ask for it, so it costs nothing
+    /// unless a subscription asks by name.
+    pub fn wants_body_structure(&self, event: &Event) -> bool {
+        is_message_event(event)
+            && self
+                .params
+                .as_ref()
+                .is_some_and(|(registered, _)| registered.contains(&ParamName::BodyStructure))
+    }
+
     /// True when [`Subscription::shape_content`] would use the message's bytes for this event:
     /// the dispatcher reads the blob only then.
     pub fn wants_content(&self, event: &Event) -> bool {
@@ -311,13 +333,6 @@ impl Subscription {
             event.tags = Some(self.config.tags.clone());
         }
     }
-}
-
-fn registered_index(t: &EventType) -> usize {
-    EventType::REGISTERED
-        .iter()
-        .position(|r| r == t)
-        .unwrap_or_default()
 }
 
 fn is_message_event(event: &Event) -> bool {
@@ -444,6 +459,46 @@ mod tests {
         );
         let all = sub(|_| {});
         assert!(all.filter(event(EventType::Logout, "a", None)).is_some());
+    }
+
+    #[test]
+    fn body_structure_only_when_named_in_params() {
+        let new = event(EventType::MessageNew, "a", Some("INBOX"));
+        assert!(!sub(|_| {}).wants_body_structure(&new), "empty params");
+        let named = sub(|c| c.params = vec!["uri".into(), "bodyStructure".into()]);
+        assert!(named.wants_body_structure(&new));
+        assert!(!named.wants_body_structure(&event(EventType::MessageExpunge, "a", Some("INBOX"))));
+        let other = sub(|c| c.params = vec!["uri".into()]);
+        assert!(!other.wants_body_structure(&new));
+    }
+
+    #[test]
+    fn herald_types_by_group_and_by_name() {
+        let s = sub(|c| c.events = vec!["account".into(), "vnd.herald.LoginFailed".into()]);
+        for t in [
+            EventType::AccountCreate,
+            EventType::PasswordChange,
+            EventType::LoginFailed,
+        ] {
+            assert!(s.filter(event(t.clone(), "a", None)).is_some(), "{t}");
+        }
+        assert!(s.filter(event(EventType::Login, "a", None)).is_none());
+        assert!(
+            s.filter(event(EventType::MessageAppend, "a", Some("INBOX")))
+                .is_none(),
+            "a Herald type never lands on a registered type's bit"
+        );
+        let access = sub(|c| c.events = vec!["access".into()]);
+        assert!(
+            access
+                .filter(event(EventType::LoginFailed, "a", None))
+                .is_some()
+        );
+        assert!(
+            access
+                .filter(event(EventType::AccountDelete, "a", None))
+                .is_none()
+        );
     }
 
     #[test]

@@ -23,7 +23,6 @@ const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../herald-events/test
 const CYRUS_ONLY: &[&str] = &[
     "vnd.cmu.unseenMessages",
     "vnd.cmu.midset",
-    "vnd.cmu.oldUidset",
     "vnd.cmu.mailboxACL",
     "vnd.cmu.sessionId",
     "vnd.cmu.envelope",
@@ -210,6 +209,7 @@ fn copied(cause: &str) -> Event {
         herald_events::vnd::SOURCE_MAILBOX_ID,
         "imap://alice@mail.example.org/INBOX;UIDVALIDITY=1732345678",
     );
+    e.set_extension(herald_events::vnd::SOURCE_UIDSET, "7");
     e
 }
 
@@ -232,6 +232,7 @@ fn copies_and_moves_have_cyrus_shape() {
             "imap://mail.example.org/user/alice/Sent;UIDVALIDITY=1732345679"
         );
         assert_eq!(ours["uidset"], "3");
+        assert_eq!(ours["vnd.cmu.oldUidset"], "7");
         check_golden_file(kind, &event);
         compare(kind, &ours, cyrus_event(&sample, kind).unwrap());
     }

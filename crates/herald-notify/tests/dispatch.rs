@@ -89,14 +89,19 @@ fn config(name: &str, events: &[&str]) -> SubscriptionConfig {
     c
 }
 
+/// A store with the account `alice` and an empty outbox: the account is created while its
+/// events are off, so the tests' events are numbered from 1.
 async fn store(dir: &std::path::Path) -> Store {
     let mut c = StoreConfig::new(dir);
     c.durable = false;
-    let s = Store::open(c).await.unwrap();
+    c.event_groups = vec![herald_events::EventGroup::Message];
+    let s = Store::open(c.clone()).await.unwrap();
     s.add_user(&SessionContext::admin_cli(), "alice", "pw", false)
         .await
         .unwrap();
-    s
+    s.close().await;
+    c.event_groups = Vec::new();
+    Store::open(c).await.unwrap()
 }
 
 /// Starts a dispatcher for `subscriptions` whose sinks are `shared`; cancel the token to stop it.
@@ -594,6 +599,67 @@ async fn small_messages_travel_with_the_event_large_ones_as_a_signed_link() {
         link.starts_with("http://127.0.0.1:8080/messages?uri=imap://alice@"),
         "{link}"
     );
+    token.cancel();
+}
+
+#[tokio::test]
+async fn body_structure_is_computed_only_for_subscriptions_that_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut options = factory(shared.clone());
+    let counted = Arc::clone(&calls);
+    options.body_structure = Some(Arc::new(move |raw: &[u8]| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Some(format!(
+            "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" {} 1)",
+            raw.len()
+        ))
+    }));
+    let mut c = config("structured", &[]);
+    c.params = vec!["uri".into(), "bodyStructure".into()];
+    let token = CancellationToken::new();
+    let d = Dispatcher::start_with(store.clone(), vec![c], token.clone(), options)
+        .await
+        .unwrap();
+    let ctx = SessionContext::user("imap", "alice");
+    store.create_mailbox(&ctx, "Work", None).await.unwrap();
+    store
+        .append(
+            &ctx,
+            "INBOX",
+            b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    until("two events", || shared.got().len() == 2).await;
+    let bodies = shared.0.lock().unwrap().bodies.clone();
+    let append = herald_events::Event::from_slice(&bodies[1]).unwrap();
+    assert_eq!(
+        append.body_structure.as_deref(),
+        Some("(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 21 1)")
+    );
+    let create = herald_events::Event::from_slice(&bodies[0]).unwrap();
+    assert!(create.body_structure.is_none());
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "only the message event");
+
+    // A subscription that does not name it: never computed.
+    d.create(config("plain", &[])).await.unwrap();
+    store
+        .append(
+            &ctx,
+            "INBOX",
+            b"Subject: 2\r\n\r\nx\r\n".to_vec(),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    until("both subscriptions", || shared.got().len() == 4).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "once, for `structured`");
     token.cancel();
 }
 

@@ -18,7 +18,7 @@ use crate::session::{AuthFailure, Config, Maildrop, MaildropError, MessageInfo, 
 use crate::wire::{Line, LineBuffer, dot_stuff};
 use herald_events::UidSet;
 use herald_net::{AuthLimiter, Conn, TlsAcceptor};
-use herald_store::{Disconnect, SessionContext, Store, StoreError};
+use herald_store::{Disconnect, LoginFailure, SessionContext, Store, StoreError};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -223,9 +223,12 @@ impl Pop3Server {
                         Step::Authenticate {
                             authzid,
                             authcid,
+                            mechanism,
                             password,
                         } => {
-                            let r = self.authenticate(conn, authzid, &authcid, &password).await;
+                            let r = self
+                                .authenticate(conn, authzid, &authcid, mechanism, &password)
+                                .await;
                             if let Ok((_, ctx)) = &r {
                                 identity_ctx = Some(ctx.clone());
                             }
@@ -329,12 +332,17 @@ impl Pop3Server {
         conn: &Conn,
         authzid: Option<String>,
         authcid: &str,
+        mechanism: &str,
         password: &str,
     ) -> Result<(String, SessionContext), AuthFailure> {
-        let attempt = self
-            .limiter
-            .begin("pop3", conn.peer.ip(), authcid)
-            .map_err(|_| AuthFailure::Throttled)?;
+        let attempt = match self.limiter.begin("pop3", conn.peer.ip(), authcid) {
+            Ok(a) => a,
+            Err(_) => {
+                self.record_failure(conn, authcid, mechanism, LoginFailure::RateLimited)
+                    .await;
+                return Err(AuthFailure::Throttled);
+            }
+        };
         match self
             .store
             .authenticate(authcid, password, authzid.as_deref())
@@ -352,10 +360,31 @@ impl Pop3Server {
             }
             Err(StoreError::AuthFailed) => {
                 attempt.failed(authcid);
+                self.record_failure(conn, authcid, mechanism, LoginFailure::BadCredentials)
+                    .await;
                 tokio::time::sleep(FAILURE_DELAY).await;
                 Err(AuthFailure::Credentials)
             }
             Err(e) => Err(AuthFailure::Temporary(e.to_string())),
+        }
+    }
+
+    /// Commits `vnd.herald.LoginFailed` for one refused attempt; the client's answer does not
+    /// depend on it, so a store error is only logged.
+    async fn record_failure(
+        &self,
+        conn: &Conn,
+        user: &str,
+        mechanism: &str,
+        failure: LoginFailure,
+    ) {
+        let ctx = Self::base_context(conn);
+        if let Err(e) = self
+            .store
+            .login_failed(&ctx, user, mechanism, failure)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a failed login");
         }
     }
 

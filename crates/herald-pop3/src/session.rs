@@ -68,6 +68,8 @@ pub enum Step {
         authzid: Option<String>,
         /// Authentication identity.
         authcid: String,
+        /// `USER` (USER/PASS) or `PLAIN` (AUTH PLAIN), for `vnd.herald.mechanism`.
+        mechanism: &'static str,
         /// The password.
         password: String,
     },
@@ -258,6 +260,7 @@ impl Session {
                     vec![Step::Authenticate {
                         authzid: None,
                         authcid,
+                        mechanism: "USER",
                         password,
                     }]
                 }
@@ -323,6 +326,7 @@ impl Session {
         vec![Step::Authenticate {
             authzid: (!authzid.is_empty() && authzid != authcid).then(|| authzid.to_owned()),
             authcid: authcid.to_owned(),
+            mechanism: "PLAIN",
             password: password.to_owned(),
         }]
     }
@@ -533,6 +537,7 @@ mod tests {
             [Step::Authenticate {
                 authzid: None,
                 authcid: "alice".into(),
+                mechanism: "USER",
                 password: "secret".into()
             }]
         );
@@ -640,6 +645,7 @@ mod tests {
             [Step::Authenticate {
                 authzid: None,
                 authcid: "alice".into(),
+                mechanism: "PLAIN",
                 password: "secret".into()
             }]
         );
@@ -651,6 +657,7 @@ mod tests {
             [Step::Authenticate {
                 authzid: Some("alice".into()),
                 authcid: "admin".into(),
+                mechanism: "PLAIN",
                 password: "pw".into()
             }]
         );

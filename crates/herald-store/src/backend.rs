@@ -205,6 +205,15 @@ pub enum Op {
         /// Which event.
         access: Access,
     },
+    /// A failed or refused authentication (`vnd.herald.LoginFailed`): no state changes.
+    LoginFailed {
+        /// The user name the client tried (authentication identity).
+        user: String,
+        /// How the client authenticated (`LOGIN`, `PLAIN`, `USER`, `Basic`).
+        mechanism: String,
+        /// Why it failed.
+        failure: LoginFailure,
+    },
     /// An IMAP session claims the messages below `upto` as its `\Recent` ones.
     ClaimRecent {
         /// Account.

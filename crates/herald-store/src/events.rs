@@ -57,6 +57,14 @@ impl<'a> EventCx<'a> {
         ImapUrl::server(self.fqdn, Some(account))
     }
 
+    /// An account-level event (`vnd.herald.Account*`, `PasswordChange`): `uri` names the
+    /// server and the account.
+    pub fn account_event(&self, t: EventType, account: &str) -> Event {
+        let mut e = self.event(t, account);
+        e.uri = Some(self.server_url(account));
+        e
+    }
+
     /// `imap://account@host/mailbox;UIDVALIDITY=n`.
     pub fn mailbox_url(&self, account: &str, mailbox: &str, uidvalidity: Option<u32>) -> ImapUrl {
         ImapUrl::mailbox(self.fqdn, Some(account), mailbox, uidvalidity)

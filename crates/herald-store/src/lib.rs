@@ -57,8 +57,17 @@ use tokio::sync::watch;
 /// How often [`Store::wait_for_events`] looks for commits made by another process.
 pub const CROSS_PROCESS_POLL: Duration = Duration::from_millis(250);
 
-/// Values of `vnd.herald.cause` on MessageAppend (and on a move's MessageExpunge).
+/// Values of `vnd.herald.cause` on MessageAppend (and on a move's MessageExpunge), and on
+/// QuotaWithin: what brought the account back under its quota.
 pub mod vnd_cause {
+    /// QuotaWithin: a client expunged messages (IMAP, POP3).
+    pub const EXPUNGE: &str = "expunge";
+    /// QuotaWithin: the expiry policy removed messages.
+    pub const EXPIRE: &str = "expire";
+    /// QuotaWithin: a mailbox was deleted with its messages.
+    pub const MAILBOX_DELETE: &str = "mailbox-delete";
+    /// QuotaWithin: an administrator raised or removed a limit.
+    pub const QUOTA_CHANGE: &str = "quota-change";
     /// IMAP APPEND.
     pub const APPEND: &str = "append";
     /// IMAP COPY.
@@ -96,6 +105,18 @@ struct Inner {
     dummy: std::sync::OnceLock<String>,
     /// In-process consumers retention must wait for.
     holds: retention::Holds,
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn mismatch() -> StoreError {
@@ -182,7 +203,8 @@ impl Store {
 
     // ---- accounts ---------------------------------------------------------------------------
 
-    /// Creates an account (with its INBOX). Emits no event: RFC 5423 has no account events.
+    /// Creates an account with its INBOX: `vnd.herald.AccountCreate`, then MailboxCreate for
+    /// the INBOX, in one transaction.
     pub async fn add_user(
         &self,
         ctx: &SessionContext,
@@ -222,7 +244,8 @@ impl Store {
         password::run_blocking(move || password::hash_with(&pw, &params)).await?
     }
 
-    /// Deletes an account, its mailboxes (MailboxDelete each) and messages.
+    /// Deletes an account, its mailboxes (MailboxDelete each) and messages, then
+    /// `vnd.herald.AccountDelete`, in one transaction.
     pub async fn delete_user(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
         let op = Op::DeleteUser {
             name: name.to_owned(),
@@ -233,8 +256,8 @@ impl Store {
     }
 
     /// Sets an account's password (hashed with the configured cost). Logins cached with the
-    /// old one stop working at once (see `auth_cache`). No event: RFC 5423 has no account
-    /// events.
+    /// old one stop working at once (see `auth_cache`). Emits `vnd.herald.PasswordChange`
+    /// (never with the password or its hash).
     pub async fn set_password(
         &self,
         ctx: &SessionContext,
@@ -865,6 +888,29 @@ impl Store {
             None => tracing::info!(service = %ctx.service, user = ?user, rip = %rip, "login"),
         }
         Ok(committed)
+    }
+
+    /// Records a failed or refused authentication as `vnd.herald.LoginFailed`, once per
+    /// attempt: `user` is the name tried, `mechanism` how (`LOGIN`, `PLAIN`, `USER`, `Basic`),
+    /// and the context supplies the client's and server's addresses. The password never
+    /// reaches this function. Overlong names are cut so a client cannot grow the outbox.
+    pub async fn login_failed(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        mechanism: &str,
+        failure: LoginFailure,
+    ) -> Result<Committed<()>> {
+        let op = Op::LoginFailed {
+            user: cut(user, 256).to_owned(),
+            mechanism: cut(mechanism, 32).to_owned(),
+            failure,
+        };
+        // Whoever tried, the event is not the act of an authenticated session.
+        let mut ctx = ctx.clone();
+        ctx.user = None;
+        ctx.auth_user = None;
+        self.run(&ctx, op, |_| Some(())).await
     }
 
     /// Records the end of the session's login (RFC 5423 §4.3 Logout) with how it ended and how

@@ -335,6 +335,35 @@ impl Disconnect {
     }
 }
 
+/// Why an authentication attempt failed (`vnd.herald.reason` of `vnd.herald.LoginFailed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// The password was wrong. The store reports [`LoginFailure::NoSuchUser`] instead when
+    /// the account does not exist; the client is told the same either way.
+    BadCredentials,
+    /// The account does not exist (set by the store, not the caller).
+    NoSuchUser,
+    /// The login rate limiter refused the attempt before the password was checked.
+    RateLimited,
+    /// A plaintext login was refused because the connection is not encrypted.
+    PlaintextRefused,
+    /// The account is disabled.
+    AccountDisabled,
+}
+
+impl LoginFailure {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginFailure::BadCredentials => "bad-credentials",
+            LoginFailure::NoSuchUser => "no-such-user",
+            LoginFailure::RateLimited => "rate-limited",
+            LoginFailure::PlaintextRefused => "plaintext-refused",
+            LoginFailure::AccountDisabled => "account-disabled",
+        }
+    }
+}
+
 /// An access event to record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

@@ -41,7 +41,8 @@ fn valid_events_exit_zero_with_a_summary() {
         all.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
     let out = herald(&["events", "check", "-"], Some(&all));
-    assert_eq!(stdout(&out), "18 events, 0 invalid\n");
+    // The 18 registered types and Herald's six `vnd.herald.` ones.
+    assert_eq!(stdout(&out), "24 events, 0 invalid\n");
     assert_eq!(out.status.code(), Some(0));
     // No argument also means standard input.
     let out = herald(&["events", "check"], Some(&all));
@@ -252,4 +253,43 @@ fn what_herald_writes_in_each_of_its_formats_checks_clean() {
         assert!(text.contains(reason), "{reason}: {text}");
     }
     assert!(text.ends_with("2 events, 1 invalid\n"), "{text}");
+}
+
+#[test]
+fn herald_account_events_are_checked_too() {
+    let good = std::fs::read(events_data("golden/vnd.herald.LoginFailed.json")).unwrap();
+    let o = herald(&["events", "check", "-"], Some(&good));
+    assert!(o.status.success(), "{}", stdout(&o));
+    let bad = concat!(
+        r#"{"event":"vnd.herald.LoginFailed","service":"imap","uri":"imap://h","clientIP":"192.0.2.1","vnd.herald.mechanism":"LOGIN","vnd.herald.reason":"bad-credentials"}"#,
+        "\n",
+        r#"{"event":"vnd.herald.LoginFailed","service":"imap","uri":"imap://h","user":"alice","clientIP":"192.0.2.1","vnd.herald.mechanism":"LOGIN","vnd.herald.reason":"bad-credentials","vnd.herald.password":"hunter2"}"#,
+        "\n",
+        r#"{"event":"vnd.herald.LoginFailed","service":"imap","uri":"imap://h","user":"alice","clientIP":"192.0.2.1","vnd.herald.mechanism":"LOGIN","vnd.herald.reason":"guessing"}"#,
+        "\n",
+        r#"{"event":"vnd.herald.AccountCreate","uri":"imap://alice@h"}"#,
+        "\n",
+    );
+    let o = herald(&["events", "check", "-"], Some(bad.as_bytes()));
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("line 1: vnd.herald.LoginFailed: user: missing"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "line 2: vnd.herald.LoginFailed: vnd.herald.password: an event never carries a password"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 3: vnd.herald.LoginFailed: vnd.herald.reason:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 4: vnd.herald.AccountCreate: user: missing"),
+        "{out}"
+    );
+    assert!(out.contains("4 events, 4 invalid"), "{out}");
 }

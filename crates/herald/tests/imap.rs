@@ -19,12 +19,14 @@ fn imaplib_drives_every_command_and_events_follow() {
     server.add_user("alice", "alice-pw");
     server.add_user("bob", "bob-pw");
     server.admin(&["user", "add", "root", "--password", "root-pw", "--admin"]);
+    // The accounts' own events (AccountCreate, their INBOX) come before the sessions'.
+    let accounts = server.settled();
     let port = server.port("imap");
     let out = server.python("imap_session.py", &[&port.to_string()]);
     assert!(out.ends_with("done\n"), "{out}");
 
     // Five logins end in five Logouts: four LOGOUTs and one dropped connection.
-    let events = server.wait_for(0, |e| of(e, EventType::Logout).len() == 5);
+    let events = server.wait_for(accounts, |e| of(e, EventType::Logout).len() == 5);
     for e in &events {
         e.validate().unwrap();
         assert_eq!(e.service.as_deref(), Some("imap"), "{e:?}");

@@ -176,16 +176,21 @@ fn serve_stops_gracefully_and_the_log_resumes_after_a_restart() {
             ],
         );
     };
+    // dave's AccountCreate and INBOX, then the delivery.
     deliver(&server);
-    server.wait_for(0, |e| e.len() == 1);
+    server.wait_for(0, |e| e.len() == 3);
     let (status, dir) = server.stop();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
 
     let server = Server::start_in(dir, "");
     deliver(&server);
-    let events = server.wait_for(0, |e| e.len() == 2);
+    let events = server.wait_for(0, |e| e.len() == 4);
     let ids: Vec<u64> = events.iter().map(|e| e.herald_id().unwrap()).collect();
-    assert_eq!(ids, [1, 2], "no event lost or repeated across the restart");
+    assert_eq!(
+        ids,
+        [1, 2, 3, 4],
+        "no event lost or repeated across the restart"
+    );
     let users = server.admin(&["user", "list"]);
     assert!(
         !users.contains("demo"),

@@ -206,11 +206,23 @@ fn user_add_list_del() {
     ok(&data, &["user", "del", "alice"]);
     assert!(!ok(&data, &["user", "list"]).contains("alice"));
     assert!(!herald(&data, &["user", "del", "alice"]).status.success());
-    // Deleting the account deleted its INBOX: one MailboxDelete, from admincli.
+    // Each account announced itself and its INBOX; deleting alice deleted her INBOX, then
+    // her account — all from admincli.
     let e = events(&ok(&data, &["events", "tail"]));
-    assert_eq!(e.len(), 1);
-    assert_eq!(e[0].event, EventType::MailboxDelete);
-    assert_eq!(e[0].service.as_deref(), Some("admincli"));
+    let kinds: Vec<&str> = e.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "vnd.herald.AccountCreate",
+            "MailboxCreate",
+            "vnd.herald.AccountCreate",
+            "MailboxCreate",
+            "MailboxDelete",
+            "vnd.herald.AccountDelete"
+        ]
+    );
+    assert!(e.iter().all(|e| e.service.as_deref() == Some("admincli")));
+    assert_eq!(e[4].user.as_deref(), Some("alice"));
 }
 
 #[test]
@@ -243,7 +255,8 @@ fn quota_set_emits_quota_change_and_tail_prints_it() {
             .status
             .success()
     );
-    let e = events(&ok(&data, &["events", "tail"]));
+    // After alice's AccountCreate and INBOX.
+    let e = events(&ok(&data, &["events", "tail"]))[2..].to_vec();
     assert_eq!(e.len(), 2, "an unchanged quota emits nothing");
     assert_eq!(e[0].event, EventType::QuotaChange);
     assert_eq!(e[0].user.as_deref(), Some("alice"));
@@ -253,11 +266,11 @@ fn quota_set_emits_quota_change_and_tail_prints_it() {
         (Some(2048), Some(100))
     );
     assert_eq!(e[0].server_fqdn.as_deref(), Some("mail.example.org"));
-    assert_eq!(e[0].herald_id(), Some(1));
+    assert_eq!(e[0].herald_id(), Some(3));
     assert_eq!(e[1].max_messages, Some(7));
-    let from2 = events(&ok(&data, &["events", "tail", "--from", "2"]));
-    assert_eq!(from2.len(), 1);
-    assert_eq!(from2[0].herald_id(), Some(2));
+    let from4 = events(&ok(&data, &["events", "tail", "--from", "4"]));
+    assert_eq!(from4.len(), 1);
+    assert_eq!(from4[0].herald_id(), Some(4));
     let user_list = ok(&data, &["user", "list"]);
     assert!(
         user_list.contains("alice\tno\t2048\t7\t0\t0"),
@@ -287,14 +300,17 @@ fn tail_follow_sees_another_process_commit() {
             }
         }
     });
-    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    assert_eq!(events(&first)[0].herald_id(), Some(1));
+    // AccountCreate, the INBOX's MailboxCreate and the first QuotaChange are there already.
+    for id in 1..=3 {
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert_eq!(events(&line)[0].herald_id(), Some(id));
+    }
     ok(&data, &["quota", "set", "alice", "--messages", "2"]);
     let second = rx.recv_timeout(Duration::from_secs(20));
     tail.kill().unwrap();
     tail.wait().unwrap();
     let e = events(&second.unwrap());
-    assert_eq!((e[0].herald_id(), e[0].max_messages), (Some(2), Some(2)));
+    assert_eq!((e[0].herald_id(), e[0].max_messages), (Some(4), Some(2)));
 }
 
 #[test]

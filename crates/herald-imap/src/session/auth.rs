@@ -7,13 +7,14 @@
 //! `user`/`admin`. Each attempt is counted in the shared limiter (per client and per account)
 //! before the password is checked, and only a success takes it back. A successful login
 //! records the Login event before the tagged OK, and widens the framer's limits from the
-//! pre-login ones.
+//! pre-login ones; a wrong password, a limiter refusal or a LOGIN refused before TLS records
+//! one `vnd.herald.LoginFailed` (the name tried, never the password) before the tagged NO.
 
 use super::{Backend, Control, Pending, Session, State};
 use crate::proto::response::{Code, Data, write_challenge, write_data};
 use crate::proto::types::Tag;
 use base64::Engine;
-use herald_store::StoreError;
+use herald_store::{LoginFailure, StoreError};
 use tokio::time::Instant;
 
 impl<B: Backend> Session<B> {
@@ -159,6 +160,9 @@ impl<B: Backend> Session<B> {
 
     pub(super) async fn login(&mut self, tag: &Tag, user: &[u8], password: &[u8]) {
         if self.login_disabled() {
+            let tried = String::from_utf8_lossy(user).into_owned();
+            self.record_failure(&tried, "LOGIN", LoginFailure::PlaintextRefused)
+                .await;
             self.no(tag, Some(Code::PrivacyRequired), "LOGIN needs TLS");
             return;
         }
@@ -171,7 +175,8 @@ impl<B: Backend> Session<B> {
             );
             return;
         };
-        self.check_credentials(tag, user, password, None).await;
+        self.check_credentials(tag, user, password, None, "LOGIN")
+            .await;
     }
 
     pub(super) async fn authenticate(
@@ -230,7 +235,8 @@ impl<B: Backend> Session<B> {
             return;
         };
         let authz = (!authz.is_empty() && authz != authc).then_some(authz);
-        self.check_credentials(tag, authc, password, authz).await;
+        self.check_credentials(tag, authc, password, authz, "PLAIN")
+            .await;
     }
 
     async fn check_credentials(
@@ -239,11 +245,14 @@ impl<B: Backend> Session<B> {
         user: &str,
         password: &str,
         authz: Option<&str>,
+        mechanism: &str,
     ) {
         let ip = self.peer.client.ip();
         let attempt = match self.config.auth_limiter.begin("imap", ip, user) {
             Ok(a) => a,
             Err(_) => {
+                self.record_failure(user, mechanism, LoginFailure::RateLimited)
+                    .await;
                 self.no(
                     tag,
                     Some(Code::Unavailable),
@@ -275,6 +284,8 @@ impl<B: Backend> Session<B> {
             }
             Err(StoreError::AuthFailed) | Err(StoreError::NotFound { .. }) => {
                 attempt.failed(user);
+                self.record_failure(user, mechanism, LoginFailure::BadCredentials)
+                    .await;
                 self.no(
                     tag,
                     Some(Code::AuthenticationFailed),
@@ -282,6 +293,20 @@ impl<B: Backend> Session<B> {
                 );
             }
             Err(e) => self.fail(tag, &e),
+        }
+    }
+}
+
+impl<B: Backend> Session<B> {
+    /// Commits `vnd.herald.LoginFailed` for one refused attempt. The client's answer does not
+    /// depend on it: a store error is logged, not reported to a client that failed anyway.
+    async fn record_failure(&self, user: &str, mechanism: &str, failure: LoginFailure) {
+        if let Err(e) = self
+            .backend
+            .login_failed(&self.ctx, user, mechanism, failure)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a failed login");
         }
     }
 }

@@ -13,9 +13,9 @@
 
 use herald_events::UidSet;
 use herald_store::{
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxCounts,
-    MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store, StoreError,
-    StoreResult, Vanished,
+    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
+    MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store,
+    StoreError, StoreResult, Vanished,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -34,6 +34,14 @@ pub trait Backend: Send + Sync + 'static {
         authz: Option<&str>,
     ) -> impl Future<Output = Result<Identity>> + Send;
     fn login(&self, ctx: &SessionContext) -> impl Future<Output = Result<Committed<()>>> + Send;
+    /// Records a failed or refused authentication (`vnd.herald.LoginFailed`).
+    fn login_failed(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        mechanism: &str,
+        failure: LoginFailure,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send;
     fn logout(
         &self,
         ctx: &SessionContext,
@@ -185,6 +193,15 @@ impl Backend for Store {
     }
     fn login(&self, ctx: &SessionContext) -> impl Future<Output = Result<Committed<()>>> + Send {
         Store::login(self, ctx)
+    }
+    fn login_failed(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        mechanism: &str,
+        failure: LoginFailure,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        Store::login_failed(self, ctx, user, mechanism, failure)
     }
     fn logout(
         &self,

@@ -13,9 +13,9 @@ use super::backend::{Backend, Result};
 use herald_events::UidSet;
 use herald_store::flags as sflags;
 use herald_store::{
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, MailboxCounts,
-    MailboxInfo, MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError,
-    StoreResult, Vanished, names, threading,
+    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
+    MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse,
+    StoreError, StoreResult, Vanished, names, threading,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
@@ -417,6 +417,22 @@ impl Backend for MemoryBackend {
                 auth_user: auth_user.to_owned(),
                 admin,
             })
+        }))
+    }
+
+    fn login_failed(
+        &self,
+        _ctx: &SessionContext,
+        user: &str,
+        _mechanism: &str,
+        failure: LoginFailure,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        ready(self.with(|s| {
+            s.access.push((
+                user.to_owned(),
+                format!("login-failed {}", failure.as_str()),
+            ));
+            Ok(done(()))
         }))
     }
 

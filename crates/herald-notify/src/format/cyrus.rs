@@ -22,7 +22,8 @@
 //!   `vnd.herald.cause` = `copy`/`move` and `vnd.herald.sourceMailboxID`. With both present the
 //!   event becomes `vnd.cmu.MessageCopy`/`vnd.cmu.MessageMove`, with Cyrus's parameters:
 //!   `oldMailboxID` = the source mailbox URL, `uri` = the destination mailbox URL (no `;UID=`)
-//!   and `uidset` = the new UID. The source half of a move stays `MessageExpunge`, as in Cyrus.
+//!   and `uidset` = the new UID; `vnd.herald.sourceUidset` (the source UID) becomes
+//!   `vnd.cmu.oldUidset`. The source half of a move stays `MessageExpunge`, as in Cyrus.
 //!   Without those parameters (a subscription's `params` allow-list removed them) the event stays
 //!   `MessageAppend`: nothing else tells a copy from an append.
 //! - `vnd.cmu.mbtype` = `e` (an email mailbox) on the message, flag and mailbox events where
@@ -33,7 +34,6 @@
 //! - `mailboxID` is the mailbox's IMAP URL (Cyrus form), not Cyrus's opaque unique id: Herald's
 //!   events carry no such id. Unlike Cyrus's, it changes when the mailbox is renamed.
 //! - Absent because Herald does not know them: `vnd.cmu.unseenMessages`, `vnd.cmu.midset`,
-//!   `vnd.cmu.oldUidset` (the source UID of a copy is not in Herald's event),
 //!   `vnd.cmu.mailboxACL`, `vnd.cmu.sessionId`, `vnd.cmu.envelope`, `bodyStructure`,
 //!   `vnd.cmu.emailid`, `vnd.cmu.threadid` and the `vnd.fastmail.*` parameters.
 //! - One event per copied message where Cyrus sends one per command with a UID set, because the
@@ -230,6 +230,9 @@ pub fn encode(event: &Event) -> Vec<u8> {
                 }
                 out.push((key, v));
             }
+            k if k == herald_events::vnd::SOURCE_UIDSET && copy.is_some() => {
+                out.push(("vnd.cmu.oldUidset".to_owned(), value));
+            }
             "user" => {
                 out.push((key, value));
                 if has_mbtype(&event.event) {
@@ -294,8 +297,11 @@ mod tests {
             herald_events::vnd::SOURCE_MAILBOX_ID,
             "imap://alice@h/INBOX;UIDVALIDITY=3",
         );
+        e.set_extension(herald_events::vnd::SOURCE_UIDSET, "11");
         let v = value(&e);
         assert_eq!(v["event"], MESSAGE_COPY);
+        assert_eq!(v["vnd.cmu.oldUidset"], "11");
+        assert!(!v.contains_key(herald_events::vnd::SOURCE_UIDSET));
         assert_eq!(v["oldMailboxID"], "imap://h/user/alice;UIDVALIDITY=3");
         assert_eq!(v["uri"], "imap://h/user/alice/Work;UIDVALIDITY=9");
         assert_eq!(v["uidset"], "4");
@@ -310,6 +316,11 @@ mod tests {
         assert_eq!(v["event"], "MessageAppend");
         assert_eq!(v["uri"], "imap://h/user/alice/Work;UIDVALIDITY=9/;UID=4");
         assert!(!v.contains_key("oldMailboxID") && !v.contains_key("uidset"));
+        assert_eq!(
+            v[herald_events::vnd::SOURCE_UIDSET],
+            "11",
+            "an append keeps Herald's name"
+        );
     }
 
     #[test]

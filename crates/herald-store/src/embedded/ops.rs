@@ -156,6 +156,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             unchanged_since,
         } => env.store_flags(account, mailbox, uids, *mode, flags, *unchanged_since),
         Op::Access { account, access } => env.access(account, *access),
+        Op::LoginFailed {
+            user,
+            mechanism,
+            failure,
+        } => env.login_failed(user, mechanism, *failure),
         Op::ClaimRecent {
             account,
             mailbox,
@@ -852,7 +857,9 @@ impl Env<'_> {
         Ok(rows)
     }
 
-    /// A quota event (QuotaExceed, QuotaWithin, QuotaChange) with limits and usage.
+    /// A quota event (QuotaExceed, QuotaWithin, QuotaChange) with limits and usage. All three
+    /// name their quota root the same way: `uri` is the account (`imap://user@host`), whose
+    /// quota it is; a QuotaExceed caused by one mailbox names it in `mailboxID`.
     fn quota_event(
         &self,
         t: EventType,
@@ -861,16 +868,11 @@ impl Env<'_> {
         used_messages: u64,
         mailbox: Option<&Mbox>,
     ) -> Event {
-        let mut e = match mailbox {
-            Some(mb) => self
-                .ecx
-                .mailbox_event(t, &acct.name, &mb.name, Some(mb.uidvalidity)),
-            None => {
-                let mut e = self.ecx.event(t, &acct.name);
-                e.uri = Some(self.ecx.server_url(&acct.name));
-                e
-            }
-        };
+        let mut e = self.ecx.account_event(t, &acct.name);
+        e.mailbox_id = mailbox.map(|mb| {
+            self.ecx
+                .mailbox_url(&acct.name, &mb.name, Some(mb.uidvalidity))
+        });
         e.disk_quota = acct.quota_kb;
         e.max_messages = acct.quota_messages;
         e.disk_used = Some(used_bytes.div_ceil(1024));
@@ -916,12 +918,14 @@ impl Env<'_> {
         }
     }
 
-    /// QuotaWithin when usage went from at-or-over a limit to under it.
+    /// QuotaWithin when usage went from at-or-over a limit to under it; `cause` is what freed
+    /// it (`vnd.herald.cause`).
     fn quota_within(
         &self,
         before: &Account,
         freed_bytes: u64,
         freed_messages: u64,
+        cause: &'static str,
     ) -> Option<Event> {
         let bytes = before.used_bytes.saturating_sub(freed_bytes);
         let count = before.used_messages.saturating_sub(freed_messages);
@@ -932,11 +936,15 @@ impl Env<'_> {
         let messages = before
             .quota_messages
             .is_some_and(|l| before.used_messages >= l && count < l);
-        (storage || messages)
-            .then(|| self.quota_event(EventType::QuotaWithin, before, bytes, count, None))
+        (storage || messages).then(|| {
+            let mut e = self.quota_event(EventType::QuotaWithin, before, bytes, count, None);
+            e.set_extension(vnd::CAUSE, cause);
+            e
+        })
     }
 
     /// An event about some messages of a mailbox: one UID ⇒ a message URL and its modseq.
+    /// `mailboxID` always names the mailbox with its UIDVALIDITY.
     fn messages_event(
         &self,
         t: EventType,
@@ -946,6 +954,10 @@ impl Env<'_> {
         modseq: u64,
     ) -> Event {
         let mut e = self.ecx.event(t, account);
+        e.mailbox_id = Some(
+            self.ecx
+                .mailbox_url(account, &mb.name, Some(mb.uidvalidity)),
+        );
         let set = UidSet::from_uids(uids.iter().copied());
         if let [uid] = uids {
             e.uri = Some(
@@ -973,7 +985,8 @@ impl Env<'_> {
         if changed == 0 {
             return Err(StoreError::not_found("account", name).into());
         }
-        done(Output::None, Vec::new(), Vec::new())
+        let e = self.ecx.account_event(EventType::PasswordChange, name);
+        done(Output::None, vec![e], Vec::new())
     }
 
     fn add_user(&self, name: &str, hash: &str, admin: bool) -> OpResult {
@@ -995,10 +1008,19 @@ impl Env<'_> {
             )?
             .execute(params![name, hash, admin])?;
         let id = self.conn.last_insert_rowid();
-        // Provisioning the INBOX is part of creating the account, not a client's CREATE:
-        // RFC 5423 has no account event, and a MailboxCreate here would be noise.
+        // The INBOX is announced like any mailbox: consumers that follow mailboxes from events
+        // alone need its UIDVALIDITY (Cyrus and Dovecot announce it too).
         let inbox = insert_mailbox(self.conn, id, "INBOX", None)?;
-        done(Output::Mailbox(inbox.info()), Vec::new(), vec![inbox.id])
+        let events = vec![
+            self.ecx.account_event(EventType::AccountCreate, name),
+            self.ecx.mailbox_event(
+                EventType::MailboxCreate,
+                name,
+                &inbox.name,
+                Some(inbox.uidvalidity),
+            ),
+        ];
+        done(Output::Mailbox(inbox.info()), events, vec![inbox.id])
     }
 
     fn delete_user(&self, name: &str) -> OpResult {
@@ -1042,6 +1064,7 @@ impl Env<'_> {
         self.conn
             .prepare_cached("DELETE FROM accounts WHERE id = ?1")?
             .execute([acct.id])?;
+        events.push(self.ecx.account_event(EventType::AccountDelete, &acct.name));
         done(Output::None, events, ids)
     }
 
@@ -1070,16 +1093,34 @@ impl Env<'_> {
                 new_kb.map(|v| v as i64),
                 new_msgs.map(|v| v as i64)
             ])?;
+        // Over a limit before (usage at or above it) and under every limit now: a raised or
+        // removed limit brought the account back within its quota, as an expunge would.
+        let over = |kb: Option<u64>, msgs: Option<u64>| {
+            kb.is_some_and(|l| acct.used_bytes >= l.saturating_mul(1024))
+                || msgs.is_some_and(|l| acct.used_messages >= l)
+        };
+        let back_within = over(acct.quota_kb, acct.quota_messages) && !over(new_kb, new_msgs);
         acct.quota_kb = new_kb;
         acct.quota_messages = new_msgs;
-        let e = self.quota_event(
+        let mut events = vec![self.quota_event(
             EventType::QuotaChange,
             &acct,
             acct.used_bytes,
             acct.used_messages,
             None,
-        );
-        done(Output::Quota(info(&acct)), vec![e], Vec::new())
+        )];
+        if back_within {
+            let mut e = self.quota_event(
+                EventType::QuotaWithin,
+                &acct,
+                acct.used_bytes,
+                acct.used_messages,
+                None,
+            );
+            e.set_extension(vnd::CAUSE, vnd_cause::QUOTA_CHANGE);
+            events.push(e);
+        }
+        done(Output::Quota(info(&acct)), events, Vec::new())
     }
 
     // ---- mailboxes ------------------------------------------------------------------------
@@ -1184,7 +1225,12 @@ impl Env<'_> {
                 &mb.name,
                 Some(mb.uidvalidity),
             ));
-            events.extend(self.quota_within(&acct, freed, gone.len() as u64));
+            events.extend(self.quota_within(
+                &acct,
+                freed,
+                gone.len() as u64,
+                vnd_cause::MAILBOX_DELETE,
+            ));
         }
         done(Output::None, events, vec![mb.id])
     }
@@ -1372,6 +1418,10 @@ impl Env<'_> {
             self.ecx
                 .message_url(&acct.name, &mb.name, mb.uidvalidity, uid),
         );
+        e.mailbox_id = Some(
+            self.ecx
+                .mailbox_url(&acct.name, &mb.name, Some(mb.uidvalidity)),
+        );
         e.messages = Some(mb.messages + 1);
         e.uidnext = Some(uid + 1);
         e.message_size = Some(blob.size());
@@ -1556,6 +1606,9 @@ impl Env<'_> {
         let source_url = self
             .ecx
             .mailbox_url(&acct.name, &src.name, Some(src.uidvalidity));
+        let dst_url = self
+            .ecx
+            .mailbox_url(&acct.name, &dst.name, Some(dst.uidvalidity));
         let mut events = Vec::with_capacity(rows.len() + 1);
         let mut map = Vec::with_capacity(rows.len());
         for (i, (uid, blob_id, size, flags_col, internaldate, _, thread_id)) in
@@ -1582,6 +1635,7 @@ impl Env<'_> {
                 self.ecx
                     .message_url(&acct.name, &dst.name, dst.uidvalidity, new_uid),
             );
+            e.mailbox_id = Some(dst_url.clone());
             e.messages = Some(dst.messages + i as u64 + 1);
             e.uidnext = Some(new_uid + 1);
             e.message_size = Some(*size);
@@ -1592,6 +1646,9 @@ impl Env<'_> {
             }
             e.set_extension(vnd::CAUSE, cause);
             e.set_extension(vnd::SOURCE_MAILBOX_ID, source_url.to_string());
+            // One event per copied message, so its source is one UID; a UID set all the same,
+            // the shape Cyrus' `vnd.cmu.oldUidset` has.
+            e.set_extension(vnd::SOURCE_UIDSET, uid.to_string());
             if let Some(su) = src.special_use {
                 e.set_extension(vnd::SOURCE_SPECIAL_USE, su.as_str());
             }
@@ -1776,6 +1833,32 @@ impl Env<'_> {
         done(Output::None, vec![e], Vec::new())
     }
 
+    /// `vnd.herald.LoginFailed`: `uri` names the server only, since the name tried need not
+    /// be an account. A wrong password against a name that has no account is reported as
+    /// `no-such-user`: the client was told the same either way, the operator wants to know.
+    fn login_failed(&self, user: &str, mechanism: &str, failure: LoginFailure) -> OpResult {
+        let failure = match failure {
+            LoginFailure::BadCredentials => {
+                let exists: bool = self
+                    .conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1)")?
+                    .query_row([user], |r| r.get(0))?;
+                if exists {
+                    failure
+                } else {
+                    LoginFailure::NoSuchUser
+                }
+            }
+            other => other,
+        };
+        let mut e = self.ecx.event(EventType::LoginFailed, user);
+        e.admin = None;
+        e.uri = Some(herald_events::ImapUrl::server(self.ecx.fqdn, None));
+        e.set_extension(vnd::MECHANISM, mechanism);
+        e.set_extension(vnd::REASON, failure.as_str());
+        done(Output::None, vec![e], Vec::new())
+    }
+
     fn expunge(
         &self,
         account_name: &str,
@@ -1797,7 +1880,7 @@ impl Env<'_> {
         e.messages = Some(mb.messages.saturating_sub(uids.len() as u64));
         e.uidnext = Some(mb.uidnext);
         let mut events = vec![e];
-        events.extend(self.quota_within(&acct, freed, uids.len() as u64));
+        events.extend(self.quota_within(&acct, freed, uids.len() as u64, vnd_cause::EXPUNGE));
         done(Output::Expunged(uids), events, vec![mb.id])
     }
 
@@ -1851,7 +1934,7 @@ impl Env<'_> {
                     uids,
                 });
             }
-            events.extend(self.quota_within(&acct, freed_bytes, freed_count));
+            events.extend(self.quota_within(&acct, freed_bytes, freed_count, vnd_cause::EXPIRE));
         }
         done(Output::Expired(report), events, changed)
     }

@@ -26,6 +26,23 @@ async fn open() -> T {
     open_with(|_| {}).await
 }
 
+/// A store whose outbox is empty although `name` exists: the account is created while account
+/// and mailbox events are off, then the store is reopened with every group on. For tests whose
+/// expectations are outbox ids.
+async fn open_with_silent_user(name: &str) -> (T, SessionContext) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path()).with_fqdn(HOST);
+    config.durable = false;
+    config.event_groups = vec![herald_events::EventGroup::Message];
+    let store = Store::open(config.clone()).await.unwrap();
+    store.add_user(&admin(), name, "pw", false).await.unwrap();
+    store.close().await;
+    config.event_groups = Vec::new();
+    let store = Store::open(config).await.unwrap();
+    assert_eq!(store.last_event_id().await.unwrap(), 0);
+    (T { _dir: dir, store }, SessionContext::user("imap", name))
+}
+
 fn admin() -> SessionContext {
     SessionContext::admin_cli()
 }
@@ -38,7 +55,24 @@ impl T {
             .add_user(&admin(), name, "pw", false)
             .await
             .unwrap();
-        assert!(c.events.is_empty(), "account creation emits nothing");
+        self.check(&c.events).await;
+        let expected: Vec<EventType> = [EventType::AccountCreate, EventType::MailboxCreate]
+            .into_iter()
+            .filter(|t| self.store.config().generates(t))
+            .collect();
+        assert_eq!(
+            types(&c.events),
+            expected,
+            "account creation announces the account and its INBOX"
+        );
+        if let [account, inbox] = &c.events[..] {
+            let url = account.uri.as_ref().unwrap();
+            assert_eq!(url.user.as_deref(), Some(name));
+            assert_eq!(url.mailbox, None);
+            let url = inbox.mailbox_id.as_ref().unwrap();
+            assert_eq!(url.mailbox.as_deref(), Some("INBOX"));
+            assert!(url.uidvalidity.is_some());
+        }
         SessionContext::user("imap", name)
     }
 
@@ -222,7 +256,8 @@ async fn one_content_for_many_recipients_is_stored_once() {
         })
     ));
     let c = t.store.check_consistency().await.unwrap();
-    assert_eq!((c.messages, c.blobs, c.events), (3, 1, 3));
+    // Three MessageNew after each account's AccountCreate and INBOX MailboxCreate.
+    assert_eq!((c.messages, c.blobs, c.events), (3, 1, 3 * 2 + 3));
     assert!(c.problems.is_empty(), "{:?}", c.problems);
 }
 
@@ -766,6 +801,12 @@ async fn quota_change_exceed_and_within() {
         e.mailbox_id.as_ref().unwrap().mailbox.as_deref(),
         Some("INBOX")
     );
+    // The quota root is the account, as in QuotaChange and QuotaWithin.
+    let root = e.uri.as_ref().unwrap();
+    assert_eq!(
+        (root.user.as_deref(), root.mailbox.as_deref()),
+        (Some("alice"), None)
+    );
     assert_eq!(
         t.store.fetch(&ctx, "INBOX", None).await.unwrap().len(),
         1,
@@ -787,12 +828,53 @@ async fn quota_change_exceed_and_within() {
         (Some(1), Some(1), Some(1))
     );
     assert_eq!(w.user.as_deref(), Some("alice"));
+    assert_eq!(w.extension(vnd::CAUSE).unwrap(), "expunge");
 
     // Not at a limit before: an expunge emits no QuotaWithin.
     t.append(&ctx, "INBOX", "q", &["\\Deleted"]).await;
     let c = t.store.expunge(&ctx, "INBOX", None).await.unwrap();
     assert_eq!(types(&c.events), [EventType::MessageExpunge]);
     t.consistent().await;
+}
+
+#[tokio::test]
+async fn a_raised_limit_brings_the_account_back_within_its_quota() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store
+        .set_quota(&admin(), "alice", None, Some(2))
+        .await
+        .unwrap();
+    t.append(&ctx, "INBOX", "1", &[]).await;
+    t.append(&ctx, "INBOX", "2", &[]).await;
+    // Still at the limit: a change that leaves it over is QuotaChange alone.
+    let c = t
+        .store
+        .set_quota(&admin(), "alice", Some(100), None)
+        .await
+        .unwrap();
+    assert_eq!(types(&c.events), [EventType::QuotaChange]);
+    let c = t
+        .store
+        .set_quota(&admin(), "alice", None, Some(10))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::QuotaChange, EventType::QuotaWithin]
+    );
+    let w = &c.events[1];
+    assert_eq!(w.extension(vnd::CAUSE).unwrap(), "quota-change");
+    assert_eq!((w.max_messages, w.messages), (Some(10), Some(2)));
+    assert_eq!(w.uri.as_ref().unwrap().mailbox, None, "the quota root");
+    // Raised again while within: no QuotaWithin.
+    let c = t
+        .store
+        .set_quota(&admin(), "alice", None, Some(20))
+        .await
+        .unwrap();
+    assert_eq!(types(&c.events), [EventType::QuotaChange]);
 }
 
 #[tokio::test]
@@ -1418,8 +1500,15 @@ async fn delete_user_emits_mailbox_delete_per_mailbox_and_frees_blobs() {
     t.check(&c.events).await;
     assert_eq!(
         types(&c.events),
-        [EventType::MailboxDelete, EventType::MailboxDelete]
+        [
+            EventType::MailboxDelete,
+            EventType::MailboxDelete,
+            EventType::AccountDelete
+        ]
     );
+    let account = c.events.last().unwrap();
+    assert_eq!(account.user.as_deref(), Some("alice"));
+    assert_eq!(account.service.as_deref(), Some("admincli"));
     assert!(t.store.list_users().await.unwrap().is_empty());
     let k = t.store.check_consistency().await.unwrap();
     assert_eq!((k.messages, k.blobs), (0, 0));
@@ -1514,7 +1603,11 @@ async fn concurrent_operations_commit_independently_in_one_batch() {
     }
     assert_eq!((ok, over), (20, 20));
     let k = t.store.check_consistency().await.unwrap();
-    assert_eq!(k.events, 1 + 40, "QuotaChange, 20 appends, 20 QuotaExceed");
+    assert_eq!(
+        k.events,
+        2 + 1 + 40,
+        "AccountCreate and INBOX, QuotaChange, 20 appends, 20 QuotaExceed"
+    );
     assert!(k.problems.is_empty(), "{:?}", k.problems);
 }
 
@@ -1662,8 +1755,9 @@ async fn reopen_keeps_state_and_ids_continue() {
     ));
     let store = Store::open(config).await.unwrap();
     let c = store.create_mailbox(&ctx, "B", None).await.unwrap();
-    assert_eq!(c.events[0].herald_id(), Some(2));
-    assert_eq!(store.events_after(0, 10).await.unwrap().len(), 2);
+    // AccountCreate, MailboxCreate INBOX, A, then B.
+    assert_eq!(c.events[0].herald_id(), Some(4));
+    assert_eq!(store.events_after(0, 10).await.unwrap().len(), 4);
 }
 
 #[tokio::test]
@@ -1686,8 +1780,13 @@ async fn names_needing_url_escapes_round_trip_through_events() {
         let e = Event::from_json(&row.json).unwrap();
         e.validate().unwrap();
         assert_eq!(e.to_json(), row.json);
-        let url = e.uri.unwrap();
+        let url = e.uri.clone().unwrap();
         assert_eq!(url.user.as_deref(), Some("alice@example.org"));
+        if url.mailbox.as_deref() != Some("Entwürfe/Q1 2026; [x]") {
+            // The account and its INBOX.
+            assert!(e.herald_id() <= Some(2));
+            continue;
+        }
         assert_eq!(url.mailbox.as_deref(), Some("Entwürfe/Q1 2026; [x]"));
     }
 }
@@ -2737,8 +2836,7 @@ fn keep_newest(n: u64) -> RetentionPolicy {
 
 #[tokio::test]
 async fn retention_removes_only_acknowledged_events_never_parked_ones() {
-    let t = open().await;
-    let ctx = t.user("alice").await;
+    let (t, ctx) = open_with_silent_user("alice").await;
     t.events(&ctx, 20).await;
     assert_eq!(t.bounds().await, (Some(1), 20));
     // Nothing configured: nothing goes.
@@ -2797,8 +2895,7 @@ async fn retention_removes_only_acknowledged_events_never_parked_ones() {
 
 #[tokio::test]
 async fn retention_by_age_stops_at_the_first_young_event_and_works_in_batches() {
-    let t = open().await;
-    let ctx = t.user("alice").await;
+    let (t, ctx) = open_with_silent_user("alice").await;
     t.events(&ctx, 10).await;
     let day = 86_400_000;
     let by_age = RetentionPolicy {
@@ -2835,8 +2932,7 @@ async fn retention_by_age_stops_at_the_first_young_event_and_works_in_batches() 
 
 #[tokio::test]
 async fn event_times_and_outbox_bounds() {
-    let t = open().await;
-    let ctx = t.user("alice").await;
+    let (t, ctx) = open_with_silent_user("alice").await;
     assert_eq!(
         t.store.outbox_bounds().await.unwrap(),
         OutboxBounds::default()
@@ -2860,4 +2956,171 @@ async fn event_times_and_outbox_bounds() {
     assert!(t.store.is_open());
     t.store.close().await;
     assert!(!t.store.is_open());
+}
+
+// ---- accounts and authentication (RFC 5423 Appendix A, `vnd.herald.*`) ------------------------
+
+#[tokio::test]
+async fn account_creation_announces_the_account_then_its_inbox_in_one_transaction() {
+    let t = open().await;
+    let c = t
+        .store
+        .add_user(&admin(), "alice", "pw", false)
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [account, inbox] = &c.events[..] else {
+        panic!("{:?}", types(&c.events))
+    };
+    assert_eq!(account.event, EventType::AccountCreate);
+    assert_eq!(account.service.as_deref(), Some("admincli"));
+    assert_eq!(inbox.event, EventType::MailboxCreate);
+    assert_eq!(account.timestamp, inbox.timestamp, "one transaction");
+    let info = t
+        .store
+        .mailbox(&SessionContext::user("imap", "alice"), "INBOX")
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox.mailbox_id.as_ref().unwrap().uidvalidity,
+        Some(info.uidvalidity)
+    );
+    // A refused creation commits nothing.
+    let before = t.last().await;
+    assert!(
+        t.store
+            .add_user(&admin(), "alice", "pw", false)
+            .await
+            .is_err()
+    );
+    assert_eq!(t.last().await, before);
+}
+
+#[tokio::test]
+async fn password_change_is_announced_without_the_password() {
+    let t = open().await;
+    t.user("alice").await;
+    let c = t
+        .store
+        .set_password(&admin(), "alice", "s3cret-pw")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::PasswordChange);
+    assert_eq!(e.user.as_deref(), Some("alice"));
+    let json = e.to_json();
+    assert!(
+        !json.contains("s3cret") && !json.contains("argon2"),
+        "{json}"
+    );
+    let hash = crate::password::hash("other-pw").unwrap();
+    let c = t
+        .store
+        .set_password_hashed(&admin(), "alice", &hash)
+        .await
+        .unwrap();
+    assert_eq!(types(&c.events), [EventType::PasswordChange]);
+    // An unknown account: an error, and no event.
+    let before = t.last().await;
+    assert!(
+        t.store
+            .set_password(&admin(), "nobody", "x-pw")
+            .await
+            .is_err()
+    );
+    assert_eq!(t.last().await, before);
+}
+
+#[tokio::test]
+async fn login_failures_are_recorded_with_the_client_and_reason() {
+    let t = open().await;
+    t.user("alice").await;
+    let ctx = SessionContext::connection(
+        "imap",
+        "192.0.2.7:50123".parse().unwrap(),
+        "127.0.0.1:143".parse().unwrap(),
+    );
+    let cases = [
+        ("alice", LoginFailure::BadCredentials, "bad-credentials"),
+        ("mallory", LoginFailure::BadCredentials, "no-such-user"),
+        ("alice", LoginFailure::RateLimited, "rate-limited"),
+        ("alice", LoginFailure::PlaintextRefused, "plaintext-refused"),
+    ];
+    for (user, failure, reason) in cases {
+        let c = t
+            .store
+            .login_failed(&ctx, user, "PLAIN", failure)
+            .await
+            .unwrap();
+        t.check(&c.events).await;
+        let [e] = &c.events[..] else { panic!() };
+        assert_eq!(e.event, EventType::LoginFailed);
+        assert_eq!(e.user.as_deref(), Some(user));
+        assert_eq!(e.admin, None);
+        assert_eq!(e.client_ip, Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(e.client_port, Some(50123));
+        assert_eq!(e.server_port, Some(143));
+        assert_eq!(e.service.as_deref(), Some("imap"));
+        assert_eq!(e.extension(vnd::MECHANISM).unwrap(), "PLAIN");
+        assert_eq!(e.extension(vnd::REASON).unwrap(), reason);
+        assert_eq!(e.uri.as_ref().unwrap().user, None);
+    }
+    // A name too long to be anyone's is cut, not stored whole.
+    let long = "x".repeat(10_000);
+    let c = t
+        .store
+        .login_failed(&ctx, &long, "PLAIN", LoginFailure::BadCredentials)
+        .await
+        .unwrap();
+    assert_eq!(c.events[0].user.as_ref().map(String::len), Some(256));
+}
+
+#[tokio::test]
+async fn message_events_carry_mailbox_id_and_copies_their_source_uids() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store.create_mailbox(&ctx, "Work", None).await.unwrap();
+    for i in 0..3 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+    }
+    let inbox = t.store.mailbox(&ctx, "INBOX").await.unwrap();
+    let c = t
+        .store
+        .copy(&ctx, "INBOX", &uids("2:3"), "Work")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let sources: Vec<String> = c
+        .events
+        .iter()
+        .map(|e| e.extension(vnd::SOURCE_UIDSET).unwrap().to_string())
+        .collect();
+    assert_eq!(sources, ["\"2\"", "\"3\""]);
+    let c = t
+        .store
+        .move_messages(&ctx, "INBOX", &uids("1"), "Work")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        c.events[0].extension(vnd::SOURCE_UIDSET).unwrap().as_str(),
+        Some("1")
+    );
+    for row in t.store.events_after(0, 100).await.unwrap() {
+        let e = Event::from_json(&row.json).unwrap();
+        if e.event.group() != Some(herald_events::EventGroup::Message)
+            && e.event.group() != Some(herald_events::EventGroup::Flags)
+        {
+            continue;
+        }
+        let id = e
+            .mailbox_id
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}", row.json));
+        assert!(id.uidvalidity.is_some() && id.uid.is_none(), "{}", row.json);
+        if e.event == EventType::MessageExpunge {
+            assert_eq!(id.uidvalidity, Some(inbox.uidvalidity));
+        }
+    }
 }

@@ -375,6 +375,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         herald_notify::dispatch::Options {
             content_links: content_links.clone(),
             sinks: herald_notify::dispatch::store_sinks(store.clone()),
+            body_structure: Some(Arc::new(body_structure)),
         },
     )
     .await
@@ -575,4 +576,12 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         }
     }
     Ok(code)
+}
+
+/// A message's BODYSTRUCTURE as IMAP FETCH shows it, for the `bodyStructure` event parameter
+/// (the IMAP crate's MIME code, so an event and a FETCH never disagree).
+fn body_structure(raw: &[u8]) -> Option<String> {
+    let message = herald_imap::mime::parse(raw)?;
+    let text = herald_imap::mime::body_structure(&message, true);
+    Some(String::from_utf8_lossy(&text).into_owned())
 }

@@ -1,0 +1,159 @@
+//! Herald's account and authentication events, and the parameters added for consumers that
+//! follow mailboxes from events alone, end to end: the real `herald serve`, accounts made with
+//! the real `herald user` commands, logins by Python's imaplib, deliveries by smtplib, and the
+//! events as the event log (`events.jsonl`) and a subscription's file sink hold them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Server;
+use herald_events::{Event, EventType, vnd};
+
+fn of(events: &[Event], t: EventType) -> Vec<&Event> {
+    events.iter().filter(|e| e.event == t).collect()
+}
+
+#[test]
+fn account_lifecycle_and_failed_logins_reach_the_stream() {
+    let server = Server::start("");
+
+    // `herald user add`: the account, then its INBOX with its UIDVALIDITY.
+    server.add_user("alice", "alice-pw");
+    let new = server.wait_for(0, |e| e.iter().any(|e| e.event == EventType::MailboxCreate));
+    let kinds: Vec<&str> = new.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["vnd.herald.AccountCreate", "MailboxCreate"]);
+    assert_eq!(new[0].user.as_deref(), Some("alice"));
+    assert_eq!(new[0].service.as_deref(), Some("admincli"));
+    let inbox = new[1].mailbox_id.as_ref().unwrap();
+    assert_eq!(inbox.mailbox.as_deref(), Some("INBOX"));
+    assert!(inbox.uidvalidity.is_some());
+
+    // A wrong password over IMAP: exactly one LoginFailed, with the client, never the password.
+    let imap = server.port("imap").to_string();
+    let secret = "Tr0ub4dor-and-3";
+    let mark = server.settled();
+    assert_eq!(
+        server
+            .python("imap_login.py", &[&imap, "alice", secret, "--wrong"])
+            .trim(),
+        "refused"
+    );
+    server.wait_for(mark, |e| !of(e, EventType::LoginFailed).is_empty());
+    let end = server.settled();
+    let after = server.events()[mark..end].to_vec();
+    let mark = end;
+    let failed = of(&after, EventType::LoginFailed);
+    assert_eq!(failed.len(), 1, "{after:#?}");
+    let e = failed[0];
+    assert_eq!(e.user.as_deref(), Some("alice"));
+    assert_eq!(e.service.as_deref(), Some("imap"));
+    assert_eq!(e.client_ip, Some("127.0.0.1".parse().unwrap()));
+    assert!(e.client_port.is_some());
+    assert_eq!(e.server_port, Some(server.port("imap")));
+    assert_eq!(e.extension(vnd::MECHANISM).unwrap(), "LOGIN");
+    assert_eq!(e.extension(vnd::REASON).unwrap(), "bad-credentials");
+    e.validate().unwrap();
+    assert!(of(&after, EventType::Login).is_empty());
+    let log = std::fs::read_to_string(server.data.join("events.jsonl")).unwrap();
+    assert!(!log.contains(secret), "the password reached the event log");
+
+    // A name with no account: the client hears the same, the event says which.
+    assert_eq!(
+        server
+            .python("imap_login.py", &[&imap, "mallory", secret, "--wrong"])
+            .trim(),
+        "refused"
+    );
+    let more = server.wait_for(mark, |e| !of(e, EventType::LoginFailed).is_empty());
+    let e = of(&more, EventType::LoginFailed)[0];
+    assert_eq!(e.user.as_deref(), Some("mallory"));
+    assert_eq!(e.extension(vnd::REASON).unwrap(), "no-such-user");
+
+    // POP3 USER/PASS: the same event, from `pop`.
+    let mark = server.settled();
+    let pop3 = server.port("pop3").to_string();
+    assert_eq!(
+        server
+            .python("pop3_wrong.py", &[&pop3, "alice", secret])
+            .trim(),
+        "refused"
+    );
+    let more = server.wait_for(mark, |e| !of(e, EventType::LoginFailed).is_empty());
+    let e = of(&more, EventType::LoginFailed)[0];
+    assert_eq!(e.service.as_deref(), Some("pop"));
+    assert_eq!(e.extension(vnd::MECHANISM).unwrap(), "USER");
+    assert_eq!(e.extension(vnd::REASON).unwrap(), "bad-credentials");
+    assert_eq!(e.client_ip, Some("127.0.0.1".parse().unwrap()));
+
+    // `herald user passwd` and `herald user del`.
+    let mark = server.settled();
+    server.admin(&["user", "passwd", "alice", "--password", "new-alice-pw"]);
+    let changed = server.wait_for(mark, |e| !of(e, EventType::PasswordChange).is_empty());
+    let e = of(&changed, EventType::PasswordChange)[0];
+    assert_eq!(e.user.as_deref(), Some("alice"));
+    let log = std::fs::read_to_string(server.data.join("events.jsonl")).unwrap();
+    assert!(!log.contains("new-alice-pw") && !log.contains("argon2"));
+    let mark = server.settled();
+    server.admin(&["user", "del", "alice"]);
+    let gone = server.wait_for(mark, |e| !of(e, EventType::AccountDelete).is_empty());
+    let kinds: Vec<&str> = gone.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["MailboxDelete", "vnd.herald.AccountDelete"]);
+
+    // Everything the server wrote passes `herald events check`.
+    let check = common::herald()
+        .args(["events", "check"])
+        .arg(server.data.join("events.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let (status, _dir) = server.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn a_subscription_naming_body_structure_gets_it_with_mailbox_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("structured.jsonl");
+    let server = Server::start_in(
+        dir,
+        &format!(
+            "[[subscription]]\nname = \"structured\"\nevents = [\"MessageNew\"]\n\
+             params = [\"uri\", \"mailboxID\", \"bodyStructure\"]\n\
+             sink = {{ type = \"file\", path = {:?} }}\n",
+            sink.display().to_string()
+        ),
+    );
+    server.add_user("dave", "pw");
+    let lmtp = server.port("lmtp").to_string();
+    server.python("lmtp_bulk.py", &[&lmtp, "dave", "1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let line = loop {
+        let text = std::fs::read_to_string(&sink).unwrap_or_default();
+        if let Some(l) = text.lines().next() {
+            break l.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing delivered");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let e = Event::from_json(&line).unwrap();
+    assert_eq!(e.event, EventType::MessageNew);
+    let structure = e
+        .body_structure
+        .as_deref()
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(structure.starts_with("(\"TEXT\" \"PLAIN\""), "{structure}");
+    let mailbox = e.mailbox_id.as_ref().unwrap();
+    assert_eq!(mailbox.mailbox.as_deref(), Some("INBOX"));
+    assert_eq!(mailbox.uidvalidity, e.uri.as_ref().unwrap().uidvalidity);
+    // The event log, which asks for no parameter by name, has no BODYSTRUCTURE.
+    let logged = server.wait_for(0, |e| !of(e, EventType::MessageNew).is_empty());
+    assert!(
+        of(&logged, EventType::MessageNew)[0]
+            .body_structure
+            .is_none()
+    );
+}
