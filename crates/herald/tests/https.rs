@@ -405,7 +405,8 @@ fn links_never_name_a_wildcard_address() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&format!(
         "[http]\nlisten = [\"0.0.0.0:0\"]\npublic_url = \"https://mail.example.org\"\n\
-         [[subscription]]\nname = \"big\"\ncontent = {{ max_bytes = 10 }}\n\
+         [[subscription]]\nname = \"big\"\nevents = [\"MessageNew\"]\n\
+         content = {{ max_bytes = 10 }}\n\
          sink = {{ type = \"file\", path = \"{}\" }}\n",
         dir.path().join("big.jsonl").display()
     ));
