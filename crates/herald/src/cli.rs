@@ -39,6 +39,10 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run Herald: every listener, the event log; stops gracefully on SIGINT/SIGTERM.
+    #[command(after_help = "Examples:\n  \
+        herald serve                                   # embedded default: ./herald-data, loopback ports\n  \
+        herald serve --config /etc/herald/herald.toml  # see examples/herald.toml\n\n\
+        SIGHUP re-reads the TLS certificate and key.")]
     Serve,
     /// Work with event streams.
     #[command(subcommand)]
@@ -283,6 +287,7 @@ pub struct PasswordArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum QuotaCommand {
     /// Set an account's limits (emits QuotaChange); a limit not given stays as it is.
+    #[command(after_help = "Example:\n  herald quota set alice --storage-kb 1048576 --messages 50000")]
     Set {
         /// Account name.
         name: String,
@@ -298,6 +303,9 @@ pub enum QuotaCommand {
 /// Arguments of `herald expire`.
 #[derive(Debug, Clone, Args)]
 #[command(args_conflicts_with_subcommands = true)]
+#[command(after_help = "Examples:\n  \
+    herald expire policy alice Trash --days 30   # Trash keeps 30 days of mail\n  \
+    herald expire                                # apply every policy now")]
 pub struct ExpireArgs {
     /// Set a policy instead of applying them.
     #[command(subcommand)]
@@ -340,6 +348,9 @@ pub enum EventsCommand {
 
 /// Arguments of `herald events tail`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    herald events tail --from 1200 --follow\n  \
+    herald events tail --parked")]
 pub struct TailArgs {
     /// Keep printing new events as they are committed.
     #[arg(long, short)]
@@ -368,6 +379,9 @@ pub enum InputFormat {
 
 /// Arguments of `herald events check`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    herald events check herald-data/events.jsonl\n  \
+    herald events check --format dovecot dovecot-events.jsonl -q")]
 pub struct CheckArgs {
     /// File of JSON lines; `-` or nothing reads standard input.
     pub file: Option<PathBuf>,
