@@ -287,7 +287,9 @@ pub struct PasswordArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum QuotaCommand {
     /// Set an account's limits (emits QuotaChange); a limit not given stays as it is.
-    #[command(after_help = "Example:\n  herald quota set alice --storage-kb 1048576 --messages 50000")]
+    #[command(
+        after_help = "Example:\n  herald quota set alice --storage-kb 1048576 --messages 50000"
+    )]
     Set {
         /// Account name.
         name: String,
