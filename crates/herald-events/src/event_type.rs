@@ -328,8 +328,8 @@ impl EventType {
             MailboxSubscribe => "A mailbox was added to the user's subscription list.",
             MailboxUnSubscribe => "A mailbox was removed from the user's subscription list.",
             LoginFailed => {
-                "An IMAP, POP3 or HTTP authentication failed or was refused, once per attempt: \
-                 `user` tried, `clientIP`/`clientPort`, `service`, `vnd.herald.mechanism` and \
+                "An IMAP, POP3 or HTTP authentication failed or was refused, once per attempt \
+                 (refusals by the login limiter: once a minute per client and name): `user` tried, `clientIP`/`clientPort`, `service`, `vnd.herald.mechanism` and \
                  `vnd.herald.reason` (`bad-credentials`, `no-such-user`, `rate-limited`, \
                  `plaintext-refused`, `account-disabled`). Never the password."
             }

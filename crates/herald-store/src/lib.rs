@@ -105,7 +105,19 @@ struct Inner {
     dummy: std::sync::OnceLock<String>,
     /// In-process consumers retention must wait for.
     holds: retention::Holds,
+    /// When a refusal by the login rate limiter was last recorded, per client and name.
+    throttled: std::sync::Mutex<
+        std::collections::HashMap<(Option<std::net::IpAddr>, String), std::time::Instant>,
+    >,
 }
+
+/// A client the login limiter refuses gets one `rate-limited` LoginFailed per name in this
+/// window, not one per attempt: the limiter exists to make a flood of guesses cheap, and a
+/// durable commit per refused guess would make each of them cost an fsync and an outbox row.
+pub const RATE_LIMITED_EVENT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most (client, name) pairs remembered for that; past it the map starts afresh, which at worst
+/// records one more event per pair.
+const MAX_THROTTLED: usize = 10_000;
 
 /// `s` cut to at most `max` bytes, on a character boundary.
 fn cut(s: &str, max: usize) -> &str {
@@ -164,6 +176,7 @@ impl Store {
                 auth_cache,
                 dummy: std::sync::OnceLock::new(),
                 holds: retention::Holds::default(),
+                throttled: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -891,9 +904,11 @@ impl Store {
     }
 
     /// Records a failed or refused authentication as `vnd.herald.LoginFailed`, once per
-    /// attempt: `user` is the name tried, `mechanism` how (`LOGIN`, `PLAIN`, `USER`, `Basic`),
-    /// and the context supplies the client's and server's addresses. The password never
-    /// reaches this function. Overlong names are cut so a client cannot grow the outbox.
+    /// attempt — except refusals by the rate limiter, at most one per client and name per
+    /// [`RATE_LIMITED_EVENT_WINDOW`] (the others commit nothing and return no event): `user`
+    /// is the name tried, `mechanism` how (`LOGIN`, `PLAIN`, `USER`, `Basic`), and the context
+    /// supplies the client's and server's addresses. The password never reaches this function.
+    /// Overlong names are cut so a client cannot grow the outbox.
     pub async fn login_failed(
         &self,
         ctx: &SessionContext,
@@ -901,6 +916,12 @@ impl Store {
         mechanism: &str,
         failure: LoginFailure,
     ) -> Result<Committed<()>> {
+        if failure == LoginFailure::RateLimited && !self.first_refusal(ctx.client_ip, user) {
+            return Ok(Committed {
+                value: (),
+                events: Vec::new(),
+            });
+        }
         let op = Op::LoginFailed {
             user: cut(user, 256).to_owned(),
             mechanism: cut(mechanism, 32).to_owned(),
@@ -911,6 +932,32 @@ impl Store {
         ctx.user = None;
         ctx.auth_user = None;
         self.run(&ctx, op, |_| Some(())).await
+    }
+
+    /// Whether a rate-limited attempt of `user` from `ip` is the first in the window (and
+    /// remembers it if so).
+    fn first_refusal(&self, ip: Option<std::net::IpAddr>, user: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut seen = self
+            .inner
+            .throttled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (ip, cut(user, 256).to_owned());
+        if seen
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < RATE_LIMITED_EVENT_WINDOW)
+        {
+            return false;
+        }
+        if seen.len() >= MAX_THROTTLED {
+            seen.retain(|_, at| now.duration_since(*at) < RATE_LIMITED_EVENT_WINDOW);
+            if seen.len() >= MAX_THROTTLED {
+                seen.clear();
+            }
+        }
+        seen.insert(key, now);
+        true
     }
 
     /// Records the end of the session's login (RFC 5423 §4.3 Logout) with how it ended and how

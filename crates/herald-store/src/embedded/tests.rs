@@ -3066,6 +3066,35 @@ async fn login_failures_are_recorded_with_the_client_and_reason() {
         assert_eq!(e.extension(vnd::REASON).unwrap(), reason);
         assert_eq!(e.uri.as_ref().unwrap().user, None);
     }
+    // A flood the rate limiter refuses is one event per client and name in a minute, not
+    // one durable commit per guess; another client or name is recorded at once.
+    let before = t.last().await;
+    for _ in 0..50 {
+        let c = t
+            .store
+            .login_failed(&ctx, "alice", "PLAIN", LoginFailure::RateLimited)
+            .await
+            .unwrap();
+        assert!(c.events.is_empty());
+    }
+    assert_eq!(
+        t.last().await,
+        before,
+        "nothing committed for repeated refusals"
+    );
+    let other = SessionContext::connection(
+        "imap",
+        "192.0.2.8:50124".parse().unwrap(),
+        "127.0.0.1:143".parse().unwrap(),
+    );
+    for (ctx, user) in [(&other, "alice"), (&ctx, "bob")] {
+        let c = t
+            .store
+            .login_failed(ctx, user, "PLAIN", LoginFailure::RateLimited)
+            .await
+            .unwrap();
+        assert_eq!(c.events.len(), 1, "{user}");
+    }
     // A name too long to be anyone's is cut, not stored whole.
     let long = "x".repeat(10_000);
     let c = t
