@@ -55,6 +55,7 @@ use std::sync::Arc;
 pub struct SinkPolicy {
     file_sink_dir: Option<PathBuf>,
     webhook_hosts: Vec<Glob>,
+    push_hosts: Vec<Glob>,
 }
 
 /// A file created for a new file sink: removed when dropped, unless [`CreatedFile::keep`] says
@@ -88,7 +89,23 @@ impl SinkPolicy {
                 .iter()
                 .map(|p| Glob::new(&p.to_ascii_lowercase()))
                 .collect(),
+            push_hosts: config
+                .push_hosts
+                .iter()
+                .map(|p| Glob::new(&p.to_ascii_lowercase()))
+                .collect(),
         }
+    }
+
+    /// Checks the host of a WebPush endpoint a user registers against `[http] push_hosts`
+    /// (any host when empty). `host` as the endpoint's URL parser reads it: lower case.
+    pub(crate) fn admit_push_host(&self, host: &str) -> Result<(), ApiError> {
+        if self.push_hosts.is_empty() || self.push_hosts.iter().any(|g| g.matches(host)) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "push service host `{host}` is not allowed by [http] push_hosts"
+        )))
     }
 
     /// Checks the sink of a subscription about to be created through the API. A file sink's

@@ -66,6 +66,11 @@ pub struct HttpConfig {
     /// through the admin API must target; empty = any host.
     #[serde(default)]
     pub webhook_hosts: Vec<String>,
+    /// Host patterns (as `webhook_hosts`) that WebPush endpoints users register over
+    /// `POST /push/subscriptions` must name; empty = any host. Herald POSTs to a registered
+    /// endpoint, so an operator can hold users to the browsers' push services.
+    #[serde(default)]
+    pub push_hosts: Vec<String>,
     /// Most concurrent live streams (default 1000); more get 503.
     pub max_streams: Option<usize>,
     /// Most concurrent live streams one account may open (default 10); more get 429.

@@ -93,6 +93,12 @@ pub async fn create(
     let Json(sub) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     check_subscription(&sub.endpoint, &sub.keys.p256dh, &sub.keys.auth)
         .map_err(ApiError::BadRequest)?;
+    let host = herald_notify::sink::webpush::check_endpoint(&sub.endpoint)
+        .map_err(ApiError::BadRequest)?
+        .host_str()
+        .unwrap_or_default()
+        .to_owned();
+    state.sink_policy.admit_push_host(&host)?;
     let created_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -877,6 +877,51 @@ async fn webhook_hosts_bounds_api_webhooks() {
 }
 
 #[tokio::test]
+async fn push_hosts_bounds_the_push_endpoints_users_register() {
+    let s = Server::start_full(AuthLimiter::default(), Duration::from_secs(15), |_| {
+        "push_hosts = [\"*.push.example.org\"]".into()
+    })
+    .await;
+    // A browser's PushSubscription.toJSON(): a P-256 point and a 16-byte secret.
+    let p256dh =
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    let register = |endpoint: &str| {
+        let body = serde_json::json!({
+            "endpoint": endpoint,
+            "keys": { "p256dh": p256dh, "auth": "BTBZMqHH6r4Tts7J_aSIgg" }
+        });
+        let url = s.url("/push/subscriptions");
+        async move {
+            let r = client()
+                .post(url)
+                .basic_auth("root", Some("root-pw"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (status, body) = register("https://eu.PUSH.example.org/send/abc").await;
+    assert_eq!(status, 201, "{body}");
+    for endpoint in [
+        "https://push.example.org.evil.test/send/abc",
+        "https://internal.example.net/admin",
+    ] {
+        let (status, body) = register(endpoint).await;
+        assert_eq!(status, 403, "{endpoint}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("push_hosts"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn api_subscription_names_are_bounded_and_unique() {
     let s = Server::start().await;
     let stdout = |name: &str| serde_json::json!({ "name": name, "sink": { "type": "stdout" } });
