@@ -299,13 +299,7 @@ pub struct ImapSource {
 impl ImapSource {
     /// Connects, secures the connection as asked, and logs in.
     pub async fn connect(args: &ImapImportArgs) -> anyhow::Result<ImapSource> {
-        let password = std::fs::read_to_string(&args.password_file)
-            .with_context(|| format!("cannot read {}", args.password_file.display()))?;
-        let password = password
-            .strip_suffix('\n')
-            .map(|p| p.strip_suffix('\r').unwrap_or(p))
-            .unwrap_or(&password)
-            .to_owned();
+        let password = super::user::read_secret(&args.password_file)?;
         let security = args.security();
         let port = args.port.unwrap_or(match security {
             ImapSecurity::Tls => 993,

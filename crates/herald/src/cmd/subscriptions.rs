@@ -199,7 +199,7 @@ fn base_url(url: Option<&str>, listen: &[SocketAddr]) -> String {
 /// Credentials from `--token-file`, `--user` (+ password), or `HERALD_TOKEN`.
 fn credentials(args: &SubscriptionsArgs) -> anyhow::Result<Auth> {
     if let Some(path) = &args.token_file {
-        let token = first_line_of(path)?;
+        let token = super::user::read_secret(path)?;
         if token.is_empty() {
             bail!("the token file {} is empty", path.display());
         }
@@ -207,12 +207,7 @@ fn credentials(args: &SubscriptionsArgs) -> anyhow::Result<Auth> {
     }
     if let Some(user) = &args.user {
         let password = match &args.password_file {
-            Some(path) if path.as_os_str() == "-" => {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                line.trim_end_matches(['\r', '\n']).to_owned()
-            }
-            Some(path) => first_line_of(path)?,
+            Some(path) => super::user::read_secret(path)?,
             None if std::io::stdin().is_terminal() => super::user::prompt("Password: ")?,
             None => {
                 bail!("--user {user} needs --password-file FILE (or `-`) when not at a terminal")
@@ -227,12 +222,6 @@ fn credentials(args: &SubscriptionsArgs) -> anyhow::Result<Auth> {
              a terminal), or set HERALD_TOKEN; an administrator's are needed"
         ),
     }
-}
-
-fn first_line_of(path: &std::path::Path) -> anyhow::Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text.lines().next().unwrap_or("").to_owned())
 }
 
 /// The list as a table, one row per subscription.

@@ -75,19 +75,12 @@ fn read_password(args: &PasswordArgs) -> anyhow::Result<Given> {
     let (password, source) = if let Some(p) = &args.password {
         (p.clone(), "--password".to_owned())
     } else if let Some(path) = &args.password_file {
-        if path.as_os_str() == "-" {
-            (
-                first_line(std::io::stdin().lock())?,
-                "standard input".into(),
-            )
+        let source = if path.as_os_str() == "-" {
+            "standard input".to_owned()
         } else {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot read the password file {}", path.display()))?;
-            (
-                first_line(std::io::BufReader::new(file))?,
-                path.display().to_string(),
-            )
-        }
+            path.display().to_string()
+        };
+        (read_secret(path)?, source)
     } else {
         (prompt_twice()?, "the prompt".into())
     };
@@ -95,6 +88,17 @@ fn read_password(args: &PasswordArgs) -> anyhow::Result<Given> {
         bail!("the password from {source} is empty; an account needs a password");
     }
     Ok(Given::Clear(password))
+}
+
+/// The first line of a file holding a password or token (`-`: standard input), without its
+/// line ending: what every `--password-file`, `--token-file` of the CLI reads.
+pub(super) fn read_secret(path: &std::path::Path) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        return first_line(std::io::stdin().lock());
+    }
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    first_line(std::io::BufReader::new(file))
 }
 
 /// The first line without its line ending (a file written by `echo` ends in one).
