@@ -23,7 +23,6 @@ use herald_notify::SinkConfig;
 use herald_notify::sink::webpush::{MAX_PER_USER, VapidKey, check_subscription};
 use herald_store::{PushSubscription, StoreError};
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The keys of a browser's push subscription.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,18 +90,11 @@ pub async fn create(
     body: Result<Json<PushSubscriptionJson>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PushSubscriptionJson>), ApiError> {
     let Json(sub) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    check_subscription(&sub.endpoint, &sub.keys.p256dh, &sub.keys.auth)
+    let endpoint = check_subscription(&sub.endpoint, &sub.keys.p256dh, &sub.keys.auth)
         .map_err(ApiError::BadRequest)?;
-    let host = herald_notify::sink::webpush::check_endpoint(&sub.endpoint)
-        .map_err(ApiError::BadRequest)?
-        .host_str()
-        .unwrap_or_default()
-        .to_owned();
+    let host = endpoint.host_str().unwrap_or_default().to_owned();
     state.sink_policy.admit_push_host(&host)?;
-    let created_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let created_ms = herald_store::now_ms();
     let record = PushSubscription {
         user: caller.user.clone(),
         endpoint: sub.endpoint,

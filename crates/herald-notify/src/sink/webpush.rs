@@ -326,12 +326,17 @@ pub fn check_endpoint(endpoint: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
-/// Checks what a browser's `PushSubscription.toJSON()` gave, as a user registers it.
-pub fn check_subscription(endpoint: &str, p256dh: &str, auth: &str) -> Result<(), String> {
-    check_endpoint(endpoint)?;
+/// Checks what a browser's `PushSubscription.toJSON()` gave, as a user registers it; returns
+/// the endpoint as parsed (its host is what `[http] push_hosts` is checked against).
+pub fn check_subscription(
+    endpoint: &str,
+    p256dh: &str,
+    auth: &str,
+) -> Result<reqwest::Url, String> {
+    let url = check_endpoint(endpoint)?;
     parse_p256dh(p256dh)?;
     parse_auth(auth)?;
-    Ok(())
+    Ok(url)
 }
 
 /// The application server's VAPID key (RFC 8292).
