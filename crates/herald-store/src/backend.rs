@@ -22,11 +22,12 @@
 //! A PostgreSQL backend adds a variant; callers keep using `Store`.
 
 use crate::blobs::BlobRef;
+use crate::context::SessionContext;
 use crate::embedded::Embedded;
+use crate::error::Result;
 use crate::flags::FlagMode;
 use crate::model::*;
 use crate::threading::ThreadKeys;
-use crate::{Result, SessionContext};
 use herald_events::{Event, UidSet};
 use std::future::Future;
 use tokio::sync::watch;

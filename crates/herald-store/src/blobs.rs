@@ -25,7 +25,7 @@
 //! removes orphans older than an hour (younger ones may belong to another process's delivery
 //! in flight).
 
-use crate::Result;
+use crate::error::Result;
 use ring::digest;
 use std::fs::{self, File};
 use std::io::Write;

@@ -71,8 +71,8 @@ impl SessionContext {
     }
 
     /// The account the session acts on.
-    pub(crate) fn account(&self) -> crate::Result<&str> {
-        self.user.as_deref().ok_or(crate::StoreError::NoUser)
+    pub(crate) fn account(&self) -> crate::error::Result<&str> {
+        self.user.as_deref().ok_or(crate::error::StoreError::NoUser)
     }
 }
 

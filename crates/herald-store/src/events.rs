@@ -5,7 +5,7 @@
 //! `clientPort`, `serverDomain`, `serverPort`, `serverFQDN`, `pid` and `process`, and builds the
 //! IMAP URLs with the server's name, so no operation can forget one.
 
-use crate::SessionContext;
+use crate::context::SessionContext;
 use herald_events::{Event, EventType, ImapUrl, Timestamp};
 
 /// The `process` parameter of every event.

@@ -6,7 +6,7 @@
 //! column, which is all FETCH FLAGS needs and keeps a delivery to one row; `\Recent` is a
 //! session property, never stored, and may not be set by a client.
 
-use crate::{Result, StoreError};
+use crate::error::{Result, StoreError};
 use herald_events::{FlagNames, SYSTEM_FLAGS};
 
 /// How STORE combines the given flags with a message's flags.

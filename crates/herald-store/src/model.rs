@@ -59,14 +59,16 @@ impl fmt::Display for SpecialUse {
 }
 
 impl FromStr for SpecialUse {
-    type Err = crate::StoreError;
+    type Err = crate::error::StoreError;
     /// Parses `\Junk` or `Junk`, any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bare = s.strip_prefix('\\').unwrap_or(s);
         SpecialUse::ALL
             .into_iter()
             .find(|u| u.as_str()[1..].eq_ignore_ascii_case(bare))
-            .ok_or_else(|| crate::StoreError::InvalidArgument(format!("unknown SPECIAL-USE `{s}`")))
+            .ok_or_else(|| {
+                crate::error::StoreError::InvalidArgument(format!("unknown SPECIAL-USE `{s}`"))
+            })
     }
 }
 
@@ -440,4 +442,45 @@ pub struct ParkedEvent {
     pub reason: String,
     /// When it was parked, ms since the epoch.
     pub parked_ms: i64,
+}
+
+/// Values of `vnd.herald.cause` on MessageAppend (and on a move's MessageExpunge), and on
+/// QuotaWithin: what brought the account back under its quota.
+pub mod vnd_cause {
+    /// QuotaWithin: a client expunged messages (IMAP, POP3).
+    pub const EXPUNGE: &str = "expunge";
+    /// QuotaWithin: the expiry policy removed messages.
+    pub const EXPIRE: &str = "expire";
+    /// QuotaWithin: a mailbox was deleted with its messages.
+    pub const MAILBOX_DELETE: &str = "mailbox-delete";
+    /// QuotaWithin: an administrator raised or removed a limit.
+    pub const QUOTA_CHANGE: &str = "quota-change";
+    /// IMAP APPEND.
+    pub const APPEND: &str = "append";
+    /// IMAP COPY.
+    pub const COPY: &str = "copy";
+    /// IMAP MOVE.
+    pub const MOVE: &str = "move";
+    /// `herald import` (Maildir, mbox, another IMAP server).
+    pub const IMPORT: &str = "import";
+}
+
+/// One recipient of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The account.
+    pub user: String,
+    /// Target mailbox; `None` is INBOX.
+    pub mailbox: Option<String>,
+    /// The SMTP envelope as the `envelope` parameter carries it: the MAIL FROM line and this
+    /// recipient's RCPT TO line, CRLF-terminated.
+    pub envelope: String,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

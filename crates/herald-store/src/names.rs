@@ -8,7 +8,7 @@
 //! because URLs resolve them (RFC 3986 §5.2.4), which would make one user's event name another's
 //! mailbox.
 
-use crate::{Result, StoreError};
+use crate::error::{Result, StoreError};
 
 /// The hierarchy separator.
 pub const SEPARATOR: char = '/';

@@ -17,12 +17,16 @@
 //! caller that sees its commit can rely on waiters having been woken. Another process writing to the
 //! same data directory (the CLI while the server runs) cannot reach these channels;
 //! `Store::wait_for_events` therefore also polls the database every
-//! [`CROSS_PROCESS_POLL`](crate::CROSS_PROCESS_POLL).
+//! [`CROSS_PROCESS_POLL`].
 
-use crate::StoredEvent;
+use crate::model::StoredEvent;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// How often [`Store::wait_for_events`](crate::Store::wait_for_events) looks for commits made by another process.
+pub const CROSS_PROCESS_POLL: Duration = Duration::from_millis(250);
 
 /// Committed events kept in memory: a few seconds of a busy server, about 2 MiB.
 pub(crate) const RECENT: usize = 2048;

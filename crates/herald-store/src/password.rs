@@ -14,7 +14,7 @@
 //! (the machine's cores, at least two) — which also keeps a burst of logins from taking every
 //! core. Memory for hashing is therefore bounded by `limit × 19 MiB`, whatever the login count.
 
-use crate::{Result, StoreError};
+use crate::error::{Result, StoreError};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ring::rand::{SecureRandom, SystemRandom};

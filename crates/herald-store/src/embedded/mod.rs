@@ -24,8 +24,10 @@ mod tests;
 
 use crate::backend::{Answer, Applied, Backend, Op, Query};
 use crate::blobs::{self, BlobDir, BlobRef};
+use crate::config::StoreConfig;
+use crate::context::SessionContext;
+use crate::error::{Result, StoreError};
 use crate::notify::Notifier;
-use crate::{Result, SessionContext, StoreConfig, StoreError};
 use rusqlite::{Connection, OptionalExtension};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -19,12 +19,14 @@
 use super::Shared;
 use crate::backend::{Op, Output};
 use crate::blobs::BlobRef;
+use crate::context::SessionContext;
 use crate::error::QuotaResource;
+use crate::error::{Result, StoreError};
 use crate::events::EventCx;
 use crate::flags::{self, FlagMode};
 use crate::model::*;
+use crate::names;
 use crate::threading::{self, ThreadKeys};
-use crate::{Result, SessionContext, StoreError, names, vnd_cause};
 use herald_events::{Event, EventType, FlagNames, SYSTEM_FLAGS, UidSet, vnd};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
@@ -208,8 +210,8 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
 /// Push subscriptions (WebPush sink): no mail state, no events.
 mod push {
     use super::{OpResult, account, done};
-    use crate::StoreError;
     use crate::backend::Output;
+    use crate::error::StoreError;
     use crate::model::PushSubscription;
     use rusqlite::{Connection, params};
 
@@ -254,8 +256,8 @@ mod push {
 /// Delivery state (subscriptions, cursors, parked events): no mail state, no events.
 mod delivery {
     use super::{OpResult, done};
-    use crate::StoreError;
     use crate::backend::Output;
+    use crate::error::StoreError;
     use crate::model::{DeliveryRecord, DeliveryStats};
     use rusqlite::{Connection, params};
 
@@ -1398,7 +1400,7 @@ impl Env<'_> {
                 internal_date_ms,
                 flags::format(&flags),
                 modseq as i64,
-                crate::now_ms(),
+                crate::model::now_ms(),
                 thread_id
             ])?;
         self.conn
@@ -1594,7 +1596,7 @@ impl Env<'_> {
         )?;
         // A copy keeps its thread (RFC 8474 §5.2: THREADID survives COPY and MOVE).
         // COPY and MOVE save the message anew: its SAVEDATE is now (RFC 8514 §1).
-        let saved = crate::now_ms();
+        let saved = crate::model::now_ms();
         let mut addref = self
             .conn
             .prepare_cached("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?1")?;

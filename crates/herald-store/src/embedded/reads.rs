@@ -9,9 +9,10 @@
 use super::Shared;
 use super::ops::{MAILBOX_COLUMNS, Mbox, account, find_mailbox, mailbox_row};
 use crate::backend::{Answer, Query};
+use crate::error::{Result, StoreError};
 use crate::flags;
 use crate::model::*;
-use crate::{Result, StoreError, names};
+use crate::names;
 use herald_events::{Event, UidSet};
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -18,7 +18,7 @@
 //! `AUTOINCREMENT` on `outbox`, `mailboxes` and `accounts` guarantees ids are never reused, even
 //! after rows are deleted — consumers resume on outbox ids and IDLE keys on mailbox ids.
 
-use crate::{Result, StoreError};
+use crate::error::{Result, StoreError};
 use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;

@@ -2804,15 +2804,13 @@ impl T {
     async fn prune_at(&self, policy: RetentionPolicy, now_ms: i64) -> u64 {
         let mut total = 0;
         loop {
+            let (hold, backend) = self.store.test_parts();
             let op = crate::backend::Op::PruneOutbox {
                 policy,
-                hold: self.store.inner.holds.lowest(),
+                hold,
                 now_ms,
             };
-            let applied = self
-                .store
-                .inner
-                .backend
+            let applied = backend
                 .submit(SessionContext::service(PROCESS), op)
                 .await
                 .unwrap();

@@ -17,7 +17,9 @@
 use super::Shared;
 use super::ops;
 use crate::backend::{Applied, Op, Output};
-use crate::{Result, SessionContext, StoreError, StoredEvent};
+use crate::context::SessionContext;
+use crate::error::{Result, StoreError};
+use crate::model::StoredEvent;
 use herald_events::{Event, EventType};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;

@@ -1,0 +1,1339 @@
+//! The [`Store`] facade: the async API the protocol servers and the CLI call. It checks
+//! arguments, hashes passwords, keeps the authentication cache and the login throttle, and turns
+//! each call into one [`Op`] or [`Query`] for whichever backend is open; nothing here knows which
+//! one that is.
+
+use crate::backend::Backend;
+use crate::backend::{Answer, AnyBackend, Op, Output, Query};
+use crate::config::StoreConfig;
+use crate::context::{Identity, SessionContext};
+use crate::embedded::Embedded;
+use crate::error::{Result, StoreError};
+use crate::events::PROCESS;
+use crate::flags::FlagMode;
+use crate::model::*;
+use crate::notify::CROSS_PROCESS_POLL;
+use crate::{auth_cache, backend, blobs, embedded, names, password, retention, threading};
+use herald_events::UidSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+/// An open message store. Cheap to clone; all clones share one backend.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: AnyBackend,
+    config: StoreConfig,
+    auth_cache: auth_cache::AuthCache,
+    /// The hash verified against when a user does not exist (made with the configured cost).
+    dummy: std::sync::OnceLock<String>,
+    /// In-process consumers retention must wait for.
+    holds: retention::Holds,
+    /// When a refusal by the login rate limiter was last recorded, per client and name.
+    throttled: std::sync::Mutex<
+        std::collections::HashMap<(Option<std::net::IpAddr>, String), std::time::Instant>,
+    >,
+}
+
+/// A client the login limiter refuses gets one `rate-limited` LoginFailed per name in this
+/// window, not one per attempt: the limiter exists to make a flood of guesses cheap, and a
+/// durable commit per refused guess would make each of them cost an fsync and an outbox row.
+pub const RATE_LIMITED_EVENT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most (client, name) pairs remembered for that; past it the map starts afresh, which at worst
+/// records one more event per pair.
+const MAX_THROTTLED: usize = 10_000;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn mismatch() -> StoreError {
+    StoreError::Corrupt("the backend answered with an unexpected kind of result".into())
+}
+
+/// A client address in a log line: `-` when there is none (a local tool), so the field is
+/// never empty for a log pattern to trip on.
+struct LogAddr(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for LogAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => write!(f, "{ip}"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+impl Store {
+    /// Whether `path` holds a store (an embedded database); [`Store::open`] creates one where
+    /// none is, which administrative commands run in the wrong directory should not do.
+    pub fn exists(path: &std::path::Path) -> bool {
+        path.join(embedded::DB_FILE).is_file()
+    }
+
+    /// Opens the embedded store in `config.path`, creating it if needed.
+    pub async fn open(config: StoreConfig) -> Result<Store> {
+        config.password.check()?;
+        password::configure(&config.password);
+        let backend = AnyBackend::Embedded(Embedded::open(config.clone()).await?);
+        let auth_cache = auth_cache::AuthCache::new(config.auth_cache_ttl);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                config,
+                auth_cache,
+                dummy: std::sync::OnceLock::new(),
+                holds: retention::Holds::default(),
+                throttled: std::sync::Mutex::new(std::collections::HashMap::new()),
+            }),
+        })
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Finishes queued work and stops the writer. Other clones then fail with `Closed`.
+    pub async fn close(&self) {
+        self.inner.backend.close().await;
+    }
+
+    /// True while the store accepts mutations: not closed, and its writer running.
+    pub fn is_open(&self) -> bool {
+        self.inner.backend.is_open()
+    }
+
+    /// The lowest position an in-process consumer holds, and the backend, for tests that drive
+    /// an [`Op`] the facade does not expose as it is.
+    #[cfg(test)]
+    pub(crate) fn test_parts(&self) -> (u64, &AnyBackend) {
+        (self.inner.holds.lowest(), &self.inner.backend)
+    }
+
+    async fn run<T>(
+        &self,
+        ctx: &SessionContext,
+        op: Op,
+        pick: impl FnOnce(Output) -> Option<T>,
+    ) -> Result<Committed<T>> {
+        let applied = self.inner.backend.submit(ctx.clone(), op).await?;
+        let value = pick(applied.output).ok_or_else(mismatch)?;
+        Ok(Committed {
+            value,
+            events: applied.events,
+        })
+    }
+
+    async fn query(&self, q: Query) -> Result<Answer> {
+        self.inner.backend.query(q).await
+    }
+
+    // ---- accounts ---------------------------------------------------------------------------
+
+    /// Creates an account with its INBOX: `vnd.herald.AccountCreate`, then MailboxCreate for
+    /// the INBOX, in one transaction.
+    pub async fn add_user(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<Committed<()>> {
+        names::user(name)?;
+        let password_hash = self.hash_password(password).await?;
+        self.add_user_hashed(ctx, name, &password_hash, admin).await
+    }
+
+    /// Creates an account whose password is given as a PHC string hashed elsewhere (e.g. by
+    /// `doveadm pw -s ARGON2ID`); see [`password::check_phc`].
+    pub async fn add_user_hashed(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        password_hash: &str,
+        admin: bool,
+    ) -> Result<Committed<()>> {
+        names::user(name)?;
+        password::check_phc(password_hash)?;
+        let op = Op::AddUser {
+            name: name.to_owned(),
+            password_hash: password_hash.to_owned(),
+            admin,
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// Hashes a new password with the configured cost, off the async threads.
+    async fn hash_password(&self, password: &str) -> Result<String> {
+        password::check(password)?;
+        let pw = password.to_owned();
+        let params = self.inner.config.password;
+        password::run_blocking(move || password::hash_with(&pw, &params)).await?
+    }
+
+    /// Deletes an account, its mailboxes (MailboxDelete each) and messages, then
+    /// `vnd.herald.AccountDelete`, in one transaction.
+    pub async fn delete_user(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
+        let op = Op::DeleteUser {
+            name: name.to_owned(),
+        };
+        let done = self.run(ctx, op, |_| Some(())).await;
+        self.inner.auth_cache.forget_user(name);
+        done
+    }
+
+    /// Sets an account's password (hashed with the configured cost). Logins cached with the
+    /// old one stop working at once (see `auth_cache`). Emits `vnd.herald.PasswordChange`
+    /// (never with the password or its hash).
+    pub async fn set_password(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        password: &str,
+    ) -> Result<Committed<()>> {
+        let password_hash = self.hash_password(password).await?;
+        self.set_password_hashed(ctx, name, &password_hash).await
+    }
+
+    /// Sets an account's password to a PHC string hashed elsewhere (see
+    /// [`password::check_phc`]); cached logins stop working as with [`Store::set_password`].
+    pub async fn set_password_hashed(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<Committed<()>> {
+        password::check_phc(password_hash)?;
+        let op = Op::SetPassword {
+            name: name.to_owned(),
+            password_hash: password_hash.to_owned(),
+        };
+        let done = self.run(ctx, op, |_| Some(())).await;
+        self.inner.auth_cache.forget_user(name);
+        done
+    }
+
+    /// Successful logins held by the authentication cache.
+    pub fn auth_cache_len(&self) -> usize {
+        self.inner.auth_cache.len()
+    }
+
+    /// Every account, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>> {
+        match self.query(Query::Users).await? {
+            Answer::Users(u) => Ok(u),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Checks `auth_user`'s password and whether it may act as `authz` (itself, or anyone when
+    /// an administrator). Costs the same time whether or not the user exists.
+    pub async fn authenticate(
+        &self,
+        auth_user: &str,
+        password: &str,
+        authz: Option<&str>,
+    ) -> Result<Identity> {
+        if password::check(password).is_err() {
+            // No account has such a password (`add_user` refuses them): no need to hash.
+            return Err(StoreError::AuthFailed);
+        }
+        let creds = match self.query(Query::Credentials(auth_user.to_owned())).await? {
+            Answer::Credentials(c) => c,
+            _ => return Err(mismatch()),
+        };
+        let cache = &self.inner.auth_cache;
+        let ok = match &creds {
+            // A login with the same password against the same stored hash succeeded lately.
+            Some((hash, _)) if cache.hit(auth_user, hash, password) => true,
+            _ => {
+                let pw = password.to_owned();
+                let stored = creds.clone();
+                let dummy = match stored {
+                    Some(_) => String::new(),
+                    None => self.dummy_hash().to_owned(),
+                };
+                let ok = password::run_blocking(move || match &stored {
+                    Some((hash, _)) => password::verify(&pw, hash),
+                    None => {
+                        password::verify(&pw, &dummy);
+                        false
+                    }
+                })
+                .await?;
+                if let (true, Some((hash, _))) = (ok, &creds) {
+                    cache.insert(auth_user, hash, password);
+                }
+                ok
+            }
+        };
+        let admin = match creds {
+            Some((_, admin)) if ok => admin,
+            _ => return Err(StoreError::AuthFailed),
+        };
+        let user = authz.unwrap_or(auth_user);
+        if user != auth_user {
+            if !admin {
+                return Err(StoreError::AuthFailed);
+            }
+            match self.query(Query::Credentials(user.to_owned())).await? {
+                Answer::Credentials(Some(_)) => {}
+                _ => return Err(StoreError::AuthFailed),
+            }
+        }
+        Ok(Identity {
+            user: user.to_owned(),
+            auth_user: auth_user.to_owned(),
+            admin,
+        })
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.inner
+            .dummy
+            .get_or_init(|| password::dummy(&self.inner.config.password))
+    }
+
+    /// Sets the storage (KB) and/or message-count limit of an account (`None` leaves a limit
+    /// unchanged). Emits QuotaChange when a limit changed.
+    pub async fn set_quota(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        storage_kb: Option<u64>,
+        messages: Option<u64>,
+    ) -> Result<Committed<QuotaInfo>> {
+        let op = Op::SetQuota {
+            user: user.to_owned(),
+            storage_kb,
+            messages,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Quota(q) => Some(q),
+            _ => None,
+        })
+        .await
+    }
+
+    /// An account's limits and usage.
+    pub async fn quota(&self, user: &str) -> Result<QuotaInfo> {
+        match self.query(Query::Quota(user.to_owned())).await? {
+            Answer::Quota(q) => Ok(q),
+            _ => Err(mismatch()),
+        }
+    }
+
+    // ---- mailboxes (of the session's user) ---------------------------------------------------
+
+    /// CREATE, with an optional SPECIAL-USE (RFC 6154 `CREATE … USE`). Missing parents are
+    /// created too; one MailboxCreate, for the leaf.
+    pub async fn create_mailbox(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Committed<MailboxInfo>> {
+        let op = Op::CreateMailbox {
+            account: ctx.account()?.to_owned(),
+            name: name.to_owned(),
+            special_use,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Mailbox(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// DELETE: removes the mailbox and its messages; with children it stays as `\Noselect`.
+    pub async fn delete_mailbox(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
+        let op = Op::DeleteMailbox {
+            account: ctx.account()?.to_owned(),
+            name: name.to_owned(),
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// RENAME (children move along, except for INBOX, which is left new and empty).
+    pub async fn rename_mailbox(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        to: &str,
+    ) -> Result<Committed<MailboxInfo>> {
+        let op = Op::RenameMailbox {
+            account: ctx.account()?.to_owned(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Mailbox(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// SUBSCRIBE (`on`) or UNSUBSCRIBE. Emits only when the list changed.
+    pub async fn subscribe(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        on: bool,
+    ) -> Result<Committed<()>> {
+        let op = Op::Subscribe {
+            account: ctx.account()?.to_owned(),
+            name: name.to_owned(),
+            on,
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// Claims the messages of `mailbox` below `upto` as `\Recent` for one IMAP session
+    /// (RFC 3501 §2.3.2: only the first session told of a message sees it as recent).
+    /// Returns the first UID this claim got; UIDs from there up to `upto` are the caller's.
+    /// Commits, so a restart does not make old messages recent again; emits no event.
+    pub async fn claim_recent(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        upto: u32,
+    ) -> Result<u32> {
+        let op = Op::ClaimRecent {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            upto,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::RecentFrom(u) => Some(u),
+            _ => None,
+        })
+        .await
+        .map(|c| c.value)
+    }
+
+    /// Sets or clears a mailbox's SPECIAL-USE attribute.
+    pub async fn set_special_use(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Committed<MailboxInfo>> {
+        let op = Op::SetMailboxAttrs {
+            account: ctx.account()?.to_owned(),
+            name: name.to_owned(),
+            special_use: Some(special_use),
+            max_age_secs: None,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Mailbox(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Sets (or, with `None`, removes) `user`'s mailbox expiry policy: messages whose
+    /// INTERNALDATE is older than `max_age` are removed by [`Store::expire`].
+    pub async fn set_max_age(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        mailbox: &str,
+        max_age: Option<Duration>,
+    ) -> Result<Committed<MailboxInfo>> {
+        let op = Op::SetMailboxAttrs {
+            account: user.to_owned(),
+            name: mailbox.to_owned(),
+            special_use: None,
+            max_age_secs: Some(max_age.map(|d| d.as_secs())),
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Mailbox(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Every mailbox of the session's user (LIST), by name.
+    pub async fn list_mailboxes(&self, ctx: &SessionContext) -> Result<Vec<MailboxInfo>> {
+        match self
+            .query(Query::Mailboxes(ctx.account()?.to_owned()))
+            .await?
+        {
+            Answer::Mailboxes(m) => Ok(m),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// One mailbox of the session's user (SELECT, STATUS).
+    pub async fn mailbox(&self, ctx: &SessionContext, name: &str) -> Result<MailboxInfo> {
+        let q = Query::Mailbox(ctx.account()?.to_owned(), name.to_owned());
+        match self.query(q).await? {
+            Answer::Mailbox(m) => Ok(m),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The session's user's subscriptions (LSUB), by name.
+    pub async fn subscriptions(&self, ctx: &SessionContext) -> Result<Vec<String>> {
+        match self
+            .query(Query::Subscriptions(ctx.account()?.to_owned()))
+            .await?
+        {
+            Answer::Subscriptions(s) => Ok(s),
+            _ => Err(mismatch()),
+        }
+    }
+
+    // ---- messages -------------------------------------------------------------------------
+
+    /// APPEND: MessageAppend (`vnd.herald.cause` = append), or QuotaExceed and
+    /// [`StoreError::OverQuota`]. `internal_date_ms` defaults to now.
+    pub async fn append(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        content: Vec<u8>,
+        flags: &[String],
+        internal_date_ms: Option<i64>,
+    ) -> Result<Committed<Appended>> {
+        let account = ctx.account()?.to_owned();
+        let thread = threading::keys(&content);
+        let blob = self.inner.backend.put_blob(content).await?;
+        let op = Op::Append {
+            account,
+            mailbox: mailbox.to_owned(),
+            blob,
+            flags: flags.to_vec(),
+            internal_date_ms: internal_date_ms.unwrap_or_else(now_ms),
+            envelope: None,
+            thread,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Appended(a) => Some(a),
+            _ => None,
+        })
+        .await
+    }
+
+    /// MULTIAPPEND (RFC 3502): appends `messages` (content, flags, INTERNALDATE) to `mailbox`
+    /// atomically — one commit with one MessageAppend per message, or nothing at all (an
+    /// over-quota attempt commits only its QuotaExceed).
+    pub async fn append_many(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        messages: Vec<(Vec<u8>, Vec<String>, Option<i64>)>,
+    ) -> Result<Committed<Vec<Appended>>> {
+        let account = ctx.account()?.to_owned();
+        let mut items = Vec::with_capacity(messages.len());
+        for (content, flags, date) in messages {
+            let thread = threading::keys(&content);
+            let blob = self.inner.backend.put_blob(content).await?;
+            items.push((blob, flags, date.unwrap_or_else(now_ms), thread));
+        }
+        let op = Op::AppendMany {
+            account,
+            mailbox: mailbox.to_owned(),
+            messages: items,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::AppendedMany(a) => Some(a),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Messages brought in by `herald import`, in one commit (all or none): one MessageAppend
+    /// each with `vnd.herald.cause` = `import`, counted against the quota. The source's
+    /// `uidvalidity` and each message's `uid` are kept when the mailbox has never held a
+    /// message or already has that UIDVALIDITY (a resumed import); otherwise the messages get
+    /// the mailbox's next UIDs ([`Imported::uids_kept`] says which). `uidnext`, with kept UIDs,
+    /// raises the mailbox's UIDNEXT afterwards to the source's. `uidnext` must only come with
+    /// a mailbox's last messages: UIDs below it are not kept any more. `progress` (a key
+    /// naming the source mailbox, the last position imported) is recorded in the same
+    /// commit, so [`Store::import_progress`] after a crash names exactly what is in the store.
+    pub async fn import(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        (uidvalidity, uidnext): (Option<u32>, Option<u32>),
+        messages: Vec<ImportMessage>,
+        progress: Option<(String, i64)>,
+    ) -> Result<Committed<Imported>> {
+        let account = ctx.account()?.to_owned();
+        let mut items = Vec::with_capacity(messages.len());
+        for m in messages {
+            let thread = threading::keys(&m.content);
+            let blob = self.inner.backend.put_blob(m.content).await?;
+            items.push(backend::ImportItem {
+                blob,
+                flags: m.flags,
+                internal_date_ms: m.internal_date_ms,
+                thread,
+                uid: m.uid,
+            });
+        }
+        let op = Op::Import {
+            account,
+            mailbox: mailbox.to_owned(),
+            uidvalidity,
+            messages: items,
+            uidnext,
+            progress,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Imported(i) => Some(i),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The resume point [`Store::import`] last recorded for the session's user under `key`.
+    pub async fn import_progress(&self, ctx: &SessionContext, key: &str) -> Result<Option<i64>> {
+        let q = Query::ImportProgress {
+            account: ctx.account()?.to_owned(),
+            key: key.to_owned(),
+        };
+        match self.query(q).await? {
+            Answer::Progress(p) => Ok(p),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Delivery to one recipient: MessageNew with `envelope`, or QuotaExceed and
+    /// [`StoreError::OverQuota`].
+    pub async fn deliver(
+        &self,
+        ctx: &SessionContext,
+        recipient: &Recipient,
+        content: Vec<u8>,
+        internal_date_ms: Option<i64>,
+    ) -> Result<Committed<Appended>> {
+        let thread = threading::keys(&content);
+        let blob = self.inner.backend.put_blob(content).await?;
+        self.deliver_blob(
+            ctx,
+            recipient,
+            blob,
+            internal_date_ms.unwrap_or_else(now_ms),
+            thread,
+        )
+        .await
+    }
+
+    async fn deliver_blob(
+        &self,
+        ctx: &SessionContext,
+        recipient: &Recipient,
+        blob: blobs::BlobRef,
+        internal_date_ms: i64,
+        thread: threading::ThreadKeys,
+    ) -> Result<Committed<Appended>> {
+        let op = Op::Append {
+            account: recipient.user.clone(),
+            mailbox: recipient
+                .mailbox
+                .clone()
+                .unwrap_or_else(|| "INBOX".to_owned()),
+            blob,
+            flags: Vec::new(),
+            internal_date_ms,
+            envelope: Some(recipient.envelope.clone()),
+            thread,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Appended(a) => Some(a),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Delivery of one message to several recipients (LMTP): the content is stored once, each
+    /// recipient is its own transaction (LMTP answers per recipient), all submitted at once so
+    /// they share commits. Results are in recipient order.
+    pub async fn deliver_many(
+        &self,
+        ctx: &SessionContext,
+        recipients: &[Recipient],
+        content: Vec<u8>,
+    ) -> Result<Vec<Result<Committed<Appended>>>> {
+        let thread = threading::keys(&content);
+        let blob = self.inner.backend.put_blob(content).await?;
+        let now = now_ms();
+        let mut set = tokio::task::JoinSet::new();
+        for (i, r) in recipients.iter().enumerate() {
+            let (store, ctx, r, blob) = (self.clone(), ctx.clone(), r.clone(), blob.clone());
+            let thread = thread.clone();
+            set.spawn(async move { (i, store.deliver_blob(&ctx, &r, blob, now, thread).await) });
+        }
+        let mut out: Vec<Option<Result<Committed<Appended>>>> =
+            recipients.iter().map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            let (i, r) = joined.map_err(|_| StoreError::Closed)?;
+            out[i] = Some(r);
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(StoreError::Closed)))
+            .collect())
+    }
+
+    /// COPY: one MessageAppend per copied message in the target (`vnd.herald.cause` = copy,
+    /// with the source mailbox and its SPECIAL-USE). Counts against the quota.
+    pub async fn copy(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> Result<Committed<CopyResult>> {
+        self.copy_or_move(ctx, from, uids, to, false).await
+    }
+
+    /// MOVE (RFC 6851): MessageAppend per message in the target (cause move) and one
+    /// MessageExpunge in the source.
+    pub async fn move_messages(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+    ) -> Result<Committed<CopyResult>> {
+        self.copy_or_move(ctx, from, uids, to, true).await
+    }
+
+    async fn copy_or_move(
+        &self,
+        ctx: &SessionContext,
+        from: &str,
+        uids: &UidSet,
+        to: &str,
+        remove_source: bool,
+    ) -> Result<Committed<CopyResult>> {
+        let op = Op::Copy {
+            account: ctx.account()?.to_owned(),
+            from: from.to_owned(),
+            uids: uids.clone(),
+            to: to.to_owned(),
+            remove_source,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Copied(c) => Some(c),
+            _ => None,
+        })
+        .await
+    }
+
+    /// STORE / UID STORE, with RFC 7162 UNCHANGEDSINCE. Emits MessageRead, MessageTrash,
+    /// FlagsSet and FlagsClear as RFC 5423 §4.2 says; nothing when nothing changed.
+    pub async fn store_flags(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        mode: FlagMode,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<Committed<StoreResult>> {
+        let op = Op::StoreFlags {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: uids.clone(),
+            mode,
+            flags: flags.to_vec(),
+            unchanged_since,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Flags(f) => Some(f),
+            _ => None,
+        })
+        .await
+    }
+
+    /// EXPUNGE (all `\Deleted` messages) or UID EXPUNGE (those also in `uids`): MessageExpunge,
+    /// and QuotaWithin when usage falls under a limit. Returns the expunged UIDs.
+    pub async fn expunge(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> Result<Committed<Vec<u32>>> {
+        let op = Op::Expunge {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: uids.cloned(),
+            deleted_only: true,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Expunged(u) => Some(u),
+            _ => None,
+        })
+        .await
+    }
+
+    /// POP3 DELE followed by QUIT: removes exactly `uids` (whatever their flags) in one
+    /// transaction — one MessageExpunge (RFC 5423 §4.1), and QuotaWithin when usage falls under
+    /// a limit. UIDs already gone are skipped. Returns the expunged UIDs.
+    pub async fn expunge_uids(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+    ) -> Result<Committed<Vec<u32>>> {
+        let op = Op::Expunge {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: Some(uids.clone()),
+            deleted_only: false,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Expunged(u) => Some(u),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Records a successful login of the session's user (RFC 5423 §4.3 Login). Call it after
+    /// authentication succeeded; the context should carry serverDomain and serverPort.
+    ///
+    /// Every protocol's login passes here, so this is where its one log line is written, in the
+    /// form of the failed and refused ones (`herald_net`'s limiter): `login service=… user=…
+    /// rip=…`.
+    pub async fn login(&self, ctx: &SessionContext) -> Result<Committed<()>> {
+        let op = Op::Access {
+            account: ctx.account()?.to_owned(),
+            access: Access::Login,
+        };
+        let committed = self.run(ctx, op, |_| Some(())).await?;
+        let user = ctx.account().unwrap_or_default();
+        let rip = LogAddr(ctx.client_ip);
+        match &ctx.auth_user {
+            // An administrator acting as `user`: who really logged in is in the line too.
+            Some(auth) => {
+                tracing::info!(service = %ctx.service, user = ?user, auth = ?auth, rip = %rip, "login")
+            }
+            None => tracing::info!(service = %ctx.service, user = ?user, rip = %rip, "login"),
+        }
+        Ok(committed)
+    }
+
+    /// Records a failed or refused authentication as `vnd.herald.LoginFailed`, once per
+    /// attempt — except refusals by the rate limiter, at most one per client and name per
+    /// [`RATE_LIMITED_EVENT_WINDOW`] (the others commit nothing and return no event): `user`
+    /// is the name tried, `mechanism` how (`LOGIN`, `PLAIN`, `USER`, `Basic`), and the context
+    /// supplies the client's and server's addresses. The password never reaches this function.
+    /// Overlong names are cut so a client cannot grow the outbox.
+    pub async fn login_failed(
+        &self,
+        ctx: &SessionContext,
+        user: &str,
+        mechanism: &str,
+        failure: LoginFailure,
+    ) -> Result<Committed<()>> {
+        if failure == LoginFailure::RateLimited && !self.first_refusal(ctx.client_ip, user) {
+            return Ok(Committed {
+                value: (),
+                events: Vec::new(),
+            });
+        }
+        let op = Op::LoginFailed {
+            user: cut(user, 256).to_owned(),
+            mechanism: cut(mechanism, 32).to_owned(),
+            failure,
+        };
+        // Whoever tried, the event is not the act of an authenticated session.
+        let mut ctx = ctx.clone();
+        ctx.user = None;
+        ctx.auth_user = None;
+        self.run(&ctx, op, |_| Some(())).await
+    }
+
+    /// Whether a rate-limited attempt of `user` from `ip` is the first in the window (and
+    /// remembers it if so).
+    fn first_refusal(&self, ip: Option<std::net::IpAddr>, user: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut seen = self
+            .inner
+            .throttled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (ip, cut(user, 256).to_owned());
+        if seen
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < RATE_LIMITED_EVENT_WINDOW)
+        {
+            return false;
+        }
+        if seen.len() >= MAX_THROTTLED {
+            seen.retain(|_, at| now.duration_since(*at) < RATE_LIMITED_EVENT_WINDOW);
+            if seen.len() >= MAX_THROTTLED {
+                seen.clear();
+            }
+        }
+        seen.insert(key, now);
+        true
+    }
+
+    /// Records the end of the session's login (RFC 5423 §4.3 Logout) with how it ended and how
+    /// long it lasted (`vnd.herald.disconnect`, `vnd.herald.sessionMillis`).
+    pub async fn logout(
+        &self,
+        ctx: &SessionContext,
+        disconnect: Disconnect,
+        duration: Duration,
+    ) -> Result<Committed<()>> {
+        let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let op = Op::Access {
+            account: ctx.account()?.to_owned(),
+            access: Access::Logout {
+                disconnect,
+                duration_ms,
+            },
+        };
+        let committed = self.run(ctx, op, |_| Some(())).await?;
+        tracing::info!(
+            service = %ctx.service,
+            user = ?ctx.account().unwrap_or_default(),
+            rip = %LogAddr(ctx.client_ip),
+            disconnect = ?disconnect,
+            session_ms = duration_ms,
+            "logout"
+        );
+        Ok(committed)
+    }
+
+    /// Applies every mailbox's max-age policy (of one user, or all) as of `now_ms`:
+    /// MessageExpire per mailbox, QuotaWithin per account that falls under a limit.
+    pub async fn expire(
+        &self,
+        ctx: &SessionContext,
+        user: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Committed<Vec<Expired>>> {
+        let op = Op::Expire {
+            account: user.map(str::to_owned),
+            now_ms,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::Expired(e) => Some(e),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Metadata of the messages of a mailbox of the session's user (all, or those in `uids`).
+    pub async fn fetch(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> Result<Vec<MessageMeta>> {
+        let q = Query::Messages {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: uids.cloned(),
+        };
+        match self.query(q).await? {
+            Answer::Messages(m) => Ok(m),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// STATUS counts of `mailbox` (unseen, deleted, size, not yet recent to anyone),
+    /// aggregated by the store.
+    pub async fn counts(&self, ctx: &SessionContext, mailbox: &str) -> Result<MailboxCounts> {
+        let q = Query::Counts {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+        };
+        match self.query(q).await? {
+            Answer::Counts(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// What changed in `mailbox` since `since_modseq` for a session that knows `known_count`
+    /// messages up to UID `known_max_uid`: changed and new messages, and the full UID list
+    /// only when a known message is gone. Costs one row read when nothing changed.
+    pub async fn changes(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+        known_max_uid: u32,
+        known_count: u64,
+    ) -> Result<Changes> {
+        let q = Query::Changes {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            since_modseq,
+            known_max_uid,
+            known_count,
+        };
+        match self.query(q).await? {
+            Answer::Changes(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The UIDs expunged from `mailbox` after `since_modseq`, from the store's tombstones
+    /// (QRESYNC's VANISHED (EARLIER), RFC 7162 §3.2.5.2). [`Vanished::complete`] says whether
+    /// the tombstones reach back that far.
+    pub async fn vanished(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        since_modseq: u64,
+    ) -> Result<Vanished> {
+        let q = Query::Vanished {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            since_modseq,
+        };
+        match self.query(q).await? {
+            Answer::Vanished(v) => Ok(v),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The SHA-256 of each message's content, by UID (all, or those in `uids`): a stable
+    /// identity of the bytes, the same wherever COPY or MOVE puts them (IMAP OBJECTID's
+    /// EMAILID is derived from it).
+    pub async fn content_ids(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<&UidSet>,
+    ) -> Result<Vec<(u32, [u8; 32])>> {
+        let q = Query::ContentIds {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uids: uids.cloned(),
+        };
+        match self.query(q).await? {
+            Answer::ContentIds(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The bytes of one message.
+    pub async fn read_message(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uid: u32,
+    ) -> Result<Vec<u8>> {
+        let q = Query::Content {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.to_owned(),
+            uid,
+        };
+        match self.query(q).await? {
+            Answer::Content(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
+    // ---- delivery state (subscriptions, cursors, parked events) ----------------------------
+
+    fn delivery_ctx() -> SessionContext {
+        SessionContext::service(PROCESS)
+    }
+
+    async fn delivery_op(&self, op: Op) -> Result<()> {
+        self.run(&Self::delivery_ctx(), op, |_| Some(()))
+            .await
+            .map(|_| ())
+    }
+
+    /// A user's push subscriptions (WebPush), oldest first.
+    pub async fn push_subscriptions(&self, user: &str) -> Result<Vec<PushSubscription>> {
+        match self
+            .query(Query::PushSubscriptions(user.to_owned()))
+            .await?
+        {
+            Answer::PushSubscriptions(s) => Ok(s),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Registers or refreshes a push subscription (same user and endpoint: new keys); fails
+    /// with [`StoreError::InvalidArgument`] when the account already holds `max` others.
+    pub async fn put_push_subscription(&self, sub: PushSubscription, max: usize) -> Result<()> {
+        self.delivery_op(Op::PutPushSubscription { sub, max }).await
+    }
+
+    /// Removes a push subscription ([`StoreError::NotFound`] when there is none).
+    pub async fn delete_push_subscription(&self, user: &str, endpoint: &str) -> Result<()> {
+        self.delivery_op(Op::DeletePushSubscription {
+            account: user.to_owned(),
+            endpoint: endpoint.to_owned(),
+        })
+        .await
+    }
+
+    /// Every subscription's delivery record.
+    pub async fn deliveries(&self) -> Result<Vec<DeliveryRecord>> {
+        match self.query(Query::Deliveries).await? {
+            Answer::Deliveries(d) => Ok(d),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Creates or replaces a subscription's record.
+    pub async fn put_delivery(&self, record: DeliveryRecord) -> Result<()> {
+        self.delivery_op(Op::PutDelivery(record)).await
+    }
+
+    /// Removes a subscription's record and its parked events.
+    pub async fn delete_delivery(&self, name: &str) -> Result<()> {
+        self.delivery_op(Op::DeleteDelivery {
+            name: name.to_owned(),
+        })
+        .await
+    }
+
+    /// Saves a subscription's delivery counters and current failure, and moves its cursor when
+    /// `cursor` is given, in one commit.
+    pub async fn set_delivery_stats(
+        &self,
+        name: &str,
+        cursor: Option<u64>,
+        stats: DeliveryStats,
+    ) -> Result<()> {
+        self.delivery_op(Op::SetDeliveryStats {
+            name: name.to_owned(),
+            cursor,
+            stats,
+        })
+        .await
+    }
+
+    /// Moves a subscription's cursor (the last acknowledged event id).
+    pub async fn set_delivery_cursor(&self, name: &str, cursor: u64) -> Result<()> {
+        self.delivery_op(Op::SetDeliveryCursor {
+            name: name.to_owned(),
+            cursor,
+        })
+        .await
+    }
+
+    /// Pauses or resumes a subscription; sets or clears its disabled reason.
+    pub async fn set_delivery_state(
+        &self,
+        name: &str,
+        paused: bool,
+        disabled_reason: Option<String>,
+    ) -> Result<()> {
+        self.delivery_op(Op::SetDeliveryState {
+            name: name.to_owned(),
+            paused,
+            disabled_reason,
+        })
+        .await
+    }
+
+    /// Parks events a subscription gave up on and moves its cursor to `cursor`, in one commit.
+    pub async fn park_events(
+        &self,
+        name: &str,
+        ids: Vec<u64>,
+        reason: &str,
+        cursor: u64,
+    ) -> Result<()> {
+        self.delivery_op(Op::ParkEvents {
+            name: name.to_owned(),
+            ids,
+            reason: reason.to_owned(),
+            cursor,
+            now_ms: now_ms(),
+        })
+        .await
+    }
+
+    /// A subscription's parked events.
+    pub async fn parked_events(&self, name: &str) -> Result<Vec<ParkedEvent>> {
+        match self.query(Query::Parked(name.to_owned())).await? {
+            Answer::Parked(p) => Ok(p),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Removes delivered events from a subscription's parked list.
+    pub async fn unpark_events(&self, name: &str, ids: Vec<u64>) -> Result<()> {
+        self.delivery_op(Op::UnparkEvents {
+            name: name.to_owned(),
+            ids,
+        })
+        .await
+    }
+
+    /// Outbox rows with these ids, ascending (ids that do not exist are skipped).
+    pub async fn events_by_id(&self, ids: Vec<u64>) -> Result<Vec<StoredEvent>> {
+        match self.query(Query::EventsById(ids)).await? {
+            Answer::Events(e) => Ok(e),
+            _ => Err(mismatch()),
+        }
+    }
+
+    // ---- outbox and notifications -------------------------------------------------------------
+
+    /// Outbox rows with id greater than `after`, ascending, at most `limit`.
+    pub async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        match self.query(Query::EventsAfter { after, limit }).await? {
+            Answer::Events(e) => Ok(e),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The highest committed outbox id, including other processes' commits.
+    pub async fn last_event_id(&self) -> Result<u64> {
+        match self.query(Query::LastEventId).await? {
+            Answer::Id(id) => Ok(id),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The oldest event id the outbox keeps and the highest committed.
+    pub async fn outbox_bounds(&self) -> Result<OutboxBounds> {
+        match self.query(Query::OutboxBounds).await? {
+            Answer::OutboxBounds(b) => Ok(b),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// When the events with these ids were committed (their `timestamp`, ms since the
+    /// epoch), for those still in the outbox.
+    pub async fn event_times(&self, ids: Vec<u64>) -> Result<Vec<(u64, Option<i64>)>> {
+        match self.query(Query::EventTimes(ids)).await? {
+            Answer::EventTimes(t) => Ok(t),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// How many events each subscription has parked (those with none are left out).
+    pub async fn parked_counts(&self) -> Result<Vec<(String, u64)>> {
+        match self.query(Query::ParkedCounts).await? {
+            Answer::ParkedCounts(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Removes, oldest first, one batch of the events `policy` lets go: only events every
+    /// subscription has acknowledged, none parked, none after a [`RetentionHold`], never the
+    /// newest (see [`retention`]). Call again while [`PruneReport::more`] says so.
+    ///
+    /// [`RetentionHold`]: retention::RetentionHold
+    /// [`PruneReport::more`]: retention::PruneReport::more
+    pub async fn prune_events(
+        &self,
+        policy: &retention::RetentionPolicy,
+    ) -> Result<retention::PruneReport> {
+        let op = Op::PruneOutbox {
+            policy: *policy,
+            // Read before the operation is queued: a hold only moves forward, so this can
+            // only be lower (more careful) than the hold when the operation runs.
+            hold: self.inner.holds.lowest(),
+            now_ms: now_ms(),
+        };
+        let report = self
+            .run(&Self::delivery_ctx(), op, |o| match o {
+                Output::Pruned(r) => Some(r),
+                _ => None,
+            })
+            .await?
+            .value;
+        herald_metrics::global().events_pruned(report.pruned);
+        Ok(report)
+    }
+
+    /// Sweeps one account's thread identifiers if any account is due (see schema version 6):
+    /// returns the account and how many identifiers went, or `None` when none was due. Call
+    /// again while it returns `Some`; each call is one short writer transaction.
+    pub async fn sweep_threads(&self) -> Result<Option<(String, u64)>> {
+        self.run(&Self::delivery_ctx(), Op::SweepThreads, |o| match o {
+            Output::SweptThreads(r) => Some(r),
+            _ => None,
+        })
+        .await
+        .map(|a| a.value)
+    }
+
+    /// Keeps retention from removing any event after `at` until the hold moves on
+    /// ([`retention::RetentionHold::release_through`]) or is dropped. For consumers in this
+    /// process whose cursor lives outside the store, such as the event log.
+    pub fn retention_hold(&self, at: u64) -> retention::RetentionHold {
+        self.inner.holds.add(at)
+    }
+
+    /// "Outbox advanced": the last outbox id committed by this process.
+    pub fn outbox_watch(&self) -> watch::Receiver<u64> {
+        self.inner.backend.outbox_watch()
+    }
+
+    /// "Mailbox changed": a counter bumped after each commit that changed the mailbox
+    /// ([`MailboxInfo::id`]).
+    pub fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
+        self.inner.backend.mailbox_watch(mailbox_id)
+    }
+
+    /// Waits until the outbox holds an id greater than `after` (committed by this process or
+    /// another) or `timeout` passes; returns the last id seen. In-process commits wake it at
+    /// once; other processes' are seen within [`CROSS_PROCESS_POLL`].
+    pub async fn wait_for_events(&self, after: u64, timeout: Duration) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        let mut rx = self.outbox_watch();
+        // The database is asked only when the watch stayed quiet for a poll interval (or at
+        // the deadline): a reader that follows the outbox calls this after every event, and
+        // in-process commits always reach the watch.
+        loop {
+            let local = *rx.borrow_and_update();
+            if local > after {
+                return Ok(local);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return self.last_event_id().await;
+            }
+            let wait = CROSS_PROCESS_POLL.min(deadline - now);
+            match tokio::time::timeout(wait, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(StoreError::Closed),
+                Err(_) => {
+                    let last = self.last_event_id().await?;
+                    if last > after {
+                        return Ok(last);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Recomputes counters, refcounts and outbox invariants (for tests, `herald` checks and
+    /// after a crash), decoding and validating every outbox row.
+    pub async fn check_consistency(&self) -> Result<Consistency> {
+        self.check_consistency_since(0).await
+    }
+
+    /// As [`Store::check_consistency`], but decodes only the outbox rows after `after` (the
+    /// counters and the outbox's density are always checked in full).
+    pub async fn check_consistency_since(&self, after: u64) -> Result<Consistency> {
+        match self.query(Query::Consistency(after)).await? {
+            Answer::Consistency(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+}
