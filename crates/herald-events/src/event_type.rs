@@ -342,12 +342,10 @@ impl EventType {
                  mailboxes."
             }
             AccountDisable => {
-                "An account was disabled. Registered for consumers; Herald cannot disable \
-                 accounts yet, so it does not emit it."
+                "An account was disabled (`herald user disable`): its logins are refused, its \
+                 mail and deliveries go on; `vnd.herald.comment` holds the operator's note."
             }
-            AccountEnable => {
-                "A disabled account was enabled again. Registered for consumers; not emitted yet."
-            }
+            AccountEnable => "A disabled account was enabled again (`herald user enable`).",
             PasswordChange => {
                 "An account's password was changed (`herald user passwd`); never carries the \
                  password or its hash."

@@ -61,6 +61,8 @@ pub mod vnd {
     pub const BODY_PREFIX: &str = "vnd.herald.bodyPrefix";
     /// For copies and moves: the source messages' UIDs, in the order of `uidset` (a UID set).
     pub const SOURCE_UIDSET: &str = "vnd.herald.sourceUidset";
+    /// For AccountDisable: the operator's note on why, when one was given.
+    pub const COMMENT: &str = "vnd.herald.comment";
     /// For LoginFailed: how the client authenticated (`LOGIN`, `PLAIN`, `USER`, `Basic`, ...).
     pub const MECHANISM: &str = "vnd.herald.mechanism";
     /// For LoginFailed: why, one of [`LOGIN_FAILURE_REASONS`].

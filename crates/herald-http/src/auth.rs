@@ -158,13 +158,19 @@ fn parse_authorization(value: &str) -> Option<Credentials> {
 }
 
 async fn is_admin(store: &Store, user: &str) -> Result<Option<bool>, StoreError> {
-    Ok(store
+    match store
         .list_users()
         .await?
         .into_iter()
         .find(|u| u.name == user)
-        .map(|u| u.admin))
+    {
+        Some(u) if u.disabled.is_some() => Err(StoreError::AccountDisabled),
+        u => Ok(u.map(|u| u.admin)),
+    }
 }
+
+/// The answer (403) to right credentials of a disabled account.
+const DISABLED: &str = "this account is disabled, contact your administrator";
 
 /// Authenticates a request's `Authorization` header, from `ip`, over `transport` (`None`: a
 /// router used without [`crate::serve`], which cannot tell; treated as trusted).
@@ -221,6 +227,11 @@ pub async fn authenticate(
                     admin: id.admin,
                 })),
                 Err(StoreError::AuthFailed) => Ok(None),
+                Err(StoreError::AccountDisabled) => {
+                    attempt.succeeded();
+                    record_failure(state, ip, &user, LoginFailure::AccountDisabled).await;
+                    return Err(ApiError::Forbidden(DISABLED.into()));
+                }
                 Err(e) => Err(e),
             }
         }
@@ -234,7 +245,14 @@ pub async fn authenticate(
             }),
         },
     };
-    match outcome? {
+    let outcome = match outcome {
+        Err(StoreError::AccountDisabled) => {
+            attempt.succeeded();
+            return Err(ApiError::Forbidden(DISABLED.into()));
+        }
+        other => other?,
+    };
+    match outcome {
         Some(caller) => {
             attempt.succeeded();
             Ok(caller)

@@ -365,6 +365,12 @@ impl Pop3Server {
                 tokio::time::sleep(FAILURE_DELAY).await;
                 Err(AuthFailure::Credentials)
             }
+            Err(StoreError::AccountDisabled) => {
+                attempt.succeeded();
+                self.record_failure(conn, authcid, mechanism, LoginFailure::AccountDisabled)
+                    .await;
+                Err(AuthFailure::Disabled)
+            }
             Err(e) => Err(AuthFailure::Temporary(e.to_string())),
         }
     }

@@ -53,6 +53,8 @@ pub enum AuthFailure {
     Credentials,
     /// Too many recent failures from this client (`[LOGIN-DELAY]`, RFC 2449).
     Throttled,
+    /// Right credentials, disabled account (`[SYS/PERM]`: asking again will not help).
+    Disabled,
     /// A temporary server failure (`[SYS/TEMP]`).
     Temporary(String),
 }
@@ -343,6 +345,9 @@ impl Session {
                 vec![match failure {
                     AuthFailure::Credentials => err("[AUTH] invalid user name or password"),
                     AuthFailure::Throttled => err("[LOGIN-DELAY] too many failures, try later"),
+                    AuthFailure::Disabled => {
+                        err("[SYS/PERM] this account is disabled, contact your administrator")
+                    }
                     AuthFailure::Temporary(why) => err(&format!("[SYS/TEMP] {why}")),
                 }]
             }

@@ -52,6 +52,16 @@ pub enum Op {
         /// Argon2 PHC string (hashed by the caller, off the writer thread).
         password_hash: String,
     },
+    /// Disables an account (no session may authenticate as it; its mail stays and deliveries
+    /// continue) or enables it again. A no-op when it already is in that state.
+    SetDisabled {
+        /// Account name.
+        name: String,
+        /// Disable (true) or enable (false).
+        disabled: bool,
+        /// The operator's note, kept with the account and put in AccountDisable.
+        reason: Option<String>,
+    },
     /// Deletes an account with its mailboxes and messages.
     DeleteUser {
         /// Account name.
@@ -512,7 +522,7 @@ pub enum Answer {
     /// Accounts.
     Users(Vec<UserInfo>),
     /// PHC string and admin bit (None when the account does not exist).
-    Credentials(Option<(String, bool)>),
+    Credentials(Option<Credentials>),
     /// Quota.
     Quota(QuotaInfo),
     /// Mailboxes.

@@ -64,6 +64,10 @@ pub enum StoreError {
     /// Wrong user name or password, or an authorization identity the user may not assume.
     #[error("authentication failed")]
     AuthFailed,
+    /// The credentials are right but the account is disabled; only said after the password
+    /// was verified, so it tells a guesser nothing.
+    #[error("the account is disabled")]
+    AccountDisabled,
     /// The operation would exceed a quota. Nothing was changed, but the QuotaExceed event was
     /// committed: its outbox id is `event_id`.
     #[error("over quota: {user}'s {resource} limit is {limit}, usage would be {usage}")]

@@ -84,6 +84,28 @@ pub struct UserInfo {
     /// The outbox id after which this account's events begin: earlier events that name it
     /// belong to an account of the same name that was deleted.
     pub first_event: u64,
+    /// Set while the account is disabled.
+    pub disabled: Option<Disabled>,
+    /// The operator's note given when it was disabled.
+    pub disabled_reason: Option<String>,
+}
+
+/// When an account was disabled ([`crate::Store::set_disabled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disabled {
+    /// Milliseconds since the Unix epoch.
+    pub since_ms: i64,
+}
+
+/// What authentication needs to know of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Argon2 PHC string.
+    pub hash: String,
+    /// May act as any user.
+    pub admin: bool,
+    /// Disabled: the password may be right, the login is still refused.
+    pub disabled: bool,
 }
 
 /// An account's limits and exact usage.

@@ -258,7 +258,7 @@ impl Store {
         let cache = &self.inner.auth_cache;
         let ok = match &creds {
             // A login with the same password against the same stored hash succeeded lately.
-            Some((hash, _)) if cache.hit(auth_user, hash, password) => true,
+            Some(c) if cache.hit(auth_user, &c.hash, password) => true,
             _ => {
                 let pw = password.to_owned();
                 let stored = creds.clone();
@@ -267,21 +267,22 @@ impl Store {
                     None => self.dummy_hash().to_owned(),
                 };
                 let ok = password::run_blocking(move || match &stored {
-                    Some((hash, _)) => password::verify(&pw, hash),
+                    Some(c) => password::verify(&pw, &c.hash),
                     None => {
                         password::verify(&pw, &dummy);
                         false
                     }
                 })
                 .await?;
-                if let (true, Some((hash, _))) = (ok, &creds) {
-                    cache.insert(auth_user, hash, password);
+                if let (true, Some(c)) = (ok, &creds) {
+                    cache.insert(auth_user, &c.hash, password);
                 }
                 ok
             }
         };
         let admin = match creds {
-            Some((_, admin)) if ok => admin,
+            Some(c) if ok && c.disabled => return Err(StoreError::AccountDisabled),
+            Some(c) if ok => c.admin,
             _ => return Err(StoreError::AuthFailed),
         };
         let user = authz.unwrap_or(auth_user);
@@ -289,7 +290,12 @@ impl Store {
             if !admin {
                 return Err(StoreError::AuthFailed);
             }
+            // An administrator may not act as a disabled account either: disabling is meant to
+            // stop every session of it.
             match self.query(Query::Credentials(user.to_owned())).await? {
+                Answer::Credentials(Some(c)) if c.disabled => {
+                    return Err(StoreError::AccountDisabled);
+                }
                 Answer::Credentials(Some(_)) => {}
                 _ => return Err(StoreError::AuthFailed),
             }
@@ -299,6 +305,45 @@ impl Store {
             auth_user: auth_user.to_owned(),
             admin,
         })
+    }
+
+    /// Disables an account, with an optional note (AccountDisable), or enables it again
+    /// (AccountEnable); nothing happens, and no event, when it already is in that state.
+    /// A disabled account keeps its mail and still receives deliveries; new logins as it are
+    /// refused once the password is verified (whichever process disabled it: the state is read
+    /// at every login), and open IMAP sessions end at a later command ([`Store::is_disabled`]).
+    pub async fn set_disabled(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        disabled: bool,
+        reason: Option<&str>,
+    ) -> Result<Committed<()>> {
+        if let Some(r) = reason
+            && (r.len() > 512 || r.chars().any(char::is_control))
+        {
+            return Err(StoreError::InvalidArgument(
+                "the note must be one line of at most 512 bytes".into(),
+            ));
+        }
+        let op = Op::SetDisabled {
+            name: name.to_owned(),
+            disabled,
+            reason: reason.map(str::to_owned),
+        };
+        let done = self.run(ctx, op, |_| Some(())).await?;
+        if disabled {
+            self.inner.auth_cache.forget_user(name);
+        }
+        Ok(done)
+    }
+
+    /// Whether an account is disabled now (false for an account that does not exist).
+    pub async fn is_disabled(&self, name: &str) -> Result<bool> {
+        match self.query(Query::Credentials(name.to_owned())).await? {
+            Answer::Credentials(c) => Ok(c.is_some_and(|c| c.disabled)),
+            _ => Err(mismatch()),
+        }
     }
 
     fn dummy_hash(&self) -> &str {

@@ -256,8 +256,26 @@ pub enum UserCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
-    /// List accounts with their quotas and usage.
+    /// List accounts with their quotas, usage and state.
     List,
+    /// Disable an account: logins as it are refused (IMAP `NO [CONTACTADMIN]`, POP3
+    /// `[SYS/PERM]`, HTTP 403) and its open IMAP sessions end at their next command; its mail
+    /// stays and deliveries to it go on. Emits vnd.herald.AccountDisable.
+    #[command(
+        after_help = "Example:\n  herald user disable alice --reason 'compromised, reset pending'"
+    )]
+    Disable {
+        /// Account name.
+        name: String,
+        /// A one-line note kept with the account and carried by the event.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Enable a disabled account again. Emits vnd.herald.AccountEnable.
+    Enable {
+        /// Account name.
+        name: String,
+    },
     /// Delete an account with its mailboxes and messages (emits MailboxDelete for each).
     Del {
         /// Account name.

@@ -157,3 +157,118 @@ fn a_subscription_naming_body_structure_gets_it_with_mailbox_id() {
             .is_none()
     );
 }
+
+/// Sends one tagged IMAP command on a raw connection and reads up to its tagged answer (or the
+/// end of the connection); returns everything read.
+fn imap_command(stream: &mut std::net::TcpStream, tag: &str, command: &str) -> String {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    stream
+        .write_all(format!("{tag} {command}\r\n").as_bytes())
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            return all;
+        }
+        all.push_str(&line);
+        if line.starts_with(&format!("{tag} ")) {
+            return all;
+        }
+    }
+}
+
+#[test]
+fn a_disabled_account_is_refused_everywhere_and_its_open_session_ends() {
+    let server = Server::start("");
+    server.add_user("carol", "carol-pw");
+    let imap = server.port("imap");
+    let pop3 = server.port("pop3");
+
+    // A session opened before the account is disabled.
+    let mut open = std::net::TcpStream::connect(("127.0.0.1", imap)).unwrap();
+    open.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut greeting = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&open), &mut greeting).unwrap();
+    assert!(
+        imap_command(&mut open, "a", "LOGIN carol carol-pw").contains("a OK"),
+        "login before disabling"
+    );
+    assert!(imap_command(&mut open, "b", "SELECT INBOX").contains("b OK"));
+
+    let mark = server.settled();
+    let out = server.admin(&["user", "disable", "carol", "--reason", "abuse report 42"]);
+    assert_eq!(out.trim(), "disabled carol");
+    let new = server.wait_for(mark, |e| !of(e, EventType::AccountDisable).is_empty());
+    let e = of(&new, EventType::AccountDisable)[0];
+    assert_eq!(e.user.as_deref(), Some("carol"));
+    assert_eq!(e.service.as_deref(), Some("admincli"));
+    assert_eq!(e.extension(vnd::COMMENT).unwrap(), "abuse report 42");
+    e.validate().unwrap();
+    let list = server.admin(&["user", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("carol\t") && l.ends_with("disabled (abuse report 42)")),
+        "{list}"
+    );
+    // Disabling twice says so and emits nothing.
+    assert_eq!(
+        server.admin(&["user", "disable", "carol"]).trim(),
+        "carol was already disabled"
+    );
+
+    // New logins with the right password: refused with a reason the user can act on, recorded.
+    let mark = server.settled();
+    let refused = server.python(
+        "login_disabled.py",
+        &[&imap.to_string(), &pop3.to_string(), "carol", "carol-pw"],
+    );
+    assert!(refused.contains("imap: [CONTACTADMIN]"), "{refused}");
+    assert!(refused.contains("pop3: -ERR [SYS/PERM]"), "{refused}");
+    let new = server.wait_for(mark, |e| of(e, EventType::LoginFailed).len() >= 2);
+    for e in of(&new, EventType::LoginFailed) {
+        assert_eq!(e.extension(vnd::REASON).unwrap(), "account-disabled");
+    }
+    assert!(of(&new, EventType::Login).is_empty(), "{new:#?}");
+    assert!(
+        of(&new, EventType::AccountDisable).is_empty(),
+        "disabled twice: {new:#?}"
+    );
+
+    // Mail still arrives.
+    let lmtp = server.port("lmtp").to_string();
+    server.python(
+        "lmtp_deliver.py",
+        &[
+            &lmtp,
+            "bob@example.net",
+            "carol@example.org",
+            "--",
+            "250",
+            "--",
+            "250",
+        ],
+    );
+
+    // The open session ends at its first command once the recheck interval has passed.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let answer = imap_command(&mut open, "c", "NOOP");
+    assert!(answer.starts_with("* BYE"), "{answer}");
+    assert!(!answer.contains("c OK"), "{answer}");
+
+    // Enabled again: IMAP works as before and the delivered message is there.
+    let mark = server.settled();
+    assert_eq!(
+        server.admin(&["user", "enable", "carol"]).trim(),
+        "enabled carol"
+    );
+    server.wait_for(mark, |e| !of(e, EventType::AccountEnable).is_empty());
+    assert_eq!(
+        server
+            .python("imap_login.py", &[&imap.to_string(), "carol", "carol-pw"])
+            .trim(),
+        "ok"
+    );
+}

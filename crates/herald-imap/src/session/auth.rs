@@ -277,10 +277,23 @@ impl<B: Backend> Session<B> {
                 self.ctx = ctx;
                 self.identity = Some(identity);
                 self.login_at = Some(Instant::now());
+                self.enabled_at = Instant::now();
                 self.state = State::Authenticated;
                 self.framer.set_limits(super::full_limits(&self.config));
                 let caps = self.capabilities();
                 self.ok(tag, Some(Code::Capability(caps)), "logged in");
+            }
+            Err(StoreError::AccountDisabled) => {
+                // The password was right: saying why is no help to a guesser, and tells the
+                // user whom to ask. Not counted as a failure by the limiter for the same reason.
+                attempt.succeeded();
+                self.record_failure(user, mechanism, LoginFailure::AccountDisabled)
+                    .await;
+                self.no(
+                    tag,
+                    Some(Code::ContactAdmin),
+                    "this account is disabled, contact your administrator",
+                );
             }
             Err(StoreError::AuthFailed) | Err(StoreError::NotFound { .. }) => {
                 attempt.failed(user);

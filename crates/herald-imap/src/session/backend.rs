@@ -34,6 +34,8 @@ pub trait Backend: Send + Sync + 'static {
         authz: Option<&str>,
     ) -> impl Future<Output = Result<Identity>> + Send;
     fn login(&self, ctx: &SessionContext) -> impl Future<Output = Result<Committed<()>>> + Send;
+    /// Whether the account has been disabled since (an open session then ends).
+    fn is_disabled(&self, user: &str) -> impl Future<Output = Result<bool>> + Send;
     /// Records a failed or refused authentication (`vnd.herald.LoginFailed`).
     fn login_failed(
         &self,
@@ -193,6 +195,9 @@ impl Backend for Store {
     }
     fn login(&self, ctx: &SessionContext) -> impl Future<Output = Result<Committed<()>>> + Send {
         Store::login(self, ctx)
+    }
+    fn is_disabled(&self, user: &str) -> impl Future<Output = Result<bool>> + Send {
+        Store::is_disabled(self, user)
     }
     fn login_failed(
         &self,

@@ -53,6 +53,7 @@ struct Mbox {
 struct Account {
     password: String,
     admin: bool,
+    disabled: bool,
     storage_kb: Option<u64>,
     max_messages: Option<u64>,
     mailboxes: BTreeMap<String, Mbox>,
@@ -245,6 +246,16 @@ impl MemoryBackend {
         });
     }
 
+    /// Disables (or enables) an account as `herald user disable` would.
+    pub fn set_disabled(&self, name: &str, disabled: bool) {
+        let _ = self.with(|s| {
+            if let Some(a) = s.accounts.get_mut(name) {
+                a.disabled = disabled;
+            }
+            Ok(())
+        });
+    }
+
     /// Delivers a message to `user`'s `mailbox` as another session or LMTP would.
     pub fn deliver(&self, user: &str, mailbox: &str, content: &[u8]) -> Result<u32> {
         let ctx = SessionContext::user("lmtp", user);
@@ -405,12 +416,19 @@ impl Backend for MemoryBackend {
     ) -> impl Future<Output = Result<Identity>> + Send {
         ready(self.with(|s| {
             let admin = match s.accounts.get(auth_user) {
+                Some(a) if a.password == password && a.disabled => {
+                    return Err(StoreError::AccountDisabled);
+                }
                 Some(a) if a.password == password => a.admin,
                 _ => return Err(StoreError::AuthFailed),
             };
             let user = authz.unwrap_or(auth_user);
-            if user != auth_user && (!admin || !s.accounts.contains_key(user)) {
-                return Err(StoreError::AuthFailed);
+            if user != auth_user {
+                match s.accounts.get(user) {
+                    Some(a) if admin && a.disabled => return Err(StoreError::AccountDisabled),
+                    Some(_) if admin => {}
+                    _ => return Err(StoreError::AuthFailed),
+                }
             }
             Ok(Identity {
                 user: user.to_owned(),
@@ -436,6 +454,9 @@ impl Backend for MemoryBackend {
         }))
     }
 
+    fn is_disabled(&self, user: &str) -> impl Future<Output = Result<bool>> + Send {
+        ready(self.with(|s| Ok(s.accounts.get(user).is_some_and(|a| a.disabled))))
+    }
     fn login(&self, ctx: &SessionContext) -> impl Future<Output = Result<Committed<()>>> + Send {
         ready(self.with(|s| {
             let user = ctx.user.clone().ok_or(StoreError::NoUser)?;

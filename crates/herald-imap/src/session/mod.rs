@@ -131,6 +131,8 @@ pub struct Session<B: Backend> {
     literals: Vec<(u32, Vec<u8>)>,
     out: Vec<u8>,
     login_at: Option<Instant>,
+    /// When the account was last found enabled ([`ACCOUNT_RECHECK`]).
+    enabled_at: Instant,
     /// Token bucket for the command rate limit.
     tokens: f64,
     refilled: Instant,
@@ -187,6 +189,7 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
         StoreError::NoUser | StoreError::AuthFailed => {
             (Status::No, Some(Code::AuthenticationFailed), text)
         }
+        StoreError::AccountDisabled => (Status::No, Some(Code::ContactAdmin), text),
         StoreError::OverQuota { .. } => (Status::No, Some(Code::OverQuota), text),
         StoreError::Closed | StoreError::Io(_) | StoreError::Db(_) | StoreError::Corrupt(_) => {
             tracing::error!(error = %e, "store failure");
@@ -198,6 +201,11 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
         }
     }
 }
+
+/// How long a session goes on trusting that its account is still enabled. `herald user
+/// disable` runs in another process, so the session asks the store again; new logins are
+/// refused at once, open sessions end at their first command after this much time.
+pub const ACCOUNT_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What one framer step produced, owned so the framer's borrow ends before the session acts.
 enum Input {
@@ -244,6 +252,7 @@ impl<B: Backend> Session<B> {
             literals: Vec::new(),
             out: Vec::new(),
             login_at: None,
+            enabled_at: Instant::now(),
             tokens,
             refilled: Instant::now(),
             saved: Vec::new(),
@@ -469,6 +478,14 @@ impl<B: Backend> Session<B> {
                 }
                 Input::Command(Ok(cmd)) => {
                     self.throttle().await;
+                    if self.account_disabled().await {
+                        self.bye(
+                            "this account has been disabled, contact your administrator",
+                            w,
+                        )
+                        .await?;
+                        return Ok(Control::Close);
+                    }
                     let kind = cmd.body.kind();
                     let started = std::time::Instant::now();
                     let control = self.command(cmd, w).await;
@@ -660,6 +677,28 @@ impl<B: Backend> Session<B> {
             let duration = at.elapsed();
             if let Err(e) = self.backend.logout(&self.ctx, disconnect, duration).await {
                 tracing::warn!(error = %e, "could not record Logout");
+            }
+        }
+    }
+
+    /// Whether an operator disabled the account since this session logged in — asked of the
+    /// store at most once per [`ACCOUNT_RECHECK`] of activity, so a busy session pays one
+    /// clock read per command. A store error keeps the session: it will fail on its own.
+    async fn account_disabled(&mut self) -> bool {
+        let Some(identity) = &self.identity else {
+            return false;
+        };
+        if self.enabled_at.elapsed() < ACCOUNT_RECHECK {
+            return false;
+        }
+        match self.backend.is_disabled(&identity.user).await {
+            Ok(true) => {
+                tracing::info!(user = %identity.user, "ending the session of a disabled account");
+                true
+            }
+            Ok(false) | Err(_) => {
+                self.enabled_at = Instant::now();
+                false
             }
         }
     }

@@ -79,6 +79,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             admin,
         } => env.add_user(name, password_hash, *admin),
         Op::DeleteUser { name } => env.delete_user(name),
+        Op::SetDisabled {
+            name,
+            disabled,
+            reason,
+        } => env.set_disabled(name, *disabled, reason.as_deref()),
         Op::SetPassword {
             name,
             password_hash,
@@ -988,6 +993,38 @@ impl Env<'_> {
             return Err(StoreError::not_found("account", name).into());
         }
         let e = self.ecx.account_event(EventType::PasswordChange, name);
+        done(Output::None, vec![e], Vec::new())
+    }
+
+    /// AccountDisable / AccountEnable, only on a change of state: disabling a disabled account
+    /// again keeps its first date and note and says nothing.
+    fn set_disabled(&self, name: &str, disabled: bool, reason: Option<&str>) -> OpResult {
+        let was: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT disabled_ms FROM accounts WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::not_found("account", name))?;
+        if was.is_some() == disabled {
+            return done(Output::None, Vec::new(), Vec::new());
+        }
+        let (at, note) = match disabled {
+            true => (Some(crate::model::now_ms()), reason),
+            false => (None, None),
+        };
+        self.conn
+            .prepare_cached(
+                "UPDATE accounts SET disabled_ms = ?2, disabled_reason = ?3 WHERE name = ?1",
+            )?
+            .execute(params![name, at, note])?;
+        let t = match disabled {
+            true => EventType::AccountDisable,
+            false => EventType::AccountEnable,
+        };
+        let mut e = self.ecx.account_event(t, name);
+        if let Some(note) = note {
+            e.set_extension(herald_events::vnd::COMMENT, note);
+        }
         done(Output::None, vec![e], Vec::new())
     }
 

@@ -41,9 +41,18 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
     Ok(match q {
         Query::Users => Answer::Users(users(conn)?),
         Query::Credentials(name) => Answer::Credentials(
-            conn.prepare_cached("SELECT password_hash, admin FROM accounts WHERE name = ?1")?
-                .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?,
+            conn.prepare_cached(
+                "SELECT password_hash, admin, disabled_ms IS NOT NULL FROM accounts
+                 WHERE name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok(Credentials {
+                    hash: r.get(0)?,
+                    admin: r.get(1)?,
+                    disabled: r.get(2)?,
+                })
+            })
+            .optional()?,
         ),
         Query::Quota(name) => {
             let a = account(conn, &name)?;
@@ -366,7 +375,7 @@ fn outbox_bounds(conn: &Connection) -> Result<OutboxBounds> {
 fn users(conn: &Connection) -> Result<Vec<UserInfo>> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, admin, quota_storage_kb, quota_messages, used_bytes, used_messages,
-                first_event
+                first_event, disabled_ms, disabled_reason
          FROM accounts ORDER BY name",
     )?;
     let rows = stmt
@@ -381,6 +390,10 @@ fn users(conn: &Connection) -> Result<Vec<UserInfo>> {
                     used_messages: r.get::<_, i64>(5)? as u64,
                 },
                 first_event: r.get::<_, i64>(6)? as u64,
+                disabled: r
+                    .get::<_, Option<i64>>(7)?
+                    .map(|since_ms| Disabled { since_ms }),
+                disabled_reason: r.get(8)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -243,6 +243,14 @@ CREATE TABLE IF NOT EXISTS push_subscriptions (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 9 (account state): an account can be disabled by an operator. `disabled_ms` is when
+/// (NULL: enabled) and `disabled_reason` the operator's note; a disabled account keeps its mail
+/// and still receives deliveries, but no session may authenticate as it.
+const SCHEMA_V9: &str = r#"
+ALTER TABLE accounts ADD COLUMN disabled_ms INTEGER;
+ALTER TABLE accounts ADD COLUMN disabled_reason TEXT;
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -279,15 +287,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             rekey_threads(&tx)?;
             tx.execute_batch(SCHEMA_V7)?;
             tx.execute_batch(SCHEMA_V8)?;
+            tx.execute_batch(SCHEMA_V9)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=7 => {
+        1..=8 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+                SCHEMA_V9,
             ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;

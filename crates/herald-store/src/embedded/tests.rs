@@ -2111,6 +2111,41 @@ async fn events_by_id_skips_missing_ids() {
     assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
 }
 
+/// Takes a store back from version 9 to 8 (the account state columns), for the tests that then
+/// pretend to be older versions.
+const UNDO_V9: &str = "ALTER TABLE accounts DROP COLUMN disabled_ms;
+                       ALTER TABLE accounts DROP COLUMN disabled_reason;";
+
+#[test]
+fn a_version_8_store_gains_the_account_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    let connect =
+        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    {
+        let mut conn = connect();
+        super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch("INSERT INTO accounts (name, password_hash) VALUES ('old', 'x');")
+            .unwrap();
+        conn.execute_batch(&format!("{UNDO_V9} PRAGMA user_version = 8;"))
+            .unwrap();
+    }
+    let mut conn = connect();
+    super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::VERSION);
+    let disabled: Option<i64> = conn
+        .query_row(
+            "SELECT disabled_ms FROM accounts WHERE name = 'old'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(disabled, None, "an existing account stays enabled");
+}
+
 #[test]
 fn a_version_7_store_gains_the_push_subscriptions_table() {
     let dir = tempfile::tempdir().unwrap();
@@ -2120,8 +2155,10 @@ fn a_version_7_store_gains_the_push_subscriptions_table() {
     {
         let mut conn = connect();
         super::schema::migrate(&mut conn).unwrap();
-        conn.execute_batch("DROP TABLE push_subscriptions; PRAGMA user_version = 7;")
-            .unwrap();
+        conn.execute_batch(&format!(
+            "DROP TABLE push_subscriptions; {UNDO_V9} PRAGMA user_version = 7;"
+        ))
+        .unwrap();
     }
     let mut conn = connect();
     super::schema::migrate(&mut conn).unwrap();
@@ -2161,6 +2198,7 @@ fn a_version_1_store_is_upgraded_in_place() {
              PRAGMA user_version = 1;",
         )
         .unwrap();
+        conn.execute_batch(UNDO_V9).unwrap();
     }
     let mut conn =
         super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
@@ -2549,6 +2587,7 @@ fn a_version_6_store_gets_delivery_counters_and_keeps_its_cursors() {
              PRAGMA user_version = 6;",
         )
         .unwrap();
+        conn.execute_batch(UNDO_V9).unwrap();
     }
     let mut conn =
         super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
@@ -2601,6 +2640,7 @@ fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
              PRAGMA user_version = 4;",
         )
         .unwrap();
+        conn.execute_batch(UNDO_V9).unwrap();
     }
     let mut conn =
         super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
@@ -2684,6 +2724,7 @@ async fn a_version_5_store_keeps_its_threads_under_hashed_keys() {
              PRAGMA user_version = 5;",
         )
         .unwrap();
+        conn.execute_batch(UNDO_V9).unwrap();
     }
     let t = T {
         store: Store::open(config).await.unwrap(),
@@ -3150,4 +3191,104 @@ async fn message_events_carry_mailbox_id_and_copies_their_source_uids() {
             assert_eq!(id.uidvalidity, Some(inbox.uidvalidity));
         }
     }
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_log_in_but_keeps_its_mail_and_deliveries() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.user("root").await;
+    t.store
+        .append(
+            &ctx,
+            "INBOX",
+            b"Subject: a\r\n\r\nx\r\n".to_vec(),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    t.store
+        .authenticate("alice", "pw", None)
+        .await
+        .expect("a login before");
+    let c = t
+        .store
+        .set_disabled(&admin(), "alice", true, Some("unpaid invoice"))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.event, EventType::AccountDisable);
+    assert_eq!(e.user.as_deref(), Some("alice"));
+    assert_eq!(
+        e.extension(herald_events::vnd::COMMENT),
+        Some(&serde_json::Value::from("unpaid invoice"))
+    );
+    // The cached login is gone with it; a wrong password is still just a wrong password.
+    assert!(matches!(
+        t.store.authenticate("alice", "pw", None).await,
+        Err(StoreError::AccountDisabled)
+    ));
+    assert!(matches!(
+        t.store.authenticate("alice", "wrong", None).await,
+        Err(StoreError::AuthFailed)
+    ));
+    assert!(t.store.is_disabled("alice").await.unwrap());
+    assert!(!t.store.is_disabled("nobody").await.unwrap());
+    // Disabling again changes nothing and says nothing.
+    let again = t
+        .store
+        .set_disabled(&admin(), "alice", true, Some("other"))
+        .await
+        .unwrap();
+    assert!(again.events.is_empty());
+    let users = t.store.list_users().await.unwrap();
+    let alice = users.iter().find(|u| u.name == "alice").unwrap();
+    assert!(alice.disabled.is_some());
+    assert_eq!(alice.disabled_reason.as_deref(), Some("unpaid invoice"));
+    // Mail is kept and deliveries go on.
+    let delivered = t
+        .store
+        .deliver(
+            &SessionContext::service("lmtp"),
+            &Recipient {
+                user: "alice".into(),
+                mailbox: None,
+                envelope: "MAIL FROM:<a@b>\r\nRCPT TO:<alice@b>\r\n".into(),
+            },
+            b"Subject: b\r\n\r\ny\r\n".to_vec(),
+            None,
+        )
+        .await;
+    assert!(delivered.is_ok(), "{delivered:?}");
+    assert_eq!(t.store.counts(&ctx, "INBOX").await.unwrap().messages, 2);
+    // A note must be one short line.
+    assert!(matches!(
+        t.store
+            .set_disabled(&admin(), "alice", true, Some("a\nb"))
+            .await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        t.store.set_disabled(&admin(), "nobody", true, None).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let c = t
+        .store
+        .set_disabled(&admin(), "alice", false, None)
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(types(&c.events), [EventType::AccountEnable]);
+    t.store
+        .authenticate("alice", "pw", None)
+        .await
+        .expect("a login after enabling");
+    let users = t.store.list_users().await.unwrap();
+    let alice = users.iter().find(|u| u.name == "alice").unwrap();
+    assert_eq!(
+        (alice.disabled, alice.disabled_reason.as_deref()),
+        (None, None)
+    );
 }

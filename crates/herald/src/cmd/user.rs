@@ -1,4 +1,4 @@
-//! `herald user add|passwd|list|del`: account administration on the data directory (service
+//! `herald user add|passwd|list|disable|enable|del`: account administration on the data directory (service
 //! `admincli`). Safe while the server runs: the store serialises writers across processes.
 //!
 //! Passwords come from a file, standard input or a prompt that does not echo, so they need not
@@ -43,11 +43,16 @@ pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             println!("changed the password of {name}");
         }
         UserCommand::List => {
-            println!("user\tadmin\tstorage_kb\tmax_messages\tused_kb\tmessages");
+            println!("user\tadmin\tstorage_kb\tmax_messages\tused_kb\tmessages\tstate");
             for u in store.list_users().await? {
                 let limit = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+                let state = match (&u.disabled, &u.disabled_reason) {
+                    (None, _) => "enabled".to_owned(),
+                    (Some(_), None) => "disabled".to_owned(),
+                    (Some(_), Some(why)) => format!("disabled ({why})"),
+                };
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{state}",
                     u.name,
                     if u.admin { "yes" } else { "no" },
                     limit(u.quota.storage_kb),
@@ -55,6 +60,24 @@ pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                     u.quota.used_kb(),
                     u.quota.used_messages
                 );
+            }
+        }
+        UserCommand::Disable { name, reason } => {
+            let c = store
+                .set_disabled(&ctx, &name, true, reason.as_deref())
+                .await?;
+            if c.events.is_empty() {
+                println!("{name} was already disabled");
+            } else {
+                println!("disabled {name}");
+            }
+        }
+        UserCommand::Enable { name } => {
+            let c = store.set_disabled(&ctx, &name, false, None).await?;
+            if c.events.is_empty() {
+                println!("{name} was not disabled");
+            } else {
+                println!("enabled {name}");
             }
         }
         UserCommand::Del { name } => {
