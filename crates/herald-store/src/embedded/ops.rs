@@ -204,6 +204,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
         Op::SweepThreads => super::prune::sweep_threads(conn),
         Op::PutPushSubscription { sub, max } => push::put(conn, sub, *max),
         Op::DeletePushSubscription { account, endpoint } => push::delete(conn, account, endpoint),
+        Op::SetMetadata {
+            account,
+            mailbox,
+            entries,
+        } => super::metadata::set(conn, shared, &ecx, account, mailbox.as_deref(), entries),
     }
 }
 
@@ -1041,6 +1046,7 @@ impl Env<'_> {
                 self.remove_messages(acct.id, mb, &gone, Tombstones::Skip)?;
             }
             self.forget_tombstones(mb.id)?;
+            super::metadata::forget_mailbox(self.conn, mb.id)?;
             self.conn
                 .prepare_cached("DELETE FROM mailboxes WHERE id = ?1")?
                 .execute([mb.id])?;
@@ -1063,6 +1069,7 @@ impl Env<'_> {
         self.conn
             .prepare_cached("DELETE FROM push_subscriptions WHERE account_id = ?1")?
             .execute([acct.id])?;
+        super::metadata::forget_owner(self.conn, acct.id)?;
         self.conn
             .prepare_cached("DELETE FROM accounts WHERE id = ?1")?
             .execute([acct.id])?;
@@ -1209,6 +1216,9 @@ impl Env<'_> {
             self.remove_messages(acct.id, &mb, &gone, Tombstones::Skip)?;
         }
         self.forget_tombstones(mb.id)?;
+        // RFC 5464 §3.1: a deleted mailbox's annotations go with it, also when its name stays
+        // behind as a \Noselect parent.
+        super::metadata::forget_mailbox(self.conn, mb.id)?;
         if has_children {
             // RFC 5423 §4.4 / RFC 3501: the mailbox becomes \Noselect, the hierarchy stays.
             self.conn

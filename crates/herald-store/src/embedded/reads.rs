@@ -281,6 +281,9 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             }
             Answer::Events(rows)
         }
+        Query::Metadata { account, mailbox } => {
+            Answer::Metadata(super::metadata::read(conn, &account, mailbox.as_deref())?)
+        }
         Query::PushSubscriptions(name) => {
             let a = account(conn, &name)?;
             let mut stmt = conn.prepare_cached(
