@@ -280,7 +280,7 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
     for group in &file.events.groups {
         if herald_events::EventGroup::from_name(group).is_none() {
             bail!(
-                "in {}: [events] groups: `{group}` is not a group (message, quota, flags, access, mailbox, subscription)",
+                "in {}: [events] groups: `{group}` is not a group (message, quota, flags, access, mailbox, subscription, account, metadata)",
                 path.display()
             );
         }

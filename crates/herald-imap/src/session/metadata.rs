@@ -21,13 +21,13 @@ fn target(mailbox: &Mailbox) -> Option<&str> {
     (!mailbox.as_str().is_empty()).then_some(mailbox.as_str())
 }
 
+/// Entry names with their values (NIL: not set), as METADATA responses carry them.
+type Entries = Vec<(String, Option<Vec<u8>>)>;
+
 /// What GETMETADATA returns: the named entries (NIL when absent) and, with a depth, the
 /// entries below them; values above `max_size` left out, and the largest of those.
-fn select(
-    stored: &[MetadataEntry],
-    cmd: &GetMetadataCommand,
-) -> (Vec<(String, Option<Vec<u8>>)>, Option<u64>) {
-    let mut out: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+fn select(stored: &[MetadataEntry], cmd: &GetMetadataCommand) -> (Entries, Option<u64>) {
+    let mut out: Entries = Vec::new();
     let mut longest: Option<u64> = None;
     let mut push = |name: &str, value: Option<&[u8]>| {
         if out.iter().any(|(n, _)| n == name) {
@@ -92,12 +92,7 @@ impl<B: Backend> Session<B> {
         self.ok(tag, code, "GETMETADATA completed");
     }
 
-    pub(super) async fn setmetadata(
-        &mut self,
-        tag: &Tag,
-        mailbox: Mailbox,
-        entries: Vec<(String, Option<Vec<u8>>)>,
-    ) {
+    pub(super) async fn setmetadata(&mut self, tag: &Tag, mailbox: Mailbox, entries: Entries) {
         match self
             .backend
             .set_metadata(&self.ctx, target(&mailbox), entries)
@@ -148,7 +143,7 @@ mod tests {
         }
     }
 
-    fn names(v: &[(String, Option<Vec<u8>>)]) -> Vec<&str> {
+    fn names(v: &Entries) -> Vec<&str> {
         v.iter().map(|(n, _)| n.as_str()).collect()
     }
 
