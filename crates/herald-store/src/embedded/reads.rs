@@ -549,6 +549,19 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
                 .push(format!("blob file missing: {}", crate::blobs::hex(&sha))),
         }
     }
+    // METADATA rows belong to a mailbox (or the server, 0) and an account (or no one: shared).
+    let orphans: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM metadata
+         WHERE (mailbox_id != 0 AND mailbox_id NOT IN (SELECT id FROM mailboxes))
+            OR (owner_id != 0 AND owner_id NOT IN (SELECT id FROM accounts))",
+        [],
+        |r| r.get(0),
+    )?;
+    if orphans > 0 {
+        c.problems.push(format!(
+            "{orphans} metadata entries of a gone mailbox or account"
+        ));
+    }
     c.messages =
         conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))? as u64;
     c.blobs = conn.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get::<_, i64>(0))? as u64;

@@ -366,6 +366,20 @@ async fn entries_move_with_rename_and_go_with_delete_and_the_account() {
         .query_row("SELECT count(*) FROM metadata", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 0, "no orphan rows");
+    t.consistent().await;
+    // The consistency check notices rows nothing owns.
+    let rw = super::super::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+        .unwrap();
+    rw.execute(
+        "INSERT INTO metadata (mailbox_id, owner_id, name, value) VALUES (999, 0, '/shared/a', x'00')",
+        [],
+    )
+    .unwrap();
+    let c = t.store.check_consistency().await.unwrap();
+    assert_eq!(
+        c.problems,
+        ["1 metadata entries of a gone mailbox or account"]
+    );
 }
 
 #[tokio::test]
