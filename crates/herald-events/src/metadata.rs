@@ -11,7 +11,7 @@
 /// besides its value.
 pub const MAX_ENTRY_NAME: usize = 1024;
 
-/// Whether an entry is the user's own or shared (RFC 5464 §3.1).
+/// Whether an entry is the user's own or shared (RFC 5464 §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetadataScope {
     /// `/private/…`: one value per user.

@@ -8,9 +8,9 @@
 //!   size limit, only against [`ImapConfig::max_literal`]), or refuse it before it is read;
 //! * each command is carried out by the file of its group (`auth.rs`, `mailbox.rs`,
 //!   `select.rs`, `append.rs`, `fetch.rs`, `search.rs`, `store.rs`, `copy.rs`, `expunge.rs`,
-//!   `quota.rs`, `metadata.rs`, `idle.rs`, `sort.rs` for SORT and THREAD, `context.rs` for CONTEXT=SEARCH and
-//!   CONTEXT=SORT's update contexts and CANCELUPDATE), which calls the store through
-//!   [`Backend`] — async calls, no request/answer steps; `backend.rs` says why;
+//!   `quota.rs`, `metadata.rs`, `idle.rs`, `sort.rs` for SORT and THREAD, `context.rs` for
+//!   CONTEXT=SEARCH and CONTEXT=SORT's update contexts and CANCELUPDATE), which calls the store
+//!   through [`Backend`] — async calls, no request/answer steps; `backend.rs` says why;
 //! * responses accumulate in a buffer that is written to the caller's `AsyncWrite` at the end of
 //!   each batch of input and whenever it grows past [`FLUSH_AT`] (a FETCH of many bodies), so
 //!   the memory a session holds is bounded whatever the client asks for. Tests pass a

@@ -1216,7 +1216,7 @@ impl Env<'_> {
             self.remove_messages(acct.id, &mb, &gone, Tombstones::Skip)?;
         }
         self.forget_tombstones(mb.id)?;
-        // RFC 5464 §3.1: a deleted mailbox's annotations go with it, also when its name stays
+        // RFC 5464: a deleted mailbox's annotations go with it, also when its name stays
         // behind as a \Noselect parent.
         super::metadata::forget_mailbox(self.conn, mb.id)?;
         if has_children {
