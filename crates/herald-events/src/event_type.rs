@@ -1,6 +1,6 @@
 //! Event types: the 18 names of the IANA "Internet Message Store Events" registry (RFC 5423 §4),
 //! Herald's own `vnd.herald.*` types for the events RFC 5423 Appendix A leaves for the future
-//! (authentication failure, account and password changes), the groups a subscription turns on
+//! (authentication failure, account and password changes, metadata changes), the groups a subscription turns on
 //! and off (RFC 5423 §3 asks for "groups of related events"), and a lossless place for names
 //! from other systems.
 //!
@@ -28,11 +28,14 @@ pub enum EventGroup {
     /// Account management (RFC 5423 Appendix A): `vnd.herald.AccountCreate`, `AccountDelete`,
     /// `AccountDisable`, `AccountEnable`, `PasswordChange`.
     Account,
+    /// Annotations (RFC 5423 Appendix A "annotations ... metadata change", RFC 5464 METADATA):
+    /// `vnd.herald.MetadataChange`.
+    Metadata,
 }
 
 impl EventGroup {
     /// Every group, in the order the configuration documents them.
-    pub const ALL: [EventGroup; 7] = [
+    pub const ALL: [EventGroup; 8] = [
         EventGroup::Message,
         EventGroup::Quota,
         EventGroup::Flags,
@@ -40,6 +43,7 @@ impl EventGroup {
         EventGroup::Mailbox,
         EventGroup::Subscription,
         EventGroup::Account,
+        EventGroup::Metadata,
     ];
 
     /// The name used in configuration (`[events] groups`, a subscription's `events`).
@@ -52,6 +56,7 @@ impl EventGroup {
             EventGroup::Mailbox => "mailbox",
             EventGroup::Subscription => "subscription",
             EventGroup::Account => "account",
+            EventGroup::Metadata => "metadata",
         }
     }
 
@@ -128,6 +133,8 @@ pub enum EventType {
     AccountEnable,
     /// `vnd.herald.PasswordChange`: an account's password was changed.
     PasswordChange,
+    /// `vnd.herald.MetadataChange`: SETMETADATA changed mailbox or server annotations.
+    MetadataChange,
     /// A vendor type: the name starts with `vnd.` and is kept verbatim.
     Vendor(String),
     /// A name that is neither registered nor `vnd.`: kept so that decoding loses nothing,
@@ -160,13 +167,14 @@ impl EventType {
 
     /// Herald's own types (RFC 5423 Appendix A's future events), in reference order. They are
     /// `vnd.herald.` names, so any consumer of the registry accepts them as vendor types.
-    pub const HERALD: [EventType; 6] = [
+    pub const HERALD: [EventType; 7] = [
         EventType::LoginFailed,
         EventType::AccountCreate,
         EventType::AccountDelete,
         EventType::AccountDisable,
         EventType::AccountEnable,
         EventType::PasswordChange,
+        EventType::MetadataChange,
     ];
 
     /// Classifies a name: a registered type (exact spelling), one of Herald's own types, another
@@ -237,6 +245,7 @@ impl EventType {
             EventType::AccountDisable => "vnd.herald.AccountDisable",
             EventType::AccountEnable => "vnd.herald.AccountEnable",
             EventType::PasswordChange => "vnd.herald.PasswordChange",
+            EventType::MetadataChange => "vnd.herald.MetadataChange",
             EventType::Vendor(name) | EventType::Unregistered(name) => name,
         }
     }
@@ -257,6 +266,7 @@ impl EventType {
                 | AccountDisable
                 | AccountEnable
                 | PasswordChange
+                | MetadataChange
         )
     }
 
@@ -274,6 +284,7 @@ impl EventType {
             }
             MailboxCreate | MailboxDelete | MailboxRename => EventGroup::Mailbox,
             MailboxSubscribe | MailboxUnSubscribe => EventGroup::Subscription,
+            MetadataChange => EventGroup::Metadata,
             Vendor(_) | Unregistered(_) => return None,
         })
     }
@@ -350,6 +361,12 @@ impl EventType {
                 "An account's password was changed (`herald user passwd`); never carries the \
                  password or its hash."
             }
+            MetadataChange => {
+                "SETMETADATA (RFC 5464) set or removed annotations, one event per command: for a \
+                 mailbox's entries `uri` and `mailboxID` name the mailbox, for server entries \
+                 `uri` names the server; `vnd.herald.metadataEntries` lists the entry names \
+                 changed (a JSON array). Never the values."
+            }
             Vendor(_) => "A vendor-specific event.",
             Unregistered(_) => "A name outside the registry.",
         }
@@ -411,6 +428,14 @@ mod tests {
         assert_eq!(EventType::LoginFailed.group(), Some(EventGroup::Access));
         assert_eq!(EventGroup::Account.members().count(), 5);
         assert_eq!(EventGroup::from_name("account"), Some(EventGroup::Account));
+        assert_eq!(
+            EventType::MetadataChange.group(),
+            Some(EventGroup::Metadata)
+        );
+        assert_eq!(
+            EventGroup::from_name("metadata").map(|g| g.members().collect::<Vec<_>>()),
+            Some(vec![EventType::MetadataChange])
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod event;
 mod event_type;
 mod flags;
 pub mod json;
+mod metadata;
 mod param;
 pub mod reference;
 mod time;
@@ -29,6 +30,7 @@ pub use event::{Event, MalformedParam};
 pub use event_type::{EventGroup, EventType};
 pub use flags::{FlagError, FlagNames, SYSTEM_FLAGS};
 pub use json::DecodeError;
+pub use metadata::{MAX_ENTRY_NAME, MetadataScope, metadata_entry_name, normalize_entry_name};
 pub use param::ParamName;
 pub use time::{Timestamp, TimestampError};
 pub use uidset::{UidSet, UidSetError};
@@ -65,6 +67,9 @@ pub mod vnd {
     pub const COMMENT: &str = "vnd.herald.comment";
     /// For LoginFailed: how the client authenticated (`LOGIN`, `PLAIN`, `USER`, `Basic`, ...).
     pub const MECHANISM: &str = "vnd.herald.mechanism";
+    /// For MetadataChange: the names of the entries a SETMETADATA set or removed, a JSON array
+    /// of strings (`["/private/comment", "/shared/vendor/x"]`); never their values.
+    pub const METADATA_ENTRIES: &str = "vnd.herald.metadataEntries";
     /// For LoginFailed: why, one of [`LOGIN_FAILURE_REASONS`].
     pub const REASON: &str = "vnd.herald.reason";
     /// The values of [`REASON`]: wrong password, unknown account, refused by the login rate

@@ -24,6 +24,7 @@
 //! | no parameter is named like a password or secret (`password`, `passwd`, `secret`) | §7 |
 //! | `vnd.herald.LoginFailed` has `user`, `service`, `clientIP`, `vnd.herald.mechanism` and a known `vnd.herald.reason` | Appendix A |
 //! | `vnd.herald.Account*`/`PasswordChange` have `user` | Appendix A |
+//! | `vnd.herald.MetadataChange` has `user`, `service` and `vnd.herald.metadataEntries`, a non-empty array of `/private/…` or `/shared/…` entry names; a mailbox's change also has `mailboxID` with UIDVALIDITY, a server's has none | Appendix A, RFC 5464 §3.2 |
 
 use crate::{Event, EventType, ParamName};
 use std::fmt;
@@ -79,6 +80,9 @@ pub enum Violation {
         "vnd.herald.reason: `{0}` is not one of bad-credentials, no-such-user, rate-limited, plaintext-refused, account-disabled"
     )]
     BadReason(String),
+    /// `vnd.herald.metadataEntries` is not a non-empty array of entry names.
+    #[error("vnd.herald.metadataEntries: {0}")]
+    BadMetadataEntries(String),
     /// A parameter looks like it carries a password or another secret.
     #[error("{0}: an event never carries a password or secret")]
     Secret(String),
@@ -139,6 +143,7 @@ impl EventType {
             AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
                 &[P::Uri, P::User]
             }
+            MetadataChange => &[P::Uri, P::User, P::Service],
             Vendor(_) | Unregistered(_) => &[],
         }
     }
@@ -153,6 +158,43 @@ impl Event {
             Ok(())
         } else {
             Err(Violations(out))
+        }
+    }
+
+    /// MetadataChange: the entry names, and `mailboxID` exactly when `uri` names a mailbox.
+    fn check_metadata_change(&self, out: &mut Vec<Violation>) {
+        use ParamName as P;
+        let bad = |why: String| Violation::BadMetadataEntries(why);
+        match self.extension(crate::vnd::METADATA_ENTRIES) {
+            None => out.push(Violation::MissingVendor(crate::vnd::METADATA_ENTRIES)),
+            Some(serde_json::Value::Array(names)) if names.is_empty() => {
+                out.push(bad("an empty list".into()))
+            }
+            Some(serde_json::Value::Array(names)) => {
+                for n in names {
+                    match n.as_str() {
+                        Some(name) if crate::metadata_entry_name(name).is_ok() => {}
+                        Some(name) => out.push(bad(format!("`{name}` is not an entry name"))),
+                        None => out.push(bad(format!("{n} is not a string"))),
+                    }
+                }
+            }
+            Some(v) => out.push(bad(format!("{v} is not an array"))),
+        }
+        let on_mailbox = self.uri.as_ref().is_some_and(|u| u.mailbox.is_some());
+        match &self.mailbox_id {
+            None if on_mailbox => out.push(Violation::Missing {
+                param: P::MailboxId,
+            }),
+            Some(_) if !on_mailbox && self.uri.is_some() => out.push(Violation::Incomplete {
+                param: P::MailboxId,
+                what: "must be absent for server entries (uri names no mailbox)",
+            }),
+            Some(m) if m.uidvalidity.is_none() => out.push(Violation::Incomplete {
+                param: P::MailboxId,
+                what: "must include UIDVALIDITY",
+            }),
+            _ => {}
         }
     }
 
@@ -297,6 +339,9 @@ impl Event {
                 }
             }
         }
+        if self.event == MetadataChange {
+            self.check_metadata_change(out);
+        }
         if self.event == MessageAppend && self.envelope.is_some() {
             out.push(Violation::EnvelopeOnAppend);
         }
@@ -379,9 +424,60 @@ mod tests {
             AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
                 e.uri = Some(ImapUrl::server(H, Some("alice")));
             }
+            MetadataChange => {
+                e.service = Some("imap".into());
+                e.mailbox_id = Some(mailbox());
+                e.set_extension(
+                    crate::vnd::METADATA_ENTRIES,
+                    serde_json::json!(["/private/comment"]),
+                );
+            }
             _ => {}
         }
         e
+    }
+
+    #[test]
+    fn metadata_change_names_entries_and_its_mailbox() {
+        let mut server = valid(EventType::MetadataChange);
+        server.uri = Some(ImapUrl::server(H, Some("alice")));
+        server.mailbox_id = None;
+        assert_eq!(violations(&server), []);
+        server.mailbox_id = Some(mailbox());
+        assert!(matches!(
+            violations(&server)[..],
+            [Violation::Incomplete {
+                param: ParamName::MailboxId,
+                ..
+            }]
+        ));
+        let mut e = valid(EventType::MetadataChange);
+        e.mailbox_id = None;
+        e.set_extension(
+            crate::vnd::METADATA_ENTRIES,
+            serde_json::json!(["/private/comment", "/other/x", 3]),
+        );
+        assert_eq!(
+            violations(&e),
+            [
+                Violation::BadMetadataEntries("`/other/x` is not an entry name".into()),
+                Violation::BadMetadataEntries("3 is not a string".into()),
+                Violation::Missing {
+                    param: ParamName::MailboxId
+                },
+            ]
+        );
+        e.set_extension(crate::vnd::METADATA_ENTRIES, serde_json::json!([]));
+        e.mailbox_id = Some(mailbox());
+        assert_eq!(
+            violations(&e),
+            [Violation::BadMetadataEntries("an empty list".into())]
+        );
+        e.extensions.clear();
+        assert_eq!(
+            violations(&e),
+            [Violation::MissingVendor(crate::vnd::METADATA_ENTRIES)]
+        );
     }
 
     #[test]

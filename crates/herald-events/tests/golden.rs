@@ -127,9 +127,26 @@ fn golden_event(t: &EventType) -> Event {
         AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
             e.uri = Some(ImapUrl::server(HOST, Some("alice")));
         }
+        MetadataChange => {
+            e.uri = Some(inbox());
+            e.mailbox_id = Some(inbox());
+            e.set_extension(
+                vnd::METADATA_ENTRIES,
+                serde_json::json!(["/private/comment", "/shared/vendor/x"]),
+            );
+        }
         Vendor(_) | Unregistered(_) => unreachable!(),
     }
     e.set_herald_id(1093);
+    e
+}
+
+/// A MetadataChange of server entries: `uri` names the server, no `mailboxID`.
+fn golden_server_metadata() -> Event {
+    let mut e = golden_event(&EventType::MetadataChange);
+    e.uri = Some(ImapUrl::server(HOST, Some("alice")));
+    e.mailbox_id = None;
+    e.set_extension(vnd::METADATA_ENTRIES, serde_json::json!(["/shared/admin"]));
     e
 }
 
@@ -141,7 +158,11 @@ fn every_registered_event_matches_its_golden_file() {
     let all = EventType::REGISTERED
         .into_iter()
         .chain(EventType::HERALD)
-        .map(|t| (t.to_string(), golden_event(&t)));
+        .map(|t| (t.to_string(), golden_event(&t)))
+        .chain([(
+            "vnd.herald.MetadataChange-server".to_owned(),
+            golden_server_metadata(),
+        )]);
     for (t, event) in all {
         event.validate().unwrap_or_else(|v| panic!("{t}: {v}"));
         let line = format!("{}\n", event.to_json());

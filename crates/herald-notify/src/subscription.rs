@@ -22,7 +22,7 @@ pub enum ConfigError {
     Duplicate(String),
     /// An `events` entry is neither a type nor a group.
     #[error(
-        "subscription `{sub}`: `{name}` in events is not an event type or group (groups: message, quota, flags, access, mailbox, subscription)"
+        "subscription `{sub}`: `{name}` in events is not an event type or group (groups: message, quota, flags, access, mailbox, subscription, account, metadata)"
     )]
     Event {
         /// Subscription name.

@@ -187,7 +187,9 @@ fn every_golden_event_has_cyrus_shape() {
         let kind = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let event = golden(&kind);
         let ours = cyrus_encoded(&event);
-        assert_eq!(ours["event"], kind.as_str());
+        // A second golden of one type is named `<Type>-<variant>` (a server MetadataChange).
+        let type_name = kind.split_once('-').map_or(kind.as_str(), |(t, _)| t);
+        assert_eq!(ours["event"], type_name);
         assert!(is_utc_millis(&ours["timestamp"]), "{kind}");
         check_golden_file(&kind, &event);
         match cyrus_event(&sample, &kind) {

@@ -316,6 +316,17 @@ pub enum Op {
         /// Push service URL.
         endpoint: String,
     },
+    /// SETMETADATA (RFC 5464): sets (`Some`) or removes (`None`) entries of one mailbox, or of
+    /// the server when `mailbox` is `None`, all or none; one MetadataChange naming the entries
+    /// that changed.
+    SetMetadata {
+        /// Account (private entries are its own; a mailbox is one of its mailboxes).
+        account: String,
+        /// Mailbox name, or `None` for server entries.
+        mailbox: Option<String>,
+        /// Entry names and new values, in the order given.
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
     /// Removes the thread identifiers left by gone messages of one account whose expunges
     /// since its last sweep make it worth it (see `SweptThreads`).
     SweepThreads,
@@ -479,6 +490,14 @@ pub enum Query {
     },
     /// An account's push subscriptions, oldest first.
     PushSubscriptions(String),
+    /// The METADATA entries an account sees on one of its mailboxes, or on the server when the
+    /// mailbox is `None`: the shared ones and its own private ones, by name.
+    Metadata {
+        /// Account.
+        account: String,
+        /// Mailbox name, or `None` for server entries.
+        mailbox: Option<String>,
+    },
     /// Cross-checks counters, refcounts and the outbox; decodes and validates the outbox rows
     /// with ids above the given one.
     Consistency(u64),
@@ -506,6 +525,7 @@ impl Query {
             | Query::LastEventId
             | Query::ImportProgress { .. }
             | Query::PushSubscriptions(_)
+            | Query::Metadata { .. }
             | Query::OutboxBounds => true,
             Query::EventTimes(ids) => ids.len() <= BOUNDED_MESSAGES as usize,
             Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
@@ -561,6 +581,8 @@ pub enum Answer {
     ParkedCounts(Vec<(String, u64)>),
     /// Push subscriptions.
     PushSubscriptions(Vec<PushSubscription>),
+    /// METADATA entries, ascending by name.
+    Metadata(Vec<MetadataEntry>),
     /// Consistency report.
     Consistency(Consistency),
 }

@@ -14,6 +14,32 @@ pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
 /// Expunge tombstones kept per mailbox (see [`StoreConfig::tombstones_per_mailbox`]).
 pub const DEFAULT_TOMBSTONES_PER_MAILBOX: u32 = 10_000;
 
+/// Limits on METADATA (RFC 5464) the store enforces; see [`StoreConfig::metadata`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataLimits {
+    /// Largest value in octets (`MAXSIZE`; `[metadata] max_value_bytes`).
+    pub max_value_bytes: u64,
+    /// Most entries one mailbox, or the server, holds as one user sees it: its shared entries
+    /// and that user's private ones (`[metadata] max_entries_per_mailbox`).
+    pub max_entries_per_mailbox: u64,
+    /// Most entries one user holds: their private entries anywhere and the shared entries of
+    /// their mailboxes (`[metadata] max_entries_per_user`).
+    pub max_entries_per_user: u64,
+}
+
+/// 64 KiB per value, 100 entries per mailbox, 1000 per user: room for every client annotation
+/// in use (comments, special-use hints, vendor settings) while a hostile client can make an
+/// account hold at most about 64 MB of metadata.
+impl Default for MetadataLimits {
+    fn default() -> MetadataLimits {
+        MetadataLimits {
+            max_value_bytes: 64 * 1024,
+            max_entries_per_mailbox: 100,
+            max_entries_per_user: 1000,
+        }
+    }
+}
+
 /// How the store is opened.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -46,6 +72,8 @@ pub struct StoreConfig {
     /// VANISHED (EARLIER). Past this, the older half is dropped and a client resynchronising
     /// from before what is left gets the conservative answer (every UID it cannot see).
     pub tombstones_per_mailbox: u32,
+    /// METADATA limits (`[metadata]`).
+    pub metadata: MetadataLimits,
 }
 
 impl StoreConfig {
@@ -64,6 +92,7 @@ impl StoreConfig {
             password: crate::password::PasswordParams::default(),
             auth_cache_ttl: std::time::Duration::from_secs(DEFAULT_AUTH_CACHE_SECS),
             tombstones_per_mailbox: DEFAULT_TOMBSTONES_PER_MAILBOX,
+            metadata: MetadataLimits::default(),
         }
     }
 

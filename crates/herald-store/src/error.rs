@@ -83,6 +83,9 @@ pub enum StoreError {
         /// `vnd.herald.id` of the committed QuotaExceed event (0 until it is committed).
         event_id: u64,
     },
+    /// A METADATA rule or limit refused a SETMETADATA (RFC 5464 §4.3); nothing was changed.
+    #[error("{0}")]
+    Metadata(MetadataRefusal),
     /// The store is closed (the writer thread has stopped).
     #[error("the store is closed")]
     Closed,
@@ -111,6 +114,32 @@ impl StoreError {
             name: name.into(),
         }
     }
+}
+
+/// Why the store refused to change metadata; each maps to the RFC 5464 response code of the
+/// same name (`[METADATA MAXSIZE n]`, `[METADATA TOOMANY]`) or to a refused permission.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataRefusal {
+    /// A value is larger than the configured maximum.
+    #[error("metadata value of {size} octets exceeds the limit of {max}")]
+    TooLarge {
+        /// The value's size.
+        size: u64,
+        /// The largest value the store keeps (`MAXSIZE`).
+        max: u64,
+    },
+    /// The change would leave more entries than allowed on the mailbox (or server) or for the
+    /// user.
+    #[error("too many metadata entries: at most {max} per {per}")]
+    TooMany {
+        /// The limit.
+        max: u64,
+        /// `mailbox` or `user`.
+        per: &'static str,
+    },
+    /// Shared server entries are set by administrators only.
+    #[error("only administrators may change shared server metadata")]
+    NotAdmin,
 }
 
 /// The crate's result type.

@@ -44,10 +44,11 @@ pub mod threading;
 
 pub use backend::{Backend, Op};
 pub use config::{
-    DEFAULT_AUTH_CACHE_SECS, DEFAULT_INLINE_BLOB_MAX, DEFAULT_TOMBSTONES_PER_MAILBOX, StoreConfig,
+    DEFAULT_AUTH_CACHE_SECS, DEFAULT_INLINE_BLOB_MAX, DEFAULT_TOMBSTONES_PER_MAILBOX,
+    MetadataLimits, StoreConfig,
 };
 pub use context::{Identity, SessionContext};
-pub use error::{QuotaResource, Result, StoreError};
+pub use error::{MetadataRefusal, QuotaResource, Result, StoreError};
 pub use events::PROCESS;
 pub use flags::FlagMode;
 pub use model::*;

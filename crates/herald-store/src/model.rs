@@ -439,6 +439,16 @@ pub struct DeliveryStats {
     pub last_error: Option<String>,
 }
 
+/// One METADATA entry (RFC 5464) as a user sees it: its name (lower case, `/private/…` or
+/// `/shared/…`) and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataEntry {
+    /// Entry name.
+    pub name: String,
+    /// Value octets (any bytes: RFC 5464 allows binary values).
+    pub value: Vec<u8>,
+}
+
 /// A push subscription a user registered (RFC 8030 endpoint, RFC 8291 keys), for the WebPush
 /// sink.
 #[derive(Debug, Clone, PartialEq, Eq)]

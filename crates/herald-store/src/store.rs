@@ -446,6 +446,48 @@ impl Store {
         self.run(ctx, op, |_| Some(())).await
     }
 
+    /// The METADATA entries (RFC 5464) the session's user sees on one of its mailboxes, or on
+    /// the server when `mailbox` is `None`: shared entries and the user's private ones,
+    /// ascending by name.
+    pub async fn get_metadata(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> Result<Vec<MetadataEntry>> {
+        let q = Query::Metadata {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.map(str::to_owned),
+        };
+        match self.query(q).await? {
+            Answer::Metadata(m) => Ok(m),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// SETMETADATA: sets (`Some`) or removes (`None`) entries of a mailbox of the session's
+    /// user, or of the server (`None`), all or none, with one `vnd.herald.MetadataChange`
+    /// naming the entries that changed (none when nothing did). Refusals are
+    /// [`StoreError::Metadata`] (too large, too many, shared server entries by a non-admin) and
+    /// [`StoreError::InvalidName`] (an entry name outside RFC 5464's grammar).
+    pub async fn set_metadata(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<Committed<()>> {
+        let op = Op::SetMetadata {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.map(str::to_owned),
+            entries,
+        };
+        self.run(ctx, op, |_| Some(())).await
+    }
+
+    /// The METADATA limits the store enforces (for `MAXSIZE` answers before a value is read).
+    pub fn metadata_limits(&self) -> crate::config::MetadataLimits {
+        self.inner.config.metadata
+    }
+
     /// Claims the messages of `mailbox` below `upto` as `\Recent` for one IMAP session
     /// (RFC 3501 §2.3.2: only the first session told of a message sees it as recent).
     /// Returns the first UID this claim got; UIDs from there up to `upto` are the caller's.

@@ -52,6 +52,22 @@ pub struct FileConfig {
     /// `[log]`.
     #[serde(default)]
     pub log: LogSection,
+    /// `[metadata]`.
+    #[serde(default)]
+    pub metadata: MetadataSection,
+}
+
+/// `[metadata]`: the limits on IMAP METADATA (RFC 5464) the store enforces; unset keys keep
+/// the defaults of `herald_store::MetadataLimits`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataSection {
+    /// Largest value in octets (`[METADATA MAXSIZE n]`).
+    pub max_value_bytes: Option<u64>,
+    /// Most entries a mailbox (or the server) holds as one user sees it.
+    pub max_entries_per_mailbox: Option<u64>,
+    /// Most entries one user holds.
+    pub max_entries_per_user: Option<u64>,
 }
 
 /// `[log]`: how Herald logs (what it logs is `HERALD_LOG`).
@@ -264,7 +280,7 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
     for group in &file.events.groups {
         if herald_events::EventGroup::from_name(group).is_none() {
             bail!(
-                "in {}: [events] groups: `{group}` is not a group (message, quota, flags, access, mailbox, subscription)",
+                "in {}: [events] groups: `{group}` is not a group (message, quota, flags, access, mailbox, subscription, account, metadata)",
                 path.display()
             );
         }
@@ -328,6 +344,26 @@ pub fn store_config(data: Option<&Path>, file: &FileConfig) -> anyhow::Result<St
         .iter()
         .filter_map(|g| herald_events::EventGroup::from_name(g))
         .collect();
+    let m = &file.metadata;
+    let limits = &mut c.metadata;
+    limits.max_value_bytes = m.max_value_bytes.unwrap_or(limits.max_value_bytes);
+    limits.max_entries_per_mailbox = m
+        .max_entries_per_mailbox
+        .unwrap_or(limits.max_entries_per_mailbox);
+    limits.max_entries_per_user = m
+        .max_entries_per_user
+        .unwrap_or(limits.max_entries_per_user);
+    // A value travels inside one IMAP command (at most 1 MiB), with its entry name beside it;
+    // a limit of nothing would make METADATA unusable.
+    anyhow::ensure!(
+        (1..=512 * 1024).contains(&limits.max_value_bytes),
+        "[metadata] max_value_bytes = {}: between 1 and 524288",
+        limits.max_value_bytes
+    );
+    anyhow::ensure!(
+        limits.max_entries_per_mailbox >= 1 && limits.max_entries_per_user >= 1,
+        "[metadata] max_entries_per_mailbox and max_entries_per_user are at least 1"
+    );
     Ok(c)
 }
 
@@ -498,6 +534,27 @@ sink = { type = "stdout" }
         assert!(err("[events]\nprune_interval_secs = 0\n").contains("prune_interval_secs"));
         assert!(err("[events]\nretain_days = 99999999\n").contains("retain_days"));
         assert!(err("[events]\nretain_dys = 3\n").contains("retain_dys"));
+    }
+
+    #[test]
+    fn metadata_section_sets_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = load(Some(&write(
+            &dir,
+            "[metadata]\nmax_value_bytes = 100\nmax_entries_per_user = 7\n",
+        )))
+        .unwrap();
+        let c = store_config(None, &f).unwrap();
+        assert_eq!(c.metadata.max_value_bytes, 100);
+        assert_eq!(c.metadata.max_entries_per_user, 7);
+        assert_eq!(
+            c.metadata.max_entries_per_mailbox,
+            herald_store::MetadataLimits::default().max_entries_per_mailbox
+        );
+        let zero = load(Some(&write(&dir, "[metadata]\nmax_value_bytes = 0\n"))).unwrap();
+        let e = format!("{:#}", store_config(None, &zero).unwrap_err());
+        assert!(e.contains("max_value_bytes"), "{e}");
+        assert!(load(Some(&write(&dir, "[metadata]\nmax_size = 1\n"))).is_err());
     }
 
     #[test]

@@ -41,8 +41,9 @@ fn valid_events_exit_zero_with_a_summary() {
         all.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
     let out = herald(&["events", "check", "-"], Some(&all));
-    // The 18 registered types and Herald's six `vnd.herald.` ones.
-    assert_eq!(stdout(&out), "24 events, 0 invalid\n");
+    // The 18 registered types, Herald's seven `vnd.herald.` ones, and the server form of
+    // MetadataChange.
+    assert_eq!(stdout(&out), "26 events, 0 invalid\n");
     assert_eq!(out.status.code(), Some(0));
     // No argument also means standard input.
     let out = herald(&["events", "check"], Some(&all));

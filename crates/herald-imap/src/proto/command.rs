@@ -145,6 +145,15 @@ pub enum CommandBody {
         /// Resource names (upper-cased) and limits.
         limits: Vec<(String, u64)>,
     },
+    /// `GETMETADATA [(options)] mailbox entries` (RFC 5464); mailbox `""` is the server.
+    GetMetadata(GetMetadataCommand),
+    /// `SETMETADATA mailbox (entry value …)` (RFC 5464): `None` (NIL) removes an entry.
+    SetMetadata {
+        /// Mailbox, or `""` for the server.
+        mailbox: Mailbox,
+        /// Entry names (checked, as written) and values, in the order given.
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
 
     // --- selected (§6.4) ---
     /// `CHECK` (IMAP4rev1)
@@ -223,6 +232,8 @@ impl CommandBody {
             CommandBody::GetQuota(_) => CommandKind::GetQuota,
             CommandBody::GetQuotaRoot(_) => CommandKind::GetQuotaRoot,
             CommandBody::SetQuota { .. } => CommandKind::SetQuota,
+            CommandBody::GetMetadata(_) => CommandKind::GetMetadata,
+            CommandBody::SetMetadata { .. } => CommandKind::SetMetadata,
             CommandBody::Check => CommandKind::Check,
             CommandBody::Close => CommandKind::Close,
             CommandBody::Unselect => CommandKind::Unselect,
@@ -339,11 +350,15 @@ pub enum CommandKind {
     Move,
     /// `CANCELUPDATE`
     CancelUpdate,
+    /// `GETMETADATA`
+    GetMetadata,
+    /// `SETMETADATA`
+    SetMetadata,
 }
 
 impl CommandKind {
     /// Every kind's name, indexed by the kind.
-    pub const NAMES: [&'static str; 44] = [
+    pub const NAMES: [&'static str; 46] = [
         "CAPABILITY",
         "NOOP",
         "LOGOUT",
@@ -388,12 +403,40 @@ impl CommandKind {
         "UID MOVE",
         "MOVE",
         "CANCELUPDATE",
+        "GETMETADATA",
+        "SETMETADATA",
     ];
 
     /// The command's name as it would be written.
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
     }
+}
+
+/// `GETMETADATA` (RFC 5464 §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetMetadataCommand {
+    /// Mailbox, or `""` for the server.
+    pub mailbox: Mailbox,
+    /// `MAXSIZE n`: leave out values larger than this.
+    pub max_size: Option<u64>,
+    /// `DEPTH 0|1|infinity`: also entries below each named one.
+    pub depth: MetadataDepth,
+    /// Entry names, as written: full names, or the bare scopes `/private` and `/shared` (which
+    /// are roots to search below with a depth).
+    pub entries: Vec<String>,
+}
+
+/// The `DEPTH` option of GETMETADATA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetadataDepth {
+    /// `0` (the default): only the named entries.
+    #[default]
+    Zero,
+    /// `1`: also the entries one level below.
+    One,
+    /// `infinity`: also every entry below.
+    Infinity,
 }
 
 /// SELECT/EXAMINE parameters (RFC 7162).
@@ -974,6 +1017,8 @@ fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         "GETQUOTA" => parse::quota::getquota(c)?,
         "GETQUOTAROOT" => parse::quota::getquotaroot(c)?,
         "SETQUOTA" => parse::quota::setquota(c)?,
+        "GETMETADATA" => parse::metadata::getmetadata(c)?,
+        "SETMETADATA" => parse::metadata::setmetadata(c)?,
         "SEARCH" => parse::search::parse(c, false)?,
         "SORT" => parse::sort::sort(c, false)?,
         "THREAD" => parse::sort::thread(c, false)?,

@@ -80,6 +80,14 @@ pub enum ProtoError {
         /// Offset into the command bytes.
         at: usize,
     },
+    /// A METADATA entry name outside RFC 5464 §3.2's rules.
+    #[error("invalid metadata entry name at byte {at}: {reason}")]
+    BadEntryName {
+        /// Offset into the command bytes.
+        at: usize,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
     /// Nesting (search parentheses, `NOT`/`OR` chains) deeper than the parser allows.
     #[error("nesting deeper than {max}")]
     TooDeep {

@@ -168,6 +168,19 @@ impl Status {
     }
 }
 
+/// The `METADATA` response code's forms (RFC 5464 §4.2.1, §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataCode {
+    /// `LONGENTRIES n`: GETMETADATA left out values; the largest was `n` octets.
+    LongEntries(u64),
+    /// `MAXSIZE n`: SETMETADATA refused a value; the largest kept is `n` octets.
+    MaxSize(u64),
+    /// `TOOMANY`: SETMETADATA would exceed the number of entries allowed.
+    TooMany,
+    /// `NOPRIVATE`: the server keeps no private entries there.
+    NoPrivate,
+}
+
 /// Response codes (RFC 9051 §7.1, RFC 4315 UIDPLUS, RFC 5530, RFC 7162, RFC 9208).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Code {
@@ -267,6 +280,8 @@ pub enum Code {
     UnknownCte,
     /// `NOUPDATE "tag"` (RFC 5267 §4.3.1): no update context for that searching command.
     NoUpdate(Tag),
+    /// `METADATA …` (RFC 5464 §4.2, §4.3).
+    Metadata(MetadataCode),
     /// Any other code: an atom and optional text (no `]`).
     Other(String, Option<String>),
 }
@@ -344,6 +359,12 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
             simple("NOUPDATE ", out);
             write_string(out, tag.as_str().as_bytes(), WriteOptions::default());
         }
+        Code::Metadata(m) => match m {
+            MetadataCode::LongEntries(n) => simple(&format!("METADATA LONGENTRIES {n}"), out),
+            MetadataCode::MaxSize(n) => simple(&format!("METADATA MAXSIZE {n}"), out),
+            MetadataCode::TooMany => simple("METADATA TOOMANY", out),
+            MetadataCode::NoPrivate => simple("METADATA NOPRIVATE", out),
+        },
         Code::Other(atom, text) => {
             out.extend(atom.bytes().filter(|&b| super::types::is_atom_char(b)));
             if let Some(t) = text {
@@ -541,6 +562,14 @@ pub enum Data {
         root: String,
         /// Resource name, usage, limit.
         resources: Vec<(String, u64, u64)>,
+    },
+    /// `* METADATA mailbox (entry value …)` (RFC 5464 §4.4.1); a value is NIL for an entry
+    /// that does not exist, and a literal8 when it holds NUL.
+    Metadata {
+        /// Mailbox, or `""` for the server.
+        mailbox: Mailbox,
+        /// Entry names and values.
+        entries: Vec<(String, Option<Vec<u8>>)>,
     },
     /// `* QUOTAROOT mailbox root…`
     QuotaRoot {
@@ -765,6 +794,27 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 }
                 out.extend(name.bytes().filter(|&b| super::types::is_atom_char(b)));
                 out.extend_from_slice(format!(" {usage} {limit}").as_bytes());
+            }
+            out.push(b')');
+        }
+        Data::Metadata { mailbox, entries } => {
+            out.extend_from_slice(b"* METADATA ");
+            write_mailbox(out, mailbox, opts);
+            out.extend_from_slice(b" (");
+            for (i, (name, value)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_astring(out, name.as_bytes(), opts);
+                out.push(b' ');
+                match value {
+                    Some(v) if v.contains(&0) => {
+                        out.push(b'~');
+                        write_literal(out, v);
+                    }
+                    Some(v) => write_string(out, v, opts),
+                    None => out.extend_from_slice(b"NIL"),
+                }
             }
             out.push(b')');
         }

@@ -14,8 +14,8 @@
 use herald_events::UidSet;
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
-    MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store,
-    StoreError, StoreResult, Vanished,
+    MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits, QuotaInfo,
+    SessionContext, SpecialUse, Store, StoreError, StoreResult, Vanished,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -182,6 +182,21 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u32>> + Send;
     /// "Mailbox changed" notifications (a counter bumped after each commit touching it).
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64>;
+    /// METADATA entries the user sees on a mailbox, or on the server (`None`).
+    fn get_metadata(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<MetadataEntry>>> + Send;
+    /// SETMETADATA: all or none; `None` values remove.
+    fn set_metadata(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send;
+    /// The METADATA limits the store enforces.
+    fn metadata_limits(&self) -> MetadataLimits;
 }
 
 impl Backend for Store {
@@ -392,5 +407,23 @@ impl Backend for Store {
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)
+    }
+    fn get_metadata(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<MetadataEntry>>> + Send {
+        Store::get_metadata(self, ctx, mailbox)
+    }
+    fn set_metadata(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        Store::set_metadata(self, ctx, mailbox, entries)
+    }
+    fn metadata_limits(&self) -> MetadataLimits {
+        Store::metadata_limits(self)
     }
 }

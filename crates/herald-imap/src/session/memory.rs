@@ -5,7 +5,8 @@
 //! canonical flags (`herald_store::flags`), quotas, admins acting as users, a change counter
 //! per mailbox for IDLE, expunge tombstones (every one kept, unless a test drops them with
 //! [`MemoryBackend::forget_tombstones`]) and threads by Message-ID (`herald_store::threading`;
-//! a thread is never freed here) — and nothing else: no events, no durability. Tests that assert events
+//! a thread is never freed here), METADATA entries with the store's limits and rules — and
+//! nothing else: no events, no durability. Tests that assert events
 //! run against the real store (`tests/` in this crate and the `herald` binary's end-to-end tests).
 //! Being plain memory, it makes a session fast enough to fuzz.
 
@@ -14,8 +15,9 @@ use herald_events::UidSet;
 use herald_store::flags as sflags;
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
-    MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse,
-    StoreError, StoreResult, Vanished, names, threading,
+    MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits, MetadataRefusal,
+    QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError, StoreResult, Vanished, names,
+    threading,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
@@ -47,6 +49,21 @@ struct Mbox {
     tombstones: Vec<(u32, u64)>,
     /// Tombstones at or below this MODSEQ may be gone.
     tombstone_floor: u64,
+    /// METADATA entries: the owner's private ones, and the shared ones.
+    meta: Meta,
+}
+
+/// The METADATA entries of one mailbox or of the server, by (lower-case) name.
+#[derive(Debug, Clone, Default)]
+struct Meta {
+    private: BTreeMap<String, Vec<u8>>,
+    shared: BTreeMap<String, Vec<u8>>,
+}
+
+impl Meta {
+    fn len(&self) -> usize {
+        self.private.len() + self.shared.len()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +77,8 @@ struct Account {
     subscriptions: Vec<String>,
     /// Message-IDs seen in this account, with the thread of the message that carried them.
     thread_refs: HashMap<String, u64>,
+    /// Private server METADATA entries.
+    server_private: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +89,9 @@ struct State {
     watches: HashMap<i64, watch::Sender<u64>>,
     /// Logins and logouts recorded, for tests: (user, "login" | disconnect kind).
     access: Vec<(String, String)>,
+    /// Shared server METADATA entries.
+    server_shared: BTreeMap<String, Vec<u8>>,
+    metadata_limits: MetadataLimits,
 }
 
 /// An in-memory store. Cheap to clone; clones share state (like `Store`).
@@ -119,6 +141,7 @@ impl State {
             recent_uid: 1,
             tombstones: Vec::new(),
             tombstone_floor: 0,
+            meta: Meta::default(),
         }
     }
 }
@@ -223,6 +246,14 @@ impl MemoryBackend {
     /// An empty store.
     pub fn new() -> MemoryBackend {
         MemoryBackend::default()
+    }
+
+    /// Changes the METADATA limits (the store's defaults until then).
+    pub fn set_metadata_limits(&self, limits: MetadataLimits) {
+        let _ = self.with(|s| {
+            s.metadata_limits = limits;
+            Ok(())
+        });
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
@@ -407,6 +438,96 @@ impl MemoryBackend {
     }
 }
 
+/// SETMETADATA on the memory store, with the store's rules: see `Store::set_metadata`.
+fn set_metadata(
+    s: &mut State,
+    ctx: &SessionContext,
+    mailbox: Option<&str>,
+    entries: Vec<(String, Option<Vec<u8>>)>,
+) -> Result<()> {
+    let limits = s.metadata_limits;
+    let acting = ctx.auth_user.as_deref().or(ctx.user.as_deref());
+    let admin = acting.is_some_and(|a| s.accounts.get(a).is_some_and(|a| a.admin));
+    let server_shared = &mut s.server_shared;
+    let user = ctx.user.as_deref().ok_or(StoreError::NoUser)?;
+    let acct = s
+        .accounts
+        .get_mut(user)
+        .ok_or_else(|| nf("account", user))?;
+    let mut held: usize =
+        acct.server_private.len() + acct.mailboxes.values().map(|m| m.meta.len()).sum::<usize>();
+    let mut meta = match mailbox {
+        None => Meta {
+            private: acct.server_private.clone(),
+            shared: server_shared.clone(),
+        },
+        Some(name) => selectable(acct, name)?.1.meta.clone(),
+    };
+    if mailbox.is_some() {
+        held -= meta.len();
+    } else {
+        held -= meta.private.len();
+    }
+    let mut grew = false;
+    for (name, value) in entries {
+        let scope = herald_events::metadata_entry_name(&name).map_err(|reason| {
+            StoreError::InvalidName {
+                name: name.clone(),
+                reason,
+            }
+        })?;
+        if let Some(v) = &value
+            && v.len() as u64 > limits.max_value_bytes
+        {
+            return Err(StoreError::Metadata(MetadataRefusal::TooLarge {
+                size: v.len() as u64,
+                max: limits.max_value_bytes,
+            }));
+        }
+        let map = match scope {
+            herald_events::MetadataScope::Private => &mut meta.private,
+            herald_events::MetadataScope::Shared if mailbox.is_none() && !admin => {
+                return Err(StoreError::Metadata(MetadataRefusal::NotAdmin));
+            }
+            herald_events::MetadataScope::Shared => &mut meta.shared,
+        };
+        let key = herald_events::normalize_entry_name(&name);
+        match value {
+            Some(v) => grew |= map.insert(key, v).is_none(),
+            None => {
+                map.remove(&key);
+            }
+        }
+    }
+    if grew {
+        if meta.len() as u64 > limits.max_entries_per_mailbox {
+            return Err(StoreError::Metadata(MetadataRefusal::TooMany {
+                max: limits.max_entries_per_mailbox,
+                per: "mailbox",
+            }));
+        }
+        let mine = if mailbox.is_some() {
+            meta.len()
+        } else {
+            meta.private.len()
+        };
+        if (held + mine) as u64 > limits.max_entries_per_user {
+            return Err(StoreError::Metadata(MetadataRefusal::TooMany {
+                max: limits.max_entries_per_user,
+                per: "user",
+            }));
+        }
+    }
+    match mailbox {
+        None => {
+            acct.server_private = meta.private;
+            *server_shared = meta.shared;
+        }
+        Some(name) => selectable(acct, name)?.1.meta = meta,
+    }
+    Ok(())
+}
+
 impl Backend for MemoryBackend {
     fn authenticate(
         &self,
@@ -537,6 +658,7 @@ impl Backend for MemoryBackend {
                 mb.msgs.clear();
                 mb.special_use = None;
                 mb.tombstones.clear();
+                mb.meta = Meta::default();
             } else {
                 acct.mailboxes.remove(&name);
             }
@@ -966,5 +1088,50 @@ impl Backend for MemoryBackend {
             .entry(mailbox_id)
             .or_insert_with(|| watch::channel(0).0)
             .subscribe()
+    }
+    fn get_metadata(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<MetadataEntry>>> + Send {
+        ready(self.with(|s| {
+            let server_shared = &s.server_shared;
+            let user = ctx.user.as_deref().ok_or(StoreError::NoUser)?;
+            let acct = s.accounts.get(user).ok_or_else(|| nf("account", user))?;
+            let (private, shared) = match mailbox {
+                None => (&acct.server_private, server_shared),
+                Some(name) => {
+                    let name = names::mailbox(name, false)?;
+                    let mb = acct
+                        .mailboxes
+                        .get(&name)
+                        .ok_or_else(|| nf("mailbox", &name))?;
+                    (&mb.meta.private, &mb.meta.shared)
+                }
+            };
+            let mut out: Vec<MetadataEntry> = private
+                .iter()
+                .chain(shared)
+                .map(|(name, value)| MetadataEntry {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect();
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        }))
+    }
+
+    fn set_metadata(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        ready(self.with(|s| set_metadata(s, ctx, mailbox, entries).map(done)))
+    }
+
+    fn metadata_limits(&self) -> MetadataLimits {
+        self.with(|s| Ok(s.metadata_limits)).unwrap_or_default()
     }
 }

@@ -8,9 +8,9 @@
 //!   size limit, only against [`ImapConfig::max_literal`]), or refuse it before it is read;
 //! * each command is carried out by the file of its group (`auth.rs`, `mailbox.rs`,
 //!   `select.rs`, `append.rs`, `fetch.rs`, `search.rs`, `store.rs`, `copy.rs`, `expunge.rs`,
-//!   `quota.rs`, `idle.rs`, `sort.rs` for SORT and THREAD, `context.rs` for CONTEXT=SEARCH and
-//!   CONTEXT=SORT's update contexts and CANCELUPDATE), which calls the store through
-//!   [`Backend`] — async calls, no request/answer steps; `backend.rs` says why;
+//!   `quota.rs`, `metadata.rs`, `idle.rs`, `sort.rs` for SORT and THREAD, `context.rs` for
+//!   CONTEXT=SEARCH and CONTEXT=SORT's update contexts and CANCELUPDATE), which calls the store
+//!   through [`Backend`] — async calls, no request/answer steps; `backend.rs` says why;
 //! * responses accumulate in a buffer that is written to the caller's `AsyncWrite` at the end of
 //!   each batch of input and whenever it grows past [`FLUSH_AT`] (a FETCH of many bodies), so
 //!   the memory a session holds is bounded whatever the client asks for. Tests pass a
@@ -34,6 +34,7 @@ mod fetch;
 mod idle;
 mod mailbox;
 pub mod memory;
+mod metadata;
 mod quota;
 mod search;
 mod select;
@@ -191,6 +192,7 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
         }
         StoreError::AccountDisabled => (Status::No, Some(Code::ContactAdmin), text),
         StoreError::OverQuota { .. } => (Status::No, Some(Code::OverQuota), text),
+        StoreError::Metadata(r) => (Status::No, Some(metadata::refusal_code(r)), text),
         StoreError::Closed | StoreError::Io(_) | StoreError::Db(_) | StoreError::Corrupt(_) => {
             tracing::error!(error = %e, "store failure");
             (
@@ -518,6 +520,19 @@ impl<B: Backend> Session<B> {
             let o = s.wopts();
             write_status(&mut s.out, tag.as_ref(), status, code.as_ref(), text, o);
         };
+        if command.as_deref() == Some("SETMETADATA")
+            && self.identity.is_some()
+            && let Some(max) = self.metadata_literal_too_large(length)
+        {
+            return refuse(
+                self,
+                Status::No,
+                Some(Code::Metadata(
+                    crate::proto::response::MetadataCode::MaxSize(max),
+                )),
+                "metadata value too large",
+            );
+        }
         if is_append {
             if self.identity.is_none() {
                 return refuse(self, Status::Bad, None, "APPEND needs authentication");
@@ -650,6 +665,10 @@ impl<B: Backend> Session<B> {
             CommandBody::GetQuota(root) => self.getquota(&tag, &root).await,
             CommandBody::GetQuotaRoot(m) => self.getquotaroot(&tag, m).await,
             CommandBody::SetQuota { root, limits } => self.setquota(&tag, &root, &limits).await,
+            CommandBody::GetMetadata(cmd) => self.getmetadata(&tag, cmd).await,
+            CommandBody::SetMetadata { mailbox, entries } => {
+                self.setmetadata(&tag, mailbox, entries).await
+            }
             CommandBody::Close => self.close(&tag, true).await,
             CommandBody::Unselect => self.close(&tag, false).await,
             CommandBody::Expunge => self.expunge(&tag, None).await,

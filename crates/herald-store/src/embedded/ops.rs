@@ -209,6 +209,11 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
         Op::SweepThreads => super::prune::sweep_threads(conn),
         Op::PutPushSubscription { sub, max } => push::put(conn, sub, *max),
         Op::DeletePushSubscription { account, endpoint } => push::delete(conn, account, endpoint),
+        Op::SetMetadata {
+            account,
+            mailbox,
+            entries,
+        } => super::metadata::set(conn, shared, &ecx, account, mailbox.as_deref(), entries),
     }
 }
 
@@ -1078,6 +1083,7 @@ impl Env<'_> {
                 self.remove_messages(acct.id, mb, &gone, Tombstones::Skip)?;
             }
             self.forget_tombstones(mb.id)?;
+            super::metadata::forget_mailbox(self.conn, mb.id)?;
             self.conn
                 .prepare_cached("DELETE FROM mailboxes WHERE id = ?1")?
                 .execute([mb.id])?;
@@ -1100,6 +1106,7 @@ impl Env<'_> {
         self.conn
             .prepare_cached("DELETE FROM push_subscriptions WHERE account_id = ?1")?
             .execute([acct.id])?;
+        super::metadata::forget_owner(self.conn, acct.id)?;
         self.conn
             .prepare_cached("DELETE FROM accounts WHERE id = ?1")?
             .execute([acct.id])?;
@@ -1246,6 +1253,9 @@ impl Env<'_> {
             self.remove_messages(acct.id, &mb, &gone, Tombstones::Skip)?;
         }
         self.forget_tombstones(mb.id)?;
+        // RFC 5464: a deleted mailbox's annotations go with it, also when its name stays
+        // behind as a \Noselect parent.
+        super::metadata::forget_mailbox(self.conn, mb.id)?;
         if has_children {
             // RFC 5423 §4.4 / RFC 3501: the mailbox becomes \Noselect, the hierarchy stays.
             self.conn

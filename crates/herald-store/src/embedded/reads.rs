@@ -290,6 +290,9 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             }
             Answer::Events(rows)
         }
+        Query::Metadata { account, mailbox } => {
+            Answer::Metadata(super::metadata::read(conn, &account, mailbox.as_deref())?)
+        }
         Query::PushSubscriptions(name) => {
             let a = account(conn, &name)?;
             let mut stmt = conn.prepare_cached(
@@ -558,6 +561,19 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
                 .problems
                 .push(format!("blob file missing: {}", crate::blobs::hex(&sha))),
         }
+    }
+    // METADATA rows belong to a mailbox (or the server, 0) and an account (or no one: shared).
+    let orphans: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM metadata
+         WHERE (mailbox_id != 0 AND mailbox_id NOT IN (SELECT id FROM mailboxes))
+            OR (owner_id != 0 AND owner_id NOT IN (SELECT id FROM accounts))",
+        [],
+        |r| r.get(0),
+    )?;
+    if orphans > 0 {
+        c.problems.push(format!(
+            "{orphans} metadata entries of a gone mailbox or account"
+        ));
     }
     c.messages =
         conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))? as u64;

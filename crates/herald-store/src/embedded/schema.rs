@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -251,6 +251,21 @@ ALTER TABLE accounts ADD COLUMN disabled_ms INTEGER;
 ALTER TABLE accounts ADD COLUMN disabled_reason TEXT;
 "#;
 
+/// Version 10 (METADATA, RFC 5464): mailbox and server annotations. `mailbox_id` 0 holds server
+/// entries (mailbox ids start at 1); `owner_id` is the account whose `/private/` entry the row
+/// is, 0 for a `/shared/` one. Keyed by ids, so a RENAME moves a mailbox's entries with it for
+/// free and a re-created name starts empty. Self-contained and idempotent (`IF NOT EXISTS`).
+const SCHEMA_V10: &str = r#"
+CREATE TABLE IF NOT EXISTS metadata (
+    mailbox_id INTEGER NOT NULL,
+    owner_id   INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    value      BLOB NOT NULL,
+    PRIMARY KEY (mailbox_id, owner_id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metadata_by_owner ON metadata (owner_id);
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -288,16 +303,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V7)?;
             tx.execute_batch(SCHEMA_V8)?;
             tx.execute_batch(SCHEMA_V9)?;
+            tx.execute_batch(SCHEMA_V10)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=8 => {
+        1..=9 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-                SCHEMA_V9,
+                SCHEMA_V9, SCHEMA_V10,
             ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;

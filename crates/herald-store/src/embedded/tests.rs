@@ -6,6 +6,8 @@ use crate::*;
 use herald_events::{Event, EventType, UidSet, vnd};
 use std::net::{IpAddr, Ipv4Addr};
 
+mod metadata;
+
 const HOST: &str = "mail.example.org";
 
 struct T {

@@ -1,0 +1,443 @@
+//! METADATA (RFC 5464) through the public `Store` API: what SETMETADATA keeps, the limits it
+//! enforces, where entries go on RENAME and DELETE, and its `vnd.herald.MetadataChange`.
+
+use super::*;
+use crate::{MetadataEntry, MetadataRefusal};
+
+fn set(entries: &[(&str, Option<&str>)]) -> Vec<(String, Option<Vec<u8>>)> {
+    entries
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), v.map(|v| v.as_bytes().to_vec())))
+        .collect()
+}
+
+fn names(entries: &[MetadataEntry]) -> Vec<(&str, &[u8])> {
+    entries
+        .iter()
+        .map(|e| (e.name.as_str(), &e.value[..]))
+        .collect()
+}
+
+fn changed(e: &Event) -> serde_json::Value {
+    e.extension(vnd::METADATA_ENTRIES).cloned().unwrap()
+}
+
+#[tokio::test]
+async fn set_get_and_remove_private_and_shared_mailbox_entries() {
+    let t = open().await;
+    let alice = t.user("alice").await;
+    let bob = t.user("bob").await;
+    let c = t
+        .store
+        .set_metadata(
+            &alice,
+            Some("INBOX"),
+            set(&[
+                ("/private/Comment", Some("mine")),
+                ("/shared/vendor/x", Some("ours")),
+            ]),
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(types(&c.events), [EventType::MetadataChange]);
+    let e = &c.events[0];
+    let inbox = e.mailbox_id.as_ref().unwrap();
+    assert_eq!(inbox.mailbox.as_deref(), Some("INBOX"));
+    assert!(inbox.uidvalidity.is_some());
+    assert_eq!(e.uri.as_ref(), Some(inbox));
+    assert_eq!(
+        changed(e),
+        serde_json::json!(["/private/comment", "/shared/vendor/x"])
+    );
+    assert!(
+        !e.to_json().contains("mine"),
+        "values never travel in events"
+    );
+    let got = t.store.get_metadata(&alice, Some("inbox")).await.unwrap();
+    assert_eq!(
+        names(&got),
+        [
+            ("/private/comment", &b"mine"[..]),
+            ("/shared/vendor/x", &b"ours"[..])
+        ]
+    );
+    // Bob's INBOX is another mailbox: none of it.
+    assert!(
+        t.store
+            .get_metadata(&bob, Some("INBOX"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Setting the same value again, or removing what is not there, changes nothing: no event.
+    let before = t.last().await;
+    let c = t
+        .store
+        .set_metadata(
+            &alice,
+            Some("INBOX"),
+            set(&[("/private/comment", Some("mine")), ("/private/gone", None)]),
+        )
+        .await
+        .unwrap();
+    assert!(c.events.is_empty());
+    assert_eq!(t.last().await, before);
+    // NIL removes.
+    let c = t
+        .store
+        .set_metadata(&alice, Some("INBOX"), set(&[("/private/comment", None)]))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        changed(&c.events[0]),
+        serde_json::json!(["/private/comment"])
+    );
+    let got = t.store.get_metadata(&alice, Some("INBOX")).await.unwrap();
+    assert_eq!(names(&got), [("/shared/vendor/x", &b"ours"[..])]);
+    // Binary values are kept as they are.
+    let bin = vec![0u8, 255, 13, 10];
+    t.store
+        .set_metadata(
+            &alice,
+            Some("INBOX"),
+            vec![("/private/bin".into(), Some(bin.clone()))],
+        )
+        .await
+        .unwrap();
+    let got = t.store.get_metadata(&alice, Some("INBOX")).await.unwrap();
+    assert_eq!(got[0].value, bin);
+    assert!(matches!(
+        t.store.get_metadata(&alice, Some("Nope")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn server_entries_private_per_user_shared_by_admins_only() {
+    let t = open().await;
+    let alice = t.user("alice").await;
+    let bob = t.user("bob").await;
+    t.store
+        .add_user(&admin(), "root", "pw", true)
+        .await
+        .unwrap();
+    let root = SessionContext::user("imap", "root");
+    // Everyone keeps private server entries for themselves.
+    let c = t
+        .store
+        .set_metadata(&alice, None, set(&[("/private/vendor/ui", Some("dark"))]))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let e = &c.events[0];
+    assert_eq!(e.event, EventType::MetadataChange);
+    let uri = e.uri.as_ref().unwrap();
+    assert_eq!(
+        (uri.user.as_deref(), uri.mailbox.as_deref()),
+        (Some("alice"), None)
+    );
+    assert!(e.mailbox_id.is_none());
+    assert!(t.store.get_metadata(&bob, None).await.unwrap().is_empty());
+    // Shared server entries: only an administrator, or an administrator acting as a user.
+    let before = t.last().await;
+    assert!(matches!(
+        t.store
+            .set_metadata(&bob, None, set(&[("/shared/admin", Some("x"))]))
+            .await,
+        Err(StoreError::Metadata(MetadataRefusal::NotAdmin))
+    ));
+    assert_eq!(t.last().await, before, "a refused change commits nothing");
+    let c = t
+        .store
+        .set_metadata(
+            &root,
+            None,
+            set(&[("/shared/admin", Some("mailto:root@example.org"))]),
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let as_bob = SessionContext::user("imap", "bob").with_auth_user("root");
+    t.store
+        .set_metadata(&as_bob, None, set(&[("/shared/comment", Some("hello"))]))
+        .await
+        .unwrap();
+    // Anyone reads them, beside their own private ones.
+    let got = t.store.get_metadata(&alice, None).await.unwrap();
+    assert_eq!(
+        names(&got),
+        [
+            ("/private/vendor/ui", &b"dark"[..]),
+            ("/shared/admin", &b"mailto:root@example.org"[..]),
+            ("/shared/comment", &b"hello"[..]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn limits_refuse_the_whole_command() {
+    let t = open_with(|c| {
+        c.metadata = MetadataLimits {
+            max_value_bytes: 8,
+            max_entries_per_mailbox: 2,
+            max_entries_per_user: 3,
+        }
+    })
+    .await;
+    let alice = t.user("alice").await;
+    t.store.create_mailbox(&alice, "A", None).await.unwrap();
+    let before = t.last().await;
+    let r = t
+        .store
+        .set_metadata(
+            &alice,
+            Some("INBOX"),
+            set(&[
+                ("/private/a", Some("ok")),
+                ("/private/b", Some("123456789")),
+            ]),
+        )
+        .await;
+    assert!(matches!(
+        r,
+        Err(StoreError::Metadata(MetadataRefusal::TooLarge {
+            size: 9,
+            max: 8
+        }))
+    ));
+    assert!(
+        t.store
+            .get_metadata(&alice, Some("INBOX"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "all or nothing"
+    );
+    let r = t
+        .store
+        .set_metadata(
+            &alice,
+            Some("INBOX"),
+            set(&[
+                ("/private/a", Some("1")),
+                ("/shared/b", Some("2")),
+                ("/private/c", Some("3")),
+            ]),
+        )
+        .await;
+    assert!(matches!(
+        r,
+        Err(StoreError::Metadata(MetadataRefusal::TooMany {
+            max: 2,
+            per: "mailbox"
+        }))
+    ));
+    assert_eq!(t.last().await, before);
+    t.store
+        .set_metadata(
+            &alice,
+            Some("INBOX"),
+            set(&[("/private/a", Some("1")), ("/shared/b", Some("2"))]),
+        )
+        .await
+        .unwrap();
+    // Replacing a value or removing one is always possible at the limit.
+    t.store
+        .set_metadata(&alice, Some("INBOX"), set(&[("/private/a", Some("x"))]))
+        .await
+        .unwrap();
+    t.store
+        .set_metadata(&alice, None, set(&[("/private/s", Some("1"))]))
+        .await
+        .unwrap();
+    let r = t
+        .store
+        .set_metadata(&alice, Some("A"), set(&[("/private/z", Some("1"))]))
+        .await;
+    assert!(matches!(
+        r,
+        Err(StoreError::Metadata(MetadataRefusal::TooMany {
+            max: 3,
+            per: "user"
+        }))
+    ));
+    for bad in ["/other/x", "/private/a//b", "/shared/x*", "/private/"] {
+        assert!(
+            matches!(
+                t.store
+                    .set_metadata(&alice, Some("INBOX"), set(&[(bad, Some("1"))]))
+                    .await,
+                Err(StoreError::InvalidName { .. })
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn entries_move_with_rename_and_go_with_delete_and_the_account() {
+    let t = open().await;
+    let alice = t.user("alice").await;
+    t.store
+        .create_mailbox(&alice, "Work/Old", None)
+        .await
+        .unwrap();
+    t.store
+        .set_metadata(
+            &alice,
+            Some("Work/Old"),
+            set(&[("/shared/comment", Some("c"))]),
+        )
+        .await
+        .unwrap();
+    t.store
+        .rename_mailbox(&alice, "Work", "Play")
+        .await
+        .unwrap();
+    let got = t
+        .store
+        .get_metadata(&alice, Some("Play/Old"))
+        .await
+        .unwrap();
+    assert_eq!(names(&got), [("/shared/comment", &b"c"[..])]);
+    t.store
+        .create_mailbox(&alice, "Work/Old", None)
+        .await
+        .unwrap();
+    assert!(
+        t.store
+            .get_metadata(&alice, Some("Work/Old"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a new mailbox under the old name starts empty"
+    );
+    t.store.delete_mailbox(&alice, "Play/Old").await.unwrap();
+    t.store
+        .create_mailbox(&alice, "Play/Old", None)
+        .await
+        .unwrap();
+    assert!(
+        t.store
+            .get_metadata(&alice, Some("Play/Old"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A parent deleted while it has children stays \Noselect, without its entries.
+    t.store
+        .set_metadata(&alice, Some("Play"), set(&[("/private/p", Some("p"))]))
+        .await
+        .unwrap();
+    t.store.delete_mailbox(&alice, "Play").await.unwrap();
+    assert!(
+        t.store
+            .get_metadata(&alice, Some("Play"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The account's deletion takes every entry it owns, server ones included.
+    t.store
+        .set_metadata(&alice, None, set(&[("/private/x", Some("1"))]))
+        .await
+        .unwrap();
+    t.store
+        .set_metadata(&alice, Some("INBOX"), set(&[("/private/y", Some("1"))]))
+        .await
+        .unwrap();
+    t.store.delete_user(&admin(), "alice").await.unwrap();
+    let alice = t.user("alice").await;
+    assert!(t.store.get_metadata(&alice, None).await.unwrap().is_empty());
+    assert!(
+        t.store
+            .get_metadata(&alice, Some("INBOX"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let path = t.store.config().path.join("herald.db");
+    let conn = super::super::schema::connect(&path, false, std::time::Duration::from_secs(1), true)
+        .unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM metadata", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "no orphan rows");
+    t.consistent().await;
+    // The consistency check notices rows nothing owns.
+    let rw = super::super::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+        .unwrap();
+    rw.execute(
+        "INSERT INTO metadata (mailbox_id, owner_id, name, value) VALUES (999, 0, '/shared/a', x'00')",
+        [],
+    )
+    .unwrap();
+    let c = t.store.check_consistency().await.unwrap();
+    assert_eq!(
+        c.problems,
+        ["1 metadata entries of a gone mailbox or account"]
+    );
+}
+
+#[tokio::test]
+async fn the_event_commits_with_the_change() {
+    let t = open().await;
+    let alice = t.user("alice").await;
+    let c = t
+        .store
+        .set_metadata(&alice, Some("INBOX"), set(&[("/private/a", Some("1"))]))
+        .await
+        .unwrap();
+    let id = c.events[0].herald_id().unwrap();
+    assert_eq!(t.last().await, id);
+    let stored = t.store.events_after(id - 1, 1).await.unwrap();
+    assert!(
+        stored[0]
+            .json
+            .contains("\"vnd.herald.metadataEntries\":[\"/private/a\"]")
+    );
+    // With the metadata group off the change still happens, without an event.
+    let t = open_with(|c| c.event_groups = vec![herald_events::EventGroup::Message]).await;
+    t.store
+        .add_user(&admin(), "bob", "pw", false)
+        .await
+        .unwrap();
+    let bob = SessionContext::user("imap", "bob");
+    let c = t
+        .store
+        .set_metadata(&bob, None, set(&[("/private/a", Some("1"))]))
+        .await
+        .unwrap();
+    assert!(c.events.is_empty());
+    assert_eq!(t.store.get_metadata(&bob, None).await.unwrap().len(), 1);
+}
+
+#[test]
+fn a_version_9_store_gains_the_metadata_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v9.db");
+    let connect = || {
+        super::super::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+            .unwrap()
+    };
+    {
+        let mut conn = connect();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch("DROP TABLE metadata; PRAGMA user_version = 9;")
+            .unwrap();
+    }
+    let mut conn = connect();
+    super::super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::super::schema::VERSION);
+    conn.execute(
+        "INSERT INTO metadata (mailbox_id, owner_id, name, value) VALUES (0, 0, '/shared/a', x'00')",
+        [],
+    )
+    .unwrap();
+}
