@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -243,6 +243,22 @@ CREATE TABLE IF NOT EXISTS push_subscriptions (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 9 (URLAUTH, RFC 4467): one mailbox access key per mailbox, the HMAC key of the
+/// `INTERNAL` mechanism (`crate::urlauth`). Keyed by mailbox id, so a mailbox deleted and
+/// re-created under the same name never inherits the old key (nor the URLs issued under it);
+/// `account_id` lets RESETKEY without a mailbox, and an account's deletion, find them all.
+/// Self-contained and idempotent (`IF NOT EXISTS`): new table and index only, so the step can
+/// be renumbered or re-run.
+const SCHEMA_V9: &str = r#"
+CREATE TABLE IF NOT EXISTS urlauth_keys (
+    mailbox_id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    key        BLOB NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS urlauth_keys_account ON urlauth_keys (account_id);
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -279,15 +295,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             rekey_threads(&tx)?;
             tx.execute_batch(SCHEMA_V7)?;
             tx.execute_batch(SCHEMA_V8)?;
+            tx.execute_batch(SCHEMA_V9)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=7 => {
+        1..=8 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+                SCHEMA_V9,
             ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;
