@@ -24,6 +24,7 @@
 //! | no parameter is named like a password or secret (`password`, `passwd`, `secret`) | §7 |
 //! | `vnd.herald.LoginFailed` has `user`, `service`, `clientIP`, `vnd.herald.mechanism` and a known `vnd.herald.reason` | Appendix A |
 //! | `vnd.herald.Account*`/`PasswordChange` have `user` | Appendix A |
+//! | `vnd.herald.urlauth` is a URLAUTH-authorized IMAP URL (RFC 4467) of the event's message | §4.1 |
 
 use crate::{Event, EventType, ParamName};
 use std::fmt;
@@ -82,6 +83,9 @@ pub enum Violation {
     /// A parameter looks like it carries a password or another secret.
     #[error("{0}: an event never carries a password or secret")]
     Secret(String),
+    /// `vnd.herald.urlauth` is not a URLAUTH-authorized URL of the event's own message.
+    #[error("vnd.herald.urlauth: {0}")]
+    BadUrlauth(&'static str),
     /// `messageSize` disagrees with the length of `messageContent`.
     #[error("messageSize: {size} but messageContent has {actual} octets")]
     SizeMismatch {
@@ -297,6 +301,11 @@ impl Event {
                 }
             }
         }
+        if let Some(v) = self.extension(crate::vnd::URLAUTH)
+            && let Err(why) = self.check_urlauth(v)
+        {
+            out.push(Violation::BadUrlauth(why));
+        }
         if self.event == MessageAppend && self.envelope.is_some() {
             out.push(Violation::EnvelopeOnAppend);
         }
@@ -316,6 +325,35 @@ impl Event {
             if size != actual {
                 out.push(Violation::SizeMismatch { size, actual });
             }
+        }
+    }
+
+    /// A `vnd.herald.urlauth` value: an authorized URL (mechanism and token) naming the same
+    /// message as `uri` (mailbox, UIDVALIDITY and UID), with an access identifier.
+    fn check_urlauth(&self, v: &serde_json::Value) -> Result<(), &'static str> {
+        let text = v.as_str().ok_or("not a string")?;
+        let url: crate::ImapUrl = text.parse().map_err(|_| "not an IMAP URL")?;
+        let auth = url.urlauth.as_ref().ok_or("no ;URLAUTH=")?;
+        if auth.verifier.is_none() {
+            return Err("not authorized (no mechanism and token)");
+        }
+        if crate::Access::parse(&auth.access).is_none() {
+            return Err("unknown access identifier");
+        }
+        if url.user.is_none() || url.uidvalidity.is_none() {
+            return Err("must name the owner and UIDVALIDITY");
+        }
+        let Some(uri) = &self.uri else {
+            return Ok(());
+        };
+        let same = url.mailbox == uri.mailbox
+            && url.uidvalidity == uri.uidvalidity
+            && url.uid == uri.uid
+            && url.host.eq_ignore_ascii_case(&uri.host);
+        if same {
+            Ok(())
+        } else {
+            Err("names another message than uri")
         }
     }
 
@@ -382,6 +420,42 @@ mod tests {
             _ => {}
         }
         e
+    }
+
+    #[test]
+    fn a_urlauth_reference_must_name_the_events_message() {
+        let mut e = valid(EventType::MessageNew);
+        let good = "imap://alice@mail.example.org/INBOX;UIDVALIDITY=17/;UID=3;EXPIRE=2026-11-24T10:00:00.000+00:00;URLAUTH=authuser:INTERNAL:0a1b";
+        e.set_extension(crate::vnd::URLAUTH, good);
+        assert_eq!(violations(&e), []);
+        for (bad, why) in [
+            (
+                good.replace("UID=3", "UID=4"),
+                "names another message than uri",
+            ),
+            (
+                good.replace("UIDVALIDITY=17", "UIDVALIDITY=18"),
+                "names another message than uri",
+            ),
+            (
+                good.replace(":INTERNAL:0a1b", ""),
+                "not authorized (no mechanism and token)",
+            ),
+            (
+                good.replace("authuser", "someone"),
+                "unknown access identifier",
+            ),
+            (
+                good.replace("alice@", ""),
+                "must name the owner and UIDVALIDITY",
+            ),
+            ("https://example.org/".to_owned(), "not an IMAP URL"),
+        ] {
+            e.set_extension(crate::vnd::URLAUTH, bad.as_str());
+            assert_eq!(violations(&e), [Violation::BadUrlauth(why)], "{bad}");
+        }
+        e.set_extension(crate::vnd::URLAUTH, 7);
+        assert_eq!(violations(&e), [Violation::BadUrlauth("not a string")]);
     }
 
     #[test]

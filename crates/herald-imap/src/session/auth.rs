@@ -74,6 +74,8 @@ impl<B: Backend> Session<B> {
             "PREVIEW",
             "SAVEDATE",
             "UTF8=ACCEPT",
+            "URLAUTH",
+            "URLAUTH=BINARY",
         ] {
             caps.push(c.into());
         }

@@ -12,6 +12,7 @@
 use super::backend::{Backend, Result};
 use herald_events::UidSet;
 use herald_store::flags as sflags;
+use herald_store::urlauth::{self, AccessKey};
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
     MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, QuotaResource, SessionContext, SpecialUse,
@@ -47,6 +48,8 @@ struct Mbox {
     tombstones: Vec<(u32, u64)>,
     /// Tombstones at or below this MODSEQ may be gone.
     tombstone_floor: u64,
+    /// The URLAUTH access key, once one was asked for.
+    access_key: Option<AccessKey>,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +121,7 @@ impl State {
             recent_uid: 1,
             tombstones: Vec::new(),
             tombstone_floor: 0,
+            access_key: None,
         }
     }
 }
@@ -516,6 +520,7 @@ impl Backend for MemoryBackend {
                 mb.msgs.clear();
                 mb.special_use = None;
                 mb.tombstones.clear();
+                mb.access_key = None;
             } else {
                 acct.mailboxes.remove(&name);
             }
@@ -945,5 +950,53 @@ impl Backend for MemoryBackend {
             .entry(mailbox_id)
             .or_insert_with(|| watch::channel(0).0)
             .subscribe()
+    }
+    fn access_key(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<AccessKey>> + Send {
+        ready(self.with(|s| {
+            let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+            if let Some(k) = mb.access_key {
+                return Ok(k);
+            }
+            let key = urlauth::new_key()
+                .ok_or_else(|| StoreError::Io(std::io::Error::other("no random numbers")))?;
+            mb.access_key = Some(key);
+            Ok(key)
+        }))
+    }
+    fn access_key_of(
+        &self,
+        owner: &str,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<Option<AccessKey>>> + Send {
+        let ctx = SessionContext::user("imap", owner);
+        ready(self.with(|s| {
+            let name = names::mailbox(mailbox, false)?;
+            let acct = s.account(&ctx)?;
+            acct.mailboxes
+                .get(&name)
+                .map(|m| m.access_key)
+                .ok_or_else(|| nf("mailbox", &name))
+        }))
+    }
+    fn reset_access_keys(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        ready(self.with(|s| {
+            let acct = s.account(ctx)?;
+            match mailbox {
+                Some(m) => selectable(acct, m)?.1.access_key = None,
+                None => acct
+                    .mailboxes
+                    .values_mut()
+                    .for_each(|m| m.access_key = None),
+            }
+            Ok(())
+        }))
     }
 }
