@@ -329,7 +329,7 @@ impl Event {
     }
 
     /// A `vnd.herald.urlauth` value: an authorized URL (mechanism and token) naming the same
-    /// message as `uri` (mailbox, UIDVALIDITY and UID), with an access identifier.
+    /// message as `uri` (host, UIDVALIDITY and UID), with an access identifier.
     fn check_urlauth(&self, v: &serde_json::Value) -> Result<(), &'static str> {
         let text = v.as_str().ok_or("not a string")?;
         let url: crate::ImapUrl = text.parse().map_err(|_| "not an IMAP URL")?;
@@ -346,8 +346,9 @@ impl Event {
         let Some(uri) = &self.uri else {
             return Ok(());
         };
-        let same = url.mailbox == uri.mailbox
-            && url.uidvalidity == uri.uidvalidity
+        // Not the mailbox name: the `cyrus` format renames `uri`'s mailbox into Cyrus's
+        // namespace, while the URLAUTH URL must stay as it was signed.
+        let same = url.uidvalidity == uri.uidvalidity
             && url.uid == uri.uid
             && url.host.eq_ignore_ascii_case(&uri.host);
         if same {
@@ -456,6 +457,10 @@ mod tests {
         }
         e.set_extension(crate::vnd::URLAUTH, 7);
         assert_eq!(violations(&e), [Violation::BadUrlauth("not a string")]);
+        // The `cyrus` format names the mailbox in Cyrus's namespace; the URL stays as signed.
+        e.uri = Some(ImapUrl::message(H, None, "user/alice", 17, 3));
+        e.set_extension(crate::vnd::URLAUTH, good);
+        assert_eq!(violations(&e), []);
     }
 
     #[test]
