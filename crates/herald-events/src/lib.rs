@@ -34,7 +34,7 @@ pub use metadata::{MAX_ENTRY_NAME, MetadataScope, metadata_entry_name, normalize
 pub use param::ParamName;
 pub use time::{Timestamp, TimestampError};
 pub use uidset::{UidSet, UidSetError};
-pub use url::{ImapUrl, Partial, UrlAuth, UrlError};
+pub use url::{Access, ImapUrl, Partial, UrlAuth, UrlError, Verifier};
 pub use validate::{Violation, Violations};
 
 /// The prefix of vendor event types and parameters (RFC 5423 §6).
@@ -55,8 +55,11 @@ pub mod vnd {
     pub const DISCONNECT: &str = "vnd.herald.disconnect";
     /// For Logout: the session's duration in milliseconds.
     pub const SESSION_MS: &str = "vnd.herald.sessionMillis";
-    /// A URLAUTH IMAP URL to fetch a message whose content the subscription left out.
+    /// A signed HTTP link to fetch a message whose content the subscription left out.
     pub const CONTENT_URL: &str = "vnd.herald.contentURL";
+    /// A URLAUTH-authorized IMAP URL (RFC 4467, access `authuser`) of a message whose content
+    /// the subscription left out: any user of the server can fetch it with URLFETCH.
+    pub const URLAUTH: &str = "vnd.herald.urlauth";
     /// The message's header block, when a subscription asks for headers only.
     pub const HEADERS: &str = "vnd.herald.headers";
     /// The first bytes of the message body, when a subscription asks for them.

@@ -43,17 +43,67 @@ pub enum UrlError {
     Structure(&'static str),
 }
 
-/// A URLAUTH-authorized URL's authorization part (RFC 4467 §3).
+/// A URLAUTH URL's authorization part (RFC 4467 §3): `[;EXPIRE=t];URLAUTH=access` and, in an
+/// authorized URL, `:mechanism:token`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UrlAuth {
     /// `;EXPIRE=` time after which the URL no longer works.
     pub expire: Option<Timestamp>,
     /// The access identifier: `anonymous`, `authuser`, `user+NAME` or `submit+NAME`.
     pub access: String,
+    /// The mechanism and token of an authorized URL; `None` in a "rump" URL, the form a
+    /// client hands to GENURLAUTH for the server to authorize.
+    pub verifier: Option<Verifier>,
+}
+
+/// The `:mechanism:token` that ends a URLAUTH-authorized URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Verifier {
     /// The authorization mechanism, e.g. `INTERNAL`.
     pub mechanism: String,
     /// The verifier token (hex or another `achar` string).
     pub token: String,
+}
+
+/// An access identifier (RFC 4467 §3): who may fetch a URLAUTH-authorized URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// `anonymous`: anyone, even without logging in.
+    Anonymous,
+    /// `authuser`: any authenticated user of the server.
+    AuthUser,
+    /// `user+NAME`: the user NAME.
+    User(String),
+    /// `submit+NAME`: a message submission entity acting for NAME.
+    Submit(String),
+}
+
+impl Access {
+    /// Reads an access identifier (case-insensitive keywords, the user name as written).
+    pub fn parse(s: &str) -> Option<Access> {
+        if s.eq_ignore_ascii_case("anonymous") {
+            Some(Access::Anonymous)
+        } else if s.eq_ignore_ascii_case("authuser") {
+            Some(Access::AuthUser)
+        } else if let Some(user) = strip_prefix_ci(s, "user+").filter(|u| !u.is_empty()) {
+            Some(Access::User(user.to_owned()))
+        } else {
+            strip_prefix_ci(s, "submit+")
+                .filter(|u| !u.is_empty())
+                .map(|u| Access::Submit(u.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Access::Anonymous => f.write_str("anonymous"),
+            Access::AuthUser => f.write_str("authuser"),
+            Access::User(u) => write!(f, "user+{u}"),
+            Access::Submit(u) => write!(f, "submit+{u}"),
+        }
+    }
 }
 
 /// A byte range within a message part (`;PARTIAL=offset[.length]`).
@@ -415,26 +465,35 @@ fn parse_command(path: &str, url: &mut ImapUrl) -> Result<(), UrlError> {
     }
     let r =
         strip_prefix_ci(rest, ";URLAUTH=").ok_or_else(|| UrlError::Parameter(rest.to_owned()))?;
+    // `access` alone is a rump (RFC 4467 `url-rump`); `access:mechanism:token` is authorized.
     let mut parts = r.splitn(3, ':');
-    let (Some(access), Some(mechanism), Some(token)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(UrlError::Parameter(rest.to_owned()));
+    let access = parts.next().unwrap_or_default();
+    let verifier = match (parts.next(), parts.next()) {
+        (None, None) => None,
+        (Some(mechanism), Some(token)) => Some(Verifier {
+            mechanism: mechanism.to_owned(),
+            token: token.to_owned(),
+        }),
+        _ => return Err(UrlError::Parameter(rest.to_owned())),
     };
-    if access.is_empty() || mechanism.is_empty() || token.is_empty() {
+    if access.is_empty() {
         return Err(UrlError::Parameter(rest.to_owned()));
     }
-    if !mechanism
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        || !token.bytes().all(is_achar)
+    if let Some(v) = &verifier
+        && (v.mechanism.is_empty()
+            || v.token.is_empty()
+            || !v
+                .mechanism
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            || !v.token.bytes().all(is_achar))
     {
         return Err(UrlError::Parameter(rest.to_owned()));
     }
     url.urlauth = Some(UrlAuth {
         expire,
         access: decode(access, is_access_char)?,
-        mechanism: mechanism.to_owned(),
-        token: token.to_owned(),
+        verifier,
     });
     Ok(())
 }
@@ -500,7 +559,9 @@ impl fmt::Display for ImapUrl {
             }
             f.write_str(";URLAUTH=")?;
             encode_into(f, &auth.access, is_access_char)?;
-            write!(f, ":{}:{}", auth.mechanism, auth.token)?;
+            if let Some(v) = &auth.verifier {
+                write!(f, ":{}:{}", v.mechanism, v.token)?;
+            }
         }
         Ok(())
     }
@@ -566,8 +627,41 @@ mod tests {
         );
         let auth = url.urlauth.unwrap();
         assert_eq!(auth.access, "user+fred");
-        assert_eq!(auth.mechanism, "INTERNAL");
+        let v = auth.verifier.unwrap();
+        assert_eq!(v.mechanism, "INTERNAL");
+        assert_eq!(v.token, "91354a473744909de610943775f92038");
         rt("imap://h/INBOX;UIDVALIDITY=1/;UID=20/;PARTIAL=0.1024");
+    }
+
+    #[test]
+    fn urlauth_rump() {
+        let url = rt("imap://joe@example.com/INBOX/;UID=20/;SECTION=1.2;URLAUTH=submit+fred");
+        let auth = url.urlauth.unwrap();
+        assert_eq!(auth.access, "submit+fred");
+        assert_eq!(auth.verifier, None);
+        assert_eq!(auth.expire, None);
+        let url = rt(
+            "imap://joe@h/INBOX;UIDVALIDITY=3/;UID=2;EXPIRE=2026-11-24T10:00:00.000+00:00;URLAUTH=anonymous",
+        );
+        assert!(url.urlauth.unwrap().expire.is_some());
+    }
+
+    #[test]
+    fn access_identifiers() {
+        assert_eq!(Access::parse("anonymous"), Some(Access::Anonymous));
+        assert_eq!(Access::parse("AuthUser"), Some(Access::AuthUser));
+        assert_eq!(
+            Access::parse("user+fred"),
+            Some(Access::User("fred".into()))
+        );
+        assert_eq!(
+            Access::parse("Submit+fred"),
+            Some(Access::Submit("fred".into()))
+        );
+        for bad in ["", "user+", "submit+", "fred", "anyone"] {
+            assert_eq!(Access::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Access::User("fred".into()).to_string(), "user+fred");
     }
 
     #[test]
@@ -586,6 +680,9 @@ mod tests {
             "imap://h/%FF",
             "imap://h//;UID=3",
             "imap://h/INBOX/;UID=3;URLAUTH=a:b",
+            "imap://h/INBOX/;UID=3;URLAUTH=",
+            "imap://h/INBOX/;UID=3;URLAUTH=a:INTERNAL:",
+            "imap://h/INBOX/;UID=3;URLAUTH=a::tok",
             "imap://@h/",
         ] {
             assert!(bad.parse::<ImapUrl>().is_err(), "{bad} should be rejected");

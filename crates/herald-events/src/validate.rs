@@ -25,6 +25,7 @@
 //! | `vnd.herald.LoginFailed` has `user`, `service`, `clientIP`, `vnd.herald.mechanism` and a known `vnd.herald.reason` | Appendix A |
 //! | `vnd.herald.Account*`/`PasswordChange` have `user` | Appendix A |
 //! | `vnd.herald.MetadataChange` has `user`, `service` and `vnd.herald.metadataEntries`, a non-empty array of `/private/…` or `/shared/…` entry names; a mailbox's change also has `mailboxID` with UIDVALIDITY, a server's has none | Appendix A, RFC 5464 §3.2 |
+//! | `vnd.herald.urlauth` is a URLAUTH-authorized IMAP URL (RFC 4467) of the event's message | §4.1 |
 
 use crate::{Event, EventType, ParamName};
 use std::fmt;
@@ -86,6 +87,9 @@ pub enum Violation {
     /// A parameter looks like it carries a password or another secret.
     #[error("{0}: an event never carries a password or secret")]
     Secret(String),
+    /// `vnd.herald.urlauth` is not a URLAUTH-authorized URL of the event's own message.
+    #[error("vnd.herald.urlauth: {0}")]
+    BadUrlauth(&'static str),
     /// `messageSize` disagrees with the length of `messageContent`.
     #[error("messageSize: {size} but messageContent has {actual} octets")]
     SizeMismatch {
@@ -342,6 +346,11 @@ impl Event {
         if self.event == MetadataChange {
             self.check_metadata_change(out);
         }
+        if let Some(v) = self.extension(crate::vnd::URLAUTH)
+            && let Err(why) = self.check_urlauth(v)
+        {
+            out.push(Violation::BadUrlauth(why));
+        }
         if self.event == MessageAppend && self.envelope.is_some() {
             out.push(Violation::EnvelopeOnAppend);
         }
@@ -361,6 +370,36 @@ impl Event {
             if size != actual {
                 out.push(Violation::SizeMismatch { size, actual });
             }
+        }
+    }
+
+    /// A `vnd.herald.urlauth` value: an authorized URL (mechanism and token) naming the same
+    /// message as `uri` (host, UIDVALIDITY and UID), with an access identifier.
+    fn check_urlauth(&self, v: &serde_json::Value) -> Result<(), &'static str> {
+        let text = v.as_str().ok_or("not a string")?;
+        let url: crate::ImapUrl = text.parse().map_err(|_| "not an IMAP URL")?;
+        let auth = url.urlauth.as_ref().ok_or("no ;URLAUTH=")?;
+        if auth.verifier.is_none() {
+            return Err("not authorized (no mechanism and token)");
+        }
+        if crate::Access::parse(&auth.access).is_none() {
+            return Err("unknown access identifier");
+        }
+        if url.user.is_none() || url.uidvalidity.is_none() {
+            return Err("must name the owner and UIDVALIDITY");
+        }
+        let Some(uri) = &self.uri else {
+            return Ok(());
+        };
+        // Not the mailbox name: the `cyrus` format renames `uri`'s mailbox into Cyrus's
+        // namespace, while the URLAUTH URL must stay as it was signed.
+        let same = url.uidvalidity == uri.uidvalidity
+            && url.uid == uri.uid
+            && url.host.eq_ignore_ascii_case(&uri.host);
+        if same {
+            Ok(())
+        } else {
+            Err("names another message than uri")
         }
     }
 
@@ -478,6 +517,46 @@ mod tests {
             violations(&e),
             [Violation::MissingVendor(crate::vnd::METADATA_ENTRIES)]
         );
+    }
+
+    #[test]
+    fn a_urlauth_reference_must_name_the_events_message() {
+        let mut e = valid(EventType::MessageNew);
+        let good = "imap://alice@mail.example.org/INBOX;UIDVALIDITY=17/;UID=3;EXPIRE=2026-11-24T10:00:00.000+00:00;URLAUTH=authuser:INTERNAL:0a1b";
+        e.set_extension(crate::vnd::URLAUTH, good);
+        assert_eq!(violations(&e), []);
+        for (bad, why) in [
+            (
+                good.replace("UID=3", "UID=4"),
+                "names another message than uri",
+            ),
+            (
+                good.replace("UIDVALIDITY=17", "UIDVALIDITY=18"),
+                "names another message than uri",
+            ),
+            (
+                good.replace(":INTERNAL:0a1b", ""),
+                "not authorized (no mechanism and token)",
+            ),
+            (
+                good.replace("authuser", "someone"),
+                "unknown access identifier",
+            ),
+            (
+                good.replace("alice@", ""),
+                "must name the owner and UIDVALIDITY",
+            ),
+            ("https://example.org/".to_owned(), "not an IMAP URL"),
+        ] {
+            e.set_extension(crate::vnd::URLAUTH, bad.as_str());
+            assert_eq!(violations(&e), [Violation::BadUrlauth(why)], "{bad}");
+        }
+        e.set_extension(crate::vnd::URLAUTH, 7);
+        assert_eq!(violations(&e), [Violation::BadUrlauth("not a string")]);
+        // The `cyrus` format names the mailbox in Cyrus's namespace; the URL stays as signed.
+        e.uri = Some(ImapUrl::message(H, None, "user/alice", 17, 3));
+        e.set_extension(crate::vnd::URLAUTH, good);
+        assert_eq!(violations(&e), []);
     }
 
     #[test]

@@ -253,7 +253,7 @@ pub async fn create(
         && crate::config::wants_links(&config)
     {
         return Err(ApiError::BadRequest(format!(
-            "{why}; this subscription's content policy needs them (or set content.reference = false)"
+            "{why}; this subscription's content policy needs them (or set content.reference = \"urlauth\" or false)"
         )));
     }
     if d.get(&config.name).await.is_ok() {

@@ -202,7 +202,7 @@ impl HttpConfig {
 /// True when `sub`'s content policy puts a signed link in events whose message it leaves out,
 /// so it needs a [`LinkBase::Url`].
 pub fn wants_links(sub: &herald_notify::SubscriptionConfig) -> bool {
-    sub.content.max_bytes > 0 && sub.content.reference
+    sub.content.max_bytes > 0 && sub.content.reference.http
 }
 
 /// `public_url` without its trailing `/`, when it is an absolute HTTP(S) URL with a host.

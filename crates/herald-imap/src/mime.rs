@@ -1219,6 +1219,21 @@ pub fn body_structure_for(msg: &Message<'_>, ext: bool, rev: Revision) -> Vec<u8
     out
 }
 
+/// The BODYSTRUCTURE of part `numbers` of a message (the whole message when empty): what
+/// URLFETCH's `BODYPARTSTRUCTURE` returns (RFC 5524 §3.1). `None` for a missing part.
+pub fn part_structure(msg: &Message<'_>, numbers: &[u32]) -> Option<Vec<u8>> {
+    let raw: &[u8] = &msg.raw_message;
+    let root = structure(raw, Revision::Rev1);
+    let mut out = Vec::new();
+    if numbers.is_empty() {
+        write_entity(&mut out, raw, &root, true);
+    } else {
+        let (buf, part) = locate(raw, &root, numbers)?;
+        write_entity(&mut out, buf, part, true);
+    }
+    Some(out)
+}
+
 // ---- sections ----------------------------------------------------------------------------------
 
 /// Part `n` of a message whose root entity is `root` (RFC 3501 §6.4.5): a part of its

@@ -53,6 +53,7 @@ async fn select_lists_the_mailbox_keywords_in_flags_and_permanentflags() {
             "…",
             "…",
             "* OK [MAILBOXID …",
+            "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
             "f OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -70,6 +71,7 @@ async fn select_lists_the_mailbox_keywords_in_flags_and_permanentflags() {
             "…",
             "…",
             "* OK [MAILBOXID …",
+            "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
             "g OK [READ-ONLY] EXAMINE completed",
         ],
     )
@@ -539,6 +541,7 @@ async fn qresync_resynchronises_on_select_and_reports_vanished() {
             "* OK [UIDNEXT 6] predicted next UID",
             "* OK [HIGHESTMODSEQ 9] highest",
             "* OK [MAILBOXID …",
+            "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
             "* VANISHED (EARLIER) 2,4",
             "* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (8))",
             "c OK [READ-WRITE] SELECT completed",

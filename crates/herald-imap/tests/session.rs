@@ -323,6 +323,7 @@ async fn append_fetch_store_search_expunge() {
             "* OK [UIDNEXT 3] predicted next UID",
             "* OK [HIGHESTMODSEQ 3] highest",
             "* OK [MAILBOXID …",
+            "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
             "d OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -450,6 +451,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
                 "* OK …",
                 "* OK …",
                 "* OK [MAILBOXID …",
+                "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
                 "s OK [READ-WRITE] SELECT completed",
             ],
         )
@@ -466,6 +468,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
             "* OK …",
             "* OK …",
             "* OK [MAILBOXID …",
+            "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
             "b OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -555,6 +558,7 @@ async fn copy_move_uidplus_and_other_sessions_see_changes() {
             "* OK …",
             "* OK …",
             "* OK [MAILBOXID …",
+            "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
             "j OK [READ-ONLY] EXAMINE completed",
         ],
     )
@@ -583,6 +587,7 @@ async fn idle_wakes_on_delivery_and_done_ends_it() {
             "* OK …",
             "* OK …",
             "* OK [MAILBOXID …",
+            "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
             "a OK [READ-WRITE] SELECT completed",
         ],
     )
@@ -728,6 +733,7 @@ async fn search_return_options_and_saved_results() {
             "* OK …",
             "* OK …",
             "* OK [MAILBOXID …",
+            "* OK [URLMECH INTERNAL] URLAUTH mechanisms",
             "a OK [READ-WRITE] SELECT completed",
         ],
     )

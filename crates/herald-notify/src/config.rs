@@ -195,10 +195,19 @@ pub struct ContentPolicy {
     pub include: ContentPart,
     /// For `headers-and-text`: how many body bytes.
     pub text_bytes: u64,
-    /// When content is left out (too big, not UTF-8), add `vnd.herald.contentURL`: a URLAUTH
-    /// IMAP URL (RFC 4467) the subscriber can fetch the message with.
-    pub reference: bool,
+    /// When content is left out (too big, not UTF-8), which references to the message the
+    /// event carries instead: `"http"` (the default, `vnd.herald.contentURL`), `"urlauth"`
+    /// (`vnd.herald.urlauth`), `"both"` or a list of those; `false` for none (`true` is
+    /// `"http"`, the meaning it had before URLAUTH references existed).
+    pub reference: References,
+    /// Lifetime of a `vnd.herald.urlauth` URL (its `;EXPIRE=`), in seconds; 0 for no expiry
+    /// (the URL then works until the owner's RESETKEY).
+    pub urlauth_expire_secs: u64,
 }
+
+/// The default lifetime of `vnd.herald.urlauth` URLs: a week, long enough for a consumer that
+/// was down over a weekend to catch up, short enough that a leaked event stops being a key.
+pub const DEFAULT_URLAUTH_EXPIRE_SECS: u64 = 7 * 24 * 3600;
 
 impl Default for ContentPolicy {
     fn default() -> Self {
@@ -206,8 +215,109 @@ impl Default for ContentPolicy {
             max_bytes: 0,
             include: ContentPart::Message,
             text_bytes: 512,
-            reference: true,
+            reference: References::HTTP,
+            urlauth_expire_secs: DEFAULT_URLAUTH_EXPIRE_SECS,
         }
+    }
+}
+
+/// Which references to a left-out message an event carries (RFC 5423 §4.1's "URLAUTH
+/// reference for larger messages").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct References {
+    /// `vnd.herald.contentURL`: a signed HTTP link (needs Herald's HTTP listener).
+    pub http: bool,
+    /// `vnd.herald.urlauth`: a URLAUTH-authorized IMAP URL (RFC 4467) that any authenticated
+    /// IMAP session on Herald can URLFETCH.
+    pub urlauth: bool,
+}
+
+impl References {
+    /// No reference.
+    pub const NONE: References = References {
+        http: false,
+        urlauth: false,
+    };
+    /// The signed HTTP link only (the default).
+    pub const HTTP: References = References {
+        http: true,
+        urlauth: false,
+    };
+    /// The URLAUTH URL only.
+    pub const URLAUTH: References = References {
+        http: false,
+        urlauth: true,
+    };
+    /// Both.
+    pub const BOTH: References = References {
+        http: true,
+        urlauth: true,
+    };
+}
+
+impl Default for References {
+    fn default() -> Self {
+        References::HTTP
+    }
+}
+
+impl Serialize for References {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (self.http, self.urlauth) {
+            (false, false) => s.serialize_bool(false),
+            (true, false) => s.serialize_str("http"),
+            (false, true) => s.serialize_str("urlauth"),
+            (true, true) => s.serialize_str("both"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for References {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl V {
+            fn name<E: serde::de::Error>(s: &str) -> Result<References, E> {
+                match s {
+                    "http" => Ok(References::HTTP),
+                    "urlauth" => Ok(References::URLAUTH),
+                    "both" => Ok(References::BOTH),
+                    "none" => Ok(References::NONE),
+                    other => Err(E::invalid_value(
+                        serde::de::Unexpected::Str(other),
+                        &"\"http\", \"urlauth\", \"both\" or \"none\"",
+                    )),
+                }
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = References;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"http\", \"urlauth\", \"both\", a list of them, or a boolean")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<References, E> {
+                Ok(if v {
+                    References::HTTP
+                } else {
+                    References::NONE
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<References, E> {
+                V::name(v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<References, A::Error> {
+                let mut r = References::NONE;
+                while let Some(name) = seq.next_element::<String>()? {
+                    let one: References = V::name(&name)?;
+                    r.http |= one.http;
+                    r.urlauth |= one.urlauth;
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -324,6 +434,43 @@ sink = { type = "nats", url = "nats://127.0.0.1:4222", subject = "herald.events"
         assert_eq!(audit.content.include, ContentPart::Message);
         assert!(matches!(audit.sink, SinkConfig::Webhook { .. }));
         assert_eq!(doc.subscription[1].format, Format::CloudEvents);
+    }
+
+    #[test]
+    fn content_reference_forms() {
+        #[derive(Debug, Deserialize)]
+        struct C {
+            content: ContentPolicy,
+        }
+        let read = |t: &str| toml::from_str::<C>(t).map(|c| c.content);
+        let c = read("content = { max_bytes = 2048 }").unwrap();
+        assert_eq!(c.reference, References::HTTP, "today's meaning by default");
+        assert_eq!(c.urlauth_expire_secs, DEFAULT_URLAUTH_EXPIRE_SECS);
+        for (text, want) in [
+            ("true", References::HTTP),
+            ("false", References::NONE),
+            ("\"http\"", References::HTTP),
+            ("\"urlauth\"", References::URLAUTH),
+            ("\"both\"", References::BOTH),
+            ("[\"http\", \"urlauth\"]", References::BOTH),
+            ("[\"urlauth\"]", References::URLAUTH),
+            ("[]", References::NONE),
+        ] {
+            let c = read(&format!(
+                "content = {{ max_bytes = 1, reference = {text} }}"
+            ))
+            .unwrap();
+            assert_eq!(c.reference, want, "{text}");
+            // What the API and the store keep reads back the same.
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(serde_json::from_str::<ContentPolicy>(&json).unwrap(), c);
+        }
+        for bad in ["\"ftp\"", "[\"http\", 3]", "7"] {
+            let err = read(&format!("content = {{ reference = {bad} }}")).unwrap_err();
+            assert!(err.to_string().contains("http"), "{bad}: {err}");
+        }
+        let c = read("content = { reference = \"urlauth\", urlauth_expire_secs = 60 }").unwrap();
+        assert_eq!(c.urlauth_expire_secs, 60);
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //! grants exactly one message, for a limited time, without an account password. The key lives in
 //! the data directory (`content.key`, 32 random bytes, mode 0600) and survives restarts, so links
 //! stay valid until they expire.
+//!
+//! The other reference is the RFC's own: a URLAUTH-authorized IMAP URL ([`urlauth_url`],
+//! `vnd.herald.urlauth`) with access `authuser`, so any user of the server can URLFETCH it
+//! over IMAP, while the HTTP link needs no account but needs Herald's HTTP listener. Its token is
+//! signed with the owner's mailbox access key (`herald_store::urlauth`), so the owner's RESETKEY
+//! revokes it like any URL the owner authorized with GENURLAUTH.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -127,6 +133,40 @@ impl ContentSigner {
     }
 }
 
+/// A URLAUTH-authorized IMAP URL (RFC 4467, access `authuser`, mechanism `INTERNAL`) of the
+/// message `uri` names, owned by `owner`, signed with the mailbox's access key `key`, valid
+/// until `expire_ms` (ms since the epoch) when given. `None` when `uri` names no message with
+/// its UIDVALIDITY (URLFETCH could not tell it from a message of a re-created mailbox).
+pub fn urlauth_url(
+    uri: &ImapUrl,
+    owner: &str,
+    key: &herald_store::urlauth::AccessKey,
+    expire_ms: Option<i64>,
+) -> Option<String> {
+    uri.uid?;
+    uri.uidvalidity?;
+    let mut url = uri.clone();
+    url.user = Some(owner.to_owned());
+    url.auth = None;
+    url.search = None;
+    url.section = None;
+    url.partial = None;
+    url.urlauth = Some(herald_events::UrlAuth {
+        expire: match expire_ms {
+            Some(ms) => Some(herald_events::Timestamp::from_unix_millis(ms, 0)?),
+            None => None,
+        },
+        access: herald_events::Access::AuthUser.to_string(),
+        verifier: None,
+    });
+    let rump = url.to_string();
+    let token = herald_store::urlauth::token(key, &rump);
+    Some(format!(
+        "{rump}:{}:{token}",
+        herald_store::urlauth::INTERNAL
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +226,29 @@ mod tests {
         let other = ContentSigner::new(&[8u8; 32], "http://x", Duration::from_secs(1));
         assert!(!other.verify(&u, exp, &sig, 1_000), "another key");
         assert!(!s.verify(&u, exp, "%%%", 1_000));
+    }
+
+    #[test]
+    fn a_urlauth_url_names_the_message_and_verifies_with_the_key() {
+        let key = [3u8; 32];
+        let uri = ImapUrl::message("mail.example.org", Some("alice"), "Entwürfe", 7, 42);
+        let url = urlauth_url(&uri, "alice", &key, Some(1_800_000_000_000)).unwrap();
+        assert!(
+            url.starts_with(
+                "imap://alice@mail.example.org/Entw%C3%BCrfe;UIDVALIDITY=7/;UID=42;EXPIRE=2027-01-15T08:00:00.000+00:00;URLAUTH=authuser:INTERNAL:"
+            ),
+            "{url}"
+        );
+        let parsed: ImapUrl = url.parse().unwrap();
+        assert_eq!(parsed.uid, Some(42));
+        let (rump, mech, token) = herald_store::urlauth::split(&url).unwrap();
+        assert_eq!(mech, "INTERNAL");
+        assert!(herald_store::urlauth::verify(&key, rump, token));
+        assert!(!herald_store::urlauth::verify(&[4u8; 32], rump, token));
+        let forever = urlauth_url(&uri, "alice", &key, None).unwrap();
+        assert!(!forever.contains("EXPIRE"), "{forever}");
+        let mailbox = ImapUrl::mailbox("h", Some("alice"), "INBOX", Some(1));
+        assert_eq!(urlauth_url(&mailbox, "alice", &key, None), None);
     }
 
     #[test]

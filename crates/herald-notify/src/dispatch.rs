@@ -744,7 +744,14 @@ async fn prepare(
                     .as_ref()
                     .zip(event.uri.as_ref())
                     .map(|(signer, uri)| signer.reference(uri, herald_store::now_ms() / 1000));
-                sub.shape_content(&mut event, message.as_deref(), link.as_deref());
+                let decision = sub.shape_content(&mut event, message.as_deref(), link.as_deref());
+                // Only for a message that is still there (a replayed event may name one gone).
+                if sub.wants_urlauth(&decision)
+                    && message.is_some()
+                    && let Some(url) = urlauth_reference(store, sub, &event).await
+                {
+                    sub.add_urlauth(&mut event, &url);
+                }
             }
         }
         sub.shape_params(&mut event);
@@ -756,6 +763,27 @@ async fn prepare(
         });
     }
     out
+}
+
+/// A URLAUTH-authorized IMAP URL of the event's message (`vnd.herald.urlauth`), signed with
+/// the owner's mailbox access key, which the store creates on first use; `None` (logged) when
+/// the store cannot give one.
+async fn urlauth_reference(store: &Store, sub: &Subscription, event: &Event) -> Option<String> {
+    let uri = event.uri.as_ref()?;
+    let owner = uri.user.clone().or_else(|| event.user.clone())?;
+    let mailbox = uri.mailbox.as_deref()?;
+    let ctx = SessionContext::user(herald_store::PROCESS, owner.clone());
+    let key = match store.access_key(&ctx, mailbox).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(subscription = sub.name(), "no URLAUTH reference: {e}");
+            return None;
+        }
+    };
+    let expire = sub.urlauth_lifetime().map(|ttl| {
+        herald_store::now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+    });
+    crate::content_ref::urlauth_url(uri, &owner, &key, expire)
 }
 
 /// The message a MessageNew/MessageAppend event names, if it is still there.

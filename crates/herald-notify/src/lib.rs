@@ -29,5 +29,7 @@ pub mod sign;
 pub mod sink;
 pub mod subscription;
 
-pub use config::{ContentPart, ContentPolicy, Format, RetryPolicy, SinkConfig, SubscriptionConfig};
+pub use config::{
+    ContentPart, ContentPolicy, Format, References, RetryPolicy, SinkConfig, SubscriptionConfig,
+};
 pub use subscription::{ConfigError, ContentDecision, Subscription};

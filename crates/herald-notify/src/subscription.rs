@@ -285,7 +285,11 @@ impl Subscription {
     }
 
     /// Applies the content policy to a MessageNew/MessageAppend event given the raw message and
-    /// an optional reference (a signed link the subscriber can fetch the message with).
+    /// an optional reference (a signed link the subscriber can fetch the message with), which
+    /// is attached when the policy's `reference` includes `http`. A URLAUTH reference needs
+    /// the store, so the dispatcher asks for one only after a `Referenced` decision, when
+    /// [`Subscription::wants_urlauth`] says so, and attaches it with
+    /// [`Subscription::add_urlauth`].
     pub fn shape_content(
         &self,
         event: &mut Event,
@@ -301,7 +305,7 @@ impl Subscription {
         {
             return ContentDecision::Included;
         }
-        if policy.reference
+        if policy.reference.http
             && let Some(url) = reference
         {
             event.set_extension(vnd::CONTENT_URL, url);
@@ -312,6 +316,22 @@ impl Subscription {
         } else {
             ContentDecision::Referenced
         }
+    }
+
+    /// True when, after `decision`, the event should carry a `vnd.herald.urlauth` reference.
+    pub fn wants_urlauth(&self, decision: &ContentDecision) -> bool {
+        *decision == ContentDecision::Referenced && self.config.content.reference.urlauth
+    }
+
+    /// How long a `vnd.herald.urlauth` URL stays valid (`None`: until the key is reset).
+    pub fn urlauth_lifetime(&self) -> Option<std::time::Duration> {
+        let secs = self.config.content.urlauth_expire_secs;
+        (secs > 0).then(|| std::time::Duration::from_secs(secs))
+    }
+
+    /// Attaches a URLAUTH-authorized IMAP URL of the event's message (`vnd.herald.urlauth`).
+    pub fn add_urlauth(&self, event: &mut Event, url: &str) {
+        event.set_extension(vnd::URLAUTH, url);
     }
 
     /// Applies the parameter allow-list, then the subscription's tags (after content shaping,
@@ -614,6 +634,42 @@ mod tests {
         );
         // The default policy includes nothing.
         assert!(!sub(|_| {}).wants_content(&event(EventType::MessageNew, "a", Some("INBOX"))));
+    }
+
+    #[test]
+    fn the_reference_choice_decides_which_references_come() {
+        use crate::config::References;
+        let url = "http://h/messages?x";
+        let big = vec![b'x'; 4096];
+        for (refs, http, urlauth) in [
+            (References::HTTP, true, false),
+            (References::URLAUTH, false, true),
+            (References::BOTH, true, true),
+            (References::NONE, false, false),
+        ] {
+            let s = sub(|c| {
+                c.content.max_bytes = 2048;
+                c.content.reference = refs;
+            });
+            let mut e = event(EventType::MessageNew, "a", Some("INBOX"));
+            let d = s.shape_content(&mut e, Some(&big), Some(url));
+            assert_eq!(d, ContentDecision::Referenced, "{refs:?}");
+            assert_eq!(e.extension(vnd::CONTENT_URL).is_some(), http, "{refs:?}");
+            assert_eq!(s.wants_urlauth(&d), urlauth, "{refs:?}");
+            // Content that fits needs no reference of either kind.
+            let mut e = event(EventType::MessageNew, "a", Some("INBOX"));
+            let d = s.shape_content(&mut e, Some(b"Subject: x\r\n\r\n"), Some(url));
+            assert_eq!(d, ContentDecision::Included);
+            assert!(!s.wants_urlauth(&d));
+        }
+        let s = sub(|c| c.content.urlauth_expire_secs = 0);
+        assert_eq!(s.urlauth_lifetime(), None);
+        assert_eq!(
+            sub(|_| {}).urlauth_lifetime(),
+            Some(std::time::Duration::from_secs(
+                crate::config::DEFAULT_URLAUTH_EXPIRE_SECS
+            ))
+        );
     }
 
     #[test]

@@ -603,6 +603,62 @@ async fn small_messages_travel_with_the_event_large_ones_as_a_signed_link() {
 }
 
 #[tokio::test]
+async fn a_urlauth_reference_verifies_with_the_owners_key_until_resetkey() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let shared = Shared::default();
+    let mut c = config("urlauth", &["MessageAppend"]);
+    c.content.max_bytes = 100;
+    c.content.reference = herald_notify::References::URLAUTH;
+    c.content.urlauth_expire_secs = 60;
+    let token = CancellationToken::new();
+    let _d = Dispatcher::start_with(
+        store.clone(),
+        vec![c],
+        token.clone(),
+        factory(shared.clone()),
+    )
+    .await
+    .unwrap();
+    let ctx = SessionContext::user("imap", "alice");
+    let small = b"Subject: hi\r\n\r\nshort\r\n".to_vec();
+    let large = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(500)).into_bytes();
+    store.append(&ctx, "INBOX", small, &[], None).await.unwrap();
+    store.append(&ctx, "INBOX", large, &[], None).await.unwrap();
+    until("two appends", || shared.got().len() == 2).await;
+    let bodies = shared.0.lock().unwrap().bodies.clone();
+    let first = herald_events::Event::from_slice(&bodies[0]).unwrap();
+    assert!(
+        first.extension(herald_events::vnd::URLAUTH).is_none(),
+        "content that fits needs no reference"
+    );
+    let second = herald_events::Event::from_slice(&bodies[1]).unwrap();
+    second.validate().unwrap();
+    assert!(second.extension(herald_events::vnd::CONTENT_URL).is_none());
+    let url = second
+        .extension(herald_events::vnd::URLAUTH)
+        .and_then(|v| v.as_str())
+        .unwrap()
+        .to_owned();
+    let parsed: herald_events::ImapUrl = url.parse().unwrap();
+    assert_eq!(parsed.uid, second.uri.as_ref().unwrap().uid);
+    let expire = parsed.urlauth.as_ref().unwrap().expire.as_ref().unwrap();
+    let left = expire.unix_millis() - herald_store::now_ms();
+    assert!((50_000..=60_000).contains(&left), "expires in {left} ms");
+    let (rump, _, tok) = herald_store::urlauth::split(&url).unwrap();
+    let key = store
+        .access_key_of("alice", "INBOX")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(herald_store::urlauth::verify(&key, rump, tok));
+    store.reset_access_keys(&ctx, None).await.unwrap();
+    let key = store.access_key(&ctx, "INBOX").await.unwrap();
+    assert!(!herald_store::urlauth::verify(&key, rump, tok), "revoked");
+    token.cancel();
+}
+
+#[tokio::test]
 async fn body_structure_is_computed_only_for_subscriptions_that_name_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path()).await;

@@ -330,6 +330,24 @@ pub enum Op {
     /// Removes the thread identifiers left by gone messages of one account whose expunges
     /// since its last sweep make it worth it (see `SweptThreads`).
     SweepThreads,
+    /// Gives a mailbox its URLAUTH access key (`crate::urlauth`) unless it already has one;
+    /// answers with the key in force ([`Output::AccessKey`]). No events.
+    CreateAccessKey {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// The key to store when the mailbox has none.
+        key: crate::urlauth::AccessKey,
+    },
+    /// RESETKEY: deletes the access key of one mailbox, or of every mailbox of the account, so
+    /// every URL authorized under it stops working. No events (`crate::urlauth` says why).
+    ResetAccessKeys {
+        /// Account.
+        account: String,
+        /// One mailbox (which must exist), or all.
+        mailbox: Option<String>,
+    },
 }
 
 /// One message of [`Op::Import`].
@@ -377,6 +395,8 @@ pub enum Output {
     /// What a thread sweep did: the account swept (none: no account needed it) and how many
     /// identifiers went.
     SweptThreads(Option<(String, u64)>),
+    /// A mailbox's URLAUTH access key.
+    AccessKey(crate::urlauth::AccessKey),
 }
 
 /// A committed mutation.
@@ -498,6 +518,13 @@ pub enum Query {
         /// Mailbox name, or `None` for server entries.
         mailbox: Option<String>,
     },
+    /// A mailbox's URLAUTH access key, if it has one.
+    AccessKey {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+    },
     /// Cross-checks counters, refcounts and the outbox; decodes and validates the outbox rows
     /// with ids above the given one.
     Consistency(u64),
@@ -526,6 +553,7 @@ impl Query {
             | Query::ImportProgress { .. }
             | Query::PushSubscriptions(_)
             | Query::Metadata { .. }
+            | Query::AccessKey { .. }
             | Query::OutboxBounds => true,
             Query::EventTimes(ids) => ids.len() <= BOUNDED_MESSAGES as usize,
             Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
@@ -583,6 +611,8 @@ pub enum Answer {
     PushSubscriptions(Vec<PushSubscription>),
     /// METADATA entries, ascending by name.
     Metadata(Vec<MetadataEntry>),
+    /// A mailbox's URLAUTH access key (None: it has none yet).
+    AccessKey(Option<crate::urlauth::AccessKey>),
     /// Consistency report.
     Consistency(Consistency),
 }

@@ -19,6 +19,7 @@
 //!   [`embedded`] is the default (SQLite, group commit). A PostgreSQL backend can follow as
 //!   another variant of [`backend::AnyBackend`] without touching callers.
 //! - [`blobs`]: content-addressed message bodies, stored once, small ones inside the database.
+//! - [`urlauth`]: mailbox access keys and the `INTERNAL` URLAUTH mechanism (RFC 4467).
 //! - [`retention`]: which old events may leave the outbox ([`Store::prune_events`]) and the
 //!   holds of in-process consumers that keep their cursor elsewhere.
 //! - Notifications: [`Store::outbox_watch`] ("outbox advanced") and [`Store::mailbox_watch`]
@@ -41,6 +42,7 @@ pub mod password;
 pub mod retention;
 mod store;
 pub mod threading;
+pub mod urlauth;
 
 pub use backend::{Backend, Op};
 pub use config::{

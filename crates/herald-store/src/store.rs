@@ -1172,6 +1172,68 @@ impl Store {
         .await
     }
 
+    // ---- URLAUTH mailbox access keys (RFC 4467; see `crate::urlauth`) ---------------------
+
+    /// The URLAUTH access key of a mailbox of `owner`, if it has one. A read: URLFETCH uses
+    /// it, and must never create a key for a URL that could not have been issued.
+    pub async fn access_key_of(
+        &self,
+        owner: &str,
+        mailbox: &str,
+    ) -> Result<Option<crate::urlauth::AccessKey>> {
+        let q = Query::AccessKey {
+            account: owner.to_owned(),
+            mailbox: mailbox.to_owned(),
+        };
+        match self.query(q).await? {
+            Answer::AccessKey(k) => Ok(k),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The URLAUTH access key of one of the session user's mailboxes, created (256 random
+    /// bits) on first use: GENURLAUTH, and URLAUTH references in events.
+    pub async fn access_key(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+    ) -> Result<crate::urlauth::AccessKey> {
+        let account = ctx.account()?;
+        if let Some(key) = self.access_key_of(account, mailbox).await? {
+            return Ok(key);
+        }
+        let key = crate::urlauth::new_key().ok_or_else(|| {
+            StoreError::Io(std::io::Error::other(
+                "the system random number generator failed",
+            ))
+        })?;
+        let op = Op::CreateAccessKey {
+            account: account.to_owned(),
+            mailbox: mailbox.to_owned(),
+            key,
+        };
+        self.run(ctx, op, |o| match o {
+            Output::AccessKey(k) => Some(k),
+            _ => None,
+        })
+        .await
+        .map(|c| c.value)
+    }
+
+    /// RESETKEY: forgets the access key of one mailbox of the session's user, or of all of
+    /// them, revoking every URL authorized under it; the next use creates a new key.
+    pub async fn reset_access_keys(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> Result<()> {
+        let op = Op::ResetAccessKeys {
+            account: ctx.account()?.to_owned(),
+            mailbox: mailbox.map(str::to_owned),
+        };
+        self.run(ctx, op, |_| Some(())).await.map(|_| ())
+    }
+
     /// Every subscription's delivery record.
     pub async fn deliveries(&self) -> Result<Vec<DeliveryRecord>> {
         match self.query(Query::Deliveries).await? {

@@ -154,6 +154,18 @@ pub enum CommandBody {
         /// Entry names (checked, as written) and values, in the order given.
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// `GENURLAUTH url mechanism …` (RFC 4467 §7.1): rump URLs with their mechanisms
+    /// (upper-cased), in order.
+    GenUrlAuth(Vec<(String, String)>),
+    /// `URLFETCH url …` (RFC 4467 §7.2, RFC 5524's extended form).
+    UrlFetch(Vec<UrlFetchArg>),
+    /// `RESETKEY [mailbox [mechanism …]]` (RFC 4467 §7.3).
+    ResetKey {
+        /// One mailbox, or every mailbox of the user.
+        mailbox: Option<Mailbox>,
+        /// Mechanisms (upper-cased); empty for all.
+        mechanisms: Vec<String>,
+    },
 
     // --- selected (§6.4) ---
     /// `CHECK` (IMAP4rev1)
@@ -234,6 +246,9 @@ impl CommandBody {
             CommandBody::SetQuota { .. } => CommandKind::SetQuota,
             CommandBody::GetMetadata(_) => CommandKind::GetMetadata,
             CommandBody::SetMetadata { .. } => CommandKind::SetMetadata,
+            CommandBody::GenUrlAuth(_) => CommandKind::GenUrlAuth,
+            CommandBody::UrlFetch(_) => CommandKind::UrlFetch,
+            CommandBody::ResetKey { .. } => CommandKind::ResetKey,
             CommandBody::Check => CommandKind::Check,
             CommandBody::Close => CommandKind::Close,
             CommandBody::Unselect => CommandKind::Unselect,
@@ -354,11 +369,17 @@ pub enum CommandKind {
     GetMetadata,
     /// `SETMETADATA`
     SetMetadata,
+    /// `GENURLAUTH`
+    GenUrlAuth,
+    /// `URLFETCH`
+    UrlFetch,
+    /// `RESETKEY`
+    ResetKey,
 }
 
 impl CommandKind {
     /// Every kind's name, indexed by the kind.
-    pub const NAMES: [&'static str; 46] = [
+    pub const NAMES: [&'static str; 49] = [
         "CAPABILITY",
         "NOOP",
         "LOGOUT",
@@ -405,6 +426,9 @@ impl CommandKind {
         "CANCELUPDATE",
         "GETMETADATA",
         "SETMETADATA",
+        "GENURLAUTH",
+        "URLFETCH",
+        "RESETKEY",
     ];
 
     /// The command's name as it would be written.
@@ -558,6 +582,26 @@ pub struct AppendMessage {
     /// `CATENATE (…)` (RFC 4469): the message is built from these parts, and `data` is
     /// empty.
     pub catenate: Option<Vec<CatPart>>,
+}
+
+/// One URL of a URLFETCH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlFetchArg {
+    /// The URL as sent (URLAUTH signs its exact bytes).
+    pub url: String,
+    /// RFC 5524's parenthesised form and what it asks for; `None` for a bare URL.
+    pub extended: Option<UrlFetchParams>,
+}
+
+/// What an extended URLFETCH asks for one URL (RFC 5524 §3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrlFetchParams {
+    /// `BODYPARTSTRUCTURE`: the structure of the part the URL names.
+    pub body_part_structure: bool,
+    /// `BODY`: the data as stored.
+    pub body: bool,
+    /// `BINARY`: the data with its transfer encoding undone.
+    pub binary: bool,
 }
 
 /// One part of a CATENATE.
@@ -1019,6 +1063,9 @@ fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         "SETQUOTA" => parse::quota::setquota(c)?,
         "GETMETADATA" => parse::metadata::getmetadata(c)?,
         "SETMETADATA" => parse::metadata::setmetadata(c)?,
+        "GENURLAUTH" => parse::urlauth::genurlauth(c)?,
+        "URLFETCH" => parse::urlauth::urlfetch(c)?,
+        "RESETKEY" => parse::urlauth::resetkey(c)?,
         "SEARCH" => parse::search::parse(c, false)?,
         "SORT" => parse::sort::sort(c, false)?,
         "THREAD" => parse::sort::thread(c, false)?,

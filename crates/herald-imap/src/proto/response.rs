@@ -596,6 +596,77 @@ pub enum Data {
         /// Items.
         items: Vec<FetchItem>,
     },
+    /// `* GENURLAUTH url …` (RFC 4467): the authorized URLs, in the order asked.
+    GenUrlAuth(Vec<String>),
+    /// `* URLFETCH url data …` (RFC 4467, RFC 5524).
+    UrlFetch(Vec<UrlFetchData>),
+}
+
+/// One URL of a `* URLFETCH` response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlFetchData {
+    /// The URL as the client sent it.
+    pub url: String,
+    /// What it names.
+    pub value: UrlFetchValue,
+}
+
+/// The data of one URLFETCH URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlFetchValue {
+    /// RFC 4467's `nstring`: the data, or `NIL` for a URL that is not valid (also the answer
+    /// to an extended request for such a URL).
+    Simple(Option<Vec<u8>>),
+    /// RFC 5524's metadata items, each present only when asked for.
+    Extended {
+        /// `(BODYPARTSTRUCTURE body)`, already written in BODYSTRUCTURE syntax.
+        body_part_structure: Option<Vec<u8>>,
+        /// `(BODY nstring)`.
+        body: Option<Option<Vec<u8>>>,
+        /// `(BINARY nstring / literal8)`.
+        binary: Option<Option<Vec<u8>>>,
+    },
+}
+
+fn write_urlfetch(out: &mut Vec<u8>, items: &[UrlFetchData], opts: WriteOptions) {
+    out.extend_from_slice(b"* URLFETCH");
+    for item in items {
+        out.push(b' ');
+        write_string(out, item.url.as_bytes(), opts);
+        match &item.value {
+            UrlFetchValue::Simple(data) => {
+                out.push(b' ');
+                write_nstring(out, data.as_deref(), opts);
+            }
+            UrlFetchValue::Extended {
+                body_part_structure,
+                body,
+                binary,
+            } => {
+                if let Some(s) = body_part_structure {
+                    out.extend_from_slice(b" (BODYPARTSTRUCTURE ");
+                    out.extend_from_slice(s);
+                    out.push(b')');
+                }
+                if let Some(d) = body {
+                    out.extend_from_slice(b" (BODY ");
+                    write_nstring(out, d.as_deref(), opts);
+                    out.push(b')');
+                }
+                if let Some(d) = binary {
+                    out.extend_from_slice(b" (BINARY ");
+                    match d {
+                        Some(d) if d.contains(&0) => {
+                            out.push(b'~');
+                            write_literal(out, d);
+                        }
+                        d => write_nstring(out, d.as_deref(), opts),
+                    }
+                    out.push(b')');
+                }
+            }
+        }
+    }
 }
 
 fn write_namespaces(out: &mut Vec<u8>, ns: &[NamespaceEntry], opts: WriteOptions) {
@@ -856,6 +927,14 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 }
             }
         }
+        Data::GenUrlAuth(urls) => {
+            out.extend_from_slice(b"* GENURLAUTH");
+            for u in urls {
+                out.push(b' ');
+                write_string(out, u.as_bytes(), opts);
+            }
+        }
+        Data::UrlFetch(items) => write_urlfetch(out, items, opts),
         Data::Fetch { seq, items } => {
             let mut w = FetchWriter::begin(out, *seq);
             for item in items {
@@ -1233,6 +1312,47 @@ mod tests {
         assert_eq!(
             s(|b| write_mailbox(b, &m, WriteOptions { utf8: true })),
             "\"\u{65e5}\u{672c}\u{8a9e} x\""
+        );
+    }
+
+    #[test]
+    fn urlauth_data() {
+        let o = WriteOptions::default();
+        assert_eq!(
+            s(|b| write_data(
+                b,
+                &Data::GenUrlAuth(vec![
+                    "imap://a@h/I/;UID=1;URLAUTH=anonymous:INTERNAL:ab".into()
+                ]),
+                o
+            )),
+            "* GENURLAUTH \"imap://a@h/I/;UID=1;URLAUTH=anonymous:INTERNAL:ab\"\r\n"
+        );
+        let items = vec![
+            UrlFetchData {
+                url: "u1".into(),
+                value: UrlFetchValue::Simple(Some(b"a\r\nb".to_vec())),
+            },
+            UrlFetchData {
+                url: "u2".into(),
+                value: UrlFetchValue::Simple(None),
+            },
+            UrlFetchData {
+                url: "u3".into(),
+                value: UrlFetchValue::Extended {
+                    body_part_structure: Some(
+                        b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1)".to_vec(),
+                    ),
+                    body: None,
+                    binary: Some(Some(b"x\0y".to_vec())),
+                },
+            },
+        ];
+        assert_eq!(
+            s(|b| write_data(b, &Data::UrlFetch(items), o)),
+            "* URLFETCH \"u1\" {4}\r\na\r\nb \"u2\" NIL \"u3\" \
+             (BODYPARTSTRUCTURE (\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1)) \
+             (BINARY ~{3}\r\nx\0y)\r\n"
         );
     }
 

@@ -193,7 +193,7 @@ impl<B: Backend> Session<B> {
 }
 
 /// A URL's `;SECTION=` value read with the FETCH grammar, so it means what `BODY[…]` means.
-fn parse_section(s: &str) -> Option<Section> {
+pub(super) fn parse_section(s: &str) -> Option<Section> {
     let cmd = format!("t FETCH 1 BODY.PEEK[{s}]\r\n");
     let parsed =
         crate::proto::command::parse_command_bytes(cmd.as_bytes(), ParseOptions::default());

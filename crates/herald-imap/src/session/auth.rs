@@ -76,6 +76,8 @@ impl<B: Backend> Session<B> {
             "UTF8=ACCEPT",
             "METADATA",
             "METADATA-SERVER",
+            "URLAUTH",
+            "URLAUTH=BINARY",
         ] {
             caps.push(c.into());
         }

@@ -12,6 +12,7 @@
 //! and [`StoreError`], so mapping errors to IMAP response codes happens once, in the session.
 
 use herald_events::UidSet;
+use herald_store::urlauth::AccessKey;
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
     MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits, QuotaInfo,
@@ -197,6 +198,25 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Committed<()>>> + Send;
     /// The METADATA limits the store enforces.
     fn metadata_limits(&self) -> MetadataLimits;
+    /// The URLAUTH access key of a mailbox of the session's user, created on first use
+    /// (GENURLAUTH).
+    fn access_key(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<AccessKey>> + Send;
+    /// The access key of `owner`'s mailbox if it has one; never creates one (URLFETCH).
+    fn access_key_of(
+        &self,
+        owner: &str,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<Option<AccessKey>>> + Send;
+    /// RESETKEY: forgets the key of one mailbox of the session's user, or of all.
+    fn reset_access_keys(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 impl Backend for Store {
@@ -425,5 +445,26 @@ impl Backend for Store {
     }
     fn metadata_limits(&self) -> MetadataLimits {
         Store::metadata_limits(self)
+    }
+    fn access_key(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<AccessKey>> + Send {
+        Store::access_key(self, ctx, mailbox)
+    }
+    fn access_key_of(
+        &self,
+        owner: &str,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<Option<AccessKey>>> + Send {
+        Store::access_key_of(self, owner, mailbox)
+    }
+    fn reset_access_keys(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        Store::reset_access_keys(self, ctx, mailbox)
     }
 }

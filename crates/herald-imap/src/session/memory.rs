@@ -13,6 +13,7 @@
 use super::backend::{Backend, Result};
 use herald_events::UidSet;
 use herald_store::flags as sflags;
+use herald_store::urlauth::{self, AccessKey};
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
     MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits, MetadataRefusal,
@@ -51,6 +52,8 @@ struct Mbox {
     tombstone_floor: u64,
     /// METADATA entries: the owner's private ones, and the shared ones.
     meta: Meta,
+    /// The URLAUTH access key, once one was asked for.
+    access_key: Option<AccessKey>,
 }
 
 /// The METADATA entries of one mailbox or of the server, by (lower-case) name.
@@ -142,6 +145,7 @@ impl State {
             tombstones: Vec::new(),
             tombstone_floor: 0,
             meta: Meta::default(),
+            access_key: None,
         }
     }
 }
@@ -659,6 +663,7 @@ impl Backend for MemoryBackend {
                 mb.special_use = None;
                 mb.tombstones.clear();
                 mb.meta = Meta::default();
+                mb.access_key = None;
             } else {
                 acct.mailboxes.remove(&name);
             }
@@ -1133,5 +1138,54 @@ impl Backend for MemoryBackend {
 
     fn metadata_limits(&self) -> MetadataLimits {
         self.with(|s| Ok(s.metadata_limits)).unwrap_or_default()
+    }
+
+    fn access_key(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<AccessKey>> + Send {
+        ready(self.with(|s| {
+            let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+            if let Some(k) = mb.access_key {
+                return Ok(k);
+            }
+            let key = urlauth::new_key()
+                .ok_or_else(|| StoreError::Io(std::io::Error::other("no random numbers")))?;
+            mb.access_key = Some(key);
+            Ok(key)
+        }))
+    }
+    fn access_key_of(
+        &self,
+        owner: &str,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<Option<AccessKey>>> + Send {
+        let ctx = SessionContext::user("imap", owner);
+        ready(self.with(|s| {
+            let name = names::mailbox(mailbox, false)?;
+            let acct = s.account(&ctx)?;
+            acct.mailboxes
+                .get(&name)
+                .map(|m| m.access_key)
+                .ok_or_else(|| nf("mailbox", &name))
+        }))
+    }
+    fn reset_access_keys(
+        &self,
+        ctx: &SessionContext,
+        mailbox: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        ready(self.with(|s| {
+            let acct = s.account(ctx)?;
+            match mailbox {
+                Some(m) => selectable(acct, m)?.1.access_key = None,
+                None => acct
+                    .mailboxes
+                    .values_mut()
+                    .for_each(|m| m.access_key = None),
+            }
+            Ok(())
+        }))
     }
 }

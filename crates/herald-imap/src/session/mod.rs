@@ -9,8 +9,9 @@
 //! * each command is carried out by the file of its group (`auth.rs`, `mailbox.rs`,
 //!   `select.rs`, `append.rs`, `fetch.rs`, `search.rs`, `store.rs`, `copy.rs`, `expunge.rs`,
 //!   `quota.rs`, `metadata.rs`, `idle.rs`, `sort.rs` for SORT and THREAD, `context.rs` for
-//!   CONTEXT=SEARCH and CONTEXT=SORT's update contexts and CANCELUPDATE), which calls the store
-//!   through [`Backend`] — async calls, no request/answer steps; `backend.rs` says why;
+//!   CONTEXT=SEARCH and CONTEXT=SORT's update contexts and CANCELUPDATE, `urlauth.rs` for
+//!   GENURLAUTH, URLFETCH and RESETKEY), which calls the store through [`Backend`] — async
+//!   calls, no request/answer steps; `backend.rs` says why;
 //! * responses accumulate in a buffer that is written to the caller's `AsyncWrite` at the end of
 //!   each batch of input and whenever it grows past [`FLUSH_AT`] (a FETCH of many bodies), so
 //!   the memory a session holds is bounded whatever the client asks for. Tests pass a
@@ -40,6 +41,7 @@ mod search;
 mod select;
 mod sort;
 mod store;
+mod urlauth;
 
 pub use backend::Backend;
 
@@ -685,6 +687,12 @@ impl<B: Backend> Session<B> {
                 self.copy(&tag, uid, &set, mailbox, true).await
             }
             CommandBody::CancelUpdate(tags) => self.cancel_update(&tag, &tags),
+            CommandBody::GenUrlAuth(pairs) => self.genurlauth(&tag, pairs).await,
+            CommandBody::UrlFetch(args) => self.urlfetch(&tag, args).await,
+            CommandBody::ResetKey {
+                mailbox,
+                mechanisms,
+            } => self.resetkey(&tag, mailbox, mechanisms).await,
         }
         Ok(Control::Continue)
     }

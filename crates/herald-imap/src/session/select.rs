@@ -17,6 +17,7 @@ use crate::proto::response::{
 };
 use crate::proto::types::{Flag, Mailbox, SequenceSet, Tag};
 use herald_events::UidSet;
+use herald_store::urlauth::INTERNAL;
 use herald_store::{MessageMeta, flags as sflags};
 use tokio::sync::watch;
 
@@ -445,6 +446,11 @@ impl<B: Backend> Session<B> {
         self.untagged_ok(
             Some(Code::Other("MAILBOXID".into(), Some(format!("({id})")))),
             "Ok",
+        );
+        // RFC 4467 §4: the URLAUTH mechanisms this mailbox's URLs may be authorized with.
+        self.untagged_ok(
+            Some(Code::Other("URLMECH".into(), Some(INTERNAL.into()))),
+            "URLAUTH mechanisms",
         );
         // QRESYNC (RFC 7162 §3.2.5): what vanished and what changed since the client's
         // MODSEQ, when its UIDVALIDITY is still the mailbox's. VANISHED names exactly the

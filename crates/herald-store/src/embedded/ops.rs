@@ -214,6 +214,70 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             mailbox,
             entries,
         } => super::metadata::set(conn, shared, &ecx, account, mailbox.as_deref(), entries),
+        Op::CreateAccessKey {
+            account,
+            mailbox,
+            key,
+        } => access_keys::create(conn, account, mailbox, key),
+        Op::ResetAccessKeys { account, mailbox } => {
+            access_keys::reset(conn, account, mailbox.as_deref())
+        }
+    }
+}
+
+/// URLAUTH mailbox access keys (`crate::urlauth`): no mail state, no events.
+mod access_keys {
+    use super::{OpResult, account, done, find_mailbox};
+    use crate::backend::Output;
+    use crate::error::StoreError;
+    use crate::names;
+    use crate::urlauth::AccessKey;
+    use rusqlite::{Connection, OptionalExtension, params};
+
+    fn mailbox_id(conn: &Connection, account_id: i64, mailbox: &str) -> crate::error::Result<i64> {
+        let name = names::mailbox(mailbox, false)?;
+        match find_mailbox(conn, account_id, &name)? {
+            Some(mb) if !mb.noselect => Ok(mb.id),
+            Some(mb) => Err(StoreError::NoSelect(mb.name)),
+            None => Err(StoreError::not_found("mailbox", &name)),
+        }
+    }
+
+    /// Stores `key` unless the mailbox has a key already (two first uses racing): either way
+    /// the answer is the key in force, so both callers sign with the same one.
+    pub fn create(conn: &Connection, user: &str, mailbox: &str, key: &AccessKey) -> OpResult {
+        let acct = account(conn, user)?;
+        let id = mailbox_id(conn, acct.id, mailbox)?;
+        conn.prepare_cached(
+            "INSERT INTO urlauth_keys (mailbox_id, account_id, key, created_ms)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (mailbox_id) DO NOTHING",
+        )?
+        .execute(params![id, acct.id, &key[..], crate::model::now_ms()])?;
+        let stored: Vec<u8> = conn
+            .prepare_cached("SELECT key FROM urlauth_keys WHERE mailbox_id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::Corrupt("an access key vanished".into()))?;
+        let stored: AccessKey = stored
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("an access key of the wrong length".into()))?;
+        done(Output::AccessKey(stored), Vec::new(), Vec::new())
+    }
+
+    pub fn reset(conn: &Connection, user: &str, mailbox: Option<&str>) -> OpResult {
+        let acct = account(conn, user)?;
+        match mailbox {
+            Some(m) => {
+                let id = mailbox_id(conn, acct.id, m)?;
+                conn.prepare_cached("DELETE FROM urlauth_keys WHERE mailbox_id = ?1")?
+                    .execute([id])?;
+            }
+            None => {
+                conn.prepare_cached("DELETE FROM urlauth_keys WHERE account_id = ?1")?
+                    .execute([acct.id])?;
+            }
+        }
+        done(Output::None, Vec::new(), Vec::new())
     }
 }
 
@@ -1108,6 +1172,9 @@ impl Env<'_> {
             .execute([acct.id])?;
         super::metadata::forget_owner(self.conn, acct.id)?;
         self.conn
+            .prepare_cached("DELETE FROM urlauth_keys WHERE account_id = ?1")?
+            .execute([acct.id])?;
+        self.conn
             .prepare_cached("DELETE FROM accounts WHERE id = ?1")?
             .execute([acct.id])?;
         events.push(self.ecx.account_event(EventType::AccountDelete, &acct.name));
@@ -1256,6 +1323,11 @@ impl Env<'_> {
         // RFC 5464: a deleted mailbox's annotations go with it, also when its name stays
         // behind as a \Noselect parent.
         super::metadata::forget_mailbox(self.conn, mb.id)?;
+        // Its URLAUTH key goes too: a \Noselect name holds no message a URL could reach, and a
+        // mailbox created later under the name starts with a new key.
+        self.conn
+            .prepare_cached("DELETE FROM urlauth_keys WHERE mailbox_id = ?1")?
+            .execute([mb.id])?;
         if has_children {
             // RFC 5423 §4.4 / RFC 3501: the mailbox becomes \Noselect, the hierarchy stays.
             self.conn

@@ -312,6 +312,17 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Answer::PushSubscriptions(rows)
         }
+        Query::AccessKey {
+            account: account_name,
+            mailbox,
+        } => {
+            let mb = existing_mailbox(conn, &account_name, &mailbox)?;
+            let key: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT key FROM urlauth_keys WHERE mailbox_id = ?1")?
+                .query_row([mb.id], |r| r.get(0))
+                .optional()?;
+            Answer::AccessKey(key.and_then(|k| k.try_into().ok()))
+        }
         Query::Deliveries => {
             let mut stmt = conn.prepare_cached(
                 "SELECT name, config, origin, paused, disabled_reason, cursor,
@@ -534,6 +545,13 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
          LEFT JOIN accounts a ON a.id = r.account_id
          WHERE a.id IS NULL OR r.thread_id <= 0 OR r.thread_id >= a.next_thread",
         "dangling thread reference",
+    )?;
+    problems(
+        "SELECT k.mailbox_id FROM urlauth_keys k
+         LEFT JOIN mailboxes b ON b.id = k.mailbox_id
+         WHERE b.id IS NULL OR b.account_id != k.account_id OR b.noselect != 0
+            OR length(k.key) != 32",
+        "dangling URLAUTH access key",
     )?;
     problems(
         "SELECT b.name || ' tombstones ' || b.tombstones || ' counted ' || COUNT(e.uid)

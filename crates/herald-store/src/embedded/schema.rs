@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 10;
+pub const VERSION: i64 = 11;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -266,6 +266,22 @@ CREATE TABLE IF NOT EXISTS metadata (
 CREATE INDEX IF NOT EXISTS metadata_by_owner ON metadata (owner_id);
 "#;
 
+/// Version 11 (URLAUTH, RFC 4467): one mailbox access key per mailbox, the HMAC key of the
+/// `INTERNAL` mechanism (`crate::urlauth`). Keyed by mailbox id, so a mailbox deleted and
+/// re-created under the same name never inherits the old key (nor the URLs issued under it);
+/// `account_id` lets RESETKEY without a mailbox, and an account's deletion, find them all.
+/// Self-contained and idempotent (`IF NOT EXISTS`): new table and index only, so the step can
+/// be renumbered or re-run.
+const SCHEMA_V11: &str = r#"
+CREATE TABLE IF NOT EXISTS urlauth_keys (
+    mailbox_id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    key        BLOB NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS urlauth_keys_account ON urlauth_keys (account_id);
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -304,16 +320,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V8)?;
             tx.execute_batch(SCHEMA_V9)?;
             tx.execute_batch(SCHEMA_V10)?;
+            tx.execute_batch(SCHEMA_V11)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=9 => {
+        1..=10 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-                SCHEMA_V9, SCHEMA_V10,
+                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11,
             ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;

@@ -3294,3 +3294,102 @@ async fn a_disabled_account_cannot_log_in_but_keeps_its_mail_and_deliveries() {
         (None, None)
     );
 }
+
+#[tokio::test]
+async fn access_keys_are_created_once_reset_and_go_with_their_mailbox() {
+    let t = open().await;
+    let alice = t.user("alice").await;
+    let bob = t.user("bob").await;
+    t.store.create_mailbox(&alice, "Work", None).await.unwrap();
+    let before = t.last().await;
+    assert_eq!(t.store.access_key_of("alice", "INBOX").await.unwrap(), None);
+    let inbox = t.store.access_key(&alice, "INBOX").await.unwrap();
+    assert_eq!(t.store.access_key(&alice, "inbox").await.unwrap(), inbox);
+    assert_eq!(
+        t.store.access_key_of("alice", "INBOX").await.unwrap(),
+        Some(inbox)
+    );
+    let work = t.store.access_key(&alice, "Work").await.unwrap();
+    assert_ne!(work, inbox, "one key per mailbox");
+    let bobs = t.store.access_key(&bob, "INBOX").await.unwrap();
+    assert_ne!(bobs, inbox, "one key per user");
+    assert!(matches!(
+        t.store.access_key(&alice, "Nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // RESETKEY of one mailbox: that key only; the next use makes a new one.
+    t.store
+        .reset_access_keys(&alice, Some("INBOX"))
+        .await
+        .unwrap();
+    assert_eq!(t.store.access_key_of("alice", "INBOX").await.unwrap(), None);
+    assert_eq!(
+        t.store.access_key_of("alice", "Work").await.unwrap(),
+        Some(work)
+    );
+    let inbox2 = t.store.access_key(&alice, "INBOX").await.unwrap();
+    assert_ne!(inbox2, inbox);
+    assert!(matches!(
+        t.store.reset_access_keys(&alice, Some("Nope")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // RESETKEY without a mailbox: all of the user's keys, nobody else's.
+    t.store.reset_access_keys(&alice, None).await.unwrap();
+    assert_eq!(t.store.access_key_of("alice", "INBOX").await.unwrap(), None);
+    assert_eq!(t.store.access_key_of("alice", "Work").await.unwrap(), None);
+    assert_eq!(
+        t.store.access_key_of("bob", "INBOX").await.unwrap(),
+        Some(bobs)
+    );
+    assert_eq!(t.last().await, before, "access keys emit no events");
+
+    // Deleting a mailbox deletes its key; one re-created under the name starts afresh.
+    let work = t.store.access_key(&alice, "Work").await.unwrap();
+    t.store.delete_mailbox(&alice, "Work").await.unwrap();
+    t.store.create_mailbox(&alice, "Work", None).await.unwrap();
+    assert_eq!(t.store.access_key_of("alice", "Work").await.unwrap(), None);
+    assert_ne!(t.store.access_key(&alice, "Work").await.unwrap(), work);
+    // Deleting the account deletes every key of it.
+    t.store.delete_user(&admin(), "bob").await.unwrap();
+    let bob = t.user("bob").await;
+    assert_eq!(t.store.access_key_of("bob", "INBOX").await.unwrap(), None);
+    assert_ne!(t.store.access_key(&bob, "INBOX").await.unwrap(), bobs);
+    let report = t.store.check_consistency().await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn a_version_10_store_gains_the_urlauth_keys_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v10.db");
+    let connect =
+        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    {
+        let mut conn = connect();
+        super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "DROP INDEX urlauth_keys_account; DROP TABLE urlauth_keys; PRAGMA user_version = 10;",
+        )
+        .unwrap();
+    }
+    let mut conn = connect();
+    super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::VERSION);
+    conn.execute(
+        "INSERT INTO urlauth_keys (mailbox_id, account_id, key, created_ms) VALUES (1, 1, x'00', 0)",
+        [],
+    )
+    .unwrap();
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM urlauth_keys WHERE account_id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 1);
+}

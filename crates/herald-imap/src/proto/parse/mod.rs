@@ -25,6 +25,7 @@ pub(crate) mod select;
 pub(crate) mod sort;
 pub(crate) mod status;
 pub(crate) mod store;
+pub(crate) mod urlauth;
 
 use std::num::NonZeroU32;
 
