@@ -560,6 +560,14 @@ pub enum Data {
     },
     /// `* ID (…)` / `* ID NIL`
     Id(Option<Vec<(String, Option<String>)>>),
+    /// `* METADATA mailbox entry…` (RFC 5464 §4.4.2): the unsolicited form that names
+    /// changed entries without their values (NOTIFY's metadata events); `""` is the server.
+    MetadataEntries {
+        /// The mailbox, or the empty name for server entries.
+        mailbox: Mailbox,
+        /// Entry names (`/private/comment`).
+        entries: Vec<String>,
+    },
     /// `* n FETCH (…)` with every item in memory; see [`FetchWriter`] to stream.
     Fetch {
         /// Message sequence number.
@@ -804,6 +812,18 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                     }
                     out.push(b')');
                 }
+            }
+        }
+        Data::MetadataEntries { mailbox, entries } => {
+            out.extend_from_slice(b"* METADATA ");
+            if mailbox.as_str().is_empty() {
+                out.extend_from_slice(b"\"\"");
+            } else {
+                write_mailbox(out, mailbox, opts);
+            }
+            for e in entries {
+                out.push(b' ');
+                write_astring(out, e.as_bytes(), opts);
             }
         }
         Data::Fetch { seq, items } => {

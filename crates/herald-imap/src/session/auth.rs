@@ -74,6 +74,7 @@ impl<B: Backend> Session<B> {
             "PREVIEW",
             "SAVEDATE",
             "UTF8=ACCEPT",
+            "NOTIFY",
         ] {
             caps.push(c.into());
         }

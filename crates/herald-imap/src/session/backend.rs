@@ -15,7 +15,7 @@ use herald_events::UidSet;
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
     MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store,
-    StoreError, StoreResult, Vanished,
+    StoreError, StoreResult, StoredEvent, Vanished,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -180,6 +180,16 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u32>> + Send;
     /// "Mailbox changed" notifications (a counter bumped after each commit touching it).
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64>;
+    /// "Outbox advanced": the last outbox id committed (NOTIFY follows the outbox).
+    fn outbox_watch(&self) -> watch::Receiver<u64>;
+    /// Outbox rows after `after`, ascending, at most `limit`.
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+    /// The highest committed outbox id.
+    fn last_event_id(&self) -> impl Future<Output = Result<u64>> + Send;
 }
 
 impl Backend for Store {
@@ -387,5 +397,18 @@ impl Backend for Store {
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)
+    }
+    fn outbox_watch(&self) -> watch::Receiver<u64> {
+        Store::outbox_watch(self)
+    }
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send {
+        Store::events_after(self, after, limit)
+    }
+    fn last_event_id(&self) -> impl Future<Output = Result<u64>> + Send {
+        Store::last_event_id(self)
     }
 }

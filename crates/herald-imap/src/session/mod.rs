@@ -34,6 +34,7 @@ mod fetch;
 mod idle;
 mod mailbox;
 pub mod memory;
+pub mod notify;
 mod quota;
 mod search;
 mod select;
@@ -136,6 +137,8 @@ pub struct Session<B: Backend> {
     refilled: Instant,
     /// UIDs saved by `SEARCH RETURN (SAVE)` (RFC 5182).
     saved: Vec<u32>,
+    /// NOTIFY SET in force (RFC 5465), `None` before any and after NOTIFY NONE.
+    notify: Option<notify::Notify>,
 }
 
 impl<B: Backend> std::fmt::Debug for Session<B> {
@@ -247,6 +250,7 @@ impl<B: Backend> Session<B> {
             tokens,
             refilled: Instant::now(),
             saved: Vec::new(),
+            notify: None,
             config,
         }
     }
@@ -321,6 +325,14 @@ impl<B: Backend> Session<B> {
     pub(crate) fn untagged_ok(&mut self, code: Option<Code>, text: &str) {
         let o = self.wopts();
         write_status(&mut self.out, None, Status::Ok, code.as_ref(), text, o);
+    }
+
+    /// [`Session::fail`] when there is a command to answer.
+    pub(crate) fn fail_opt(&mut self, tag: Option<&Tag>, e: &StoreError) {
+        match tag {
+            Some(tag) => self.fail(tag, e),
+            None => tracing::debug!(error = %e, "unsolicited response dropped"),
+        }
     }
 
     pub(crate) fn fail(&mut self, tag: &Tag, e: &StoreError) {
@@ -649,6 +661,7 @@ impl<B: Backend> Session<B> {
                 self.copy(&tag, uid, &set, mailbox, true).await
             }
             CommandBody::CancelUpdate(tags) => self.cancel_update(&tag, &tags),
+            CommandBody::Notify(n) => self.notify(&tag, n).await,
         }
         Ok(Control::Continue)
     }

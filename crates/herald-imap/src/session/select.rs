@@ -553,6 +553,7 @@ impl<B: Backend> Session<B> {
             return;
         }
         self.sync_snapshot().await;
+        self.notify_expunges_reported();
         self.report_contexts().await;
     }
 

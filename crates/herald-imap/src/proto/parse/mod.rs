@@ -18,6 +18,7 @@ pub(crate) mod id;
 pub(crate) mod list;
 pub(crate) mod mailbox;
 pub(crate) mod message;
+pub(crate) mod notify;
 pub(crate) mod quota;
 pub(crate) mod search;
 pub(crate) mod select;
