@@ -369,8 +369,11 @@ impl<B: Backend> Session<B> {
             let rows = match self.backend.events_after(cursor, BATCH).await {
                 Ok(r) => r,
                 Err(e) => {
+                    // Waiting would spin on a head this session cannot read up to; the
+                    // client is told, as for any notification it cannot be given.
                     tracing::warn!(error = %e, "NOTIFY: could not read the outbox");
-                    break;
+                    self.overflow();
+                    return Ok(());
                 }
             };
             // Ids are dense: a gap means retention removed events this session never read.
