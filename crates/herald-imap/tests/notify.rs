@@ -116,6 +116,7 @@ async fn other_mailboxes_get_status_and_other_users_events_are_ignored() {
         "c NOTIFY SET STATUS (subtree Lists (MessageNew MessageExpunge)) \
          (mailboxes (Work Nowhere) (MessageNew MessageExpunge FlagChange))",
         &[
+            "* STATUS Lists (MESSAGES 0 UIDNEXT 1 UIDVALIDITY …",
             "* STATUS Lists/imap (MESSAGES 0 UIDNEXT 1 UIDVALIDITY …",
             "* STATUS Work (MESSAGES 1 UIDNEXT 2 UIDVALIDITY …",
             "c OK NOTIFY completed",
