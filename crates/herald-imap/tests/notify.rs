@@ -375,3 +375,30 @@ async fn a_session_far_behind_is_told_of_the_overflow_and_notify_stops() {
     );
     assert!(!t.s.notifying());
 }
+
+#[tokio::test]
+async fn only_events_the_outbox_holds_are_supported() {
+    // `[events] groups = ["message"]`: no flag, mailbox or subscription events are committed,
+    // so NOTIFY cannot report those.
+    let b = backend();
+    b.set_event_groups(&[herald_events::EventGroup::Message]);
+    let mut t = alice(&b).await;
+    t.x(
+        "a NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))",
+        &[
+            "a NO [BADEVENT (MessageNew MessageExpunge MailboxMetadataChange \
+           ServerMetadataChange)] unsupported event",
+        ],
+    )
+    .await;
+    t.x(
+        "b NOTIFY SET (selected (MessageNew MessageExpunge FlagChange))",
+        &["b NO [BADEVENT (…"],
+    )
+    .await;
+    t.x(
+        "c NOTIFY SET (selected (MessageNew MessageExpunge)) (inboxes (MessageNew MessageExpunge))",
+        &["c OK NOTIFY completed"],
+    )
+    .await;
+}

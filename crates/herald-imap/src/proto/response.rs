@@ -1179,6 +1179,27 @@ mod tests {
     }
 
     #[test]
+    fn unsolicited_metadata_names_entries_without_values() {
+        let o = WriteOptions::default();
+        let data = |mailbox: &str, entries: &[&str]| Data::MetadataEntries {
+            mailbox: Mailbox::new(mailbox),
+            entries: entries.iter().map(|e| (*e).to_owned()).collect(),
+        };
+        assert_eq!(
+            s(|out| write_data(out, &data("INBOX", &["/private/comment", "/shared/x"]), o)),
+            "* METADATA INBOX /private/comment /shared/x\r\n"
+        );
+        assert_eq!(
+            s(|out| write_data(out, &data("", &["/shared/motd"]), o)),
+            "* METADATA \"\" /shared/motd\r\n"
+        );
+        assert_eq!(
+            s(|out| write_data(out, &data("Ünï cödé", &["/shared/a b"]), o)),
+            "* METADATA \"&ANw-n&AO8- c&APY-d&AOk-\" \"/shared/a b\"\r\n"
+        );
+    }
+
+    #[test]
     fn strings() {
         let o = WriteOptions::default();
         assert_eq!(s(|b| write_astring(b, b"INBOX", o)), "INBOX");

@@ -190,6 +190,9 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
     /// The highest committed outbox id.
     fn last_event_id(&self) -> impl Future<Output = Result<u64>> + Send;
+    /// Whether the store commits events of type `t` (`[events] groups`): NOTIFY can report
+    /// only what the outbox holds.
+    fn generates(&self, t: &herald_events::EventType) -> bool;
 }
 
 impl Backend for Store {
@@ -410,5 +413,8 @@ impl Backend for Store {
     }
     fn last_event_id(&self) -> impl Future<Output = Result<u64>> + Send {
         Store::last_event_id(self)
+    }
+    fn generates(&self, t: &herald_events::EventType) -> bool {
+        self.config().generates(t)
     }
 }

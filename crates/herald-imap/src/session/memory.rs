@@ -76,6 +76,8 @@ struct State {
     outbox: Vec<StoredEvent>,
     /// "Outbox advanced", created on first use.
     outbox_tx: Option<watch::Sender<u64>>,
+    /// The event groups generated (`[events] groups`); empty: all.
+    event_groups: Vec<herald_events::EventGroup>,
 }
 
 impl State {
@@ -302,6 +304,15 @@ impl MemoryBackend {
             mb.tombstone_floor = mb.modseq;
             Ok(())
         })
+    }
+
+    /// Generates only these event groups from now on, as `[events] groups` would.
+    pub fn set_event_groups(&self, groups: &[herald_events::EventGroup]) {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.event_groups = groups.to_vec();
     }
 
     /// Appends `event` to the outbox as the store would commit it (with its `vnd.herald.id`)
@@ -998,5 +1009,10 @@ impl Backend for MemoryBackend {
 
     fn last_event_id(&self) -> impl Future<Output = Result<u64>> + Send {
         ready(self.with(|s| Ok(s.outbox.len() as u64)))
+    }
+
+    fn generates(&self, t: &herald_events::EventType) -> bool {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.event_groups.is_empty() || t.group().is_none_or(|g| s.event_groups.contains(&g))
     }
 }

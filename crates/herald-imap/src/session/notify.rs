@@ -42,7 +42,7 @@ use crate::proto::command::{
 };
 use crate::proto::response::{Code, Data, ListEntry, write_data};
 use crate::proto::types::{Mailbox, SeqNum, SeqRange, SequenceSet, Tag};
-use herald_events::{Event, ImapUrl};
+use herald_events::{Event, EventType, ImapUrl};
 use herald_store::{MailboxInfo, names};
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -61,9 +61,17 @@ pub const METADATA_CHANGE: &str = "vnd.herald.MetadataChange";
 /// The extension parameter holding the changed entries' names (a JSON array of strings).
 pub const METADATA_ENTRIES: &str = "vnd.herald.metadataEntries";
 
-/// The events Herald reports, as `BADEVENT` lists them (RFC 5465 §3.1).
-const SUPPORTED: &str = "(MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange \
-                         MailboxMetadataChange ServerMetadataChange)";
+/// The events Herald can report, each with the store event it is read from (the outbox holds
+/// only the groups `[events] groups` generates).
+const SUPPORTED: [(&str, EventType); 7] = [
+    ("MessageNew", EventType::MessageNew),
+    ("MessageExpunge", EventType::MessageExpunge),
+    ("FlagChange", EventType::FlagsSet),
+    ("MailboxName", EventType::MailboxCreate),
+    ("SubscriptionChange", EventType::MailboxSubscribe),
+    ("MailboxMetadataChange", EventType::Vendor(String::new())),
+    ("ServerMetadataChange", EventType::Vendor(String::new())),
+];
 
 /// Why [`Session::next_wakeup`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,14 +256,20 @@ impl<B: Backend> Session<B> {
             self.bad(tag, why);
             return;
         }
-        if set.groups.iter().any(|g| {
-            g.events
-                .iter()
-                .any(|e| matches!(e, NotifyEvent::AnnotationChange | NotifyEvent::Other(_)))
-        }) {
+        let supported: Vec<&str> = SUPPORTED
+            .iter()
+            .filter(|(_, source)| self.backend.generates(&self.source(source)))
+            .map(|(name, _)| *name)
+            .collect();
+        if set
+            .groups
+            .iter()
+            .any(|g| g.events.iter().any(|e| !supported.contains(&e.name())))
+        {
+            let list = format!("({})", supported.join(" "));
             self.no(
                 tag,
-                Some(Code::Other("BADEVENT".into(), Some(SUPPORTED.into()))),
+                Some(Code::Other("BADEVENT".into(), Some(list))),
                 "unsupported event",
             );
             return;
@@ -305,6 +319,14 @@ impl<B: Backend> Session<B> {
         }
         self.notify = Some(notify);
         self.ok(tag, None, "NOTIFY completed");
+    }
+
+    /// The store event a NOTIFY event is read from (metadata changes by their name).
+    fn source(&self, t: &EventType) -> EventType {
+        match t {
+            EventType::Vendor(_) => EventType::from_name(METADATA_CHANGE),
+            other => other.clone(),
+        }
     }
 
     /// Whether NOTIFY is set (the driver then also waits on [`Session::notify_ready`]).
