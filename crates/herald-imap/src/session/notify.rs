@@ -510,13 +510,13 @@ impl<B: Backend> Session<B> {
             return;
         }
         match kind.as_str() {
-            "MailboxCreate" | "MailboxDelete" => {
-                if !here && self.notify_wants(&mailbox, |w| w.name) {
-                    batch.reports.push(Report::List {
-                        name: mailbox,
-                        old: None,
-                    });
-                }
+            "MailboxCreate" | "MailboxDelete"
+                if !here && self.notify_wants(&mailbox, |w| w.name) =>
+            {
+                batch.reports.push(Report::List {
+                    name: mailbox,
+                    old: None,
+                });
             }
             "MailboxRename" => {
                 let old = mailbox_of(event.old_mailbox_id.as_ref()).map(str::to_owned);
