@@ -106,6 +106,9 @@ impl<B: Backend + Clone> ImapServer<B> {
             was_idling = idling;
             // NOTIFY's responses go out between commands only, never into a half-sent one.
             let notify = session.notifying() && !session.mid_command();
+            // Under NOTIFY, IDLE reports what NOTIFY asked for and nothing else (RFC 5465 §4):
+            // the outbox drives it, not the mailbox watch.
+            let idle_watch = idling && !session.notifying();
             let deadline = if session.is_authenticated() {
                 Instant::now() + self.config.autologout
             } else {
@@ -116,7 +119,7 @@ impl<B: Backend + Clone> ImapServer<B> {
                     let _ = session.bye("server shutting down", &mut conn.stream).await;
                     return Ok(Disconnect::Shutdown);
                 }
-                wake = session.next_wakeup(idling, notify), if idling || notify => match wake {
+                wake = session.next_wakeup(idle_watch, notify), if idle_watch || notify => match wake {
                     Wakeup::Mailbox => session.idle_wakeup(&mut conn.stream).await.map_err(abort)?,
                     Wakeup::Outbox => session.notify_wakeup(&mut conn.stream).await.map_err(abort)?,
                 },

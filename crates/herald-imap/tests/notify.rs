@@ -138,8 +138,41 @@ async fn other_mailboxes_get_status_and_other_users_events_are_ignored() {
             && lines[0].ends_with(" UNSEEN 2)"),
         "{lines:?}"
     );
+    // `inboxes`: INBOX and the subscribed folders `user+folder@` deliveries reach.
+    t.x(
+        "i NOTIFY SET (inboxes (MessageNew MessageExpunge))",
+        &["i OK NOTIFY completed"],
+    )
+    .await;
+    t.send("j SUBSCRIBE Lists/imap").await;
+    // Its own subscription is not notified, but the filter follows it.
+    b.push_event(own(event(
+        EventType::MailboxSubscribe,
+        "alice",
+        Some("Lists/imap"),
+    )));
+    for m in ["INBOX", "Work", "Lists/imap"] {
+        b.push_event(event(EventType::MessageNew, "alice", Some(m)));
+    }
+    let lines = wake(&mut t).await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("* STATUS INBOX (MESSAGES 1 ")
+            && lines[1].starts_with("* STATUS Lists/imap (MESSAGES 0 "),
+        "{lines:?}"
+    );
+    // The session's own APPEND is answered by its command, not notified again.
+    t.send("x APPEND Work {5+}\r\nhello").await;
+    b.push_event(own(event(EventType::MessageAppend, "alice", Some("Work"))));
+    assert!(wake(&mut t).await.is_empty());
     // Flag changes count where asked for, with HIGHESTMODSEQ once CONDSTORE is on.
     t.send("d ENABLE CONDSTORE").await;
+    t.x(
+        "k NOTIFY SET (subtree Lists (MessageNew MessageExpunge)) \
+         (mailboxes (Work Nowhere) (MessageNew MessageExpunge FlagChange))",
+        &["k OK NOTIFY completed"],
+    )
+    .await;
     b.push_event(event(EventType::FlagsSet, "alice", Some("Work")));
     b.push_event(event(EventType::FlagsSet, "alice", Some("Lists/imap")));
     let lines = wake(&mut t).await;
