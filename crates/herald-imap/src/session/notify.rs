@@ -149,16 +149,11 @@ enum Report {
 /// What a batch of events asks the session to send.
 #[derive(Debug, Default)]
 struct Batch {
-    selected: Option<MessageKindSet>,
+    /// The selected mailbox had a change the client asked for: `Some(true)` when one of them
+    /// was an expunge (which `selected-delayed` holds back).
+    selected: Option<bool>,
     status: BTreeSet<String>,
     reports: Vec<Report>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct MessageKindSet {
-    new: bool,
-    expunge: bool,
-    flags: bool,
 }
 
 fn wants(events: &[NotifyEvent]) -> Wants {
@@ -488,12 +483,8 @@ impl<B: Backend> Session<B> {
                         MessageKind::Flags => plan.wants.flags,
                     };
                     if wanted {
-                        let set = batch.selected.get_or_insert_with(MessageKindSet::default);
-                        match m {
-                            MessageKind::New => set.new = true,
-                            MessageKind::Expunge => set.expunge = true,
-                            MessageKind::Flags => set.flags = true,
-                        }
+                        let expunged = batch.selected.unwrap_or(false);
+                        batch.selected = Some(expunged || m == MessageKind::Expunge);
                     }
                 }
                 return;
@@ -622,8 +613,8 @@ impl<B: Backend> Session<B> {
     /// Writes what a batch asks for: the selected mailbox's changes, LIST and METADATA in
     /// event order, then one STATUS per other mailbox touched.
     async fn notify_report(&mut self, batch: Batch, w: &mut Writer<'_>) -> std::io::Result<()> {
-        if let Some(kinds) = batch.selected {
-            self.report_selected(kinds, w).await?;
+        if let Some(expunged) = batch.selected {
+            self.report_selected(expunged, w).await?;
         }
         if !batch.reports.is_empty() {
             let (boxes, subs) = match (
@@ -667,11 +658,7 @@ impl<B: Backend> Session<B> {
 
     /// The selected mailbox changed in ways the client asked to hear of: report the diff now,
     /// then MessageNew's fetch attributes for the messages that arrived.
-    async fn report_selected(
-        &mut self,
-        kinds: MessageKindSet,
-        w: &mut Writer<'_>,
-    ) -> std::io::Result<()> {
+    async fn report_selected(&mut self, expunged: bool, w: &mut Writer<'_>) -> std::io::Result<()> {
         let Some(plan) = self.notify.as_ref().and_then(|n| n.selected.clone()) else {
             return Ok(());
         };
@@ -679,14 +666,11 @@ impl<B: Backend> Session<B> {
             // The mailbox watch may tick after the outbox's: the event is proof enough.
             sel.dirty = true;
         }
-        if plan.delayed {
-            let n = self.notify.as_mut();
-            if kinds.expunge
-                && let Some(n) = n
-            {
-                n.expunge_pending = true;
-            }
-            if self.notify.as_ref().is_some_and(|n| n.expunge_pending) {
+        if plan.delayed
+            && let Some(n) = self.notify.as_mut()
+        {
+            n.expunge_pending |= expunged;
+            if n.expunge_pending {
                 // Reported by the next command that may shift sequence numbers.
                 return Ok(());
             }
