@@ -36,7 +36,10 @@ def read_until(conn, wanted, within=WITHIN):
         left = within - (time.monotonic() - start)
         assert left > 0, ("not within %.1f s" % within, lines, pending)
         conn.sock.settimeout(left)
-        line = conn.readline().decode()
+        try:
+            line = conn.readline().decode()
+        except TimeoutError:
+            raise AssertionError(("not within %.1f s" % within, lines, pending))
         assert line, ("connection closed", lines)
         lines.append(line.rstrip("\r\n"))
         pending = [p for p in pending if not p(lines[-1])]
@@ -136,6 +139,32 @@ assert b.expunge()[0] == "OK"
 lines = read_until(a, [lambda l: l == "* 1 EXPUNGE"])
 assert lines == ["* 1 EXPUNGE"], lines
 print("expunge: ok")
+
+# Under NOTIFY, IDLE reports what NOTIFY asks for (RFC 5465 §4), and with QRESYNC an expunge
+# is a VANISHED.
+c = imaplib.IMAP4("127.0.0.1", imap_port)
+c.login("alice", "alice-pw")
+assert command(c, "ENABLE QRESYNC")[0] == "OK"
+assert c.select("INBOX")[0] == "OK"
+typ, data = command(c, "NOTIFY SET (selected (MessageNew (UID) MessageExpunge))")
+assert typ == "OK", (typ, data)
+c.send(b"i1 IDLE\r\n")
+assert c.readline().startswith(b"+ "), "IDLE continuation"
+deliver("alice@example.org", "while idling")
+# QRESYNC implies CONDSTORE, so the FETCH carries MODSEQ too.
+lines = read_until(
+    c, [lambda l: l == "* 1 EXISTS", lambda l: l.startswith("* 1 FETCH (UID 2 MODSEQ (")]
+)
+assert b.noop()[0] == "OK"  # b learns of the new message first
+assert b.uid("STORE", "2", "+FLAGS", "(\\Deleted)")[0] == "OK"
+assert b.expunge()[0] == "OK"
+lines += read_until(c, [lambda l: l == "* VANISHED 2"])
+assert not any("FLAGS" in l for l in lines), lines
+c.send(b"DONE\r\n")
+lines = read_until(c, [lambda l: l.startswith("i1 OK")])
+assert lines == ["i1 OK IDLE terminated"], lines
+c.logout()
+print("idle: ok")
 
 # The session's own changes are not notified: its CREATE is answered by the tagged OK alone.
 typ, data = command(a, "CREATE Mine")
