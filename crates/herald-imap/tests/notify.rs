@@ -263,6 +263,17 @@ async fn selected_delayed_keeps_expunges_for_the_next_command() {
     b.deliver("alice", "INBOX", &msg("three")).unwrap();
     b.push_event(event(EventType::MessageNew, "alice", Some("INBOX")));
     assert_eq!(wake(&mut t).await, ["* 2 EXISTS", "* 2 RECENT"]);
+    // An expunge committed after the events the wake-up read is held back as well: the
+    // message stays in the snapshot, so the new one is number 3.
+    other.send("v NOOP").await;
+    other.send("w STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    other.send("x EXPUNGE").await;
+    b.deliver("alice", "INBOX", &msg("four")).unwrap();
+    b.push_event(event(EventType::MessageNew, "alice", Some("INBOX")));
+    assert_eq!(wake(&mut t).await, ["* 3 EXISTS", "* 3 RECENT"]);
+    b.push_event(event(EventType::MessageExpunge, "alice", Some("INBOX")));
+    assert!(wake(&mut t).await.is_empty());
+    t.x("d NOOP", &["* 1 EXPUNGE", "d OK NOOP completed"]).await;
 }
 
 #[tokio::test]

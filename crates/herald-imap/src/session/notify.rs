@@ -679,7 +679,14 @@ impl<B: Backend> Session<B> {
             .selected()
             .and_then(|s| s.msgs.last())
             .map_or(0, |m| m.uid);
-        self.updates(true).await;
+        if !plan.delayed {
+            self.updates(true).await;
+        } else if self.updates_holding_expunges().await
+            && let Some(n) = self.notify.as_mut()
+        {
+            // An expunge committed after the events read: it waits like the others.
+            n.expunge_pending = true;
+        }
         if plan.fetch.is_empty() {
             return Ok(());
         }
