@@ -180,6 +180,15 @@ fn user_needle(user: &str) -> Option<String> {
         .then(|| format!("\"user\":\"{user}\""))
 }
 
+/// The store event a NOTIFY event is read from (metadata changes by their name, which the
+/// event registry may or may not know yet).
+fn source(t: &EventType) -> EventType {
+    match t {
+        EventType::Vendor(_) => EventType::from_name(METADATA_CHANGE),
+        other => other.clone(),
+    }
+}
+
 fn mailbox_of(url: Option<&ImapUrl>) -> Option<&str> {
     url.and_then(|u| u.mailbox.as_deref())
 }
@@ -253,7 +262,7 @@ impl<B: Backend> Session<B> {
         }
         let supported: Vec<&str> = SUPPORTED
             .iter()
-            .filter(|(_, source)| self.backend.generates(&self.source(source)))
+            .filter(|(_, t)| self.backend.generates(&source(t)))
             .map(|(name, _)| *name)
             .collect();
         if set
@@ -316,15 +325,7 @@ impl<B: Backend> Session<B> {
         self.ok(tag, None, "NOTIFY completed");
     }
 
-    /// The store event a NOTIFY event is read from (metadata changes by their name).
-    fn source(&self, t: &EventType) -> EventType {
-        match t {
-            EventType::Vendor(_) => EventType::from_name(METADATA_CHANGE),
-            other => other.clone(),
-        }
-    }
-
-    /// Whether NOTIFY is set (the driver then also waits on [`Session::notify_ready`]).
+    /// Whether NOTIFY is set (the driver then also waits on [`Session::next_wakeup`]).
     pub fn notifying(&self) -> bool {
         self.notify.is_some()
     }
