@@ -3,13 +3,16 @@
 //! It owns what the session must not: the socket, the clock, TLS. Per connection it reads into
 //! one small buffer (8 KiB: a thousand idle clients cost little), feeds the session, and acts on
 //! its [`Control`]; while the client IDLEs it also waits on the selected mailbox's store watch
-//! (wake-ups, no polling) and writes a keep-alive every [`ImapConfig::idle_keepalive`]. Timers:
+//! (wake-ups, no polling) and writes a keep-alive every [`ImapConfig::idle_keepalive`], and
+//! while NOTIFY is set it waits on the store's outbox watch and, between commands, lets the
+//! session write what the new events ask for ([`Session::notify_wakeup`]). Timers:
 //! a client must authenticate within [`ImapConfig::unauthenticated_timeout`] of connecting, and
 //! an authenticated one is logged out after [`ImapConfig::autologout`] of silence. Whatever way
 //! the connection ends — LOGOUT, a dropped socket, a timeout, shutdown, a TLS failure — the
 //! session records Logout with that kind of disconnect and the session's duration.
 
 use crate::config::ImapConfig;
+use crate::session::notify::Wakeup;
 use crate::session::{Backend, Control, Peer, Session};
 use herald_net::{Conn, TlsAcceptor};
 use herald_store::{Disconnect, Store};
@@ -101,6 +104,11 @@ impl<B: Backend + Clone> ImapServer<B> {
                 keepalive_at = Instant::now() + self.config.idle_keepalive;
             }
             was_idling = idling;
+            // NOTIFY's responses go out between commands only, never into a half-sent one.
+            let notify = session.notifying() && !session.mid_command();
+            // Under NOTIFY, IDLE reports what NOTIFY asked for and nothing else (RFC 5465 §4):
+            // the outbox drives it, not the mailbox watch.
+            let idle_watch = idling && !session.notifying();
             let deadline = if session.is_authenticated() {
                 Instant::now() + self.config.autologout
             } else {
@@ -111,9 +119,10 @@ impl<B: Backend + Clone> ImapServer<B> {
                     let _ = session.bye("server shutting down", &mut conn.stream).await;
                     return Ok(Disconnect::Shutdown);
                 }
-                _ = session.changed(), if idling => {
-                    session.idle_wakeup(&mut conn.stream).await.map_err(abort)?;
-                }
+                wake = session.next_wakeup(idle_watch, notify), if idle_watch || notify => match wake {
+                    Wakeup::Mailbox => session.idle_wakeup(&mut conn.stream).await.map_err(abort)?,
+                    Wakeup::Outbox => session.notify_wakeup(&mut conn.stream).await.map_err(abort)?,
+                },
                 _ = sleep_until(keepalive_at), if idling => {
                     keepalive_at = Instant::now() + self.config.idle_keepalive;
                     session.keepalive(&mut conn.stream).await.map_err(abort)?;

@@ -209,6 +209,8 @@ pub enum CommandBody {
     /// `CANCELUPDATE "tag" …` (RFC 5267 §4.3.5): the tags of searching commands whose
     /// updates should stop.
     CancelUpdate(Vec<String>),
+    /// `NOTIFY NONE` / `NOTIFY SET [STATUS] (filter events) …` (RFC 5465).
+    Notify(NotifyCommand),
 }
 
 impl CommandBody {
@@ -269,6 +271,7 @@ impl CommandBody {
             CommandBody::Move { uid: true, .. } => CommandKind::UidMove,
             CommandBody::Move { .. } => CommandKind::Move,
             CommandBody::CancelUpdate(_) => CommandKind::CancelUpdate,
+            CommandBody::Notify(_) => CommandKind::Notify,
         }
     }
 }
@@ -375,11 +378,13 @@ pub enum CommandKind {
     UrlFetch,
     /// `RESETKEY`
     ResetKey,
+    /// `NOTIFY`
+    Notify,
 }
 
 impl CommandKind {
     /// Every kind's name, indexed by the kind.
-    pub const NAMES: [&'static str; 49] = [
+    pub const NAMES: [&'static str; 50] = [
         "CAPABILITY",
         "NOOP",
         "LOGOUT",
@@ -429,6 +434,7 @@ impl CommandKind {
         "GENURLAUTH",
         "URLFETCH",
         "RESETKEY",
+        "NOTIFY",
     ];
 
     /// The command's name as it would be written.
@@ -461,6 +467,148 @@ pub enum MetadataDepth {
     One,
     /// `infinity`: also every entry below.
     Infinity,
+}
+
+/// `NOTIFY` (RFC 5465 §3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyCommand {
+    /// `NOTIFY NONE`: no notifications at all.
+    None,
+    /// `NOTIFY SET [STATUS] event-group…`
+    Set(NotifySet),
+}
+
+/// The event groups of a `NOTIFY SET`, as written (the session checks RFC 5465's
+/// composition rules with [`NotifySet::check`] and the supported events itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySet {
+    /// `STATUS`: send the initial STATUS of every mailbox the message events cover.
+    pub status: bool,
+    /// One or more `(filter events)` groups, in order.
+    pub groups: Vec<NotifyGroup>,
+}
+
+/// One `(filter-mailboxes events)` group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyGroup {
+    /// Which mailboxes.
+    pub filter: NotifyFilter,
+    /// Which events; empty for `NONE`.
+    pub events: Vec<NotifyEvent>,
+}
+
+/// `filter-mailboxes` (RFC 5465 §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFilter {
+    /// `selected`: the selected mailbox, expunges reported at once.
+    Selected,
+    /// `selected-delayed`: the selected mailbox, expunges only when a command allows them.
+    SelectedDelayed,
+    /// `inboxes`: the mailboxes deliveries reach.
+    Inboxes,
+    /// `personal`: every mailbox of the user's own namespace.
+    Personal,
+    /// `subscribed`: the subscribed mailboxes, re-evaluated when subscriptions change.
+    Subscribed,
+    /// `subtree mailbox…`: these mailboxes and every mailbox below them.
+    Subtree(Vec<Mailbox>),
+    /// `mailboxes mailbox…`: exactly these mailboxes (no wildcards).
+    Mailboxes(Vec<Mailbox>),
+}
+
+impl NotifyFilter {
+    /// `selected` or `selected-delayed`.
+    pub fn is_selected(&self) -> bool {
+        matches!(self, NotifyFilter::Selected | NotifyFilter::SelectedDelayed)
+    }
+}
+
+/// One `event` of a group (RFC 5465 §5, §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// `MessageNew [(fetch-att…)]`: the attributes to FETCH for a new message in the
+    /// selected mailbox.
+    MessageNew(Vec<FetchAttr>),
+    /// `MessageExpunge`
+    MessageExpunge,
+    /// `FlagChange`
+    FlagChange,
+    /// `AnnotationChange` (RFC 5257 annotations; Herald has none).
+    AnnotationChange,
+    /// `MailboxName`: create, delete, rename.
+    MailboxName,
+    /// `SubscriptionChange`
+    SubscriptionChange,
+    /// `MailboxMetadataChange` (RFC 5464 mailbox entries).
+    MailboxMetadataChange,
+    /// `ServerMetadataChange` (RFC 5464 server entries).
+    ServerMetadataChange,
+    /// Another event name (`event-ext`), as written.
+    Other(String),
+}
+
+impl NotifyEvent {
+    /// The event's name as RFC 5465 spells it.
+    pub fn name(&self) -> &str {
+        match self {
+            NotifyEvent::MessageNew(_) => "MessageNew",
+            NotifyEvent::MessageExpunge => "MessageExpunge",
+            NotifyEvent::FlagChange => "FlagChange",
+            NotifyEvent::AnnotationChange => "AnnotationChange",
+            NotifyEvent::MailboxName => "MailboxName",
+            NotifyEvent::SubscriptionChange => "SubscriptionChange",
+            NotifyEvent::MailboxMetadataChange => "MailboxMetadataChange",
+            NotifyEvent::ServerMetadataChange => "ServerMetadataChange",
+            NotifyEvent::Other(name) => name,
+        }
+    }
+
+    /// A `message-event`, the only kind a `selected` group may hold (RFC 5465 §6.1).
+    pub fn is_message_event(&self) -> bool {
+        matches!(
+            self,
+            NotifyEvent::MessageNew(_)
+                | NotifyEvent::MessageExpunge
+                | NotifyEvent::FlagChange
+                | NotifyEvent::AnnotationChange
+        )
+    }
+}
+
+impl NotifySet {
+    /// RFC 5465's composition rules, whose breach is a `BAD` (§5, §6.1): MessageNew and
+    /// MessageExpunge come together, FlagChange and AnnotationChange need both, at most one
+    /// selected filter, and only message events with it.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self
+            .groups
+            .iter()
+            .filter(|g| g.filter.is_selected())
+            .count()
+            > 1
+        {
+            return Err("only one of selected and selected-delayed may be given");
+        }
+        for g in &self.groups {
+            let has = |f: fn(&NotifyEvent) -> bool| g.events.iter().any(f);
+            let new = has(|e| matches!(e, NotifyEvent::MessageNew(_)));
+            let expunge = has(|e| matches!(e, NotifyEvent::MessageExpunge));
+            if new != expunge {
+                return Err("MessageNew and MessageExpunge must be given together");
+            }
+            if has(|e| matches!(e, NotifyEvent::FlagChange | NotifyEvent::AnnotationChange)) && !new
+            {
+                return Err("FlagChange and AnnotationChange need MessageNew and MessageExpunge");
+            }
+            // An unknown event is the session's `NO [BADEVENT]`, not a composition error.
+            let misplaced =
+                |e: &NotifyEvent| !e.is_message_event() && !matches!(e, NotifyEvent::Other(_));
+            if g.filter.is_selected() && g.events.iter().any(misplaced) {
+                return Err("only message events may be given for the selected mailbox");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// SELECT/EXAMINE parameters (RFC 7162).
@@ -1044,6 +1192,7 @@ fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         "UNSELECT" => CommandBody::Unselect,
         "EXPUNGE" => CommandBody::Expunge,
         "CANCELUPDATE" => parse::search::cancel_update(c)?,
+        "NOTIFY" => parse::notify::parse(c)?,
         "ID" => parse::id::parse(c)?,
         "AUTHENTICATE" => parse::auth::authenticate(c)?,
         "LOGIN" => parse::auth::login(c)?,

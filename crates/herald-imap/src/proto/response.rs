@@ -589,6 +589,14 @@ pub enum Data {
     },
     /// `* ID (…)` / `* ID NIL`
     Id(Option<Vec<(String, Option<String>)>>),
+    /// `* METADATA mailbox entry…` (RFC 5464 §4.4.2): the unsolicited form that names
+    /// changed entries without their values (NOTIFY's metadata events); `""` is the server.
+    MetadataEntries {
+        /// The mailbox, or the empty name for server entries.
+        mailbox: Mailbox,
+        /// Entry names (`/private/comment`).
+        entries: Vec<String>,
+    },
     /// `* n FETCH (…)` with every item in memory; see [`FetchWriter`] to stream.
     Fetch {
         /// Message sequence number.
@@ -935,6 +943,18 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
             }
         }
         Data::UrlFetch(items) => write_urlfetch(out, items, opts),
+        Data::MetadataEntries { mailbox, entries } => {
+            out.extend_from_slice(b"* METADATA ");
+            if mailbox.as_str().is_empty() {
+                out.extend_from_slice(b"\"\"");
+            } else {
+                write_mailbox(out, mailbox, opts);
+            }
+            for e in entries {
+                out.push(b' ');
+                write_astring(out, e.as_bytes(), opts);
+            }
+        }
         Data::Fetch { seq, items } => {
             let mut w = FetchWriter::begin(out, *seq);
             for item in items {
@@ -1285,6 +1305,27 @@ mod tests {
         let mut out = Vec::new();
         f(&mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn unsolicited_metadata_names_entries_without_values() {
+        let o = WriteOptions::default();
+        let data = |mailbox: &str, entries: &[&str]| Data::MetadataEntries {
+            mailbox: Mailbox::new(mailbox),
+            entries: entries.iter().map(|e| (*e).to_owned()).collect(),
+        };
+        assert_eq!(
+            s(|out| write_data(out, &data("INBOX", &["/private/comment", "/shared/x"]), o)),
+            "* METADATA INBOX /private/comment /shared/x\r\n"
+        );
+        assert_eq!(
+            s(|out| write_data(out, &data("", &["/shared/motd"]), o)),
+            "* METADATA \"\" /shared/motd\r\n"
+        );
+        assert_eq!(
+            s(|out| write_data(out, &data("Ünï cödé", &["/shared/a b"]), o)),
+            "* METADATA \"&ANw-n&AO8- c&APY-d&AOk-\" \"/shared/a b\"\r\n"
+        );
     }
 
     #[test]

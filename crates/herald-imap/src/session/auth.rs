@@ -78,6 +78,7 @@ impl<B: Backend> Session<B> {
             "METADATA-SERVER",
             "URLAUTH",
             "URLAUTH=BINARY",
+            "NOTIFY",
         ] {
             caps.push(c.into());
         }

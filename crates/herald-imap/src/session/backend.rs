@@ -16,7 +16,7 @@ use herald_store::urlauth::AccessKey;
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
     MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits, QuotaInfo,
-    SessionContext, SpecialUse, Store, StoreError, StoreResult, Vanished,
+    SessionContext, SpecialUse, Store, StoreError, StoreResult, StoredEvent, Vanished,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -217,6 +217,19 @@ pub trait Backend: Send + Sync + 'static {
         ctx: &SessionContext,
         mailbox: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// "Outbox advanced": the last outbox id committed (NOTIFY follows the outbox).
+    fn outbox_watch(&self) -> watch::Receiver<u64>;
+    /// Outbox rows after `after`, ascending, at most `limit`.
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+    /// The highest committed outbox id.
+    fn last_event_id(&self) -> impl Future<Output = Result<u64>> + Send;
+    /// Whether the store commits events of type `t` (`[events] groups`): NOTIFY can report
+    /// only what the outbox holds.
+    fn generates(&self, t: &herald_events::EventType) -> bool;
 }
 
 impl Backend for Store {
@@ -466,5 +479,21 @@ impl Backend for Store {
         mailbox: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send {
         Store::reset_access_keys(self, ctx, mailbox)
+    }
+    fn outbox_watch(&self) -> watch::Receiver<u64> {
+        Store::outbox_watch(self)
+    }
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send {
+        Store::events_after(self, after, limit)
+    }
+    fn last_event_id(&self) -> impl Future<Output = Result<u64>> + Send {
+        Store::last_event_id(self)
+    }
+    fn generates(&self, t: &herald_events::EventType) -> bool {
+        self.config().generates(t)
     }
 }

@@ -59,10 +59,23 @@ impl<B: Backend> Session<B> {
         cmd: FetchCommand,
         w: &mut Writer<'_>,
     ) -> std::io::Result<()> {
+        self.fetch_for(Some(tag), cmd, w).await
+    }
+
+    /// FETCH for a command (`tag`), or unsolicited for NOTIFY's MessageNew (no tag: errors
+    /// are dropped, and neither updates nor a completion follow).
+    pub(super) async fn fetch_for(
+        &mut self,
+        tag: Option<&Tag>,
+        cmd: FetchCommand,
+        w: &mut Writer<'_>,
+    ) -> std::io::Result<()> {
         // RFC 7162 §3.2.6: VANISHED once QRESYNC is on (the parser already requires UID FETCH
         // and CHANGEDSINCE).
         if cmd.vanished && !self.enabled.qresync {
-            self.bad(tag, "VANISHED needs ENABLE QRESYNC");
+            if let Some(tag) = tag {
+                self.bad(tag, "VANISHED needs ENABLE QRESYNC");
+            }
             return Ok(());
         }
         if cmd.changed_since.is_some() || cmd.items.contains(&FetchAttr::ModSeq) {
@@ -75,7 +88,9 @@ impl<B: Backend> Session<B> {
         let mut indexes = match sel.resolve(&cmd.set, cmd.uid, &self.saved) {
             Ok(i) => i,
             Err(e) => {
-                self.bad(tag, e);
+                if let Some(tag) = tag {
+                    self.bad(tag, e);
+                }
                 return Ok(());
             }
         };
@@ -85,7 +100,7 @@ impl<B: Backend> Session<B> {
             let tombstones = match self.backend.vanished(&self.ctx, &name, since).await {
                 Ok(v) => v,
                 Err(e) => {
-                    self.fail(tag, &e);
+                    self.fail_opt(tag, &e);
                     return Ok(());
                 }
             };
@@ -159,7 +174,7 @@ impl<B: Backend> Session<B> {
                         }
                     }
                     Err(e) => {
-                        self.fail(tag, &e);
+                        self.fail_opt(tag, &e);
                         return Ok(());
                     }
                 }
@@ -171,7 +186,7 @@ impl<B: Backend> Session<B> {
             match self.backend.fetch(&self.ctx, &name, Some(&uids)).await {
                 Ok(m) => m,
                 Err(e) => {
-                    self.fail(tag, &e);
+                    self.fail_opt(tag, &e);
                     return Ok(());
                 }
             }
@@ -186,7 +201,7 @@ impl<B: Backend> Session<B> {
                 {
                     Ok(ids) => ids.into_iter().collect(),
                     Err(e) => {
-                        self.fail(tag, &e);
+                        self.fail_opt(tag, &e);
                         return Ok(());
                     }
                 }
@@ -379,6 +394,9 @@ impl<B: Backend> Session<B> {
             );
             self.flush_if_full(w).await?;
         }
+        let Some(tag) = tag else {
+            return Ok(());
+        };
         self.updates(cmd.uid).await;
         self.ok(
             tag,

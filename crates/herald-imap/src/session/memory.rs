@@ -6,8 +6,11 @@
 //! per mailbox for IDLE, expunge tombstones (every one kept, unless a test drops them with
 //! [`MemoryBackend::forget_tombstones`]) and threads by Message-ID (`herald_store::threading`;
 //! a thread is never freed here), METADATA entries with the store's limits and rules — and
-//! nothing else: no events, no durability. Tests that assert events
-//! run against the real store (`tests/` in this crate and the `herald` binary's end-to-end tests).
+//! nothing else: its operations record no events and nothing is durable. Tests that assert
+//! events run against the real store (`tests/` in this crate and the `herald` binary's
+//! end-to-end tests). It does keep an outbox that tests fill with
+//! [`MemoryBackend::push_event`], so NOTIFY sessions can be driven by the events a store
+//! would commit.
 //! Being plain memory, it makes a session fast enough to fuzz.
 
 use super::backend::{Backend, Result};
@@ -17,8 +20,8 @@ use herald_store::urlauth::{self, AccessKey};
 use herald_store::{
     Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
     MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits, MetadataRefusal,
-    QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError, StoreResult, Vanished, names,
-    threading,
+    QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError, StoreResult, StoredEvent,
+    Vanished, names, threading,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
@@ -95,6 +98,20 @@ struct State {
     /// Shared server METADATA entries.
     server_shared: BTreeMap<String, Vec<u8>>,
     metadata_limits: MetadataLimits,
+    /// Events tests pushed, ids from 1.
+    outbox: Vec<StoredEvent>,
+    /// "Outbox advanced", created on first use.
+    outbox_tx: Option<watch::Sender<u64>>,
+    /// The event groups generated (`[events] groups`); empty: all.
+    event_groups: Vec<herald_events::EventGroup>,
+}
+
+impl State {
+    fn outbox_tx(&mut self) -> &watch::Sender<u64> {
+        let last = self.outbox.len() as u64;
+        self.outbox_tx
+            .get_or_insert_with(|| watch::Sender::new(last))
+    }
 }
 
 /// An in-memory store. Cheap to clone; clones share state (like `Store`).
@@ -333,6 +350,32 @@ impl MemoryBackend {
             mb.tombstone_floor = mb.modseq;
             Ok(())
         })
+    }
+
+    /// Generates only these event groups from now on, as `[events] groups` would.
+    pub fn set_event_groups(&self, groups: &[herald_events::EventGroup]) {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.event_groups = groups.to_vec();
+    }
+
+    /// Appends `event` to the outbox as the store would commit it (with its `vnd.herald.id`)
+    /// and wakes the outbox's watchers; returns the id.
+    pub fn push_event(&self, mut event: herald_events::Event) -> u64 {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = st.outbox.len() as u64 + 1;
+        event.set_herald_id(id);
+        st.outbox.push(StoredEvent {
+            id,
+            json: event.to_json(),
+        });
+        st.outbox_tx().send_replace(id);
+        id
     }
 
     /// The logins and logouts recorded so far: `(user, "login")` or `(user, disconnect)`.
@@ -1187,5 +1230,32 @@ impl Backend for MemoryBackend {
             }
             Ok(())
         }))
+    }
+
+    fn outbox_watch(&self) -> watch::Receiver<u64> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.outbox_tx().subscribe()
+    }
+
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send {
+        ready(self.with(|s| {
+            let start = usize::try_from(after)
+                .unwrap_or(usize::MAX)
+                .min(s.outbox.len());
+            Ok(s.outbox[start..].iter().take(limit).cloned().collect())
+        }))
+    }
+
+    fn last_event_id(&self) -> impl Future<Output = Result<u64>> + Send {
+        ready(self.with(|s| Ok(s.outbox.len() as u64)))
+    }
+
+    fn generates(&self, t: &herald_events::EventType) -> bool {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.event_groups.is_empty() || t.group().is_none_or(|g| s.event_groups.contains(&g))
     }
 }

@@ -36,6 +36,7 @@ mod idle;
 mod mailbox;
 pub mod memory;
 mod metadata;
+pub mod notify;
 mod quota;
 mod search;
 mod select;
@@ -141,6 +142,8 @@ pub struct Session<B: Backend> {
     refilled: Instant,
     /// UIDs saved by `SEARCH RETURN (SAVE)` (RFC 5182).
     saved: Vec<u32>,
+    /// NOTIFY SET in force (RFC 5465), `None` before any and after NOTIFY NONE.
+    notify: Option<notify::Notify>,
 }
 
 impl<B: Backend> std::fmt::Debug for Session<B> {
@@ -260,6 +263,7 @@ impl<B: Backend> Session<B> {
             tokens,
             refilled: Instant::now(),
             saved: Vec::new(),
+            notify: None,
             config,
         }
     }
@@ -334,6 +338,14 @@ impl<B: Backend> Session<B> {
     pub(crate) fn untagged_ok(&mut self, code: Option<Code>, text: &str) {
         let o = self.wopts();
         write_status(&mut self.out, None, Status::Ok, code.as_ref(), text, o);
+    }
+
+    /// [`Session::fail`] when there is a command to answer.
+    pub(crate) fn fail_opt(&mut self, tag: Option<&Tag>, e: &StoreError) {
+        match tag {
+            Some(tag) => self.fail(tag, e),
+            None => tracing::debug!(error = %e, "unsolicited response dropped"),
+        }
     }
 
     pub(crate) fn fail(&mut self, tag: &Tag, e: &StoreError) {
@@ -693,6 +705,7 @@ impl<B: Backend> Session<B> {
                 mailbox,
                 mechanisms,
             } => self.resetkey(&tag, mailbox, mechanisms).await,
+            CommandBody::Notify(n) => self.notify(&tag, n).await,
         }
         Ok(Control::Continue)
     }

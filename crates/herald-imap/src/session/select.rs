@@ -558,13 +558,25 @@ impl<B: Backend> Session<B> {
         if !allow_expunge {
             return;
         }
-        self.sync_snapshot().await;
+        self.sync_snapshot(false).await;
+        self.notify_expunges_reported();
         self.report_contexts().await;
+    }
+
+    /// [`Session::updates`] between commands under NOTIFY `selected-delayed`: new messages
+    /// and flag changes are reported, an expunge is not (the expunged messages stay in the
+    /// snapshot, so no sequence number shifts). Returns whether one was held back; the next
+    /// command's updates report it, since the snapshot then holds more messages than the
+    /// mailbox.
+    pub(crate) async fn updates_holding_expunges(&mut self) -> bool {
+        let held = self.sync_snapshot(true).await;
+        self.report_contexts().await;
+        held
     }
 
     /// Diffs the snapshot against the store when the mailbox watch says it changed, and
     /// writes EXPUNGE (or VANISHED), FETCH and EXISTS for the differences.
-    async fn sync_snapshot(&mut self) {
+    async fn sync_snapshot(&mut self, hold_expunges: bool) -> bool {
         let condstore = self.enabled.condstore;
         let qresync = self.enabled.qresync;
         let rev2 = self.enabled.rev2;
@@ -576,10 +588,10 @@ impl<B: Backend> Session<B> {
             ..
         } = self;
         let State::Selected(sel) = state else {
-            return;
+            return false;
         };
         if !(sel.dirty || sel.watch.has_changed().unwrap_or(false)) {
-            return;
+            return false;
         }
         sel.dirty = false;
         sel.watch.borrow_and_update();
@@ -599,7 +611,7 @@ impl<B: Backend> Session<B> {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(error = %e, "mailbox vanished under a session");
-                return;
+                return false;
             }
         };
         sel.synced_modseq = sel.synced_modseq.max(changes.highest_modseq);
@@ -613,7 +625,12 @@ impl<B: Backend> Session<B> {
         // while the numbers hold; then highest sequence number first, or one VANISHED with
         // QRESYNC.
         let mut vanished = Vec::new();
-        let present = changes.uids.as_deref();
+        let mut present = changes.uids.as_deref();
+        let mut held = false;
+        if hold_expunges && let Some(p) = present {
+            held = sel.msgs.iter().any(|m| p.binary_search(&m.uid).is_err());
+            present = None;
+        }
         if let Some(p) = present {
             let gone: Vec<u32> = sel
                 .msgs
@@ -715,6 +732,11 @@ impl<B: Backend> Session<B> {
                 write_data(out, &Data::Recent(recent), o);
             }
         }
+        if held {
+            // Reported by the next command's updates.
+            sel.dirty = true;
+        }
+        held
     }
 
     /// Waits until the selected mailbox changes (forever when none is selected). Used by the

@@ -89,7 +89,7 @@ fn name(c: &mut Cursor<'_>) -> String {
     s
 }
 
-fn attr(c: &mut Cursor<'_>) -> Result<FetchAttr, ProtoError> {
+pub(crate) fn attr(c: &mut Cursor<'_>) -> Result<FetchAttr, ProtoError> {
     let at = c.pos();
     let n = name(c);
     Ok(match n.as_str() {

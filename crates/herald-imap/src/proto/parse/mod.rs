@@ -19,6 +19,7 @@ pub(crate) mod list;
 pub(crate) mod mailbox;
 pub(crate) mod message;
 pub(crate) mod metadata;
+pub(crate) mod notify;
 pub(crate) mod quota;
 pub(crate) mod search;
 pub(crate) mod select;
