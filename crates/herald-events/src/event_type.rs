@@ -1,6 +1,6 @@
 //! Event types: the 18 names of the IANA "Internet Message Store Events" registry (RFC 5423 §4),
 //! Herald's own `vnd.herald.*` types for the events RFC 5423 Appendix A leaves for the future
-//! (authentication failure, account and password changes), the groups a subscription turns on
+//! (authentication failure, account and password changes, mailbox ACL changes), the groups a subscription turns on
 //! and off (RFC 5423 §3 asks for "groups of related events"), and a lossless place for names
 //! from other systems.
 //!
@@ -21,7 +21,7 @@ pub enum EventGroup {
     Flags,
     /// Access accounting: Login, Logout, `vnd.herald.LoginFailed`.
     Access,
-    /// Mailbox management: MailboxCreate, MailboxDelete, MailboxRename.
+    /// Mailbox management: MailboxCreate, MailboxDelete, MailboxRename, `vnd.herald.AclChange`.
     Mailbox,
     /// The subscription list: MailboxSubscribe, MailboxUnSubscribe.
     Subscription,
@@ -128,6 +128,9 @@ pub enum EventType {
     AccountEnable,
     /// `vnd.herald.PasswordChange`: an account's password was changed.
     PasswordChange,
+    /// `vnd.herald.AclChange`: a mailbox's access control list changed (RFC 4314 SETACL or
+    /// DELETEACL).
+    AclChange,
     /// A vendor type: the name starts with `vnd.` and is kept verbatim.
     Vendor(String),
     /// A name that is neither registered nor `vnd.`: kept so that decoding loses nothing,
@@ -160,13 +163,14 @@ impl EventType {
 
     /// Herald's own types (RFC 5423 Appendix A's future events), in reference order. They are
     /// `vnd.herald.` names, so any consumer of the registry accepts them as vendor types.
-    pub const HERALD: [EventType; 6] = [
+    pub const HERALD: [EventType; 7] = [
         EventType::LoginFailed,
         EventType::AccountCreate,
         EventType::AccountDelete,
         EventType::AccountDisable,
         EventType::AccountEnable,
         EventType::PasswordChange,
+        EventType::AclChange,
     ];
 
     /// Classifies a name: a registered type (exact spelling), one of Herald's own types, another
@@ -237,6 +241,7 @@ impl EventType {
             EventType::AccountDisable => "vnd.herald.AccountDisable",
             EventType::AccountEnable => "vnd.herald.AccountEnable",
             EventType::PasswordChange => "vnd.herald.PasswordChange",
+            EventType::AclChange => "vnd.herald.AclChange",
             EventType::Vendor(name) | EventType::Unregistered(name) => name,
         }
     }
@@ -257,6 +262,7 @@ impl EventType {
                 | AccountDisable
                 | AccountEnable
                 | PasswordChange
+                | AclChange
         )
     }
 
@@ -272,7 +278,7 @@ impl EventType {
             AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
                 EventGroup::Account
             }
-            MailboxCreate | MailboxDelete | MailboxRename => EventGroup::Mailbox,
+            MailboxCreate | MailboxDelete | MailboxRename | AclChange => EventGroup::Mailbox,
             MailboxSubscribe | MailboxUnSubscribe => EventGroup::Subscription,
             Vendor(_) | Unregistered(_) => return None,
         })
@@ -351,6 +357,14 @@ impl EventType {
             PasswordChange => {
                 "An account's password was changed (`herald user passwd`); never carries the \
                  password or its hash."
+            }
+            AclChange => {
+                "A mailbox's access control list changed (IMAP SETACL or DELETEACL, RFC 4314): \
+                 `uri`/`mailboxID` name the mailbox as its owner sees it, `user` is the owner, \
+                 `vnd.herald.aclIdentifier` the identifier changed and `vnd.herald.aclRights` its \
+                 rights now (empty when removed). When the change makes the mailbox visible to \
+                 a user (or hides it), MailboxCreate (or MailboxDelete) for that user follows \
+                 in the same transaction (RFC 5423 §4.4)."
             }
             Vendor(_) => "A vendor-specific event.",
             Unregistered(_) => "A name outside the registry.",

@@ -24,6 +24,7 @@
 //! | no parameter is named like a password or secret (`password`, `passwd`, `secret`) | §7 |
 //! | `vnd.herald.LoginFailed` has `user`, `service`, `clientIP`, `vnd.herald.mechanism` and a known `vnd.herald.reason` | Appendix A |
 //! | `vnd.herald.Account*`/`PasswordChange` have `user` | Appendix A |
+//! | `vnd.herald.AclChange` names a mailbox, has `user`, `vnd.herald.aclIdentifier` and `vnd.herald.aclRights` (RFC 4314 letters) | Appendix A |
 
 use crate::{Event, EventType, ParamName};
 use std::fmt;
@@ -79,6 +80,9 @@ pub enum Violation {
         "vnd.herald.reason: `{0}` is not one of bad-credentials, no-such-user, rate-limited, plaintext-refused, account-disabled"
     )]
     BadReason(String),
+    /// `vnd.herald.aclRights` is not a string of RFC 4314 rights.
+    #[error("vnd.herald.aclRights: `{0}` is not a string of RFC 4314 rights (lrswipkxtea)")]
+    BadRights(String),
     /// A parameter looks like it carries a password or another secret.
     #[error("{0}: an event never carries a password or secret")]
     Secret(String),
@@ -136,9 +140,8 @@ impl EventType {
             Logout => &[P::Uri, P::ServerDomain, P::User],
             MailboxRename => &[P::Uri, P::OldMailboxId],
             LoginFailed => &[P::Uri, P::Service, P::User, P::ClientIp],
-            AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
-                &[P::Uri, P::User]
-            }
+            AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange
+            | AclChange => &[P::Uri, P::User],
             Vendor(_) | Unregistered(_) => &[],
         }
     }
@@ -239,6 +242,11 @@ impl Event {
                     None => {}
                 }
             }
+            AclChange => {
+                if self.mailbox_url().is_none() && uri.is_some() {
+                    out.push(incomplete(P::Uri, "must name a mailbox"));
+                }
+            }
             MailboxCreate | MailboxDelete | MailboxRename | MailboxSubscribe
             | MailboxUnSubscribe => match self.mailbox_url() {
                 Some((param, u)) if self.event == MailboxCreate && u.uidvalidity.is_none() => {
@@ -293,6 +301,22 @@ impl Event {
                         .is_some_and(|r| crate::vnd::LOGIN_FAILURE_REASONS.contains(&r));
                     if !known {
                         out.push(Violation::BadReason(v.to_string()));
+                    }
+                }
+            }
+        }
+        if self.event == AclChange {
+            if self.extension(crate::vnd::ACL_IDENTIFIER).is_none() {
+                out.push(Violation::MissingVendor(crate::vnd::ACL_IDENTIFIER));
+            }
+            match self.extension(crate::vnd::ACL_RIGHTS) {
+                None => out.push(Violation::MissingVendor(crate::vnd::ACL_RIGHTS)),
+                Some(v) => {
+                    let ok = v
+                        .as_str()
+                        .is_some_and(|r| r.chars().all(|c| crate::vnd::ACL_LETTERS.contains(c)));
+                    if !ok {
+                        out.push(Violation::BadRights(v.to_string()));
                     }
                 }
             }
@@ -379,9 +403,38 @@ mod tests {
             AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
                 e.uri = Some(ImapUrl::server(H, Some("alice")));
             }
+            AclChange => {
+                e.set_extension(crate::vnd::ACL_IDENTIFIER, "bob");
+                e.set_extension(crate::vnd::ACL_RIGHTS, "lr");
+            }
             _ => {}
         }
         e
+    }
+
+    #[test]
+    fn acl_change_needs_a_mailbox_an_identifier_and_rights() {
+        assert_eq!(violations(&valid(EventType::AclChange)), []);
+        let mut e = valid(EventType::AclChange);
+        e.uri = Some(ImapUrl::server(H, Some("alice")));
+        e.mailbox_id = None;
+        e.set_extension(crate::vnd::ACL_RIGHTS, "lrZ");
+        e.remove_extension(crate::vnd::ACL_IDENTIFIER);
+        assert_eq!(
+            violations(&e),
+            [
+                Violation::Incomplete {
+                    param: ParamName::Uri,
+                    what: "must name a mailbox"
+                },
+                Violation::MissingVendor(crate::vnd::ACL_IDENTIFIER),
+                Violation::BadRights("\"lrZ\"".into()),
+            ]
+        );
+        // Removing an identifier leaves it no rights: an empty string is valid.
+        let mut e = valid(EventType::AclChange);
+        e.set_extension(crate::vnd::ACL_RIGHTS, "");
+        assert_eq!(violations(&e), []);
     }
 
     #[test]
