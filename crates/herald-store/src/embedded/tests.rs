@@ -3151,3 +3151,6 @@ async fn message_events_carry_mailbox_id_and_copies_their_source_uids() {
         }
     }
 }
+
+/// RFC 4314 ACLs: rights per operation and the events of SETACL/DELETEACL.
+mod acl;
