@@ -145,6 +145,33 @@ pub enum CommandBody {
         /// Resource names (upper-cased) and limits.
         limits: Vec<(String, u64)>,
     },
+    /// `SETACL mailbox identifier rights` (RFC 4314 §3.1); `rights` may start with `+`/`-`.
+    SetAcl {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// An account name or `anyone`.
+        identifier: String,
+        /// Mod-rights as sent: letters, optionally after `+` (add) or `-` (remove).
+        rights: String,
+    },
+    /// `DELETEACL mailbox identifier` (RFC 4314 §3.2)
+    DeleteAcl {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// An account name or `anyone`.
+        identifier: String,
+    },
+    /// `GETACL mailbox` (RFC 4314 §3.3)
+    GetAcl(Mailbox),
+    /// `LISTRIGHTS mailbox identifier` (RFC 4314 §3.4)
+    ListRights {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// An account name or `anyone`.
+        identifier: String,
+    },
+    /// `MYRIGHTS mailbox` (RFC 4314 §3.5)
+    MyRights(Mailbox),
 
     // --- selected (§6.4) ---
     /// `CHECK` (IMAP4rev1)
@@ -223,6 +250,11 @@ impl CommandBody {
             CommandBody::GetQuota(_) => CommandKind::GetQuota,
             CommandBody::GetQuotaRoot(_) => CommandKind::GetQuotaRoot,
             CommandBody::SetQuota { .. } => CommandKind::SetQuota,
+            CommandBody::SetAcl { .. } => CommandKind::SetAcl,
+            CommandBody::DeleteAcl { .. } => CommandKind::DeleteAcl,
+            CommandBody::GetAcl(_) => CommandKind::GetAcl,
+            CommandBody::ListRights { .. } => CommandKind::ListRights,
+            CommandBody::MyRights(_) => CommandKind::MyRights,
             CommandBody::Check => CommandKind::Check,
             CommandBody::Close => CommandKind::Close,
             CommandBody::Unselect => CommandKind::Unselect,
@@ -339,11 +371,21 @@ pub enum CommandKind {
     Move,
     /// `CANCELUPDATE`
     CancelUpdate,
+    /// `SETACL`
+    SetAcl,
+    /// `DELETEACL`
+    DeleteAcl,
+    /// `GETACL`
+    GetAcl,
+    /// `LISTRIGHTS`
+    ListRights,
+    /// `MYRIGHTS`
+    MyRights,
 }
 
 impl CommandKind {
     /// Every kind's name, indexed by the kind.
-    pub const NAMES: [&'static str; 44] = [
+    pub const NAMES: [&'static str; 49] = [
         "CAPABILITY",
         "NOOP",
         "LOGOUT",
@@ -388,6 +430,11 @@ impl CommandKind {
         "UID MOVE",
         "MOVE",
         "CANCELUPDATE",
+        "SETACL",
+        "DELETEACL",
+        "GETACL",
+        "LISTRIGHTS",
+        "MYRIGHTS",
     ];
 
     /// The command's name as it would be written.
@@ -974,6 +1021,11 @@ fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         "GETQUOTA" => parse::quota::getquota(c)?,
         "GETQUOTAROOT" => parse::quota::getquotaroot(c)?,
         "SETQUOTA" => parse::quota::setquota(c)?,
+        "SETACL" => parse::acl::setacl(c)?,
+        "DELETEACL" => parse::acl::deleteacl(c)?,
+        "GETACL" => parse::acl::getacl(c)?,
+        "LISTRIGHTS" => parse::acl::listrights(c)?,
+        "MYRIGHTS" => parse::acl::myrights(c)?,
         "SEARCH" => parse::search::parse(c, false)?,
         "SORT" => parse::sort::sort(c, false)?,
         "THREAD" => parse::sort::thread(c, false)?,

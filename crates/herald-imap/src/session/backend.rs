@@ -13,9 +13,9 @@
 
 use herald_events::UidSet;
 use herald_store::{
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
-    MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, SessionContext, SpecialUse, Store,
-    StoreError, StoreResult, Vanished,
+    AclEntry, Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity,
+    LoginFailure, MailboxCounts, MailboxInfo, MessageMeta, QuotaInfo, Rights, SessionContext,
+    SpecialUse, Store, StoreError, StoreResult, Vanished,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -180,6 +180,26 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u32>> + Send;
     /// "Mailbox changed" notifications (a counter bumped after each commit touching it).
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64>;
+    /// MYRIGHTS: the session's rights on a mailbox (NotFound when it may not see it).
+    fn my_rights(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Rights>> + Send;
+    /// GETACL: the owner's implicit entry, then the stored ones (needs `a`).
+    fn get_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<AclEntry>>> + Send;
+    /// SETACL (`Some`) or DELETEACL (`None`) (needs `a`).
+    fn set_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send;
 }
 
 impl Backend for Store {
@@ -384,6 +404,29 @@ impl Backend for Store {
         since_modseq: u64,
     ) -> impl Future<Output = Result<Vanished>> + Send {
         Store::vanished(self, ctx, mailbox, since_modseq)
+    }
+    fn my_rights(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Rights>> + Send {
+        Store::my_rights(self, ctx, name)
+    }
+    fn get_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<AclEntry>>> + Send {
+        Store::get_acl(self, ctx, name)
+    }
+    fn set_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        Store::set_acl(self, ctx, name, identifier, rights)
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)

@@ -24,6 +24,7 @@
 //! The driver ([`crate::server`]) owns the socket, timers and TLS; it feeds bytes with
 //! [`Session::input`] and acts on the returned [`Control`].
 
+mod acl;
 mod append;
 mod auth;
 pub mod backend;
@@ -188,6 +189,7 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
             (Status::No, Some(Code::AuthenticationFailed), text)
         }
         StoreError::OverQuota { .. } => (Status::No, Some(Code::OverQuota), text),
+        StoreError::NoPermission { .. } => (Status::No, Some(Code::NoPerm), text),
         StoreError::Closed | StoreError::Io(_) | StoreError::Db(_) | StoreError::Corrupt(_) => {
             tracing::error!(error = %e, "store failure");
             (
@@ -649,6 +651,21 @@ impl<B: Backend> Session<B> {
                 self.copy(&tag, uid, &set, mailbox, true).await
             }
             CommandBody::CancelUpdate(tags) => self.cancel_update(&tag, &tags),
+            CommandBody::SetAcl {
+                mailbox,
+                identifier,
+                rights,
+            } => self.setacl(&tag, mailbox, &identifier, &rights).await,
+            CommandBody::DeleteAcl {
+                mailbox,
+                identifier,
+            } => self.deleteacl(&tag, mailbox, &identifier).await,
+            CommandBody::GetAcl(m) => self.getacl(&tag, m).await,
+            CommandBody::ListRights {
+                mailbox,
+                identifier,
+            } => self.listrights(&tag, mailbox, &identifier).await,
+            CommandBody::MyRights(m) => self.myrights(&tag, m).await,
         }
         Ok(Control::Continue)
     }
