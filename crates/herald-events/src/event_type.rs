@@ -323,10 +323,13 @@ impl EventType {
                  the session's duration are in `vnd.herald.*` parameters)."
             }
             MailboxCreate => {
-                "A mailbox was created (one event for the leaf; implied parents get none)."
+                "A mailbox was created (one event for the leaf; implied parents get none), or an \
+                 ACL change made another account's mailbox visible to `user` (RFC 5423 §4.4; \
+                 named as that user sees it, `user/OWNER/NAME`)."
             }
             MailboxDelete => {
-                "A mailbox was deleted (a mailbox with children stays as `\\Noselect`)."
+                "A mailbox was deleted (a mailbox with children stays as `\\Noselect`), or an \
+                 ACL change hid another account's mailbox from `user`."
             }
             MailboxRename => {
                 "A mailbox was renamed, children included; `oldMailboxID` holds the old name."
@@ -360,8 +363,9 @@ impl EventType {
             }
             AclChange => {
                 "A mailbox's access control list changed (IMAP SETACL or DELETEACL, RFC 4314): \
-                 `uri`/`mailboxID` name the mailbox as its owner sees it, `user` is the owner, \
-                 `vnd.herald.aclIdentifier` the identifier changed and `vnd.herald.aclRights` its \
+                 `uri`/`mailboxID` name the mailbox as its owner sees it, `user` is who changed it \
+                 (the owner or a user with the `a` right), `vnd.herald.aclIdentifier` the \
+                 identifier changed and `vnd.herald.aclRights` its \
                  rights now (empty when removed). When the change makes the mailbox visible to \
                  a user (or hides it), MailboxCreate (or MailboxDelete) for that user follows \
                  in the same transaction (RFC 5423 §4.4)."
