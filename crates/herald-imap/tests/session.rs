@@ -982,3 +982,58 @@ async fn acl_commands_grant_list_and_revoke_rights() {
     let (caps, _) = bob.raw(b"g CAPABILITY\r\n").await;
     assert!(caps.contains(" ACL RIGHTS=texk "), "{caps}");
 }
+
+#[tokio::test]
+async fn an_admin_sets_another_users_quota_root_by_name() {
+    let b = backend();
+    let mut root = T::new(&b);
+    root.login("root", "toor").await;
+    root.x(
+        "a SETQUOTA user/alice (STORAGE 100 MESSAGE 5)",
+        &[
+            "* QUOTA user/alice (STORAGE 0 100 MESSAGE 0 5)",
+            "a OK SETQUOTA completed",
+        ],
+    )
+    .await;
+    root.x(
+        "b GETQUOTA user/alice",
+        &[
+            "* QUOTA user/alice (STORAGE 0 100 MESSAGE 0 5)",
+            "b OK GETQUOTA completed",
+        ],
+    )
+    .await;
+    root.x(
+        "c SETQUOTA user/alice/INBOX (STORAGE 1)",
+        &["c NO [NONEXISTENT] …"],
+    )
+    .await;
+    let mut alice = T::new(&b);
+    alice.login("alice", "secret").await;
+    alice
+        .x(
+            "a GETQUOTA user/alice",
+            &[
+                "* QUOTA user/alice (STORAGE 0 100 MESSAGE 0 5)",
+                "a OK GETQUOTA completed",
+            ],
+        )
+        .await;
+    alice
+        .x(
+            "b GETQUOTAROOT INBOX",
+            &[
+                "* QUOTAROOT INBOX \"\"",
+                "* QUOTA \"\" (STORAGE 0 100 MESSAGE 0 5)",
+                "b OK GETQUOTAROOT completed",
+            ],
+        )
+        .await;
+    alice
+        .x("c GETQUOTA user/bob", &["c NO [NONEXISTENT] …"])
+        .await;
+    alice
+        .x("d SETQUOTA user/bob (STORAGE 1)", &["d NO [NOPERM] …"])
+        .await;
+}

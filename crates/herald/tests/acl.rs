@@ -182,3 +182,27 @@ fn a_revoked_acl_removes_the_mailbox_from_the_grantees_stream() {
         "the delivery before the revocation reached bob"
     );
 }
+
+/// An administrator's SETQUOTA on `user/NAME` (the Other Users namespace) sets that account's
+/// limit and commits QuotaChange naming the account's quota root.
+#[test]
+fn an_admin_sets_another_users_quota_by_root_name() {
+    let server = Server::start("");
+    server.add_user("alice", "alice-pw");
+    server.add_user("bob", "bob-pw");
+    server.admin(&["user", "add", "root", "--password", "root-pw", "--admin"]);
+    let mark = server.settled();
+    let port = server.port("imap").to_string();
+    assert_eq!(server.python("imap_quota_root.py", &[&port]), "done\n");
+    let events = server.wait_for(mark, |e| of(e, EventType::Logout).len() == 3);
+    let changes = of(&events, EventType::QuotaChange);
+    assert_eq!(changes.len(), 1, "bob's refused SETQUOTA changed nothing");
+    let e = changes[0];
+    e.validate().unwrap();
+    assert_eq!(e.user.as_deref(), Some("root"));
+    assert_eq!(
+        e.uri.as_ref().unwrap().to_string(),
+        format!("imap://alice@{}", e.server_fqdn.as_deref().unwrap())
+    );
+    assert_eq!(e.disk_quota, Some(1000));
+}
