@@ -242,10 +242,8 @@ impl Event {
                     None => {}
                 }
             }
-            AclChange => {
-                if self.mailbox_url().is_none() && uri.is_some() {
-                    out.push(incomplete(P::Uri, "must name a mailbox"));
-                }
+            AclChange if self.mailbox_url().is_none() && uri.is_some() => {
+                out.push(incomplete(P::Uri, "must name a mailbox"));
             }
             MailboxCreate | MailboxDelete | MailboxRename | MailboxSubscribe
             | MailboxUnSubscribe => match self.mailbox_url() {
