@@ -1,6 +1,6 @@
 //! Event types: the 18 names of the IANA "Internet Message Store Events" registry (RFC 5423 §4),
 //! Herald's own `vnd.herald.*` types for the events RFC 5423 Appendix A leaves for the future
-//! (authentication failure, account and password changes, metadata changes), the groups a subscription turns on
+//! (authentication failure, account and password changes, metadata and mailbox ACL changes), the groups a subscription turns on
 //! and off (RFC 5423 §3 asks for "groups of related events"), and a lossless place for names
 //! from other systems.
 //!
@@ -21,7 +21,7 @@ pub enum EventGroup {
     Flags,
     /// Access accounting: Login, Logout, `vnd.herald.LoginFailed`.
     Access,
-    /// Mailbox management: MailboxCreate, MailboxDelete, MailboxRename.
+    /// Mailbox management: MailboxCreate, MailboxDelete, MailboxRename, `vnd.herald.AclChange`.
     Mailbox,
     /// The subscription list: MailboxSubscribe, MailboxUnSubscribe.
     Subscription,
@@ -135,6 +135,9 @@ pub enum EventType {
     PasswordChange,
     /// `vnd.herald.MetadataChange`: SETMETADATA changed mailbox or server annotations.
     MetadataChange,
+    /// `vnd.herald.AclChange`: a mailbox's access control list changed (RFC 4314 SETACL or
+    /// DELETEACL).
+    AclChange,
     /// A vendor type: the name starts with `vnd.` and is kept verbatim.
     Vendor(String),
     /// A name that is neither registered nor `vnd.`: kept so that decoding loses nothing,
@@ -167,7 +170,7 @@ impl EventType {
 
     /// Herald's own types (RFC 5423 Appendix A's future events), in reference order. They are
     /// `vnd.herald.` names, so any consumer of the registry accepts them as vendor types.
-    pub const HERALD: [EventType; 7] = [
+    pub const HERALD: [EventType; 8] = [
         EventType::LoginFailed,
         EventType::AccountCreate,
         EventType::AccountDelete,
@@ -175,6 +178,7 @@ impl EventType {
         EventType::AccountEnable,
         EventType::PasswordChange,
         EventType::MetadataChange,
+        EventType::AclChange,
     ];
 
     /// Classifies a name: a registered type (exact spelling), one of Herald's own types, another
@@ -246,6 +250,7 @@ impl EventType {
             EventType::AccountEnable => "vnd.herald.AccountEnable",
             EventType::PasswordChange => "vnd.herald.PasswordChange",
             EventType::MetadataChange => "vnd.herald.MetadataChange",
+            EventType::AclChange => "vnd.herald.AclChange",
             EventType::Vendor(name) | EventType::Unregistered(name) => name,
         }
     }
@@ -267,6 +272,7 @@ impl EventType {
                 | AccountEnable
                 | PasswordChange
                 | MetadataChange
+                | AclChange
         )
     }
 
@@ -282,7 +288,7 @@ impl EventType {
             AccountCreate | AccountDelete | AccountDisable | AccountEnable | PasswordChange => {
                 EventGroup::Account
             }
-            MailboxCreate | MailboxDelete | MailboxRename => EventGroup::Mailbox,
+            MailboxCreate | MailboxDelete | MailboxRename | AclChange => EventGroup::Mailbox,
             MailboxSubscribe | MailboxUnSubscribe => EventGroup::Subscription,
             MetadataChange => EventGroup::Metadata,
             Vendor(_) | Unregistered(_) => return None,
@@ -328,10 +334,13 @@ impl EventType {
                  the session's duration are in `vnd.herald.*` parameters)."
             }
             MailboxCreate => {
-                "A mailbox was created (one event for the leaf; implied parents get none)."
+                "A mailbox was created (one event for the leaf; implied parents get none), or an \
+                 ACL change made another account's mailbox visible to `user` (RFC 5423 §4.4; \
+                 named as that user sees it, `user/OWNER/NAME`)."
             }
             MailboxDelete => {
-                "A mailbox was deleted (a mailbox with children stays as `\\Noselect`)."
+                "A mailbox was deleted (a mailbox with children stays as `\\Noselect`), or an \
+                 ACL change hid another account's mailbox from `user`."
             }
             MailboxRename => {
                 "A mailbox was renamed, children included; `oldMailboxID` holds the old name."
@@ -366,6 +375,15 @@ impl EventType {
                  mailbox's entries `uri` and `mailboxID` name the mailbox, for server entries \
                  `uri` names the server; `vnd.herald.metadataEntries` lists the entry names \
                  changed (a JSON array). Never the values."
+            }
+            AclChange => {
+                "A mailbox's access control list changed (IMAP SETACL or DELETEACL, RFC 4314): \
+                 `uri`/`mailboxID` name the mailbox as its owner sees it, `user` is who changed it \
+                 (the owner or a user with the `a` right), `vnd.herald.aclIdentifier` the \
+                 identifier changed and `vnd.herald.aclRights` its \
+                 rights now (empty when removed). When the change makes the mailbox visible to \
+                 a user (or hides it), MailboxCreate (or MailboxDelete) for that user follows \
+                 in the same transaction (RFC 5423 §4.4)."
             }
             Vendor(_) => "A vendor-specific event.",
             Unregistered(_) => "A name outside the registry.",

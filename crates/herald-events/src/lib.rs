@@ -75,6 +75,13 @@ pub mod vnd {
     pub const METADATA_ENTRIES: &str = "vnd.herald.metadataEntries";
     /// For LoginFailed: why, one of [`LOGIN_FAILURE_REASONS`].
     pub const REASON: &str = "vnd.herald.reason";
+    /// For AclChange: the ACL identifier whose rights changed (an account name or `anyone`).
+    pub const ACL_IDENTIFIER: &str = "vnd.herald.aclIdentifier";
+    /// For AclChange: the identifier's rights after the change, RFC 4314 letters in canonical
+    /// order (`lrswipkxtea`); empty when the identifier was removed from the ACL.
+    pub const ACL_RIGHTS: &str = "vnd.herald.aclRights";
+    /// Every RFC 4314 right, in the canonical order `vnd.herald.aclRights` lists them.
+    pub const ACL_LETTERS: &str = "lrswipkxtea";
     /// The values of [`REASON`]: wrong password, unknown account, refused by the login rate
     /// limiter, a plaintext login refused before TLS, a disabled account.
     pub const LOGIN_FAILURE_REASONS: [&str; 5] = [

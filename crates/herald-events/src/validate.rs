@@ -26,6 +26,7 @@
 //! | `vnd.herald.Account*`/`PasswordChange` have `user` | Appendix A |
 //! | `vnd.herald.MetadataChange` has `user`, `service` and `vnd.herald.metadataEntries`, a non-empty array of `/private/…` or `/shared/…` entry names; a mailbox's change also has `mailboxID` with UIDVALIDITY, a server's has none | Appendix A, RFC 5464 §3.2 |
 //! | `vnd.herald.urlauth` is a URLAUTH-authorized IMAP URL (RFC 4467) of the event's message | §4.1 |
+//! | `vnd.herald.AclChange` names a mailbox, has `user`, `vnd.herald.aclIdentifier` and `vnd.herald.aclRights` (RFC 4314 letters) | Appendix A |
 
 use crate::{Event, EventType, ParamName};
 use std::fmt;
@@ -84,6 +85,9 @@ pub enum Violation {
     /// `vnd.herald.metadataEntries` is not a non-empty array of entry names.
     #[error("vnd.herald.metadataEntries: {0}")]
     BadMetadataEntries(String),
+    /// `vnd.herald.aclRights` is not a string of RFC 4314 rights.
+    #[error("vnd.herald.aclRights: `{0}` is not a string of RFC 4314 rights (lrswipkxtea)")]
+    BadRights(String),
     /// A parameter looks like it carries a password or another secret.
     #[error("{0}: an event never carries a password or secret")]
     Secret(String),
@@ -148,6 +152,7 @@ impl EventType {
                 &[P::Uri, P::User]
             }
             MetadataChange => &[P::Uri, P::User, P::Service],
+            AclChange => &[P::Uri, P::User],
             Vendor(_) | Unregistered(_) => &[],
         }
     }
@@ -285,6 +290,9 @@ impl Event {
                     None => {}
                 }
             }
+            AclChange if self.mailbox_url().is_none() && uri.is_some() => {
+                out.push(incomplete(P::Uri, "must name a mailbox"));
+            }
             MailboxCreate | MailboxDelete | MailboxRename | MailboxSubscribe
             | MailboxUnSubscribe => match self.mailbox_url() {
                 Some((param, u)) if self.event == MailboxCreate && u.uidvalidity.is_none() => {
@@ -350,6 +358,22 @@ impl Event {
             && let Err(why) = self.check_urlauth(v)
         {
             out.push(Violation::BadUrlauth(why));
+        }
+        if self.event == AclChange {
+            if self.extension(crate::vnd::ACL_IDENTIFIER).is_none() {
+                out.push(Violation::MissingVendor(crate::vnd::ACL_IDENTIFIER));
+            }
+            match self.extension(crate::vnd::ACL_RIGHTS) {
+                None => out.push(Violation::MissingVendor(crate::vnd::ACL_RIGHTS)),
+                Some(v) => {
+                    let ok = v
+                        .as_str()
+                        .is_some_and(|r| r.chars().all(|c| crate::vnd::ACL_LETTERS.contains(c)));
+                    if !ok {
+                        out.push(Violation::BadRights(v.to_string()));
+                    }
+                }
+            }
         }
         if self.event == MessageAppend && self.envelope.is_some() {
             out.push(Violation::EnvelopeOnAppend);
@@ -471,6 +495,10 @@ mod tests {
                     serde_json::json!(["/private/comment"]),
                 );
             }
+            AclChange => {
+                e.set_extension(crate::vnd::ACL_IDENTIFIER, "bob");
+                e.set_extension(crate::vnd::ACL_RIGHTS, "lr");
+            }
             _ => {}
         }
         e
@@ -556,6 +584,31 @@ mod tests {
         // The `cyrus` format names the mailbox in Cyrus's namespace; the URL stays as signed.
         e.uri = Some(ImapUrl::message(H, None, "user/alice", 17, 3));
         e.set_extension(crate::vnd::URLAUTH, good);
+        assert_eq!(violations(&e), []);
+    }
+
+    #[test]
+    fn acl_change_needs_a_mailbox_an_identifier_and_rights() {
+        assert_eq!(violations(&valid(EventType::AclChange)), []);
+        let mut e = valid(EventType::AclChange);
+        e.uri = Some(ImapUrl::server(H, Some("alice")));
+        e.mailbox_id = None;
+        e.set_extension(crate::vnd::ACL_RIGHTS, "lrZ");
+        e.remove_extension(crate::vnd::ACL_IDENTIFIER);
+        assert_eq!(
+            violations(&e),
+            [
+                Violation::Incomplete {
+                    param: ParamName::Uri,
+                    what: "must name a mailbox"
+                },
+                Violation::MissingVendor(crate::vnd::ACL_IDENTIFIER),
+                Violation::BadRights("\"lrZ\"".into()),
+            ]
+        );
+        // Removing an identifier leaves it no rights: an empty string is valid.
+        let mut e = valid(EventType::AclChange);
+        e.set_extension(crate::vnd::ACL_RIGHTS, "");
         assert_eq!(violations(&e), []);
     }
 

@@ -135,6 +135,13 @@ fn golden_event(t: &EventType) -> Event {
                 serde_json::json!(["/private/comment", "/shared/vendor/x"]),
             );
         }
+        AclChange => {
+            let shared = ImapUrl::mailbox(HOST, Some("alice"), "Projects", Some(VALIDITY + 4));
+            e.uri = Some(shared.clone());
+            e.mailbox_id = Some(shared);
+            e.set_extension(vnd::ACL_IDENTIFIER, "bob");
+            e.set_extension(vnd::ACL_RIGHTS, "lrsi");
+        }
         Vendor(_) | Unregistered(_) => unreachable!(),
     }
     e.set_herald_id(1093);

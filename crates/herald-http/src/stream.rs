@@ -23,7 +23,13 @@
 //! **Visibility.** An administrator sees every event; anyone else only events about their own
 //! account — its `user` parameter, or the user of its `uri`, `mailboxID` or `oldMailboxID` IMAP URL
 //! — from the account's creation on: a deleted account's events stay with it, even when its name is
-//! given to a new account. `?events=` and `?mailboxes=` narrow further with the same semantics as a
+//! given to a new account. A user also sees the events of other accounts' mailboxes shared with
+//! them with the `r` right (RFC 4314): their events carry message data (sizes, flags,
+//! envelopes, content), which `l` alone does not give. Rights are checked when the event is
+//! about to be sent, through a per-feed cache that every `vnd.herald.AclChange`,
+//! MailboxDelete, MailboxRename or AccountDelete passing the feed clears (whoever it is
+//! about, so it reaches the feed before the events it affects, in outbox order): once access
+//! is revoked, nothing that follows the revocation in the outbox is shown. `?events=` and `?mailboxes=` narrow further with the same semantics as a
 //! `[[subscription]]`'s `events` and `mailboxes` (they compile into a [`Subscription`]).
 
 use crate::auth::Caller;
@@ -32,7 +38,7 @@ use herald_events::Event;
 use herald_notify::Subscription;
 use herald_store::{Store, StoreError, StoredEvent};
 use serde::Deserialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -84,6 +90,9 @@ pub struct Feed {
     filter: Option<Subscription>,
     cursor: u64,
     pending: VecDeque<StoredEvent>,
+    /// Whether `only_user` may read (`r`) another account's mailbox: (owner, mailbox) →
+    /// yes/no, cleared by the events that can change it.
+    shared: HashMap<(String, String), bool>,
     keepalive: Duration,
     last_output: Instant,
     shutdown: CancellationToken,
@@ -134,6 +143,23 @@ pub fn parse_last_event_id(value: &[u8]) -> Result<u64, ApiError> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be a vnd.herald.id".into()))
+}
+
+/// Most (owner, mailbox) verdicts a feed remembers; past it the cache starts afresh.
+const SHARED_CACHE: usize = 1024;
+
+/// Events after which a user's rights on a mailbox may differ: the cache is cleared.
+fn changes_access(t: &herald_events::EventType) -> bool {
+    use herald_events::EventType::*;
+    matches!(t, AclChange | MailboxDelete | MailboxRename | AccountDelete)
+}
+
+/// The (owner, mailbox) an event is about, from `mailboxID` or else `uri`.
+fn mailbox_of(event: &Event) -> Option<(&str, &str)> {
+    [&event.mailbox_id, &event.uri]
+        .into_iter()
+        .flatten()
+        .find_map(|u| Some((u.user.as_deref()?, u.mailbox.as_deref()?)))
 }
 
 fn about(event: &Event, user: &str) -> bool {
@@ -196,6 +222,7 @@ impl Feed {
             filter,
             cursor,
             pending: VecDeque::new(),
+            shared: HashMap::new(),
             keepalive: state.keepalive,
             last_output: Instant::now(),
             shutdown: state.shutdown.clone(),
@@ -218,8 +245,12 @@ impl Feed {
             if self.shutdown.is_cancelled() {
                 return Ok(Next::End);
             }
-            while let Some(stored) = self.pending.pop_front() {
-                if let Some(item) = self.admit(stored) {
+            // Popped only once admitted or refused: a rights read may await, and a caller
+            // dropping this future then must find the event still pending.
+            while let Some(stored) = self.pending.front().cloned() {
+                let admitted = self.admit(stored).await?;
+                self.pending.pop_front();
+                if let Some(item) = admitted {
                     self.last_output = Instant::now();
                     return Ok(Next::Event(item));
                 }
@@ -242,28 +273,60 @@ impl Feed {
         }
     }
 
-    fn admit(&self, stored: StoredEvent) -> Option<Item> {
+    async fn admit(&mut self, stored: StoredEvent) -> Result<Option<Item>, StoreError> {
         let event = match Event::from_json(&stored.json) {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(id = stored.id, error = %e, "http stream: skipping an undecodable outbox row");
-                return None;
+                return Ok(None);
             }
         };
-        if let Some(user) = &self.only_user
-            && !about(&event, user)
+        if changes_access(&event.event) {
+            self.shared.clear();
+        }
+        if let Some(user) = self.only_user.clone()
+            && !about(&event, &user)
+            && !self.shared_with(&event, &user).await?
         {
-            return None;
+            return Ok(None);
         }
         let event_type = event.event.to_string();
-        if let Some(filter) = &self.filter {
-            filter.filter(event)?;
+        if let Some(filter) = &self.filter
+            && filter.filter(event).is_none()
+        {
+            return Ok(None);
         }
-        Some(Item {
+        Ok(Some(Item {
             id: stored.id,
             event_type,
             json: stored.json,
-        })
+        }))
+    }
+
+    /// Whether `event` is about a mailbox of another account that `user` may read now.
+    async fn shared_with(&mut self, event: &Event, user: &str) -> Result<bool, StoreError> {
+        let Some((owner, mailbox)) = mailbox_of(event) else {
+            return Ok(false);
+        };
+        if owner == user {
+            return Ok(false);
+        }
+        let key = (owner.to_owned(), mailbox.to_owned());
+        if let Some(&ok) = self.shared.get(&key) {
+            return Ok(ok);
+        }
+        let ctx = herald_store::SessionContext::user("http", user);
+        let name = herald_store::acl::shared_name(owner, mailbox);
+        let ok = match self.store.my_rights(&ctx, &name).await {
+            Ok(r) => r.contains(herald_store::Rights::READ),
+            Err(StoreError::NotFound { .. } | StoreError::InvalidName { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        if self.shared.len() >= SHARED_CACHE {
+            self.shared.clear();
+        }
+        self.shared.insert(key, ok);
+        Ok(ok)
     }
 }
 
@@ -285,6 +348,20 @@ mod tests {
         let mut rename = Event::new(EventType::MailboxRename);
         rename.old_mailbox_id = Some(ImapUrl::mailbox("h", Some("carol"), "A", Some(1)));
         assert!(about(&rename, "carol"));
+    }
+
+    #[test]
+    fn the_mailbox_an_event_is_about() {
+        let mut e = Event::new(EventType::MessageNew);
+        e.uri = Some(ImapUrl::message("h", Some("alice"), "Team", 1, 2));
+        assert_eq!(mailbox_of(&e), Some(("alice", "Team")));
+        e.mailbox_id = Some(ImapUrl::mailbox("h", Some("bob"), "X", Some(1)));
+        assert_eq!(mailbox_of(&e), Some(("bob", "X")));
+        let mut login = Event::new(EventType::Login);
+        login.uri = Some(ImapUrl::server("h", Some("bob")));
+        assert_eq!(mailbox_of(&login), None);
+        assert!(changes_access(&EventType::AclChange));
+        assert!(!changes_access(&EventType::MessageNew));
     }
 
     #[test]

@@ -60,7 +60,7 @@ async fn greeting_capability_and_states() {
     t.x(
         "j NAMESPACE",
         &[
-            "* NAMESPACE ((\"\" \"/\")) NIL NIL",
+            "* NAMESPACE ((\"\" \"/\")) ((\"user/\" \"/\")) NIL",
             "j OK NAMESPACE completed",
         ],
     )
@@ -889,4 +889,157 @@ async fn before_login_only_small_literals_are_accepted() {
         !out.contains("e BAD"),
         "long lines are fine after login: {out}"
     );
+}
+
+#[tokio::test]
+async fn acl_commands_grant_list_and_revoke_rights() {
+    let b = backend();
+    let mut alice = T::new(&b);
+    alice.login("alice", "secret").await;
+    alice.x("a CREATE Team", &["a OK …"]).await;
+    alice
+        .x(
+            "b GETACL Team",
+            &["* ACL Team alice lrswipkxtea", "b OK GETACL completed"],
+        )
+        .await;
+    alice
+        .x("c SETACL Team bob lr", &["c OK SETACL completed"])
+        .await;
+    alice
+        .x("d SETACL Team bob +i", &["d OK SETACL completed"])
+        .await;
+    alice
+        .x("e SETACL Team anyone l", &["e OK SETACL completed"])
+        .await;
+    alice
+        .x(
+            "f GETACL Team",
+            &[
+                "* ACL Team alice lrswipkxtea anyone l bob lri",
+                "f OK GETACL completed",
+            ],
+        )
+        .await;
+    alice
+        .x(
+            "g LISTRIGHTS Team bob",
+            &[
+                "* LISTRIGHTS Team bob \"\" l r s w i p k x t e a",
+                "g OK LISTRIGHTS completed",
+            ],
+        )
+        .await;
+    alice
+        .x(
+            "h LISTRIGHTS Team alice",
+            &[
+                "* LISTRIGHTS Team alice lrswipkxtea",
+                "h OK LISTRIGHTS completed",
+            ],
+        )
+        .await;
+    alice
+        .x(
+            "i MYRIGHTS Team",
+            &["* MYRIGHTS Team lrswipkxtea", "i OK MYRIGHTS completed"],
+        )
+        .await;
+    alice.x("j SETACL Team bob lrZ", &["j BAD …"]).await;
+    alice
+        .x("k SETACL Nowhere bob lr", &["k NO [NONEXISTENT] …"])
+        .await;
+    alice
+        .x("l SETACL Team alice lr", &["l NO [CANNOT] …"])
+        .await;
+
+    let mut bob = T::new(&b);
+    bob.login("bob", "hunter2").await;
+    bob.x(
+        "a MYRIGHTS user/alice/Team",
+        &["* MYRIGHTS user/alice/Team lri", "a OK MYRIGHTS completed"],
+    )
+    .await;
+    // Seeing the mailbox does not let bob read or change its ACL.
+    bob.x("b GETACL user/alice/Team", &["b NO [NOPERM] …"])
+        .await;
+    bob.x("c SETACL user/alice/Team bob lrswi", &["c NO [NOPERM] …"])
+        .await;
+    bob.x("d DELETEACL user/alice/Team bob", &["d NO [NOPERM] …"])
+        .await;
+    // A mailbox he may not see answers as a missing one.
+    bob.x("e MYRIGHTS user/alice/INBOX", &["e NO [NONEXISTENT] …"])
+        .await;
+
+    alice
+        .x("m DELETEACL Team bob", &["m OK DELETEACL completed"])
+        .await;
+    alice
+        .x("n SETACL Team anyone -l", &["n OK SETACL completed"])
+        .await;
+    alice
+        .x(
+            "o GETACL Team",
+            &["* ACL Team alice lrswipkxtea", "o OK GETACL completed"],
+        )
+        .await;
+    bob.x("f MYRIGHTS user/alice/Team", &["f NO [NONEXISTENT] …"])
+        .await;
+    let (caps, _) = bob.raw(b"g CAPABILITY\r\n").await;
+    assert!(caps.contains(" ACL RIGHTS=texk "), "{caps}");
+}
+
+#[tokio::test]
+async fn an_admin_sets_another_users_quota_root_by_name() {
+    let b = backend();
+    let mut root = T::new(&b);
+    root.login("root", "toor").await;
+    root.x(
+        "a SETQUOTA user/alice (STORAGE 100 MESSAGE 5)",
+        &[
+            "* QUOTA user/alice (STORAGE 0 100 MESSAGE 0 5)",
+            "a OK SETQUOTA completed",
+        ],
+    )
+    .await;
+    root.x(
+        "b GETQUOTA user/alice",
+        &[
+            "* QUOTA user/alice (STORAGE 0 100 MESSAGE 0 5)",
+            "b OK GETQUOTA completed",
+        ],
+    )
+    .await;
+    root.x(
+        "c SETQUOTA user/alice/INBOX (STORAGE 1)",
+        &["c NO [NONEXISTENT] …"],
+    )
+    .await;
+    let mut alice = T::new(&b);
+    alice.login("alice", "secret").await;
+    alice
+        .x(
+            "a GETQUOTA user/alice",
+            &[
+                "* QUOTA user/alice (STORAGE 0 100 MESSAGE 0 5)",
+                "a OK GETQUOTA completed",
+            ],
+        )
+        .await;
+    alice
+        .x(
+            "b GETQUOTAROOT INBOX",
+            &[
+                "* QUOTAROOT INBOX \"\"",
+                "* QUOTA \"\" (STORAGE 0 100 MESSAGE 0 5)",
+                "b OK GETQUOTAROOT completed",
+            ],
+        )
+        .await;
+    alice
+        .x("c GETQUOTA user/bob", &["c NO [NONEXISTENT] …"])
+        .await;
+    alice
+        .x("d SETQUOTA user/bob (STORAGE 1)", &["d NO [NOPERM] …"])
+        .await;
 }

@@ -176,6 +176,9 @@ pub enum Op {
         from: String,
         /// UIDs.
         uids: UidSet,
+        /// The target mailbox's account (another account's mailbox shared with the caller,
+        /// or `account`).
+        to_account: String,
         /// Target mailbox.
         to: String,
         /// MOVE.
@@ -207,6 +210,19 @@ pub enum Op {
         /// Only messages flagged `\Deleted` (IMAP). POP3 removes the DELE'd messages whatever
         /// their flags: DELE marks in the session, not in the store.
         deleted_only: bool,
+    },
+    /// SETACL (`rights` given) or DELETEACL (`None`) on a mailbox (RFC 4314): AclChange, and
+    /// MailboxCreate/MailboxDelete for an identifier the change makes the mailbox visible or
+    /// invisible to (RFC 5423 §4.4).
+    SetAcl {
+        /// The mailbox's account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// An account name or `anyone`.
+        identifier: String,
+        /// The identifier's new rights; `None` removes its entry.
+        rights: Option<crate::acl::Rights>,
     },
     /// A Login or Logout: no state changes, but the event is part of the ordered outbox like
     /// every other (RFC 5423 §4.3).
@@ -419,6 +435,25 @@ pub enum Query {
     Quota(String),
     /// Every mailbox of an account.
     Mailboxes(String),
+    /// A mailbox's ACL (the owner's implicit rights not included).
+    Acl {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+    },
+    /// What `user` may do on a mailbox: everything for its owner, else the union of the
+    /// user's and `anyone`'s entries (an empty set also when the mailbox does not exist).
+    Rights {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// The user asking.
+        user: String,
+    },
+    /// Other accounts' mailboxes `user` may see (`l` through its own or `anyone`'s entry).
+    SharedMailboxes(String),
     /// One mailbox.
     Mailbox(String, String),
     /// Subscriptions of an account.
@@ -545,6 +580,8 @@ impl Query {
             | Query::Quota(_)
             | Query::Mailbox(..)
             | Query::Mailboxes(_)
+            | Query::Acl { .. }
+            | Query::Rights { .. }
             | Query::Subscriptions(_)
             | Query::Counts { .. }
             | Query::Changes { .. }
@@ -577,6 +614,12 @@ pub enum Answer {
     Mailboxes(Vec<MailboxInfo>),
     /// One mailbox.
     Mailbox(MailboxInfo),
+    /// A mailbox's ACL, by identifier.
+    Acl(Vec<crate::acl::AclEntry>),
+    /// A user's rights on a mailbox.
+    Rights(crate::acl::Rights),
+    /// Mailboxes shared with a user.
+    Shared(Vec<crate::acl::SharedMailbox>),
     /// Subscribed names.
     Subscriptions(Vec<String>),
     /// Message metadata.

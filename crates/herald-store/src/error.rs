@@ -58,6 +58,16 @@ pub enum StoreError {
     /// The mailbox exists but is `\Noselect` (a deleted parent that still has children).
     #[error("mailbox `{0}` is not selectable")]
     NoSelect(String),
+    /// The session's user lacks a right the operation needs on another account's mailbox
+    /// (RFC 4314; IMAP `NO [NOPERM]`). A mailbox the user may not even see is
+    /// [`StoreError::NotFound`] instead, so its existence is not revealed.
+    #[error("no permission: `{mailbox}` needs the `{needed}` right")]
+    NoPermission {
+        /// The mailbox as the caller named it.
+        mailbox: String,
+        /// The rights missing, as RFC 4314 letters.
+        needed: String,
+    },
     /// The operation needs an authenticated user and the session has none.
     #[error("the session has no user")]
     NoUser,

@@ -29,18 +29,22 @@ impl<'a> EventCx<'a> {
         }
     }
 
-    /// An event about `account` with the session's parameters. `admin` is set when the
-    /// session's authentication identity differs from the account (RFC 5423 §5 `admin`).
+    /// An event about `account` with the session's parameters. `user` is the session's
+    /// authorization identity, which differs from `account` when a user acts on a mailbox
+    /// another account shared with them (RFC 5423 §5 `user`: "may be different from the
+    /// owner of the mailbox"); sessions with no user (delivery, admin tools) act for
+    /// `account`. `admin` is set when the authentication identity differs from `user`.
     pub fn event(&self, t: EventType, account: &str) -> Event {
+        let user = self.ctx.user.as_deref().unwrap_or(account);
         let mut e = Event::new(t);
         e.timestamp = Some(self.timestamp);
         e.service = Some(self.ctx.service.clone());
-        e.user = Some(account.to_owned());
+        e.user = Some(user.to_owned());
         e.admin = self
             .ctx
             .auth_user
             .as_ref()
-            .filter(|a| a.as_str() != account)
+            .filter(|a| a.as_str() != user)
             .cloned();
         e.client_ip = self.ctx.client_ip;
         e.client_port = self.ctx.client_port;

@@ -26,6 +26,7 @@
 //!   ("mailbox X changed") wake IDLE sessions and the dispatcher without polling; across
 //!   processes [`Store::wait_for_events`] falls back to a short poll.
 
+pub mod acl;
 pub mod auth_cache;
 pub mod backend;
 pub mod blobs;
@@ -44,6 +45,7 @@ mod store;
 pub mod threading;
 pub mod urlauth;
 
+pub use acl::{AclEntry, Rights, SharedMailbox};
 pub use backend::{Backend, Op};
 pub use config::{
     DEFAULT_AUTH_CACHE_SECS, DEFAULT_INLINE_BLOB_MAX, DEFAULT_TOMBSTONES_PER_MAILBOX,

@@ -3,6 +3,7 @@
 //! each call into one [`Op`] or [`Query`] for whichever backend is open; nothing here knows which
 //! one that is.
 
+use crate::acl::{self, AclEntry, Rights, SharedMailbox};
 use crate::backend::Backend;
 use crate::backend::{Answer, AnyBackend, Op, Output, Query};
 use crate::config::StoreConfig;
@@ -73,6 +74,44 @@ impl std::fmt::Display for LogAddr {
             Some(ip) => write!(f, "{ip}"),
             None => f.write_str("-"),
         }
+    }
+}
+
+/// Where a mailbox name of the session's user points: (account, mailbox). Names in the Other
+/// Users namespace (`user/OWNER/NAME`) point into OWNER's account, every other name into the
+/// session's own; the writer then checks the session's rights there (see `acl`).
+fn target(ctx: &SessionContext, name: &str) -> Result<(String, String)> {
+    let me = ctx.account()?;
+    if name == acl::OTHER_USERS_PREFIX.trim_end_matches('/') {
+        // The namespace's root: no account can have a mailbox of that name, since LIST shows
+        // the namespace there.
+        return Err(StoreError::InvalidName {
+            name: name.to_owned(),
+            reason: "reserved for the Other Users namespace",
+        });
+    }
+    match acl::other_user(name) {
+        // `user/OWNER` is the owner's node in the namespace, never a mailbox.
+        Some((_, "")) => Err(StoreError::not_found("mailbox", name)),
+        Some((owner, mailbox)) => Ok((owner.to_owned(), mailbox.to_owned())),
+        None => Ok((me.to_owned(), name.to_owned())),
+    }
+}
+
+/// A `\Noselect` LIST entry for a level of the Other Users namespace (`user`, `user/OWNER`,
+/// or a parent of a shared mailbox the user may not see itself).
+fn namespace_node(name: String) -> MailboxInfo {
+    MailboxInfo {
+        id: 0,
+        name,
+        uidvalidity: 0,
+        uidnext: 1,
+        highest_modseq: 0,
+        messages: 0,
+        noselect: true,
+        special_use: None,
+        max_age_secs: None,
+        recent_uid: 1,
     }
 }
 
@@ -391,9 +430,10 @@ impl Store {
         name: &str,
         special_use: Option<SpecialUse>,
     ) -> Result<Committed<MailboxInfo>> {
+        let (account, name) = target(ctx, name)?;
         let op = Op::CreateMailbox {
-            account: ctx.account()?.to_owned(),
-            name: name.to_owned(),
+            account,
+            name,
             special_use,
         };
         self.run(ctx, op, |o| match o {
@@ -405,10 +445,8 @@ impl Store {
 
     /// DELETE: removes the mailbox and its messages; with children it stays as `\Noselect`.
     pub async fn delete_mailbox(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
-        let op = Op::DeleteMailbox {
-            account: ctx.account()?.to_owned(),
-            name: name.to_owned(),
-        };
+        let (account, name) = target(ctx, name)?;
+        let op = Op::DeleteMailbox { account, name };
         self.run(ctx, op, |_| Some(())).await
     }
 
@@ -419,16 +457,28 @@ impl Store {
         from: &str,
         to: &str,
     ) -> Result<Committed<MailboxInfo>> {
+        let (account, from) = target(ctx, from)?;
+        let (to_account, to_name) = target(ctx, to)?;
+        if to_account != account {
+            return Err(StoreError::InvalidArgument(
+                "a mailbox cannot be renamed into another account".into(),
+            ));
+        }
         let op = Op::RenameMailbox {
-            account: ctx.account()?.to_owned(),
-            from: from.to_owned(),
-            to: to.to_owned(),
+            account,
+            from,
+            to: to_name,
         };
-        self.run(ctx, op, |o| match o {
-            Output::Mailbox(m) => Some(m),
-            _ => None,
-        })
-        .await
+        let mut done = self
+            .run(ctx, op, |o| match o {
+                Output::Mailbox(m) => Some(m),
+                _ => None,
+            })
+            .await?;
+        if acl::other_user(to).is_some() {
+            done.value.name = to.to_owned();
+        }
+        Ok(done)
     }
 
     /// SUBSCRIBE (`on`) or UNSUBSCRIBE. Emits only when the list changed.
@@ -498,9 +548,10 @@ impl Store {
         mailbox: &str,
         upto: u32,
     ) -> Result<u32> {
+        let (account, mailbox) = target(ctx, mailbox)?;
         let op = Op::ClaimRecent {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             upto,
         };
         self.run(ctx, op, |o| match o {
@@ -518,9 +569,10 @@ impl Store {
         name: &str,
         special_use: Option<SpecialUse>,
     ) -> Result<Committed<MailboxInfo>> {
+        let (account, name) = target(ctx, name)?;
         let op = Op::SetMailboxAttrs {
-            account: ctx.account()?.to_owned(),
-            name: name.to_owned(),
+            account,
+            name,
             special_use: Some(special_use),
             max_age_secs: None,
         };
@@ -553,24 +605,148 @@ impl Store {
         .await
     }
 
-    /// Every mailbox of the session's user (LIST), by name.
+    /// Every mailbox of the session's user (LIST), by name, then the mailboxes other accounts
+    /// share with it (`l`), named `user/OWNER/NAME`, with `\Noselect` entries for the levels
+    /// of that namespace above them.
     pub async fn list_mailboxes(&self, ctx: &SessionContext) -> Result<Vec<MailboxInfo>> {
-        match self
+        let mut own = match self
             .query(Query::Mailboxes(ctx.account()?.to_owned()))
             .await?
         {
-            Answer::Mailboxes(m) => Ok(m),
+            Answer::Mailboxes(m) => m,
+            _ => return Err(mismatch()),
+        };
+        let shared = self.shared_mailboxes(ctx).await?;
+        let mut names: std::collections::BTreeSet<String> = Default::default();
+        let mut boxes = Vec::with_capacity(shared.len());
+        for s in shared {
+            let name = acl::shared_name(&s.owner, &s.mailbox.name);
+            names.extend(crate::names::ancestors(&name).map(str::to_owned));
+            boxes.push(MailboxInfo { name, ..s.mailbox });
+        }
+        names.retain(|n| !boxes.iter().any(|b| b.name == *n));
+        boxes.extend(names.into_iter().map(namespace_node));
+        boxes.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+        own.extend(boxes);
+        Ok(own)
+    }
+
+    /// Other accounts' mailboxes the session's user may see (`l`), with its rights on each.
+    pub async fn shared_mailboxes(&self, ctx: &SessionContext) -> Result<Vec<SharedMailbox>> {
+        match self
+            .query(Query::SharedMailboxes(ctx.account()?.to_owned()))
+            .await?
+        {
+            Answer::Shared(s) => Ok(s),
             _ => Err(mismatch()),
         }
     }
 
-    /// One mailbox of the session's user (SELECT, STATUS).
+    /// One mailbox of the session's user (SELECT, STATUS), or one shared with it that it may
+    /// read (`r`), under the name given.
     pub async fn mailbox(&self, ctx: &SessionContext, name: &str) -> Result<MailboxInfo> {
-        let q = Query::Mailbox(ctx.account()?.to_owned(), name.to_owned());
+        let (account, mailbox) = self.readable(ctx, name).await?;
+        let q = Query::Mailbox(account, mailbox);
         match self.query(q).await? {
-            Answer::Mailbox(m) => Ok(m),
+            Answer::Mailbox(m) => Ok(MailboxInfo {
+                name: if acl::other_user(name).is_some() {
+                    name.to_owned()
+                } else {
+                    m.name
+                },
+                ..m
+            }),
             _ => Err(mismatch()),
         }
+    }
+
+    /// The session's user's rights on a mailbox (MYRIGHTS): every right on its own, its and
+    /// `anyone`'s entries on another account's. A mailbox it may not see is NotFound.
+    pub async fn my_rights(&self, ctx: &SessionContext, name: &str) -> Result<Rights> {
+        let (account, mailbox) = target(ctx, name)?;
+        let me = ctx.account()?;
+        let q = Query::Rights {
+            account,
+            mailbox,
+            user: me.to_owned(),
+        };
+        let rights = match self.query(q).await? {
+            Answer::Rights(r) => r,
+            _ => return Err(mismatch()),
+        };
+        if !rights.sees() {
+            // The owner's own mailbox that does not exist lands here too (no rights on it).
+            return Err(StoreError::not_found("mailbox", name));
+        }
+        Ok(rights)
+    }
+
+    /// For reads of another account's mailbox: its (account, mailbox), once the session's
+    /// user is known to hold `r` on it (a mailbox it may not see is NotFound, one it sees
+    /// without `r` NoPermission). Own mailboxes cost no extra read.
+    async fn readable(&self, ctx: &SessionContext, name: &str) -> Result<(String, String)> {
+        let (account, mailbox) = target(ctx, name)?;
+        if account != ctx.account()? {
+            let rights = self.my_rights(ctx, name).await?;
+            if !rights.contains(Rights::READ) {
+                return Err(StoreError::NoPermission {
+                    mailbox: name.to_owned(),
+                    needed: "r".into(),
+                });
+            }
+        }
+        Ok((account, mailbox))
+    }
+
+    /// GETACL (RFC 4314 §3.3): the owner's implicit entry first, then the stored ones. Needs
+    /// `a` on another account's mailbox.
+    pub async fn get_acl(&self, ctx: &SessionContext, name: &str) -> Result<Vec<AclEntry>> {
+        let (account, mailbox) = target(ctx, name)?;
+        if account != ctx.account()? {
+            let rights = self.my_rights(ctx, name).await?;
+            if !rights.contains(Rights::ADMIN) {
+                return Err(StoreError::NoPermission {
+                    mailbox: name.to_owned(),
+                    needed: "a".into(),
+                });
+            }
+        }
+        let q = Query::Acl {
+            account: account.clone(),
+            mailbox,
+        };
+        match self.query(q).await? {
+            Answer::Acl(entries) => {
+                let mut all = vec![AclEntry {
+                    identifier: account,
+                    rights: Rights::ALL,
+                }];
+                all.extend(entries);
+                Ok(all)
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// SETACL (`Some` rights; empty rights remove the entry) or DELETEACL (`None`) on a
+    /// mailbox of the session's user, or of another account where it holds `a`. Emits
+    /// `vnd.herald.AclChange` and, for the identifier, MailboxCreate/MailboxDelete when the
+    /// change makes the mailbox visible to it or hides it (RFC 5423 §4.4).
+    pub async fn set_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> Result<Committed<()>> {
+        let (account, mailbox) = target(ctx, name)?;
+        let op = Op::SetAcl {
+            account,
+            mailbox,
+            identifier: identifier.to_owned(),
+            rights,
+        };
+        self.run(ctx, op, |_| Some(())).await
     }
 
     /// The session's user's subscriptions (LSUB), by name.
@@ -596,12 +772,12 @@ impl Store {
         flags: &[String],
         internal_date_ms: Option<i64>,
     ) -> Result<Committed<Appended>> {
-        let account = ctx.account()?.to_owned();
+        let (account, mailbox) = target(ctx, mailbox)?;
         let thread = threading::keys(&content);
         let blob = self.inner.backend.put_blob(content).await?;
         let op = Op::Append {
             account,
-            mailbox: mailbox.to_owned(),
+            mailbox,
             blob,
             flags: flags.to_vec(),
             internal_date_ms: internal_date_ms.unwrap_or_else(now_ms),
@@ -624,7 +800,7 @@ impl Store {
         mailbox: &str,
         messages: Vec<(Vec<u8>, Vec<String>, Option<i64>)>,
     ) -> Result<Committed<Vec<Appended>>> {
-        let account = ctx.account()?.to_owned();
+        let (account, mailbox) = target(ctx, mailbox)?;
         let mut items = Vec::with_capacity(messages.len());
         for (content, flags, date) in messages {
             let thread = threading::keys(&content);
@@ -633,7 +809,7 @@ impl Store {
         }
         let op = Op::AppendMany {
             account,
-            mailbox: mailbox.to_owned(),
+            mailbox,
             messages: items,
         };
         self.run(ctx, op, |o| match o {
@@ -810,11 +986,14 @@ impl Store {
         to: &str,
         remove_source: bool,
     ) -> Result<Committed<CopyResult>> {
+        let (account, from) = target(ctx, from)?;
+        let (to_account, to) = target(ctx, to)?;
         let op = Op::Copy {
-            account: ctx.account()?.to_owned(),
-            from: from.to_owned(),
+            account,
+            from,
             uids: uids.clone(),
-            to: to.to_owned(),
+            to_account,
+            to,
             remove_source,
         };
         self.run(ctx, op, |o| match o {
@@ -835,9 +1014,10 @@ impl Store {
         flags: &[String],
         unchanged_since: Option<u64>,
     ) -> Result<Committed<StoreResult>> {
+        let (account, mailbox) = target(ctx, mailbox)?;
         let op = Op::StoreFlags {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             uids: uids.clone(),
             mode,
             flags: flags.to_vec(),
@@ -858,9 +1038,10 @@ impl Store {
         mailbox: &str,
         uids: Option<&UidSet>,
     ) -> Result<Committed<Vec<u32>>> {
+        let (account, mailbox) = target(ctx, mailbox)?;
         let op = Op::Expunge {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             uids: uids.cloned(),
             deleted_only: true,
         };
@@ -880,9 +1061,10 @@ impl Store {
         mailbox: &str,
         uids: &UidSet,
     ) -> Result<Committed<Vec<u32>>> {
+        let (account, mailbox) = target(ctx, mailbox)?;
         let op = Op::Expunge {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             uids: Some(uids.clone()),
             deleted_only: false,
         };
@@ -1028,9 +1210,10 @@ impl Store {
         mailbox: &str,
         uids: Option<&UidSet>,
     ) -> Result<Vec<MessageMeta>> {
+        let (account, mailbox) = self.readable(ctx, mailbox).await?;
         let q = Query::Messages {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             uids: uids.cloned(),
         };
         match self.query(q).await? {
@@ -1042,10 +1225,8 @@ impl Store {
     /// STATUS counts of `mailbox` (unseen, deleted, size, not yet recent to anyone),
     /// aggregated by the store.
     pub async fn counts(&self, ctx: &SessionContext, mailbox: &str) -> Result<MailboxCounts> {
-        let q = Query::Counts {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
-        };
+        let (account, mailbox) = self.readable(ctx, mailbox).await?;
+        let q = Query::Counts { account, mailbox };
         match self.query(q).await? {
             Answer::Counts(c) => Ok(c),
             _ => Err(mismatch()),
@@ -1063,9 +1244,10 @@ impl Store {
         known_max_uid: u32,
         known_count: u64,
     ) -> Result<Changes> {
+        let (account, mailbox) = self.readable(ctx, mailbox).await?;
         let q = Query::Changes {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             since_modseq,
             known_max_uid,
             known_count,
@@ -1085,9 +1267,10 @@ impl Store {
         mailbox: &str,
         since_modseq: u64,
     ) -> Result<Vanished> {
+        let (account, mailbox) = self.readable(ctx, mailbox).await?;
         let q = Query::Vanished {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             since_modseq,
         };
         match self.query(q).await? {
@@ -1105,9 +1288,10 @@ impl Store {
         mailbox: &str,
         uids: Option<&UidSet>,
     ) -> Result<Vec<(u32, [u8; 32])>> {
+        let (account, mailbox) = self.readable(ctx, mailbox).await?;
         let q = Query::ContentIds {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             uids: uids.cloned(),
         };
         match self.query(q).await? {
@@ -1123,9 +1307,10 @@ impl Store {
         mailbox: &str,
         uid: u32,
     ) -> Result<Vec<u8>> {
+        let (account, mailbox) = self.readable(ctx, mailbox).await?;
         let q = Query::Content {
-            account: ctx.account()?.to_owned(),
-            mailbox: mailbox.to_owned(),
+            account,
+            mailbox,
             uid,
         };
         match self.query(q).await? {

@@ -41,9 +41,9 @@ fn valid_events_exit_zero_with_a_summary() {
         all.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
     let out = herald(&["events", "check", "-"], Some(&all));
-    // The 18 registered types, Herald's seven `vnd.herald.` ones, and the server form of
+    // The 18 registered types, Herald's eight `vnd.herald.` ones, and the server form of
     // MetadataChange.
-    assert_eq!(stdout(&out), "26 events, 0 invalid\n");
+    assert_eq!(stdout(&out), "27 events, 0 invalid\n");
     assert_eq!(out.status.code(), Some(0));
     // No argument also means standard input.
     let out = herald(&["events", "check"], Some(&all));
@@ -293,4 +293,35 @@ fn herald_account_events_are_checked_too() {
         "{out}"
     );
     assert!(out.contains("4 events, 4 invalid"), "{out}");
+}
+
+#[test]
+fn acl_change_events_are_checked_too() {
+    let good = std::fs::read(events_data("golden/vnd.herald.AclChange.json")).unwrap();
+    let o = herald(&["events", "check", "-"], Some(&good));
+    assert!(o.status.success(), "{}", stdout(&o));
+    let bad = concat!(
+        r#"{"event":"vnd.herald.AclChange","uri":"imap://alice@h","user":"alice","vnd.herald.aclIdentifier":"bob","vnd.herald.aclRights":"lr"}"#,
+        "\n",
+        r#"{"event":"vnd.herald.AclChange","uri":"imap://alice@h/Team","user":"alice","vnd.herald.aclRights":"lr"}"#,
+        "\n",
+        r#"{"event":"vnd.herald.AclChange","uri":"imap://alice@h/Team","user":"alice","vnd.herald.aclIdentifier":"bob","vnd.herald.aclRights":"lrZ"}"#,
+        "\n",
+    );
+    let o = herald(&["events", "check", "-"], Some(bad.as_bytes()));
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("line 1: vnd.herald.AclChange: uri: must name a mailbox"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 2: vnd.herald.AclChange: vnd.herald.aclIdentifier: missing"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 3: vnd.herald.AclChange: vnd.herald.aclRights:"),
+        "{out}"
+    );
+    assert!(out.contains("3 events, 3 invalid"), "{out}");
 }

@@ -166,6 +166,33 @@ pub enum CommandBody {
         /// Mechanisms (upper-cased); empty for all.
         mechanisms: Vec<String>,
     },
+    /// `SETACL mailbox identifier rights` (RFC 4314 §3.1); `rights` may start with `+`/`-`.
+    SetAcl {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// An account name or `anyone`.
+        identifier: String,
+        /// Mod-rights as sent: letters, optionally after `+` (add) or `-` (remove).
+        rights: String,
+    },
+    /// `DELETEACL mailbox identifier` (RFC 4314 §3.2)
+    DeleteAcl {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// An account name or `anyone`.
+        identifier: String,
+    },
+    /// `GETACL mailbox` (RFC 4314 §3.3)
+    GetAcl(Mailbox),
+    /// `LISTRIGHTS mailbox identifier` (RFC 4314 §3.4)
+    ListRights {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// An account name or `anyone`.
+        identifier: String,
+    },
+    /// `MYRIGHTS mailbox` (RFC 4314 §3.5)
+    MyRights(Mailbox),
 
     // --- selected (§6.4) ---
     /// `CHECK` (IMAP4rev1)
@@ -251,6 +278,11 @@ impl CommandBody {
             CommandBody::GenUrlAuth(_) => CommandKind::GenUrlAuth,
             CommandBody::UrlFetch(_) => CommandKind::UrlFetch,
             CommandBody::ResetKey { .. } => CommandKind::ResetKey,
+            CommandBody::SetAcl { .. } => CommandKind::SetAcl,
+            CommandBody::DeleteAcl { .. } => CommandKind::DeleteAcl,
+            CommandBody::GetAcl(_) => CommandKind::GetAcl,
+            CommandBody::ListRights { .. } => CommandKind::ListRights,
+            CommandBody::MyRights(_) => CommandKind::MyRights,
             CommandBody::Check => CommandKind::Check,
             CommandBody::Close => CommandKind::Close,
             CommandBody::Unselect => CommandKind::Unselect,
@@ -380,11 +412,21 @@ pub enum CommandKind {
     ResetKey,
     /// `NOTIFY`
     Notify,
+    /// `SETACL`
+    SetAcl,
+    /// `DELETEACL`
+    DeleteAcl,
+    /// `GETACL`
+    GetAcl,
+    /// `LISTRIGHTS`
+    ListRights,
+    /// `MYRIGHTS`
+    MyRights,
 }
 
 impl CommandKind {
     /// Every kind's name, indexed by the kind.
-    pub const NAMES: [&'static str; 50] = [
+    pub const NAMES: [&'static str; 55] = [
         "CAPABILITY",
         "NOOP",
         "LOGOUT",
@@ -435,6 +477,11 @@ impl CommandKind {
         "URLFETCH",
         "RESETKEY",
         "NOTIFY",
+        "SETACL",
+        "DELETEACL",
+        "GETACL",
+        "LISTRIGHTS",
+        "MYRIGHTS",
     ];
 
     /// The command's name as it would be written.
@@ -1215,6 +1262,11 @@ fn parse_body(c: &mut Cursor<'_>) -> Result<CommandBody, ProtoError> {
         "GENURLAUTH" => parse::urlauth::genurlauth(c)?,
         "URLFETCH" => parse::urlauth::urlfetch(c)?,
         "RESETKEY" => parse::urlauth::resetkey(c)?,
+        "SETACL" => parse::acl::setacl(c)?,
+        "DELETEACL" => parse::acl::deleteacl(c)?,
+        "GETACL" => parse::acl::getacl(c)?,
+        "LISTRIGHTS" => parse::acl::listrights(c)?,
+        "MYRIGHTS" => parse::acl::myrights(c)?,
         "SEARCH" => parse::search::parse(c, false)?,
         "SORT" => parse::sort::sort(c, false)?,
         "THREAD" => parse::sort::thread(c, false)?,

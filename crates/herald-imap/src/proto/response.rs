@@ -587,6 +587,31 @@ pub enum Data {
         /// Shared namespaces.
         shared: Vec<NamespaceEntry>,
     },
+    /// `* ACL mailbox identifier rights …` (RFC 4314 §3.6)
+    Acl {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// (identifier, rights) pairs.
+        entries: Vec<(String, String)>,
+    },
+    /// `* LISTRIGHTS mailbox identifier required optional…` (RFC 4314 §3.7)
+    ListRights {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// The identifier asked about.
+        identifier: String,
+        /// Rights always granted (may be empty).
+        required: String,
+        /// Rights that may be granted, each group independently.
+        optional: Vec<String>,
+    },
+    /// `* MYRIGHTS mailbox rights` (RFC 4314 §3.8)
+    MyRights {
+        /// Mailbox.
+        mailbox: Mailbox,
+        /// The session's rights.
+        rights: String,
+    },
     /// `* ID (…)` / `* ID NIL`
     Id(Option<Vec<(String, Option<String>)>>),
     /// `* METADATA mailbox entry…` (RFC 5464 §4.4.2): the unsolicited form that names
@@ -916,6 +941,39 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
             write_namespaces(out, other, opts);
             out.push(b' ');
             write_namespaces(out, shared, opts);
+        }
+        Data::Acl { mailbox, entries } => {
+            out.extend_from_slice(b"* ACL ");
+            write_mailbox(out, mailbox, opts);
+            for (identifier, rights) in entries {
+                out.push(b' ');
+                write_astring(out, identifier.as_bytes(), opts);
+                out.push(b' ');
+                write_astring(out, rights.as_bytes(), opts);
+            }
+        }
+        Data::ListRights {
+            mailbox,
+            identifier,
+            required,
+            optional,
+        } => {
+            out.extend_from_slice(b"* LISTRIGHTS ");
+            write_mailbox(out, mailbox, opts);
+            out.push(b' ');
+            write_astring(out, identifier.as_bytes(), opts);
+            out.push(b' ');
+            write_astring(out, required.as_bytes(), opts);
+            for o in optional {
+                out.push(b' ');
+                write_astring(out, o.as_bytes(), opts);
+            }
+        }
+        Data::MyRights { mailbox, rights } => {
+            out.extend_from_slice(b"* MYRIGHTS ");
+            write_mailbox(out, mailbox, opts);
+            out.push(b' ');
+            write_astring(out, rights.as_bytes(), opts);
         }
         Data::Id(params) => {
             out.extend_from_slice(b"* ID ");
@@ -1326,6 +1384,37 @@ mod tests {
             s(|out| write_data(out, &data("Ünï cödé", &["/shared/a b"]), o)),
             "* METADATA \"&ANw-n&AO8- c&APY-d&AOk-\" \"/shared/a b\"\r\n"
         );
+    }
+
+    #[test]
+    fn acl_responses() {
+        let o = WriteOptions::default();
+        let acl = Data::Acl {
+            mailbox: Mailbox::new("user/bob/Team Box"),
+            entries: vec![
+                ("bob".into(), "lrswipkxtea".into()),
+                ("anyone".into(), "".into()),
+            ],
+        };
+        assert_eq!(
+            s(|out| write_data(out, &acl, o)),
+            "* ACL \"user/bob/Team Box\" bob lrswipkxtea anyone \"\"\r\n"
+        );
+        let lr = Data::ListRights {
+            mailbox: Mailbox::new("INBOX"),
+            identifier: "smith".into(),
+            required: String::new(),
+            optional: vec!["l".into(), "r".into()],
+        };
+        assert_eq!(
+            s(|out| write_data(out, &lr, o)),
+            "* LISTRIGHTS INBOX smith \"\" l r\r\n"
+        );
+        let my = Data::MyRights {
+            mailbox: Mailbox::new("INBOX"),
+            rights: "lr".into(),
+        };
+        assert_eq!(s(|out| write_data(out, &my, o)), "* MYRIGHTS INBOX lr\r\n");
     }
 
     #[test]

@@ -61,6 +61,8 @@ impl<B: Backend> Session<B> {
             "QUOTA=RES-STORAGE",
             "QUOTA=RES-MESSAGE",
             "QUOTASET",
+            "ACL",
+            "RIGHTS=texk",
             "SPECIAL-USE",
             "CREATE-SPECIAL-USE",
             "LIST-EXTENDED",
@@ -140,7 +142,9 @@ impl<B: Backend> Session<B> {
             &mut self.out,
             &Data::Namespace {
                 personal: vec![(String::new(), Some('/'))],
-                other: Vec::new(),
+                // Other users' mailboxes shared with this user (RFC 4314), as
+                // `user/OWNER/NAME`: the prefix the store resolves.
+                other: vec![(herald_store::acl::OTHER_USERS_PREFIX.to_owned(), Some('/'))],
                 shared: Vec::new(),
             },
             o,

@@ -14,9 +14,10 @@
 use herald_events::UidSet;
 use herald_store::urlauth::AccessKey;
 use herald_store::{
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
-    MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits, QuotaInfo,
-    SessionContext, SpecialUse, Store, StoreError, StoreResult, StoredEvent, Vanished,
+    AclEntry, Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity,
+    LoginFailure, MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits,
+    QuotaInfo, Rights, SessionContext, SpecialUse, Store, StoreError, StoreResult, StoredEvent,
+    Vanished,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -230,6 +231,26 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the store commits events of type `t` (`[events] groups`): NOTIFY can report
     /// only what the outbox holds.
     fn generates(&self, t: &herald_events::EventType) -> bool;
+    /// MYRIGHTS: the session's rights on a mailbox (NotFound when it may not see it).
+    fn my_rights(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Rights>> + Send;
+    /// GETACL: the owner's implicit entry, then the stored ones (needs `a`).
+    fn get_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<AclEntry>>> + Send;
+    /// SETACL (`Some`) or DELETEACL (`None`) (needs `a`).
+    fn set_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send;
 }
 
 impl Backend for Store {
@@ -437,6 +458,29 @@ impl Backend for Store {
         since_modseq: u64,
     ) -> impl Future<Output = Result<Vanished>> + Send {
         Store::vanished(self, ctx, mailbox, since_modseq)
+    }
+    fn my_rights(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Rights>> + Send {
+        Store::my_rights(self, ctx, name)
+    }
+    fn get_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<AclEntry>>> + Send {
+        Store::get_acl(self, ctx, name)
+    }
+    fn set_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        Store::set_acl(self, ctx, name, identifier, rights)
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         Store::mailbox_watch(self, mailbox_id)

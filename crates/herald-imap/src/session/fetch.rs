@@ -173,6 +173,9 @@ impl<B: Backend> Session<B> {
                             }
                         }
                     }
+                    // RFC 4314 §4: without `s` on a shared mailbox, FETCH still reads; the
+                    // message just stays unseen.
+                    Err(herald_store::StoreError::NoPermission { .. }) => {}
                     Err(e) => {
                         self.fail_opt(tag, &e);
                         return Ok(());

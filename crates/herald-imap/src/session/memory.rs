@@ -12,16 +12,22 @@
 //! [`MemoryBackend::push_event`], so NOTIFY sessions can be driven by the events a store
 //! would commit.
 //! Being plain memory, it makes a session fast enough to fuzz.
+//!
+//! ACLs: SETACL, DELETEACL, GETACL and MYRIGHTS follow the store's rules (owner's implicit
+//! rights, `anyone`, `a` needed to read or change another account's ACL, NotFound for a
+//! mailbox the user may not see) on names of the Other Users namespace, but the other
+//! operations here act on the session's own account only; opening a shared mailbox is the
+//! real store's job and is tested there and end to end.
 
 use super::backend::{Backend, Result};
 use herald_events::UidSet;
 use herald_store::flags as sflags;
 use herald_store::urlauth::{self, AccessKey};
 use herald_store::{
-    Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity, LoginFailure,
-    MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits, MetadataRefusal,
-    QuotaInfo, QuotaResource, SessionContext, SpecialUse, StoreError, StoreResult, StoredEvent,
-    Vanished, names, threading,
+    AclEntry, Appended, Changes, Committed, CopyResult, Disconnect, FlagMode, Identity,
+    LoginFailure, MailboxCounts, MailboxInfo, MessageMeta, MetadataEntry, MetadataLimits,
+    MetadataRefusal, QuotaInfo, QuotaResource, Rights, SessionContext, SpecialUse, StoreError,
+    StoreResult, StoredEvent, Vanished, names, threading,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
@@ -57,6 +63,8 @@ struct Mbox {
     meta: Meta,
     /// The URLAUTH access key, once one was asked for.
     access_key: Option<AccessKey>,
+    /// The ACL: identifier → rights (the owner's are implicit).
+    acl: BTreeMap<String, Rights>,
 }
 
 /// The METADATA entries of one mailbox or of the server, by (lower-case) name.
@@ -163,7 +171,53 @@ impl State {
             tombstone_floor: 0,
             meta: Meta::default(),
             access_key: None,
+            acl: BTreeMap::new(),
         }
+    }
+
+    /// The mailbox `name` names for the session's user — its own, or another account's in
+    /// the Other Users namespace — with its owner and the user's rights on it. NotFound when
+    /// it does not exist or the user may not see it.
+    fn acl_target(
+        &mut self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> Result<(String, &mut Mbox, Rights)> {
+        let me = ctx.user.clone().ok_or(StoreError::NoUser)?;
+        let (owner, mailbox) = match herald_store::acl::other_user(name) {
+            Some((owner, rest)) => (owner.to_owned(), rest.to_owned()),
+            None => (me.clone(), name.to_owned()),
+        };
+        let canonical = names::mailbox(&mailbox, false).map_err(|_| nf("mailbox", name))?;
+        let mb = self
+            .accounts
+            .get_mut(&owner)
+            .and_then(|a| a.mailboxes.get_mut(&canonical))
+            .filter(|m| !m.noselect)
+            .ok_or_else(|| nf("mailbox", name))?;
+        let rights = if owner == me {
+            Rights::ALL
+        } else {
+            [me.as_str(), herald_store::acl::ANYONE]
+                .iter()
+                .filter_map(|i| mb.acl.get(*i))
+                .fold(Rights::NONE, |a, r| a | *r)
+        };
+        if !rights.sees() {
+            return Err(nf("mailbox", name));
+        }
+        Ok((owner, mb, rights))
+    }
+}
+
+fn need_admin(name: &str, rights: Rights) -> Result<()> {
+    if rights.contains(Rights::ADMIN) {
+        Ok(())
+    } else {
+        Err(StoreError::NoPermission {
+            mailbox: name.to_owned(),
+            needed: "a".into(),
+        })
     }
 }
 
@@ -1127,6 +1181,61 @@ impl Backend for MemoryBackend {
                 size: mb.msgs.values().map(|m| m.content.len() as u64).sum(),
                 recent: mb.msgs.keys().filter(|u| **u >= mb.recent_uid).count() as u64,
             })
+        }))
+    }
+
+    fn my_rights(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Rights>> + Send {
+        ready(self.with(|s| s.acl_target(ctx, name).map(|(_, _, r)| r)))
+    }
+
+    fn get_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<AclEntry>>> + Send {
+        ready(self.with(|s| {
+            let (owner, mb, rights) = s.acl_target(ctx, name)?;
+            need_admin(name, rights)?;
+            let mut out = vec![AclEntry {
+                identifier: owner,
+                rights: Rights::ALL,
+            }];
+            out.extend(mb.acl.iter().map(|(i, r)| AclEntry {
+                identifier: i.clone(),
+                rights: *r,
+            }));
+            Ok(out)
+        }))
+    }
+
+    fn set_acl(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> impl Future<Output = Result<Committed<()>>> + Send {
+        ready(self.with(|s| {
+            let (owner, mb, have) = s.acl_target(ctx, name)?;
+            need_admin(name, have)?;
+            if identifier == owner || identifier.is_empty() || identifier.starts_with('-') {
+                return Err(StoreError::InvalidArgument(format!(
+                    "identifier `{identifier}` cannot be given rights"
+                )));
+            }
+            match rights.filter(|r| !r.is_empty()) {
+                Some(r) => {
+                    mb.acl.insert(identifier.to_owned(), r);
+                }
+                None => {
+                    mb.acl.remove(identifier);
+                }
+            }
+            Ok(done(()))
         }))
     }
 

@@ -25,6 +25,7 @@
 //! The driver ([`crate::server`]) owns the socket, timers and TLS; it feeds bytes with
 //! [`Session::input`] and acts on the returned [`Control`].
 
+mod acl;
 mod append;
 mod auth;
 pub mod backend;
@@ -198,6 +199,7 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
         StoreError::AccountDisabled => (Status::No, Some(Code::ContactAdmin), text),
         StoreError::OverQuota { .. } => (Status::No, Some(Code::OverQuota), text),
         StoreError::Metadata(r) => (Status::No, Some(metadata::refusal_code(r)), text),
+        StoreError::NoPermission { .. } => (Status::No, Some(Code::NoPerm), text),
         StoreError::Closed | StoreError::Io(_) | StoreError::Db(_) | StoreError::Corrupt(_) => {
             tracing::error!(error = %e, "store failure");
             (
@@ -706,6 +708,21 @@ impl<B: Backend> Session<B> {
                 mechanisms,
             } => self.resetkey(&tag, mailbox, mechanisms).await,
             CommandBody::Notify(n) => self.notify(&tag, n).await,
+            CommandBody::SetAcl {
+                mailbox,
+                identifier,
+                rights,
+            } => self.setacl(&tag, mailbox, &identifier, &rights).await,
+            CommandBody::DeleteAcl {
+                mailbox,
+                identifier,
+            } => self.deleteacl(&tag, mailbox, &identifier).await,
+            CommandBody::GetAcl(m) => self.getacl(&tag, m).await,
+            CommandBody::ListRights {
+                mailbox,
+                identifier,
+            } => self.listrights(&tag, mailbox, &identifier).await,
+            CommandBody::MyRights(m) => self.myrights(&tag, m).await,
         }
         Ok(Control::Continue)
     }

@@ -18,7 +18,7 @@ use crate::proto::response::{
 use crate::proto::types::{Flag, Mailbox, SequenceSet, Tag};
 use herald_events::UidSet;
 use herald_store::urlauth::INTERNAL;
-use herald_store::{MessageMeta, flags as sflags};
+use herald_store::{MessageMeta, StoreError, flags as sflags};
 use tokio::sync::watch;
 
 /// One message as the client knows it.
@@ -532,12 +532,16 @@ impl<B: Backend> Session<B> {
         let State::Selected(sel) = std::mem::replace(&mut self.state, State::Authenticated) else {
             return;
         };
-        if expunge
-            && !sel.read_only
-            && let Err(e) = self.backend.expunge(&self.ctx, &sel.name, None).await
-        {
-            self.fail(tag, &e);
-            return;
+        if expunge && !sel.read_only {
+            match self.backend.expunge(&self.ctx, &sel.name, None).await {
+                // RFC 4314 §4: without `e` on a shared mailbox, CLOSE closes and expunges
+                // nothing.
+                Ok(_) | Err(StoreError::NoPermission { .. }) => {}
+                Err(e) => {
+                    self.fail(tag, &e);
+                    return;
+                }
+            }
         }
         self.ok(
             tag,

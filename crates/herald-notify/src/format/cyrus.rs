@@ -26,6 +26,9 @@
 //!   `vnd.cmu.oldUidset`. The source half of a move stays `MessageExpunge`, as in Cyrus.
 //!   Without those parameters (a subscription's `params` allow-list removed them) the event stays
 //!   `MessageAppend`: nothing else tells a copy from an append.
+//! - `vnd.herald.AclChange` is Cyrus's un-prefixed `AclChange`, its `vnd.herald.aclIdentifier`
+//!   and `vnd.herald.aclRights` Cyrus's `aclSubject` and `aclRights` (Cyrus's whole-ACL
+//!   `vnd.cmu.mailboxACL` is not known from one change, so it is absent).
 //! - `vnd.cmu.mbtype` = `e` (an email mailbox) on the message, flag and mailbox events where
 //!   Cyrus sends it: every Herald mailbox is an email mailbox, so this is known, not invented.
 //!
@@ -159,9 +162,20 @@ fn copy_or_move(event: &Event) -> Option<(&'static str, ImapUrl)> {
 pub fn event_name(event: &Event) -> String {
     match copy_or_move(event) {
         Some((name, _)) => name.to_owned(),
-        None => event.event.to_string(),
+        None => cyrus_type(&event.event),
     }
 }
+
+/// Cyrus's name of a type that is not a copy or move.
+fn cyrus_type(t: &EventType) -> String {
+    match t {
+        EventType::AclChange => ACL_CHANGE.to_owned(),
+        t => t.to_string(),
+    }
+}
+
+/// Cyrus's (un-prefixed) name for a mailbox ACL change.
+pub const ACL_CHANGE: &str = "AclChange";
 
 /// Encodes one event in Cyrus's shape (no trailing newline).
 pub fn encode(event: &Event) -> Vec<u8> {
@@ -185,7 +199,7 @@ pub fn encode(event: &Event) -> Vec<u8> {
             "event" => {
                 let name = copy
                     .as_ref()
-                    .map_or_else(|| event.event.to_string(), |(name, _)| (*name).to_owned());
+                    .map_or_else(|| cyrus_type(&event.event), |(name, _)| (*name).to_owned());
                 out.push((key, Value::String(name)));
             }
             "timestamp" => {
@@ -229,6 +243,12 @@ pub fn encode(event: &Event) -> Vec<u8> {
                     v = Value::String(u.to_string());
                 }
                 out.push((key, v));
+            }
+            k if k == herald_events::vnd::ACL_IDENTIFIER => {
+                out.push(("aclSubject".to_owned(), value));
+            }
+            k if k == herald_events::vnd::ACL_RIGHTS => {
+                out.push(("aclRights".to_owned(), value));
             }
             k if k == herald_events::vnd::SOURCE_UIDSET && copy.is_some() => {
                 out.push(("vnd.cmu.oldUidset".to_owned(), value));

@@ -13,6 +13,7 @@
 //! `blobs`). Threads: one writer thread owning the write connection; reads on a small pool of
 //! read-only connections via `spawn_blocking`.
 
+mod acl;
 mod metadata;
 mod ops;
 mod prune;

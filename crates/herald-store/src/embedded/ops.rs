@@ -17,6 +17,7 @@
 //!   also emits QuotaWithin (§4.1).
 
 use super::Shared;
+use crate::acl::{self, Rights};
 use crate::backend::{Op, Output};
 use crate::blobs::BlobRef;
 use crate::context::SessionContext;
@@ -151,9 +152,16 @@ pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op
             account,
             from,
             uids,
+            to_account,
             to,
             remove_source,
-        } => env.copy(account, from, uids, to, *remove_source),
+        } => env.copy(account, from, uids, (to_account, to), *remove_source),
+        Op::SetAcl {
+            account,
+            mailbox,
+            identifier,
+            rights,
+        } => env.set_acl(account, mailbox, identifier, *rights),
         Op::StoreFlags {
             account,
             mailbox,
@@ -673,6 +681,53 @@ struct Env<'a> {
 }
 
 impl Env<'_> {
+    /// The session's user when it acts on another account's mailbox: the one case whose
+    /// rights are checked. Sessions with no user (delivery, admin tools) and owners are not.
+    fn guest(&self, acct: &Account) -> Option<&str> {
+        self.ecx.ctx.user.as_deref().filter(|u| *u != acct.name)
+    }
+
+    /// RFC 4314 in one place: a guest's rights on `mb` must include `need`. A mailbox the
+    /// guest may not even see answers as a missing one (NotFound), so its existence is not
+    /// revealed; a visible one without the right is NoPermission. Returns the caller's rights.
+    fn require(&self, acct: &Account, mb: &Mbox, need: Rights) -> Result<Rights> {
+        let Some(user) = self.guest(acct) else {
+            return Ok(Rights::ALL);
+        };
+        let have = super::acl::granted(self.conn, mb.id, user)?;
+        let name = acl::shared_name(&acct.name, &mb.name);
+        if !have.sees() {
+            return Err(StoreError::not_found("mailbox", name));
+        }
+        let missing = need.without(have);
+        if !missing.is_empty() {
+            return Err(StoreError::NoPermission {
+                mailbox: name,
+                needed: missing.to_string(),
+            });
+        }
+        Ok(have)
+    }
+
+    /// For CREATE and RENAME into another account: the guest needs `k` on the new name's
+    /// parent, which must exist (only the owner creates top-level mailboxes).
+    fn require_create(&self, acct: &Account, name: &str) -> Result<()> {
+        if self.guest(acct).is_none() {
+            return Ok(());
+        }
+        let parent = names::ancestors(name).last();
+        match parent
+            .map(|p| find_mailbox(self.conn, acct.id, p))
+            .transpose()?
+        {
+            Some(Some(p)) => self.require(acct, &p, Rights::CREATE).map(|_| ()),
+            _ => Err(StoreError::NoPermission {
+                mailbox: acl::shared_name(&acct.name, name),
+                needed: "k".into(),
+            }),
+        }
+    }
+
     fn selectable(&self, account_id: i64, name: &str) -> Result<Mbox> {
         match find_mailbox(self.conn, account_id, name)? {
             None => Err(StoreError::not_found("mailbox", name)),
@@ -1148,6 +1203,7 @@ impl Env<'_> {
             }
             self.forget_tombstones(mb.id)?;
             super::metadata::forget_mailbox(self.conn, mb.id)?;
+            super::acl::forget_mailbox(self.conn, mb.id)?;
             self.conn
                 .prepare_cached("DELETE FROM mailboxes WHERE id = ?1")?
                 .execute([mb.id])?;
@@ -1174,6 +1230,7 @@ impl Env<'_> {
         self.conn
             .prepare_cached("DELETE FROM urlauth_keys WHERE account_id = ?1")?
             .execute([acct.id])?;
+        super::acl::forget_account(self.conn, acct.id, &acct.name)?;
         self.conn
             .prepare_cached("DELETE FROM accounts WHERE id = ?1")?
             .execute([acct.id])?;
@@ -1246,6 +1303,7 @@ impl Env<'_> {
     ) -> OpResult {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(name, true)?;
+        self.require_create(&acct, &name)?;
         let existing = find_mailbox(self.conn, acct.id, &name)?;
         let mb = match existing {
             Some(m) if !m.noselect => return Err(StoreError::exists("mailbox", name).into()),
@@ -1309,6 +1367,7 @@ impl Env<'_> {
         }
         let mb = find_mailbox(self.conn, acct.id, &name)?
             .ok_or_else(|| StoreError::not_found("mailbox", &name))?;
+        self.require(&acct, &mb, Rights::DELETE_MAILBOX)?;
         let has_children = !descendants(self.conn, acct.id, &name)?.is_empty();
         if mb.noselect && has_children {
             // RFC 3501 §6.3.4: an error to delete a \Noselect name that has inferiors.
@@ -1328,6 +1387,9 @@ impl Env<'_> {
         self.conn
             .prepare_cached("DELETE FROM urlauth_keys WHERE mailbox_id = ?1")?
             .execute([mb.id])?;
+        // A deleted mailbox's ACL goes with it: a mailbox created later under the name must
+        // not be shared by accident (a \Noselect placeholder holds nothing to share).
+        super::acl::forget_mailbox(self.conn, mb.id)?;
         if has_children {
             // RFC 5423 §4.4 / RFC 3501: the mailbox becomes \Noselect, the hierarchy stays.
             self.conn
@@ -1362,6 +1424,8 @@ impl Env<'_> {
         let to = names::mailbox(to, false)?;
         let src = find_mailbox(self.conn, acct.id, &from)?
             .ok_or_else(|| StoreError::not_found("mailbox", &from))?;
+        self.require(&acct, &src, Rights::DELETE_MAILBOX)?;
+        self.require_create(&acct, &to)?;
         if names::is_inbox(&to) || find_mailbox(self.conn, acct.id, &to)?.is_some() {
             return Err(StoreError::exists("mailbox", to).into());
         }
@@ -1409,10 +1473,35 @@ impl Env<'_> {
         done(Output::Mailbox(info), vec![e], changed)
     }
 
+    /// Another account's mailbox named in the Other Users namespace (`user/OWNER/NAME`), if
+    /// it exists and `user` may see it in LIST (`l`).
+    fn visible_shared(&self, user: &str, name: &str) -> Result<Option<Mbox>> {
+        let Some((owner, rest)) =
+            acl::other_user(name).filter(|(o, r)| *o != user && !r.is_empty())
+        else {
+            return Ok(None);
+        };
+        let owner = match account(self.conn, owner) {
+            Ok(a) => a,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(mb) = find_mailbox(self.conn, owner.id, rest)? else {
+            return Ok(None);
+        };
+        let rights = super::acl::granted(self.conn, mb.id, user)?;
+        Ok((rights.contains(Rights::LOOKUP) && !mb.noselect).then_some(mb))
+    }
+
     fn subscribe(&self, account_name: &str, name: &str, on: bool) -> OpResult {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(name, false)?;
-        let mb = find_mailbox(self.conn, acct.id, &name)?;
+        // A subscription is the subscriber's, also to a mailbox shared with them: it is kept
+        // under the name they see it by (`user/OWNER/NAME`).
+        let mb = match acl::other_user(&name) {
+            Some((owner, _)) if owner != acct.name => self.visible_shared(&acct.name, &name)?,
+            _ => find_mailbox(self.conn, acct.id, &name)?,
+        };
         let changed = if on {
             if mb.is_none() {
                 // RFC 3501 §6.3.6 lets a server refuse to subscribe to a missing mailbox.
@@ -1451,6 +1540,7 @@ impl Env<'_> {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(name, false)?;
         let mut mb = self.selectable(acct.id, &name)?;
+        self.require(&acct, &mb, Rights::ADMIN)?;
         if let Some(su) = special_use {
             mb.special_use = su;
         }
@@ -1490,7 +1580,8 @@ impl Env<'_> {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(mailbox, false)?;
         let mb = self.selectable(acct.id, &name)?;
-        let mut flags = flags::canonical(given_flags)?;
+        let rights = self.require(&acct, &mb, Rights::INSERT)?;
+        let mut flags = acl::allowed_flags(&flags::canonical(given_flags)?, rights);
         sort_flags(&mut flags);
         self.check_quota(&acct, blob.size(), 1, &mb)?;
         let uid = wanted_uid
@@ -1668,19 +1759,36 @@ impl Env<'_> {
         )
     }
 
+    /// COPY/MOVE, also between accounts (a guest copying out of or into a mailbox shared with
+    /// them): the source needs `r` (MOVE also `t` and `e`), the target `i`; flags the caller
+    /// may not set in the target are dropped (RFC 4314 §4). The copies count against the
+    /// target account's quota; across accounts a message gets a thread of the target's.
     fn copy(
         &self,
         account_name: &str,
         from: &str,
         uids: &UidSet,
-        to: &str,
+        (to_account, to): (&str, &str),
         remove: bool,
     ) -> OpResult {
         let acct = account(self.conn, account_name)?;
+        let dst_acct = if to_account == acct.name {
+            acct.clone()
+        } else {
+            account(self.conn, to_account)?
+        };
+        let cross = dst_acct.id != acct.id;
         let from = names::mailbox(from, false)?;
         let to = names::mailbox(to, false)?;
         let src = self.selectable(acct.id, &from)?;
-        let dst = self.selectable(acct.id, &to)?;
+        let dst = self.selectable(dst_acct.id, &to)?;
+        let src_need = if remove {
+            Rights::READ | Rights::DELETE_MESSAGES | Rights::EXPUNGE
+        } else {
+            Rights::READ
+        };
+        self.require(&acct, &src, src_need)?;
+        let dst_rights = self.require(&dst_acct, &dst, Rights::INSERT)?;
         // MOVE into the mailbox itself is allowed (no RFC forbids it, and clients use it to
         // renumber): the messages get new UIDs and the old ones are expunged.
         let same = src.id == dst.id;
@@ -1695,8 +1803,8 @@ impl Env<'_> {
         }
         let count = rows.len() as u64;
         let bytes: u64 = rows.iter().map(|r| r.2).sum();
-        if !remove {
-            self.check_quota(&acct, bytes, count, &dst)?;
+        if !remove || cross {
+            self.check_quota(&dst_acct, bytes, count, &dst)?;
         }
         let Some(last_uid) = dst
             .uidnext
@@ -1729,13 +1837,27 @@ impl Env<'_> {
             .mailbox_url(&acct.name, &src.name, Some(src.uidvalidity));
         let dst_url = self
             .ecx
-            .mailbox_url(&acct.name, &dst.name, Some(dst.uidvalidity));
+            .mailbox_url(&dst_acct.name, &dst.name, Some(dst.uidvalidity));
         let mut events = Vec::with_capacity(rows.len() + 1);
         let mut map = Vec::with_capacity(rows.len());
         for (i, (uid, blob_id, size, flags_col, internaldate, _, thread_id)) in
             rows.iter().enumerate()
         {
             let new_uid = dst.uidnext + i as u32;
+            let restricted;
+            let flags_col = if dst_rights == Rights::ALL {
+                flags_col
+            } else {
+                restricted =
+                    flags::format(&acl::allowed_flags(&flags::parse(flags_col), dst_rights));
+                &restricted
+            };
+            // Threads are per account: a copy into another account starts one of its own.
+            let thread_id = if cross {
+                self.thread_acquire(dst_acct.id, &ThreadKeys::default())?
+            } else {
+                *thread_id
+            };
             insert.execute(params![
                 dst.id,
                 new_uid,
@@ -1751,10 +1873,10 @@ impl Env<'_> {
                 addref.execute([blob_id])?;
             }
             map.push((*uid, new_uid));
-            let mut e = self.ecx.event(EventType::MessageAppend, &acct.name);
+            let mut e = self.ecx.event(EventType::MessageAppend, &dst_acct.name);
             e.uri = Some(
                 self.ecx
-                    .message_url(&acct.name, &dst.name, dst.uidvalidity, new_uid),
+                    .message_url(&dst_acct.name, &dst.name, dst.uidvalidity, new_uid),
             );
             e.mailbox_id = Some(dst_url.clone());
             e.messages = Some(dst.messages + i as u64 + 1);
@@ -1811,8 +1933,12 @@ impl Env<'_> {
             e.uidnext = Some(src_uidnext);
             e.set_extension(vnd::CAUSE, vnd_cause::MOVE);
             events.push(e);
+            if cross {
+                self.add_usage(acct.id, -(bytes as i64), -(count as i64))?;
+                self.add_usage(dst_acct.id, bytes as i64, count as i64)?;
+            }
         } else {
-            self.add_usage(acct.id, bytes as i64, count as i64)?;
+            self.add_usage(dst_acct.id, bytes as i64, count as i64)?;
         }
         let result = CopyResult {
             uidvalidity: dst.uidvalidity,
@@ -1824,6 +1950,82 @@ impl Env<'_> {
             vec![src.id, dst.id]
         };
         done(Output::Copied(result), events, touched)
+    }
+
+    /// SETACL/DELETEACL (RFC 4314 §3.1, §3.2). The caller needs `a` (owners have it). The
+    /// events, in one transaction: AclChange (the identifier's rights after the change), then
+    /// for an account identifier that starts or stops seeing the mailbox in LIST (`l`, its own
+    /// entry or `anyone`'s), MailboxCreate or MailboxDelete with `user` = that account and the
+    /// mailbox named as that account sees it (`imap://GRANTEE@host/user/OWNER/NAME`), so the
+    /// grantee's consumers can follow the mailbox from its events alone (RFC 5423 §4.4).
+    /// Grants to `anyone` change what every account sees; they are announced by AclChange
+    /// alone, since one event per account on the server would not scale.
+    fn set_acl(
+        &self,
+        account_name: &str,
+        mailbox: &str,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> OpResult {
+        let acct = account(self.conn, account_name)?;
+        let name = names::mailbox(mailbox, false)?;
+        let mb = self.selectable(acct.id, &name)?;
+        self.require(&acct, &mb, Rights::ADMIN)?;
+        if identifier.is_empty() || identifier.starts_with('-') {
+            // Negative rights (RFC 4314 §2) are not supported: refused rather than ignored.
+            return Err(StoreError::InvalidArgument(format!(
+                "identifier `{identifier}`: negative rights are not supported"
+            ))
+            .into());
+        }
+        if identifier == acct.name {
+            // RFC 4314 §2: the owner's rights are implicit; storing them would change nothing.
+            return Err(StoreError::InvalidArgument(format!(
+                "`{identifier}` owns `{name}` and always has every right"
+            ))
+            .into());
+        }
+        let person = identifier != acl::ANYONE;
+        if person {
+            names::user(identifier)?;
+        }
+        let sees = |conn: &Connection| -> Result<bool> {
+            Ok(person && super::acl::granted(conn, mb.id, identifier)?.contains(Rights::LOOKUP))
+        };
+        let saw = sees(self.conn)?;
+        let before = super::acl::put(self.conn, mb.id, identifier, rights)?;
+        let after = rights.unwrap_or(Rights::NONE);
+        if before == after {
+            // No state change, no event.
+            return done(Output::None, Vec::new(), Vec::new());
+        }
+        let mut e = self.ecx.mailbox_event(
+            EventType::AclChange,
+            &acct.name,
+            &mb.name,
+            Some(mb.uidvalidity),
+        );
+        e.set_extension(vnd::ACL_IDENTIFIER, identifier);
+        e.set_extension(vnd::ACL_RIGHTS, after.to_string());
+        let mut events = vec![e];
+        let sees_now = sees(self.conn)?;
+        // Only accounts that exist have consumers to tell.
+        let grantee_exists = person && account(self.conn, identifier).is_ok();
+        if saw != sees_now && grantee_exists {
+            let t = if sees_now {
+                EventType::MailboxCreate
+            } else {
+                EventType::MailboxDelete
+            };
+            let shared = acl::shared_name(&acct.name, &mb.name);
+            let mut g = self
+                .ecx
+                .mailbox_event(t, identifier, &shared, Some(mb.uidvalidity));
+            g.user = Some(identifier.to_owned());
+            g.admin = None;
+            events.push(g);
+        }
+        done(Output::None, events, vec![mb.id])
     }
 
     fn store_flags(
@@ -1839,6 +2041,11 @@ impl Env<'_> {
         let name = names::mailbox(mailbox, false)?;
         let mb = self.selectable(acct.id, &name)?;
         let given = flags::canonical(given)?;
+        self.require(
+            &acct,
+            &mb,
+            Rights::READ | acl::store_rights(&given, mode == FlagMode::Replace),
+        )?;
         let rows = self.messages_in(mb.id, Some(uids), false, None)?;
         let modseq = mb.modseq + 1;
         let mut result = StoreResult::default();
@@ -1926,6 +2133,7 @@ impl Env<'_> {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(mailbox, false)?;
         let mb = self.selectable(acct.id, &name)?;
+        self.require(&acct, &mb, Rights::READ)?;
         let upto = upto.min(mb.uidnext);
         if mb.recent_uid < upto {
             self.conn
@@ -1990,6 +2198,7 @@ impl Env<'_> {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(mailbox, false)?;
         let mb = self.selectable(acct.id, &name)?;
+        self.require(&acct, &mb, Rights::READ | Rights::EXPUNGE)?;
         let gone = Gone::of(self.messages_in(mb.id, uids, deleted_only, None)?);
         if gone.is_empty() {
             return done(Output::Expunged(Vec::new()), Vec::new(), Vec::new());

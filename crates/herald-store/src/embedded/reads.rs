@@ -37,6 +37,32 @@ fn selectable_mailbox(conn: &Connection, account_name: &str, mailbox: &str) -> R
     Ok(mb)
 }
 
+/// `user`'s rights on `account_name`'s mailbox: all for the owner; none when the account or
+/// mailbox does not exist (or is `\Noselect`), which callers cannot tell from "not shared".
+fn rights(
+    conn: &Connection,
+    account_name: &str,
+    mailbox: &str,
+    user: &str,
+) -> Result<crate::acl::Rights> {
+    let a = match account(conn, account_name) {
+        Ok(a) => a,
+        Err(StoreError::NotFound { .. }) => return Ok(crate::acl::Rights::NONE),
+        Err(e) => return Err(e),
+    };
+    let Ok(name) = names::mailbox(mailbox, false) else {
+        return Ok(crate::acl::Rights::NONE);
+    };
+    match find_mailbox(conn, a.id, &name)? {
+        Some(mb) if !mb.noselect || a.name == user => Ok(if a.name == user {
+            crate::acl::Rights::ALL
+        } else {
+            super::acl::granted(conn, mb.id, user)?
+        }),
+        _ => Ok(crate::acl::Rights::NONE),
+    }
+}
+
 pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Answer> {
     Ok(match q {
         Query::Users => Answer::Users(users(conn)?),
@@ -79,6 +105,19 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             let mb = existing_mailbox(conn, &account_name, &name)?;
             Answer::Mailbox(mb.info())
         }
+        Query::Acl {
+            account: account_name,
+            mailbox,
+        } => {
+            let mb = existing_mailbox(conn, &account_name, &mailbox)?;
+            Answer::Acl(super::acl::entries(conn, mb.id)?)
+        }
+        Query::Rights {
+            account: account_name,
+            mailbox,
+            user,
+        } => Answer::Rights(rights(conn, &account_name, &mailbox, &user)?),
+        Query::SharedMailboxes(user) => Answer::Shared(super::acl::shared_with(conn, &user)?),
         Query::Subscriptions(name) => {
             let a = account(conn, &name)?;
             let mut stmt =

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -282,6 +282,22 @@ CREATE TABLE IF NOT EXISTS urlauth_keys (
 CREATE INDEX IF NOT EXISTS urlauth_keys_account ON urlauth_keys (account_id);
 "#;
 
+/// Version 12 (RFC 4314 ACL): one row per mailbox and identifier (an account name or
+/// `anyone`) with its rights as a string of RFC 4314 letters in canonical order. Keyed by
+/// mailbox id, so RENAME keeps a mailbox's ACL and a mailbox created again under the name of a
+/// deleted one starts without it; deleting a mailbox or an account deletes its rows (and an
+/// account's deletion also the rows naming it). `acl_identifier` answers "what is shared with
+/// this user" (LIST, event streams). Self-contained and idempotent, so it can be renumbered.
+const SCHEMA_V12: &str = r#"
+CREATE TABLE IF NOT EXISTS acl (
+    mailbox_id INTEGER NOT NULL,
+    identifier TEXT NOT NULL,
+    rights     TEXT NOT NULL,
+    PRIMARY KEY (mailbox_id, identifier)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS acl_identifier ON acl (identifier);
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -321,16 +337,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V9)?;
             tx.execute_batch(SCHEMA_V10)?;
             tx.execute_batch(SCHEMA_V11)?;
+            tx.execute_batch(SCHEMA_V12)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=10 => {
+        1..=11 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11,
+                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12,
             ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;

@@ -3393,3 +3393,6 @@ fn a_version_10_store_gains_the_urlauth_keys_table() {
         .unwrap();
     assert_eq!(rows, 1);
 }
+
+/// RFC 4314 ACLs: rights per operation and the events of SETACL/DELETEACL.
+mod acl;

@@ -81,7 +81,7 @@ pub fn sample_event(i: u64, now: Timestamp) -> Event {
         }
         // Only the 18 registered types are sampled (`REGISTERED` above).
         LoginFailed | AccountCreate | AccountDelete | AccountDisable | AccountEnable
-        | PasswordChange | MetadataChange | Vendor(_) | Unregistered(_) => {}
+        | PasswordChange | MetadataChange | AclChange | Vendor(_) | Unregistered(_) => {}
     }
     e.set_herald_id(i + 1);
     e

@@ -10,6 +10,7 @@
 //! memory (the framer bounded its size); nesting is capped at [`MAX_DEPTH`] so hostile input
 //! cannot exhaust the stack.
 
+pub(crate) mod acl;
 pub(crate) mod append;
 pub(crate) mod auth;
 pub(crate) mod enable;

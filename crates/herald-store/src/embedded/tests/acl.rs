@@ -1,0 +1,327 @@
+//! ACL tests: who may do what on another account's mailbox, and what SETACL/DELETEACL emit.
+
+use super::*;
+
+fn rights(s: &str) -> Option<Rights> {
+    Some(Rights::parse(s).unwrap())
+}
+
+/// alice owns `Shared` with one message; bob exists.
+async fn shared_setup() -> (T, SessionContext, SessionContext) {
+    let t = open().await;
+    let alice = t.user("alice").await;
+    let bob = t.user("bob").await;
+    t.store
+        .create_mailbox(&alice, "Shared", None)
+        .await
+        .unwrap();
+    t.append(&alice, "Shared", "Subject: hi\r\n\r\nhello\r\n", &[])
+        .await;
+    (t, alice, bob)
+}
+
+#[tokio::test]
+async fn granting_lookup_announces_the_mailbox_to_the_grantee_and_revoking_withdraws_it() {
+    let (t, alice, bob) = shared_setup().await;
+    let c = t
+        .store
+        .set_acl(&alice, "Shared", "bob", rights("lr"))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::AclChange, EventType::MailboxCreate]
+    );
+    let acl = &c.events[0];
+    assert_eq!(acl.user.as_deref(), Some("alice"));
+    assert_eq!(
+        acl.mailbox_id.as_ref().unwrap().to_string(),
+        acl.uri.as_ref().unwrap().to_string()
+    );
+    assert_eq!(acl.uri.as_ref().unwrap().mailbox.as_deref(), Some("Shared"));
+    assert_eq!(acl.extension(vnd::ACL_IDENTIFIER).unwrap(), "bob");
+    assert_eq!(acl.extension(vnd::ACL_RIGHTS).unwrap(), "lr");
+    // The grantee's MailboxCreate names the mailbox as bob sees it, with its UIDVALIDITY.
+    let create = &c.events[1];
+    assert_eq!(create.user.as_deref(), Some("bob"));
+    let url = create.mailbox_id.as_ref().unwrap();
+    assert_eq!(url.user.as_deref(), Some("bob"));
+    assert_eq!(url.mailbox.as_deref(), Some("user/alice/Shared"));
+    let info = t.store.mailbox(&alice, "Shared").await.unwrap();
+    assert_eq!(url.uidvalidity, Some(info.uidvalidity));
+
+    // Adding a right bob can already see through: AclChange only.
+    let c = t
+        .store
+        .set_acl(&alice, "Shared", "bob", rights("lri"))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(types(&c.events), [EventType::AclChange]);
+    assert_eq!(c.events[0].extension(vnd::ACL_RIGHTS).unwrap(), "lri");
+    // The same rights again change nothing: no event.
+    let c = t
+        .store
+        .set_acl(&alice, "Shared", "bob", rights("ilr"))
+        .await
+        .unwrap();
+    assert!(c.events.is_empty());
+
+    let c = t
+        .store
+        .set_acl(&alice, "Shared", "bob", None)
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::AclChange, EventType::MailboxDelete]
+    );
+    assert_eq!(c.events[0].extension(vnd::ACL_RIGHTS).unwrap(), "");
+    assert_eq!(c.events[1].user.as_deref(), Some("bob"));
+    assert!(t.store.shared_mailboxes(&bob).await.unwrap().is_empty());
+    t.consistent().await;
+}
+
+#[tokio::test]
+async fn a_guest_needs_the_right_for_each_operation() {
+    let (t, alice, bob) = shared_setup().await;
+    let name = "user/alice/Shared";
+    // Not shared at all: as if it did not exist, for reads and writes.
+    for e in [
+        t.store.mailbox(&bob, name).await.err().unwrap(),
+        t.store.fetch(&bob, name, None).await.err().unwrap(),
+        t.store
+            .append(&bob, name, b"x\r\n".to_vec(), &[], None)
+            .await
+            .err()
+            .unwrap(),
+        t.store.my_rights(&bob, name).await.err().unwrap(),
+    ] {
+        assert!(matches!(e, StoreError::NotFound { .. }), "{e}");
+    }
+    t.store
+        .set_acl(&alice, "Shared", "bob", rights("lr"))
+        .await
+        .unwrap();
+    let shared = t.store.list_mailboxes(&bob).await.unwrap();
+    let names: Vec<_> = shared.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["INBOX", "user", "user/alice", name]);
+    assert!(shared[1].noselect && shared[2].noselect && !shared[3].noselect);
+    assert_eq!(t.store.mailbox(&bob, name).await.unwrap().name, name);
+    assert_eq!(t.store.fetch(&bob, name, None).await.unwrap().len(), 1);
+    assert_eq!(
+        t.store.read_message(&bob, name, 1).await.unwrap(),
+        b"Subject: hi\r\n\r\nhello\r\n"
+    );
+    assert_eq!(
+        t.store.my_rights(&bob, name).await.unwrap().to_string(),
+        "lr"
+    );
+    let before = t.last().await;
+    let noperm = |e: StoreError, right: &str| match e {
+        StoreError::NoPermission { mailbox, needed } => {
+            assert_eq!(mailbox, name);
+            assert_eq!(needed, right);
+        }
+        other => panic!("{other}"),
+    };
+    noperm(
+        t.store
+            .append(&bob, name, b"x\r\n".to_vec(), &[], None)
+            .await
+            .err()
+            .unwrap(),
+        "i",
+    );
+    noperm(
+        t.store
+            .store_flags(&bob, name, &uids("1"), FlagMode::Add, &s(&["\\Seen"]), None)
+            .await
+            .err()
+            .unwrap(),
+        "s",
+    );
+    noperm(
+        t.store
+            .store_flags(
+                &bob,
+                name,
+                &uids("1"),
+                FlagMode::Add,
+                &s(&["\\Deleted", "$x"]),
+                None,
+            )
+            .await
+            .err()
+            .unwrap(),
+        "wt",
+    );
+    noperm(t.store.expunge(&bob, name, None).await.err().unwrap(), "e");
+    noperm(t.store.delete_mailbox(&bob, name).await.err().unwrap(), "x");
+    noperm(
+        t.store
+            .create_mailbox(&bob, "user/alice/Shared/Sub", None)
+            .await
+            .err()
+            .unwrap(),
+        "k",
+    );
+    noperm(
+        t.store
+            .set_acl(&bob, name, "carol", rights("l"))
+            .await
+            .err()
+            .unwrap(),
+        "a",
+    );
+    noperm(t.store.get_acl(&bob, name).await.err().unwrap(), "a");
+    noperm(
+        t.store
+            .copy(&bob, "INBOX", &uids("1"), name)
+            .await
+            .err()
+            .unwrap(),
+        "i",
+    );
+    // Refusals change nothing and emit nothing.
+    assert_eq!(t.last().await, before);
+
+    // With `i` and `s`: bob appends (his `\Flagged` is dropped, he may not set it) and
+    // marks the message seen; the events name bob as the user and alice's mailbox.
+    t.store
+        .set_acl(&alice, "Shared", "bob", rights("lrsi"))
+        .await
+        .unwrap();
+    let c = t
+        .store
+        .append(
+            &bob,
+            name,
+            b"Subject: from bob\r\n\r\n.\r\n".to_vec(),
+            &s(&["\\Seen", "\\Flagged"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let e = &c.events[0];
+    assert_eq!(e.user.as_deref(), Some("bob"));
+    assert_eq!(e.uri.as_ref().unwrap().user.as_deref(), Some("alice"));
+    assert_eq!(e.flag_names.as_ref().unwrap().to_string(), "\\Seen");
+    let c = t
+        .store
+        .store_flags(&bob, name, &uids("1"), FlagMode::Add, &s(&["\\Seen"]), None)
+        .await
+        .unwrap();
+    assert_eq!(types(&c.events), [EventType::MessageRead]);
+    // A cross-account COPY counts against the target's quota and keeps both consistent.
+    let c = t.store.copy(&bob, name, &uids("1"), "INBOX").await.unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        c.events[0].uri.as_ref().unwrap().user.as_deref(),
+        Some("bob")
+    );
+    assert_eq!(t.store.quota("bob").await.unwrap().used_messages, 1);
+    let c = t.store.copy(&bob, "INBOX", &uids("1"), name).await.unwrap();
+    t.check(&c.events).await;
+    assert_eq!(t.store.quota("alice").await.unwrap().used_messages, 3);
+    t.consistent().await;
+
+    // `anyone` grants count for every user.
+    let carol = t.user("carol").await;
+    assert!(t.store.mailbox(&carol, name).await.is_err());
+    t.store
+        .set_acl(&alice, "Shared", "anyone", rights("lr"))
+        .await
+        .unwrap();
+    assert_eq!(t.store.fetch(&carol, name, None).await.unwrap().len(), 3);
+    // The owner's own entry cannot be set; negative rights are not supported.
+    assert!(
+        t.store
+            .set_acl(&alice, "Shared", "alice", rights("l"))
+            .await
+            .is_err()
+    );
+    assert!(
+        t.store
+            .set_acl(&alice, "Shared", "-bob", rights("l"))
+            .await
+            .is_err()
+    );
+    let acl = t.store.get_acl(&alice, "Shared").await.unwrap();
+    let acl: Vec<String> = acl
+        .iter()
+        .map(|e| format!("{} {}", e.identifier, e.rights))
+        .collect();
+    assert_eq!(acl, ["alice lrswipkxtea", "anyone lr", "bob lrsi"]);
+}
+
+#[tokio::test]
+async fn rename_keeps_the_acl_and_delete_removes_it() {
+    let (t, alice, bob) = shared_setup().await;
+    t.store
+        .set_acl(&alice, "Shared", "bob", rights("lr"))
+        .await
+        .unwrap();
+    t.store
+        .rename_mailbox(&alice, "Shared", "Team")
+        .await
+        .unwrap();
+    assert!(t.store.mailbox(&bob, "user/alice/Team").await.is_ok());
+    assert!(t.store.mailbox(&bob, "user/alice/Shared").await.is_err());
+    t.store.delete_mailbox(&alice, "Team").await.unwrap();
+    t.store.create_mailbox(&alice, "Team", None).await.unwrap();
+    assert!(
+        t.store.shared_mailboxes(&bob).await.unwrap().is_empty(),
+        "a new mailbox under the old name is not shared"
+    );
+    // Deleting the grantee removes its entries: a new account of that name inherits nothing.
+    t.store
+        .set_acl(&alice, "Team", "bob", rights("lr"))
+        .await
+        .unwrap();
+    t.store.delete_user(&admin(), "bob").await.unwrap();
+    let bob = t.user("bob").await;
+    assert!(t.store.shared_mailboxes(&bob).await.unwrap().is_empty());
+    assert_eq!(t.store.get_acl(&alice, "Team").await.unwrap().len(), 1);
+}
+
+#[test]
+fn a_version_11_store_gains_the_acl_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v11.db");
+    let connect = || {
+        crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+            .unwrap()
+    };
+    {
+        let mut conn = connect();
+        crate::embedded::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "DROP TABLE acl; PRAGMA user_version = 11;
+             INSERT INTO accounts (name, password_hash) VALUES ('alice', 'x');",
+        )
+        .unwrap();
+    }
+    let mut conn = connect();
+    crate::embedded::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, crate::embedded::schema::VERSION);
+    conn.execute(
+        "INSERT INTO acl (mailbox_id, identifier, rights) VALUES (1, 'bob', 'lr')",
+        [],
+    )
+    .unwrap();
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM acl WHERE identifier = 'bob'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 1);
+}
