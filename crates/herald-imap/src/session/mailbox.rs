@@ -258,26 +258,7 @@ impl<B: Backend> Session<B> {
             if !meets && !child_sub {
                 continue;
             }
-            let mut attributes = Vec::new();
-            match info {
-                None => attributes.push("\\NonExistent".to_owned()),
-                Some(i) => {
-                    if i.noselect {
-                        attributes.push("\\Noselect".into());
-                    }
-                    let children = boxes
-                        .iter()
-                        .any(|b| b.name != name && names::is_within(&b.name, name));
-                    attributes.push(if children {
-                        "\\HasChildren".into()
-                    } else {
-                        "\\HasNoChildren".into()
-                    });
-                    if let Some(u) = i.special_use {
-                        attributes.push(u.as_str().into());
-                    }
-                }
-            }
+            let mut attributes = name_attributes(name, &boxes);
             if want_subscribed && is_sub {
                 attributes.push("\\Subscribed".into());
             }
@@ -379,6 +360,33 @@ impl<B: Backend> Session<B> {
             Err(e) => self.fail(tag, &e),
         }
     }
+}
+
+/// The attributes LIST gives a name (without `\Subscribed`): `\NonExistent` when it is gone,
+/// else `\Noselect`, `\HasChildren` or `\HasNoChildren`, and its special use. NOTIFY's
+/// MailboxName reports use the same.
+pub(super) fn name_attributes(name: &str, boxes: &[MailboxInfo]) -> Vec<String> {
+    let mut attributes = Vec::new();
+    match boxes.iter().find(|b| b.name == name) {
+        None => attributes.push("\\NonExistent".to_owned()),
+        Some(i) => {
+            if i.noselect {
+                attributes.push("\\Noselect".into());
+            }
+            let children = boxes
+                .iter()
+                .any(|b| b.name != name && names::is_within(&b.name, name));
+            attributes.push(if children {
+                "\\HasChildren".into()
+            } else {
+                "\\HasNoChildren".into()
+            });
+            if let Some(u) = i.special_use {
+                attributes.push(u.as_str().into());
+            }
+        }
+    }
+    attributes
 }
 
 #[cfg(test)]

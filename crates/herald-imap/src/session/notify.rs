@@ -791,26 +791,7 @@ fn list_entry(
     boxes: &[MailboxInfo],
     subs: &[String],
 ) -> ListEntry {
-    let mut attributes = Vec::new();
-    match boxes.iter().find(|b| b.name == name) {
-        None => attributes.push("\\NonExistent".to_owned()),
-        Some(i) => {
-            if i.noselect {
-                attributes.push("\\Noselect".into());
-            }
-            let children = boxes
-                .iter()
-                .any(|b| b.name != name && names::is_within(&b.name, name));
-            attributes.push(if children {
-                "\\HasChildren".into()
-            } else {
-                "\\HasNoChildren".into()
-            });
-            if let Some(u) = i.special_use {
-                attributes.push(u.as_str().into());
-            }
-        }
-    }
+    let mut attributes = super::mailbox::name_attributes(name, boxes);
     if subs.iter().any(|s| s == name) {
         attributes.push("\\Subscribed".into());
     }
