@@ -18,7 +18,7 @@ use crate::proto::response::{
 use crate::proto::types::{Flag, Mailbox, SequenceSet, Tag};
 use herald_events::UidSet;
 use herald_store::urlauth::INTERNAL;
-use herald_store::{MessageMeta, StoreError, flags as sflags};
+use herald_store::{MessageMeta, Rights, StoreError, flags as sflags};
 use tokio::sync::watch;
 
 /// One message as the client knows it.
@@ -352,6 +352,25 @@ impl<B: Backend> Session<B> {
                 return;
             }
         };
+        // Another account's mailbox (RFC 4314 §4): selected read-only when the user may change
+        // nothing in it — no `s`, `w`, `t` or `e` — so a client knows before it tries.
+        let examine = read_only;
+        let read_only = read_only
+            || (herald_store::acl::other_user(mailbox.as_str()).is_some()
+                && self
+                    .backend
+                    .my_rights(&self.ctx, mailbox.as_str())
+                    .await
+                    .is_ok_and(|r| {
+                        ![
+                            Rights::SEEN,
+                            Rights::WRITE,
+                            Rights::DELETE_MESSAGES,
+                            Rights::EXPUNGE,
+                        ]
+                        .iter()
+                        .any(|needed| r.contains(*needed))
+                    }));
         let mut watch = self.backend.mailbox_watch(info.id);
         watch.borrow_and_update();
         let metas = match self.backend.fetch(&self.ctx, &info.name, None).await {
@@ -499,11 +518,12 @@ impl<B: Backend> Session<B> {
             }
         }
         self.state = State::Selected(Box::new(sel));
-        let (code, verb) = if read_only {
-            (Code::ReadOnly, "EXAMINE")
+        let code = if read_only {
+            Code::ReadOnly
         } else {
-            (Code::ReadWrite, "SELECT")
+            Code::ReadWrite
         };
+        let verb = if examine { "EXAMINE" } else { "SELECT" };
         self.ok(tag, Some(code), &format!("{verb} completed"));
     }
 
