@@ -158,14 +158,9 @@ fn parse_authorization(value: &str) -> Option<Credentials> {
 }
 
 async fn is_admin(store: &Store, user: &str) -> Result<Option<bool>, StoreError> {
-    match store
-        .list_users()
-        .await?
-        .into_iter()
-        .find(|u| u.name == user)
-    {
-        Some(u) if u.disabled.is_some() => Err(StoreError::AccountDisabled),
-        u => Ok(u.map(|u| u.admin)),
+    match store.account_state(user).await? {
+        Some(s) if s.disabled => Err(StoreError::AccountDisabled),
+        s => Ok(s.map(|s| s.admin)),
     }
 }
 

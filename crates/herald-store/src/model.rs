@@ -97,6 +97,15 @@ pub struct Disabled {
     pub since_ms: i64,
 }
 
+/// An account's standing ([`crate::Store::account_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    /// May act as any user.
+    pub admin: bool,
+    /// Disabled: no login as it is accepted.
+    pub disabled: bool,
+}
+
 /// What authentication needs to know of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {

@@ -379,8 +379,18 @@ impl Store {
 
     /// Whether an account is disabled now (false for an account that does not exist).
     pub async fn is_disabled(&self, name: &str) -> Result<bool> {
+        Ok(self.account_state(name).await?.is_some_and(|s| s.disabled))
+    }
+
+    /// Whether `name` is an administrator and whether it is disabled, for a caller that
+    /// authenticated another way (an HTTP bearer token); `None` when there is no such account.
+    /// One indexed read, whatever the number of accounts.
+    pub async fn account_state(&self, name: &str) -> Result<Option<AccountState>> {
         match self.query(Query::Credentials(name.to_owned())).await? {
-            Answer::Credentials(c) => Ok(c.is_some_and(|c| c.disabled)),
+            Answer::Credentials(c) => Ok(c.map(|c| AccountState {
+                admin: c.admin,
+                disabled: c.disabled,
+            })),
             _ => Err(mismatch()),
         }
     }

@@ -179,9 +179,34 @@ fn imap_command(stream: &mut std::net::TcpStream, tag: &str, command: &str) -> S
     }
 }
 
+/// Opens the live event stream (`GET /events/stream`) with an `Authorization` header; returns
+/// the status line and, for a refusal, the body.
+fn http_get(port: u16, authorization: &str) -> String {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut http = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    http.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let request = format!(
+        "GET /events/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: {authorization}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    http.write_all(request.as_bytes()).unwrap();
+    let mut reader = std::io::BufReader::new(http);
+    let mut answer = String::new();
+    reader.read_line(&mut answer).unwrap();
+    if !answer.starts_with("HTTP/1.1 200") {
+        // A refusal is short and closes the connection.
+        reader.read_to_string(&mut answer).unwrap();
+    }
+    answer
+}
+
 #[test]
 fn a_disabled_account_is_refused_everywhere_and_its_open_session_ends() {
-    let server = Server::start("");
+    let server = Server::start(
+        "[http]\nlisten = [\"127.0.0.1:0\"]\n\
+         tokens = [{ user = \"carol\", token = \"carol-token-0123456789\" }]\n",
+    );
     server.add_user("carol", "carol-pw");
     let imap = server.port("imap");
     let pop3 = server.port("pop3");
@@ -236,6 +261,20 @@ fn a_disabled_account_is_refused_everywhere_and_its_open_session_ends() {
         of(&new, EventType::AccountDisable).is_empty(),
         "disabled twice: {new:#?}"
     );
+    // HTTP with the right password, or the account's API token: 403, not 401 (asking again
+    // would not help).
+    let http = server.port("http");
+    for authorization in [
+        "Basic Y2Fyb2w6Y2Fyb2wtcHc=",
+        "Bearer carol-token-0123456789",
+    ] {
+        let answer = http_get(http, authorization);
+        assert!(
+            answer.starts_with("HTTP/1.1 403"),
+            "{authorization}: {answer}"
+        );
+        assert!(answer.contains("disabled"), "{answer}");
+    }
 
     // Mail still arrives.
     let lmtp = server.port("lmtp").to_string();
@@ -271,4 +310,6 @@ fn a_disabled_account_is_refused_everywhere_and_its_open_session_ends() {
             .trim(),
         "ok"
     );
+    let answer = http_get(http, "Bearer carol-token-0123456789");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
