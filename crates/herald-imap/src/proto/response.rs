@@ -1003,11 +1003,8 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
         Data::UrlFetch(items) => write_urlfetch(out, items, opts),
         Data::MetadataEntries { mailbox, entries } => {
             out.extend_from_slice(b"* METADATA ");
-            if mailbox.as_str().is_empty() {
-                out.extend_from_slice(b"\"\"");
-            } else {
-                write_mailbox(out, mailbox, opts);
-            }
+            // The server's empty name comes out as `""`, as in the solicited form.
+            write_mailbox(out, mailbox, opts);
             for e in entries {
                 out.push(b' ');
                 write_astring(out, e.as_bytes(), opts);
