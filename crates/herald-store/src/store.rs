@@ -695,13 +695,24 @@ impl Store {
     /// user is known to hold `r` on it (a mailbox it may not see is NotFound, one it sees
     /// without `r` NoPermission). Own mailboxes cost no extra read.
     async fn readable(&self, ctx: &SessionContext, name: &str) -> Result<(String, String)> {
+        self.target_with(ctx, name, Rights::READ).await
+    }
+
+    /// `name`'s (account, mailbox), once a guest is known to hold `needed` on it; the
+    /// session's own mailboxes pass without a read.
+    async fn target_with(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        needed: Rights,
+    ) -> Result<(String, String)> {
         let (account, mailbox) = target(ctx, name)?;
         if account != ctx.account()? {
             let rights = self.my_rights(ctx, name).await?;
-            if !rights.contains(Rights::READ) {
+            if !rights.contains(needed) {
                 return Err(StoreError::NoPermission {
                     mailbox: name.to_owned(),
-                    needed: "r".into(),
+                    needed: needed.to_string(),
                 });
             }
         }
@@ -711,16 +722,7 @@ impl Store {
     /// GETACL (RFC 4314 §3.3): the owner's implicit entry first, then the stored ones. Needs
     /// `a` on another account's mailbox.
     pub async fn get_acl(&self, ctx: &SessionContext, name: &str) -> Result<Vec<AclEntry>> {
-        let (account, mailbox) = target(ctx, name)?;
-        if account != ctx.account()? {
-            let rights = self.my_rights(ctx, name).await?;
-            if !rights.contains(Rights::ADMIN) {
-                return Err(StoreError::NoPermission {
-                    mailbox: name.to_owned(),
-                    needed: "a".into(),
-                });
-            }
-        }
+        let (account, mailbox) = self.target_with(ctx, name, Rights::ADMIN).await?;
         let q = Query::Acl {
             account: account.clone(),
             mailbox,
