@@ -41,12 +41,16 @@ pub async fn get(
         .uri
         .parse()
         .map_err(|e| ApiError::BadRequest(format!("uri: {e}")))?;
-    let (Some(user), Some(mailbox), Some(validity), Some(uid)) =
-        (&url.user, &url.mailbox, url.uidvalidity, url.uid)
-    else {
+    // The owner reads (the "Shared" namespace's pseudo-account for an owner-less URL): the
+    // signature already proves the link was issued for this message.
+    let (Some((owner, mailbox)), Some(validity), Some(uid)) = (
+        herald_store::acl::url_mailbox(&url),
+        url.uidvalidity,
+        url.uid,
+    ) else {
         return Err(ApiError::BadRequest("uri does not name one message".into()));
     };
-    let ctx = SessionContext::user("http", user.clone());
+    let ctx = SessionContext::user("http", owner);
     let gone = || ApiError::NotFound("the message no longer exists".into());
     let info = match state.store.mailbox(&ctx, mailbox).await {
         Ok(info) => info,

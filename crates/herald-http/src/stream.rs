@@ -159,7 +159,7 @@ fn mailbox_of(event: &Event) -> Option<(&str, &str)> {
     [&event.mailbox_id, &event.uri]
         .into_iter()
         .flatten()
-        .find_map(|u| Some((u.user.as_deref()?, u.mailbox.as_deref()?)))
+        .find_map(herald_store::acl::url_mailbox)
 }
 
 fn about(event: &Event, user: &str) -> bool {

@@ -60,7 +60,7 @@ async fn greeting_capability_and_states() {
     t.x(
         "j NAMESPACE",
         &[
-            "* NAMESPACE ((\"\" \"/\")) ((\"user/\" \"/\")) NIL",
+            "* NAMESPACE ((\"\" \"/\")) ((\"user/\" \"/\")) ((\"#shared/\" \"/\"))",
             "j OK NAMESPACE completed",
         ],
     )

@@ -772,6 +772,15 @@ async fn urlauth_reference(store: &Store, sub: &Subscription, event: &Event) -> 
     let uri = event.uri.as_ref()?;
     let owner = uri.user.clone().or_else(|| event.user.clone())?;
     let mailbox = uri.mailbox.as_deref()?;
+    if uri.user.is_none() && herald_store::acl::url_mailbox(uri).is_some() {
+        // A "Shared" namespace mailbox has no owner whose access key could sign the URL
+        // (RFC 4467 keys are per user); the event keeps its other references.
+        tracing::debug!(
+            subscription = sub.name(),
+            "no URLAUTH reference for a shared-namespace mailbox"
+        );
+        return None;
+    }
     let ctx = SessionContext::user(herald_store::PROCESS, owner.clone());
     let key = match store.access_key(&ctx, mailbox).await {
         Ok(k) => k,
@@ -795,9 +804,13 @@ async fn read_content(store: &Store, event: &Event) -> Option<Vec<u8>> {
         return None;
     }
     let uri = event.uri.as_ref()?;
-    let owner = uri.user.clone().or_else(|| event.user.clone())?;
+    // Read as the mailbox's owner (the "Shared" namespace's pseudo-account for an owner-less
+    // URL): the dispatcher is the store's own reader, not the user who acted.
+    let (owner, mailbox) = match herald_store::acl::url_mailbox(uri) {
+        Some((owner, mailbox)) => (owner.to_owned(), mailbox),
+        None => (event.user.clone()?, uri.mailbox.as_deref()?),
+    };
     let ctx = SessionContext::user(herald_store::PROCESS, owner);
-    let mailbox = uri.mailbox.as_deref()?;
     // A replayed event may name a mailbox deleted and recreated since: same name and UID, another
     // message. Only the mailbox the event was about can give its content.
     let current = store.mailbox(&ctx, mailbox).await.ok()?;

@@ -11,12 +11,28 @@
 //! resolves such a name to (owner, mailbox) and the writer checks the caller's rights inside
 //! the operation's transaction, so IMAP, POP3 and HTTP reach other users' mail only through
 //! the same check. Account names cannot contain `/`, so the form is unambiguous.
+//!
+//! Mailboxes no user owns — a team's `support` queue, a company's `announcements` — live in
+//! the "Shared" namespace, `#shared/NAME` (RFC 2342 §5's example prefix). They belong to the
+//! reserved pseudo-account [`SHARED_OWNER`], which no one can log in as or create (account
+//! names cannot start with `#`), and which [`other_user`] treats as one more owner, so every
+//! path that resolves `user/OWNER/NAME` resolves `#shared/NAME` the same way and runs the same
+//! rights check. Administrators hold every right there (they create the top level and grant
+//! the rest with SETACL); everyone else holds what the ACL gives them. Their events name the
+//! mailbox with an owner-less URL, `imap://host/%23shared/NAME`, which is how any user
+//! selects it.
 
 use crate::error::{Result, StoreError};
 use std::fmt;
 
 /// The prefix of the "Other Users" namespace (with the `/` separator).
 pub const OTHER_USERS_PREFIX: &str = "user/";
+
+/// The pseudo-account that owns the "Shared" namespace's mailboxes.
+pub const SHARED_OWNER: &str = "#shared";
+
+/// The prefix of the "Shared" namespace (with the `/` separator).
+pub const SHARED_PREFIX: &str = "#shared/";
 
 /// The identifier that stands for every authenticated user.
 pub const ANYONE: &str = "anyone";
@@ -149,7 +165,15 @@ pub fn allowed_flags(flags: &[String], rights: Rights) -> Vec<String> {
 
 /// `user/OWNER/NAME` → (`OWNER`, `NAME`); `user/OWNER` alone → (`OWNER`, "") — the owner's
 /// node in the namespace, not a mailbox. `None` for a name outside the namespace.
+/// `#shared/NAME` → ([`SHARED_OWNER`], `NAME`) and `#shared` → ([`SHARED_OWNER`], ""), the
+/// same way.
 pub fn other_user(name: &str) -> Option<(&str, &str)> {
+    if name == SHARED_OWNER {
+        return Some((SHARED_OWNER, ""));
+    }
+    if let Some(rest) = name.strip_prefix(SHARED_PREFIX) {
+        return Some((SHARED_OWNER, rest));
+    }
     let rest = name.strip_prefix(OTHER_USERS_PREFIX)?;
     match rest.split_once('/') {
         Some((owner, mailbox)) if !owner.is_empty() => Some((owner, mailbox)),
@@ -158,9 +182,26 @@ pub fn other_user(name: &str) -> Option<(&str, &str)> {
     }
 }
 
-/// How `owner`'s mailbox `name` is called by another user: `user/OWNER/NAME`.
+/// How `owner`'s mailbox `name` is called by another user: `user/OWNER/NAME`, or
+/// `#shared/NAME` for a mailbox of the "Shared" namespace.
 pub fn shared_name(owner: &str, name: &str) -> String {
-    format!("{OTHER_USERS_PREFIX}{owner}/{name}")
+    if owner == SHARED_OWNER {
+        format!("{SHARED_PREFIX}{name}")
+    } else {
+        format!("{OTHER_USERS_PREFIX}{owner}/{name}")
+    }
+}
+
+/// The owner and mailbox an event's IMAP URL names: `imap://OWNER@host/NAME`, or the
+/// owner-less `imap://host/%23shared/NAME` of a "Shared" namespace mailbox.
+pub fn url_mailbox(url: &herald_events::ImapUrl) -> Option<(&str, &str)> {
+    let mailbox = url.mailbox.as_deref()?;
+    match url.user.as_deref() {
+        Some(owner) => Some((owner, mailbox)),
+        None => mailbox
+            .strip_prefix(SHARED_PREFIX)
+            .map(|rest| (SHARED_OWNER, rest)),
+    }
 }
 
 /// One ACL entry.
@@ -225,5 +266,12 @@ mod tests {
         assert_eq!(other_user("users/bob/x"), None);
         assert_eq!(other_user("INBOX"), None);
         assert_eq!(shared_name("bob", "Shared"), "user/bob/Shared");
+        assert_eq!(
+            other_user("#shared/support/2026"),
+            Some((SHARED_OWNER, "support/2026"))
+        );
+        assert_eq!(other_user("#shared"), Some((SHARED_OWNER, "")));
+        assert_eq!(other_user("#sharedx/a"), None);
+        assert_eq!(shared_name(SHARED_OWNER, "support"), "#shared/support");
     }
 }

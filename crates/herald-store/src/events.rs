@@ -56,9 +56,10 @@ impl<'a> EventCx<'a> {
         e
     }
 
-    /// `imap://account@host`.
+    /// `imap://account@host`; `imap://host` for the "Shared" namespace's pseudo-account,
+    /// which no one logs in as.
     pub fn server_url(&self, account: &str) -> ImapUrl {
-        ImapUrl::server(self.fqdn, Some(account))
+        ImapUrl::server(self.fqdn, owner(account))
     }
 
     /// An account-level event (`vnd.herald.Account*`, `PasswordChange`): `uri` names the
@@ -70,13 +71,18 @@ impl<'a> EventCx<'a> {
     }
 
     /// `imap://account@host/mailbox;UIDVALIDITY=n`.
+    /// A "Shared" namespace mailbox has no owner to name: `imap://host/%23shared/NAME`, the
+    /// name every user selects it by.
     pub fn mailbox_url(&self, account: &str, mailbox: &str, uidvalidity: Option<u32>) -> ImapUrl {
-        ImapUrl::mailbox(self.fqdn, Some(account), mailbox, uidvalidity)
+        let mailbox = public_name(account, mailbox);
+        ImapUrl::mailbox(self.fqdn, owner(account), mailbox, uidvalidity)
     }
 
-    /// `imap://account@host/mailbox;UIDVALIDITY=n/;UID=u`.
+    /// `imap://account@host/mailbox;UIDVALIDITY=n/;UID=u`, owner-less as [`Self::mailbox_url`]
+    /// in the "Shared" namespace.
     pub fn message_url(&self, account: &str, mailbox: &str, uidvalidity: u32, uid: u32) -> ImapUrl {
-        ImapUrl::message(self.fqdn, Some(account), mailbox, uidvalidity, uid)
+        let mailbox = public_name(account, mailbox);
+        ImapUrl::message(self.fqdn, owner(account), mailbox, uidvalidity, uid)
     }
 
     /// A mailbox-level event: `uri` and `mailboxID` both name the mailbox.
@@ -92,5 +98,19 @@ impl<'a> EventCx<'a> {
         e.mailbox_id = Some(url.clone());
         e.uri = Some(url);
         e
+    }
+}
+
+/// The user part of an event URL about `account`'s mail: none for the "Shared" namespace.
+fn owner(account: &str) -> Option<&str> {
+    (account != crate::acl::SHARED_OWNER).then_some(account)
+}
+
+/// The mailbox part: a "Shared" namespace mailbox is named with its namespace's prefix.
+fn public_name(account: &str, mailbox: &str) -> String {
+    if account == crate::acl::SHARED_OWNER {
+        crate::acl::shared_name(account, mailbox)
+    } else {
+        mailbox.to_owned()
     }
 }

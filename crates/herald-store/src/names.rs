@@ -90,7 +90,8 @@ pub fn is_within(name: &str, parent: &str) -> bool {
             && name[parent.len()..].starts_with(SEPARATOR))
 }
 
-/// Checks an account name: printable, no whitespace, no `/`, at most 255 bytes.
+/// Checks an account name: printable, no whitespace, no `/`, not starting with `#`, at most
+/// 255 bytes.
 pub fn user(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(invalid(name, "empty"));
@@ -100,6 +101,11 @@ pub fn user(name: &str) -> Result<()> {
     }
     if name.len() > MAX_USER_NAME {
         return Err(invalid(name, "too long"));
+    }
+    if name.starts_with('#') {
+        // `#shared` owns the "Shared" namespace's mailboxes (see `acl`); the whole `#` range
+        // stays free for namespaces to come.
+        return Err(invalid(name, "names starting with `#` are reserved"));
     }
     if name
         .chars()
@@ -167,5 +173,7 @@ mod tests {
         assert!(user("").is_err());
         assert!(user("a/b").is_err());
         assert!(user("..").is_err());
+        assert!(user("#shared").is_err());
+        assert!(user("a#b").is_ok());
     }
 }

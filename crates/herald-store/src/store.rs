@@ -98,6 +98,18 @@ fn target(ctx: &SessionContext, name: &str) -> Result<(String, String)> {
     }
 }
 
+/// Refuses account-level changes to the "Shared" namespace's pseudo-account: it cannot log
+/// in, and deleting it would delete every shared mailbox under the name of one account.
+fn real_account(name: &str) -> Result<()> {
+    if name == acl::SHARED_OWNER {
+        return Err(StoreError::InvalidArgument(format!(
+            "`{name}` owns the shared mailboxes and is not a user account; \
+             delete or change its mailboxes one by one"
+        )));
+    }
+    Ok(())
+}
+
 /// A `\Noselect` LIST entry for a level of the Other Users namespace (`user`, `user/OWNER`,
 /// or a parent of a shared mailbox the user may not see itself).
 fn namespace_node(name: String) -> MailboxInfo {
@@ -226,6 +238,7 @@ impl Store {
     /// Deletes an account, its mailboxes (MailboxDelete each) and messages, then
     /// `vnd.herald.AccountDelete`, in one transaction.
     pub async fn delete_user(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
+        real_account(name)?;
         let op = Op::DeleteUser {
             name: name.to_owned(),
         };
@@ -255,6 +268,7 @@ impl Store {
         name: &str,
         password_hash: &str,
     ) -> Result<Committed<()>> {
+        real_account(name)?;
         password::check_phc(password_hash)?;
         let op = Op::SetPassword {
             name: name.to_owned(),
@@ -290,9 +304,15 @@ impl Store {
             // No account has such a password (`add_user` refuses them): no need to hash.
             return Err(StoreError::AuthFailed);
         }
-        let creds = match self.query(Query::Credentials(auth_user.to_owned())).await? {
-            Answer::Credentials(c) => c,
-            _ => return Err(mismatch()),
+        let creds = if auth_user == acl::SHARED_OWNER {
+            // The "Shared" namespace's pseudo-account has no password anyone could know; it
+            // answers as a missing account, after the same work.
+            None
+        } else {
+            match self.query(Query::Credentials(auth_user.to_owned())).await? {
+                Answer::Credentials(c) => c,
+                _ => return Err(mismatch()),
+            }
         };
         let cache = &self.inner.auth_cache;
         let ok = match &creds {
@@ -325,6 +345,9 @@ impl Store {
             _ => return Err(StoreError::AuthFailed),
         };
         let user = authz.unwrap_or(auth_user);
+        if user == acl::SHARED_OWNER {
+            return Err(StoreError::AuthFailed);
+        }
         if user != auth_user {
             if !admin {
                 return Err(StoreError::AuthFailed);
@@ -358,6 +381,7 @@ impl Store {
         disabled: bool,
         reason: Option<&str>,
     ) -> Result<Committed<()>> {
+        real_account(name)?;
         if let Some(r) = reason
             && (r.len() > 512 || r.chars().any(char::is_control))
         {
@@ -719,8 +743,8 @@ impl Store {
         Ok((account, mailbox))
     }
 
-    /// GETACL (RFC 4314 §3.3): the owner's implicit entry first, then the stored ones. Needs
-    /// `a` on another account's mailbox.
+    /// GETACL (RFC 4314 §3.3): the owner's implicit entry first (none in the "Shared"
+    /// namespace), then the stored ones. Needs `a` on another account's mailbox.
     pub async fn get_acl(&self, ctx: &SessionContext, name: &str) -> Result<Vec<AclEntry>> {
         let (account, mailbox) = self.target_with(ctx, name, Rights::ADMIN).await?;
         let q = Query::Acl {
@@ -728,6 +752,9 @@ impl Store {
             mailbox,
         };
         match self.query(q).await? {
+            // A "Shared" namespace mailbox has no owner to list; its administrators' rights
+            // come with their role, not from an entry.
+            Answer::Acl(entries) if account == acl::SHARED_OWNER => Ok(entries),
             Answer::Acl(entries) => {
                 let mut all = vec![AclEntry {
                     identifier: account,

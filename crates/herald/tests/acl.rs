@@ -209,3 +209,79 @@ fn an_admin_sets_another_users_quota_by_root_name() {
     );
     assert_eq!(e.disk_quota, Some(1000));
 }
+
+/// The "Shared" namespace end to end: an administrator creates `#shared/support` and opens
+/// it with SETACL; bob appends, carol reads (`tests/python/imap_shared_ns.py` checks every
+/// reply). The events name the mailbox by an owner-less URL and the user who acted, and
+/// carol's SSE stream shows bob's ticket because she may read the mailbox.
+#[test]
+fn an_administrator_runs_a_shared_namespace_mailbox_others_use() {
+    let server = Server::start("");
+    server.admin(&["user", "add", "root", "--password", "root-pw", "--admin"]);
+    server.add_user("bob", "bob-pw");
+    server.add_user("carol", "carol-pw");
+    let mark = server.settled();
+    let port = server.port("imap").to_string();
+    let out = server.python("imap_shared_ns.py", &[&port]);
+    let out: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    // GETACL lists the grants and no owner: the namespace has none.
+    assert!(
+        out["acl"]
+            .as_str()
+            .unwrap()
+            .ends_with("#shared/support anyone lr bob lrsi"),
+        "{out}"
+    );
+
+    let events = server.wait_for(mark, |e| of(e, EventType::Logout).len() == 3);
+    for e in &events {
+        e.validate().unwrap();
+    }
+    let fqdn = events[0].server_fqdn.clone().unwrap();
+    let create = of(&events, EventType::MailboxCreate);
+    let root_create: Vec<_> = create
+        .iter()
+        .filter(|e| e.user.as_deref() == Some("root"))
+        .collect();
+    assert_eq!(root_create.len(), 1, "{create:#?}");
+    assert!(
+        url(root_create[0]).starts_with(&format!("imap://{fqdn}/%23shared/support;UIDVALIDITY=")),
+        "{:?}",
+        root_create[0]
+    );
+    // bob learns of the mailbox when `l` reaches him, under the name he uses for it.
+    assert!(
+        create.iter().any(|e| e.user.as_deref() == Some("bob")
+            && url(e).starts_with("imap://bob@")
+            && url(e).contains("/%23shared/support;UIDVALIDITY=")),
+        "{create:#?}"
+    );
+    let appends = of(&events, EventType::MessageAppend);
+    assert_eq!(appends.len(), 1, "carol's refused APPEND committed nothing");
+    assert_eq!(appends[0].user.as_deref(), Some("bob"));
+    let uri = appends[0].uri.as_ref().unwrap();
+    assert_eq!(uri.user, None);
+    assert_eq!(uri.mailbox.as_deref(), Some("#shared/support"));
+
+    // carol's stream, from the start, holds bob's ticket (readable through `anyone`).
+    let url = format!(
+        "http://{}/events/stream?events=MessageAppend&from=0",
+        server.addrs["http"]
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sse_read.py");
+    let got = Command::new("python3")
+        .args([script, &url, "carol", "carol-pw", "1"])
+        .output()
+        .unwrap();
+    assert!(got.status.success());
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&got.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["data"]["vnd.herald.id"].as_u64(),
+        appends[0].herald_id(),
+        "{first}"
+    );
+    // The pseudo-account is no user an operator manages.
+    let users = server.admin(&["user", "list"]);
+    assert!(!users.contains("#shared"), "{users}");
+}

@@ -145,7 +145,8 @@ impl<B: Backend> Session<B> {
                 // Other users' mailboxes shared with this user (RFC 4314), as
                 // `user/OWNER/NAME`: the prefix the store resolves.
                 other: vec![(herald_store::acl::OTHER_USERS_PREFIX.to_owned(), Some('/'))],
-                shared: Vec::new(),
+                // Mailboxes no user owns, `#shared/NAME`, which administrators create.
+                shared: vec![(herald_store::acl::SHARED_PREFIX.to_owned(), Some('/'))],
             },
             o,
         );

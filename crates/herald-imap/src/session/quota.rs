@@ -29,7 +29,8 @@ fn resources(q: &QuotaInfo) -> Vec<(String, u64, u64)> {
     r
 }
 
-/// The account a quota root names: `""` the session's own, `user/NAME` NAME's.
+/// The account a quota root names: `""` the session's own, `user/NAME` NAME's, `#shared`
+/// the "Shared" namespace's.
 fn root_account<'a>(root: &'a str, me: &'a str) -> Option<&'a str> {
     if root == ROOT {
         return Some(me);
@@ -96,6 +97,10 @@ impl<B: Backend> Session<B> {
         }
         // A mailbox of another account (shared with this user) is under its owner's root.
         let (root, account) = match herald_store::acl::other_user(mailbox.as_str()) {
+            // The "Shared" namespace is one root, `#shared`, as its pseudo-account is.
+            Some((owner, _)) if owner == herald_store::acl::SHARED_OWNER => {
+                (owner.to_owned(), owner.to_owned())
+            }
             Some((owner, _)) if owner != self.user() => (
                 format!("{}{owner}", herald_store::acl::OTHER_USERS_PREFIX),
                 owner.to_owned(),

@@ -2,9 +2,9 @@
 //! reader connections use, so "what may this user do here" has one answer.
 
 use super::ops::{MAILBOX_COLUMNS, mailbox_row};
-use crate::acl::{ANYONE, AclEntry, Rights, SharedMailbox};
+use crate::acl::{ANYONE, AclEntry, Rights, SHARED_OWNER, SharedMailbox};
 use crate::error::{Result, StoreError};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 fn parse(stored: &str) -> Result<Rights> {
     Rights::parse(stored)
@@ -45,8 +45,32 @@ pub(super) fn granted(conn: &Connection, mailbox_id: i64, user: &str) -> Result<
         .try_fold(Rights::NONE, |acc, r| Ok(acc | parse(r)?))
 }
 
-/// Other accounts' mailboxes `user` (account id `user_id`) may see through its own or
-/// `anyone`'s entry, by owner and name.
+/// Whether `user` is an administrator account.
+pub(super) fn is_admin(conn: &Connection, user: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT admin FROM accounts WHERE name = ?1")?
+        .query_row([user], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// What `user` may do on `owner`'s mailbox `mailbox_id`, `user` not being its owner: what
+/// [`granted`] gives, and in the "Shared" namespace every right to an administrator, who
+/// stands in for the owner it has not.
+pub(super) fn rights_of(
+    conn: &Connection,
+    owner: &str,
+    mailbox_id: i64,
+    user: &str,
+) -> Result<Rights> {
+    if owner == SHARED_OWNER && is_admin(conn, user)? {
+        return Ok(Rights::ALL);
+    }
+    granted(conn, mailbox_id, user)
+}
+
+/// Other accounts' mailboxes `user` may see through its own or `anyone`'s entry, by owner
+/// and name; for an administrator also every mailbox of the "Shared" namespace.
 pub(super) fn shared_with(conn: &Connection, user: &str) -> Result<Vec<SharedMailbox>> {
     let cols = MAILBOX_COLUMNS
         .split(", ")
@@ -70,15 +94,30 @@ pub(super) fn shared_with(conn: &Connection, user: &str) -> Result<Vec<SharedMai
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out = Vec::new();
+    let admin = is_admin(conn, user)?;
     for (mb, owner, rights) in rows {
         let rights = parse(&rights)?;
-        if rights.contains(Rights::LOOKUP) && !mb.noselect {
+        if rights.contains(Rights::LOOKUP) && !mb.noselect && !(admin && owner == SHARED_OWNER) {
             out.push(SharedMailbox {
                 owner,
                 mailbox: mb.info(),
                 rights,
             });
         }
+    }
+    if admin {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {cols} FROM mailboxes m JOIN accounts a ON a.id = m.account_id
+             WHERE a.name = ?1 AND m.noselect = 0"
+        ))?;
+        let rows = stmt
+            .query_map([SHARED_OWNER], super::ops::mailbox_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.extend(rows.into_iter().map(|mb| SharedMailbox {
+            owner: SHARED_OWNER.to_owned(),
+            mailbox: mb.info(),
+            rights: Rights::ALL,
+        }));
     }
     out.sort_unstable_by(|a, b| (&a.owner, &a.mailbox.name).cmp(&(&b.owner, &b.mailbox.name)));
     Ok(out)

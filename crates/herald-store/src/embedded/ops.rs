@@ -694,7 +694,7 @@ impl Env<'_> {
         let Some(user) = self.guest(acct) else {
             return Ok(Rights::ALL);
         };
-        let have = super::acl::granted(self.conn, mb.id, user)?;
+        let have = super::acl::rights_of(self.conn, &acct.name, mb.id, user)?;
         let name = acl::shared_name(&acct.name, &mb.name);
         if !have.sees() {
             return Err(StoreError::not_found("mailbox", name));
@@ -712,7 +712,11 @@ impl Env<'_> {
     /// For CREATE and RENAME into another account: the guest needs `k` on the new name's
     /// parent, which must exist (only the owner creates top-level mailboxes).
     fn require_create(&self, acct: &Account, name: &str) -> Result<()> {
-        if self.guest(acct).is_none() {
+        let Some(user) = self.guest(acct) else {
+            return Ok(());
+        };
+        if acct.name == acl::SHARED_OWNER && super::acl::is_admin(self.conn, user)? {
+            // Administrators stand in for the owner the "Shared" namespace has not.
             return Ok(());
         }
         let parent = names::ancestors(name).last();
@@ -1301,7 +1305,12 @@ impl Env<'_> {
         name: &str,
         special_use: Option<SpecialUse>,
     ) -> OpResult {
-        let acct = account(self.conn, account_name)?;
+        let acct = match account(self.conn, account_name) {
+            Err(StoreError::NotFound { .. }) if account_name == acl::SHARED_OWNER => {
+                self.shared_owner()?
+            }
+            other => other?,
+        };
         let name = names::mailbox(name, true)?;
         self.require_create(&acct, &name)?;
         let existing = find_mailbox(self.conn, acct.id, &name)?;
@@ -1347,6 +1356,31 @@ impl Env<'_> {
             Some(mb.uidvalidity),
         );
         done(Output::Mailbox(mb.info()), vec![e], vec![mb.id])
+    }
+
+    /// The "Shared" namespace's pseudo-account, created with the namespace's first mailbox
+    /// when an administrator creates it (anyone else has nothing to create it for). It has no
+    /// INBOX, no password (`!` is no PHC string, so nothing verifies against it) and no
+    /// events of its own: it is not an account to anyone outside the store.
+    fn shared_owner(&self) -> Result<Account> {
+        let admin = match self.ecx.ctx.user.as_deref() {
+            Some(user) => super::acl::is_admin(self.conn, user)?,
+            None => false,
+        };
+        if !admin {
+            return Err(StoreError::NoPermission {
+                mailbox: acl::SHARED_PREFIX.trim_end_matches('/').to_owned(),
+                needed: "k".into(),
+            });
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO accounts (name, password_hash, admin, first_event)
+                 VALUES (?1, '!', 0,
+                         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0))",
+            )?
+            .execute([acl::SHARED_OWNER])?;
+        account(self.conn, acl::SHARED_OWNER)
     }
 
     /// Creates missing parents; RFC 5423 §4.4: their creation is implied, no events.
@@ -1489,7 +1523,7 @@ impl Env<'_> {
         let Some(mb) = find_mailbox(self.conn, owner.id, rest)? else {
             return Ok(None);
         };
-        let rights = super::acl::granted(self.conn, mb.id, user)?;
+        let rights = super::acl::rights_of(self.conn, &owner.name, mb.id, user)?;
         Ok((rights.contains(Rights::LOOKUP) && !mb.noselect).then_some(mb))
     }
 
@@ -1978,7 +2012,7 @@ impl Env<'_> {
             ))
             .into());
         }
-        if identifier == acct.name {
+        if identifier == acct.name || identifier == acl::SHARED_OWNER {
             // RFC 4314 §2: the owner's rights are implicit; storing them would change nothing.
             return Err(StoreError::InvalidArgument(format!(
                 "`{identifier}` owns `{name}` and always has every right"
@@ -1990,7 +2024,9 @@ impl Env<'_> {
             names::user(identifier)?;
         }
         let sees = |conn: &Connection| -> Result<bool> {
-            Ok(person && super::acl::granted(conn, mb.id, identifier)?.contains(Rights::LOOKUP))
+            Ok(person
+                && super::acl::rights_of(conn, &acct.name, mb.id, identifier)?
+                    .contains(Rights::LOOKUP))
         };
         let saw = sees(self.conn)?;
         let before = super::acl::put(self.conn, mb.id, identifier, rights)?;

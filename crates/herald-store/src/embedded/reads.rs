@@ -57,7 +57,7 @@ fn rights(
         Some(mb) if !mb.noselect || a.name == user => Ok(if a.name == user {
             crate::acl::Rights::ALL
         } else {
-            super::acl::granted(conn, mb.id, user)?
+            super::acl::rights_of(conn, &a.name, mb.id, user)?
         }),
         _ => Ok(crate::acl::Rights::NONE),
     }
@@ -429,10 +429,11 @@ fn users(conn: &Connection) -> Result<Vec<UserInfo>> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, admin, quota_storage_kb, quota_messages, used_bytes, used_messages,
                 first_event, disabled_ms, disabled_reason
-         FROM accounts ORDER BY name",
+         FROM accounts WHERE name != ?1 ORDER BY name",
     )?;
+    // The "Shared" namespace's pseudo-account is no user.
     let rows = stmt
-        .query_map([], |r| {
+        .query_map([crate::acl::SHARED_OWNER], |r| {
             Ok(UserInfo {
                 name: r.get(0)?,
                 admin: r.get(1)?,

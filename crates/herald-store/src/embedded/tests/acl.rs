@@ -325,3 +325,176 @@ fn a_version_11_store_gains_the_acl_table() {
         .unwrap();
     assert_eq!(rows, 1);
 }
+
+/// The "Shared" namespace: mailboxes no user owns, created by an administrator, opened to
+/// others by SETACL, and named in events by an owner-less URL.
+#[tokio::test]
+async fn the_shared_namespace_belongs_to_no_user_and_administrators_run_it() {
+    let t = open().await;
+    t.store
+        .add_user(&admin(), "root", "pw", true)
+        .await
+        .unwrap();
+    let root = SessionContext::user("imap", "root");
+    let bob = t.user("bob").await;
+    let carol = t.user("carol").await;
+
+    // Before any shared mailbox exists, only an administrator may start the namespace.
+    match t.store.create_mailbox(&bob, "#shared/support", None).await {
+        Err(StoreError::NoPermission { .. }) => {}
+        other => panic!("a user created a shared mailbox: {other:?}"),
+    }
+    let c = t
+        .store
+        .create_mailbox(&root, "#shared/support", None)
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(types(&c.events), [EventType::MailboxCreate]);
+    let url = c.events[0].mailbox_id.as_ref().unwrap();
+    assert_eq!(url.user, None, "no account owns a shared mailbox");
+    assert_eq!(url.mailbox.as_deref(), Some("#shared/support"));
+    assert!(
+        url.to_string().contains("/%23shared/support;UIDVALIDITY="),
+        "{url}"
+    );
+    assert_eq!(c.events[0].user.as_deref(), Some("root"));
+    // Once it exists, a user still cannot add to it without `k`.
+    match t.store.create_mailbox(&bob, "#shared/sales", None).await {
+        Err(StoreError::NoPermission { .. }) => {}
+        other => panic!("a user created a shared mailbox: {other:?}"),
+    }
+
+    // Without a grant bob neither sees nor opens it; the administrator sees it in LIST.
+    let listed = |boxes: Vec<MailboxInfo>| -> Vec<(String, bool)> {
+        boxes
+            .into_iter()
+            .filter(|b| b.name.starts_with('#'))
+            .map(|b| (b.name, b.noselect))
+            .collect()
+    };
+    assert!(listed(t.store.list_mailboxes(&bob).await.unwrap()).is_empty());
+    assert!(matches!(
+        t.store.mailbox(&bob, "#shared/support").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        listed(t.store.list_mailboxes(&root).await.unwrap()),
+        [("#shared".into(), true), ("#shared/support".into(), false)]
+    );
+
+    // The administrator opens it to bob (read and insert) and to everyone (lookup, read).
+    let c = t
+        .store
+        .set_acl(&root, "#shared/support", "bob", rights("lrsi"))
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert_eq!(
+        types(&c.events),
+        [EventType::AclChange, EventType::MailboxCreate]
+    );
+    let grant = c.events[1].mailbox_id.as_ref().unwrap();
+    assert_eq!(grant.user.as_deref(), Some("bob"));
+    assert_eq!(grant.mailbox.as_deref(), Some("#shared/support"));
+    t.store
+        .set_acl(&root, "#shared/support", "anyone", rights("lr"))
+        .await
+        .unwrap();
+    // GETACL lists no owner: there is none.
+    let acl = t.store.get_acl(&root, "#shared/support").await.unwrap();
+    let ids: Vec<&str> = acl.iter().map(|e| e.identifier.as_str()).collect();
+    assert_eq!(ids, ["anyone", "bob"]);
+    assert!(matches!(
+        t.store.get_acl(&bob, "#shared/support").await,
+        Err(StoreError::NoPermission { .. })
+    ));
+
+    // bob appends; the event names the shared mailbox without an owner and bob as the actor.
+    let appended = t
+        .append(
+            &bob,
+            "#shared/support",
+            "Subject: ticket\r\n\r\nhelp\r\n",
+            &[],
+        )
+        .await;
+    let e = t.store.events_after(t.last().await - 1, 1).await.unwrap();
+    let e = Event::from_json(&e[0].json).unwrap();
+    assert_eq!(e.event, EventType::MessageAppend);
+    assert_eq!(e.user.as_deref(), Some("bob"));
+    let uri = e.uri.as_ref().unwrap();
+    assert_eq!(uri.user, None);
+    assert_eq!(uri.mailbox.as_deref(), Some("#shared/support"));
+    assert_eq!(uri.uid, Some(appended.uid));
+    assert_eq!(
+        crate::acl::url_mailbox(uri),
+        Some((crate::acl::SHARED_OWNER, "support"))
+    );
+    // carol reads through `anyone` but may not write.
+    assert_eq!(
+        t.store
+            .mailbox(&carol, "#shared/support")
+            .await
+            .unwrap()
+            .messages,
+        1
+    );
+    assert!(matches!(
+        t.store
+            .append(&carol, "#shared/support", b"x\r\n".to_vec(), &[], None)
+            .await,
+        Err(StoreError::NoPermission { .. })
+    ));
+
+    // The pseudo-account is no user: not listed, no login, no account-level changes, and
+    // its name cannot be taken.
+    let users = t.store.list_users().await.unwrap();
+    assert!(users.iter().all(|u| !u.name.starts_with('#')), "{users:?}");
+    assert!(matches!(
+        t.store.authenticate("#shared", "!", None).await,
+        Err(StoreError::AuthFailed)
+    ));
+    assert!(matches!(
+        t.store.authenticate("root", "pw", Some("#shared")).await,
+        Err(StoreError::AuthFailed)
+    ));
+    for refused in [
+        t.store.delete_user(&admin(), "#shared").await.err(),
+        t.store
+            .set_disabled(&admin(), "#shared", true, None)
+            .await
+            .err(),
+        t.store
+            .add_user(&admin(), "#shared", "pw", false)
+            .await
+            .err(),
+        t.store.add_user(&admin(), "#team", "pw", false).await.err(),
+    ] {
+        assert!(
+            matches!(
+                refused,
+                Some(StoreError::InvalidArgument(_) | StoreError::InvalidName { .. })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    // The administrator renames and deletes it like any mailbox.
+    t.store
+        .rename_mailbox(&root, "#shared/support", "#shared/helpdesk")
+        .await
+        .unwrap();
+    assert!(
+        listed(t.store.list_mailboxes(&bob).await.unwrap())
+            .contains(&("#shared/helpdesk".into(), false))
+    );
+    let c = t
+        .store
+        .delete_mailbox(&root, "#shared/helpdesk")
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    assert!(listed(t.store.list_mailboxes(&bob).await.unwrap()).is_empty());
+    t.consistent().await;
+}
