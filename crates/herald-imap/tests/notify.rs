@@ -443,3 +443,93 @@ async fn only_events_the_outbox_holds_are_supported() {
     )
     .await;
 }
+
+/// A mailbox another account shares with the user is reported under the user's name for it
+/// when a filter names it, and only while the user may read it; the owner hears of changes a
+/// guest makes to its mailbox; `personal` stays the user's own namespace.
+#[tokio::test]
+async fn shared_mailboxes_are_reported_to_readers_under_their_names() {
+    let b = backend();
+    let mut a = alice(&b).await;
+    a.send("a CREATE Team").await;
+    a.send("b CREATE Secret").await;
+    a.x("c SETACL Team bob lr", &["c OK SETACL completed"])
+        .await;
+    let mut t = T::new(&b);
+    t.login("bob", "hunter2").await;
+    t.x(
+        "n NOTIFY SET (mailboxes (user/alice/Team user/alice/Secret) (MessageNew MessageExpunge)) \
+         (personal (MessageNew MessageExpunge))",
+        &["n OK NOTIFY completed"],
+    )
+    .await;
+    b.deliver("alice", "Team", &msg("plans")).unwrap();
+    b.push_event(event(EventType::MessageNew, "alice", Some("Team")));
+    b.deliver("alice", "Secret", &msg("secret")).unwrap();
+    b.push_event(event(EventType::MessageNew, "alice", Some("Secret")));
+    b.deliver("alice", "INBOX", &msg("mine")).unwrap();
+    b.push_event(event(EventType::MessageNew, "alice", Some("INBOX")));
+    let lines = wake(&mut t).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("* STATUS user/alice/Team (MESSAGES 1 "),
+        "{lines:?}"
+    );
+
+    // alice hears of what bob does in her mailbox although the event's `user` is bob.
+    a.x(
+        "d NOTIFY SET (mailboxes Team (MessageNew MessageExpunge FlagChange))",
+        &["d OK NOTIFY completed"],
+    )
+    .await;
+    let mut by_bob = Event::new(EventType::FlagsSet);
+    by_bob.user = Some("bob".into());
+    by_bob.service = Some("imap".into());
+    by_bob.uri = Some(ImapUrl::mailbox(HOST, Some("alice"), "Team", Some(1)));
+    b.push_event(by_bob);
+    let lines = wake(&mut a).await;
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("* STATUS Team (MESSAGES 1 "),
+        "{lines:?}"
+    );
+
+    // Revoked: the next delivery is not reported to bob.
+    a.x("e DELETEACL Team bob", &["e OK DELETEACL completed"])
+        .await;
+    let mut acl = event(EventType::AclChange, "alice", Some("Team"));
+    acl.set_extension(herald_events::vnd::ACL_IDENTIFIER, "bob");
+    acl.set_extension(herald_events::vnd::ACL_RIGHTS, "");
+    b.push_event(acl);
+    b.deliver("alice", "Team", &msg("more plans")).unwrap();
+    b.push_event(event(EventType::MessageNew, "alice", Some("Team")));
+    assert!(wake(&mut t).await.is_empty());
+}
+
+/// A session that could see no other account's mailbox when NOTIFY was set starts hearing of
+/// one as soon as an ACL change opens it, also through `anyone` (whose grant names no user).
+#[tokio::test]
+async fn a_mailbox_shared_after_notify_set_is_reported_from_the_grant_on() {
+    let b = backend();
+    let mut a = alice(&b).await;
+    a.send("a CREATE Team").await;
+    let mut t = T::new(&b);
+    t.login("bob", "hunter2").await;
+    t.x(
+        "n NOTIFY SET (subtree user (MessageNew MessageExpunge))",
+        &["n OK NOTIFY completed"],
+    )
+    .await;
+    a.x("c SETACL Team anyone lr", &["c OK SETACL completed"])
+        .await;
+    let mut acl = event(EventType::AclChange, "alice", Some("Team"));
+    acl.set_extension(herald_events::vnd::ACL_IDENTIFIER, "anyone");
+    acl.set_extension(herald_events::vnd::ACL_RIGHTS, "lr");
+    b.push_event(acl);
+    b.deliver("alice", "Team", &msg("plans")).unwrap();
+    b.push_event(event(EventType::MessageNew, "alice", Some("Team")));
+    let lines = wake(&mut t).await;
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("* STATUS user/alice/Team (MESSAGES 1 "),
+        "{lines:?}"
+    );
+}

@@ -210,6 +210,17 @@ impl State {
     }
 }
 
+fn need_read(name: &str, rights: Rights) -> Result<()> {
+    if rights.contains(Rights::READ) {
+        Ok(())
+    } else {
+        Err(StoreError::NoPermission {
+            mailbox: name.to_owned(),
+            needed: "r".into(),
+        })
+    }
+}
+
 fn need_admin(name: &str, rights: Rights) -> Result<()> {
     if rights.contains(Rights::ADMIN) {
         Ok(())
@@ -851,7 +862,26 @@ impl Backend for MemoryBackend {
     ) -> impl Future<Output = Result<Vec<MailboxInfo>>> + Send {
         ready(self.with(|s| {
             let acct = s.account(ctx)?;
-            Ok(acct.mailboxes.iter().map(|(n, m)| info(n, m)).collect())
+            let mut out: Vec<MailboxInfo> =
+                acct.mailboxes.iter().map(|(n, m)| info(n, m)).collect();
+            // Other accounts' mailboxes shared with the user (`l`), as the store lists them
+            // (without the store's `\Noselect` namespace levels, which no test here reads).
+            let me = ctx.user.as_deref().unwrap_or_default();
+            for (owner, a) in &s.accounts {
+                if owner == me {
+                    continue;
+                }
+                for (n, m) in &a.mailboxes {
+                    let sees = [me, herald_store::acl::ANYONE]
+                        .iter()
+                        .filter_map(|i| m.acl.get(*i))
+                        .any(|r| r.contains(Rights::LOOKUP));
+                    if sees && !m.noselect {
+                        out.push(info(&herald_store::acl::shared_name(owner, n), m));
+                    }
+                }
+            }
+            Ok(out)
         }))
     }
 
@@ -861,6 +891,11 @@ impl Backend for MemoryBackend {
         name: &str,
     ) -> impl Future<Output = Result<MailboxInfo>> + Send {
         ready(self.with(|s| {
+            if herald_store::acl::other_user(name).is_some() {
+                let (_, mb, rights) = s.acl_target(ctx, name)?;
+                need_read(name, rights)?;
+                return Ok(info(name, mb));
+            }
             let name = names::mailbox(name, false)?;
             let acct = s.account(ctx)?;
             acct.mailboxes
@@ -1172,7 +1207,13 @@ impl Backend for MemoryBackend {
         mailbox: &str,
     ) -> impl Future<Output = Result<MailboxCounts>> + Send {
         ready(self.with(|s| {
-            let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+            let mb: &Mbox = if herald_store::acl::other_user(mailbox).is_some() {
+                let (_, mb, rights) = s.acl_target(ctx, mailbox)?;
+                need_read(mailbox, rights)?;
+                mb
+            } else {
+                selectable(s.account(ctx)?, mailbox)?.1
+            };
             let has = |m: &Msg, f: &str| sflags::contains(&m.flags, f);
             Ok(MailboxCounts {
                 messages: mb.msgs.len() as u64,

@@ -27,13 +27,24 @@
 //! * `vnd.herald.MetadataChange`: `* METADATA "mailbox" entry…` (MailboxMetadataChange) or
 //!   `* METADATA "" entry…` (ServerMetadataChange); private entries only to their owner.
 //!
+//! Mailboxes of other accounts the user may read (`user/OWNER/NAME`, `#shared/NAME`) are
+//! reported like its own, under the name the user knows them by, when a filter names them
+//! (`selected`, `subscribed`, `subtree`, `mailboxes`; `personal` and `inboxes` are the user's
+//! own namespace, RFC 5465 §6). Their events carry the owner's URL and the actor as `user`, so
+//! the session asks the store for its rights on such a mailbox once and keeps the answer until
+//! an ACL change passes by. Events about the user's own mailboxes count whoever acted, also a
+//! user it shared them with.
+//!
 //! Events this session caused are not reported (RFC 5465 §5: "The server SHOULD omit notifying
 //! the client if the event is caused by this client"): the command's own responses told it.
 //!
 //! **Cost per event.** Most sessions are not interested in most events, so an event is first
-//! checked for the user's name in its JSON text (a substring search), and decoded only when it
-//! may be about the user; metadata changes are the exception, as shared server entries concern
-//! everyone. A session that falls more than [`OVERFLOW_AT`] events behind, or whose cursor
+//! checked for the user's name in its JSON text (a substring search: `"user":"NAME"` or the
+//! URL prefix `imap://NAME@`), and decoded only when it may be about the user; metadata
+//! changes are the exception, as shared server entries concern everyone. A user who may see
+//! other accounts' mailboxes gets no substring test (their events name the owner, not the
+//! user): it is dropped at NOTIFY SET when LIST shows such a mailbox, and later as soon as an
+//! event grants one (a MailboxCreate for the user, or an ACL change for `anyone`). A session that falls more than [`OVERFLOW_AT`] events behind, or whose cursor
 //! retention passed, gets `* OK [NOTIFICATIONOVERFLOW]` and NOTIFY is switched off (§5.8).
 
 use super::{Backend, Session, State, Writer};
@@ -120,8 +131,12 @@ pub(crate) struct Notify {
     /// The last outbox id read.
     cursor: u64,
     watch: watch::Receiver<u64>,
-    /// `"user":"name"` as the event JSON spells it, when the name needs no escaping.
-    needle: Option<String>,
+    /// Substrings one of which an event's JSON must hold to be about the user (see the
+    /// module doc); `None` when every event must be decoded.
+    needles: Option<Vec<String>>,
+    /// The user's rights on other accounts' mailboxes, by the user's name for them, as last
+    /// read; cleared by any ACL change.
+    rights: std::collections::HashMap<String, bool>,
     /// `selected-delayed`: an expunge of the selected mailbox waits for a command.
     expunge_pending: bool,
 }
@@ -180,6 +195,28 @@ fn user_needle(user: &str) -> Option<String> {
         .then(|| format!("\"user\":\"{user}\""))
 }
 
+/// What an event's JSON holds when it may concern `user`: its name as actor, its URLs'
+/// `imap://user@` (the URL form escapes nothing JSON would), and an ACL change for `anyone`,
+/// which may open another account's mailbox to it. `None` when the name cannot be searched.
+fn needles(user: &str) -> Option<Vec<String>> {
+    let url = ImapUrl::server("h", Some(user)).to_string();
+    let prefix = &url[..=url.find('@')?];
+    Some(vec![
+        user_needle(user)?,
+        prefix.to_owned(),
+        format!(
+            "\"{}\":\"{}\"",
+            herald_events::vnd::ACL_IDENTIFIER,
+            herald_store::acl::ANYONE
+        ),
+    ])
+}
+
+/// Whether a mailbox name is in another account's namespace (Other Users or Shared).
+fn foreign(name: &str) -> bool {
+    herald_store::acl::other_user(name).is_some()
+}
+
 fn mailbox_of(url: Option<&ImapUrl>) -> Option<&str> {
     url.and_then(|u| u.mailbox.as_deref())
 }
@@ -196,10 +233,10 @@ impl Notify {
         let subscribed = |n: &str| self.subscribed.as_ref().is_some_and(|s| s.contains(n));
         match filter {
             NotifyFilter::Selected | NotifyFilter::SelectedDelayed => false,
-            NotifyFilter::Personal => true,
+            NotifyFilter::Personal => !foreign(name),
             // Deliveries reach INBOX, and a `user+detail` address reaches the subscribed
             // folders (the LMTP server's default detail policy).
-            NotifyFilter::Inboxes => names::is_inbox(name) || subscribed(name),
+            NotifyFilter::Inboxes => names::is_inbox(name) || (subscribed(name) && !foreign(name)),
             NotifyFilter::Subscribed => subscribed(name),
             NotifyFilter::Subtree(roots) => {
                 roots.iter().any(|r| names::is_within(name, r.as_str()))
@@ -294,14 +331,17 @@ impl<B: Backend> Session<B> {
         // A successful NOTIFY SET is an implicit NOOP (RFC 5465 §3.1).
         self.notify = None;
         self.updates(true).await;
+        let boxes = match self.backend.list_mailboxes(&self.ctx).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(tag, &e);
+                return;
+            }
+        };
+        if boxes.iter().any(|b| !b.noselect && foreign(&b.name)) {
+            notify.needles = None;
+        }
         if set.status {
-            let boxes = match self.backend.list_mailboxes(&self.ctx).await {
-                Ok(b) => b,
-                Err(e) => {
-                    self.fail(tag, &e);
-                    return;
-                }
-            };
             let selected = self.selected().map(|s| s.name.clone());
             for b in boxes {
                 if b.noselect || Some(&b.name) == selected.as_ref() {
@@ -413,6 +453,22 @@ impl<B: Backend> Session<B> {
         );
     }
 
+    /// Whether the user may read another account's mailbox, named as the user names it; one
+    /// store read per mailbox until the next ACL change.
+    async fn may_read(&mut self, name: &str) -> bool {
+        if let Some(&known) = self.notify.as_ref().and_then(|n| n.rights.get(name)) {
+            return known;
+        }
+        let ok = match self.backend.my_rights(&self.ctx, name).await {
+            Ok(r) => r.contains(herald_store::Rights::READ),
+            Err(_) => false,
+        };
+        if let Some(n) = self.notify.as_mut() {
+            n.rights.insert(name.to_owned(), ok);
+        }
+        ok
+    }
+
     /// Whether an event was caused by this very connection (the store copies the session's
     /// service and addresses into every event it commits).
     fn caused_here(&self, e: &Event) -> bool {
@@ -429,28 +485,40 @@ impl<B: Backend> Session<B> {
             return;
         };
         let metadata = json.contains(METADATA_CHANGE);
-        if let Some(needle) = &n.needle
+        if let Some(needles) = &n.needles
             && !metadata
-            && !json.contains(needle.as_str())
+            && !needles.iter().any(|needle| json.contains(needle.as_str()))
         {
             return;
         }
         let Ok(event) = Event::from_json(json) else {
             return;
         };
-        let user = self.ctx.user.as_deref().unwrap_or_default();
-        let mine = event.user.as_deref() == Some(user);
-        let own_url = |u: Option<&ImapUrl>| u.is_some_and(|u| u.user.as_deref() == Some(user));
+        let user = self.ctx.user.clone().unwrap_or_default();
+        let mine = event.user.as_deref() == Some(user.as_str());
         let kind = event.event.as_str().to_owned();
         if kind == METADATA_CHANGE {
             self.metadata_event(&event, mine, batch);
             return;
         }
-        if !mine || !own_url(event.uri.as_ref()) {
+        if event.event == EventType::AclChange {
+            // Rights may have changed anywhere; a grant to `anyone` may open a mailbox to this
+            // user without naming it.
+            if let Some(n) = self.notify.as_mut() {
+                n.rights.clear();
+                if event
+                    .extension(herald_events::vnd::ACL_IDENTIFIER)
+                    .and_then(|v| v.as_str())
+                    == Some(herald_store::acl::ANYONE)
+                {
+                    n.needles = None;
+                }
+            }
             return;
         }
         let here = self.caused_here(&event);
-        let Some(mailbox) = mailbox_of(event.uri.as_ref()).map(str::to_owned) else {
+        let Some((owner, name)) = event.uri.as_ref().and_then(herald_store::acl::url_mailbox)
+        else {
             return;
         };
         let message = match kind.as_str() {
@@ -458,6 +526,28 @@ impl<B: Backend> Session<B> {
             "MessageExpunge" | "MessageExpire" => Some(MessageKind::Expunge),
             "FlagsSet" | "FlagsClear" | "MessageRead" | "MessageTrash" => Some(MessageKind::Flags),
             _ => None,
+        };
+        let mailbox = if owner == user {
+            if foreign(name) && kind == "MailboxCreate" {
+                // A grant made another account's mailbox visible: its events name the owner
+                // from now on, so the substring test would miss them.
+                if let Some(n) = self.notify.as_mut() {
+                    n.needles = None;
+                    n.rights.clear();
+                }
+            }
+            name.to_owned()
+        } else {
+            // Another account's mailbox: only its messages, and only if this user may read it
+            // (its LIST changes reach the user as events of its own, RFC 5423 §4.4).
+            if message.is_none() {
+                return;
+            }
+            let name = herald_store::acl::shared_name(owner, name);
+            if !self.may_read(&name).await {
+                return;
+            }
+            name
         };
         if let Some(m) = message {
             if here {
@@ -777,7 +867,8 @@ fn plan(set: &NotifySet, cursor: u64, watch: watch::Receiver<u64>, user: &str) -
         subscribed: None,
         cursor,
         watch,
-        needle: user_needle(user),
+        needles: needles(user),
+        rights: Default::default(),
         expunge_pending: false,
     }
 }
@@ -812,6 +903,18 @@ mod tests {
     fn needles_and_private_entries() {
         assert_eq!(user_needle("alice").as_deref(), Some("\"user\":\"alice\""));
         assert_eq!(user_needle("a\"b"), None);
+        // The URL prefix as the event JSON spells it: `@` of the name escaped, the separator not.
+        let n = needles("bob@example.org").unwrap();
+        assert_eq!(n[1], "imap://bob%40example.org@");
+        let mut e = Event::new(EventType::MessageNew);
+        e.user = Some("alice".into());
+        e.uri = Some(ImapUrl::mailbox(
+            "h",
+            Some("bob@example.org"),
+            "INBOX",
+            Some(1),
+        ));
+        assert!(n.iter().any(|n| e.to_json().contains(n.as_str())));
         assert!(is_private("/private/comment"));
         assert!(is_private("/PRIVATE/x"));
         assert!(!is_private("/shared/comment"));
