@@ -95,6 +95,10 @@ pub struct Feed {
     shared: HashMap<(String, String), bool>,
     keepalive: Duration,
     last_output: Instant,
+    /// The authenticated account, whose disabling ends the feed.
+    caller: String,
+    /// When `caller` was last found enabled.
+    enabled_at: Instant,
     shutdown: CancellationToken,
     _permit: OwnedSemaphorePermit,
     _user_slot: herald_net::Slot<String>,
@@ -225,6 +229,8 @@ impl Feed {
             shared: HashMap::new(),
             keepalive: state.keepalive,
             last_output: Instant::now(),
+            caller: caller.user.clone(),
+            enabled_at: Instant::now(),
             shutdown: state.shutdown.clone(),
             _permit: permit,
             _user_slot: user_slot,
@@ -242,7 +248,7 @@ impl Feed {
     /// may drop this future (in a `select!`) and call again without losing or repeating events.
     pub async fn next(&mut self) -> Result<Next, StoreError> {
         loop {
-            if self.shutdown.is_cancelled() {
+            if self.shutdown.is_cancelled() || self.caller_disabled().await? {
                 return Ok(Next::End);
             }
             // Popped only once admitted or refused: a rights read may await, and a caller
@@ -265,12 +271,32 @@ impl Feed {
                 self.pending.extend(batch);
                 continue;
             }
-            let wait = self.keepalive.saturating_sub(self.last_output.elapsed());
+            // Woken at least once per recheck, so a quiet stream of a disabled account ends
+            // as soon as a busy one.
+            let wait = self
+                .keepalive
+                .saturating_sub(self.last_output.elapsed())
+                .min(herald_store::ACCOUNT_RECHECK);
             tokio::select! {
                 _ = self.shutdown.cancelled() => return Ok(Next::End),
                 r = self.store.wait_for_events(self.cursor, wait) => { r?; }
             }
         }
+    }
+
+    /// Whether an operator disabled the caller's account since the feed opened: asked of
+    /// the store at most once per [`herald_store::ACCOUNT_RECHECK`], so a disabled account's
+    /// stream ends within about twice that time, busy or quiet.
+    async fn caller_disabled(&mut self) -> Result<bool, StoreError> {
+        if self.enabled_at.elapsed() < herald_store::ACCOUNT_RECHECK {
+            return Ok(false);
+        }
+        if self.store.is_disabled(&self.caller).await? {
+            tracing::info!(user = %self.caller, "ending the event stream of a disabled account");
+            return Ok(true);
+        }
+        self.enabled_at = Instant::now();
+        Ok(false)
     }
 
     async fn admit(&mut self, stored: StoredEvent) -> Result<Option<Item>, StoreError> {

@@ -91,6 +91,8 @@ struct Live<'a> {
     ctx: Option<SessionContext>,
     lock: Option<MaildropLock<'a>>,
     started: Instant,
+    /// When the account was last found enabled ([`herald_store::ACCOUNT_RECHECK`]).
+    enabled_at: Instant,
 }
 
 /// A command being carried out: counted and timed when dropped.
@@ -140,6 +142,7 @@ impl Pop3Server {
             ctx: None,
             lock: None,
             started: Instant::now(),
+            enabled_at: Instant::now(),
         };
         let ending = match self.session(&mut conn, &mut live).await {
             Ok(d) => d,
@@ -162,6 +165,28 @@ impl Pop3Server {
                 .await
         {
             tracing::warn!(error = %e, "could not record Logout");
+        }
+    }
+
+    /// Whether an operator disabled the logged-in account since the session began — asked
+    /// of the store at most once per [`herald_store::ACCOUNT_RECHECK`]; a store error keeps
+    /// the session, which will fail on its own.
+    async fn account_disabled(&self, live: &mut Live<'_>) -> bool {
+        let Some(user) = live.ctx.as_ref().and_then(|c| c.user.clone()) else {
+            return false;
+        };
+        if live.enabled_at.elapsed() < herald_store::ACCOUNT_RECHECK {
+            return false;
+        }
+        match self.store.is_disabled(&user).await {
+            Ok(true) => {
+                tracing::info!(%user, "ending the POP3 session of a disabled account");
+                true
+            }
+            Ok(false) | Err(_) => {
+                live.enabled_at = Instant::now();
+                false
+            }
         }
     }
 
@@ -204,6 +229,13 @@ impl Pop3Server {
                 return Ok(Disconnect::Abort);
             }
             lines.push(&buf[..n]);
+            if self.account_disabled(live).await {
+                // Nothing the session marked deleted is expunged: it never reached UPDATE.
+                conn.stream
+                    .write_all(b"-ERR [SYS/PERM] this account has been disabled, contact your administrator\r\n")
+                    .await?;
+                return Ok(Disconnect::Shutdown);
+            }
             let mut out = Vec::new();
             while let Some(line) = lines.next_line() {
                 idle_deadline = tokio::time::Instant::now() + self.timeouts.idle;

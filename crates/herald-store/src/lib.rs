@@ -57,4 +57,4 @@ pub use events::PROCESS;
 pub use flags::FlagMode;
 pub use model::*;
 pub use notify::CROSS_PROCESS_POLL;
-pub use store::{RATE_LIMITED_EVENT_WINDOW, Store};
+pub use store::{ACCOUNT_RECHECK, RATE_LIMITED_EVENT_WINDOW, Store};

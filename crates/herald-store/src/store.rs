@@ -98,6 +98,10 @@ fn target(ctx: &SessionContext, name: &str) -> Result<(String, String)> {
     }
 }
 
+/// How long a session of an account may go on before asking the store again whether the
+/// account was disabled: the longest an open session outlives `herald user disable`.
+pub const ACCOUNT_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Refuses account-level changes to the "Shared" namespace's pseudo-account: it cannot log
 /// in, and deleting it would delete every shared mailbox under the name of one account.
 fn real_account(name: &str) -> Result<()> {
@@ -401,7 +405,8 @@ impl Store {
         Ok(done)
     }
 
-    /// Whether an account is disabled now (false for an account that does not exist).
+    /// Whether an account is disabled now (false for an account that does not exist). Long
+    /// sessions (IMAP, POP3, event streams) ask it at most once per [`ACCOUNT_RECHECK`].
     pub async fn is_disabled(&self, name: &str) -> Result<bool> {
         Ok(self.account_state(name).await?.is_some_and(|s| s.disabled))
     }

@@ -201,6 +201,28 @@ fn http_get(port: u16, authorization: &str) -> String {
     answer
 }
 
+/// Opens the live event stream and reads its response headers; the stream stays open.
+fn open_stream(port: u16, authorization: &str) -> std::io::BufReader<std::net::TcpStream> {
+    use std::io::{BufRead as _, Write as _};
+    let mut http = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    http.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let request = format!(
+        "GET /events/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: {authorization}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    http.write_all(request.as_bytes()).unwrap();
+    let mut reader = std::io::BufReader::new(http);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    while line != "\r\n" {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    reader
+}
+
 #[test]
 fn a_disabled_account_is_refused_everywhere_and_its_open_session_ends() {
     let server = Server::start(
@@ -222,6 +244,24 @@ fn a_disabled_account_is_refused_everywhere_and_its_open_session_ends() {
         "login before disabling"
     );
     assert!(imap_command(&mut open, "b", "SELECT INBOX").contains("b OK"));
+    // And a POP3 session and an event stream, both open before the account is disabled.
+    let mut pop = std::net::TcpStream::connect(("127.0.0.1", pop3)).unwrap();
+    pop.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut pop_lines = std::io::BufReader::new(pop.try_clone().unwrap());
+    let mut pop_say = |line: &str| -> String {
+        use std::io::{BufRead as _, Write as _};
+        if !line.is_empty() {
+            pop.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        }
+        let mut answer = String::new();
+        pop_lines.read_line(&mut answer).unwrap();
+        answer
+    };
+    assert!(pop_say("").starts_with("+OK"), "POP3 greeting");
+    assert!(pop_say("USER carol").starts_with("+OK"));
+    assert!(pop_say("PASS carol-pw").starts_with("+OK"), "POP3 login");
+    let stream = open_stream(server.port("http"), "Bearer carol-token-0123456789");
 
     let mark = server.settled();
     let out = server.admin(&["user", "disable", "carol", "--reason", "abuse report 42"]);
@@ -296,6 +336,24 @@ fn a_disabled_account_is_refused_everywhere_and_its_open_session_ends() {
     let answer = imap_command(&mut open, "c", "NOOP");
     assert!(answer.starts_with("* BYE"), "{answer}");
     assert!(!answer.contains("c OK"), "{answer}");
+    // So do the POP3 session and the event stream (which has no command to wait for).
+    let answer = pop_say("STAT");
+    assert!(answer.starts_with("-ERR [SYS/PERM]"), "{answer}");
+    assert!(pop_say("").is_empty(), "the POP3 connection is closed");
+    let rest = {
+        use std::io::Read as _;
+        let mut rest = Vec::new();
+        let mut stream = stream;
+        stream
+            .read_to_end(&mut rest)
+            .expect("the event stream ends instead of staying open");
+        rest
+    };
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
+        "the stream's last chunk: {}",
+        String::from_utf8_lossy(&rest)
+    );
 
     // Enabled again: IMAP works as before and the delivered message is there.
     let mark = server.settled();

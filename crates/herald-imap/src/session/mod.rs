@@ -214,7 +214,7 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
 /// How long a session goes on trusting that its account is still enabled. `herald user
 /// disable` runs in another process, so the session asks the store again; new logins are
 /// refused at once, open sessions end at their first command after this much time.
-pub const ACCOUNT_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+pub const ACCOUNT_RECHECK: std::time::Duration = herald_store::ACCOUNT_RECHECK;
 
 /// What one framer step produced, owned so the framer's borrow ends before the session acts.
 enum Input {
