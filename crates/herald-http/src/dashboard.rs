@@ -93,6 +93,8 @@ pub struct AccountRow {
     pub used_messages: u64,
     /// Message-count limit, if any.
     pub max_messages: Option<u64>,
+    /// `Some` while the account is disabled: the operator's note, or "" without one.
+    pub disabled: Option<String>,
 }
 
 /// `GET /dashboard/summary`.
@@ -152,6 +154,7 @@ pub async fn summary_of(state: &HttpState) -> Result<Summary, ApiError> {
             storage_kb: u.quota.storage_kb,
             used_messages: u.quota.used_messages,
             max_messages: u.quota.max_messages,
+            disabled: u.disabled.map(|_| u.disabled_reason.unwrap_or_default()),
         })
         .collect();
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
@@ -403,6 +406,13 @@ fn account_row(out: &mut String, a: &AccountRow) {
             ""
         },
     );
+    if let Some(reason) = &a.disabled {
+        let _ = write!(
+            out,
+            " <span class=\"badge badge-disabled\" title=\"{}\">disabled</span>",
+            escape(reason)
+        );
+    }
     usage(
         out,
         a.used_bytes.div_ceil(1024),
@@ -520,6 +530,7 @@ mod tests {
                 storage_kb: Some(10 * 1024),
                 used_messages: 5,
                 max_messages: None,
+                disabled: Some(format!("abuse {evil}")),
             }],
         };
         let page = render(evil, &summary);
@@ -529,6 +540,10 @@ mod tests {
         assert!(page.contains("3.0 MiB of 10.0 MiB"), "{page}");
         assert!(page.contains("5 messages (no limit)"));
         assert!(page.contains("state-paused"));
+        assert!(
+            page.contains("title=\"abuse &lt;img src=x onerror=alert(1)&gt;\">disabled</span>"),
+            "a disabled account is marked, with the operator's note: {page}"
+        );
         // Nothing inline for the policy to refuse, nothing from elsewhere.
         assert!(!page.contains("style="));
         assert!(!page.contains("<script>"));

@@ -566,6 +566,15 @@ async fn the_dashboard_shows_live_events_and_drives_subscriptions_in_chromium() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // Disabling an account shows at the next refresh, with the operator's note.
+    server.admin(&["user", "disable", "alice", "--reason", "abuse report 7"]);
+    cdp.wait_until(
+        "alice's disabled badge",
+        "document.querySelector('#account-table tr[data-name=\"alice\"] .badge-disabled')\
+         ?.title === 'abuse report 7'",
+    )
+    .await;
+
     // The page kept to its policy: no script errors, nothing refused by the CSP.
     let problems = cdp.problems.lock().unwrap().clone();
     assert!(problems.is_empty(), "the page reported: {problems:#?}");

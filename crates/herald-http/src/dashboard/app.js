@@ -287,6 +287,11 @@
     tr.dataset.name = a.name;
     const name = el("td", a.name, "name");
     if (a.admin) name.append(document.createTextNode(" "), el("span", "admin", "badge"));
+    if (a.disabled !== null) {
+      const badge = el("span", "disabled", "badge badge-disabled");
+      if (a.disabled) badge.title = a.disabled;
+      name.append(document.createTextNode(" "), badge);
+    }
     const storage = el("td", null, "quota");
     const kb = a.storage_kb;
     usage(storage, Math.ceil(a.used_bytes / 1024), kb, humanBytes(a.used_bytes),
