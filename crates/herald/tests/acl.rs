@@ -233,7 +233,7 @@ fn an_administrator_runs_a_shared_namespace_mailbox_others_use() {
         "{out}"
     );
 
-    let events = server.wait_for(mark, |e| of(e, EventType::Logout).len() == 3);
+    let events = server.wait_for(mark, |e| of(e, EventType::Logout).len() == 4);
     for e in &events {
         e.validate().unwrap();
     }

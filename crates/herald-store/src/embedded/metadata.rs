@@ -6,6 +6,11 @@
 //! did: the entry grammar, the value size, the entry counts, and that only administrators
 //! change shared server entries. A command is all or nothing (RFC 5464 §4.3): any refusal
 //! returns an error and the writer's savepoint undoes what came before it.
+//!
+//! A mailbox another account shares (`user/OWNER/NAME`, `#shared/NAME`) has entries too:
+//! its shared entries are everyone's who may read it, and each user keeps private entries
+//! of their own on it. RFC 5464 §3.4's rights apply: `l` and `r` to read entries or set
+//! private ones, and `w` besides to set shared ones.
 
 use super::Shared;
 use super::ops::{OpResult, account, done, find_mailbox};
@@ -36,6 +41,48 @@ fn acting_admin(conn: &Connection, ctx: &SessionContext) -> Result<bool> {
         .unwrap_or(false))
 }
 
+/// The mailbox a user names for METADATA: its own, or another account's it holds
+/// `need` on (besides `l` and `r`). Returns the owning account and the mailbox; a mailbox
+/// the user may not see is NotFound, one without the rights NoPermission.
+fn resolve(
+    conn: &Connection,
+    user: &super::ops::Account,
+    name: &str,
+    need: crate::acl::Rights,
+) -> Result<(super::ops::Account, super::ops::Mbox)> {
+    use crate::acl::Rights;
+    let Some((owner, rest)) = crate::acl::other_user(name).filter(|(o, _)| *o != user.name) else {
+        return Ok((user.clone(), selectable(conn, user.id, name)?));
+    };
+    let hidden = || StoreError::not_found("mailbox", name);
+    let owner = match account(conn, owner) {
+        Ok(a) => a,
+        Err(StoreError::NotFound { .. }) => return Err(hidden()),
+        Err(e) => return Err(e),
+    };
+    let mb = match names::mailbox(rest, false)
+        .ok()
+        .map(|n| find_mailbox(conn, owner.id, &n))
+        .transpose()?
+        .flatten()
+    {
+        Some(m) if !m.noselect => m,
+        _ => return Err(hidden()),
+    };
+    let have = super::acl::rights_of(conn, &owner.name, mb.id, &user.name)?;
+    if !have.sees() {
+        return Err(hidden());
+    }
+    let missing = (Rights::LOOKUP | Rights::READ | need).without(have);
+    if !missing.is_empty() {
+        return Err(StoreError::NoPermission {
+            mailbox: name.to_owned(),
+            needed: missing.to_string(),
+        });
+    }
+    Ok((owner, mb))
+}
+
 /// `account`'s mailbox `name`, which must exist and be selectable.
 fn selectable(conn: &Connection, account_id: i64, name: &str) -> Result<super::ops::Mbox> {
     let name = names::mailbox(name, false)?;
@@ -57,9 +104,22 @@ pub(super) fn set(
 ) -> OpResult {
     let limits = shared.config.metadata;
     let acct = account(conn, account_name)?;
-    let mb = mailbox
-        .map(|name| selectable(conn, acct.id, name))
+    // Shared entries of another account's mailbox need `w` on it, private ones only `lr`.
+    let writes_shared = entries
+        .iter()
+        .any(|(given, _)| matches!(metadata_entry_name(given), Ok(MetadataScope::Shared)));
+    let need = if writes_shared {
+        crate::acl::Rights::WRITE
+    } else {
+        crate::acl::Rights::NONE
+    };
+    let resolved = mailbox
+        .map(|name| resolve(conn, &acct, name, need))
         .transpose()?;
+    let (owner_acct, mb) = match resolved {
+        Some((o, m)) => (o, Some(m)),
+        None => (acct.clone(), None),
+    };
     let target = mb.as_ref().map_or(SERVER, |m| m.id);
     let mut changed: Vec<String> = Vec::new();
     let mut grew = false;
@@ -123,7 +183,7 @@ pub(super) fn set(
     let mut e = match &mb {
         Some(m) => ecx.mailbox_event(
             EventType::MetadataChange,
-            &acct.name,
+            &owner_acct.name,
             &m.name,
             Some(m.uidvalidity),
         ),
@@ -175,6 +235,9 @@ pub(super) fn read(
     let acct = account(conn, account_name)?;
     let target = match mailbox {
         None => SERVER,
+        Some(name) if crate::acl::other_user(name).is_some_and(|(o, _)| o != acct.name) => {
+            resolve(conn, &acct, name, crate::acl::Rights::NONE)?.1.id
+        }
         Some(name) => {
             let name = names::mailbox(name, false)?;
             match find_mailbox(conn, acct.id, &name)? {

@@ -13,6 +13,16 @@ import sys
 
 port = int(sys.argv[1])
 out = {}
+for name in ("GETMETADATA", "SETMETADATA"):
+    imaplib.Commands[name] = ("AUTH", "SELECTED")
+
+
+def metadata(imap, *args):
+    """GETMETADATA's METADATA responses, as raw bytes."""
+    typ, data = imap._simple_command("GETMETADATA", *args)
+    assert typ == "OK", (typ, data)
+    _, meta = imap._untagged_response(typ, data, "METADATA")
+    return b" ".join(m if isinstance(m, bytes) else b"".join(m) for m in meta if m)
 
 
 def ok(resp):
@@ -44,6 +54,10 @@ ok(root.create("#shared/support"))
 ok(root.setacl("#shared/support", "bob", "lrsi"))
 ok(root.setacl("#shared/support", "anyone", "lr"))
 out["acl"] = ok(root.getacl("#shared/support"))[0].decode()
+typ, data = root._simple_command(
+    "SETMETADATA", "#shared/support", '(/shared/comment "Printer and desk tickets")'
+)
+assert typ == "OK", (typ, data)
 
 bob = login("bob")
 out["create_refused"] = refused(bob.create, "#shared/bob-only")
@@ -72,7 +86,17 @@ out["append_refused"] = refused(
     carol.append, "#shared/support", None, None, b"Subject: me too\r\n\r\nx\r\n"
 )
 assert "NOPERM" in out["append_refused"], out
+# Mailbox entries follow the ACL (RFC 5464 §3.4): carol reads them with `lr`, keeps a
+# private note of her own, and may not change a shared entry without `w`.
+assert b"Printer and desk tickets" in metadata(carol, "#shared/support", "/shared/comment")
+typ, data = carol._simple_command("SETMETADATA", "#shared/support", '(/private/comment "mine")')
+assert typ == "OK", (typ, data)
+typ, data = carol._simple_command("SETMETADATA", "#shared/support", '(/shared/comment "x")')
+assert typ == "NO" and b"NOPERM" in data[0], (typ, data)
 carol.logout()
+bob = login("bob")
+assert b"mine" not in metadata(bob, "#shared/support", "/private/comment")
+bob.logout()
 
 root.select("#shared/support")
 assert ok(root.search(None, "ALL"))[0].split() == [b"1"]

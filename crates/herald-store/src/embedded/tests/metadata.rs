@@ -441,3 +441,125 @@ fn a_version_9_store_gains_the_metadata_table() {
     )
     .unwrap();
 }
+
+/// A mailbox shared with bob: he reads its shared entries with `lr`, keeps private entries of
+/// his own on it, and sets shared ones only with `w`; a user it is not shared with cannot
+/// tell it exists.
+#[tokio::test]
+async fn entries_of_a_shared_mailbox_follow_its_acl() {
+    let t = open().await;
+    let alice = t.user("alice").await;
+    let bob = t.user("bob").await;
+    let carol = t.user("carol").await;
+    t.store.create_mailbox(&alice, "Team", None).await.unwrap();
+    t.store
+        .set_metadata(
+            &alice,
+            Some("Team"),
+            set(&[
+                ("/shared/comment", Some("the team's")),
+                ("/private/comment", Some("alice's own")),
+            ]),
+        )
+        .await
+        .unwrap();
+    let rights = |s: &str| Some(crate::Rights::parse(s).unwrap());
+    t.store
+        .set_acl(&alice, "Team", "bob", rights("lr"))
+        .await
+        .unwrap();
+    let got = t
+        .store
+        .get_metadata(&bob, Some("user/alice/Team"))
+        .await
+        .unwrap();
+    assert_eq!(names(&got), [("/shared/comment", &b"the team's"[..])]);
+
+    // bob's private entry is his alone.
+    let c = t
+        .store
+        .set_metadata(
+            &bob,
+            Some("user/alice/Team"),
+            set(&[("/private/comment", Some("bob's note"))]),
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let e = &c.events[0];
+    assert_eq!(e.user.as_deref(), Some("bob"));
+    assert_eq!(
+        e.mailbox_id.as_ref().unwrap().user.as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        e.mailbox_id.as_ref().unwrap().mailbox.as_deref(),
+        Some("Team")
+    );
+    let mine = t
+        .store
+        .get_metadata(&bob, Some("user/alice/Team"))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&mine),
+        [
+            ("/private/comment", &b"bob's note"[..]),
+            ("/shared/comment", &b"the team's"[..])
+        ]
+    );
+    let hers = t.store.get_metadata(&alice, Some("Team")).await.unwrap();
+    assert_eq!(
+        names(&hers),
+        [
+            ("/private/comment", &b"alice's own"[..]),
+            ("/shared/comment", &b"the team's"[..])
+        ]
+    );
+
+    // A shared entry needs `w`.
+    match t
+        .store
+        .set_metadata(
+            &bob,
+            Some("user/alice/Team"),
+            set(&[("/shared/comment", Some("bob's"))]),
+        )
+        .await
+    {
+        Err(StoreError::NoPermission { needed, .. }) => assert_eq!(needed, "w"),
+        other => panic!("{other:?}"),
+    }
+    t.store
+        .set_acl(&alice, "Team", "bob", rights("lrw"))
+        .await
+        .unwrap();
+    t.store
+        .set_metadata(
+            &bob,
+            Some("user/alice/Team"),
+            set(&[("/shared/comment", Some("bob's"))]),
+        )
+        .await
+        .unwrap();
+    let hers = t.store.get_metadata(&alice, Some("Team")).await.unwrap();
+    assert_eq!(hers[1].value, b"bob's");
+
+    // carol: no rights, no mailbox.
+    for r in [
+        t.store
+            .get_metadata(&carol, Some("user/alice/Team"))
+            .await
+            .err(),
+        t.store
+            .set_metadata(
+                &carol,
+                Some("user/alice/Team"),
+                set(&[("/private/x", Some("y"))]),
+            )
+            .await
+            .err(),
+    ] {
+        assert!(matches!(r, Some(StoreError::NotFound { .. })), "{r:?}");
+    }
+}
