@@ -40,6 +40,7 @@ mod model;
 pub mod names;
 mod notify;
 pub mod password;
+pub mod postgres;
 pub mod retention;
 mod store;
 pub mod threading;

@@ -200,7 +200,20 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
         StoreError::OverQuota { .. } => (Status::No, Some(Code::OverQuota), text),
         StoreError::Metadata(r) => (Status::No, Some(metadata::refusal_code(r)), text),
         StoreError::NoPermission { .. } => (Status::No, Some(Code::NoPerm), text),
-        StoreError::Closed | StoreError::Io(_) | StoreError::Db(_) | StoreError::Corrupt(_) => {
+        StoreError::Unreachable { .. } => {
+            tracing::error!(error = %e, "store unreachable");
+            (
+                Status::No,
+                Some(Code::Unavailable),
+                "the message store is unavailable, try again later".into(),
+            )
+        }
+        StoreError::Closed
+        | StoreError::Io(_)
+        | StoreError::Db(_)
+        | StoreError::Postgres(_)
+        | StoreError::Corrupt(_)
+        | StoreError::SchemaTooNew { .. } => {
             tracing::error!(error = %e, "store failure");
             (
                 Status::No,
