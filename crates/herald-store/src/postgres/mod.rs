@@ -188,10 +188,26 @@ impl Postgres {
             PoolError::Backend(e) if e.as_db_error().is_some() => StoreError::Postgres(e),
             other => StoreError::Unreachable {
                 target: self.target.clone(),
-                reason: other.to_string(),
+                reason: with_causes(&other),
             },
         }
     }
+}
+
+/// The error and its causes: the driver's own text ("error connecting to server") says nothing
+/// of why (refused, timed out, unknown host) until its source is added.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Refuses a schema name that would need quoting in `search_path`.
@@ -298,6 +314,7 @@ mod tests {
             "{err:?}: {message}"
         );
         assert!(message.contains("127.0.0.1:1/test"), "{message}");
+        assert!(message.contains("refused"), "the cause is given: {message}");
         assert!(!message.contains("pw"), "{message}");
     }
 }

@@ -29,7 +29,16 @@ pub async fn postgres_or_skip(test: &str) -> Option<String> {
     .await;
     let why = match answer {
         Ok(Ok(())) => return Some(url),
-        Ok(Err(e)) => e.to_string(),
+        Ok(Err(e)) => {
+            // The driver's text alone ("error connecting to server") does not say why.
+            let mut why = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why = format!("{why}: {c}");
+                cause = c.source();
+            }
+            why
+        }
         Err(_) => "no answer within 5 s".to_owned(),
     };
     let why = format!("{test}: PostgreSQL at {url} is unreachable ({why})");
