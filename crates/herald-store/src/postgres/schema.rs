@@ -75,20 +75,32 @@ pub(super) async fn migrate(
             &[&LOCK_CLASS, &lock_key],
         )
         .await?;
+        // Created under the lock: two concurrent `CREATE … IF NOT EXISTS` of one name can still
+        // collide on a catalog index. And only when missing: `IF NOT EXISTS` checks the CREATE
+        // privilege first, which a role given ready-made tables need not have.
         if let Some(name) = schema {
-            // Checked by `check_schema_name`, so it needs no quoting.
-            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {name}"))
-                .await?;
+            let missing: bool = tx
+                .query_one("SELECT to_regnamespace($1) IS NULL", &[&name])
+                .await?
+                .get(0);
+            if missing {
+                // Checked by `check_schema_name`, so it needs no quoting.
+                tx.batch_execute(&format!("CREATE SCHEMA {name}")).await?;
+            }
         }
-        // Under the lock: a concurrent `IF NOT EXISTS` on the same name could still fail on a
-        // catalog unique index.
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS herald_schema (
-                 only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-                 version  integer NOT NULL
-             )",
-        )
-        .await?;
+        let missing: bool = tx
+            .query_one("SELECT to_regclass('herald_schema') IS NULL", &[])
+            .await?
+            .get(0);
+        if missing {
+            tx.batch_execute(
+                "CREATE TABLE herald_schema (
+                     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+                     version  integer NOT NULL
+                 )",
+            )
+            .await?;
+        }
         let found: i32 = tx
             .query_opt("SELECT version FROM herald_schema", &[])
             .await?
