@@ -38,7 +38,7 @@ use tokio_postgres::config::Host;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the PostgreSQL store lives and how many connections it may hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PgConfig {
     /// `postgres://user[:password]@host[:port]/database[?options]`.
     pub url: String,
@@ -59,6 +59,21 @@ impl PgConfig {
             pool_size: 16,
             schema: None,
         }
+    }
+}
+
+/// Shows where the database is but never the URL, which may hold a password.
+impl std::fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = match self.url.parse::<tokio_postgres::Config>() {
+            Ok(pg) => describe(&pg),
+            Err(_) => "(unparsable URL)".to_owned(),
+        };
+        f.debug_struct("PgConfig")
+            .field("target", &target)
+            .field("pool_size", &self.pool_size)
+            .field("schema", &self.schema)
+            .finish()
     }
 }
 
@@ -288,6 +303,11 @@ mod tests {
         let target = describe(&pg);
         assert_eq!(target, "db.example:6543/mail");
         assert!(!target.contains("s3cret"));
+        let mut config = PgConfig::new("postgres://alice:s3cret@db.example:6543/mail");
+        config.schema = Some("herald".into());
+        let debug = format!("{config:?}");
+        assert!(debug.contains("db.example:6543/mail"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 
     #[test]
