@@ -780,3 +780,26 @@ impl<B: Backend> Session<B> {
         self.flush(w).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_a_newer_schema_a_server_failure() {
+        let (status, code, text) = store_error(&StoreError::Unreachable {
+            target: "db.internal:5432/mail".into(),
+            reason: "connection refused".into(),
+        });
+        assert_eq!(status, Status::No);
+        assert_eq!(code, Some(Code::Unavailable));
+        assert!(
+            !text.contains("db.internal"),
+            "no internals to clients: {text}"
+        );
+        let (status, code, text) = store_error(&StoreError::SchemaTooNew { found: 3, known: 1 });
+        assert_eq!(status, Status::No);
+        assert_eq!(code, Some(Code::ServerBug));
+        assert!(!text.contains("version"), "no internals to clients: {text}");
+    }
+}
