@@ -450,7 +450,14 @@ async fn a_schema_newer_than_the_code_is_refused_naming_both_versions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_starting_at_once_on_an_empty_database_all_open_it() {
-    pg_support::with_schema("concurrent_start", 2, |config: PgConfig| async move {
+    pg_support::with_schema("concurrent_start", 2, |mut config: PgConfig| async move {
+        // Whatever isolation the operator made the default: a node that waited for another's
+        // migration must see it, not a snapshot from before the wait.
+        let separator = if config.url.contains('?') { '&' } else { '?' };
+        config.url = format!(
+            "{}{separator}options=-c%20default_transaction_isolation%3Dserializable",
+            config.url
+        );
         let starts: Vec<_> = (0..6)
             .map(|_| {
                 let config = config.clone();
@@ -479,6 +486,12 @@ async fn nodes_starting_at_once_on_an_empty_database_all_open_it() {
             .expect("heads")
             .get(0);
         assert_eq!(heads, 1, "the first migration ran once");
+        let isolation: String = client
+            .query_one("SHOW default_transaction_isolation", &[])
+            .await
+            .expect("isolation")
+            .get(0);
+        assert_eq!(isolation, "serializable", "the URL's own options are kept");
     })
     .await;
 }

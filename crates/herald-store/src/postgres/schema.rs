@@ -16,6 +16,7 @@
 //! - A version above [`VERSION`] is refused with [`StoreError::SchemaTooNew`] naming both.
 
 use crate::error::{Result, StoreError};
+use tokio_postgres::IsolationLevel;
 
 /// The advisory lock class of schema migration (`'HRLD'` as a big-endian i32); the second key
 /// is the hash of the schema name, so tests in separate schemas do not wait for each other.
@@ -69,7 +70,14 @@ pub(super) async fn migrate(
     };
     let mut from = None;
     loop {
-        let tx = client.transaction().await?;
+        // READ COMMITTED whatever the database's default: each statement after the lock must
+        // see what the process that held it before committed, not a snapshot taken before the
+        // wait (REPEATABLE READ would re-apply a migration already done, and fail).
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await?;
         tx.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&LOCK_CLASS, &lock_key],
