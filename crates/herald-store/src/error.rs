@@ -108,6 +108,28 @@ pub enum StoreError {
     /// The data on disk is not what this version expects (schema version, corrupt row).
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// The database server did not answer: refused, timed out, or the connection broke.
+    #[error("PostgreSQL at {target} is unreachable: {reason}")]
+    Unreachable {
+        /// `host:port/database` (never the password).
+        target: String,
+        /// What failed, as the driver said it.
+        reason: String,
+    },
+    /// The database's schema was made by a newer Herald; this one refuses to touch it.
+    #[error(
+        "the database schema is at version {found}, newer than this Herald knows ({known}): \
+         upgrade Herald"
+    )]
+    SchemaTooNew {
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this code creates and understands.
+        known: i64,
+    },
+    /// A PostgreSQL statement failed.
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
 }
 
 impl StoreError {

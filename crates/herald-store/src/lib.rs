@@ -8,7 +8,7 @@
 //! model, and every one passes `Event::validate`.
 //!
 //! The crate reads top-down: the facade (`store`) over the contract ([`backend`]) over the
-//! backends ([`embedded`]) over the model (`model`, `error`, `context`); lower modules import
+//! backends ([`embedded`], [`postgres`]) over the model (`model`, `error`, `context`); lower modules import
 //! from their own modules, never back up through this root.
 //!
 //! Shape:
@@ -16,8 +16,10 @@
 //!   [`SessionContext`] and return [`Committed`] values carrying the events, with
 //!   `vnd.herald.id` set, only once they are durable.
 //! - [`backend::Backend`]: the narrow, batch-oriented contract a storage engine implements;
-//!   [`embedded`] is the default (SQLite, group commit). A PostgreSQL backend can follow as
-//!   another variant of [`backend::AnyBackend`] without touching callers.
+//!   [`embedded`] is the default (SQLite, group commit). [`postgres`] holds the PostgreSQL
+//!   backend's foundation (pool, self-migrating schema, commit-ordered outbox); it becomes
+//!   another variant of [`backend::AnyBackend`], without touching callers, once its operations
+//!   exist.
 //! - [`blobs`]: content-addressed message bodies, stored once, small ones inside the database.
 //! - [`urlauth`]: mailbox access keys and the `INTERNAL` URLAUTH mechanism (RFC 4467).
 //! - [`retention`]: which old events may leave the outbox ([`Store::prune_events`]) and the
@@ -40,6 +42,7 @@ mod model;
 pub mod names;
 mod notify;
 pub mod password;
+pub mod postgres;
 pub mod retention;
 mod store;
 pub mod threading;

@@ -200,7 +200,20 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
         StoreError::OverQuota { .. } => (Status::No, Some(Code::OverQuota), text),
         StoreError::Metadata(r) => (Status::No, Some(metadata::refusal_code(r)), text),
         StoreError::NoPermission { .. } => (Status::No, Some(Code::NoPerm), text),
-        StoreError::Closed | StoreError::Io(_) | StoreError::Db(_) | StoreError::Corrupt(_) => {
+        StoreError::Unreachable { .. } => {
+            tracing::error!(error = %e, "store unreachable");
+            (
+                Status::No,
+                Some(Code::Unavailable),
+                "the message store is unavailable, try again later".into(),
+            )
+        }
+        StoreError::Closed
+        | StoreError::Io(_)
+        | StoreError::Db(_)
+        | StoreError::Postgres(_)
+        | StoreError::Corrupt(_)
+        | StoreError::SchemaTooNew { .. } => {
             tracing::error!(error = %e, "store failure");
             (
                 Status::No,
@@ -765,5 +778,28 @@ impl<B: Backend> Session<B> {
         let o = self.wopts();
         write_status(&mut self.out, None, Status::Bye, None, text, o);
         self.flush(w).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_a_newer_schema_a_server_failure() {
+        let (status, code, text) = store_error(&StoreError::Unreachable {
+            target: "db.internal:5432/mail".into(),
+            reason: "connection refused".into(),
+        });
+        assert_eq!(status, Status::No);
+        assert_eq!(code, Some(Code::Unavailable));
+        assert!(
+            !text.contains("db.internal"),
+            "no internals to clients: {text}"
+        );
+        let (status, code, text) = store_error(&StoreError::SchemaTooNew { found: 3, known: 1 });
+        assert_eq!(status, Status::No);
+        assert_eq!(code, Some(Code::ServerBug));
+        assert!(!text.contains("version"), "no internals to clients: {text}");
     }
 }
