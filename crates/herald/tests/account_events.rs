@@ -179,30 +179,12 @@ fn imap_command(stream: &mut std::net::TcpStream, tag: &str, command: &str) -> S
     }
 }
 
-/// Opens the live event stream (`GET /events/stream`) with an `Authorization` header; returns
-/// the status line and, for a refusal, the body.
-fn http_get(port: u16, authorization: &str) -> String {
-    use std::io::{BufRead as _, Read as _, Write as _};
-    let mut http = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    http.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    let request = format!(
-        "GET /events/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: {authorization}\r\n\
-         Connection: close\r\n\r\n"
-    );
-    http.write_all(request.as_bytes()).unwrap();
-    let mut reader = std::io::BufReader::new(http);
-    let mut answer = String::new();
-    reader.read_line(&mut answer).unwrap();
-    if !answer.starts_with("HTTP/1.1 200") {
-        // A refusal is short and closes the connection.
-        reader.read_to_string(&mut answer).unwrap();
-    }
-    answer
-}
-
-/// Opens the live event stream and reads its response headers; the stream stays open.
-fn open_stream(port: u16, authorization: &str) -> std::io::BufReader<std::net::TcpStream> {
+/// Sends `GET /events/stream` with an `Authorization` header; returns the reader positioned
+/// after the status line, and that line.
+fn request_stream(
+    port: u16,
+    authorization: &str,
+) -> (std::io::BufReader<std::net::TcpStream>, String) {
     use std::io::{BufRead as _, Write as _};
     let mut http = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     http.set_read_timeout(Some(std::time::Duration::from_secs(20)))
@@ -213,8 +195,26 @@ fn open_stream(port: u16, authorization: &str) -> std::io::BufReader<std::net::T
     );
     http.write_all(request.as_bytes()).unwrap();
     let mut reader = std::io::BufReader::new(http);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    (reader, status)
+}
+
+/// Opens the live event stream; returns the status line and, for a refusal, the body.
+fn http_get(port: u16, authorization: &str) -> String {
+    use std::io::Read as _;
+    let (mut reader, mut answer) = request_stream(port, authorization);
+    if !answer.starts_with("HTTP/1.1 200") {
+        // A refusal is short and closes the connection.
+        reader.read_to_string(&mut answer).unwrap();
+    }
+    answer
+}
+
+/// Opens the live event stream and reads its response headers; the stream stays open.
+fn open_stream(port: u16, authorization: &str) -> std::io::BufReader<std::net::TcpStream> {
+    use std::io::BufRead as _;
+    let (mut reader, mut line) = request_stream(port, authorization);
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");
     while line != "\r\n" {
         line.clear();
