@@ -241,9 +241,13 @@ pub struct Changes {
     /// Messages whose MODSEQ is above the one given — changed flags, and new messages —
     /// ascending by UID.
     pub changed: Vec<MessageMeta>,
-    /// Every UID in the mailbox, ascending, but only when some known message is gone;
-    /// `None` when none is.
+    /// Every UID in the mailbox, ascending, but only when some known message is gone and
+    /// the tombstones cannot say which (see `expunged`); `None` otherwise.
     pub uids: Option<Vec<u32>>,
+    /// The UIDs expunged after the MODSEQ given, ascending, when some known message is gone
+    /// and the tombstones reach back that far — a read proportional to the change, not to
+    /// the mailbox. May name UIDs the caller never knew (appended and expunged since).
+    pub expunged: Option<Vec<u32>>,
 }
 
 /// The UIDs expunged from a mailbox after a MODSEQ, from the store's tombstones

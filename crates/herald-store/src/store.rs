@@ -1278,8 +1278,9 @@ impl Store {
     }
 
     /// What changed in `mailbox` since `since_modseq` for a session that knows `known_count`
-    /// messages up to UID `known_max_uid`: changed and new messages, and the full UID list
-    /// only when a known message is gone. Costs one row read when nothing changed.
+    /// messages up to UID `known_max_uid`: changed and new messages and, only when a known
+    /// message is gone, the UIDs expunged since (from the tombstones) or, when those do not
+    /// reach back that far, the full UID list. Costs one row read when nothing changed.
     pub async fn changes(
         &self,
         ctx: &SessionContext,

@@ -1170,10 +1170,24 @@ impl Backend for MemoryBackend {
                 .collect();
             let new = changed.iter().filter(|m| m.uid > known_max_uid).count() as u64;
             let gone = mb.msgs.len() as u64 != known_count + new;
+            // As the store answers: the tombstones when they reach back far enough, else
+            // every UID.
+            let complete = since_modseq >= mb.tombstone_floor;
+            let mut expunged: Option<Vec<u32>> = (gone && complete).then(|| {
+                mb.tombstones
+                    .iter()
+                    .filter(|t| t.1 > since_modseq)
+                    .map(|t| t.0)
+                    .collect()
+            });
+            if let Some(e) = expunged.as_mut() {
+                e.sort_unstable();
+            }
             Ok(Changes {
                 highest_modseq: mb.modseq,
                 changed,
-                uids: gone.then(|| mb.msgs.keys().copied().collect()),
+                uids: (gone && !complete).then(|| mb.msgs.keys().copied().collect()),
+                expunged,
             })
         });
         ready(result)

@@ -308,6 +308,23 @@ fn system_flags() -> Vec<Flag> {
     ]
 }
 
+/// The known messages a change read says are gone, by the form the store gave.
+enum Gone<'a> {
+    /// UIDs expunged since the session's MODSEQ (from the tombstones), ascending.
+    Listed(&'a [u32]),
+    /// Every UID still in the mailbox, ascending: the others are gone.
+    Absent(&'a [u32]),
+}
+
+impl Gone<'_> {
+    fn contains(&self, uid: u32) -> bool {
+        match self {
+            Gone::Listed(l) => l.binary_search(&uid).is_ok(),
+            Gone::Absent(p) => p.binary_search(&uid).is_err(),
+        }
+    }
+}
+
 impl<B: Backend> Session<B> {
     pub(crate) fn selected(&self) -> Option<&Selected> {
         match &self.state {
@@ -638,7 +655,7 @@ impl<B: Backend> Session<B> {
                 return false;
             }
         };
-        sel.synced_modseq = sel.synced_modseq.max(changes.highest_modseq);
+        let synced = sel.synced_modseq.max(changes.highest_modseq);
         let metas = changes.changed;
         let o = crate::proto::response::WriteOptions::default();
         // A keyword new to the client is announced before any FETCH or EXISTS that shows it.
@@ -649,26 +666,36 @@ impl<B: Backend> Session<B> {
         // while the numbers hold; then highest sequence number first, or one VANISHED with
         // QRESYNC.
         let mut vanished = Vec::new();
-        let mut present = changes.uids.as_deref();
+        // Which known messages are gone: named by the tombstones, or missing from the full
+        // UID list when the tombstones do not reach back far enough.
+        let mut gone_set = match (&changes.expunged, &changes.uids) {
+            (Some(expunged), _) => Some(Gone::Listed(expunged.as_slice())),
+            (None, Some(present)) => Some(Gone::Absent(present.as_slice())),
+            (None, None) => None,
+        };
         let mut held = false;
-        if hold_expunges && let Some(p) = present {
-            held = sel.msgs.iter().any(|m| p.binary_search(&m.uid).is_err());
-            present = None;
+        if hold_expunges && let Some(g) = &gone_set {
+            held = sel.msgs.iter().any(|m| g.contains(m.uid));
+            gone_set = None;
         }
-        if let Some(p) = present {
+        if let Some(g) = &gone_set {
             let gone: Vec<u32> = sel
                 .msgs
                 .iter()
                 .map(|m| m.uid)
-                .filter(|u| p.binary_search(u).is_err())
+                .filter(|u| g.contains(*u))
                 .collect();
             sel.contexts_expunged(&gone, out, o);
         }
-        let mut i = if present.is_some() { sel.msgs.len() } else { 0 };
+        let mut i = if gone_set.is_some() {
+            sel.msgs.len()
+        } else {
+            0
+        };
         while i > 0 {
             i -= 1;
             let uid = sel.msgs[i].uid;
-            if present.is_some_and(|p| p.binary_search(&uid).is_err()) {
+            if gone_set.as_ref().is_some_and(|g| g.contains(uid)) {
                 sel.msgs.remove(i);
                 if qresync {
                     vanished.push(uid);
@@ -757,8 +784,12 @@ impl<B: Backend> Session<B> {
             }
         }
         if held {
-            // Reported by the next command's updates.
+            // Reported by the next command's updates, which must read the same expunges
+            // again: the MODSEQ stays where it was (changes since then that were reported now
+            // are known by then and not reported twice).
             sel.dirty = true;
+        } else {
+            sel.synced_modseq = synced;
         }
         held
     }

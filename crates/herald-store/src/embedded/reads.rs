@@ -502,12 +502,23 @@ fn changes(
     out.changed.sort_unstable_by_key(|m| m.uid);
     let new = out.changed.iter().filter(|m| m.uid > known_max_uid).count() as u64;
     if mb.messages != known_count + new {
-        let mut uids = conn
-            .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1")?
-            .query_map([mb.id], |r| r.get::<_, u32>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        uids.sort_unstable();
-        out.uids = Some(uids);
+        if since_modseq >= mb.tombstone_floor {
+            // Every expunge after `since_modseq` left a tombstone: read those, not the
+            // mailbox (every session of a busy mailbox asks this after each EXPUNGE).
+            let mut gone = conn
+                .prepare_cached("SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2")?
+                .query_map(params![mb.id, clamp(since_modseq)], |r| r.get::<_, u32>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            gone.sort_unstable();
+            out.expunged = Some(gone);
+        } else {
+            let mut uids = conn
+                .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1")?
+                .query_map([mb.id], |r| r.get::<_, u32>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            uids.sort_unstable();
+            out.uids = Some(uids);
+        }
     }
     Ok(out)
 }

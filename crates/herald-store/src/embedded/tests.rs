@@ -2336,9 +2336,39 @@ async fn changes_report_new_changed_and_expunged_messages() {
         .unwrap();
     t.append(&ctx, "INBOX", "m3", &[]).await;
     let c = t.store.changes(&ctx, "INBOX", synced, 3, 3).await.unwrap();
-    // UID 1 changed (\Deleted) and then went: only the list of UIDs shows it is gone.
+    // UID 1 changed (\Deleted) and then went: the tombstones name it, and the mailbox's
+    // UIDs are not read.
     assert_eq!(uids_of(&c), [4]);
-    assert_eq!(c.uids, Some(vec![2, 3, 4]));
+    assert_eq!((c.expunged.clone(), c.uids.clone()), (Some(vec![1]), None));
+}
+
+/// When the tombstones no longer reach back to the session's MODSEQ, the answer falls back to
+/// every UID of the mailbox, so a session never keeps a message that is gone.
+#[tokio::test]
+async fn changes_fall_back_to_the_uid_list_below_the_tombstone_floor() {
+    let t = open_with(|c| c.tombstones_per_mailbox = 2).await;
+    let ctx = t.user("alice").await;
+    for i in 0..6 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &["\\Deleted"])
+            .await;
+    }
+    let synced = t.store.mailbox(&ctx, "INBOX").await.unwrap().highest_modseq;
+    for uid in 1..=5u32 {
+        t.store
+            .expunge(&ctx, "INBOX", Some(&uids(&uid.to_string())))
+            .await
+            .unwrap();
+    }
+    let c = t.store.changes(&ctx, "INBOX", synced, 6, 6).await.unwrap();
+    assert_eq!((c.expunged, c.uids), (None, Some(vec![6])));
+    // From a MODSEQ the tombstones still cover, they answer.
+    let recent = t.store.mailbox(&ctx, "INBOX").await.unwrap().highest_modseq;
+    t.store
+        .expunge(&ctx, "INBOX", Some(&uids("6")))
+        .await
+        .unwrap();
+    let c = t.store.changes(&ctx, "INBOX", recent, 6, 1).await.unwrap();
+    assert_eq!((c.expunged, c.uids), (Some(vec![6]), None));
 }
 
 #[tokio::test]
