@@ -543,7 +543,8 @@ fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
 }
 
 /// Messages of a mailbox whose MODSEQ is above a value (new and changed ones).
-const CHANGED_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate, thread_id
+pub(super) const CHANGED_SQL: &str =
+    "SELECT uid, size, internaldate, flags, modseq, savedate, thread_id
      FROM messages WHERE mailbox_id = ?1 AND modseq > ?2";
 
 /// Recomputes every denormalised counter from the rows and checks the outbox.

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 12;
+pub const VERSION: i64 = 13;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -298,6 +298,13 @@ CREATE TABLE IF NOT EXISTS acl (
 CREATE INDEX IF NOT EXISTS acl_identifier ON acl (identifier);
 "#;
 
+/// Version 13: messages by MODSEQ. A session's update after any change asks for the messages
+/// of its mailbox above its MODSEQ (`reads::changes`); without this index that read walked the
+/// whole mailbox, for every session of it, after every change.
+const SCHEMA_V13: &str = r#"
+CREATE INDEX IF NOT EXISTS messages_by_modseq ON messages (mailbox_id, modseq);
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -338,16 +345,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V10)?;
             tx.execute_batch(SCHEMA_V11)?;
             tx.execute_batch(SCHEMA_V12)?;
+            tx.execute_batch(SCHEMA_V13)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=11 => {
+        1..=12 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12,
+                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13,
             ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;

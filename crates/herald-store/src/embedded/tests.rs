@@ -3426,3 +3426,36 @@ fn a_version_10_store_gains_the_urlauth_keys_table() {
 
 /// RFC 4314 ACLs: rights per operation and the events of SETACL/DELETEACL.
 mod acl;
+
+/// Version 13 indexes messages by MODSEQ, and a session's change read uses that index rather
+/// than walking the mailbox.
+#[test]
+fn a_version_12_store_gains_the_modseq_index_that_change_reads_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v12.db");
+    let connect =
+        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    {
+        let mut conn = connect();
+        super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch("DROP INDEX messages_by_modseq; PRAGMA user_version = 12;")
+            .unwrap();
+    }
+    let mut conn = connect();
+    super::schema::migrate(&mut conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::VERSION);
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", super::reads::CHANGED_SQL))
+        .unwrap()
+        .query_map([1, 5], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|p| p.contains("messages_by_modseq")),
+        "{plan:?}"
+    );
+}
