@@ -2118,19 +2118,18 @@ async fn events_by_id_skips_missing_ids() {
 const UNDO_V9: &str = "ALTER TABLE accounts DROP COLUMN disabled_ms;
                        ALTER TABLE accounts DROP COLUMN disabled_reason;";
 
-#[test]
-fn a_version_8_store_gains_the_account_state() {
+/// A store made at the current version, taken back by `downgrade` (SQL that undoes the newer
+/// steps and sets `user_version`), then opened again: the migration must bring it to the
+/// current version. Returns the upgraded connection (and the directory that holds it).
+fn migrated_after(downgrade: &str) -> (tempfile::TempDir, rusqlite::Connection) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v8.db");
+    let path = dir.path().join("old.db");
     let connect =
         || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
     {
         let mut conn = connect();
         super::schema::migrate(&mut conn).unwrap();
-        conn.execute_batch("INSERT INTO accounts (name, password_hash) VALUES ('old', 'x');")
-            .unwrap();
-        conn.execute_batch(&format!("{UNDO_V9} PRAGMA user_version = 8;"))
-            .unwrap();
+        conn.execute_batch(downgrade).unwrap();
     }
     let mut conn = connect();
     super::schema::migrate(&mut conn).unwrap();
@@ -2138,6 +2137,15 @@ fn a_version_8_store_gains_the_account_state() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, super::schema::VERSION);
+    (dir, conn)
+}
+
+#[test]
+fn a_version_8_store_gains_the_account_state() {
+    let (_dir, conn) = migrated_after(&format!(
+        "INSERT INTO accounts (name, password_hash) VALUES ('old', 'x'); \
+         {UNDO_V9} PRAGMA user_version = 8;"
+    ));
     let disabled: Option<i64> = conn
         .query_row(
             "SELECT disabled_ms FROM accounts WHERE name = 'old'",
@@ -3391,24 +3399,9 @@ async fn access_keys_are_created_once_reset_and_go_with_their_mailbox() {
 
 #[test]
 fn a_version_10_store_gains_the_urlauth_keys_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v10.db");
-    let connect =
-        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
-    {
-        let mut conn = connect();
-        super::schema::migrate(&mut conn).unwrap();
-        conn.execute_batch(
-            "DROP INDEX urlauth_keys_account; DROP TABLE urlauth_keys; PRAGMA user_version = 10;",
-        )
-        .unwrap();
-    }
-    let mut conn = connect();
-    super::schema::migrate(&mut conn).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, super::schema::VERSION);
+    let (_dir, conn) = migrated_after(
+        "DROP INDEX urlauth_keys_account; DROP TABLE urlauth_keys; PRAGMA user_version = 10;",
+    );
     conn.execute(
         "INSERT INTO urlauth_keys (mailbox_id, account_id, key, created_ms) VALUES (1, 1, x'00', 0)",
         [],
@@ -3431,22 +3424,7 @@ mod acl;
 /// than walking the mailbox.
 #[test]
 fn a_version_12_store_gains_the_modseq_index_that_change_reads_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v12.db");
-    let connect =
-        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
-    {
-        let mut conn = connect();
-        super::schema::migrate(&mut conn).unwrap();
-        conn.execute_batch("DROP INDEX messages_by_modseq; PRAGMA user_version = 12;")
-            .unwrap();
-    }
-    let mut conn = connect();
-    super::schema::migrate(&mut conn).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, super::schema::VERSION);
+    let (_dir, conn) = migrated_after("DROP INDEX messages_by_modseq; PRAGMA user_version = 12;");
     let plan: Vec<String> = conn
         .prepare(&format!("EXPLAIN QUERY PLAN {}", super::reads::CHANGED_SQL))
         .unwrap()

@@ -290,27 +290,10 @@ async fn rename_keeps_the_acl_and_delete_removes_it() {
 
 #[test]
 fn a_version_11_store_gains_the_acl_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v11.db");
-    let connect = || {
-        crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
-            .unwrap()
-    };
-    {
-        let mut conn = connect();
-        crate::embedded::schema::migrate(&mut conn).unwrap();
-        conn.execute_batch(
-            "DROP TABLE acl; PRAGMA user_version = 11;
-             INSERT INTO accounts (name, password_hash) VALUES ('alice', 'x');",
-        )
-        .unwrap();
-    }
-    let mut conn = connect();
-    crate::embedded::schema::migrate(&mut conn).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, crate::embedded::schema::VERSION);
+    let (_dir, conn) = super::migrated_after(
+        "DROP TABLE acl; PRAGMA user_version = 11;
+         INSERT INTO accounts (name, password_hash) VALUES ('alice', 'x');",
+    );
     conn.execute(
         "INSERT INTO acl (mailbox_id, identifier, rights) VALUES (1, 'bob', 'lr')",
         [],

@@ -417,24 +417,7 @@ async fn the_event_commits_with_the_change() {
 
 #[test]
 fn a_version_9_store_gains_the_metadata_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v9.db");
-    let connect = || {
-        super::super::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
-            .unwrap()
-    };
-    {
-        let mut conn = connect();
-        super::super::schema::migrate(&mut conn).unwrap();
-        conn.execute_batch("DROP TABLE metadata; PRAGMA user_version = 9;")
-            .unwrap();
-    }
-    let mut conn = connect();
-    super::super::schema::migrate(&mut conn).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, super::super::schema::VERSION);
+    let (_dir, conn) = super::migrated_after("DROP TABLE metadata; PRAGMA user_version = 9;");
     conn.execute(
         "INSERT INTO metadata (mailbox_id, owner_id, name, value) VALUES (0, 0, '/shared/a', x'00')",
         [],
