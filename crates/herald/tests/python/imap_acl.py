@@ -11,24 +11,10 @@ import imaplib
 import json
 import sys
 
+from imap_checks import ok, refused
+
 port = int(sys.argv[1])
 out = {}
-
-
-def ok(resp):
-    typ, data = resp
-    assert typ == "OK", (typ, data)
-    return data
-
-
-def refused(fn, *args):
-    """The text of a NO: imaplib raises for some commands and returns NO for others."""
-    try:
-        typ, data = fn(*args)
-    except imaplib.IMAP4.error as e:
-        return str(e)
-    assert typ == "NO", (typ, data)
-    return b" ".join(d for d in data if isinstance(d, bytes)).decode()
 
 
 alice = imaplib.IMAP4("127.0.0.1", port)

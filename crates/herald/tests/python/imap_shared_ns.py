@@ -11,6 +11,8 @@ import imaplib
 import json
 import sys
 
+from imap_checks import ok, refused
+
 port = int(sys.argv[1])
 out = {}
 for name in ("GETMETADATA", "SETMETADATA"):
@@ -23,21 +25,6 @@ def metadata(imap, *args):
     assert typ == "OK", (typ, data)
     _, meta = imap._untagged_response(typ, data, "METADATA")
     return b" ".join(m if isinstance(m, bytes) else b"".join(m) for m in meta if m)
-
-
-def ok(resp):
-    typ, data = resp
-    assert typ == "OK", (typ, data)
-    return data
-
-
-def refused(fn, *args):
-    try:
-        typ, data = fn(*args)
-    except imaplib.IMAP4.error as e:
-        return str(e)
-    assert typ == "NO", (typ, data)
-    return b" ".join(d for d in data if isinstance(d, bytes)).decode()
 
 
 def login(user):
