@@ -210,26 +210,25 @@ impl State {
     }
 }
 
-fn need_read(name: &str, rights: Rights) -> Result<()> {
-    if rights.contains(Rights::READ) {
+/// NoPermission naming what of `needed` the user lacks on `name`, as the store answers.
+fn need(name: &str, rights: Rights, needed: Rights) -> Result<()> {
+    let missing = needed.without(rights);
+    if missing.is_empty() {
         Ok(())
     } else {
         Err(StoreError::NoPermission {
             mailbox: name.to_owned(),
-            needed: "r".into(),
+            needed: missing.to_string(),
         })
     }
 }
 
+fn need_read(name: &str, rights: Rights) -> Result<()> {
+    need(name, rights, Rights::READ)
+}
+
 fn need_admin(name: &str, rights: Rights) -> Result<()> {
-    if rights.contains(Rights::ADMIN) {
-        Ok(())
-    } else {
-        Err(StoreError::NoPermission {
-            mailbox: name.to_owned(),
-            needed: "a".into(),
-        })
-    }
+    need(name, rights, Rights::ADMIN)
 }
 
 impl Account {

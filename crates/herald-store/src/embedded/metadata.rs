@@ -34,11 +34,7 @@ fn acting_admin(conn: &Connection, ctx: &SessionContext) -> Result<bool> {
     let Some(who) = ctx.auth_user.as_deref().or(ctx.user.as_deref()) else {
         return Ok(ctx.service == "admincli");
     };
-    Ok(conn
-        .prepare_cached("SELECT admin FROM accounts WHERE name = ?1")?
-        .query_row([who], |r| r.get::<_, bool>(0))
-        .optional()?
-        .unwrap_or(false))
+    super::acl::is_admin(conn, who)
 }
 
 /// The mailbox a user names for METADATA: its own, or another account's it holds
