@@ -19,7 +19,7 @@
 //!
 //! Dispatch is an enum ([`AnyBackend`]), not a trait object: `async fn` in traits is not
 //! object-safe, and the set of backends is closed and known at compile time (STACK §9).
-//! A PostgreSQL backend adds a variant; callers keep using `Store`.
+//! Each backend is a variant; callers keep using `Store`.
 
 use crate::blobs::BlobRef;
 use crate::context::SessionContext;
@@ -27,6 +27,7 @@ use crate::embedded::Embedded;
 use crate::error::Result;
 use crate::flags::FlagMode;
 use crate::model::*;
+use crate::postgres::PgBackend;
 use crate::threading::ThreadKeys;
 use herald_events::{Event, UidSet};
 use std::future::Future;
@@ -683,42 +684,51 @@ pub trait Backend: Send + Sync {
 pub enum AnyBackend {
     /// SQLite in the data directory.
     Embedded(Embedded),
+    /// A PostgreSQL database, possibly shared with other processes.
+    Postgres(PgBackend),
 }
 
 impl Backend for AnyBackend {
     async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
         match self {
             AnyBackend::Embedded(b) => b.submit(ctx, op).await,
+            AnyBackend::Postgres(b) => b.submit(ctx, op).await,
         }
     }
     async fn query(&self, q: Query) -> Result<Answer> {
         match self {
             AnyBackend::Embedded(b) => b.query(q).await,
+            AnyBackend::Postgres(b) => b.query(q).await,
         }
     }
     async fn put_blob(&self, data: Vec<u8>) -> Result<BlobRef> {
         match self {
             AnyBackend::Embedded(b) => b.put_blob(data).await,
+            AnyBackend::Postgres(b) => b.put_blob(data).await,
         }
     }
     fn outbox_watch(&self) -> watch::Receiver<u64> {
         match self {
             AnyBackend::Embedded(b) => b.outbox_watch(),
+            AnyBackend::Postgres(b) => b.outbox_watch(),
         }
     }
     fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
         match self {
             AnyBackend::Embedded(b) => b.mailbox_watch(mailbox_id),
+            AnyBackend::Postgres(b) => b.mailbox_watch(mailbox_id),
         }
     }
     async fn close(&self) {
         match self {
             AnyBackend::Embedded(b) => b.close().await,
+            AnyBackend::Postgres(b) => b.close().await,
         }
     }
     fn is_open(&self) -> bool {
         match self {
             AnyBackend::Embedded(b) => b.is_open(),
+            AnyBackend::Postgres(b) => b.is_open(),
         }
     }
 }

@@ -74,6 +74,9 @@ pub struct StoreConfig {
     pub tombstones_per_mailbox: u32,
     /// METADATA limits (`[metadata]`).
     pub metadata: MetadataLimits,
+    /// `[store] backend = "postgres"`: keep everything in this PostgreSQL database instead of
+    /// the data directory (`None`, the default: the embedded SQLite store in `path`).
+    pub postgres: Option<crate::postgres::PgConfig>,
 }
 
 impl StoreConfig {
@@ -93,6 +96,7 @@ impl StoreConfig {
             auth_cache_ttl: std::time::Duration::from_secs(DEFAULT_AUTH_CACHE_SECS),
             tombstones_per_mailbox: DEFAULT_TOMBSTONES_PER_MAILBOX,
             metadata: MetadataLimits::default(),
+            postgres: None,
         }
     }
 

@@ -176,3 +176,18 @@ pub enum MetadataRefusal {
 
 /// The crate's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<crate::sql::Error> for StoreError {
+    fn from(e: crate::sql::Error) -> StoreError {
+        use crate::sql::Error;
+        match e {
+            Error::Sqlite(e) => StoreError::Db(e),
+            Error::Postgres(e) => StoreError::Postgres(e),
+            Error::Pool(reason) => StoreError::Unreachable {
+                target: "the PostgreSQL pool".into(),
+                reason,
+            },
+            e @ (Error::NoRow | Error::Type { .. }) => StoreError::Corrupt(e.to_string()),
+        }
+    }
+}

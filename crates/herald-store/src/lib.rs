@@ -44,9 +44,13 @@ mod notify;
 pub mod password;
 pub mod postgres;
 pub mod retention;
+mod sql;
 mod store;
 pub mod threading;
 pub mod urlauth;
+
+#[cfg(test)]
+mod conformance;
 
 pub use acl::{AclEntry, Rights, SharedMailbox};
 pub use backend::{Backend, Op};

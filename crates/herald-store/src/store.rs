@@ -14,6 +14,7 @@ use crate::events::PROCESS;
 use crate::flags::FlagMode;
 use crate::model::*;
 use crate::notify::CROSS_PROCESS_POLL;
+use crate::postgres::PgBackend;
 use crate::{auth_cache, backend, blobs, embedded, names, password, retention, threading};
 use herald_events::UidSet;
 use std::sync::Arc;
@@ -138,11 +139,15 @@ impl Store {
         path.join(embedded::DB_FILE).is_file()
     }
 
-    /// Opens the embedded store in `config.path`, creating it if needed.
+    /// Opens the store: the embedded one in `config.path` (created if needed), or the
+    /// PostgreSQL database of `config.postgres` (its schema created or upgraded if needed).
     pub async fn open(config: StoreConfig) -> Result<Store> {
         config.password.check()?;
         password::configure(&config.password);
-        let backend = AnyBackend::Embedded(Embedded::open(config.clone()).await?);
+        let backend = match &config.postgres {
+            None => AnyBackend::Embedded(Embedded::open(config.clone()).await?),
+            Some(pg) => AnyBackend::Postgres(PgBackend::open(config.clone(), pg).await?),
+        };
         let auth_cache = auth_cache::AuthCache::new(config.auth_cache_ttl);
         Ok(Store {
             inner: Arc::new(Inner {

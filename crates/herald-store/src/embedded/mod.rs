@@ -13,16 +13,7 @@
 //! `blobs`). Threads: one writer thread owning the write connection; reads on a small pool of
 //! read-only connections via `spawn_blocking`.
 
-mod acl;
-mod metadata;
-mod ops;
-mod prune;
-mod reads;
-mod schema;
-mod writer;
-
-#[cfg(test)]
-mod tests;
+pub(crate) mod schema;
 
 use crate::backend::{Answer, Applied, Backend, Op, Query};
 use crate::blobs::{self, BlobDir, BlobRef};
@@ -30,14 +21,13 @@ use crate::config::StoreConfig;
 use crate::context::SessionContext;
 use crate::error::{Result, StoreError};
 use crate::notify::Notifier;
+use crate::sql::{self, Db, OptionalExtension as _, Shared, reads, writer};
 use rusqlite::{Connection, OptionalExtension};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 
-/// Queued operations beyond this make callers wait (back-pressure instead of unbounded memory).
-const QUEUE: usize = 4096;
 /// The database file inside the data directory.
 pub(crate) const DB_FILE: &str = "herald.db";
 /// Read connections, and reads running at once. Reads beyond this wait (asynchronously, on no
@@ -48,12 +38,9 @@ const READ_POOL: usize = 8;
 /// in flight in another process.
 const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
-/// State shared by the writer thread, readers and the facade.
+/// The SQLite files and the pool of read connections.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    pub config: StoreConfig,
-    pub blobs: BlobDir,
-    pub notifier: Notifier,
+struct Files {
     db_path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     /// One permit per read connection: a read holds one from before it leaves the runtime
@@ -65,8 +52,8 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub struct Embedded {
     shared: Arc<Shared>,
-    tx: Mutex<Option<mpsc::Sender<writer::Job>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    files: Arc<Files>,
+    writer: writer::Writer,
 }
 
 /// Creates the data directory readable by its owner only (0700), and tightens one that an
@@ -114,27 +101,25 @@ impl Embedded {
             .unwrap_or(0);
         let shared = Arc::new(Shared {
             config,
-            blobs,
+            blobs: Some(blobs),
             notifier: Notifier::new(last_id as u64),
+        });
+        let files = Arc::new(Files {
             db_path,
             readers: Mutex::new(Vec::new()),
             read_slots: tokio::sync::Semaphore::new(READ_POOL),
         });
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let thread_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("herald-store-writer".into())
-            .spawn(move || writer::run(conn, rx, thread_shared))?;
+        let writer = writer::Writer::start(Sqlite(conn), Arc::clone(&shared))?;
         tracing::debug!(path = %shared.config.path.display(), last_id, "store opened");
         Ok(Embedded {
             shared,
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
+            files,
+            writer,
         })
     }
 
-    fn read_conn(shared: &Shared) -> Result<Connection> {
-        let pooled = shared
+    fn read_conn(shared: &Shared, files: &Files) -> Result<Connection> {
+        let pooled = files
             .readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -142,7 +127,7 @@ impl Embedded {
         match pooled {
             Some(c) => Ok(c),
             None => schema::connect(
-                &shared.db_path,
+                &files.db_path,
                 shared.config.durable,
                 shared.config.busy_timeout,
                 true,
@@ -178,17 +163,7 @@ fn collect_orphans(conn: &Connection, blobs: &BlobDir) -> Result<()> {
 
 impl Backend for Embedded {
     async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
-        let tx = self
-            .tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, rx) = oneshot::channel();
-        tx.send(writer::Job { ctx, op, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.writer.submit(ctx, op).await
     }
 
     async fn query(&self, q: Query) -> Result<Answer> {
@@ -200,14 +175,12 @@ impl Backend for Embedded {
         let bounded = q.is_bounded();
         let shared = Arc::clone(&self.shared);
         // Never closed; without a permit the pool only grows past its size for this read.
-        let permit = self.shared.read_slots.acquire().await.ok();
+        let files = Arc::clone(&self.files);
+        let permit = self.files.read_slots.acquire().await.ok();
         let run = move || {
-            let conn = Embedded::read_conn(&shared)?;
+            let conn = Embedded::read_conn(&shared, &files)?;
             let answer = reads::answer(&conn, &shared, q);
-            let mut pool = shared
-                .readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut pool = files.readers.lock().unwrap_or_else(PoisonError::into_inner);
             if pool.len() < READ_POOL {
                 pool.push(conn);
             }
@@ -239,7 +212,9 @@ impl Backend for Embedded {
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
             let sha256 = blobs::sha256(&data);
-            shared.blobs.write(&sha256, &data)?;
+            if let Some(dir) = &shared.blobs {
+                dir.write(&sha256, &data)?;
+            }
             Ok(BlobRef {
                 sha256,
                 data: Arc::new(data),
@@ -259,34 +234,66 @@ impl Backend for Embedded {
     }
 
     fn is_open(&self) -> bool {
-        // The writer drops its receiver when it stops (a failed transaction control), which
-        // closes the channel even though the sender is still here.
-        self.tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|tx| !tx.is_closed())
+        self.writer.is_open()
     }
 
     async fn close(&self) {
-        drop(
-            self.tx
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
-        self.shared
+        self.writer.close().await;
+        self.files
             .readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+}
+
+/// The writer's connection, with SQLite's way of locking, numbering and committing a batch.
+struct Sqlite(Connection);
+
+impl writer::Engine for Sqlite {
+    fn db(&self) -> &dyn Db {
+        &self.0
+    }
+
+    /// `BEGIN IMMEDIATE` takes SQLite's write lock at once, so the id read next stays the
+    /// last one until this transaction commits, whichever process writes.
+    fn begin(&self) -> sql::Result<u64> {
+        let db = self.db();
+        db.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(db
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
+                (),
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .unwrap_or(0) as u64)
+    }
+
+    /// The outbox's `AUTOINCREMENT` keeps the last id in `sqlite_sequence` by itself.
+    fn commit(&self, _last_id: u64) -> sql::Result<()> {
+        self.db().execute_batch("COMMIT")
+    }
+
+    fn rollback(&self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn aborted(&self) -> bool {
+        self.0.is_autocommit()
+    }
+
+    /// A batch of nothing but `\Recent` claims is committed with `synchronous = NORMAL`:
+    /// losing one to a power cut only shows those messages as recent again, which RFC 3501
+    /// §2.3.2 prefers when in doubt, and the next durable commit's fsync covers the claim's
+    /// WAL frames anyway. SQLite takes the setting between statements, also mid-transaction.
+    fn relax(&self, relaxed: bool) -> sql::Result<()> {
+        self.db().execute_batch(if relaxed {
+            "PRAGMA synchronous = NORMAL"
+        } else {
+            "PRAGMA synchronous = FULL"
+        })
     }
 }

@@ -21,9 +21,12 @@
 //! It is not yet a variant of [`crate::backend::AnyBackend`]: nothing above the backend contract
 //! sees it until the mailbox operations exist on it.
 
+mod backend;
+mod conn;
 mod outbox;
 mod schema;
 
+pub use backend::PgBackend;
 pub use outbox::append_events;
 pub use schema::{Migration, VERSION};
 

@@ -4,7 +4,7 @@
 use super::ops::{MAILBOX_COLUMNS, mailbox_row};
 use crate::acl::{ANYONE, AclEntry, Rights, SHARED_OWNER, SharedMailbox};
 use crate::error::{Result, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Db, OptionalExtension, Result as SqlResult, params};
 
 fn parse(stored: &str) -> Result<Rights> {
     Rights::parse(stored)
@@ -12,14 +12,14 @@ fn parse(stored: &str) -> Result<Rights> {
 }
 
 /// A mailbox's ACL, by identifier.
-pub(super) fn entries(conn: &Connection, mailbox_id: i64) -> Result<Vec<AclEntry>> {
+pub(crate) fn entries(conn: &dyn Db, mailbox_id: i64) -> Result<Vec<AclEntry>> {
     let mut stmt =
         conn.prepare_cached("SELECT identifier, rights FROM acl WHERE mailbox_id = ?1")?;
     let rows = stmt
         .query_map([mailbox_id], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<SqlResult<Vec<_>>>()?;
     let mut out = rows
         .into_iter()
         .map(|(identifier, rights)| {
@@ -34,19 +34,19 @@ pub(super) fn entries(conn: &Connection, mailbox_id: i64) -> Result<Vec<AclEntry
 }
 
 /// What `user` may do on a mailbox it does not own: its entry and `anyone`'s together.
-pub(super) fn granted(conn: &Connection, mailbox_id: i64, user: &str) -> Result<Rights> {
+pub(crate) fn granted(conn: &dyn Db, mailbox_id: i64, user: &str) -> Result<Rights> {
     let mut stmt = conn.prepare_cached(
         "SELECT rights FROM acl WHERE mailbox_id = ?1 AND identifier IN (?2, ?3)",
     )?;
     let rows = stmt
         .query_map(params![mailbox_id, user, ANYONE], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<SqlResult<Vec<_>>>()?;
     rows.iter()
         .try_fold(Rights::NONE, |acc, r| Ok(acc | parse(r)?))
 }
 
 /// Whether `user` is an administrator account.
-pub(super) fn is_admin(conn: &Connection, user: &str) -> Result<bool> {
+pub(crate) fn is_admin(conn: &dyn Db, user: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT admin FROM accounts WHERE name = ?1")?
         .query_row([user], |r| r.get::<_, bool>(0))
@@ -57,12 +57,7 @@ pub(super) fn is_admin(conn: &Connection, user: &str) -> Result<bool> {
 /// What `user` may do on `owner`'s mailbox `mailbox_id`, `user` not being its owner: what
 /// [`granted`] gives, and in the "Shared" namespace every right to an administrator, who
 /// stands in for the owner it has not.
-pub(super) fn rights_of(
-    conn: &Connection,
-    owner: &str,
-    mailbox_id: i64,
-    user: &str,
-) -> Result<Rights> {
+pub(crate) fn rights_of(conn: &dyn Db, owner: &str, mailbox_id: i64, user: &str) -> Result<Rights> {
     if owner == SHARED_OWNER && is_admin(conn, user)? {
         return Ok(Rights::ALL);
     }
@@ -71,18 +66,19 @@ pub(super) fn rights_of(
 
 /// Other accounts' mailboxes `user` may see through its own or `anyone`'s entry, by owner
 /// and name; for an administrator also every mailbox of the "Shared" namespace.
-pub(super) fn shared_with(conn: &Connection, user: &str) -> Result<Vec<SharedMailbox>> {
+pub(crate) fn shared_with(conn: &dyn Db, user: &str) -> Result<Vec<SharedMailbox>> {
     let cols = MAILBOX_COLUMNS
         .split(", ")
         .map(|c| format!("m.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {cols}, a.name, group_concat(acl.rights, '') FROM acl
+        "SELECT {cols}, a.name, {concat}(acl.rights, '') FROM acl
          JOIN mailboxes m ON m.id = acl.mailbox_id
          JOIN accounts a ON a.id = m.account_id
          WHERE acl.identifier IN (?1, ?2) AND a.name != ?1
-         GROUP BY m.id"
+         GROUP BY m.id, a.name",
+        concat = conn.pick("group_concat", "string_agg"),
     ))?;
     let rows = stmt
         .query_map(params![user, ANYONE], |r| {
@@ -92,7 +88,7 @@ pub(super) fn shared_with(conn: &Connection, user: &str) -> Result<Vec<SharedMai
                 r.get::<_, String>(12)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<SqlResult<Vec<_>>>()?;
     let mut out = Vec::new();
     let admin = is_admin(conn, user)?;
     for (mb, owner, rights) in rows {
@@ -112,7 +108,7 @@ pub(super) fn shared_with(conn: &Connection, user: &str) -> Result<Vec<SharedMai
         ))?;
         let rows = stmt
             .query_map([SHARED_OWNER], super::ops::mailbox_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<SqlResult<Vec<_>>>()?;
         out.extend(rows.into_iter().map(|mb| SharedMailbox {
             owner: SHARED_OWNER.to_owned(),
             mailbox: mb.info(),
@@ -124,18 +120,19 @@ pub(super) fn shared_with(conn: &Connection, user: &str) -> Result<Vec<SharedMai
 }
 
 /// Sets (`Some`) or removes an identifier's entry; returns its rights before.
-pub(super) fn put(
-    conn: &Connection,
+pub(crate) fn put(
+    conn: &dyn Db,
     mailbox_id: i64,
     identifier: &str,
     rights: Option<Rights>,
 ) -> Result<Rights> {
     let before = {
-        let mut stmt = conn
-            .prepare_cached("SELECT rights FROM acl WHERE mailbox_id = ?1 AND identifier = ?2")?;
-        let mut rows = stmt.query(params![mailbox_id, identifier])?;
-        match rows.next()? {
-            Some(r) => parse(&r.get::<_, String>(0)?)?,
+        let found: Option<String> = conn
+            .prepare_cached("SELECT rights FROM acl WHERE mailbox_id = ?1 AND identifier = ?2")?
+            .query_row(params![mailbox_id, identifier], |r| r.get(0))
+            .optional()?;
+        match found {
+            Some(r) => parse(&r)?,
             None => Rights::NONE,
         }
     };
@@ -157,7 +154,7 @@ pub(super) fn put(
 }
 
 /// Removes a mailbox's whole ACL (it was deleted or became `\Noselect`).
-pub(super) fn forget_mailbox(conn: &Connection, mailbox_id: i64) -> Result<()> {
+pub(crate) fn forget_mailbox(conn: &dyn Db, mailbox_id: i64) -> Result<()> {
     conn.prepare_cached("DELETE FROM acl WHERE mailbox_id = ?1")?
         .execute([mailbox_id])?;
     Ok(())
@@ -165,7 +162,7 @@ pub(super) fn forget_mailbox(conn: &Connection, mailbox_id: i64) -> Result<()> {
 
 /// Removes a deleted account's entries in others' ACLs (a new account of the same name must
 /// not inherit them) and the ACLs of its own mailboxes.
-pub(super) fn forget_account(conn: &Connection, account_id: i64, name: &str) -> Result<()> {
+pub(crate) fn forget_account(conn: &dyn Db, account_id: i64, name: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM acl WHERE identifier = ?1")?
         .execute([name])?;
     conn.prepare_cached(

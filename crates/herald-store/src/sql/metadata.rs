@@ -20,8 +20,8 @@ use crate::error::{MetadataRefusal, Result, StoreError};
 use crate::events::EventCx;
 use crate::model::MetadataEntry;
 use crate::names;
+use crate::sql::{Db, OptionalExtension, Result as SqlResult, params};
 use herald_events::{EventType, MetadataScope, metadata_entry_name, normalize_entry_name, vnd};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// `mailbox_id` of server entries.
 const SERVER: i64 = 0;
@@ -30,7 +30,7 @@ const SHARED: i64 = 0;
 
 /// Whether the session's authenticated identity (the admin acting as a user, or the user) is
 /// an administrator; the command-line tools act with the data directory's authority.
-fn acting_admin(conn: &Connection, ctx: &SessionContext) -> Result<bool> {
+fn acting_admin(conn: &dyn Db, ctx: &SessionContext) -> Result<bool> {
     let Some(who) = ctx.auth_user.as_deref().or(ctx.user.as_deref()) else {
         return Ok(ctx.service == "admincli");
     };
@@ -41,7 +41,7 @@ fn acting_admin(conn: &Connection, ctx: &SessionContext) -> Result<bool> {
 /// `need` on (besides `l` and `r`). Returns the owning account and the mailbox; a mailbox
 /// the user may not see is NotFound, one without the rights NoPermission.
 fn resolve(
-    conn: &Connection,
+    conn: &dyn Db,
     user: &super::ops::Account,
     name: &str,
     need: crate::acl::Rights,
@@ -80,7 +80,7 @@ fn resolve(
 }
 
 /// `account`'s mailbox `name`, which must exist and be selectable.
-fn selectable(conn: &Connection, account_id: i64, name: &str) -> Result<super::ops::Mbox> {
+fn selectable(conn: &dyn Db, account_id: i64, name: &str) -> Result<super::ops::Mbox> {
     let name = names::mailbox(name, false)?;
     match find_mailbox(conn, account_id, &name)? {
         None => Err(StoreError::not_found("mailbox", name)),
@@ -90,8 +90,8 @@ fn selectable(conn: &Connection, account_id: i64, name: &str) -> Result<super::o
 }
 
 /// SETMETADATA: see [`crate::backend::Op::SetMetadata`].
-pub(super) fn set(
-    conn: &Connection,
+pub(crate) fn set(
+    conn: &dyn Db,
     shared: &Shared,
     ecx: &EventCx<'_>,
     account_name: &str,
@@ -151,8 +151,9 @@ pub(super) fn set(
             Some(v) if old.as_ref() == Some(v) => continue,
             Some(v) => {
                 conn.prepare_cached(
-                    "INSERT OR REPLACE INTO metadata (mailbox_id, owner_id, name, value)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO metadata (mailbox_id, owner_id, name, value)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (mailbox_id, owner_id, name) DO UPDATE SET value = excluded.value",
                 )?
                 .execute(params![target, owner, name, v])?;
                 grew |= old.is_none();
@@ -191,7 +192,7 @@ pub(super) fn set(
 
 /// TOOMANY: the entries the user sees on the target, and the entries the user holds.
 fn check_counts(
-    conn: &Connection,
+    conn: &dyn Db,
     limits: &crate::config::MetadataLimits,
     target: i64,
     account_id: i64,
@@ -223,8 +224,8 @@ fn check_counts(
 }
 
 /// The entries `account` sees on its mailbox (or the server): shared ones and its private ones.
-pub(super) fn read(
-    conn: &Connection,
+pub(crate) fn read(
+    conn: &dyn Db,
     account_name: &str,
     mailbox: Option<&str>,
 ) -> Result<Vec<MetadataEntry>> {
@@ -252,13 +253,13 @@ pub(super) fn read(
                 value: r.get(1)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<SqlResult<Vec<_>>>()?;
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(rows)
 }
 
 /// A mailbox is deleted (or left as a `\Noselect` parent): its entries go.
-pub(super) fn forget_mailbox(conn: &Connection, mailbox_id: i64) -> Result<()> {
+pub(crate) fn forget_mailbox(conn: &dyn Db, mailbox_id: i64) -> Result<()> {
     conn.prepare_cached("DELETE FROM metadata WHERE mailbox_id = ?1")?
         .execute([mailbox_id])?;
     Ok(())
@@ -266,7 +267,7 @@ pub(super) fn forget_mailbox(conn: &Connection, mailbox_id: i64) -> Result<()> {
 
 /// An account is deleted: its private entries everywhere go (its mailboxes' shared entries
 /// went with each mailbox).
-pub(super) fn forget_owner(conn: &Connection, account_id: i64) -> Result<()> {
+pub(crate) fn forget_owner(conn: &dyn Db, account_id: i64) -> Result<()> {
     conn.prepare_cached("DELETE FROM metadata WHERE owner_id = ?1")?
         .execute([account_id])?;
     Ok(())

@@ -20,14 +20,14 @@ use crate::backend::{Applied, Op, Output};
 use crate::context::SessionContext;
 use crate::error::{Result, StoreError};
 use crate::model::StoredEvent;
+use crate::sql::{Db, Result as SqlResult, params};
 use herald_events::{Event, EventType};
-use rusqlite::{Connection, OptionalExtension, params};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// One queued mutation.
-pub(super) struct Job {
+struct Job {
     pub ctx: SessionContext,
     pub op: Op,
     pub reply: oneshot::Sender<Result<Applied>>,
@@ -51,8 +51,30 @@ impl Job {
 /// commit (and the WAL) arbitrarily large.
 const MAX_BATCH_BYTES: usize = 32 << 20;
 
+/// What differs between engines around a batch: how its transaction takes the write lock and
+/// learns the last outbox id, how it commits, and how a batch of `\Recent` claims skips the
+/// flush.
+pub(crate) trait Engine {
+    /// The connection.
+    fn db(&self) -> &dyn Db;
+    /// Opens the batch's transaction holding the store's write lock, and returns the last
+    /// outbox id committed (by any process or node).
+    fn begin(&self) -> SqlResult<u64>;
+    /// Records `last_id` as the last outbox id where the engine keeps it apart from the rows,
+    /// and commits.
+    fn commit(&self, last_id: u64) -> SqlResult<()>;
+    /// Rolls the batch back (best effort: the transaction may already be gone).
+    fn rollback(&self);
+    /// True when the engine aborted the whole transaction by itself (disk full, I/O error).
+    fn aborted(&self) -> bool;
+    /// Lets the next commit (`true`) skip, or makes it again wait for (`false`), the flush to
+    /// disk. Called inside [`Engine::begin`]..[`Engine::commit`] for `true`, after the commit
+    /// for `false`.
+    fn relax(&self, relaxed: bool) -> SqlResult<()>;
+}
+
 /// Runs until every sender is gone and the queue is drained.
-pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+fn run(engine: &dyn Engine, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
     let max = shared.config.max_batch.max(1);
     let mut batch: Vec<Job> = Vec::with_capacity(max);
     let mut carry: Option<Job> = None;
@@ -85,11 +107,8 @@ pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Arc<Sha
         // frames anyway. Claims come with almost every SELECT and new-mail update.
         let light =
             shared.config.durable && batch.iter().all(|j| matches!(j.op, Op::ClaimRecent { .. }));
-        if light && let Err(e) = control(&conn, "PRAGMA synchronous = NORMAL") {
-            tracing::warn!(error = %e, "cannot relax synchronous for a claim batch");
-        }
-        commit_batch(&conn, &shared, &mut batch);
-        if light && let Err(e) = control(&conn, "PRAGMA synchronous = FULL") {
+        commit_batch(engine, &shared, &mut batch, light);
+        if light && let Err(e) = engine.relax(false) {
             // Every later commit would lose its durability: stop rather than go on.
             tracing::error!(error = %e, "cannot restore synchronous = FULL; stopping the writer");
             break;
@@ -98,20 +117,12 @@ pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Arc<Sha
     tracing::debug!("store writer stopped");
 }
 
-fn last_outbox_id(conn: &Connection) -> rusqlite::Result<u64> {
-    Ok(conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
-        .query_row([], |r| r.get::<_, i64>(0))
-        .optional()?
-        .unwrap_or(0) as u64)
-}
-
 fn insert_events(
-    conn: &Connection,
+    conn: &dyn Db,
     events: &mut [Event],
     next_id: &mut u64,
     written: &mut Vec<StoredEvent>,
-) -> rusqlite::Result<()> {
+) -> SqlResult<()> {
     let mut stmt = conn.prepare_cached("INSERT INTO outbox (id, event) VALUES (?1, ?2)")?;
     for e in events.iter_mut() {
         debug_assert!(
@@ -130,29 +141,32 @@ fn insert_events(
 
 /// Drops events of groups turned off (`[events] groups`) and writes the rest to the outbox.
 fn generate(
-    conn: &Connection,
+    conn: &dyn Db,
     shared: &Shared,
     events: &mut Vec<Event>,
     next_id: &mut u64,
     written: &mut Vec<StoredEvent>,
-) -> rusqlite::Result<()> {
+) -> SqlResult<()> {
     events.retain(|e| shared.config.generates(&e.event));
     insert_events(conn, events, next_id, written)
 }
 
 /// Unlinks files of blobs whose last reference went away in an earlier transaction, unless a
 /// row for the same content came back. Runs under the write lock (see `blobs`).
-fn empty_trash(conn: &Connection, shared: &Shared) -> rusqlite::Result<()> {
+fn empty_trash(conn: &dyn Db, shared: &Shared) -> SqlResult<()> {
+    let Some(dir) = &shared.blobs else {
+        return Ok(());
+    };
     let shas: Vec<Vec<u8>> = conn
         .prepare_cached("SELECT sha256 FROM blob_trash LIMIT 256")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .query_map((), |r| r.get(0))?
+        .collect::<SqlResult<_>>()?;
     for sha in shas {
         let live: bool = conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1)")?
             .query_row([&sha], |r| r.get(0))?;
         if let (false, Ok(key)) = (live, <[u8; 32]>::try_from(sha.as_slice()))
-            && let Err(e) = shared.blobs.remove(&key)
+            && let Err(e) = dir.remove(&key)
         {
             tracing::warn!("cannot remove blob file: {e}");
             continue;
@@ -167,10 +181,10 @@ fn empty_trash(conn: &Connection, shared: &Shared) -> rusqlite::Result<()> {
 /// `Err` means the savepoint itself could not be opened, rolled back or released; the batch
 /// transaction is then in an unknown state and must fail as a whole.
 fn in_savepoint<T, E>(
-    conn: &Connection,
+    conn: &dyn Db,
     name: &str,
     f: impl FnOnce() -> std::result::Result<T, E>,
-) -> rusqlite::Result<std::result::Result<T, E>> {
+) -> SqlResult<std::result::Result<T, E>> {
     control(conn, &format!("SAVEPOINT {name}"))?;
     match f() {
         Ok(v) => {
@@ -185,10 +199,8 @@ fn in_savepoint<T, E>(
     }
 }
 
-/// Runs one transaction-control statement from the statement cache: `execute_batch` parses
-/// it anew each time, which the profile of a busy server showed at 9% of its CPU.
-fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+fn control(conn: &dyn Db, sql: &str) -> SqlResult<()> {
+    conn.execute_batch(sql)
 }
 
 /// Writes the record of a failed operation (QuotaExceed), which commits although the operation
@@ -202,13 +214,13 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// fail on the outbox's primary key. Failing to record does not change the operation's error:
 /// the caller is still told why the operation failed, with `event_id` 0.
 fn record_failure(
-    conn: &Connection,
+    conn: &dyn Db,
     shared: &Shared,
     mut failed: ops::Failed,
     next_id: &mut u64,
     written: &mut Vec<StoredEvent>,
     tally: &mut Vec<EventType>,
-) -> rusqlite::Result<StoreError> {
+) -> SqlResult<StoreError> {
     if failed.events.is_empty() {
         return Ok(failed.error);
     }
@@ -249,19 +261,23 @@ struct Outcome {
     result: std::result::Result<(Applied, Vec<i64>), StoreError>,
 }
 
-fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
+fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, light: bool) {
     let started = Instant::now();
-    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
-        return fail_all(batch, &e.to_string());
-    }
-    let prepared = empty_trash(conn, shared).and_then(|()| last_outbox_id(conn));
+    let prepared = engine.begin().and_then(|id| {
+        if light && let Err(e) = engine.relax(true) {
+            tracing::warn!(error = %e, "cannot relax durability for a claim batch");
+        }
+        empty_trash(engine.db(), shared)?;
+        Ok(id)
+    });
     let mut next_id = match prepared {
         Ok(id) => id,
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            engine.rollback();
             return fail_all(batch, &e.to_string());
         }
     };
+    let conn = engine.db();
     let before = next_id;
     // The rows this transaction wrote to the outbox; those of a rolled-back savepoint are
     // dropped again below (their ids lie above `next_id` once it is reset).
@@ -305,18 +321,18 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
         match outcome {
             Ok(result) => outcomes.push(Outcome { result }),
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
+                engine.rollback();
                 return fail_all(batch, &e.to_string());
             }
         }
-        if conn.is_autocommit() {
+        if engine.aborted() {
             // SQLite aborted the whole transaction (disk full, I/O error): nothing of the
             // batch is committed, so no caller may be told otherwise.
             return fail_all(batch, "the database aborted the transaction");
         }
     }
-    if let Err(e) = control(conn, "COMMIT") {
-        let _ = conn.execute_batch("ROLLBACK");
+    if let Err(e) = engine.commit(next_id) {
+        engine.rollback();
         return fail_all(batch, &e.to_string());
     }
     let metrics = herald_metrics::global();
@@ -350,5 +366,76 @@ fn commit_batch(conn: &Connection, shared: &Shared, batch: &mut Vec<Job>) {
     );
     for (job, outcome) in batch.drain(..).zip(outcomes) {
         let _ = job.reply.send(outcome.result.map(|(applied, _)| applied));
+    }
+}
+
+/// The writer thread seen from the async side: where jobs are queued, and how it is stopped.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Queued operations beyond this make callers wait (back-pressure instead of unbounded memory).
+const QUEUE: usize = 4096;
+
+impl Writer {
+    /// Starts the thread `herald-store-writer`, which owns `engine` until it stops.
+    pub(crate) fn start(
+        engine: impl Engine + Send + 'static,
+        shared: Arc<Shared>,
+    ) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("herald-store-writer".into())
+            .spawn(move || run(&engine, rx, shared))?;
+        Ok(Writer {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues one mutation and waits for its commit (or failure).
+    pub(crate) async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
+        let tx = self
+            .tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Job { ctx, op, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// True while jobs are taken: not closed, and the thread running.
+    pub(crate) fn is_open(&self) -> bool {
+        // The writer drops its receiver when it stops (a failed transaction control), which
+        // closes the channel even though the sender is still here.
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// Takes no more jobs and waits until the queued ones are committed and the thread ended.
+    pub(crate) async fn close(&self) {
+        drop(
+            self.tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
     }
 }

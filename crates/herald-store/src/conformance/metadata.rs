@@ -359,22 +359,18 @@ async fn entries_move_with_rename_and_go_with_delete_and_the_account() {
             .unwrap()
             .is_empty()
     );
-    let path = t.store.config().path.join("herald.db");
-    let conn = super::super::schema::connect(&path, false, std::time::Duration::from_secs(1), true)
-        .unwrap();
-    let rows: i64 = conn
-        .query_row("SELECT count(*) FROM metadata", [], |r| r.get(0))
-        .unwrap();
+    let rows = super::raw_sql(&t.store, "SELECT count(*) FROM metadata").await;
     assert_eq!(rows, 0, "no orphan rows");
     t.consistent().await;
     // The consistency check notices rows nothing owns.
-    let rw = super::super::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
-        .unwrap();
-    rw.execute(
-        "INSERT INTO metadata (mailbox_id, owner_id, name, value) VALUES (999, 0, '/shared/a', x'00')",
-        [],
+    super::raw_sql(
+        &t.store,
+        &format!(
+            "INSERT INTO metadata (mailbox_id, owner_id, name, value) VALUES (999, 0, '/shared/a', {})",
+            if super::on_postgres() { "'\\x00'" } else { "x'00'" }
+        ),
     )
-    .unwrap();
+    .await;
     let c = t.store.check_consistency().await.unwrap();
     assert_eq!(
         c.problems,

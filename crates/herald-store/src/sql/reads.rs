@@ -13,23 +13,25 @@ use crate::error::{Result, StoreError};
 use crate::flags;
 use crate::model::*;
 use crate::names;
+use crate::sql::{
+    Db, Dialect, OptionalExtension, Result as SqlResult, Row, last_event_id_sql, params,
+};
 use herald_events::{Event, UidSet};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// Metadata of a mailbox's messages in a UID range (FETCH, SELECT, every IDLE update).
-pub(super) const MESSAGES_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate,
+pub(crate) const MESSAGES_SQL: &str = "SELECT uid, size, internaldate, flags, modseq, savedate,
             thread_id
      FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3";
 
 /// An account's mailbox by name (as given), or NotFound.
-fn existing_mailbox(conn: &Connection, account_name: &str, mailbox: &str) -> Result<Mbox> {
+fn existing_mailbox(conn: &dyn Db, account_name: &str, mailbox: &str) -> Result<Mbox> {
     let a = account(conn, account_name)?;
     let name = names::mailbox(mailbox, false)?;
     find_mailbox(conn, a.id, &name)?.ok_or_else(|| StoreError::not_found("mailbox", &name))
 }
 
 /// [`existing_mailbox`], refusing a `\Noselect` placeholder (it holds no messages).
-fn selectable_mailbox(conn: &Connection, account_name: &str, mailbox: &str) -> Result<Mbox> {
+fn selectable_mailbox(conn: &dyn Db, account_name: &str, mailbox: &str) -> Result<Mbox> {
     let mb = existing_mailbox(conn, account_name, mailbox)?;
     if mb.noselect {
         return Err(StoreError::NoSelect(mb.name));
@@ -40,7 +42,7 @@ fn selectable_mailbox(conn: &Connection, account_name: &str, mailbox: &str) -> R
 /// `user`'s rights on `account_name`'s mailbox: all for the owner; none when the account or
 /// mailbox does not exist (or is `\Noselect`), which callers cannot tell from "not shared".
 fn rights(
-    conn: &Connection,
+    conn: &dyn Db,
     account_name: &str,
     mailbox: &str,
     user: &str,
@@ -63,7 +65,7 @@ fn rights(
     }
 }
 
-pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Answer> {
+pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer> {
     Ok(match q {
         Query::Users => Answer::Users(users(conn)?),
         Query::Credentials(name) => Answer::Credentials(
@@ -97,7 +99,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             let mut rows = stmt
                 .query_map([a.id], mailbox_row)?
                 .map(|r| r.map(|m| m.info()))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<SqlResult<Vec<_>>>()?;
             rows.sort_unstable_by(|x, y| x.name.cmp(&y.name));
             Answer::Mailboxes(rows)
         }
@@ -124,7 +126,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 conn.prepare_cached("SELECT name FROM subscriptions WHERE account_id = ?1")?;
             let mut rows = stmt
                 .query_map([a.id], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
+                .collect::<SqlResult<Vec<String>>>()?;
             rows.sort_unstable();
             Answer::Subscriptions(rows)
         }
@@ -142,10 +144,12 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             let (unseen, deleted, size, recent): (i64, i64, i64, i64) = conn
                 .prepare_cached(
                     r"SELECT
-                        coalesce(sum(instr(' ' || flags || ' ', ' \Seen ') = 0), 0),
-                        coalesce(sum(instr(' ' || flags || ' ', ' \Deleted ') > 0), 0),
+                        coalesce(sum(CASE WHEN instr(' ' || flags || ' ', ' \Seen ') = 0
+                                     THEN 1 ELSE 0 END), 0),
+                        coalesce(sum(CASE WHEN instr(' ' || flags || ' ', ' \Deleted ') > 0
+                                     THEN 1 ELSE 0 END), 0),
                         coalesce(sum(size), 0),
-                        coalesce(sum(uid >= ?2), 0)
+                        coalesce(sum(CASE WHEN uid >= ?2 THEN 1 ELSE 0 END), 0)
                       FROM messages WHERE mailbox_id = ?1",
                 )?
                 .query_row(params![mb.id, mb.recent_uid], |r| {
@@ -182,7 +186,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
             let mut uids = conn
                 .prepare_cached("SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2")?
                 .query_map(params![mb.id, clamp(since_modseq)], |r| r.get::<_, u32>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<SqlResult<Vec<_>>>()?;
             uids.sort_unstable();
             Answer::Vanished(Vanished {
                 uids,
@@ -244,7 +248,10 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 None => {
                     let key = <[u8; 32]>::try_from(sha.as_slice())
                         .map_err(|_| StoreError::Corrupt("blob hash is not 32 bytes".into()))?;
-                    Answer::Content(shared.blobs.read(&key)?)
+                    let dir = shared.blobs.as_ref().ok_or_else(|| {
+                        StoreError::Corrupt("a message without content in the database".into())
+                    })?;
+                    Answer::Content(dir.read(&key)?)
                 }
             }
         }
@@ -259,15 +266,11 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                         json: r.get(1)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<SqlResult<Vec<_>>>()?;
             Answer::Events(rows)
         }
         Query::LastEventId => {
-            let last = conn
-                .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
-                .query_row([], |r| r.get::<_, i64>(0))
-                .optional()?
-                .unwrap_or(0) as u64;
+            let last = head(conn)?;
             // Commits of another process (the CLI) advance the outbox too; waiters and the
             // in-memory window of recent events must know of them.
             shared.notifier.outbox_advanced(last);
@@ -277,11 +280,14 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
         Query::EventTimes(ids) => {
             // RFC 3339 with its offset is one of SQLite's time formats; `subsec` keeps the
             // milliseconds.
-            let mut stmt = conn.prepare_cached(
+            let mut stmt = conn.prepare_cached(conn.pick(
                 "SELECT CAST(unixepoch(json_extract(event, '$.timestamp'), 'subsec') * 1000
                         AS INTEGER)
                  FROM outbox WHERE id = ?1",
-            )?;
+                "SELECT CAST(EXTRACT(EPOCH FROM CAST(CAST(event AS json)->>'timestamp'
+                        AS timestamptz)) * 1000 AS bigint)
+                 FROM outbox WHERE id = ?1",
+            ))?;
             let mut times = Vec::with_capacity(ids.len());
             for id in ids {
                 if let Some(ms) = stmt
@@ -308,8 +314,8 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                 "SELECT delivery, count(*) FROM parked GROUP BY delivery ORDER BY delivery",
             )?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map((), |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<SqlResult<Vec<_>>>()?;
             Answer::ParkedCounts(rows)
         }
         Query::Consistency(after) => Answer::Consistency(consistency(conn, shared, after)?),
@@ -348,7 +354,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                         created_ms: r.get(3)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<SqlResult<Vec<_>>>()?;
             Answer::PushSubscriptions(rows)
         }
         Query::AccessKey {
@@ -369,7 +375,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                  FROM deliveries ORDER BY name",
             )?;
             let rows = stmt
-                .query_map([], |r| {
+                .query_map((), |r| {
                     Ok(DeliveryRecord {
                         name: r.get(0)?,
                         config: r.get(1)?,
@@ -386,7 +392,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                         },
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<SqlResult<Vec<_>>>()?;
             Answer::Deliveries(rows)
         }
         Query::Parked(name) => {
@@ -402,7 +408,7 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
                         parked_ms: r.get(2)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<SqlResult<Vec<_>>>()?;
             Answer::Parked(rows)
         }
     })
@@ -410,22 +416,23 @@ pub(super) fn answer(conn: &Connection, shared: &Shared, q: Query) -> Result<Ans
 
 /// The oldest id the outbox keeps and the highest ever committed: both from indexes, so a
 /// scrape costs the same whatever the outbox's size.
-fn outbox_bounds(conn: &Connection) -> Result<OutboxBounds> {
+fn outbox_bounds(conn: &dyn Db) -> Result<OutboxBounds> {
     let oldest: Option<i64> = conn
         .prepare_cached("SELECT min(id) FROM outbox")?
-        .query_row([], |r| r.get(0))?;
-    let head = conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
-        .query_row([], |r| r.get::<_, i64>(0))
-        .optional()?
-        .unwrap_or(0) as u64;
+        .query_row((), |r| r.get(0))?;
     Ok(OutboxBounds {
         oldest: oldest.map(|o| o as u64),
-        head,
+        head: head(conn)?,
     })
 }
 
-fn users(conn: &Connection) -> Result<Vec<UserInfo>> {
+/// The last outbox id given out (kept even when retention removed its row).
+fn head(conn: &dyn Db) -> Result<u64> {
+    let sql = format!("SELECT {}", last_event_id_sql(conn));
+    Ok(conn.query_row(&sql, (), |r| r.get::<_, i64>(0))?.max(0) as u64)
+}
+
+fn users(conn: &dyn Db) -> Result<Vec<UserInfo>> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, admin, quota_storage_kb, quota_messages, used_bytes, used_messages,
                 first_event, disabled_ms, disabled_reason
@@ -450,12 +457,12 @@ fn users(conn: &Connection) -> Result<Vec<UserInfo>> {
                 disabled_reason: r.get(8)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<SqlResult<Vec<_>>>()?;
     Ok(rows)
 }
 
 fn messages(
-    conn: &Connection,
+    conn: &dyn Db,
     account_name: &str,
     mailbox: &str,
     uids: Option<&UidSet>,
@@ -469,7 +476,7 @@ fn messages(
             (Ok(m), Some(s)) => s.contains(m.uid),
             _ => true,
         })
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<SqlResult<Vec<_>>>()?;
     rows.sort_unstable_by_key(|m| m.uid);
     Ok(rows)
 }
@@ -480,7 +487,7 @@ fn messages(
 /// the caller knows, plus the new ones, against the mailbox's count), so it costs a UID list
 /// only when one happened.
 fn changes(
-    conn: &Connection,
+    conn: &dyn Db,
     account_name: &str,
     mailbox: &str,
     since_modseq: u64,
@@ -498,7 +505,7 @@ fn changes(
     let mut stmt = conn.prepare_cached(CHANGED_SQL)?;
     out.changed = stmt
         .query_map(params![mb.id, clamp(since_modseq)], meta_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<SqlResult<Vec<_>>>()?;
     out.changed.sort_unstable_by_key(|m| m.uid);
     let new = out.changed.iter().filter(|m| m.uid > known_max_uid).count() as u64;
     if mb.messages != known_count + new {
@@ -508,14 +515,14 @@ fn changes(
             let mut gone = conn
                 .prepare_cached("SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2")?
                 .query_map(params![mb.id, clamp(since_modseq)], |r| r.get::<_, u32>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<SqlResult<Vec<_>>>()?;
             gone.sort_unstable();
             out.expunged = Some(gone);
         } else {
             let mut uids = conn
                 .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1")?
                 .query_map([mb.id], |r| r.get::<_, u32>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<SqlResult<Vec<_>>>()?;
             uids.sort_unstable();
             out.uids = Some(uids);
         }
@@ -530,7 +537,7 @@ fn clamp(modseq: u64) -> i64 {
 }
 
 /// A row of [`MESSAGES_SQL`] or [`CHANGED_SQL`] (same columns).
-fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
+fn meta_row(r: &dyn Row) -> SqlResult<MessageMeta> {
     Ok(MessageMeta {
         uid: r.get(0)?,
         size: r.get::<_, i64>(1)? as u64,
@@ -543,22 +550,24 @@ fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
 }
 
 /// Messages of a mailbox whose MODSEQ is above a value (new and changed ones).
-pub(super) const CHANGED_SQL: &str =
+pub(crate) const CHANGED_SQL: &str =
     "SELECT uid, size, internaldate, flags, modseq, savedate, thread_id
      FROM messages WHERE mailbox_id = ?1 AND modseq > ?2";
 
 /// Recomputes every denormalised counter from the rows and checks the outbox.
-fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consistency> {
+fn consistency(conn: &dyn Db, shared: &Shared, after: u64) -> Result<Consistency> {
     let mut c = Consistency::default();
-    let integrity: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-    if integrity != "ok" {
-        c.problems.push(format!("quick_check: {integrity}"));
+    if conn.dialect() == Dialect::Sqlite {
+        let integrity: String = conn.query_row("PRAGMA quick_check", (), |r| r.get(0))?;
+        if integrity != "ok" {
+            c.problems.push(format!("quick_check: {integrity}"));
+        }
     }
     let mut problems = |sql: &str, what: &str| -> Result<()> {
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .query_map((), |r| r.get::<_, String>(0))?
+            .collect::<SqlResult<Vec<_>>>()?;
         c.problems
             .extend(rows.into_iter().map(|r| format!("{what}: {r}")));
         Ok(())
@@ -579,9 +588,12 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
         "mailbox counters",
     )?;
     problems(
-        "SELECT hex(b.sha256) || ' refcount ' || b.refcount || ' referenced ' || COUNT(m.uid)
+        &format!(
+            "SELECT {} || ' refcount ' || b.refcount || ' referenced ' || COUNT(m.uid)
          FROM blobs b LEFT JOIN messages m ON m.blob_id = b.id
          GROUP BY b.id HAVING b.refcount != COUNT(m.uid) OR COUNT(m.uid) = 0",
+            conn.pick("hex(b.sha256)", "encode(b.sha256, 'hex')")
+        ),
         "blob refcount",
     )?;
     problems(
@@ -622,11 +634,11 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
     )?;
     let files: Vec<Vec<u8>> = conn
         .prepare("SELECT sha256 FROM blobs WHERE data IS NULL")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .query_map((), |r| r.get(0))?
+        .collect::<SqlResult<_>>()?;
     for sha in files {
         match <[u8; 32]>::try_from(sha.as_slice()) {
-            Ok(k) if shared.blobs.exists(&k) => {}
+            Ok(k) if shared.blobs.as_ref().is_some_and(|d| d.exists(&k)) => {}
             _ => c
                 .problems
                 .push(format!("blob file missing: {}", crate::blobs::hex(&sha))),
@@ -637,7 +649,7 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
         "SELECT COUNT(*) FROM metadata
          WHERE (mailbox_id != 0 AND mailbox_id NOT IN (SELECT id FROM mailboxes))
             OR (owner_id != 0 AND owner_id NOT IN (SELECT id FROM accounts))",
-        [],
+        (),
         |r| r.get(0),
     )?;
     if orphans > 0 {
@@ -646,10 +658,10 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
         ));
     }
     c.messages =
-        conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))? as u64;
-    c.blobs = conn.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get::<_, i64>(0))? as u64;
+        conn.query_row("SELECT COUNT(*) FROM messages", (), |r| r.get::<_, i64>(0))? as u64;
+    c.blobs = conn.query_row("SELECT COUNT(*) FROM blobs", (), |r| r.get::<_, i64>(0))? as u64;
     let (count, min, max): (i64, Option<i64>, Option<i64>) =
-        conn.query_row("SELECT COUNT(*), MIN(id), MAX(id) FROM outbox", [], |r| {
+        conn.query_row("SELECT COUNT(*), MIN(id), MAX(id) FROM outbox", (), |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
     c.events = count as u64;
@@ -662,11 +674,12 @@ fn consistency(conn: &Connection, shared: &Shared, after: u64) -> Result<Consist
             c.events, c.last_event_id
         ));
     }
-    let mut stmt = conn.prepare("SELECT id, event FROM outbox WHERE id > ?1 ORDER BY id")?;
-    let mut rows = stmt.query([after as i64])?;
-    while let Some(row) = rows.next()? {
-        let id = row.get::<_, i64>(0)? as u64;
-        let json: String = row.get(1)?;
+    let rows = conn.query_map(
+        "SELECT id, event FROM outbox WHERE id > ?1 ORDER BY id",
+        [after as i64],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+    )?;
+    for (id, json) in rows {
         match Event::from_json(&json) {
             Ok(e) if e.herald_id() != Some(id) => c
                 .problems

@@ -10,6 +10,74 @@ mod metadata;
 
 const HOST: &str = "mail.example.org";
 
+/// True when the suite runs on PostgreSQL (`HERALD_TEST_BACKEND=postgres`) instead of the
+/// embedded store; `HERALD_TEST_POSTGRES_URL` names the database (default: the machine's
+/// service, database `test`).
+fn on_postgres() -> bool {
+    std::env::var("HERALD_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// A test's configuration for the data directory `dir`, on the backend the suite runs on.
+/// On PostgreSQL each directory gets a schema of its own, named after it, so a test that
+/// opens a store twice on one directory finds its data again and tests do not see each other.
+fn config_for(dir: &std::path::Path) -> StoreConfig {
+    let mut config = StoreConfig::new(dir).with_fqdn(HOST);
+    if on_postgres() {
+        let url = std::env::var("HERALD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let digest = crate::blobs::sha256(dir.as_os_str().as_encoded_bytes());
+        let tag = crate::blobs::hex(&digest[..8]);
+        config.postgres = Some(crate::postgres::PgConfig {
+            url,
+            pool_size: 4,
+            schema: Some(format!("herald_c_{tag}")),
+        });
+    }
+    config
+}
+
+/// Runs `sql` directly on the store's database, whichever backend it is, and returns the
+/// first column of its first row (an integer), or 0 for a statement that returns none.
+async fn raw_sql(store: &Store, sql: &str) -> i64 {
+    let config = store.config();
+    match &config.postgres {
+        None => {
+            let conn =
+                rusqlite::Connection::open(config.path.join(crate::embedded::DB_FILE)).unwrap();
+            let mut stmt = conn.prepare(sql).unwrap();
+            let mut rows = stmt.query([]).unwrap();
+            match rows.next().unwrap() {
+                Some(row) => row.get(0).unwrap(),
+                None => 0,
+            }
+        }
+        Some(pg) => {
+            let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            if let Some(schema) = &pg.schema {
+                client
+                    .batch_execute(&format!("SET search_path = {schema}"))
+                    .await
+                    .unwrap();
+            }
+            let rows = client.query(sql, &[]).await.unwrap();
+            rows.first().map_or(0, |r| r.get::<_, i64>(0))
+        }
+    }
+}
+
+/// Tests of what only the embedded store has (SQLite files, message files, its schema
+/// history) return early on PostgreSQL, saying so.
+fn embedded_only(test: &str) -> bool {
+    if on_postgres() {
+        eprintln!("{test}: embedded store only; not run on PostgreSQL");
+        return true;
+    }
+    false
+}
+
 struct T {
     _dir: tempfile::TempDir,
     store: Store,
@@ -17,7 +85,7 @@ struct T {
 
 async fn open_with(f: impl FnOnce(&mut StoreConfig)) -> T {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = StoreConfig::new(dir.path()).with_fqdn(HOST);
+    let mut config = config_for(dir.path());
     config.durable = false;
     f(&mut config);
     let store = Store::open(config).await.unwrap();
@@ -33,7 +101,7 @@ async fn open() -> T {
 /// expectations are outbox ids.
 async fn open_with_silent_user(name: &str) -> (T, SessionContext) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = StoreConfig::new(dir.path()).with_fqdn(HOST);
+    let mut config = config_for(dir.path());
     config.durable = false;
     config.event_groups = vec![herald_events::EventGroup::Message];
     let store = Store::open(config.clone()).await.unwrap();
@@ -471,7 +539,7 @@ async fn move_into_the_same_mailbox_renumbers_the_messages() {
 async fn recent_goes_to_the_first_claim_only_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = || {
-        let mut c = StoreConfig::new(dir.path()).with_fqdn(HOST);
+        let mut c = config_for(dir.path());
         c.durable = false;
         c
     };
@@ -681,7 +749,7 @@ async fn import_keeps_the_source_uids_only_in_a_fresh_mailbox() {
 async fn the_auth_cache_forgets_a_changed_password_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = || {
-        let mut c = StoreConfig::new(dir.path()).with_fqdn(HOST);
+        let mut c = config_for(dir.path());
         c.durable = false;
         c
     };
@@ -1521,6 +1589,9 @@ async fn delete_user_emits_mailbox_delete_per_mailbox_and_frees_blobs() {
 
 #[tokio::test]
 async fn large_blobs_live_in_files_are_shared_and_removed_with_the_last_reference() {
+    if embedded_only("large_blobs_live_in_files_are_shared_and_removed_with_the_last_reference") {
+        return;
+    }
     let t = open_with(|c| c.inline_blob_max = 1024).await;
     let ctx = t.user("alice").await;
     let big = "L".repeat(5000);
@@ -1619,6 +1690,9 @@ async fn concurrent_operations_commit_independently_in_one_batch() {
 /// the writer thought it had not written.
 #[tokio::test]
 async fn a_failure_while_recording_quota_exceed_leaves_no_partial_record() {
+    if embedded_only("a_failure_while_recording_quota_exceed_leaves_no_partial_record") {
+        return;
+    }
     let t = open().await;
     let ctx = t.user("alice").await;
     t.store
@@ -1742,7 +1816,7 @@ async fn watchers_wake_on_commit() {
 #[tokio::test]
 async fn reopen_keeps_state_and_ids_continue() {
     let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig::new(dir.path()).with_fqdn(HOST);
+    let config = config_for(dir.path());
     let store = Store::open(config.clone()).await.unwrap();
     store
         .add_user(&admin(), "alice", "pw", false)
@@ -2124,19 +2198,21 @@ const UNDO_V9: &str = "ALTER TABLE accounts DROP COLUMN disabled_ms;
 fn migrated_after(downgrade: &str) -> (tempfile::TempDir, rusqlite::Connection) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    let connect =
-        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    let connect = || {
+        crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+            .unwrap()
+    };
     {
         let mut conn = connect();
-        super::schema::migrate(&mut conn).unwrap();
+        crate::embedded::schema::migrate(&mut conn).unwrap();
         conn.execute_batch(downgrade).unwrap();
     }
     let mut conn = connect();
-    super::schema::migrate(&mut conn).unwrap();
+    crate::embedded::schema::migrate(&mut conn).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, super::schema::VERSION);
+    assert_eq!(version, crate::embedded::schema::VERSION);
     (dir, conn)
 }
 
@@ -2160,22 +2236,24 @@ fn a_version_8_store_gains_the_account_state() {
 fn a_version_7_store_gains_the_push_subscriptions_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v6.db");
-    let connect =
-        || super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+    let connect = || {
+        crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+            .unwrap()
+    };
     {
         let mut conn = connect();
-        super::schema::migrate(&mut conn).unwrap();
+        crate::embedded::schema::migrate(&mut conn).unwrap();
         conn.execute_batch(&format!(
             "DROP TABLE push_subscriptions; {UNDO_V9} PRAGMA user_version = 7;"
         ))
         .unwrap();
     }
     let mut conn = connect();
-    super::schema::migrate(&mut conn).unwrap();
+    crate::embedded::schema::migrate(&mut conn).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, super::schema::VERSION);
+    assert_eq!(version, crate::embedded::schema::VERSION);
     let rows: i64 = conn
         .query_row("SELECT count(*) FROM push_subscriptions", [], |r| r.get(0))
         .unwrap();
@@ -2187,9 +2265,14 @@ fn a_version_1_store_is_upgraded_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.db");
     {
-        let mut conn =
-            super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
-        super::schema::migrate(&mut conn).unwrap();
+        let mut conn = crate::embedded::schema::connect(
+            &path,
+            false,
+            std::time::Duration::from_secs(1),
+            false,
+        )
+        .unwrap();
+        crate::embedded::schema::migrate(&mut conn).unwrap();
         // What version 1 had: no delivery tables, no `accounts.first_event`, no
         // `mailboxes.recent_uid`, no `messages.savedate`, none of version 5's tombstones and
         // threads nor version 6's thread numbers; and a mailbox with six messages' worth of UIDs.
@@ -2211,12 +2294,13 @@ fn a_version_1_store_is_upgraded_in_place() {
         conn.execute_batch(UNDO_V9).unwrap();
     }
     let mut conn =
-        super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
-    super::schema::migrate(&mut conn).unwrap();
+        crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+            .unwrap();
+    crate::embedded::schema::migrate(&mut conn).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, super::schema::VERSION);
+    assert_eq!(version, crate::embedded::schema::VERSION);
     conn.execute("INSERT INTO parked VALUES ('x', 1, 'r', 0)", [])
         .unwrap();
     // Messages that existed before the upgrade are not \Recent to anyone.
@@ -2278,14 +2362,20 @@ async fn empty_passwords_and_unbounded_keywords_are_refused() {
 
 #[tokio::test]
 async fn the_message_metadata_read_is_not_re_prepared_per_run() {
+    if embedded_only("the_message_metadata_read_is_not_re_prepared_per_run") {
+        return;
+    }
     let t = open().await;
     let ctx = t.user("alice").await;
     let path = t.store.config().path.join("herald.db");
     let conn =
-        super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
+        crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), true)
+            .unwrap();
     for i in 0..3 {
         t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
-        let mut stmt = conn.prepare_cached(super::reads::MESSAGES_SQL).unwrap();
+        let mut stmt = conn
+            .prepare_cached(crate::sql::reads::MESSAGES_SQL)
+            .unwrap();
         let n = stmt
             .query_map(rusqlite::params![1, 1, u32::MAX], |r| r.get::<_, u32>(0))
             .unwrap()
@@ -2499,14 +2589,8 @@ async fn tombstones_are_pruned_to_a_bound_and_say_when_they_no_longer_reach_back
             complete: true
         }
     );
-    let rows = |store: &Store| {
-        let path = store.config().path.join("herald.db");
-        let conn =
-            super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
-        conn.query_row("SELECT COUNT(*) FROM expunged", [], |r| r.get::<_, i64>(0))
-            .unwrap()
-    };
-    assert!(rows(&t.store) <= 4, "{}", rows(&t.store));
+    let rows = raw_sql(&t.store, "SELECT COUNT(*) FROM expunged").await;
+    assert!(rows <= 4, "{rows}");
     t.consistent().await;
 }
 
@@ -2596,13 +2680,8 @@ async fn replies_join_their_thread_which_survives_copy_move_and_rename() {
     // Deleting the account leaves no thread behind.
     t.store.delete_user(&admin(), "alice").await.unwrap();
     t.store.delete_user(&admin(), "bob").await.unwrap();
-    let path = t.store.config().path.join("herald.db");
-    let conn =
-        super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
     for table in ["thread_refs", "expunged"] {
-        let n: i64 = conn
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap();
+        let n = raw_sql(&t.store, &format!("SELECT COUNT(*) FROM {table}")).await;
         assert_eq!(n, 0, "{table}");
     }
     t.consistent().await;
@@ -2613,9 +2692,14 @@ fn a_version_6_store_gets_delivery_counters_and_keeps_its_cursors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v6.db");
     {
-        let mut conn =
-            super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
-        super::schema::migrate(&mut conn).unwrap();
+        let mut conn = crate::embedded::schema::connect(
+            &path,
+            false,
+            std::time::Duration::from_secs(1),
+            false,
+        )
+        .unwrap();
+        crate::embedded::schema::migrate(&mut conn).unwrap();
         conn.execute_batch(
             "ALTER TABLE deliveries DROP COLUMN delivered;
              ALTER TABLE deliveries DROP COLUMN retries;
@@ -2630,12 +2714,13 @@ fn a_version_6_store_gets_delivery_counters_and_keeps_its_cursors() {
         conn.execute_batch(UNDO_V9).unwrap();
     }
     let mut conn =
-        super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
-    super::schema::migrate(&mut conn).unwrap();
+        crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+            .unwrap();
+    crate::embedded::schema::migrate(&mut conn).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, super::schema::VERSION);
+    assert_eq!(version, crate::embedded::schema::VERSION);
     let row: (i64, i64, i64, Option<i64>) = conn
         .query_row(
             "SELECT cursor, delivered, failures, failing_since_ms FROM deliveries WHERE name = 'hook'",
@@ -2651,9 +2736,14 @@ fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v4.db");
     {
-        let mut conn =
-            super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
-        super::schema::migrate(&mut conn).unwrap();
+        let mut conn = crate::embedded::schema::connect(
+            &path,
+            false,
+            std::time::Duration::from_secs(1),
+            false,
+        )
+        .unwrap();
+        crate::embedded::schema::migrate(&mut conn).unwrap();
         // What version 4 had: no tombstones, no threads; two accounts, the first with the
         // same content in two mailboxes.
         conn.execute_batch(
@@ -2683,12 +2773,13 @@ fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
         conn.execute_batch(UNDO_V9).unwrap();
     }
     let mut conn =
-        super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
-    super::schema::migrate(&mut conn).unwrap();
+        crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
+            .unwrap();
+    crate::embedded::schema::migrate(&mut conn).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, super::schema::VERSION);
+    assert_eq!(version, crate::embedded::schema::VERSION);
     let floors: Vec<(i64, i64)> = conn
         .prepare("SELECT highestmodseq, tombstone_floor FROM mailboxes ORDER BY id")
         .unwrap()
@@ -2734,8 +2825,11 @@ fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
 
 #[tokio::test]
 async fn a_version_5_store_keeps_its_threads_under_hashed_keys() {
+    if embedded_only("a_version_5_store_keeps_its_threads_under_hashed_keys") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let mut config = StoreConfig::new(dir.path()).with_fqdn(HOST);
+    let mut config = config_for(dir.path());
     config.durable = false;
     let store = Store::open(config.clone()).await.unwrap();
     store.add_user(&admin(), "dana", "pw", false).await.unwrap();
@@ -2743,8 +2837,13 @@ async fn a_version_5_store_keeps_its_threads_under_hashed_keys() {
     drop(store);
     {
         let path = dir.path().join("herald.db");
-        let conn =
-            super::schema::connect(&path, false, std::time::Duration::from_secs(1), false).unwrap();
+        let conn = crate::embedded::schema::connect(
+            &path,
+            false,
+            std::time::Duration::from_secs(1),
+            false,
+        )
+        .unwrap();
         // Back to version 5, the account holding one thread (7) whose root is <root@x>.
         conn.execute_batch(
             "DROP TABLE thread_refs;
@@ -2800,13 +2899,8 @@ async fn thread_identifiers_of_gone_messages_are_swept_once_enough_went() {
             .await;
     }
     let refs = |t: &T| {
-        let path = t.store.config().path.join("herald.db");
-        let conn =
-            super::schema::connect(&path, false, std::time::Duration::from_secs(1), true).unwrap();
-        conn.query_row("SELECT COUNT(*) FROM thread_refs", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .unwrap()
+        let store = t.store.clone();
+        async move { raw_sql(&store, "SELECT COUNT(*) FROM thread_refs").await }
     };
     let expunge = |range: &'static str| {
         let (store, ctx) = (t.store.clone(), ctx.clone());
@@ -2828,13 +2922,13 @@ async fn thread_identifiers_of_gone_messages_are_swept_once_enough_went() {
     // A few expunges are not worth reading the whole account for.
     expunge("2:11").await;
     assert_eq!(t.store.sweep_threads().await.unwrap(), None);
-    assert_eq!(refs(&t), 301);
+    assert_eq!(refs(&t).await, 301);
     expunge("12:301").await;
     assert_eq!(
         t.store.sweep_threads().await.unwrap(),
         Some(("carol".to_string(), 300))
     );
-    assert_eq!(refs(&t), 1, "the kept message's identifier stays");
+    assert_eq!(refs(&t).await, 1, "the kept message's identifier stays");
     assert_eq!(t.store.sweep_threads().await.unwrap(), None);
     // Its reply still joins it; a reply to a swept one starts a thread of its own.
     t.append(&ctx, "INBOX", &mail("r1@x", &["keep@x"]), &[])
@@ -3426,7 +3520,10 @@ mod acl;
 fn a_version_12_store_gains_the_modseq_index_that_change_reads_use() {
     let (_dir, conn) = migrated_after("DROP INDEX messages_by_modseq; PRAGMA user_version = 12;");
     let plan: Vec<String> = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", super::reads::CHANGED_SQL))
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            crate::sql::reads::CHANGED_SQL
+        ))
         .unwrap()
         .query_map([1, 5], |r| r.get::<_, String>(3))
         .unwrap()

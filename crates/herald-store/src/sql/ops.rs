@@ -27,21 +27,21 @@ use crate::events::EventCx;
 use crate::flags::{self, FlagMode};
 use crate::model::*;
 use crate::names;
+use crate::sql::{Db, OptionalExtension, Result as SqlResult, Row, last_event_id_sql, params};
 use crate::threading::{self, ThreadKeys};
 use herald_events::{Event, EventType, FlagNames, SYSTEM_FLAGS, UidSet, vnd};
-use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 
 /// A successful operation: its output, its events (ids not yet assigned) and the mailboxes it
 /// changed (for notifications).
-pub(super) struct Done {
+pub(crate) struct Done {
     pub output: Output,
     pub events: Vec<Event>,
     pub mailboxes: Vec<i64>,
 }
 
 /// A failed operation: the error, and events that must be committed anyway (QuotaExceed).
-pub(super) struct Failed {
+pub(crate) struct Failed {
     pub error: StoreError,
     pub events: Vec<Event>,
 }
@@ -55,9 +55,9 @@ impl<E: Into<StoreError>> From<E> for Failed {
     }
 }
 
-pub(super) type OpResult = std::result::Result<Done, Failed>;
+pub(crate) type OpResult = std::result::Result<Done, Failed>;
 
-pub(super) fn done(output: Output, events: Vec<Event>, mailboxes: Vec<i64>) -> OpResult {
+pub(crate) fn done(output: Output, events: Vec<Event>, mailboxes: Vec<i64>) -> OpResult {
     Ok(Done {
         output,
         events,
@@ -66,7 +66,7 @@ pub(super) fn done(output: Output, events: Vec<Event>, mailboxes: Vec<i64>) -> O
 }
 
 /// Applies one operation.
-pub(super) fn apply(conn: &Connection, shared: &Shared, ctx: &SessionContext, op: &Op) -> OpResult {
+pub(crate) fn apply(conn: &dyn Db, shared: &Shared, ctx: &SessionContext, op: &Op) -> OpResult {
     let ecx = EventCx::new(&shared.config.server_fqdn, ctx);
     let env = Env {
         conn,
@@ -239,10 +239,10 @@ mod access_keys {
     use crate::backend::Output;
     use crate::error::StoreError;
     use crate::names;
+    use crate::sql::{Db, OptionalExtension, params};
     use crate::urlauth::AccessKey;
-    use rusqlite::{Connection, OptionalExtension, params};
 
-    fn mailbox_id(conn: &Connection, account_id: i64, mailbox: &str) -> crate::error::Result<i64> {
+    fn mailbox_id(conn: &dyn Db, account_id: i64, mailbox: &str) -> crate::error::Result<i64> {
         let name = names::mailbox(mailbox, false)?;
         match find_mailbox(conn, account_id, &name)? {
             Some(mb) if !mb.noselect => Ok(mb.id),
@@ -253,7 +253,7 @@ mod access_keys {
 
     /// Stores `key` unless the mailbox has a key already (two first uses racing): either way
     /// the answer is the key in force, so both callers sign with the same one.
-    pub fn create(conn: &Connection, user: &str, mailbox: &str, key: &AccessKey) -> OpResult {
+    pub fn create(conn: &dyn Db, user: &str, mailbox: &str, key: &AccessKey) -> OpResult {
         let acct = account(conn, user)?;
         let id = mailbox_id(conn, acct.id, mailbox)?;
         conn.prepare_cached(
@@ -272,7 +272,7 @@ mod access_keys {
         done(Output::AccessKey(stored), Vec::new(), Vec::new())
     }
 
-    pub fn reset(conn: &Connection, user: &str, mailbox: Option<&str>) -> OpResult {
+    pub fn reset(conn: &dyn Db, user: &str, mailbox: Option<&str>) -> OpResult {
         let acct = account(conn, user)?;
         match mailbox {
             Some(m) => {
@@ -295,9 +295,9 @@ mod push {
     use crate::backend::Output;
     use crate::error::StoreError;
     use crate::model::PushSubscription;
-    use rusqlite::{Connection, params};
+    use crate::sql::{Db, params};
 
-    pub fn put(conn: &Connection, s: &PushSubscription, max: usize) -> OpResult {
+    pub fn put(conn: &dyn Db, s: &PushSubscription, max: usize) -> OpResult {
         let acct = account(conn, &s.user)?;
         let known: i64 = conn
             .prepare_cached(
@@ -321,7 +321,7 @@ mod push {
         done(Output::None, Vec::new(), Vec::new())
     }
 
-    pub fn delete(conn: &Connection, user: &str, endpoint: &str) -> OpResult {
+    pub fn delete(conn: &dyn Db, user: &str, endpoint: &str) -> OpResult {
         let acct = account(conn, user)?;
         let n = conn
             .prepare_cached(
@@ -341,9 +341,9 @@ mod delivery {
     use crate::backend::Output;
     use crate::error::StoreError;
     use crate::model::{DeliveryRecord, DeliveryStats};
-    use rusqlite::{Connection, params};
+    use crate::sql::{Db, params};
 
-    fn exists(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    fn exists(conn: &dyn Db, name: &str) -> Result<(), StoreError> {
         let n: i64 = conn
             .prepare_cached("SELECT count(*) FROM deliveries WHERE name = ?1")?
             .query_row([name], |r| r.get(0))?;
@@ -355,7 +355,7 @@ mod delivery {
 
     /// Creates or replaces a record; an existing one keeps its counters (a restart that
     /// reconciles the configured subscriptions must not reset them).
-    pub fn put(conn: &Connection, r: &DeliveryRecord) -> OpResult {
+    pub fn put(conn: &dyn Db, r: &DeliveryRecord) -> OpResult {
         let s = &r.stats;
         conn.prepare_cached(
             "INSERT INTO deliveries (name, config, origin, paused, disabled_reason, cursor,
@@ -381,7 +381,7 @@ mod delivery {
     }
 
     pub fn set_stats(
-        conn: &Connection,
+        conn: &dyn Db,
         name: &str,
         cursor: Option<u64>,
         s: &DeliveryStats,
@@ -403,7 +403,7 @@ mod delivery {
         done(Output::None, Vec::new(), Vec::new())
     }
 
-    pub fn delete(conn: &Connection, name: &str) -> OpResult {
+    pub fn delete(conn: &dyn Db, name: &str) -> OpResult {
         exists(conn, name)?;
         conn.prepare_cached("DELETE FROM parked WHERE delivery = ?1")?
             .execute([name])?;
@@ -412,7 +412,7 @@ mod delivery {
         done(Output::None, Vec::new(), Vec::new())
     }
 
-    pub fn set_cursor(conn: &Connection, name: &str, cursor: u64) -> OpResult {
+    pub fn set_cursor(conn: &dyn Db, name: &str, cursor: u64) -> OpResult {
         exists(conn, name)?;
         conn.prepare_cached("UPDATE deliveries SET cursor = ?2 WHERE name = ?1")?
             .execute(params![name, cursor as i64])?;
@@ -420,7 +420,7 @@ mod delivery {
     }
 
     pub fn set_state(
-        conn: &Connection,
+        conn: &dyn Db,
         name: &str,
         paused: bool,
         disabled_reason: Option<&str>,
@@ -434,7 +434,7 @@ mod delivery {
     }
 
     pub fn park(
-        conn: &Connection,
+        conn: &dyn Db,
         name: &str,
         ids: &[u64],
         reason: &str,
@@ -443,18 +443,22 @@ mod delivery {
     ) -> OpResult {
         exists(conn, name)?;
         let mut insert = conn.prepare_cached(
-            "INSERT OR REPLACE INTO parked (delivery, event_id, reason, parked_ms)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO parked (delivery, event_id, reason, parked_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (delivery, event_id)
+             DO UPDATE SET reason = excluded.reason, parked_ms = excluded.parked_ms",
         )?;
         for id in ids {
             insert.execute(params![name, *id as i64, reason, now_ms])?;
         }
-        conn.prepare_cached("UPDATE deliveries SET cursor = max(cursor, ?2) WHERE name = ?1")?
-            .execute(params![name, cursor as i64])?;
+        conn.prepare_cached(
+            "UPDATE deliveries SET cursor = CASE WHEN cursor > ?2 THEN cursor ELSE ?2 END
+             WHERE name = ?1",
+        )?
+        .execute(params![name, cursor as i64])?;
         done(Output::None, Vec::new(), Vec::new())
     }
 
-    pub fn unpark(conn: &Connection, name: &str, ids: &[u64]) -> OpResult {
+    pub fn unpark(conn: &dyn Db, name: &str, ids: &[u64]) -> OpResult {
         let mut delete =
             conn.prepare_cached("DELETE FROM parked WHERE delivery = ?1 AND event_id = ?2")?;
         for id in ids {
@@ -466,7 +470,7 @@ mod delivery {
 
 /// An account row.
 #[derive(Debug, Clone)]
-pub(super) struct Account {
+pub(crate) struct Account {
     pub id: i64,
     pub name: String,
     pub quota_kb: Option<u64>,
@@ -477,7 +481,7 @@ pub(super) struct Account {
 
 /// A mailbox row.
 #[derive(Debug, Clone)]
-pub(super) struct Mbox {
+pub(crate) struct Mbox {
     pub id: i64,
     pub name: String,
     pub uidvalidity: u32,
@@ -509,10 +513,10 @@ impl Mbox {
     }
 }
 
-pub(super) const MAILBOX_COLUMNS: &str = "id, name, uidvalidity, uidnext, highestmodseq, messages, noselect, special_use, max_age_secs, \
+pub(crate) const MAILBOX_COLUMNS: &str = "id, name, uidvalidity, uidnext, highestmodseq, messages, noselect, special_use, max_age_secs, \
      recent_uid, tombstone_floor";
 
-pub(super) fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mbox> {
+pub(crate) fn mailbox_row(r: &dyn Row) -> SqlResult<Mbox> {
     let special: Option<String> = r.get(7)?;
     Ok(Mbox {
         id: r.get(0)?,
@@ -529,7 +533,7 @@ pub(super) fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mbox> {
     })
 }
 
-pub(super) fn account(conn: &Connection, name: &str) -> Result<Account> {
+pub(crate) fn account(conn: &dyn Db, name: &str) -> Result<Account> {
     conn.prepare_cached(
         "SELECT id, name, quota_storage_kb, quota_messages, used_bytes, used_messages
          FROM accounts WHERE name = ?1",
@@ -548,7 +552,7 @@ pub(super) fn account(conn: &Connection, name: &str) -> Result<Account> {
     .ok_or_else(|| StoreError::not_found("account", name))
 }
 
-pub(super) fn find_mailbox(conn: &Connection, account_id: i64, name: &str) -> Result<Option<Mbox>> {
+pub(crate) fn find_mailbox(conn: &dyn Db, account_id: i64, name: &str) -> Result<Option<Mbox>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"
@@ -558,7 +562,7 @@ pub(super) fn find_mailbox(conn: &Connection, account_id: i64, name: &str) -> Re
 }
 
 /// Mailboxes strictly below `name`, by name range (`name/` ≤ x < `name0`, '0' = '/' + 1).
-fn descendants(conn: &Connection, account_id: i64, name: &str) -> Result<Vec<Mbox>> {
+fn descendants(conn: &dyn Db, account_id: i64, name: &str) -> Result<Vec<Mbox>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MAILBOX_COLUMNS} FROM mailboxes
          WHERE account_id = ?1 AND name >= ?2 AND name < ?3 ORDER BY name"
@@ -568,20 +572,20 @@ fn descendants(conn: &Connection, account_id: i64, name: &str) -> Result<Vec<Mbo
             params![account_id, format!("{name}/"), format!("{name}0")],
             mailbox_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<SqlResult<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// The `meta` row holding an import's resume point. The account's id (never reused) is part
 /// of it, so an account deleted and created again starts its imports afresh.
-pub(super) fn import_progress_key(account_id: i64, key: &str) -> String {
+pub(crate) fn import_progress_key(account_id: i64, key: &str) -> String {
     format!("import/{account_id}/{key}")
 }
 
-fn next_uidvalidity(conn: &Connection) -> Result<u32> {
+fn next_uidvalidity(conn: &dyn Db) -> Result<u32> {
     let last: Option<i64> = conn
         .prepare_cached("SELECT value FROM meta WHERE key = 'uidvalidity'")?
-        .query_row([], |r| r.get(0))
+        .query_row((), |r| r.get(0))
         .optional()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -590,29 +594,37 @@ fn next_uidvalidity(conn: &Connection) -> Result<u32> {
     let next = last
         .map_or(now, |l| (l + 1).max(now))
         .clamp(1, i64::from(u32::MAX));
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('uidvalidity', ?1)")?
-        .execute([next])?;
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('uidvalidity', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([next])?;
     Ok(next as u32)
 }
 
 fn insert_mailbox(
-    conn: &Connection,
+    conn: &dyn Db,
     account_id: i64,
     name: &str,
     special_use: Option<SpecialUse>,
 ) -> Result<Mbox> {
     let uidvalidity = next_uidvalidity(conn)?;
-    conn.prepare_cached(
-        "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        account_id,
-        name,
-        uidvalidity,
-        special_use.map(SpecialUse::as_str)
-    ])?;
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
+             VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        )?
+        .query_row(
+            params![
+                account_id,
+                name,
+                uidvalidity,
+                special_use.map(SpecialUse::as_str)
+            ],
+            |r| r.get(0),
+        )?;
     Ok(Mbox {
-        id: conn.last_insert_rowid(),
+        id,
         name: name.to_owned(),
         uidvalidity,
         uidnext: 1,
@@ -675,7 +687,7 @@ struct NewMessage<'a> {
 }
 
 struct Env<'a> {
-    conn: &'a Connection,
+    conn: &'a dyn Db,
     shared: &'a Shared,
     ecx: &'a EventCx<'a>,
 }
@@ -746,10 +758,10 @@ impl Env<'_> {
         self.conn
             .prepare_cached(
                 "UPDATE accounts SET used_bytes = used_bytes + ?2, used_messages = used_messages + ?3,
-                   thread_debt = thread_debt + max(-?3, 0)
+                   thread_debt = thread_debt + ?4
                  WHERE id = ?1",
             )?
-            .execute(params![account_id, bytes, messages])?;
+            .execute(params![account_id, bytes, messages, (-messages).max(0)])?;
         Ok(())
     }
 
@@ -773,20 +785,27 @@ impl Env<'_> {
         if blob.on_file {
             // The file may have been unlinked since the caller wrote it (its last reference was
             // dropped meanwhile); we hold the write lock, so after this check it stays.
-            if !self.shared.blobs.exists(&blob.sha256) {
-                self.shared.blobs.write(&blob.sha256, &blob.data)?;
+            let dir =
+                self.shared.blobs.as_ref().ok_or_else(|| {
+                    StoreError::Corrupt("this backend keeps no message files".into())
+                })?;
+            if !dir.exists(&blob.sha256) {
+                dir.write(&blob.sha256, &blob.data)?;
             }
             self.conn
                 .prepare_cached("DELETE FROM blob_trash WHERE sha256 = ?1")?
                 .execute([&blob.sha256[..]])?;
         }
         let data: Option<&[u8]> = (!blob.on_file).then_some(&blob.data[..]);
-        self.conn
+        Ok(self
+            .conn
             .prepare_cached(
-                "INSERT INTO blobs (sha256, size, refcount, data) VALUES (?1, ?2, 1, ?3)",
+                "INSERT INTO blobs (sha256, size, refcount, data) VALUES (?1, ?2, 1, ?3)
+                 RETURNING id",
             )?
-            .execute(params![&blob.sha256[..], blob.size() as i64, data])?;
-        Ok(self.conn.last_insert_rowid())
+            .query_row(params![&blob.sha256[..], blob.size() as i64, data], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Drops a reference; the last one deletes the row and queues a file for unlinking.
@@ -810,7 +829,9 @@ impl Env<'_> {
             .execute([blob_id])?;
         if on_file {
             self.conn
-                .prepare_cached("INSERT OR IGNORE INTO blob_trash (sha256) VALUES (?1)")?
+                .prepare_cached(
+                    "INSERT INTO blob_trash (sha256) VALUES (?1) ON CONFLICT DO NOTHING",
+                )?
                 .execute([sha])?;
         }
         Ok(())
@@ -854,7 +875,8 @@ impl Env<'_> {
     /// VANISHED answers, which bounds the table without ever making an answer wrong.
     fn bury(&self, mailbox_id: i64, uids: impl Iterator<Item = u32>, modseq: u64) -> Result<()> {
         let mut insert = self.conn.prepare_cached(
-            "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+            "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)
+             ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
         )?;
         let mut n = 0i64;
         for uid in uids {
@@ -892,7 +914,8 @@ impl Env<'_> {
         self.conn
             .prepare_cached(
                 "UPDATE mailboxes SET tombstones = tombstones - ?2,
-                   tombstone_floor = max(tombstone_floor, ?3) WHERE id = ?1",
+                   tombstone_floor = CASE WHEN tombstone_floor > ?3 THEN tombstone_floor ELSE ?3 END
+                 WHERE id = ?1",
             )?
             .execute(params![mailbox_id, dropped as i64, cutoff])?;
         Ok(())
@@ -945,7 +968,8 @@ impl Env<'_> {
             }
         };
         let mut remember = self.conn.prepare_cached(
-            "INSERT OR IGNORE INTO thread_refs (account_id, key, thread_id) VALUES (?1, ?2, ?3)",
+            "INSERT INTO thread_refs (account_id, key, thread_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
         )?;
         for id in keys.all() {
             remember.execute(params![account_id, threading::key(id), thread])?;
@@ -967,7 +991,7 @@ impl Env<'_> {
             r"SELECT uid, blob_id, size, flags, internaldate, modseq, thread_id FROM messages
              WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
                AND (?4 = 0 OR instr(' ' || flags || ' ', ' \Deleted ') > 0)
-               AND (?5 IS NULL OR internaldate < ?5)",
+               AND (CAST(?5 AS BIGINT) IS NULL OR internaldate < ?5)",
         )?;
         let rows = stmt
             .query_map(params![mailbox_id, lo, hi, deleted_only, before], |r| {
@@ -981,7 +1005,7 @@ impl Env<'_> {
                     r.get::<_, i64>(6)?,
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<SqlResult<Vec<_>>>()?;
         // Sorted here, not by ORDER BY, which would make SQLite re-prepare the statement on
         // every run (see `reads`).
         let mut rows: Vec<MsgRow> = rows
@@ -1167,14 +1191,14 @@ impl Env<'_> {
         }
         // The account's events begin after the outbox as it is now: an account that once had
         // this name owns what came before.
-        self.conn
-            .prepare_cached(
+        let id: i64 = self
+            .conn
+            .prepare_cached(&format!(
                 "INSERT INTO accounts (name, password_hash, admin, first_event)
-                 VALUES (?1, ?2, ?3,
-                         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0))",
-            )?
-            .execute(params![name, hash, admin])?;
-        let id = self.conn.last_insert_rowid();
+                 VALUES (?1, ?2, ?3, {}) RETURNING id",
+                last_event_id_sql(self.conn)
+            ))?
+            .query_row(params![name, hash, admin], |r| r.get(0))?;
         // The INBOX is announced like any mailbox: consumers that follow mailboxes from events
         // alone need its UIDVALIDITY (Cyrus and Dovecot announce it too).
         let inbox = insert_mailbox(self.conn, id, "INBOX", None)?;
@@ -1197,7 +1221,7 @@ impl Env<'_> {
         ))?;
         let boxes = stmt
             .query_map([acct.id], mailbox_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<SqlResult<Vec<_>>>()?;
         let mut events = Vec::new();
         let mut ids = Vec::new();
         for mb in &boxes {
@@ -1374,11 +1398,11 @@ impl Env<'_> {
             });
         }
         self.conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "INSERT INTO accounts (name, password_hash, admin, first_event)
-                 VALUES (?1, '!', 0,
-                         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0))",
-            )?
+                 VALUES (?1, '!', 0, {})",
+                last_event_id_sql(self.conn)
+            ))?
             .execute([acl::SHARED_OWNER])?;
         account(self.conn, acl::SHARED_OWNER)
     }
@@ -1543,7 +1567,8 @@ impl Env<'_> {
             }
             self.conn
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+                    "INSERT INTO subscriptions (account_id, name) VALUES (?1, ?2)
+                     ON CONFLICT DO NOTHING",
                 )?
                 .execute(params![acct.id, name])?
         } else {
@@ -1746,7 +1771,8 @@ impl Env<'_> {
                 self.conn
                     .prepare_cached(
                         "INSERT INTO meta (key, value) VALUES ('uidvalidity', ?1)
-                         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                         ON CONFLICT (key) DO UPDATE SET value = CASE WHEN meta.value > excluded.value
+                             THEN meta.value ELSE excluded.value END",
                     )?
                     .execute([i64::from(v)])?;
                 true
@@ -1773,12 +1799,18 @@ impl Env<'_> {
         }
         if keep && let Some(next) = uidnext {
             self.conn
-                .prepare_cached("UPDATE mailboxes SET uidnext = max(uidnext, ?2) WHERE id = ?1")?
+                .prepare_cached(
+                    "UPDATE mailboxes SET uidnext = CASE WHEN uidnext > ?2 THEN uidnext ELSE ?2 END
+                     WHERE id = ?1",
+                )?
                 .execute(params![mb.id, next])?;
         }
         if let Some((key, last)) = progress {
             self.conn
-                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
                 .execute(params![import_progress_key(acct.id, key), last])?;
         }
         let after = self.selectable(acct.id, &name)?;
@@ -2023,7 +2055,7 @@ impl Env<'_> {
         if person {
             names::user(identifier)?;
         }
-        let sees = |conn: &Connection| -> Result<bool> {
+        let sees = |conn: &dyn Db| -> Result<bool> {
             Ok(person
                 && super::acl::rights_of(conn, &acct.name, mb.id, identifier)?
                     .contains(Rights::LOOKUP))
@@ -2253,14 +2285,14 @@ impl Env<'_> {
     fn expire(&self, only: Option<&str>, now_ms: i64) -> OpResult {
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.name, m.id FROM mailboxes m JOIN accounts a ON a.id = m.account_id
-             WHERE m.max_age_secs IS NOT NULL AND m.noselect = 0 AND (?1 IS NULL OR a.name = ?1)
+             WHERE m.max_age_secs IS NOT NULL AND m.noselect = 0 AND (CAST(?1 AS TEXT) IS NULL OR a.name = ?1)
              ORDER BY a.name, m.name",
         )?;
         let targets = stmt
             .query_map([only], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<SqlResult<Vec<_>>>()?;
         let mut by_account: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for (a, m) in targets {
             by_account.entry(a).or_default().push(m);

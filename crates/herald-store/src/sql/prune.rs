@@ -10,19 +10,14 @@
 use super::ops::{OpResult, done};
 use crate::backend::Output;
 use crate::retention::{PruneReport, RetentionPolicy, count_bound, safe_bound};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Db, OptionalExtension, Result as SqlResult, params};
 
 /// Removes, oldest first, at most `policy.batch` events the policy lets go and nothing
 /// after `hold`.
-pub(super) fn prune(
-    conn: &Connection,
-    policy: &RetentionPolicy,
-    hold: u64,
-    now_ms: i64,
-) -> OpResult {
+pub(crate) fn prune(conn: &dyn Db, policy: &RetentionPolicy, hold: u64, now_ms: i64) -> OpResult {
     let (oldest, head): (Option<i64>, Option<i64>) = conn
         .prepare_cached("SELECT min(id), max(id) FROM outbox")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))?;
     let (Some(oldest), Some(head)) = (oldest, head) else {
         return done(
             Output::Pruned(PruneReport::default()),
@@ -41,12 +36,12 @@ pub(super) fn prune(
     }
     let cursors = conn
         .prepare_cached("SELECT cursor FROM deliveries")?
-        .query_map([], |r| r.get::<_, i64>(0))?
+        .query_map((), |r| r.get::<_, i64>(0))?
         .map(|c| c.map(|c| c.max(0) as u64))
-        .collect::<rusqlite::Result<Vec<u64>>>()?;
+        .collect::<SqlResult<Vec<u64>>>()?;
     let lowest_parked: Option<i64> = conn
         .prepare_cached("SELECT min(event_id) FROM parked")?
-        .query_row([], |r| r.get(0))?;
+        .query_row((), |r| r.get(0))?;
     let safe = safe_bound(head, cursors, lowest_parked.map(|p| p.max(0) as u64), hold);
     let batch = policy.batch.max(1) as u64;
     let end = safe.min(oldest.saturating_add(batch - 1));
@@ -58,14 +53,19 @@ pub(super) fn prune(
         && let Some(max_age) = policy.max_age_secs
     {
         let cutoff = (now_ms / 1000).saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX));
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, unixepoch(json_extract(event, '$.timestamp')) FROM outbox
-             WHERE id > ?1 AND id <= ?2 ORDER BY id",
+        let rows = conn.query_map(
+            conn.pick(
+                "SELECT id, unixepoch(json_extract(event, '$.timestamp')) FROM outbox
+                 WHERE id > ?1 AND id <= ?2 ORDER BY id",
+                "SELECT id, CAST(EXTRACT(EPOCH FROM CAST(CAST(event AS json)->>'timestamp'
+                        AS timestamptz)) AS bigint) FROM outbox
+                 WHERE id > ?1 AND id <= ?2 ORDER BY id",
+            ),
+            params![upto.max(oldest - 1) as i64, end as i64],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<i64>>(1)?)),
         )?;
-        let mut rows = stmt.query(params![upto.max(oldest - 1) as i64, end as i64])?;
-        while let Some(row) = rows.next()? {
-            let id = row.get::<_, i64>(0)? as u64;
-            match row.get::<_, Option<i64>>(1)? {
+        for (id, at) in rows {
+            match at {
                 Some(at) if at < cutoff => upto = id,
                 // Young enough, or of unknown age: it and everything after it stay.
                 _ => break,
@@ -97,10 +97,11 @@ const SWEEP_MIN_DEBT: i64 = 256;
 /// Sweeps the thread identifiers of the account most in debt, if any is due: removes those
 /// whose thread has no message left (a thread number is never reused, so nothing else can
 /// depend on them) and clears the debt.
-pub(super) fn sweep_threads(conn: &Connection) -> OpResult {
+pub(crate) fn sweep_threads(conn: &dyn Db) -> OpResult {
     let due: Option<(i64, String)> = conn
         .prepare_cached(
-            "SELECT id, name FROM accounts WHERE thread_debt >= max(?1, used_messages / 4)
+            "SELECT id, name FROM accounts
+             WHERE thread_debt >= CASE WHEN ?1 > used_messages / 4 THEN ?1 ELSE used_messages / 4 END
              ORDER BY thread_debt DESC LIMIT 1",
         )?
         .query_row([SWEEP_MIN_DEBT], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -1,0 +1,214 @@
+//! The PostgreSQL backend: the operations, reads and group commit of `crate::sql` on a pool of
+//! PostgreSQL connections, with every message's content inside the database.
+//!
+//! - **Writes**: one writer thread per process, as on SQLite, group-committing what is queued.
+//!   Its transaction first locks the outbox's counter row (`SELECT … FOR UPDATE` on
+//!   `outbox_head`), so the writers of all processes sharing the database take turns, one
+//!   batch at a time. That is what the operations assume (they read a mailbox row, then
+//!   write what follows from it, as under SQLite's single writer), and it gives the outbox
+//!   its order: ids are taken under the lock and the new last id is written just before
+//!   `COMMIT`, so they follow commit order (the argument is in `outbox`). Each batch costs one
+//!   commit flush; a batch of `\Recent` claims alone commits with `synchronous_commit = off`.
+//! - **Reads**: each on a blocking thread with a pooled connection, in one `REPEATABLE READ`
+//!   read-only transaction, so a read of several statements sees one snapshot, as on SQLite.
+//! - **Content**: always in `blobs.data`; nodes share nothing but the database.
+
+use super::conn::PgDb;
+use super::{PgConfig, Postgres};
+use crate::backend::{Answer, Applied, Backend, Op, Query};
+use crate::blobs::{self, BlobRef};
+use crate::config::StoreConfig;
+use crate::context::SessionContext;
+use crate::error::{Result, StoreError};
+use crate::notify::Notifier;
+use crate::sql::{self, Db, Shared, reads, writer};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+/// The PostgreSQL backend; see the module documentation.
+#[derive(Debug)]
+pub struct PgBackend {
+    shared: Arc<Shared>,
+    pg: Postgres,
+    writer: writer::Writer,
+}
+
+impl PgBackend {
+    /// Connects, brings the schema up to date and starts the writer thread.
+    pub async fn open(config: StoreConfig, pg_config: &PgConfig) -> Result<PgBackend> {
+        let pg = Postgres::connect(pg_config).await?;
+        let last_id = pg.last_event_id().await?;
+        let shared = Arc::new(Shared {
+            config,
+            blobs: None,
+            notifier: Notifier::new(last_id),
+        });
+        let engine = PgWriter {
+            pg: pg.clone(),
+            handle: Handle::current(),
+            db: Mutex::new(Some(PgDb::new(pg.client().await?, Handle::current()))),
+        };
+        let writer = writer::Writer::start(engine, Arc::clone(&shared))?;
+        tracing::debug!(target = %pg.target(), last_id, "PostgreSQL store opened");
+        Ok(PgBackend { shared, pg, writer })
+    }
+}
+
+impl Backend for PgBackend {
+    async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
+        self.writer.submit(ctx, op).await
+    }
+
+    async fn query(&self, q: Query) -> Result<Answer> {
+        if let Query::EventsAfter { after, limit } = q
+            && let Some(events) = self.shared.notifier.recent_after(after, limit)
+        {
+            return Ok(Answer::Events(events));
+        }
+        let client = self.pg.client().await?;
+        let shared = Arc::clone(&self.shared);
+        let handle = Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let db = PgDb::new(client, handle);
+            db.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            let answer = reads::answer(&db, &shared, q);
+            // Read-only: ending it either way changes nothing.
+            db.batch("ROLLBACK")?;
+            answer
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    async fn put_blob(&self, data: Vec<u8>) -> Result<BlobRef> {
+        Ok(BlobRef {
+            sha256: blobs::sha256(&data),
+            data: Arc::new(data),
+            on_file: false,
+        })
+    }
+
+    fn outbox_watch(&self) -> watch::Receiver<u64> {
+        self.shared.notifier.outbox()
+    }
+
+    fn mailbox_watch(&self, mailbox_id: i64) -> watch::Receiver<u64> {
+        self.shared.notifier.mailbox(mailbox_id)
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+    }
+
+    fn is_open(&self) -> bool {
+        self.writer.is_open()
+    }
+}
+
+/// The writer thread's connection, replaced by a fresh one from the pool when the database
+/// closed it (a restart, a network cut), so the writer outlives such an outage.
+struct PgWriter {
+    pg: Postgres,
+    handle: Handle,
+    db: Mutex<Option<PgDb>>,
+}
+
+impl PgWriter {
+    /// Runs `f` on the current connection. Never a new one: a transaction lives on its
+    /// connection, and a `COMMIT` sent on a fresh one would "succeed" with nothing to commit.
+    fn with<T>(&self, f: impl FnOnce(&PgDb) -> sql::Result<T>) -> sql::Result<T> {
+        let slot = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.as_ref() {
+            Some(db) => f(db),
+            None => Err(sql::Error::Pool("the writer has no connection".into())),
+        }
+    }
+
+    /// Replaces a connection the database closed, between transactions only.
+    fn reconnect(&self) -> sql::Result<()> {
+        let mut slot = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_none_or(PgDb::is_closed) {
+            *slot = None;
+            let client = self
+                .handle
+                .block_on(self.pg.client())
+                .map_err(|e| sql::Error::Pool(e.to_string()))?;
+            *slot = Some(PgDb::new(client, self.handle.clone()));
+            tracing::info!(target = %self.pg.target(), "the store writer reconnected to PostgreSQL");
+        }
+        Ok(())
+    }
+}
+
+impl writer::Engine for PgWriter {
+    fn db(&self) -> &dyn Db {
+        self
+    }
+
+    fn begin(&self) -> sql::Result<u64> {
+        self.reconnect()?;
+        self.with(|db| {
+            db.batch("BEGIN")?;
+            let db: &dyn Db = db;
+            let last: i64 =
+                db.query_row("SELECT last_id FROM outbox_head FOR UPDATE", (), |r| {
+                    r.get(0)
+                })?;
+            Ok(last.max(0) as u64)
+        })
+    }
+
+    fn commit(&self, last_id: u64) -> sql::Result<()> {
+        self.with(|db| {
+            let db: &dyn Db = db;
+            db.execute(
+                "UPDATE outbox_head SET last_id = ?1 WHERE last_id < ?1",
+                [last_id as i64],
+            )?;
+            db.batch("COMMIT")
+        })
+    }
+
+    fn rollback(&self) {
+        let _ = self.with(|db| db.batch("ROLLBACK"));
+    }
+
+    fn aborted(&self) -> bool {
+        self.db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(PgDb::is_closed)
+    }
+
+    /// `SET LOCAL` lasts until the transaction ends: nothing to undo afterwards.
+    fn relax(&self, relaxed: bool) -> sql::Result<()> {
+        if relaxed {
+            self.with(|db| db.batch("SET LOCAL synchronous_commit = off"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The writer's statements go to its current connection.
+impl Db for PgWriter {
+    fn dialect(&self) -> sql::Dialect {
+        sql::Dialect::Postgres
+    }
+    fn run(&self, sql: &str, args: &[sql::Arg<'_>]) -> sql::Result<usize> {
+        self.with(|db| db.run(sql, args))
+    }
+    fn each(
+        &self,
+        sql: &str,
+        args: &[sql::Arg<'_>],
+        f: &mut dyn FnMut(&dyn sql::Row) -> sql::Result<()>,
+    ) -> sql::Result<()> {
+        self.with(|db| db.each(sql, args, f))
+    }
+    fn batch(&self, sql: &str) -> sql::Result<()> {
+        self.with(|db| db.batch(sql))
+    }
+}
