@@ -113,12 +113,18 @@ pub struct ServerSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
-    /// `embedded` (the default).
+    /// `embedded` (the default) or `postgres`.
     pub backend: Option<String>,
-    /// Data directory.
+    /// Data directory: the whole store when embedded; with PostgreSQL only this node's own
+    /// files (the event log).
     pub path: Option<PathBuf>,
-    /// Database URL for a server backend.
+    /// `postgres://user[:password]@host[:port]/database` for `backend = "postgres"`.
     pub url: Option<String>,
+    /// Most PostgreSQL connections this process opens (default 16).
+    pub pool_size: Option<usize>,
+    /// The PostgreSQL schema holding Herald's tables (default: the connection's
+    /// `search_path`, normally `public`); several installations can share one database.
+    pub schema: Option<String>,
 }
 
 /// A listener section (`[imap]`, `[pop3]`, `[lmtp]`).
@@ -305,22 +311,46 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
 
 /// Builds the store configuration from `--data` and the file.
 pub fn store_config(data: Option<&Path>, file: &FileConfig) -> anyhow::Result<StoreConfig> {
-    match file.store.backend.as_deref() {
+    let postgres = match file.store.backend.as_deref() {
         None | Some("embedded") => {
-            if file.store.url.is_some() {
+            if file.store.url.is_some()
+                || file.store.pool_size.is_some()
+                || file.store.schema.is_some()
+            {
                 bail!(
-                    "[store] url is for a database backend; the embedded store uses [store] path"
+                    "[store] url, pool_size and schema are for backend = \"postgres\"; the \
+                     embedded store uses [store] path"
                 );
             }
+            None
         }
-        Some(other) => bail!("[store] backend = \"{other}\" is not available in this build"),
-    }
+        Some("postgres") => {
+            let Some(url) = file.store.url.clone() else {
+                bail!(
+                    "[store] backend = \"postgres\" needs url = \"postgres://user@host/database\""
+                );
+            };
+            let pool_size = file.store.pool_size.unwrap_or(16);
+            anyhow::ensure!(
+                (1..=1000).contains(&pool_size),
+                "[store] pool_size = {pool_size}: between 1 and 1000"
+            );
+            let mut pg = herald_store::postgres::PgConfig::new(url);
+            pg.pool_size = pool_size;
+            pg.schema = file.store.schema.clone();
+            Some(pg)
+        }
+        Some(other) => {
+            bail!("[store] backend = \"{other}\": use \"embedded\" (the default) or \"postgres\"")
+        }
+    };
     let path = match (data, &file.store.path) {
         (Some(d), _) => d.to_path_buf(),
         (None, Some(p)) => p.clone(),
         (None, None) => PathBuf::from(DEFAULT_DATA),
     };
     let mut c = StoreConfig::new(path);
+    c.postgres = postgres;
     c.server_fqdn = file.server.hostname.clone().unwrap_or_else(system_hostname);
     let auth = &file.auth;
     if let Some(s) = auth.cache_ttl_secs {
@@ -497,7 +527,25 @@ sink = { type = "stdout" }
         assert!(err("[events]\ngroups = [\"mesage\"]\n").contains("mesage"));
         assert!(err("[sever]\n").contains("sever"));
         let f = load(Some(&write(&dir, "[store]\nbackend = \"postgres\"\n"))).unwrap();
-        assert!(store_config(None, &f).is_err());
+        assert!(format!("{:#}", store_config(None, &f).unwrap_err()).contains("needs url"));
+        let f = load(Some(&write(&dir, "[store]\nbackend = \"mysql\"\n"))).unwrap();
+        assert!(format!("{:#}", store_config(None, &f).unwrap_err()).contains("mysql"));
+        let f = load(Some(&write(&dir, "[store]\nurl = \"postgres://h/d\"\n"))).unwrap();
+        assert!(
+            store_config(None, &f).is_err(),
+            "a URL without the backend is a mistake"
+        );
+        let f = load(Some(&write(
+            &dir,
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://herald@db/mail\"\n\
+             pool_size = 4\nschema = \"herald\"\n",
+        )))
+        .unwrap();
+        let pg = store_config(None, &f).unwrap().postgres.unwrap();
+        assert_eq!(
+            (pg.url.as_str(), pg.pool_size, pg.schema.as_deref()),
+            ("postgres://herald@db/mail", 4, Some("herald"))
+        );
         assert!(load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 

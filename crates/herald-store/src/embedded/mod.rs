@@ -58,7 +58,7 @@ pub struct Embedded {
 
 /// Creates the data directory readable by its owner only (0700), and tightens one that an
 /// older Herald or an operator left open to others: it holds password hashes and all mail.
-fn private_dir(path: &std::path::Path) -> Result<()> {
+pub(crate) fn private_dir(path: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)

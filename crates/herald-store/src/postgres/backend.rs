@@ -37,6 +37,9 @@ pub struct PgBackend {
 impl PgBackend {
     /// Connects, brings the schema up to date and starts the writer thread.
     pub async fn open(config: StoreConfig, pg_config: &PgConfig) -> Result<PgBackend> {
+        // The data directory keeps this node's own files (the event log), private as the
+        // embedded store's.
+        crate::embedded::private_dir(&config.path)?;
         let pg = Postgres::connect(pg_config).await?;
         let last_id = pg.last_event_id().await?;
         let shared = Arc::new(Shared {

@@ -65,15 +65,22 @@ impl PgConfig {
     }
 }
 
+impl PgConfig {
+    /// `host:port/database` of the URL, never its password; `(unparsable URL)` when it does
+    /// not parse.
+    pub fn target(&self) -> String {
+        match self.url.parse::<tokio_postgres::Config>() {
+            Ok(pg) => describe(&pg),
+            Err(_) => "(unparsable URL)".to_owned(),
+        }
+    }
+}
+
 /// Shows where the database is but never the URL, which may hold a password.
 impl std::fmt::Debug for PgConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let target = match self.url.parse::<tokio_postgres::Config>() {
-            Ok(pg) => describe(&pg),
-            Err(_) => "(unparsable URL)".to_owned(),
-        };
         f.debug_struct("PgConfig")
-            .field("target", &target)
+            .field("target", &self.target())
             .field("pool_size", &self.pool_size)
             .field("schema", &self.schema)
             .finish()

@@ -45,7 +45,8 @@ where
     let file = crate::config::load(cli.config.as_deref())?;
     let config = crate::config::store_config(cli.data.as_deref(), &file)?;
     let path = config.path.clone();
-    if create == Create::No && !Store::exists(&path) {
+    let place = store_place(&config);
+    if create == Create::No && config.postgres.is_none() && !Store::exists(&path) {
         anyhow::bail!(
             "no Herald data directory at {}: pass --data DIR or --config FILE, or create one \
              with `herald user add` or `herald serve`",
@@ -55,11 +56,19 @@ where
     runtime()?.block_on(async move {
         let store = Store::open(config)
             .await
-            .with_context(|| format!("cannot open the store in {}", path.display()))?;
+            .with_context(|| format!("cannot open the store {place}"))?;
         let result = f(store.clone()).await;
         store.close().await;
         result
     })
+}
+
+/// Where the store is, for messages: its data directory, or its database (never a password).
+fn store_place(config: &herald_store::StoreConfig) -> String {
+    match &config.postgres {
+        None => format!("in {}", config.path.display()),
+        Some(pg) => format!("in PostgreSQL at {}", pg.target()),
+    }
 }
 
 /// `[server] hostname` (or the machine's name), for benchmarks that build their own stores.
@@ -82,11 +91,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = crate::config::load(cli.config.as_deref())?;
             let with_config = cli.config.is_some();
             let config = crate::config::store_config(cli.data.as_deref(), &file)?;
-            let path = config.path.clone();
+            let place = store_place(&config);
             runtime()?.block_on(async move {
                 let store = Store::open(config)
                     .await
-                    .with_context(|| format!("cannot open the store in {}", path.display()))?;
+                    .with_context(|| format!("cannot open the store {place}"))?;
                 let result = serve::run(store.clone(), file, with_config).await;
                 store.close().await;
                 result
