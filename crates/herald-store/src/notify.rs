@@ -136,6 +136,19 @@ impl Notifier {
             .subscribe()
     }
 
+    /// Wakes every mailbox's waiters: after a gap in what this process heard of other
+    /// processes' commits, any mailbox may have changed.
+    pub fn all_mailboxes_changed(&self) {
+        let mut map = self
+            .mailboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, tx| tx.receiver_count() > 0);
+        for tx in map.values() {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
     pub fn mailboxes_changed(&self, ids: impl IntoIterator<Item = i64>) {
         let mut map = self
             .mailboxes

@@ -271,7 +271,8 @@ impl writer::Engine for Sqlite {
     }
 
     /// The outbox's `AUTOINCREMENT` keeps the last id in `sqlite_sequence` by itself.
-    fn commit(&self, _last_id: u64) -> sql::Result<()> {
+    /// Other processes on the data directory learn of it by polling (`notify`).
+    fn commit(&self, _last_id: u64, _mailboxes: &[i64]) -> sql::Result<()> {
         self.db().execute_batch("COMMIT")
     }
 

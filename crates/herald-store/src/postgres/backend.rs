@@ -14,6 +14,7 @@
 //! - **Content**: always in `blobs.data`; nodes share nothing but the database.
 
 use super::conn::PgDb;
+use super::listen;
 use super::{PgConfig, Postgres};
 use crate::backend::{Answer, Applied, Backend, Op, Query};
 use crate::blobs::{self, BlobRef};
@@ -21,6 +22,7 @@ use crate::config::StoreConfig;
 use crate::context::SessionContext;
 use crate::error::{Result, StoreError};
 use crate::notify::Notifier;
+use crate::sql::params;
 use crate::sql::{self, Db, Shared, reads, writer};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::runtime::Handle;
@@ -32,6 +34,8 @@ pub struct PgBackend {
     shared: Arc<Shared>,
     pg: Postgres,
     writer: writer::Writer,
+    /// The task hearing other processes' commits (`listen`), stopped at close.
+    listener: tokio::task::AbortHandle,
 }
 
 impl PgBackend {
@@ -47,14 +51,34 @@ impl PgBackend {
             blobs: None,
             notifier: Notifier::new(last_id),
         });
+        let channel = listen::channel(pg_config.schema.as_deref());
+        // Tells this process's notifications from the others' on the shared channel.
+        let mut random = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+            .map_err(|_| StoreError::Corrupt("no random numbers from the system".into()))?;
+        let token = u64::from_be_bytes(random);
+        let listener = tokio::spawn(listen::run(
+            pg.clone(),
+            channel.clone(),
+            token,
+            Arc::clone(&shared),
+        ))
+        .abort_handle();
         let engine = PgWriter {
+            channel,
+            token,
             pg: pg.clone(),
             handle: Handle::current(),
             db: Mutex::new(Some(PgDb::new(pg.client().await?, Handle::current()))),
         };
         let writer = writer::Writer::start(engine, Arc::clone(&shared))?;
         tracing::debug!(target = %pg.target(), last_id, "PostgreSQL store opened");
-        Ok(PgBackend { shared, pg, writer })
+        Ok(PgBackend {
+            shared,
+            pg,
+            writer,
+            listener,
+        })
     }
 }
 
@@ -102,6 +126,7 @@ impl Backend for PgBackend {
 
     async fn close(&self) {
         self.writer.close().await;
+        self.listener.abort();
     }
 
     fn is_open(&self) -> bool {
@@ -112,6 +137,9 @@ impl Backend for PgBackend {
 /// The writer thread's connection, replaced by a fresh one from the pool when the database
 /// closed it (a restart, a network cut), so the writer outlives such an outage.
 struct PgWriter {
+    /// The notification channel and this process's token on it (`listen`).
+    channel: String,
+    token: u64,
     pg: Postgres,
     handle: Handle,
     db: Mutex<Option<PgDb>>,
@@ -162,12 +190,21 @@ impl writer::Engine for PgWriter {
         })
     }
 
-    fn commit(&self, last_id: u64) -> sql::Result<()> {
+    /// The notification goes out with the commit, and only if it commits (`listen`).
+    fn commit(&self, last_id: u64, mailboxes: &[i64]) -> sql::Result<()> {
         self.with(|db| {
             let db: &dyn Db = db;
             db.execute(
                 "UPDATE outbox_head SET last_id = ?1 WHERE last_id < ?1",
                 [last_id as i64],
+            )?;
+            db.query_row(
+                "SELECT pg_notify(?1, ?2)",
+                params![
+                    self.channel,
+                    listen::payload(self.token, last_id, mailboxes)
+                ],
+                |_| Ok(()),
             )?;
             db.batch("COMMIT")
         })

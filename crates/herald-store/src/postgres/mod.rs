@@ -23,6 +23,7 @@
 
 mod backend;
 mod conn;
+mod listen;
 mod outbox;
 mod schema;
 
@@ -91,6 +92,8 @@ impl std::fmt::Debug for PgConfig {
 #[derive(Clone)]
 pub struct Postgres {
     pool: Pool,
+    /// The connection settings, for connections outside the pool (notifications).
+    config: tokio_postgres::Config,
     /// `host:port/database`, never the password: what errors and logs name.
     target: String,
     schema: Option<String>,
@@ -152,7 +155,7 @@ impl Postgres {
         }
         let target = describe(&pg);
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             NoTls,
             ManagerConfig {
                 // A connection that died is noticed by `is_closed`; a test query per checkout
@@ -168,6 +171,7 @@ impl Postgres {
             .map_err(|e| StoreError::InvalidArgument(format!("PostgreSQL pool: {e}")))?;
         Ok(Postgres {
             pool,
+            config: pg,
             target,
             schema: config.schema.clone(),
         })

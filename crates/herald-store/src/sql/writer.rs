@@ -61,8 +61,9 @@ pub(crate) trait Engine {
     /// outbox id committed (by any process or node).
     fn begin(&self) -> SqlResult<u64>;
     /// Records `last_id` as the last outbox id where the engine keeps it apart from the rows,
-    /// and commits.
-    fn commit(&self, last_id: u64) -> SqlResult<()>;
+    /// tells other processes sharing the database of the commit (the mailboxes it changed)
+    /// where the engine can, and commits.
+    fn commit(&self, last_id: u64, mailboxes: &[i64]) -> SqlResult<()>;
     /// Rolls the batch back (best effort: the transaction may already be gone).
     fn rollback(&self);
     /// True when the engine aborted the whole transaction by itself (disk full, I/O error).
@@ -331,7 +332,14 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, ligh
             return fail_all(batch, "the database aborted the transaction");
         }
     }
-    if let Err(e) = engine.commit(next_id) {
+    let mut changed: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .flat_map(|(_, ids)| ids.iter().copied())
+        .collect();
+    changed.sort_unstable();
+    changed.dedup();
+    if let Err(e) = engine.commit(next_id, &changed) {
         engine.rollback();
         return fail_all(batch, &e.to_string());
     }
@@ -358,12 +366,7 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, ligh
     }
     debug_assert_eq!(written.last().map_or(before, |e| e.id), next_id);
     shared.notifier.committed(before, written);
-    shared.notifier.mailboxes_changed(
-        outcomes
-            .iter()
-            .filter_map(|o| o.result.as_ref().ok())
-            .flat_map(|(_, ids)| ids.iter().copied()),
-    );
+    shared.notifier.mailboxes_changed(changed);
     for (job, outcome) in batch.drain(..).zip(outcomes) {
         let _ = job.reply.send(outcome.result.map(|(applied, _)| applied));
     }
