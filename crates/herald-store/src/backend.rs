@@ -685,7 +685,7 @@ pub enum AnyBackend {
     /// SQLite in the data directory.
     Embedded(Embedded),
     /// A PostgreSQL database, possibly shared with other processes.
-    Postgres(PgBackend),
+    Postgres(Box<PgBackend>),
 }
 
 impl Backend for AnyBackend {

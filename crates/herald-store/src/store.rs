@@ -146,7 +146,7 @@ impl Store {
         password::configure(&config.password);
         let backend = match &config.postgres {
             None => AnyBackend::Embedded(Embedded::open(config.clone()).await?),
-            Some(pg) => AnyBackend::Postgres(PgBackend::open(config.clone(), pg).await?),
+            Some(pg) => AnyBackend::Postgres(Box::new(PgBackend::open(config.clone(), pg).await?)),
         };
         let auth_cache = auth_cache::AuthCache::new(config.auth_cache_ttl);
         Ok(Store {

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 async fn node(pg: &PgConfig, dir: &tempfile::TempDir) -> Store {
     let mut config = StoreConfig::new(dir.path()).with_fqdn("mail.example.org");
     config.postgres = Some(pg.clone());
-    Store::open(config).await.expect("open the store on PostgreSQL")
+    Store::open(config)
+        .await
+        .expect("open the store on PostgreSQL")
 }
 
 fn message(n: usize) -> Vec<u8> {
@@ -107,7 +109,12 @@ async fn nodes_appending_to_one_mailbox_at_once_give_unique_increasing_uids() {
         let alice = SessionContext::user("imap", "alice");
         let inbox = two.mailbox(&alice, "INBOX").await.unwrap();
         assert_eq!(inbox.messages, 2 * EACH as u64);
-        assert_eq!(inbox.uidnext as usize, 2 * EACH + 1, "UIDs are dense: 1..={}", 2 * EACH);
+        assert_eq!(
+            inbox.uidnext as usize,
+            2 * EACH + 1,
+            "UIDs are dense: 1..={}",
+            2 * EACH
+        );
         // Event ids are dense and each MessageAppend names the UID the append returned.
         let events = one.events_after(0, 1000).await.unwrap();
         let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
