@@ -63,11 +63,33 @@ impl Server {
         std::fs::read_to_string(path).unwrap()
     }
 
+    /// Starts a node of a cluster: the store in PostgreSQL at `url` in `schema`, the data
+    /// directory inside `dir` for this node's own files, POP3 and LMTP on ephemeral ports.
+    pub fn start_postgres(dir: tempfile::TempDir, url: &str, schema: &str, extra: &str) -> Server {
+        Server::launch_full(
+            dir,
+            &format!(
+                "[pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\n{extra}"
+            ),
+            None,
+            &format!("backend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n"),
+        )
+    }
+
     fn launch(dir: tempfile::TempDir, sections: &str) -> Server {
         Server::launch_with(dir, sections, None)
     }
 
     fn launch_with(dir: tempfile::TempDir, sections: &str, log: Option<&str>) -> Server {
+        Server::launch_full(dir, sections, log, "")
+    }
+
+    fn launch_full(
+        dir: tempfile::TempDir,
+        sections: &str,
+        log: Option<&str>,
+        store: &str,
+    ) -> Server {
         // Never the default IMAP port: tests run in parallel.
         let imap = if sections.contains("[imap]") {
             ""
@@ -85,7 +107,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "[server]\nhostname = \"mail.example.org\"\n[store]\npath = \"{}\"\n{sections}",
+                "[server]\nhostname = \"mail.example.org\"\n[store]\npath = \"{}\"\n{store}{sections}",
                 data.display()
             ),
         )

@@ -1,5 +1,6 @@
 """Answer checks the imaplib scripts share (imported from the script's own directory)."""
 import imaplib
+import time
 
 
 def ok(resp):
@@ -17,3 +18,24 @@ def refused(fn, *args):
         return str(e)
     assert typ == "NO", (typ, data)
     return b" ".join(d for d in data if isinstance(d, bytes)).decode()
+
+
+def read_until(conn, wanted, within=1.0):
+    """Reads unsolicited lines until every predicate in `wanted` matched one; fails if that
+    takes longer than `within` seconds. Returns the lines read."""
+    start = time.monotonic()
+    lines = []
+    pending = list(wanted)
+    while pending:
+        left = within - (time.monotonic() - start)
+        assert left > 0, ("not within %.1f s" % within, lines, pending)
+        conn.sock.settimeout(left)
+        try:
+            line = conn.readline().decode()
+        except TimeoutError:
+            raise AssertionError(("not within %.1f s" % within, lines, pending))
+        assert line, ("connection closed", lines)
+        lines.append(line.rstrip("\r\n"))
+        pending = [p for p in pending if not p(lines[-1])]
+    conn.sock.settimeout(None)
+    return lines

@@ -12,6 +12,8 @@ import smtplib
 import sys
 import time
 
+from imap_checks import read_until
+
 imap_port, lmtp_port = int(sys.argv[1]), int(sys.argv[2])
 imaplib.Commands["NOTIFY"] = ("AUTH", "SELECTED")
 
@@ -24,27 +26,6 @@ def deliver(rcpt, subject):
     lmtp.ehlo("client.example.net")
     lmtp.sendmail("bob@example.net", [rcpt], msg)
     lmtp.quit()
-
-
-def read_until(conn, wanted, within=WITHIN):
-    """Reads unsolicited lines until every predicate in `wanted` matched one; fails if that
-    takes longer than `within` seconds. Returns the lines read."""
-    start = time.monotonic()
-    lines = []
-    pending = list(wanted)
-    while pending:
-        left = within - (time.monotonic() - start)
-        assert left > 0, ("not within %.1f s" % within, lines, pending)
-        conn.sock.settimeout(left)
-        try:
-            line = conn.readline().decode()
-        except TimeoutError:
-            raise AssertionError(("not within %.1f s" % within, lines, pending))
-        assert line, ("connection closed", lines)
-        lines.append(line.rstrip("\r\n"))
-        pending = [p for p in pending if not p(lines[-1])]
-    conn.sock.settimeout(None)
-    return lines
 
 
 def quiet(conn, secs):
