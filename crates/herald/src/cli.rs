@@ -556,6 +556,22 @@ pub struct BenchStoreArgs {
     /// Keep the benchmark stores.
     #[arg(long)]
     pub keep: bool,
+    /// Store backends to measure, comma-separated: `embedded` (in --dir) and/or `postgres`
+    /// (in --url, each run in a schema of its own, dropped afterwards unless --keep).
+    #[arg(long, value_delimiter = ',', default_value = "embedded")]
+    pub backend: Vec<BenchBackend>,
+    /// The PostgreSQL database for `--backend postgres`.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub url: String,
+}
+
+/// A store backend `herald bench store` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchBackend {
+    /// SQLite in the data directory.
+    Embedded,
+    /// PostgreSQL.
+    Postgres,
 }
 
 /// Arguments of `herald bench check`.

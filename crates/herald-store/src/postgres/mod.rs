@@ -136,17 +136,20 @@ impl Postgres {
             // The parser's message never repeats the URL, so no password can leak through it.
             StoreError::InvalidArgument(format!("the PostgreSQL URL does not parse: {e}"))
         })?;
+        // Options already in the URL are kept. The server's NOTICEs ("schema … does not exist,
+        // skipping") would reach the log at INFO through the driver: warnings and up only.
+        let mut options = pg.get_options().unwrap_or_default().to_owned();
+        if !options.is_empty() {
+            options.push(' ');
+        }
+        options.push_str("-c client_min_messages=warning");
         if let Some(schema) = &config.schema {
             check_schema_name(schema)?;
             // Every pooled connection starts with Herald's schema first, so no statement has to
-            // name it. Options already in the URL are kept.
-            let mut options = pg.get_options().unwrap_or_default().to_owned();
-            if !options.is_empty() {
-                options.push(' ');
-            }
-            options.push_str(&format!("-c search_path={schema}"));
-            pg.options(options);
+            // name it.
+            options.push_str(&format!(" -c search_path={schema}"));
         }
+        pg.options(options);
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -221,6 +224,24 @@ impl Postgres {
             },
         }
     }
+}
+
+/// Drops the schema `config.schema` with everything in it (a benchmark's or a test's); does
+/// nothing when it is absent or the configuration names none.
+pub async fn drop_schema(config: &PgConfig) -> Result<()> {
+    let Some(schema) = &config.schema else {
+        return Ok(());
+    };
+    check_schema_name(schema)?;
+    let mut plain = config.clone();
+    plain.schema = None;
+    plain.pool_size = 1;
+    let pg = Postgres::pool(&plain)?;
+    let client = pg.client().await?;
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await?;
+    Ok(())
 }
 
 /// The error and its causes: the driver's own text ("error connecting to server") says nothing

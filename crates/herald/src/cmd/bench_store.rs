@@ -1,4 +1,5 @@
-//! `herald bench store`: durable delivery throughput of the embedded store.
+//! `herald bench store`: durable delivery throughput of the embedded store, and of the
+//! PostgreSQL one (`--backend postgres`).
 //!
 //! For each writer count W it opens a fresh store (commits fsynced: `synchronous=FULL`, so an
 //! acknowledged delivery survives power loss), creates W recipients, and lets W concurrent
@@ -6,9 +7,11 @@
 //! delivery: content hashed and stored, message row, counters, quota check, MessageNew event
 //! in the outbox. One writer pays one fsync per delivery; many writers share fsyncs through
 //! the store's group commit, which is what the second figure shows. The stores live on the
-//! disk being measured (the current directory by default), never on a tmpfs.
+//! disk being measured (the current directory by default), never on a tmpfs. A PostgreSQL run
+//! works in a fresh schema of the database at `--url` (the same commits, durable as the
+//! server's `synchronous_commit` makes them), dropped afterwards.
 
-use crate::cli::BenchStoreArgs;
+use crate::cli::{BenchBackend, BenchStoreArgs};
 use anyhow::{Context as _, bail, ensure};
 use herald_store::{Recipient, SessionContext, Store, StoreConfig};
 use std::path::PathBuf;
@@ -64,10 +67,42 @@ pub async fn run(fqdn: &str, args: &BenchStoreArgs) -> anyhow::Result<ExitCode> 
         args.size,
         root.display()
     );
-    for &writers in &args.writers {
+    for &backend in &args.backend {
+        for &writers in &args.writers {
+            run_one(fqdn, args, &root, backend, writers).await?;
+        }
+    }
+    if !args.keep {
+        std::fs::remove_dir_all(&root)
+            .with_context(|| format!("cannot remove {}", root.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One measurement: `writers` concurrent writers delivering `args.count` messages.
+async fn run_one(
+    fqdn: &str,
+    args: &BenchStoreArgs,
+    root: &std::path::Path,
+    backend: BenchBackend,
+    writers: usize,
+) -> anyhow::Result<()> {
+    {
         let dir = fresh_dir(Some(&root.join(format!("writers-{writers}"))), "")?;
         let mut config = StoreConfig::new(&dir).with_fqdn(fqdn);
         config.durable = true;
+        let label = match backend {
+            BenchBackend::Embedded => String::new(),
+            BenchBackend::Postgres => {
+                let mut pg = herald_store::postgres::PgConfig::new(args.url.clone());
+                pg.schema = Some(format!("herald_bench_{}_{writers}", std::process::id()));
+                pg.pool_size = (writers + 2).min(32);
+                herald_store::postgres::drop_schema(&pg).await?;
+                config.postgres = Some(pg);
+                "postgres ".to_owned()
+            }
+        };
+        let pg = config.postgres.clone();
         let store = Store::open(config).await?;
         let admin = SessionContext::admin_cli();
         for w in 0..writers {
@@ -129,16 +164,17 @@ pub async fn run(fqdn: &str, args: &BenchStoreArgs) -> anyhow::Result<ExitCode> 
         store.close().await;
         let rate = args.count as f64 / elapsed.as_secs_f64();
         println!(
-            "writers={writers}: {} deliveries in {:.2} s = {rate:.0} deliveries/s",
+            "{label}writers={writers}: {} deliveries in {:.2} s = {rate:.0} deliveries/s",
             args.count,
             elapsed.as_secs_f64()
         );
+        if let Some(pg) = pg
+            && !args.keep
+        {
+            herald_store::postgres::drop_schema(&pg).await?;
+        }
     }
-    if !args.keep {
-        std::fs::remove_dir_all(&root)
-            .with_context(|| format!("cannot remove {}", root.display()))?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[cfg(test)]
