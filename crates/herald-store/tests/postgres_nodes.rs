@@ -126,3 +126,66 @@ async fn nodes_appending_to_one_mailbox_at_once_give_unique_increasing_uids() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migrated_store_keeps_message_files_uids_and_event_ids() {
+    pg_support::with_schema("migrate_files", 4, |pg| async move {
+        let source = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(source.path()).with_fqdn("mail.example.org");
+        config.inline_blob_max = 1024;
+        let embedded = Store::open(config).await.unwrap();
+        embedded
+            .add_user(&SessionContext::admin_cli(), "alice", "pw", false)
+            .await
+            .unwrap();
+        let alice = SessionContext::user("imap", "alice");
+        let big = format!("Subject: big\r\n\r\n{}\r\n", "L".repeat(5000)).into_bytes();
+        for body in [message(1), big.clone(), message(2)] {
+            embedded
+                .append(&alice, "INBOX", body, &["\\Seen".to_owned()], None)
+                .await
+                .unwrap();
+        }
+        let before = embedded.mailbox(&alice, "INBOX").await.unwrap();
+        let last = embedded.last_event_id().await.unwrap();
+        embedded.close().await;
+
+        let report = herald_store::postgres::migrate_embedded(source.path(), &pg, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(report.files, 1, "the large message lived in a file");
+        assert_eq!(report.last_event_id, last);
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = node(&pg, &dir).await;
+        let after = store.mailbox(&alice, "INBOX").await.unwrap();
+        assert_eq!(
+            (
+                after.uidvalidity,
+                after.uidnext,
+                after.highest_modseq,
+                after.messages
+            ),
+            (
+                before.uidvalidity,
+                before.uidnext,
+                before.highest_modseq,
+                before.messages
+            )
+        );
+        assert_eq!(store.read_message(&alice, "INBOX", 2).await.unwrap(), big);
+        let c = store.check_consistency().await.unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        let next = store
+            .append(&alice, "INBOX", message(3), &[], None)
+            .await
+            .unwrap();
+        assert_eq!(next.value.uid, 4);
+        assert_eq!(next.events[0].herald_id(), Some(last + 1));
+        // The copy went into an empty store only.
+        let again = herald_store::postgres::migrate_embedded(source.path(), &pg, |_| {}).await;
+        assert!(again.is_err());
+        store.close().await;
+    })
+    .await;
+}

@@ -69,6 +69,27 @@ pub enum Command {
     /// Example: herald import maildir /var/mail/alice/Maildir --user alice
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Copy the embedded store (the data directory) into PostgreSQL, to run Herald there.
+    ///
+    /// Everything is kept: accounts, mailboxes with their UIDVALIDITY, messages with their
+    /// UIDs, flags and MODSEQs, quotas, the outbox with its event ids, subscriptions' cursors,
+    /// METADATA, ACLs. The copy is one transaction into an empty database or schema, checked
+    /// before it commits. Stop `herald serve` first: what it commits during the copy is not
+    /// copied.
+    ///
+    /// Example: herald migrate --data /var/lib/herald --to postgres://herald@db/mail
+    Migrate(MigrateArgs),
+}
+
+/// Arguments of `herald migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The PostgreSQL database: `postgres://user[:password]@host[:port]/database`.
+    #[arg(long)]
+    pub to: String,
+    /// The schema to create Herald's tables in (default: the connection's `search_path`).
+    #[arg(long)]
+    pub schema: Option<String>,
 }
 
 /// Arguments of `herald subscriptions`.

@@ -142,3 +142,76 @@ fn a_killed_node_loses_nothing_and_its_successor_continues_the_uids() {
     let ids: Vec<u64> = log.iter().filter_map(|e| e.herald_id()).collect();
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
 }
+
+#[test]
+fn an_embedded_store_moves_to_postgres_and_clients_see_the_same_mailboxes() {
+    let Some(schema) = Schema::new("cluster_migrate") else {
+        return;
+    };
+    let embedded = Server::start("");
+    embedded.add_user("alice", "alice-pw");
+    let imap = embedded.port("imap").to_string();
+    embedded.python(
+        "imap_create.py",
+        &[&imap, "alice", "alice-pw", "Work/2026=\\Archive"],
+    );
+    embedded.python(
+        "imap_fill.py",
+        &[&imap, "alice", "alice-pw", "INBOX", "30", "varied"],
+    );
+    embedded.python(
+        "imap_fill.py",
+        &[&imap, "alice", "alice-pw", "Work/2026", "7", "varied"],
+    );
+    let before = embedded.python("imap_snapshot.py", &[&imap, "alice", "alice-pw"]);
+    let last_id = embedded.wait_for(0, |e| e.iter().any(|e| e.event == EventType::Logout));
+    let last_id = last_id.iter().filter_map(|e| e.herald_id()).max().unwrap();
+    let (_, dir) = embedded.stop();
+
+    let out = common::herald()
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .args(["migrate", "--to", &url(), "--schema", &schema.0])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "herald migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(report.contains("messages: 37 rows"), "{report}");
+
+    // Same UIDVALIDITY, UIDNEXT, UIDs, flags, dates and content: nothing to download again.
+    let node = node(&schema);
+    let imap = node.port("imap").to_string();
+    let after = node.python("imap_snapshot.py", &[&imap, "alice", "alice-pw"]);
+    assert_eq!(after, before);
+    // Event ids go on from where the data directory left them.
+    node.python(
+        "lmtp_bulk.py",
+        &[&node.port("lmtp").to_string(), "alice", "1"],
+    );
+    let log = node.wait_for(0, |e| e.iter().any(|e| e.event == EventType::MessageNew));
+    let new = log
+        .iter()
+        .find(|e| e.event == EventType::MessageNew)
+        .unwrap();
+    assert!(
+        new.herald_id().unwrap() > last_id,
+        "{new:?} after {last_id}"
+    );
+    // A second copy into the same place is refused: it would merge two stores.
+    let again = common::herald()
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .args(["migrate", "--to", &url(), "--schema", &schema.0])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

@@ -24,10 +24,12 @@
 mod backend;
 mod conn;
 mod listen;
+mod migrate;
 mod outbox;
 mod schema;
 
 pub use backend::PgBackend;
+pub use migrate::{MigrateProgress, MigrateReport, migrate_embedded};
 pub use outbox::append_events;
 pub use schema::{Migration, VERSION};
 

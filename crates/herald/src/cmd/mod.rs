@@ -13,6 +13,7 @@ mod import;
 mod import_imap;
 mod import_maildir;
 mod import_mbox;
+mod migrate;
 mod quota;
 mod serve;
 mod subscriptions;
@@ -153,5 +154,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Expire(ref args) => with_store(&cli, Create::No, |s| async move {
             expire::run(&s, args.clone()).await
         }),
+        Command::Migrate(ref args) => {
+            let file = crate::config::load(cli.config.as_deref())?;
+            let config = crate::config::store_config(cli.data.as_deref(), &file)?;
+            anyhow::ensure!(
+                config.postgres.is_none(),
+                "herald migrate copies an embedded store; this configuration's store is \
+                 already in PostgreSQL"
+            );
+            anyhow::ensure!(
+                Store::exists(&config.path),
+                "no Herald data directory at {}: pass --data DIR or --config FILE",
+                config.path.display()
+            );
+            runtime()?.block_on(migrate::run(&config.path, args))
+        }
     }
 }
