@@ -51,6 +51,9 @@ pub mod vnd {
     pub const SOURCE_MAILBOX_ID: &str = "vnd.herald.sourceMailboxID";
     /// For copies and moves: SPECIAL-USE attribute of the source mailbox (e.g. `\Junk`).
     pub const SOURCE_SPECIAL_USE: &str = "vnd.herald.sourceSpecialUse";
+    /// The node of a cluster (several Herald processes on one database) that made the change;
+    /// `serverFQDN` names the cluster. Absent on a single server.
+    pub const NODE: &str = "vnd.herald.node";
     /// For Logout: `graceful`, `abort` or `timeout`.
     pub const DISCONNECT: &str = "vnd.herald.disconnect";
     /// For Logout: the session's duration in milliseconds.

@@ -26,6 +26,16 @@
 //! `replay` moves it back, and bumps a generation number so a batch in flight when the cursor
 //! was moved does not overwrite the new cursor.
 //!
+//! Nodes sharing a PostgreSQL store ([`Options::lease`]) deliver each subscription one at a
+//! time: a worker delivers only while its node holds the subscription's lease in the store
+//! ([`Store::claim_delivery`]), renews it at half its time, and writes its cursor fenced by it
+//! (a node that lost the lease cannot move the cursor). A worker without the lease asks again
+//! every quarter of the lease time, so when the holder dies another node takes over within
+//! the lease time and a quarter, from the committed cursor: nothing is skipped, and only the
+//! batch in flight can be sent twice. On taking (or renewing) the lease the worker adopts the
+//! stored record, so a pause, resume or replay made through another node's API reaches it
+//! within half a lease time. A worker that stops gives its lease up.
+//!
 //! A subscription has one sink, owned by its worker: what needs the sink (replaying parked
 //! events) is a request the worker carries out between two batches or while it waits, so two
 //! sends to one receiver are never in flight at once (a second file sink on the same file, a
@@ -38,7 +48,7 @@ use crate::sink::{self, Outgoing, Sink, SinkError};
 use crate::subscription::{ConfigError, Subscription};
 use herald_events::{Event, EventType};
 use herald_metrics::SubscriptionMetrics;
-use herald_store::{DeliveryRecord, DeliveryStats, SessionContext, Store, StoreError};
+use herald_store::{DeliveryRecord, DeliveryStats, LeaseFence, SessionContext, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -141,6 +151,8 @@ pub struct Parked {
 
 #[derive(Debug)]
 struct State {
+    /// Another node of the cluster delivers this subscription now (see [`Options::lease`]).
+    standby: bool,
     paused: bool,
     disabled: Option<String>,
     cursor: u64,
@@ -225,6 +237,19 @@ pub struct Options {
     /// Fills `bodyStructure` on MessageNew/MessageAppend for subscriptions whose `params`
     /// name it; without it the parameter is never set.
     pub body_structure: Option<BodyStructureFn>,
+    /// Deliver each subscription only while this node holds its lease (nodes sharing a
+    /// store); `None`: this process is the only one delivering.
+    pub lease: Option<LeaseOptions>,
+}
+
+/// How a node of a cluster leases the subscriptions it delivers.
+#[derive(Debug, Clone)]
+pub struct LeaseOptions {
+    /// This node's name, unique in the cluster.
+    pub node: String,
+    /// How long a lease lasts without renewal: a dead node's subscriptions move to another
+    /// node within this time and a quarter.
+    pub ttl: Duration,
 }
 
 impl Default for Options {
@@ -233,8 +258,16 @@ impl Default for Options {
             sinks: default_sinks(),
             content_links: None,
             body_structure: None,
+            lease: None,
         }
     }
+}
+
+/// A worker's lease of its subscription.
+struct Lease {
+    options: LeaseOptions,
+    /// Until when this node holds it, as far as it knows; `None`: it does not.
+    held_until: Mutex<Option<Instant>>,
 }
 
 /// What shaping needs besides the subscription: the link signer and the BODYSTRUCTURE function.
@@ -249,6 +282,7 @@ pub struct Dispatcher {
     store: Store,
     sinks: SinkFactory,
     shapers: Shapers,
+    lease: Option<LeaseOptions>,
     running: tokio::sync::Mutex<BTreeMap<String, Running>>,
     shutdown: CancellationToken,
 }
@@ -263,11 +297,17 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn lock_lease(lease: &Lease) -> std::sync::MutexGuard<'_, Option<Instant>> {
+    lease.held_until.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn state_name(s: &State) -> &'static str {
     if s.disabled.is_some() {
         "disabled"
     } else if s.paused {
         "paused"
+    } else if s.standby {
+        "standby"
     } else if s.stats.failing_since_ms.is_some() {
         "failing"
     } else {
@@ -323,6 +363,7 @@ impl Dispatcher {
                 links: options.content_links,
                 body_structure: options.body_structure,
             },
+            lease: options.lease,
             running: tokio::sync::Mutex::new(BTreeMap::new()),
             shutdown,
         });
@@ -406,6 +447,8 @@ impl Dispatcher {
                 error,
             })?;
         let state = Arc::new(Mutex::new(State {
+            // With leases, nothing is delivered here until this node holds one.
+            standby: self.lease.is_some(),
             paused: record.paused,
             disabled: record.disabled_reason.clone(),
             cursor: record.cursor,
@@ -426,6 +469,10 @@ impl Dispatcher {
             wake: Arc::clone(&wake),
             stop: stop.clone(),
             metrics: Arc::clone(&metrics),
+            lease: self.lease.clone().map(|options| Lease {
+                options,
+                held_until: Mutex::new(None),
+            }),
         };
         let task = tokio::spawn(worker.run(Owned { sink, requests }));
         tracing::info!(subscription = %sub.name(), cursor = record.cursor, "delivering");
@@ -444,6 +491,27 @@ impl Dispatcher {
             },
         );
         Ok(())
+    }
+
+    /// Waits, at most `limit`, until every worker has stopped after the shutdown token was
+    /// cancelled: a node of a cluster gives its leases up as its workers stop, which needs the
+    /// store still open.
+    pub async fn stopped(&self, limit: Duration) {
+        let tasks: Vec<tokio::task::JoinHandle<()>> = {
+            let mut running = self.running.lock().await;
+            std::mem::take(&mut *running)
+                .into_values()
+                .map(|r| r.task)
+                .collect()
+        };
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(limit, all).await.is_err() {
+            tracing::warn!("subscriptions did not stop within {limit:?}");
+        }
     }
 
     /// Every subscription's state, cursor and delivery counters, for a metrics scrape.
@@ -831,6 +899,7 @@ struct Worker {
     wake: Arc<Notify>,
     stop: CancellationToken,
     metrics: Arc<SubscriptionMetrics>,
+    lease: Option<Lease>,
 }
 
 /// What only the worker touches: the subscription's sink, and the requests that need it.
@@ -854,7 +923,98 @@ fn backoff(policy: &crate::config::RetryPolicy, attempt: u32) -> Duration {
 }
 
 impl Worker {
-    async fn run(self, mut own: Owned) {
+    async fn run(self, own: Owned) {
+        self.run_loop(own).await;
+        if let Some(lease) = &self.lease
+            && lock_lease(lease).take().is_some()
+        {
+            // Another node takes over at once instead of when the lease expires.
+            let name = self.sub.name();
+            if let Err(e) = self.store.release_delivery(name, &lease.options.node).await {
+                tracing::warn!(subscription = %name, "cannot give the lease up: {e}");
+            }
+        }
+    }
+
+    /// How long a wait may last before the lease needs renewing (`max` without a lease).
+    fn wait_limit(&self, max: Duration) -> Duration {
+        match &self.lease {
+            Some(l) => max.min(l.options.ttl / 4),
+            None => max,
+        }
+    }
+
+    /// True when this node may deliver now: no lease needed, or it holds the subscription's
+    /// lease (taken or renewed here when less than half its time is left). Taking or renewing
+    /// adopts the stored record: the cursor, state and counters another node or an operator
+    /// wrote.
+    async fn hold_lease(&self) -> bool {
+        let Some(lease) = &self.lease else {
+            return true;
+        };
+        let half = lease.options.ttl / 2;
+        if lock_lease(lease)
+            .is_some_and(|until| until.saturating_duration_since(Instant::now()) > half)
+        {
+            return true;
+        }
+        let name = self.sub.name();
+        let _ops = self.ops.lock().await;
+        let asked = Instant::now();
+        match self
+            .store
+            .claim_delivery(name, &lease.options.node, lease.options.ttl)
+            .await
+        {
+            Ok(Some(record)) => {
+                let was_held = lock_lease(lease)
+                    .replace(asked + lease.options.ttl)
+                    .is_some();
+                let mut s = lock(&self.state);
+                if !was_held || s.cursor != record.cursor {
+                    tracing::info!(subscription = %name, cursor = record.cursor, node = %lease.options.node, "delivering from this node");
+                    s.generation += 1;
+                }
+                s.standby = false;
+                s.cursor = record.cursor;
+                s.paused = record.paused;
+                s.disabled = record.disabled_reason;
+                s.stats = record.stats;
+                true
+            }
+            Ok(None) => {
+                if lock_lease(lease).take().is_some() {
+                    tracing::warn!(subscription = %name, "another node delivers this subscription now");
+                }
+                lock(&self.state).standby = true;
+                false
+            }
+            Err(e) => {
+                tracing::error!(subscription = %name, "cannot claim the subscription's lease: {e}");
+                *lock_lease(lease) = None;
+                false
+            }
+        }
+    }
+
+    /// The fence of a delivery-state write: this node's lease and the cursor it holds.
+    fn fence(&self) -> Option<LeaseFence> {
+        self.lease.as_ref().map(|l| LeaseFence {
+            node: l.options.node.clone(),
+            cursor: lock(&self.state).cursor,
+        })
+    }
+
+    /// After a fenced write was refused: the lease (or the cursor) moved elsewhere; the next
+    /// turn claims again and adopts what is stored.
+    fn lost_lease(&self, name: &str) {
+        if let Some(lease) = &self.lease {
+            *lock_lease(lease) = None;
+            tracing::warn!(subscription = %name, "the lease or the cursor moved elsewhere; not writing");
+        }
+    }
+
+    async fn run_loop(&self, mut own: Owned) {
         let name = self.sub.name().to_owned();
         loop {
             if self.stop.is_cancelled() {
@@ -863,6 +1023,13 @@ impl Worker {
             // Between two batches: the sink is idle.
             while let Ok(request) = own.requests.try_recv() {
                 self.handle(request, own.sink.as_mut()).await;
+            }
+            if !self.hold_lease().await {
+                let wait = self.wait_limit(Duration::from_secs(30));
+                if self.sleep(wait, &mut own).await {
+                    return;
+                }
+                continue;
             }
             let (paused, cursor, generation) = {
                 let s = lock(&self.state);
@@ -876,6 +1043,8 @@ impl Worker {
                         self.handle(request, own.sink.as_mut()).await;
                         continue;
                     }
+                    // Only with a lease: it is renewed even while paused.
+                    _ = tokio::time::sleep(self.wait_limit(Duration::MAX)), if self.lease.is_some() => continue,
                 }
             }
             let limit = own.sink.max_batch().clamp(1, 5000);
@@ -896,7 +1065,7 @@ impl Worker {
                     Some(request) = own.requests.recv() => {
                         self.handle(request, own.sink.as_mut()).await;
                     }
-                    r = self.store.wait_for_events(cursor, Duration::from_secs(30)) => match r {
+                    r = self.store.wait_for_events(cursor, self.wait_limit(Duration::from_secs(30))) => match r {
                         Err(StoreError::Closed) => return,
                         Err(e) => {
                             // A passing store error must not end delivery for good.
@@ -1102,10 +1271,20 @@ impl Worker {
                                 return None;
                             }
                             let count = ids.len() as u64;
-                            let result = self.store.park_events(name, ids, &reason, last).await;
-                            if result.is_ok() {
-                                lock(&self.state).cursor = last;
-                                self.metrics.parked(count);
+                            let result = self
+                                .store
+                                .park_events(name, ids, &reason, last, self.fence())
+                                .await;
+                            match &result {
+                                Ok(()) => {
+                                    lock(&self.state).cursor = last;
+                                    self.metrics.parked(count);
+                                }
+                                Err(StoreError::LeaseLost(_)) => {
+                                    self.lost_lease(name);
+                                    return None;
+                                }
+                                Err(_) => {}
                             }
                             result
                         };
@@ -1154,8 +1333,16 @@ impl Worker {
             s.stats.last_error = Some(reason);
             s.stats.clone()
         };
-        if let Err(e) = self.store.set_delivery_stats(name, None, stats).await {
-            tracing::error!(subscription = %name, "cannot save the delivery counters: {e}");
+        match self
+            .store
+            .set_delivery_stats(name, None, stats, self.fence())
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost(_)) => self.lost_lease(name),
+            Err(e) => {
+                tracing::error!(subscription = %name, "cannot save the delivery counters: {e}")
+            }
         }
     }
 
@@ -1180,13 +1367,19 @@ impl Worker {
         };
         // The cursor and the counters in one commit: a restart neither re-counts nor loses a
         // delivery.
-        if let Err(e) = self
+        match self
             .store
-            .set_delivery_stats(name, Some(last), stats.clone())
+            .set_delivery_stats(name, Some(last), stats.clone(), self.fence())
             .await
         {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost(_)) => {
+                // Another node delivers from the stored cursor now: this one must not move it.
+                self.lost_lease(name);
+                return false;
+            }
             // Not saved: the batch is sent again after a restart (at least once).
-            tracing::error!(subscription = %name, "cannot save the cursor: {e}");
+            Err(e) => tracing::error!(subscription = %name, "cannot save the cursor: {e}"),
         }
         let mut s = lock(&self.state);
         s.cursor = last;

@@ -273,6 +273,8 @@ pub enum Op {
         cursor: Option<u64>,
         /// The counters and current failure.
         stats: crate::model::DeliveryStats,
+        /// Write only as the lease holder with this cursor.
+        fence: Option<crate::model::LeaseFence>,
     },
     /// Pauses/resumes or disables a subscription.
     SetDeliveryState {
@@ -295,6 +297,28 @@ pub enum Op {
         cursor: u64,
         /// Now, ms since the epoch.
         now_ms: i64,
+        /// Write only as the lease holder with this cursor.
+        fence: Option<crate::model::LeaseFence>,
+    },
+    /// Takes or renews a subscription's lease for `node` until `until_ms`, unless another node
+    /// holds one that has not expired at `now_ms`: [`Output::Claimed`] with the record when
+    /// `node` holds it now, `None` when another does.
+    ClaimDelivery {
+        /// Subscription name.
+        name: String,
+        /// The claiming node.
+        node: String,
+        /// Now, ms since the epoch.
+        now_ms: i64,
+        /// The lease's end, ms since the epoch.
+        until_ms: i64,
+    },
+    /// Gives a subscription's lease up (a node stopping), if `node` holds it.
+    ReleaseDelivery {
+        /// Subscription name.
+        name: String,
+        /// The node giving it up.
+        node: String,
     },
     /// Removes events from the parked list (after they were delivered by a replay).
     UnparkEvents {
@@ -414,6 +438,8 @@ pub enum Output {
     SweptThreads(Option<(String, u64)>),
     /// A mailbox's URLAUTH access key.
     AccessKey(crate::urlauth::AccessKey),
+    /// A lease claim: the subscription's record when the claimant holds it now.
+    Claimed(Option<Box<DeliveryRecord>>),
 }
 
 /// A committed mutation.

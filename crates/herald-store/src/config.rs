@@ -77,6 +77,9 @@ pub struct StoreConfig {
     /// `[store] backend = "postgres"`: keep everything in this PostgreSQL database instead of
     /// the data directory (`None`, the default: the embedded SQLite store in `path`).
     pub postgres: Option<crate::postgres::PgConfig>,
+    /// This process's name in a cluster (`[server] node`), put in every event it makes as
+    /// `vnd.herald.node`; `None` on a single server.
+    pub node: Option<String>,
 }
 
 impl StoreConfig {
@@ -97,6 +100,7 @@ impl StoreConfig {
             tombstones_per_mailbox: DEFAULT_TOMBSTONES_PER_MAILBOX,
             metadata: MetadataLimits::default(),
             postgres: None,
+            node: None,
         }
     }
 

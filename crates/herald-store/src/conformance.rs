@@ -2003,6 +2003,118 @@ async fn disabled_event_groups_are_not_generated() {
 }
 
 #[tokio::test]
+async fn a_subscription_is_delivered_by_one_node_at_a_time() {
+    use std::time::Duration;
+    let t = open().await;
+    t.store
+        .put_delivery(DeliveryRecord {
+            name: "hook".into(),
+            config: r#"{"name":"hook"}"#.into(),
+            origin: "config".into(),
+            paused: false,
+            disabled_reason: None,
+            cursor: 5,
+            stats: Default::default(),
+        })
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(10);
+    let fence = |node: &str, cursor| {
+        Some(LeaseFence {
+            node: node.into(),
+            cursor,
+        })
+    };
+    let a = t.store.claim_delivery("hook", "a", ttl).await.unwrap();
+    assert_eq!(
+        a.map(|r| r.cursor),
+        Some(5),
+        "a takes it with the stored cursor"
+    );
+    assert!(
+        t.store
+            .claim_delivery("hook", "b", ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        t.store
+            .claim_delivery("hook", "a", ttl)
+            .await
+            .unwrap()
+            .is_some(),
+        "renewed"
+    );
+    let stats = DeliveryStats {
+        delivered: 2,
+        ..Default::default()
+    };
+    t.store
+        .set_delivery_stats("hook", Some(7), stats.clone(), fence("a", 5))
+        .await
+        .unwrap();
+    // Not the holder, or a cursor that moved since it was read: refused, nothing written.
+    for (node, cursor) in [("b", 7), ("a", 5)] {
+        let refused = t
+            .store
+            .set_delivery_stats("hook", Some(9), stats.clone(), fence(node, cursor))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::LeaseLost(_))),
+            "{refused:?}"
+        );
+        let parked = t
+            .store
+            .park_events("hook", vec![8], "x", 9, fence(node, cursor))
+            .await;
+        assert!(
+            matches!(parked, Err(StoreError::LeaseLost(_))),
+            "{parked:?}"
+        );
+    }
+    assert!(t.store.parked_events("hook").await.unwrap().is_empty());
+    // Releasing someone else's lease does nothing; the holder's release hands it over at once.
+    t.store.release_delivery("hook", "b").await.unwrap();
+    assert!(
+        t.store
+            .claim_delivery("hook", "b", ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    t.store.release_delivery("hook", "a").await.unwrap();
+    let b = t
+        .store
+        .claim_delivery("hook", "b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (b.cursor, b.stats.delivered),
+        (7, 2),
+        "b resumes from a's commit"
+    );
+    // A lease that is not renewed expires: b's lease of no time is over a moment later.
+    t.store
+        .claim_delivery("hook", "b", Duration::ZERO)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        t.store
+            .claim_delivery("hook", "a", ttl)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        t.store.claim_delivery("nope", "a", ttl).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
 async fn delivery_counters_and_failure_survive_and_a_put_keeps_them() {
     let t = open().await;
     let record = DeliveryRecord {
@@ -2024,7 +2136,7 @@ async fn delivery_counters_and_failure_survive_and_a_put_keeps_them() {
     };
     // A failure saves the counters without moving the cursor.
     t.store
-        .set_delivery_stats("hook", None, failing.clone())
+        .set_delivery_stats("hook", None, failing.clone(), None)
         .await
         .unwrap();
     t.store.set_delivery_cursor("hook", 12).await.unwrap();
@@ -2048,13 +2160,15 @@ async fn delivery_counters_and_failure_survive_and_a_put_keeps_them() {
         ..failing
     };
     t.store
-        .set_delivery_stats("hook", Some(17), recovered.clone())
+        .set_delivery_stats("hook", Some(17), recovered.clone(), None)
         .await
         .unwrap();
     let d = &t.store.deliveries().await.unwrap()[0];
     assert_eq!((d.cursor, &d.stats), (17, &recovered));
     assert!(matches!(
-        t.store.set_delivery_stats("nope", None, recovered).await,
+        t.store
+            .set_delivery_stats("nope", None, recovered, None)
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -2133,7 +2247,7 @@ async fn delivery_state_survives_and_parking_moves_the_cursor_atomically() {
     t.store.put_delivery(record.clone()).await.unwrap();
     t.store.set_delivery_cursor("audit", 7).await.unwrap();
     t.store
-        .park_events("audit", vec![8, 9], "HTTP 500", 9)
+        .park_events("audit", vec![8, 9], "HTTP 500", 9, None)
         .await
         .unwrap();
     let d = &t.store.deliveries().await.unwrap()[0];
@@ -2146,7 +2260,7 @@ async fn delivery_state_survives_and_parking_moves_the_cursor_atomically() {
     assert_eq!(parked[0].reason, "HTTP 500");
     // Parking never moves a cursor backwards.
     t.store
-        .park_events("audit", vec![3], "late", 3)
+        .park_events("audit", vec![3], "late", 3, None)
         .await
         .unwrap();
     assert_eq!(t.store.deliveries().await.unwrap()[0].cursor, 9);
@@ -3034,7 +3148,7 @@ async fn retention_removes_only_acknowledged_events_never_parked_ones() {
     t.store.set_delivery_cursor("slow", 12).await.unwrap();
     // Events parked by a subscription stay (a replay reads them), and everything after them.
     t.store
-        .park_events("fast", vec![11], "HTTP 500", 20)
+        .park_events("fast", vec![11], "HTTP 500", 20, None)
         .await
         .unwrap();
     assert_eq!(t.prune_at(keep_newest(1), now_ms()).await, 2);

@@ -96,6 +96,10 @@ pub enum StoreError {
     /// A METADATA rule or limit refused a SETMETADATA (RFC 5464 §4.3); nothing was changed.
     #[error("{0}")]
     Metadata(MetadataRefusal),
+    /// A subscription's delivery state was not written: another node holds its lease now, or
+    /// its cursor was moved (a replay) since this node read it.
+    #[error("subscription `{0}` is delivered elsewhere now, or its cursor was moved")]
+    LeaseLost(String),
     /// The store is closed (the writer thread has stopped).
     #[error("the store is closed")]
     Closed,

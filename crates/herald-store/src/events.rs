@@ -17,15 +17,18 @@ pub(crate) struct EventCx<'a> {
     pub ctx: &'a SessionContext,
     pub timestamp: Timestamp,
     pub pid: u32,
+    /// `vnd.herald.node`, for the nodes of a cluster.
+    pub node: Option<&'a str>,
 }
 
 impl<'a> EventCx<'a> {
-    pub fn new(fqdn: &'a str, ctx: &'a SessionContext) -> EventCx<'a> {
+    pub fn new(fqdn: &'a str, node: Option<&'a str>, ctx: &'a SessionContext) -> EventCx<'a> {
         EventCx {
             fqdn,
             ctx,
             timestamp: Timestamp::now(),
             pid: std::process::id(),
+            node,
         }
     }
 
@@ -53,6 +56,9 @@ impl<'a> EventCx<'a> {
         e.server_fqdn = Some(self.fqdn.to_owned());
         e.pid = Some(self.pid);
         e.process = Some(PROCESS.to_owned());
+        if let Some(node) = self.node {
+            e.set_extension(herald_events::vnd::NODE, node);
+        }
         e
     }
 

@@ -436,6 +436,18 @@ pub struct DeliveryRecord {
     pub stats: DeliveryStats,
 }
 
+/// What a node that delivers a subscription knows of it when it writes its delivery state:
+/// the write happens only if that node still holds the subscription's lease and the cursor is
+/// still the one it read (else [`crate::StoreError::LeaseLost`]), so a node that lost its
+/// lease (paused too long, cut off) cannot move a cursor another node now moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseFence {
+    /// The node's name.
+    pub node: String,
+    /// The cursor the node last read or wrote.
+    pub cursor: u64,
+}
+
 /// A subscription's delivery counters and its current failure, written by the dispatcher as
 /// they change so that what an operator sees survives a restart.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1491,17 +1491,54 @@ impl Store {
     }
 
     /// Saves a subscription's delivery counters and current failure, and moves its cursor when
-    /// `cursor` is given, in one commit.
+    /// `cursor` is given, in one commit; with a `fence`, only as the lease holder whose cursor
+    /// is still the stored one (else [`StoreError::LeaseLost`]).
     pub async fn set_delivery_stats(
         &self,
         name: &str,
         cursor: Option<u64>,
         stats: DeliveryStats,
+        fence: Option<LeaseFence>,
     ) -> Result<()> {
         self.delivery_op(Op::SetDeliveryStats {
             name: name.to_owned(),
             cursor,
             stats,
+            fence,
+        })
+        .await
+    }
+
+    /// Takes or renews the lease of subscription `name` for `node` for `ttl`: the record
+    /// (cursor, state, counters) as stored when `node` holds the lease now, `None` while
+    /// another node holds an unexpired one. Nodes sharing a database deliver a subscription one
+    /// at a time this way; a node that dies loses its leases when they expire.
+    pub async fn claim_delivery(
+        &self,
+        name: &str,
+        node: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<DeliveryRecord>> {
+        let now = now_ms();
+        let op = Op::ClaimDelivery {
+            name: name.to_owned(),
+            node: node.to_owned(),
+            now_ms: now,
+            until_ms: now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+        };
+        let applied = self.inner.backend.submit(Self::delivery_ctx(), op).await?;
+        match applied.output {
+            Output::Claimed(record) => Ok(record.map(|r| *r)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Gives up `node`'s lease of subscription `name` (a node stopping), so another node takes
+    /// it over at once rather than when it expires.
+    pub async fn release_delivery(&self, name: &str, node: &str) -> Result<()> {
+        self.delivery_op(Op::ReleaseDelivery {
+            name: name.to_owned(),
+            node: node.to_owned(),
         })
         .await
     }
@@ -1530,13 +1567,15 @@ impl Store {
         .await
     }
 
-    /// Parks events a subscription gave up on and moves its cursor to `cursor`, in one commit.
+    /// Parks events a subscription gave up on and moves its cursor to `cursor`, in one commit;
+    /// with a `fence` as [`Store::set_delivery_stats`].
     pub async fn park_events(
         &self,
         name: &str,
         ids: Vec<u64>,
         reason: &str,
         cursor: u64,
+        fence: Option<LeaseFence>,
     ) -> Result<()> {
         self.delivery_op(Op::ParkEvents {
             name: name.to_owned(),
@@ -1544,6 +1583,7 @@ impl Store {
             reason: reason.to_owned(),
             cursor,
             now_ms: now_ms(),
+            fence,
         })
         .await
     }

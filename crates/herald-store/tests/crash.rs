@@ -200,7 +200,7 @@ async fn control_op(store: &Store, rng: &mut Rng, log: &std::fs::File) {
             let id = current.cursor + 1;
             line("I", id, current.paused, id);
             store
-                .park_events(SUBSCRIPTION, vec![id], "receiver down", id)
+                .park_events(SUBSCRIPTION, vec![id], "receiver down", id, None)
                 .await
                 .unwrap();
             line("A", id, current.paused, id);

@@ -105,9 +105,19 @@ pub struct AuthSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
-    /// `serverFQDN` of every event and the host of every IMAP URL.
+    /// `serverFQDN` of every event and the host of every IMAP URL; in a cluster, the
+    /// cluster's name.
     pub hostname: Option<String>,
+    /// This node's name in a cluster (`backend = "postgres"`), in every event it makes as
+    /// `vnd.herald.node` (default: the machine's host name).
+    pub node: Option<String>,
+    /// How long a node's hold on a subscription lasts without renewal: when a node dies,
+    /// another takes its subscriptions over within this time and a quarter (default 8).
+    pub lease_secs: Option<u64>,
 }
+
+/// Default `[server] lease_secs`: a dead node's subscriptions move within 10 s.
+pub const DEFAULT_LEASE_SECS: u64 = 8;
 
 /// `[store]`.
 #[derive(Debug, Default, Deserialize)]
@@ -350,6 +360,25 @@ pub fn store_config(data: Option<&Path>, file: &FileConfig) -> anyhow::Result<St
         (None, None) => PathBuf::from(DEFAULT_DATA),
     };
     let mut c = StoreConfig::new(path);
+    if postgres.is_some() {
+        let node = file.server.node.clone().unwrap_or_else(system_hostname);
+        anyhow::ensure!(
+            !node.is_empty() && node.len() <= 255 && !node.chars().any(char::is_control),
+            "[server] node = {node:?}: a name of 1 to 255 printable characters"
+        );
+        c.node = Some(node);
+    } else if file.server.node.is_some() || file.server.lease_secs.is_some() {
+        bail!(
+            "[server] node and lease_secs are for a cluster of nodes on one database \
+             ([store] backend = \"postgres\")"
+        );
+    }
+    if let Some(secs) = file.server.lease_secs {
+        anyhow::ensure!(
+            (2..=300).contains(&secs),
+            "[server] lease_secs = {secs}: between 2 and 300"
+        );
+    }
     c.postgres = postgres;
     c.server_fqdn = file.server.hostname.clone().unwrap_or_else(system_hostname);
     let auth = &file.auth;

@@ -49,8 +49,14 @@ impl Drop for Schema {
     }
 }
 
-fn node(schema: &Schema) -> Server {
-    Server::start_postgres(tempfile::tempdir().unwrap(), &url(), &schema.0, "")
+fn node(schema: &Schema, name: &str) -> Server {
+    Server::start_postgres(
+        tempfile::tempdir().unwrap(),
+        &url(),
+        &schema.0,
+        &format!("node = \"{name}\""),
+        "",
+    )
 }
 
 #[test]
@@ -58,8 +64,8 @@ fn two_nodes_on_one_database_serve_one_mailbox_together() {
     let Some(schema) = Schema::new("cluster_two") else {
         return;
     };
-    let one = node(&schema);
-    let two = node(&schema);
+    let one = node(&schema, "n1");
+    let two = node(&schema, "n2");
     one.add_user("alice", "alice-pw");
     let (imap1, lmtp1, imap2) = (one.port("imap"), one.port("lmtp"), two.port("imap"));
     let out = one.python(
@@ -101,6 +107,22 @@ fn two_nodes_on_one_database_serve_one_mailbox_together() {
         .filter_map(|e| e.pid)
         .collect();
     assert_eq!(pids.len(), 2, "appends were made by both nodes: {pids:?}");
+    // Each event names the node that made it; serverFQDN names the cluster.
+    let named: std::collections::BTreeSet<_> = log1
+        .iter()
+        .filter(|e| e.event == EventType::MessageAppend)
+        .filter_map(|e| e.extension(herald_events::vnd::NODE))
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        named.into_iter().collect::<Vec<_>>(),
+        ["n1", "n2"],
+        "vnd.herald.node"
+    );
+    assert!(
+        log1.iter()
+            .all(|e| e.server_fqdn.as_deref() == Some("mail.example.org"))
+    );
     let news: Vec<_> = log1
         .iter()
         .filter(|e| e.event == EventType::MessageNew)
@@ -113,7 +135,7 @@ fn a_killed_node_loses_nothing_and_its_successor_continues_the_uids() {
     let Some(schema) = Schema::new("cluster_kill") else {
         return;
     };
-    let one = node(&schema);
+    let one = node(&schema, "n1");
     one.add_user("alice", "alice-pw");
     let deliver = |s: &Server, n: usize| {
         s.python(
@@ -124,7 +146,7 @@ fn a_killed_node_loses_nothing_and_its_successor_continues_the_uids() {
     deliver(&one, 5);
     // SIGKILL: no shutdown at all. Every acknowledged delivery was committed in PostgreSQL.
     let _ = one.kill();
-    let two = node(&schema);
+    let two = node(&schema, "n2");
     deliver(&two, 3);
     let log = two.wait_for(0, |e| {
         e.iter()
@@ -183,7 +205,7 @@ fn an_embedded_store_moves_to_postgres_and_clients_see_the_same_mailboxes() {
     assert!(report.contains("messages: 37 rows"), "{report}");
 
     // Same UIDVALIDITY, UIDNEXT, UIDs, flags, dates and content: nothing to download again.
-    let node = node(&schema);
+    let node = node(&schema, "n1");
     let imap = node.port("imap").to_string();
     let after = node.python("imap_snapshot.py", &[&imap, "alice", "alice-pw"]);
     assert_eq!(after, before);
@@ -214,4 +236,153 @@ fn an_embedded_store_moves_to_postgres_and_clients_see_the_same_mailboxes() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+}
+
+/// The node (`host#pid` in the store) that holds subscription `name`'s lease, if any.
+fn lease_holder(schema: &Schema, name: &str) -> Option<u32> {
+    let (url, sql) = (
+        url(),
+        format!(
+            "SELECT lease_node FROM {}.deliveries WHERE name = $1 AND lease_until_ms > $2",
+            schema.0
+        ),
+    );
+    let name = name.to_owned();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let row = client.query_opt(&sql, &[&name, &now]).await.unwrap()?;
+            let node: Option<String> = row.get(0);
+            node?.rsplit_once('#')?.1.parse().ok()
+        })
+}
+
+#[test]
+fn a_webhook_gets_every_event_in_order_while_its_node_is_killed_again_and_again() {
+    use common::receiver::Receiver;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    const KILLS: usize = 4;
+    const LEASE_SECS: u64 = 2;
+    let Some(schema) = Schema::new("cluster_failover") else {
+        return;
+    };
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let receiver = Receiver::start(0, Arc::clone(&ids));
+    let extra = format!(
+        "[[subscription]]\nname = \"hook\"\nevents = [\"MessageNew\"]\n\
+         retry = {{ initial_ms = 20, max_ms = 300 }}\n\
+         sink = {{ type = \"webhook\", url = \"http://127.0.0.1:{}/hook\" }}\n",
+        receiver.port
+    );
+    let server_keys = format!("lease_secs = {LEASE_SECS}");
+    let start = || {
+        Server::start_postgres(
+            tempfile::tempdir().unwrap(),
+            &url(),
+            &schema.0,
+            &server_keys,
+            &extra,
+        )
+    };
+    let mut nodes: Vec<Server> = (0..3).map(|_| start()).collect();
+    nodes[0].add_user("kim", "pw");
+    let mut takeovers = Vec::new();
+    for round in 0..KILLS {
+        // Wait until one node delivers, then load the others and kill that one mid-load.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let holder = loop {
+            if let Some(pid) = lease_holder(&schema, "hook")
+                && let Some(i) = nodes.iter().position(|n| n.pid() == pid)
+            {
+                break i;
+            }
+            assert!(Instant::now() < deadline, "no node took the subscription");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let target = nodes[(holder + 1) % nodes.len()].port("lmtp").to_string();
+        let load = std::thread::spawn(move || {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/lmtp_bulk.py");
+            let out = std::process::Command::new("python3")
+                .args([script, &target, "kim", "60"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+        std::thread::sleep(Duration::from_millis(300 + 150 * round as u64));
+        let killed_at = Instant::now();
+        let _ = nodes.remove(holder).kill();
+        // Another node takes over once the dead one's lease has run out.
+        let deadline = killed_at + Duration::from_secs(LEASE_SECS * 5 / 4 + 5);
+        loop {
+            if lease_holder(&schema, "hook").is_some_and(|pid| nodes.iter().any(|n| n.pid() == pid))
+            {
+                takeovers.push(killed_at.elapsed());
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no node took over"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        load.join().unwrap();
+        nodes.push(start());
+    }
+    // Every MessageNew committed reaches the webhook; first arrivals are in outbox order, and
+    // repeats (at least once) are only of batches in flight at a kill.
+    let committed: Vec<u64> = {
+        let all = nodes[0].wait_for(0, |e| {
+            e.iter()
+                .filter(|e| e.event == EventType::MessageNew)
+                .count()
+                == 60 * KILLS
+        });
+        all.iter()
+            .filter(|e| e.event == EventType::MessageNew)
+            .filter_map(|e| e.herald_id())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first_seen = loop {
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<u64> = ids
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|id| seen.insert(*id))
+            .collect();
+        if first.len() >= committed.len() || Instant::now() > deadline {
+            break first;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(first_seen, committed, "every MessageNew, in order");
+    let requests = ids.lock().unwrap().len();
+    receiver.stop();
+    eprintln!(
+        "failover: {KILLS} kills, {} MessageNew, {requests} webhook requests, takeovers {takeovers:?}",
+        committed.len()
+    );
+    for t in &takeovers {
+        assert!(
+            *t < Duration::from_millis(LEASE_SECS * 1250 + 3000),
+            "a takeover took {t:?}"
+        );
+    }
 }

@@ -200,19 +200,15 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
         StoreError::OverQuota { .. } => (Status::No, Some(Code::OverQuota), text),
         StoreError::Metadata(r) => (Status::No, Some(metadata::refusal_code(r)), text),
         StoreError::NoPermission { .. } => (Status::No, Some(Code::NoPerm), text),
-        StoreError::Unreachable { .. } => {
-            tracing::error!(error = %e, "store unreachable");
-            (
-                Status::No,
-                Some(Code::Unavailable),
-                "the message store is unavailable, try again later".into(),
-            )
-        }
+        StoreError::Unreachable { .. } => unavailable(e),
+        // A broken connection to the database, not a bug: the client may try again.
+        StoreError::Postgres(pg) if pg.is_closed() || pg.as_db_error().is_none() => unavailable(e),
         StoreError::Closed
         | StoreError::Io(_)
         | StoreError::Db(_)
         | StoreError::Postgres(_)
         | StoreError::Corrupt(_)
+        | StoreError::LeaseLost(_)
         | StoreError::SchemaTooNew { .. } => {
             tracing::error!(error = %e, "store failure");
             (
@@ -222,6 +218,16 @@ pub(crate) fn store_error(e: &StoreError) -> (Status, Option<Code>, String) {
             )
         }
     }
+}
+
+/// `NO [UNAVAILABLE]`: the store cannot be reached now (RFC 5530).
+fn unavailable(e: &StoreError) -> (Status, Option<Code>, String) {
+    tracing::error!(error = %e, "store unreachable");
+    (
+        Status::No,
+        Some(Code::Unavailable),
+        "the message store is unavailable, try again later".into(),
+    )
 }
 
 /// How long a session goes on trusting that its account is still enabled. `herald user

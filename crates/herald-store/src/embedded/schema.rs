@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 13;
+pub const VERSION: i64 = 14;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -124,7 +124,7 @@ pub fn connect(path: &Path, durable: bool, busy: Duration, read_only: bool) -> R
     } else {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
     }
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }
 
@@ -305,6 +305,14 @@ const SCHEMA_V13: &str = r#"
 CREATE INDEX IF NOT EXISTS messages_by_modseq ON messages (mailbox_id, modseq);
 "#;
 
+/// Version 14 (a cluster of nodes): which node delivers a subscription, and until when
+/// (`lease_node`, `lease_until_ms`, ms since the epoch; 0: nobody). See `Op::ClaimDelivery`.
+/// New columns with defaults only, so the step can be renumbered.
+const SCHEMA_V14: &str = r#"
+ALTER TABLE deliveries ADD COLUMN lease_node TEXT;
+ALTER TABLE deliveries ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     {
@@ -346,16 +354,17 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V11)?;
             tx.execute_batch(SCHEMA_V12)?;
             tx.execute_batch(SCHEMA_V13)?;
+            tx.execute_batch(SCHEMA_V14)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=12 => {
+        1..=13 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13,
+                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14,
             ];
             for step in &steps[(version - 1) as usize..] {
                 tx.execute_batch(step)?;

@@ -11,8 +11,8 @@
 //! - The target is written in **one** PostgreSQL transaction: a failed or interrupted copy
 //!   leaves nothing behind, and the command can simply be run again.
 //! - The target must be empty (no account, no event): a copy never merges two stores.
-//! - Tables have the same shape on both sides (`schema` version 2 mirrors SQLite's version
-//!   13), so each is copied column by column as it is. Message content kept in files by the
+//! - Tables have the same shape on both sides (`schema` version 3 mirrors SQLite's version
+//!   14), so each is copied column by column as it is. Message content kept in files by the
 //!   embedded store moves into the database. Identity counters are set past the copied ids,
 //!   and the outbox head to the last id ever given out, so ids are never reused.
 //! - Afterwards the copy is checked: row counts per table, and the store's own consistency

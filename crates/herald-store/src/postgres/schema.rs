@@ -188,8 +188,15 @@ CREATE FUNCTION instr(text, text) RETURNS integer
     AS 'SELECT strpos($1, $2)';
 "#;
 
+/// Version 3: subscription leases, as the embedded store's version 14: the node delivering a
+/// subscription and until when (ms since the epoch; 0: nobody).
+const V3: &str = r#"
+ALTER TABLE deliveries ADD COLUMN lease_node text;
+ALTER TABLE deliveries ADD COLUMN lease_until_ms bigint NOT NULL DEFAULT 0;
+"#;
+
 /// The migrations, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this code creates and understands.
 pub const VERSION: i32 = MIGRATIONS.len() as i32;

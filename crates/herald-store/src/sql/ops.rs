@@ -67,7 +67,11 @@ pub(crate) fn done(output: Output, events: Vec<Event>, mailboxes: Vec<i64>) -> O
 
 /// Applies one operation.
 pub(crate) fn apply(conn: &dyn Db, shared: &Shared, ctx: &SessionContext, op: &Op) -> OpResult {
-    let ecx = EventCx::new(&shared.config.server_fqdn, ctx);
+    let ecx = EventCx::new(
+        &shared.config.server_fqdn,
+        shared.config.node.as_deref(),
+        ctx,
+    );
     let env = Env {
         conn,
         shared,
@@ -195,7 +199,8 @@ pub(crate) fn apply(conn: &dyn Db, shared: &Shared, ctx: &SessionContext, op: &O
             name,
             cursor,
             stats,
-        } => delivery::set_stats(conn, name, *cursor, stats),
+            fence,
+        } => delivery::set_stats(conn, name, *cursor, stats, fence.as_ref()),
         Op::SetDeliveryState {
             name,
             paused,
@@ -207,7 +212,15 @@ pub(crate) fn apply(conn: &dyn Db, shared: &Shared, ctx: &SessionContext, op: &O
             reason,
             cursor,
             now_ms,
-        } => delivery::park(conn, name, ids, reason, *cursor, *now_ms),
+            fence,
+        } => delivery::park(conn, name, ids, reason, *cursor, *now_ms, fence.as_ref()),
+        Op::ClaimDelivery {
+            name,
+            node,
+            now_ms,
+            until_ms,
+        } => delivery::claim(conn, name, node, *now_ms, *until_ms),
+        Op::ReleaseDelivery { name, node } => delivery::release(conn, name, node),
         Op::UnparkEvents { name, ids } => delivery::unpark(conn, name, ids),
         Op::PruneOutbox {
             policy,
@@ -336,12 +349,12 @@ mod push {
 }
 
 /// Delivery state (subscriptions, cursors, parked events): no mail state, no events.
-mod delivery {
+pub(crate) mod delivery {
     use super::{OpResult, done};
     use crate::backend::Output;
     use crate::error::StoreError;
-    use crate::model::{DeliveryRecord, DeliveryStats};
-    use crate::sql::{Db, params};
+    use crate::model::{DeliveryRecord, DeliveryStats, LeaseFence};
+    use crate::sql::{Db, OptionalExtension, params};
 
     fn exists(conn: &dyn Db, name: &str) -> Result<(), StoreError> {
         let n: i64 = conn
@@ -380,13 +393,89 @@ mod delivery {
         done(Output::None, Vec::new(), Vec::new())
     }
 
+    /// Refuses a write by a node that no longer holds the lease, or whose cursor is not the
+    /// stored one any more (an operator moved it).
+    fn check_fence(
+        conn: &dyn Db,
+        name: &str,
+        fence: Option<&LeaseFence>,
+    ) -> Result<(), StoreError> {
+        let Some(fence) = fence else {
+            return Ok(());
+        };
+        let (node, cursor): (Option<String>, i64) = conn
+            .prepare_cached("SELECT lease_node, cursor FROM deliveries WHERE name = ?1")?
+            .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if node.as_deref() != Some(fence.node.as_str()) || cursor.max(0) as u64 != fence.cursor {
+            return Err(StoreError::LeaseLost(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub fn claim(conn: &dyn Db, name: &str, node: &str, now_ms: i64, until_ms: i64) -> OpResult {
+        exists(conn, name)?;
+        let taken = conn
+            .prepare_cached(
+                "UPDATE deliveries SET lease_node = ?2, lease_until_ms = ?4
+                 WHERE name = ?1 AND (lease_node IS NULL OR lease_node = ?2 OR lease_until_ms < ?3)",
+            )?
+            .execute(params![name, node, now_ms, until_ms])?;
+        if taken == 0 {
+            return done(Output::Claimed(None), Vec::new(), Vec::new());
+        }
+        let record = conn
+            .prepare_cached(
+                "SELECT name, config, origin, paused, disabled_reason, cursor,
+                   delivered, retries, failures, failing_since_ms, last_error
+                 FROM deliveries WHERE name = ?1",
+            )?
+            .query_row([name], record_row)
+            .optional()?
+            .ok_or_else(|| StoreError::not_found("subscription", name))?;
+        done(
+            Output::Claimed(Some(Box::new(record))),
+            Vec::new(),
+            Vec::new(),
+        )
+    }
+
+    pub fn release(conn: &dyn Db, name: &str, node: &str) -> OpResult {
+        conn.prepare_cached(
+            "UPDATE deliveries SET lease_node = NULL, lease_until_ms = 0
+             WHERE name = ?1 AND lease_node = ?2",
+        )?
+        .execute(params![name, node])?;
+        done(Output::None, Vec::new(), Vec::new())
+    }
+
+    /// A `deliveries` row read by its usual columns.
+    pub fn record_row(r: &dyn crate::sql::Row) -> crate::sql::Result<DeliveryRecord> {
+        Ok(DeliveryRecord {
+            name: r.get(0)?,
+            config: r.get(1)?,
+            origin: r.get(2)?,
+            paused: r.get(3)?,
+            disabled_reason: r.get(4)?,
+            cursor: r.get::<_, i64>(5)?.max(0) as u64,
+            stats: DeliveryStats {
+                delivered: r.get::<_, i64>(6)?.max(0) as u64,
+                retries: r.get::<_, i64>(7)?.max(0) as u64,
+                failures: r.get::<_, i64>(8)?.max(0) as u64,
+                failing_since_ms: r.get(9)?,
+                last_error: r.get(10)?,
+            },
+        })
+    }
+
     pub fn set_stats(
         conn: &dyn Db,
         name: &str,
         cursor: Option<u64>,
         s: &DeliveryStats,
+        fence: Option<&LeaseFence>,
     ) -> OpResult {
         exists(conn, name)?;
+        check_fence(conn, name, fence)?;
         conn.prepare_cached(
             "UPDATE deliveries SET cursor = coalesce(?2, cursor), delivered = ?3, retries = ?4,
                failures = ?5, failing_since_ms = ?6, last_error = ?7 WHERE name = ?1",
@@ -440,8 +529,10 @@ mod delivery {
         reason: &str,
         cursor: u64,
         now_ms: i64,
+        fence: Option<&LeaseFence>,
     ) -> OpResult {
         exists(conn, name)?;
+        check_fence(conn, name, fence)?;
         let mut insert = conn.prepare_cached(
             "INSERT INTO parked (delivery, event_id, reason, parked_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (delivery, event_id)

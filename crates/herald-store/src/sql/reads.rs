@@ -369,30 +369,13 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
             Answer::AccessKey(key.and_then(|k| k.try_into().ok()))
         }
         Query::Deliveries => {
-            let mut stmt = conn.prepare_cached(
+            let rows = conn.query_map(
                 "SELECT name, config, origin, paused, disabled_reason, cursor,
                    delivered, retries, failures, failing_since_ms, last_error
                  FROM deliveries ORDER BY name",
+                (),
+                super::ops::delivery::record_row,
             )?;
-            let rows = stmt
-                .query_map((), |r| {
-                    Ok(DeliveryRecord {
-                        name: r.get(0)?,
-                        config: r.get(1)?,
-                        origin: r.get(2)?,
-                        paused: r.get(3)?,
-                        disabled_reason: r.get(4)?,
-                        cursor: r.get::<_, i64>(5)? as u64,
-                        stats: DeliveryStats {
-                            delivered: r.get::<_, i64>(6)? as u64,
-                            retries: r.get::<_, i64>(7)? as u64,
-                            failures: r.get::<_, i64>(8)? as u64,
-                            failing_since_ms: r.get(9)?,
-                            last_error: r.get(10)?,
-                        },
-                    })
-                })?
-                .collect::<SqlResult<Vec<_>>>()?;
             Answer::Deliveries(rows)
         }
         Query::Parked(name) => {

@@ -376,6 +376,18 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             content_links: content_links.clone(),
             sinks: herald_notify::dispatch::store_sinks(store.clone()),
             body_structure: Some(Arc::new(body_structure)),
+            lease: store.config().node.as_ref().map(|node| {
+                herald_notify::dispatch::LeaseOptions {
+                    // Unique per process even when two nodes share a configured name: two
+                    // holders of one name would both deliver.
+                    node: format!("{node}#{}", std::process::id()),
+                    ttl: Duration::from_secs(
+                        file.server
+                            .lease_secs
+                            .unwrap_or(crate::config::DEFAULT_LEASE_SECS),
+                    ),
+                }
+            }),
         },
     )
     .await
@@ -567,6 +579,7 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
     // event log drains to the outbox head by itself once told to stop).
     settle(&store, &dispatcher, SETTLE).await;
     delivery.cancel();
+    dispatcher.stopped(Duration::from_secs(5)).await;
     let _ = retention_task.await;
     if let Some(task) = log_task {
         match task.await {

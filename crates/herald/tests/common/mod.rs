@@ -2,6 +2,8 @@
 //! directory, and reads what it wrote to its event log. Shared by the end-to-end tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod receiver;
+
 use herald_events::Event;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -65,7 +67,14 @@ impl Server {
 
     /// Starts a node of a cluster: the store in PostgreSQL at `url` in `schema`, the data
     /// directory inside `dir` for this node's own files, POP3 and LMTP on ephemeral ports.
-    pub fn start_postgres(dir: tempfile::TempDir, url: &str, schema: &str, extra: &str) -> Server {
+    /// `server` holds keys of the `[server]` section (`lease_secs = 2`), or is empty.
+    pub fn start_postgres(
+        dir: tempfile::TempDir,
+        url: &str,
+        schema: &str,
+        server: &str,
+        extra: &str,
+    ) -> Server {
         Server::launch_full(
             dir,
             &format!(
@@ -73,6 +82,7 @@ impl Server {
             ),
             None,
             &format!("backend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n"),
+            server,
         )
     }
 
@@ -81,7 +91,7 @@ impl Server {
     }
 
     fn launch_with(dir: tempfile::TempDir, sections: &str, log: Option<&str>) -> Server {
-        Server::launch_full(dir, sections, log, "")
+        Server::launch_full(dir, sections, log, "", "")
     }
 
     fn launch_full(
@@ -89,6 +99,7 @@ impl Server {
         sections: &str,
         log: Option<&str>,
         store: &str,
+        server: &str,
     ) -> Server {
         // Never the default IMAP port: tests run in parallel.
         let imap = if sections.contains("[imap]") {
@@ -107,7 +118,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "[server]\nhostname = \"mail.example.org\"\n[store]\npath = \"{}\"\n{store}{sections}",
+                "[server]\nhostname = \"mail.example.org\"\n{server}\n[store]\npath = \"{}\"\n{store}{sections}",
                 data.display()
             ),
         )
@@ -237,6 +248,11 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends the server a signal (`HUP`, `TERM`, …) without waiting for anything.
