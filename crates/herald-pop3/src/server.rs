@@ -74,6 +74,8 @@ impl std::fmt::Debug for Pop3Server {
 struct MaildropLock<'a> {
     server: &'a Pop3Server,
     user: String,
+    /// The same lock across the other processes sharing the store (a cluster's nodes).
+    cluster: Option<herald_store::backend::ClusterLock>,
 }
 
 impl Drop for MaildropLock<'_> {
@@ -438,11 +440,19 @@ impl Pop3Server {
                 return Err(MaildropError::InUse);
             }
         }
-        let lock = MaildropLock {
+        let mut lock = MaildropLock {
             server: self,
             user: user.to_owned(),
+            cluster: None,
         };
         let temporary = |e: StoreError| MaildropError::Temporary(e.to_string());
+        // Then on every other node: the in-process check comes first, as a process must not
+        // take one cluster lock twice.
+        match self.store.try_lock(&format!("pop3/{user}")).await {
+            Ok(Some(held)) => lock.cluster = Some(held),
+            Ok(None) => return Err(MaildropError::InUse),
+            Err(e) => return Err(temporary(e)),
+        }
         let inbox = self.store.mailbox(ctx, "INBOX").await.map_err(temporary)?;
         let messages = self
             .store

@@ -703,6 +703,19 @@ pub trait Backend: Send + Sync {
     fn close(&self) -> impl Future<Output = ()> + Send;
     /// True while mutations can be submitted (not closed, the writer running).
     fn is_open(&self) -> bool;
+    /// Takes the lock `name` for as long as the returned guard lives, unless another process
+    /// sharing the store holds it (`None`). Within one process callers exclude each other
+    /// themselves.
+    fn try_lock(&self, name: &str) -> impl Future<Output = Result<Option<ClusterLock>>> + Send;
+}
+
+/// A lock of [`Backend::try_lock`]; released when dropped.
+#[derive(Debug)]
+pub enum ClusterLock {
+    /// Nothing to hold beyond the process (the embedded store has one server process).
+    Local,
+    /// A PostgreSQL advisory lock of this process's session.
+    Postgres(crate::postgres::HeldLock),
 }
 
 /// Every backend, dispatched statically.
@@ -755,6 +768,12 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Embedded(b) => b.is_open(),
             AnyBackend::Postgres(b) => b.is_open(),
+        }
+    }
+    async fn try_lock(&self, name: &str) -> Result<Option<ClusterLock>> {
+        match self {
+            AnyBackend::Embedded(b) => b.try_lock(name).await,
+            AnyBackend::Postgres(b) => b.try_lock(name).await,
         }
     }
 }

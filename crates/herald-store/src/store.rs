@@ -171,6 +171,13 @@ impl Store {
         self.inner.backend.close().await;
     }
 
+    /// Takes the lock `name` across every process sharing the store (the nodes of a cluster)
+    /// for as long as the guard lives; `None` while another process holds it. Callers in one
+    /// process exclude each other themselves first (a process must not take one lock twice).
+    pub async fn try_lock(&self, name: &str) -> Result<Option<backend::ClusterLock>> {
+        self.inner.backend.try_lock(name).await
+    }
+
     /// True while the store accepts mutations: not closed, and its writer running.
     pub fn is_open(&self) -> bool {
         self.inner.backend.is_open()

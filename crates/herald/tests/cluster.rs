@@ -386,3 +386,58 @@ fn a_webhook_gets_every_event_in_order_while_its_node_is_killed_again_and_again(
         );
     }
 }
+
+/// Logs in over POP3 with raw commands and returns the answer to PASS, keeping the session
+/// open as long as the returned stream lives.
+fn pop3_login(port: u16, user: &str, password: &str) -> (String, std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    for command in [format!("USER {user}\r\n"), format!("PASS {password}\r\n")] {
+        writer.write_all(command.as_bytes()).unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    (line.trim_end().to_owned(), stream)
+}
+
+#[test]
+fn the_pop3_maildrop_lock_holds_across_nodes_and_goes_with_a_killed_node() {
+    let Some(schema) = Schema::new("cluster_pop3") else {
+        return;
+    };
+    let one = node(&schema, "n1");
+    let two = node(&schema, "n2");
+    one.add_user("alice", "alice-pw");
+    let (pop1, pop2) = (one.port("pop3"), two.port("pop3"));
+    // poplib: a session on node 1 keeps node 2 out with [IN-USE] until it quits.
+    let out = one.python(
+        "pop3_in_use.py",
+        &[&pop1.to_string(), "alice", "alice-pw", &pop2.to_string()],
+    );
+    assert_eq!(out.trim(), "ok");
+    // A node that dies holding the lock does not keep it: the database ends its session.
+    let (answer, _held) = pop3_login(pop1, "alice", "alice-pw");
+    assert!(answer.starts_with("+OK"), "{answer}");
+    let (refused, _) = pop3_login(pop2, "alice", "alice-pw");
+    assert!(refused.contains("[IN-USE]"), "{refused}");
+    let _ = one.kill();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (answer, _) = pop3_login(pop2, "alice", "alice-pw");
+        if answer.starts_with("+OK") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead node's lock stayed: {answer}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -237,6 +237,11 @@ impl Backend for Embedded {
         self.writer.is_open()
     }
 
+    /// One process serves a data directory: the caller's own exclusion is all there is.
+    async fn try_lock(&self, _name: &str) -> Result<Option<crate::backend::ClusterLock>> {
+        Ok(Some(crate::backend::ClusterLock::Local))
+    }
+
     async fn close(&self) {
         self.writer.close().await;
         self.files

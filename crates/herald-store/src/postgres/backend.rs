@@ -36,6 +36,8 @@ pub struct PgBackend {
     writer: writer::Writer,
     /// The task hearing other processes' commits (`listen`), stopped at close.
     listener: tokio::task::AbortHandle,
+    /// Locks across the cluster (`locks`).
+    locks: super::locks::Locks,
 }
 
 impl PgBackend {
@@ -73,11 +75,13 @@ impl PgBackend {
         };
         let writer = writer::Writer::start(engine, Arc::clone(&shared))?;
         tracing::debug!(target = %pg.target(), last_id, "PostgreSQL store opened");
+        let locks = super::locks::Locks::start(pg.clone());
         Ok(PgBackend {
             shared,
             pg,
             writer,
             listener,
+            locks,
         })
     }
 }
@@ -131,6 +135,14 @@ impl Backend for PgBackend {
 
     fn is_open(&self) -> bool {
         self.writer.is_open()
+    }
+
+    async fn try_lock(&self, name: &str) -> Result<Option<crate::backend::ClusterLock>> {
+        Ok(self
+            .locks
+            .try_lock(name)
+            .await?
+            .map(crate::backend::ClusterLock::Postgres))
     }
 }
 

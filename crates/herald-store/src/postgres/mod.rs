@@ -24,11 +24,13 @@
 mod backend;
 mod conn;
 mod listen;
+mod locks;
 mod migrate;
 mod outbox;
 mod schema;
 
 pub use backend::PgBackend;
+pub use locks::HeldLock;
 pub use migrate::{MigrateProgress, MigrateReport, migrate_embedded};
 pub use outbox::append_events;
 pub use schema::{Migration, VERSION};
