@@ -30,23 +30,27 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        let (url, name) = (url(), self.0.clone());
+        let mut pg = herald_store::postgres::PgConfig::new(url());
+        pg.schema = Some(self.0.clone());
         let dropped = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(async move {
-                let (client, connection) =
-                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-                tokio::spawn(connection);
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .await
-            });
+            .block_on(herald_store::postgres::drop_schema(&pg));
         if let Err(e) = dropped {
             eprintln!("could not drop the test schema {}: {e}", self.0);
         }
     }
+}
+
+/// `herald --data DIR/data migrate --to URL --schema SCHEMA`.
+fn migrate(dir: &tempfile::TempDir, schema: &Schema) -> std::process::Output {
+    common::herald()
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .args(["migrate", "--to", &url(), "--schema", &schema.0])
+        .output()
+        .unwrap()
 }
 
 fn node(schema: &Schema, name: &str) -> Server {
@@ -190,12 +194,7 @@ fn an_embedded_store_moves_to_postgres_and_clients_see_the_same_mailboxes() {
     let last_id = last_id.iter().filter_map(|e| e.herald_id()).max().unwrap();
     let (_, dir) = embedded.stop();
 
-    let out = common::herald()
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .args(["migrate", "--to", &url(), "--schema", &schema.0])
-        .output()
-        .unwrap();
+    let out = migrate(&dir, &schema);
     assert!(
         out.status.success(),
         "herald migrate: {}",
@@ -224,12 +223,7 @@ fn an_embedded_store_moves_to_postgres_and_clients_see_the_same_mailboxes() {
         "{new:?} after {last_id}"
     );
     // A second copy into the same place is refused: it would merge two stores.
-    let again = common::herald()
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .args(["migrate", "--to", &url(), "--schema", &schema.0])
-        .output()
-        .unwrap();
+    let again = migrate(&dir, &schema);
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("not empty"),
