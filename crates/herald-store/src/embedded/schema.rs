@@ -307,11 +307,25 @@ CREATE INDEX IF NOT EXISTS messages_by_modseq ON messages (mailbox_id, modseq);
 
 /// Version 14 (a cluster of nodes): which node delivers a subscription, and until when
 /// (`lease_node`, `lease_until_ms`, ms since the epoch; 0: nobody). See `Op::ClaimDelivery`.
-/// New columns with defaults only, so the step can be renumbered.
+/// New columns with defaults only, added by [`add_lease_columns`] only where missing (SQLite
+/// has no `ADD COLUMN IF NOT EXISTS`), so the step can be renumbered or re-run.
 const SCHEMA_V14: &str = r#"
 ALTER TABLE deliveries ADD COLUMN lease_node TEXT;
 ALTER TABLE deliveries ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
 "#;
+
+/// Applies [`SCHEMA_V14`] unless its columns are there.
+fn add_lease_columns(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let has: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('deliveries') WHERE name = 'lease_node')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        tx.execute_batch(SCHEMA_V14)?;
+    }
+    Ok(())
+}
 
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
 fn rekey_threads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
@@ -354,7 +368,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V11)?;
             tx.execute_batch(SCHEMA_V12)?;
             tx.execute_batch(SCHEMA_V13)?;
-            tx.execute_batch(SCHEMA_V14)?;
+            add_lease_columns(&tx)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
@@ -367,6 +381,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
                 SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14,
             ];
             for step in &steps[(version - 1) as usize..] {
+                if *step == SCHEMA_V14 {
+                    add_lease_columns(&tx)?;
+                    continue;
+                }
                 tx.execute_batch(step)?;
                 if *step == SCHEMA_V6 {
                     rekey_threads(&tx)?;
