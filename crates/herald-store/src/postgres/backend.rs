@@ -22,7 +22,6 @@ use crate::config::StoreConfig;
 use crate::context::SessionContext;
 use crate::error::{Result, StoreError};
 use crate::notify::Notifier;
-use crate::sql::params;
 use crate::sql::{self, Db, Shared, reads, writer};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::runtime::Handle;
@@ -189,36 +188,32 @@ impl writer::Engine for PgWriter {
         self
     }
 
+    /// One round trip: the writer waits for every statement in turn, so the batch's own
+    /// statements go together.
     fn begin(&self) -> sql::Result<u64> {
         self.reconnect()?;
         self.with(|db| {
-            db.batch("BEGIN")?;
-            let db: &dyn Db = db;
-            let last: i64 =
-                db.query_row("SELECT last_id FROM outbox_head FOR UPDATE", (), |r| {
-                    r.get(0)
-                })?;
-            Ok(last.max(0) as u64)
+            let last = db.simple("BEGIN; SELECT last_id FROM outbox_head FOR UPDATE")?;
+            last.as_deref()
+                .and_then(|l| l.parse::<u64>().ok())
+                .ok_or(sql::Error::NoRow)
         })
     }
 
-    /// The notification goes out with the commit, and only if it commits (`listen`).
+    /// The notification goes out with the commit, and only if it commits (`listen`). In one
+    /// round trip too: the channel is a checked schema name and the payload digits, hex and
+    /// commas, quoted by `literal` all the same. An error stops the statements after it, so a
+    /// failed update never reaches `COMMIT`.
     fn commit(&self, last_id: u64, mailboxes: &[i64]) -> sql::Result<()> {
+        let payload = listen::payload(self.token, last_id, mailboxes);
         self.with(|db| {
-            let db: &dyn Db = db;
-            db.execute(
-                "UPDATE outbox_head SET last_id = ?1 WHERE last_id < ?1",
-                [last_id as i64],
-            )?;
-            db.query_row(
-                "SELECT pg_notify(?1, ?2)",
-                params![
-                    self.channel,
-                    listen::payload(self.token, last_id, mailboxes)
-                ],
-                |_| Ok(()),
-            )?;
-            db.batch("COMMIT")
+            db.simple(&format!(
+                "UPDATE outbox_head SET last_id = {last_id} WHERE last_id < {last_id}; \
+                 SELECT pg_notify({}, {}); COMMIT",
+                literal(&self.channel),
+                literal(&payload)
+            ))
+            .map(drop)
         })
     }
 
@@ -242,6 +237,11 @@ impl writer::Engine for PgWriter {
             Ok(())
         }
     }
+}
+
+/// A string as an SQL literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// The writer's statements go to its current connection.

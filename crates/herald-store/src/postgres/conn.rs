@@ -38,6 +38,17 @@ impl PgDb {
         self.client.is_closed()
     }
 
+    /// Runs statements without parameters in one round trip (PostgreSQL's simple query
+    /// protocol) and returns the first column of the first row any of them returned, as text.
+    /// The statements after a failing one are not run.
+    pub(crate) fn simple(&self, sql: &str) -> sql::Result<Option<String>> {
+        let messages = self.handle.block_on(self.client.simple_query(sql))?;
+        Ok(messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        }))
+    }
+
     fn rows(&self, sql: &str, args: &[Arg<'_>]) -> sql::Result<Vec<tokio_postgres::Row>> {
         let sql = numbered(sql);
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
