@@ -80,6 +80,23 @@ fn two_nodes_on_one_database_serve_one_mailbox_together() {
     assert!(out.contains("appends: 60 unique UIDs"), "{out}");
     assert!(out.contains("flags: seen across nodes"), "{out}");
     eprintln!("{out}");
+    // Node 2's event stream serves the one outbox: node 1's delivery is there, beside the
+    // IDLE session's login on node 2.
+    let stream = format!("http://127.0.0.1:{}/events/stream?from=0", two.port("http"));
+    let sse = two.python("sse_read.py", &[&stream, "alice", "alice-pw", "5"]);
+    let first: Vec<serde_json::Value> = sse
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let made_on = |event: &str, node: &str| {
+        first
+            .iter()
+            .any(|e| e["event"] == event && e["data"]["vnd.herald.node"] == node)
+    };
+    assert!(
+        made_on("MessageNew", "n1") && made_on("Login", "n2"),
+        "{sse}"
+    );
 
     // Each node's event log follows the one outbox: both hold the same events, in one order
     // with dense ids, whichever node made them.
