@@ -10,7 +10,8 @@
 //! fifth task drives one subscription's delivery state (cursor, pause, parking) and logs each
 //! change before and after it commits; after a kill the stored state must be the last acknowledged
 //! one or one intended after it. Replay a failure with `HERALD_CRASH_SEED=<seed printed on failure>`;
-//! `HERALD_CRASH_KILLS` changes the number of kills (default 200).
+//! `HERALD_CRASH_KILLS` changes the number of kills (default 200). With
+//! `HERALD_TEST_BACKEND=postgres` the same test runs on the PostgreSQL store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -56,7 +57,27 @@ fn config(dir: &Path) -> StoreConfig {
     let mut c = StoreConfig::new(dir).with_fqdn("crash.example.org");
     // Small enough that some messages take the file-blob path.
     c.inline_blob_max = 4096;
+    c.postgres = postgres(dir);
     c
+}
+
+/// With `HERALD_TEST_BACKEND=postgres` the test runs on PostgreSQL (`HERALD_TEST_POSTGRES_URL`,
+/// by default the machine's service), in a schema named after the data directory, so the
+/// child and this process find the same store; it is dropped at the end.
+fn postgres(dir: &Path) -> Option<herald_store::postgres::PgConfig> {
+    if std::env::var("HERALD_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let url = std::env::var("HERALD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let digest = herald_store::blobs::sha256(dir.as_os_str().as_encoded_bytes());
+    let mut pg = herald_store::postgres::PgConfig::new(url);
+    pg.pool_size = 4;
+    pg.schema = Some(format!(
+        "herald_crash_{}",
+        herald_store::blobs::hex(&digest[..8])
+    ));
+    Some(pg)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -574,4 +595,8 @@ fn crash_recovery() {
         acked_total > kills as usize,
         "the child made too little progress to test anything"
     );
+    if let Some(pg) = postgres(&data) {
+        rt.block_on(herald_store::postgres::drop_schema(&pg))
+            .unwrap();
+    }
 }
