@@ -64,12 +64,13 @@ fn node(schema: &Schema, name: &str) -> Server {
 }
 
 #[test]
-fn two_nodes_on_one_database_serve_one_mailbox_together() {
-    let Some(schema) = Schema::new("cluster_two") else {
+fn three_nodes_on_one_database_serve_one_mailbox_together() {
+    let Some(schema) = Schema::new("cluster_three") else {
         return;
     };
     let one = node(&schema, "n1");
     let two = node(&schema, "n2");
+    let three = node(&schema, "n3");
     one.add_user("alice", "alice-pw");
     let (imap1, lmtp1, imap2) = (one.port("imap"), one.port("lmtp"), two.port("imap"));
     let out = one.python(
@@ -80,10 +81,13 @@ fn two_nodes_on_one_database_serve_one_mailbox_together() {
     assert!(out.contains("appends: 60 unique UIDs"), "{out}");
     assert!(out.contains("flags: seen across nodes"), "{out}");
     eprintln!("{out}");
-    // Node 2's event stream serves the one outbox: node 1's delivery is there, beside the
-    // IDLE session's login on node 2.
-    let stream = format!("http://127.0.0.1:{}/events/stream?from=0", two.port("http"));
-    let sse = two.python("sse_read.py", &[&stream, "alice", "alice-pw", "5"]);
+    // Node 3, which no client used, serves the one outbox on its event stream: node 1's
+    // delivery is there, beside the IDLE session's login on node 2.
+    let stream = format!(
+        "http://127.0.0.1:{}/events/stream?from=0",
+        three.port("http")
+    );
+    let sse = three.python("sse_read.py", &[&stream, "alice", "alice-pw", "5"]);
     let first: Vec<serde_json::Value> = sse
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -98,7 +102,7 @@ fn two_nodes_on_one_database_serve_one_mailbox_together() {
         "{sse}"
     );
 
-    // Each node's event log follows the one outbox: both hold the same events, in one order
+    // Each node's event log follows the one outbox: all hold the same events, in one order
     // with dense ids, whichever node made them.
     let appends = |s: &Server| {
         s.wait_for(0, |e| {
@@ -109,13 +113,14 @@ fn two_nodes_on_one_database_serve_one_mailbox_together() {
                 && e.iter().any(|e| e.event == EventType::FlagsSet)
         })
     };
-    let (log1, log2) = (appends(&one), appends(&two));
+    let (log1, log2, log3) = (appends(&one), appends(&two), appends(&three));
     let ids = |log: &[herald_events::Event]| -> Vec<u64> {
         log.iter().filter_map(|e| e.herald_id()).collect()
     };
-    let (ids1, ids2) = (ids(&log1), ids(&log2));
-    let common_len = ids1.len().min(ids2.len());
+    let (ids1, ids2, ids3) = (ids(&log1), ids(&log2), ids(&log3));
+    let common_len = ids1.len().min(ids2.len()).min(ids3.len());
     assert_eq!(ids1[..common_len], ids2[..common_len]);
+    assert_eq!(ids1[..common_len], ids3[..common_len]);
     assert_eq!(
         ids1,
         (1..=ids1.len() as u64).collect::<Vec<_>>(),
