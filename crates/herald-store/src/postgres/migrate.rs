@@ -190,6 +190,7 @@ fn copy(
                                 report.files += 1;
                             }
                             Err(e) => {
+                                // Any error stops the read; the one to report is kept.
                                 failure = Some(Copy::Store(e));
                                 return Err(sql::Error::NoRow);
                             }

@@ -437,15 +437,6 @@ impl Stmt<'_> {
         let rows = self.db.query_map(&self.sql, params, f)?;
         Ok(rows.into_iter().map(Ok as fn(T) -> Result<T>))
     }
-    /// True when it returns at least one row.
-    #[allow(dead_code)]
-    pub fn exists(&mut self, params: impl Params) -> Result<bool> {
-        Ok(self
-            .db
-            .query_map(&self.sql, params, |_| Ok(()))?
-            .pop()
-            .is_some())
-    }
 }
 
 /// `.optional()` on a [`Result`]: [`Error::NoRow`] becomes `None`.
