@@ -1,18 +1,22 @@
 //! The writer thread: the only code that writes to the database, and where group commit happens.
 //!
 //! Callers queue [`Job`]s and await a oneshot reply. The writer takes every queued job (up to
-//! `max_batch`), opens one `BEGIN IMMEDIATE` transaction, runs each job inside its own
+//! `max_batch`), opens one transaction holding the store's write lock ([`Engine::begin`]: SQLite's
+//! `BEGIN IMMEDIATE`, PostgreSQL's lock of the outbox's counter row), runs each job inside its own
 //! `SAVEPOINT` — a failing job rolls back alone, and the record of its failure that must commit
-//! anyway (QuotaExceed) is written in a savepoint of its own — and `COMMIT`s once: one WAL
-//! fsync for the whole batch. While it waits for that fsync, new jobs queue up and form the
+//! anyway (QuotaExceed) is written in a savepoint of its own — and commits once: one flush to
+//! disk for the whole batch. While it waits for that flush, new jobs queue up and form the
 //! next batch, so the batch size adapts to the load by itself, with no timer: one writer alone
-//! pays one fsync per operation, sixteen concurrent writers share them. Replies are sent only
-//! after COMMIT returned, so a caller never sees success for something a power cut could undo.
+//! pays one flush per operation, sixteen concurrent writers share them. Replies are sent only
+//! after the commit returned, so a caller never sees success for something a power cut could
+//! undo.
 //!
-//! One thread owns one connection because SQLite allows one writer at a time anyway; putting
-//! the writes on a dedicated OS thread keeps fsyncs off the async runtime. Outbox ids are
-//! assigned here, inside the write lock, from the table's own sequence, so they are dense and
-//! in commit order even when another process (the CLI) writes between our batches.
+//! One thread owns one connection because one writer at a time is what the operations assume
+//! (SQLite allows no other; on PostgreSQL the lock makes it so for every process); putting the
+//! writes on a dedicated OS thread keeps flushes and blocking statements off the async runtime.
+//! Outbox ids are assigned here, inside the write lock, after the last one the engine reports,
+//! so they are dense and in commit order even when another process (the CLI, another node)
+//! writes between our batches.
 
 use super::Shared;
 use super::ops;
