@@ -457,3 +457,92 @@ fn the_pop3_maildrop_lock_holds_across_nodes_and_goes_with_a_killed_node() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_pause_through_one_node_stops_the_node_that_delivers() {
+    use common::receiver::Receiver;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let Some(schema) = Schema::new("cluster_control") else {
+        return;
+    };
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let receiver = Receiver::start(0, Arc::clone(&ids));
+    let extra = format!(
+        "[[subscription]]\nname = \"hook\"\nevents = [\"MessageNew\"]\n\
+         sink = {{ type = \"webhook\", url = \"http://127.0.0.1:{}/hook\" }}\n",
+        receiver.port
+    );
+    let start = |name: &str| {
+        Server::start_postgres(
+            tempfile::tempdir().unwrap(),
+            &url(),
+            &schema.0,
+            &format!("node = \"{name}\"\nlease_secs = 2"),
+            &extra,
+        )
+    };
+    let nodes = [start("n1"), start("n2")];
+    nodes[0].add_user("kim", "pw");
+    nodes[0].admin(&["user", "add", "root", "--password", "rootpw", "--admin"]);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("root.pw");
+    std::fs::write(&pw, "rootpw\n").unwrap();
+    let deliver = |n: usize| {
+        nodes[0].python(
+            "lmtp_bulk.py",
+            &[&nodes[0].port("lmtp").to_string(), "kim", &n.to_string()],
+        );
+    };
+    let received = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while ids.lock().unwrap().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the webhook got {:?}",
+                ids.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    deliver(2);
+    received(2);
+    // Steer the subscription through the node that does not deliver it.
+    let holder = lease_holder(&schema, "hook").unwrap();
+    let other = nodes.iter().find(|n| n.pid() != holder).unwrap();
+    let cli = |args: &[&str]| {
+        let out = common::herald()
+            .args(["subscriptions", "--url"])
+            .arg(format!("http://127.0.0.1:{}", other.port("http")))
+            .args(["--user", "root", "--password-file"])
+            .arg(&pw)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(cli(&["pause", "hook"]).contains("paused"));
+    // The holder adopts the stored state when it renews its lease (half of 2 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    deliver(3);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        ids.lock().unwrap().len(),
+        2,
+        "nothing delivered while paused"
+    );
+    // This node does not deliver it: it says so.
+    let resumed = cli(&["resume", "hook"]);
+    assert!(resumed.contains("now standby"), "{resumed}");
+    received(5);
+    let got = ids.lock().unwrap().clone();
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(got, sorted, "in order");
+    receiver.stop();
+}
