@@ -13,7 +13,7 @@ that made the change.
 
 One line per node count:
 `cluster N node(s): D deliveries in S s = R/s, IMAP C commands/s, event lag p50 X ms p95 Y ms`.
-The schemas are dropped at the end (psql). Everything runs on this machine: the nodes, the
+The schemas and the nodes' directories are removed at the end (psql). Everything runs on this machine: the nodes, the
 database and the clients share its cores, which is what the figures measure.
 """
 
@@ -24,6 +24,7 @@ import imaplib
 import json
 import os
 import random
+import shutil
 import smtplib
 import subprocess
 import sys
@@ -200,6 +201,7 @@ def run(args, nodes):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main():
