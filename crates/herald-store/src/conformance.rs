@@ -68,6 +68,39 @@ async fn raw_sql(store: &Store, sql: &str) -> i64 {
     }
 }
 
+/// A test's data directory; on PostgreSQL also the schema [`config_for`] names after it, which
+/// goes with the directory, so a local run leaves nothing behind in the database.
+struct TestDir(tempfile::TempDir);
+
+fn test_dir() -> TestDir {
+    TestDir(tempfile::tempdir().unwrap())
+}
+
+impl TestDir {
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let Some(pg) = config_for(self.path()).postgres else {
+            return;
+        };
+        // Inside the test's runtime: the schema is dropped from a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(crate::postgres::drop_schema(&pg)))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(Ok(())))) {
+            eprintln!("could not drop a test schema: {dropped:?}");
+        }
+    }
+}
+
 /// Tests of what only the embedded store has (SQLite files, message files, its schema
 /// history) return early on PostgreSQL, saying so.
 fn embedded_only(test: &str) -> bool {
@@ -79,12 +112,12 @@ fn embedded_only(test: &str) -> bool {
 }
 
 struct T {
-    _dir: tempfile::TempDir,
+    _dir: TestDir,
     store: Store,
 }
 
 async fn open_with(f: impl FnOnce(&mut StoreConfig)) -> T {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let mut config = config_for(dir.path());
     config.durable = false;
     f(&mut config);
@@ -100,7 +133,7 @@ async fn open() -> T {
 /// and mailbox events are off, then the store is reopened with every group on. For tests whose
 /// expectations are outbox ids.
 async fn open_with_silent_user(name: &str) -> (T, SessionContext) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let mut config = config_for(dir.path());
     config.durable = false;
     config.event_groups = vec![herald_events::EventGroup::Message];
@@ -537,7 +570,7 @@ async fn move_into_the_same_mailbox_renumbers_the_messages() {
 
 #[tokio::test]
 async fn recent_goes_to_the_first_claim_only_and_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let config = || {
         let mut c = config_for(dir.path());
         c.durable = false;
@@ -545,7 +578,7 @@ async fn recent_goes_to_the_first_claim_only_and_survives_a_restart() {
     };
     let store = Store::open(config()).await.unwrap();
     let t = T {
-        _dir: tempfile::tempdir().unwrap(),
+        _dir: test_dir(),
         store,
     };
     let ctx = t.user("alice").await;
@@ -747,7 +780,7 @@ async fn import_keeps_the_source_uids_only_in_a_fresh_mailbox() {
 
 #[tokio::test]
 async fn the_auth_cache_forgets_a_changed_password_at_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let config = || {
         let mut c = config_for(dir.path());
         c.durable = false;
@@ -1815,7 +1848,7 @@ async fn watchers_wake_on_commit() {
 
 #[tokio::test]
 async fn reopen_keeps_state_and_ids_continue() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let config = config_for(dir.path());
     let store = Store::open(config.clone()).await.unwrap();
     store
@@ -2309,8 +2342,8 @@ const UNDO_V9: &str = "ALTER TABLE accounts DROP COLUMN disabled_ms;
 /// A store made at the current version, taken back by `downgrade` (SQL that undoes the newer
 /// steps and sets `user_version`), then opened again: the migration must bring it to the
 /// current version. Returns the upgraded connection (and the directory that holds it).
-fn migrated_after(downgrade: &str) -> (tempfile::TempDir, rusqlite::Connection) {
-    let dir = tempfile::tempdir().unwrap();
+fn migrated_after(downgrade: &str) -> (TestDir, rusqlite::Connection) {
+    let dir = test_dir();
     let path = dir.path().join("old.db");
     let connect = || {
         crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
@@ -2348,7 +2381,7 @@ fn a_version_8_store_gains_the_account_state() {
 
 #[test]
 fn a_version_7_store_gains_the_push_subscriptions_table() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let path = dir.path().join("v6.db");
     let connect = || {
         crate::embedded::schema::connect(&path, false, std::time::Duration::from_secs(1), false)
@@ -2376,7 +2409,7 @@ fn a_version_7_store_gains_the_push_subscriptions_table() {
 
 #[test]
 fn a_version_1_store_is_upgraded_in_place() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let path = dir.path().join("v1.db");
     {
         let mut conn = crate::embedded::schema::connect(
@@ -2803,7 +2836,7 @@ async fn replies_join_their_thread_which_survives_copy_move_and_rename() {
 
 #[test]
 fn a_version_6_store_gets_delivery_counters_and_keeps_its_cursors() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let path = dir.path().join("v6.db");
     {
         let mut conn = crate::embedded::schema::connect(
@@ -2847,7 +2880,7 @@ fn a_version_6_store_gets_delivery_counters_and_keeps_its_cursors() {
 
 #[test]
 fn a_version_4_store_gets_tombstone_floors_and_one_thread_per_content() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let path = dir.path().join("v4.db");
     {
         let mut conn = crate::embedded::schema::connect(
@@ -2942,7 +2975,7 @@ async fn a_version_5_store_keeps_its_threads_under_hashed_keys() {
     if embedded_only("a_version_5_store_keeps_its_threads_under_hashed_keys") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let mut config = config_for(dir.path());
     config.durable = false;
     let store = Store::open(config.clone()).await.unwrap();
