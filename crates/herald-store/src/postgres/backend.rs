@@ -58,23 +58,19 @@ impl PgBackend {
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
             .map_err(|_| StoreError::Corrupt("no random numbers from the system".into()))?;
         let token = u64::from_be_bytes(random);
-        let listener = tokio::spawn(listen::run(
-            pg.clone(),
-            channel.clone(),
-            token,
-            Arc::clone(&shared),
-        ))
-        .abort_handle();
         let engine = PgWriter {
-            channel,
+            channel: channel.clone(),
             token,
             pg: pg.clone(),
             handle: Handle::current(),
             db: Mutex::new(Some(PgDb::new(pg.client().await?, Handle::current()))),
         };
         let writer = writer::Writer::start(engine, Arc::clone(&shared))?;
-        tracing::debug!(target = %pg.target(), last_id, "PostgreSQL store opened");
+        // Tasks last: nothing after them can fail and leave them running.
+        let listener = tokio::spawn(listen::run(pg.clone(), channel, token, Arc::clone(&shared)))
+            .abort_handle();
         let locks = super::locks::Locks::start(pg.clone());
+        tracing::debug!(target = %pg.target(), last_id, "PostgreSQL store opened");
         Ok(PgBackend {
             shared,
             pg,

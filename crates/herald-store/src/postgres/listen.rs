@@ -9,9 +9,9 @@
 //! watch to `LAST_ID` and wakes the waiters of the mailboxes named. So an IDLE on one node
 //! wakes when another node delivers, without polling.
 //!
-//! Nothing is lost across a broken listening connection: after reconnecting, the process reads
-//! the outbox head and wakes every mailbox waiter, which re-read their state, as if every
-//! mailbox had changed. A payload too long for `NOTIFY` (8000 bytes) names no mailbox (`*`),
+//! Nothing is lost across a broken listening connection: after each `LISTEN`, the first one
+//! included, the process reads the outbox head and wakes every mailbox waiter, which re-read
+//! their state, as if every mailbox had changed. A payload too long for `NOTIFY` (8000 bytes) names no mailbox (`*`),
 //! with the same effect.
 
 use super::Postgres;
@@ -87,9 +87,8 @@ pub(crate) async fn run(
     token: u64,
     shared: std::sync::Arc<crate::sql::Shared>,
 ) {
-    let mut first = true;
     loop {
-        match listen(&pg, &channel, token, &shared.notifier, &mut first).await {
+        match listen(&pg, &channel, token, &shared.notifier).await {
             Ok(()) => tracing::warn!(%channel, "the PostgreSQL notification connection ended"),
             Err(e) => tracing::warn!(%channel, error = %e, "PostgreSQL notifications failed"),
         }
@@ -102,7 +101,6 @@ async fn listen(
     channel: &str,
     token: u64,
     notifier: &Notifier,
-    first: &mut bool,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = pg.config.connect(tokio_postgres::NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -124,15 +122,14 @@ async fn listen(
         }
     });
     client.batch_execute(&format!("LISTEN {channel}")).await?;
-    if !std::mem::take(first) {
-        // Commits made while nobody listened were not heard: catch up with all of them.
-        match pg.last_event_id().await {
-            Ok(last) => notifier.outbox_advanced(last),
-            Err(e) => tracing::warn!(error = %e, "cannot read the outbox head"),
-        }
-        notifier.all_mailboxes_changed();
-        tracing::info!(%channel, "listening for PostgreSQL notifications again");
+    // Commits made while nobody listened (before the first LISTEN, or while the connection was
+    // down) were not heard: catch up with all of them.
+    match pg.last_event_id().await {
+        Ok(last) => notifier.outbox_advanced(last),
+        Err(e) => tracing::warn!(error = %e, "cannot read the outbox head"),
     }
+    notifier.all_mailboxes_changed();
+    tracing::debug!(%channel, "listening for PostgreSQL notifications");
     while let Some(text) = rx.recv().await {
         if let Some(heard) = parse(token, &text) {
             notifier.outbox_advanced(heard.last_id);
