@@ -49,13 +49,11 @@ impl PgDb {
         }))
     }
 
-    fn rows(&self, sql: &str, args: &[Arg<'_>]) -> sql::Result<Vec<tokio_postgres::Row>> {
-        let sql = numbered(sql);
-        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
-        self.handle.block_on(async {
-            let stmt = self.client.prepare_cached(&sql).await?;
-            Ok(self.client.query(&stmt, &params).await?)
-        })
+    /// `sql` prepared on this connection (once: the pool's statement cache keeps it).
+    fn statement(&self, sql: &str) -> sql::Result<tokio_postgres::Statement> {
+        Ok(self
+            .handle
+            .block_on(self.client.prepare_cached(&numbered(sql)))?)
     }
 }
 
@@ -65,12 +63,11 @@ impl Db for PgDb {
     }
 
     fn run(&self, sql: &str, args: &[Arg<'_>]) -> sql::Result<usize> {
-        let sql = numbered(sql);
-        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
-        self.handle.block_on(async {
-            let stmt = self.client.prepare_cached(&sql).await?;
-            Ok(self.client.execute(&stmt, &params).await? as usize)
-        })
+        let stmt = self.statement(sql)?;
+        let changed = self
+            .handle
+            .block_on(self.client.execute(&stmt, &params(args)))?;
+        Ok(changed as usize)
     }
 
     fn each(
@@ -79,7 +76,11 @@ impl Db for PgDb {
         args: &[Arg<'_>],
         f: &mut dyn FnMut(&dyn Row) -> sql::Result<()>,
     ) -> sql::Result<()> {
-        for row in self.rows(sql, args)? {
+        let stmt = self.statement(sql)?;
+        for row in self
+            .handle
+            .block_on(self.client.query(&stmt, &params(args)))?
+        {
             f(&PgRow(&row))?;
         }
         Ok(())
@@ -90,6 +91,10 @@ impl Db for PgDb {
             .block_on(self.client.batch_execute(sql))
             .map_err(sql::Error::from)
     }
+}
+
+fn params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    args.iter().map(|a| a as _).collect()
 }
 
 struct PgRow<'a>(&'a tokio_postgres::Row);

@@ -190,22 +190,18 @@ fn in_savepoint<T, E>(
     name: &str,
     f: impl FnOnce() -> std::result::Result<T, E>,
 ) -> SqlResult<std::result::Result<T, E>> {
-    control(conn, &format!("SAVEPOINT {name}"))?;
+    conn.execute_batch(&format!("SAVEPOINT {name}"))?;
     match f() {
         Ok(v) => {
-            control(conn, &format!("RELEASE {name}"))?;
+            conn.execute_batch(&format!("RELEASE {name}"))?;
             Ok(Ok(v))
         }
         Err(e) => {
-            control(conn, &format!("ROLLBACK TO {name}"))?;
-            control(conn, &format!("RELEASE {name}"))?;
+            conn.execute_batch(&format!("ROLLBACK TO {name}"))?;
+            conn.execute_batch(&format!("RELEASE {name}"))?;
             Ok(Err(e))
         }
     }
-}
-
-fn control(conn: &dyn Db, sql: &str) -> SqlResult<()> {
-    conn.execute_batch(sql)
 }
 
 /// Writes the record of a failed operation (QuotaExceed), which commits although the operation
