@@ -983,15 +983,14 @@ impl Worker {
                 true
             }
             Ok(None) => {
-                if lock_lease(lease).take().is_some() {
+                if self.forget_lease(lease) {
                     tracing::warn!(subscription = %name, "another node delivers this subscription now");
                 }
-                lock(&self.state).standby = true;
                 false
             }
             Err(e) => {
                 tracing::error!(subscription = %name, "cannot claim the subscription's lease: {e}");
-                *lock_lease(lease) = None;
+                self.forget_lease(lease);
                 false
             }
         }
@@ -1005,11 +1004,18 @@ impl Worker {
         })
     }
 
+    /// This node no longer holds the lease: it delivers nothing (`standby`) until it takes it
+    /// again. True when it held it until now.
+    fn forget_lease(&self, lease: &Lease) -> bool {
+        lock(&self.state).standby = true;
+        lock_lease(lease).take().is_some()
+    }
+
     /// After a fenced write was refused: the lease (or the cursor) moved elsewhere; the next
     /// turn claims again and adopts what is stored.
     fn lost_lease(&self, name: &str) {
         if let Some(lease) = &self.lease {
-            *lock_lease(lease) = None;
+            self.forget_lease(lease);
             tracing::warn!(subscription = %name, "the lease or the cursor moved elsewhere; not writing");
         }
     }
