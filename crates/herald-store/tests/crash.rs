@@ -15,6 +15,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Only its `url`: this test runs on PostgreSQL when asked to, and fails if it cannot.
+#[allow(dead_code)]
+mod pg_support;
+
 use herald_events::Event;
 use herald_store::{
     DeliveryRecord, Disconnect, FlagMode, Recipient, SessionContext, SpecialUse, Store,
@@ -68,8 +72,7 @@ fn postgres(dir: &Path) -> Option<herald_store::postgres::PgConfig> {
     if std::env::var("HERALD_TEST_BACKEND").as_deref() != Ok("postgres") {
         return None;
     }
-    let url = std::env::var("HERALD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let url = pg_support::url();
     let digest = herald_store::blobs::sha256(dir.as_os_str().as_encoded_bytes());
     let mut pg = herald_store::postgres::PgConfig::new(url);
     pg.pool_size = 4;
