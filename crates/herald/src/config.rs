@@ -575,6 +575,33 @@ sink = { type = "stdout" }
             (pg.url.as_str(), pg.pool_size, pg.schema.as_deref()),
             ("postgres://herald@db/mail", 4, Some("herald"))
         );
+        // Cluster keys: only with PostgreSQL, and within their bounds.
+        let pg = "[store]\nbackend = \"postgres\"\nurl = \"postgres://h/d\"\n";
+        let cluster = |server: &str| {
+            let f = load(Some(&write(&dir, &format!("[server]\n{server}\n{pg}")))).unwrap();
+            store_config(None, &f).map_err(|e| format!("{e:#}"))
+        };
+        let c = cluster("node = \"mx1\"\nlease_secs = 5").unwrap();
+        assert_eq!(c.node.as_deref(), Some("mx1"));
+        assert!(
+            cluster("").unwrap().node.is_some(),
+            "the host name by default"
+        );
+        assert!(
+            cluster("lease_secs = 1")
+                .unwrap_err()
+                .contains("lease_secs")
+        );
+        assert!(
+            cluster("lease_secs = 301")
+                .unwrap_err()
+                .contains("lease_secs")
+        );
+        assert!(cluster("node = \"\"").unwrap_err().contains("node"));
+        let f = load(Some(&write(&dir, &format!("{pg}pool_size = 0\n")))).unwrap();
+        assert!(format!("{:#}", store_config(None, &f).unwrap_err()).contains("pool_size"));
+        let f = load(Some(&write(&dir, "[server]\nnode = \"mx1\"\n"))).unwrap();
+        assert!(format!("{:#}", store_config(None, &f).unwrap_err()).contains("cluster"));
         assert!(load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 
