@@ -498,6 +498,10 @@ pub struct BenchImapArgs {
     /// --mix: connect and log in anew every round.
     #[arg(long)]
     pub reconnect: bool,
+    /// --mix: offer this many commands per second in all (each session paced evenly) instead
+    /// of as many as the server answers, so two servers' latencies compare at the same load.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: Option<u32>,
     /// --mix: drive the IMAP server on this port instead of starting Herald.
     #[arg(long)]
     pub port: Option<u16>,

@@ -9,6 +9,15 @@
 //! changes. With `--reconnect` each round also connects, logs in and logs out (phones that
 //! reconnect often).
 //!
+//! By default every session sends its next command as soon as the last is answered (a closed
+//! loop): the figures are those of a saturated server, and by Little's law the mean latency is
+//! then the number of sessions over the throughput, so a faster server shows each command
+//! waiting behind more of the others. `--rate R` offers R commands per second in all instead,
+//! each session starting its rounds on a fixed schedule (staggered, so they do not arrive
+//! together): two servers then compare at the same load, below both their saturation points.
+//! A round that starts late because the last one was slow is counted, and the schedule is not
+//! caught up in a burst.
+//!
 //! The server's CPU time is read from `/proc/<pid>/stat` before and after: the process and all
 //! its live descendants, plus what it collected from children that exited (a server that
 //! forks per connection is measured whole). Without a pid (an outside server and no
@@ -211,15 +220,41 @@ struct Plan {
     until: Instant,
     reconnect: bool,
     seed: u64,
+    /// With `--rate`: this session's time between round starts, and its first start.
+    pace: Option<(Duration, Instant)>,
 }
 
-async fn client_loop(p: Plan) -> anyhow::Result<Samples> {
+/// What one session measured.
+struct Measured {
+    samples: Samples,
+    /// Rounds that started behind their schedule (`--rate` only).
+    late: u64,
+}
+
+async fn client_loop(p: Plan) -> anyhow::Result<Measured> {
     let mut rng = Rng(p.seed | 1);
     let mut samples: Samples = vec![Vec::new(); KINDS.len()];
     let mut client = p.client;
     let mut to_delete: Option<u32> = None;
     let mut round = 0u64;
+    let mut late = 0u64;
+    let mut next_start = p.pace.map(|(_, first)| first);
     while Instant::now() < p.until {
+        if let (Some((every, _)), Some(at)) = (p.pace, next_start) {
+            let now = Instant::now();
+            if at > now {
+                tokio::time::sleep_until(at.into()).await;
+                next_start = Some(at + every);
+            } else {
+                // Behind: start now and keep the spacing from here, rather than sending the
+                // missed rounds back to back.
+                late += u64::from(round > 0);
+                next_start = Some(now + every);
+            }
+            if Instant::now() >= p.until {
+                break;
+            }
+        }
         round += 1;
         if p.reconnect && round > 1 {
             client.cmd(b"LOGOUT").await.ok();
@@ -296,7 +331,7 @@ async fn client_loop(p: Plan) -> anyhow::Result<Samples> {
         to_delete = appended;
     }
     client.cmd(b"LOGOUT").await.ok();
-    Ok(samples)
+    Ok(Measured { samples, late })
 }
 
 /// APPEND with a synchronizing literal: the command line, the continuation, the message.
@@ -378,8 +413,13 @@ pub async fn run(
     );
     prefill(addr, &users, &args.password, args.prefill, args.size).await?;
     let secs = Duration::from_secs(args.secs.max(1));
+    let sessions = users.len() * args.clients;
+    // A round is KINDS.len() commands (two fewer in a session's first).
+    let round_every = args.rate.map(|rate| {
+        Duration::from_secs_f64(sessions as f64 * KINDS.len() as f64 / f64::from(rate))
+    });
     eprintln!(
-        "imap mix: {} users × {} clients for {} s{}",
+        "imap mix: {} users × {} clients for {} s{}{}",
         users.len(),
         args.clients,
         secs.as_secs(),
@@ -387,11 +427,18 @@ pub async fn run(
             ", reconnecting every round"
         } else {
             ""
+        },
+        match (args.rate, round_every) {
+            (Some(rate), Some(every)) => format!(
+                ", paced at {rate} commands/s (a round every {:.1} ms per session)",
+                every.as_secs_f64() * 1000.0
+            ),
+            _ => String::new(),
         }
     );
     // Log every session in first, a few at a time, as a fleet of clients would arrive.
     let logins = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
-    let mut clients = Vec::with_capacity(users.len() * args.clients);
+    let mut clients = Vec::with_capacity(sessions);
     for user in &users {
         for _ in 0..args.clients {
             clients.push(Client::connect(addr, user, &args.password).await?);
@@ -418,6 +465,11 @@ pub async fn run(
                 until,
                 reconnect: args.reconnect,
                 seed: seed ^ ((u * 1000 + c) as u64 * 0x9E37_79B9),
+                // Sessions start spread over one round's time, not all at once.
+                pace: round_every.map(|every| {
+                    let nth = (u * args.clients + c) as u32;
+                    (every, started + every * nth / sessions as u32)
+                }),
             };
             set.spawn(client_loop(plan));
         }
@@ -433,9 +485,11 @@ pub async fn run(
         }
     });
     let mut all: Samples = vec![Vec::new(); KINDS.len()];
+    let mut late = 0u64;
     while let Some(r) = set.join_next().await {
-        let samples = r.context("a client task panicked")??;
-        for (a, s) in all.iter_mut().zip(samples) {
+        let measured = r.context("a client task panicked")??;
+        late += measured.late;
+        for (a, s) in all.iter_mut().zip(measured.samples) {
             a.extend(s);
         }
     }
@@ -443,6 +497,7 @@ pub async fn run(
     progress.abort();
     let ticks_after = server_pid.map(cpu_ticks).transpose()?;
     let total: usize = all.iter().map(Vec::len).sum();
+    let rounds = all.first().map_or(0, Vec::len);
     println!(
         "{:<16} {:>9} {:>10} {:>9} {:>9} {:>9}",
         "command", "count", "per s", "p50 ms", "p90 ms", "p99 ms"
@@ -467,6 +522,16 @@ pub async fn run(
         }
         _ => "n/a".to_owned(),
     };
+    if let Some(rate) = args.rate {
+        println!(
+            "paced at {rate} commands/s: {late} of {rounds} rounds started late{}",
+            if late * 20 > rounds as u64 {
+                " (more than 5 %: the server did not keep up; latencies are those of an overload)"
+            } else {
+                ""
+            }
+        );
+    }
     println!(
         "imap mix: {total} commands in {elapsed:.1} s = {:.0} commands/s, server CPU {cpu} ms per command",
         total as f64 / elapsed
