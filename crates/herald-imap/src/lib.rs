@@ -19,7 +19,7 @@ pub mod session;
 pub mod subject;
 pub mod thread;
 
-pub use config::ImapConfig;
+pub use config::{DEFAULT_COMMANDS_PER_SECOND, ImapConfig};
 pub use server::ImapServer;
 
 herald_metrics::command_table!(

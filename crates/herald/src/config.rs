@@ -157,6 +157,9 @@ pub struct ListenSection {
     /// Allow passwords over unencrypted connections (POP3, IMAP). Defaults to true for
     /// loopback-only listeners, false otherwise.
     pub plaintext_auth: Option<bool>,
+    /// IMAP only: commands one connection may send per second before the next ones are
+    /// delayed (never refused); one second's worth may come at once (default 5000).
+    pub commands_per_second: Option<u32>,
     /// LMTP only: where `user+detail@` delivers — `never` (INBOX), `subscribed` (the default: a
     /// folder the user subscribes to, never `\Sent` or `\Drafts`) or `any`.
     pub detail_delivery: Option<String>,
@@ -281,6 +284,18 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
         if name != "lmtp" && s.detail_delivery.is_some() {
             bail!(
                 "in {}: [{name}] detail_delivery is an [lmtp] setting",
+                path.display()
+            );
+        }
+        if name != "imap" && s.commands_per_second.is_some() {
+            bail!(
+                "in {}: [{name}] commands_per_second is an [imap] setting",
+                path.display()
+            );
+        }
+        if s.commands_per_second == Some(0) {
+            bail!(
+                "in {}: [imap] commands_per_second must be at least 1",
                 path.display()
             );
         }
@@ -525,6 +540,32 @@ sink = { type = "stdout" }
             load(Some(&write(&dir, "[http]\ntokns = []\n"))).unwrap_err()
         );
         assert!(err.contains("tokns"), "{err}");
+    }
+
+    #[test]
+    fn the_imap_command_rate_is_an_imap_setting_of_at_least_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = load(Some(&write(
+            &dir,
+            "[imap]
+commands_per_second = 20000
+",
+        )))
+        .unwrap();
+        assert_eq!(f.imap.unwrap().commands_per_second, Some(20000));
+        for (text, says) in [
+            (
+                "[pop3]\ncommands_per_second = 10\n",
+                "[pop3] commands_per_second is an [imap] setting",
+            ),
+            (
+                "[imap]\ncommands_per_second = 0\n",
+                "commands_per_second must be at least 1",
+            ),
+        ] {
+            let err = format!("{:#}", load(Some(&write(&dir, text))).unwrap_err());
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -138,9 +138,8 @@ pub struct Session<B: Backend> {
     login_at: Option<Instant>,
     /// When the account was last found enabled ([`ACCOUNT_RECHECK`]).
     enabled_at: Instant,
-    /// Token bucket for the command rate limit.
-    tokens: f64,
-    refilled: Instant,
+    /// The command rate limit.
+    rate: RateBucket,
     /// UIDs saved by `SEARCH RETURN (SAVE)` (RFC 5182).
     saved: Vec<u32>,
     /// NOTIFY SET in force (RFC 5465), `None` before any and after NOTIFY NONE.
@@ -264,7 +263,6 @@ impl<B: Backend> Session<B> {
     ) -> Session<B> {
         let limits = pre_login_limits(&config);
         let ctx = SessionContext::connection("imap", peer.client, peer.server);
-        let tokens = f64::from(config.commands_per_second.max(1));
         Session {
             backend,
             framer: Framer::new(limits),
@@ -281,8 +279,7 @@ impl<B: Backend> Session<B> {
             out: Vec::new(),
             login_at: None,
             enabled_at: Instant::now(),
-            tokens,
-            refilled: Instant::now(),
+            rate: RateBucket::new(config.commands_per_second, Instant::now()),
             saved: Vec::new(),
             notify: None,
             config,
@@ -405,18 +402,10 @@ impl<B: Backend> Session<B> {
 
     /// Waits for a token of the command-rate bucket (delays, never refuses).
     async fn throttle(&mut self) {
-        let rate = f64::from(self.config.commands_per_second.max(1));
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.refilled).as_secs_f64();
-        self.refilled = now;
-        self.tokens = (self.tokens + elapsed * rate).min(rate);
-        if self.tokens < 1.0 {
-            let wait = (1.0 - self.tokens) / rate;
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-            self.refilled = Instant::now();
-            self.tokens = 1.0;
+        let wait = self.rate.take(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
-        self.tokens -= 1.0;
     }
 
     fn next_input(&mut self) -> Input {
@@ -787,6 +776,42 @@ impl<B: Backend> Session<B> {
     }
 }
 
+/// A token bucket of `rate` tokens a second holding at most one second's worth.
+///
+/// A command takes its token at once, even when that leaves the bucket in debt, and is told
+/// how long to wait for the debt to be paid. The next refill counts from the moment of taking,
+/// so time a sleep overshoots (timers fire up to a millisecond late) is credited, not lost: a
+/// client kept at the limit gets exactly `rate` commands a second.
+#[derive(Debug)]
+struct RateBucket {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl RateBucket {
+    fn new(rate: u32, now: Instant) -> RateBucket {
+        let rate = f64::from(rate.max(1));
+        RateBucket {
+            rate,
+            tokens: rate,
+            at: now,
+        }
+    }
+
+    /// Takes one token at `now`; returns how long the command must wait for it.
+    fn take(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate) - 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,5 +832,50 @@ mod tests {
         assert_eq!(status, Status::No);
         assert_eq!(code, Some(Code::ServerBug));
         assert!(!text.contains("version"), "no internals to clients: {text}");
+    }
+
+    /// Drives a bucket as a client at the limit does: a command waits as long as it is told,
+    /// but every sleep ends `late` after its deadline (a timer's granularity), and the next
+    /// command follows at once. Returns the commands run in `secs` seconds.
+    fn commands_in(rate: u32, secs: u64, late: Duration) -> u64 {
+        let start = Instant::now();
+        let end = start + Duration::from_secs(secs);
+        let mut bucket = RateBucket::new(rate, start);
+        let (mut now, mut n) = (start, 0u64);
+        while now < end {
+            let wait = bucket.take(now);
+            if !wait.is_zero() {
+                now += wait + late;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn a_client_at_the_limit_gets_the_configured_rate() {
+        // The burst (one second's worth) plus the rate for the rest, whatever the timers'
+        // lateness: lost lateness once halved the rate of a client kept at the limit.
+        for late in [
+            Duration::ZERO,
+            Duration::from_micros(300),
+            Duration::from_millis(1),
+        ] {
+            let n = commands_in(1000, 10, late);
+            assert!((10_900..=11_010).contains(&n), "{late:?}: {n} commands");
+        }
+        assert_eq!(commands_in(5, 2, Duration::ZERO), 5 + 10);
+    }
+
+    #[test]
+    fn an_idle_client_saves_up_one_second_and_no_more() {
+        let t0 = Instant::now();
+        let mut bucket = RateBucket::new(100, t0);
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..100 {
+            assert_eq!(bucket.take(later), Duration::ZERO);
+        }
+        let wait = bucket.take(later);
+        assert_eq!(wait, Duration::from_millis(10));
     }
 }

@@ -430,6 +430,9 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
         store.clone(),
         herald_imap::ImapConfig {
             max_literal: imap.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE),
+            commands_per_second: imap
+                .commands_per_second
+                .unwrap_or(herald_imap::DEFAULT_COMMANDS_PER_SECOND),
             login_disabled_without_tls: !plaintext_default(&imap),
             auth_limiter: Arc::clone(&limiter),
             ..herald_imap::ImapConfig::new(hostname.clone())
