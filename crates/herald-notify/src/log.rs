@@ -11,7 +11,8 @@
 //! may lag, never lose, invent or duplicate. That needs the outbox to still hold them, so the
 //! log keeps a [`RetentionHold`] at the last line it has fsynced: retention never removes an
 //! event the file might not have yet. New events come from the store's memory of recent
-//! commits, not from a database read. Fsyncs, rotations, large writes (a backlog after a
+//! commits, not from a database read, and are gathered for [`GATHER`] after each write so a
+//! busy store costs one write per gathering, not one per commit. Fsyncs, rotations, large writes (a backlog after a
 //! restart) and the console summaries run on blocking threads, never on the runtime's; a few
 //! new lines are written to the page cache directly.
 //!
@@ -36,6 +37,12 @@ const BATCH: usize = 1000;
 
 /// Longest time written lines stay without an fsync.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// After writing what was new, the log waits this long before it looks again, so that under
+/// load one write (and one wake-up of this task) carries the events of many commits rather
+/// than one each: a commit that finds the log not listening wakes only the session that made
+/// it. A line reaches the file at most this much later than its commit.
+const GATHER: Duration = Duration::from_millis(10);
 
 /// Writes up to this size go to the file from the runtime thread; larger ones (a batch after a
 /// restart), rotations and every fsync from a blocking thread.
@@ -359,6 +366,13 @@ pub async fn run(
             release(cursor);
         }
         dirty = !sync_now;
+        if batch.len() < BATCH {
+            // Caught up: let the next events gather (see GATHER).
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(GATHER) => {}
+            }
+        }
     }
     if dirty {
         off_runtime(move || file.sync_data())
