@@ -2,6 +2,7 @@
 //! binary fills from its configuration and tests build in one line. The session reads the
 //! protocol limits; the driver reads the timers.
 
+use crate::session::summaries::Summaries;
 use herald_net::AuthLimiter;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub struct ImapConfig {
     pub login_disabled_without_tls: bool,
     /// Failed-authentication limits per client IP, shared by every listener.
     pub auth_limiter: Arc<AuthLimiter>,
+    /// Message summaries FETCH keeps for every session (a clone of the config shares them).
+    pub summaries: Summaries,
 }
 
 impl ImapConfig {
@@ -59,6 +62,7 @@ impl ImapConfig {
             commands_per_second: DEFAULT_COMMANDS_PER_SECOND,
             login_disabled_without_tls: false,
             auth_limiter: Arc::new(AuthLimiter::default()),
+            summaries: Summaries::default(),
         }
     }
 }

@@ -51,9 +51,10 @@
 //!   the output nor the work grows without bound. No input panics; NUL bytes, which no IMAP
 //!   string may hold, are dropped from strings.
 //!
-//! The message is split again on every call, from the bytes `read_message` returns. That is
-//! simple and fast enough for now (a few passes over the bytes, one per nesting level); a
-//! metadata record computed once at delivery, as Stalwart keeps, would save the work later.
+//! The functions split the message again on every call, from the bytes `read_message`
+//! returns. What FETCH asks of most messages without their body — the header block, ENVELOPE,
+//! BODY, BODYSTRUCTURE — is also kept as a [`Summary`], computed once per content by
+//! [`summary`] and kept by `session::summaries`.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -964,7 +965,7 @@ struct Splitter {
 /// Which IMAP revision's rules describe the structure: IMAP4rev2 (RFC 9051) treats
 /// message/global like message/rfc822; IMAP4rev1 (RFC 3501) knows only message/rfc822 and
 /// shows message/global as a basic part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Revision {
     /// RFC 3501.
     #[default]
@@ -1204,6 +1205,58 @@ fn write_entity(out: &mut Vec<u8>, buf: &[u8], e: &Entity, ext: bool) {
         write_ext_tail(out, header);
     }
     out.push(b')');
+}
+
+/// What FETCH answers about a message from its header and structure alone, rendered under one
+/// [`Revision`]: equal to what [`envelope`], [`body_structure_for`] and [`section_for`]'s
+/// `HEADER`, `HEADER.FIELDS` and `HEADER.FIELDS.NOT` give for the whole message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The top-level header block, its empty line included (`BODY[HEADER]`).
+    pub header: Vec<u8>,
+    /// ENVELOPE.
+    pub envelope: Vec<u8>,
+    /// BODY.
+    pub body: Vec<u8>,
+    /// BODYSTRUCTURE.
+    pub body_structure: Vec<u8>,
+}
+
+impl Summary {
+    /// Bytes held, for a cache's bound.
+    pub fn weight(&self) -> usize {
+        self.header.len() + self.envelope.len() + self.body.len() + self.body_structure.len()
+    }
+
+    /// `BODY[HEADER]`, `BODY[HEADER.FIELDS (…)]` or `BODY[HEADER.FIELDS.NOT (…)]` of the
+    /// message; `None` for a section that needs more than the top-level header.
+    pub fn header_section(&self, section: &Section) -> Option<Vec<u8>> {
+        if !section.part.is_empty() {
+            return None;
+        }
+        match section.text.as_ref()? {
+            SectionText::Header => Some(self.header.clone()),
+            SectionText::HeaderFields(names) => Some(filter_headers(&self.header, names, false)),
+            SectionText::HeaderFieldsNot(names) => Some(filter_headers(&self.header, names, true)),
+            SectionText::Text | SectionText::Mime => None,
+        }
+    }
+}
+
+/// The [`Summary`] of `raw` under `rev`'s rules: one split of the message for all of it.
+pub fn summary(raw: &[u8], rev: Revision) -> Summary {
+    let root = structure(raw, rev);
+    let header = bytes(raw, &root.header);
+    let mut body = Vec::new();
+    write_entity(&mut body, raw, &root, false);
+    let mut body_structure = Vec::new();
+    write_entity(&mut body_structure, raw, &root, true);
+    Summary {
+        header: header.to_vec(),
+        envelope: envelope_of(header),
+        body,
+        body_structure,
+    }
 }
 
 /// `BODYSTRUCTURE` (`ext`) or `BODY` for a parsed message.

@@ -743,6 +743,73 @@ fn every_prefix_of_every_message_gives_a_well_formed_structure() {
     );
 }
 
+/// A message's [`mime::Summary`] (what FETCH keeps per content) against the functions that
+/// split the whole message on each call.
+fn summary_differs(raw: &[u8]) -> Option<String> {
+    let m = mime::wrap(raw);
+    for rev in [mime::Revision::Rev1, mime::Revision::Rev2] {
+        let s = mime::summary(raw, rev);
+        if s.envelope != mime::envelope(&m) {
+            return Some(format!("{rev:?}: ENVELOPE"));
+        }
+        for (ext, kept) in [(false, &s.body), (true, &s.body_structure)] {
+            if *kept != mime::body_structure_for(&m, ext, rev) {
+                return Some(format!("{rev:?}: BODY (ext {ext})"));
+            }
+        }
+        let names = vec!["Subject".to_owned(), "FROM".to_owned(), "x-none".to_owned()];
+        for text in [
+            SectionText::Header,
+            SectionText::HeaderFields(names.clone()),
+            SectionText::HeaderFieldsNot(names),
+        ] {
+            let sec = Section {
+                part: Vec::new(),
+                text: Some(text),
+            };
+            if s.header_section(&sec) != mime::section_for(&m, &sec, rev) {
+                return Some(format!("{rev:?}: {sec:?}"));
+            }
+        }
+        let text = Section {
+            part: Vec::new(),
+            text: Some(SectionText::Text),
+        };
+        if s.header_section(&text).is_some() {
+            return Some("TEXT is not a header section".to_owned());
+        }
+    }
+    None
+}
+
+#[test]
+fn a_summary_answers_as_the_whole_message_does() {
+    // Every message of the corpus and every prefix of it (headers without their empty line,
+    // torn fields, no body at all).
+    let mut bad = Vec::new();
+    for (name, raw) in corpus() {
+        for cut in 0..=raw.len() {
+            if let Some(why) = summary_differs(&raw[..cut]) {
+                bad.push(format!("{name}[..{cut}]: {why}"));
+            }
+        }
+    }
+    for extra in [
+        &b"Subject: x\n\nLF only\n"[..],
+        b"not a header line\r\n\r\nbody",
+    ] {
+        if let Some(why) = summary_differs(extra) {
+            bad.push(format!("{extra:?}: {why}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} differences, first: {}",
+        bad.len(),
+        bad.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
 #[test]
 fn nesting_and_part_limits_keep_the_structure_well_formed() {
     // 40 message/rfc822 levels: 32 are described, the rest is an opaque leaf.

@@ -7,6 +7,7 @@
 mod harness;
 
 use harness::{T, backend};
+use herald_imap::ImapConfig;
 
 const MSG: &str = "From: Bob <bob@example.org>\r\nSubject: hi\r\n\r\nbody\r\n";
 
@@ -1027,7 +1028,10 @@ async fn message_global_is_an_embedded_message_only_for_imap4rev2() {
         b"Subject: outer\r\nContent-Type: message/global\r\n\r\nSubject: inner\r\n\r\nhi\r\n",
     )
     .unwrap();
-    let mut rev1 = T::new(&b);
+    // Both sessions share one server's kept summaries: what rev1 rendered first must not be
+    // what rev2 is shown.
+    let config = ImapConfig::default();
+    let mut rev1 = T::with(&b, config.clone());
     rev1.login("alice", "secret").await;
     rev1.send("a SELECT INBOX").await;
     // IMAP4rev1 (RFC 3501) has no message/global body type: a basic part, no inner header.
@@ -1039,7 +1043,7 @@ async fn message_global_is_an_embedded_message_only_for_imap4rev2() {
         ],
     )
     .await;
-    let mut rev2 = T::new(&b);
+    let mut rev2 = T::with(&b, config);
     rev2.login("alice", "secret").await;
     rev2.send("a ENABLE IMAP4rev2").await;
     rev2.send("b SELECT INBOX").await;
@@ -1054,4 +1058,13 @@ async fn message_global_is_an_embedded_message_only_for_imap4rev2() {
         out.contains("BODY[1.HEADER] {18}\r\nSubject: inner\r\n\r\n)"),
         "{out}"
     );
+    // And rev1 still sees its own rendering, now from the kept summary.
+    rev1.x(
+        "c FETCH 1 (BODY)",
+        &[
+            "* 1 FETCH (BODY (\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 22))",
+            "c OK FETCH completed",
+        ],
+    )
+    .await;
 }

@@ -52,6 +52,29 @@ fn needs_content(a: &FetchAttr) -> bool {
     )
 }
 
+/// Items a message's [`mime::Summary`] answers without its bytes: what list views and a
+/// client's first look at a mailbox ask for.
+fn from_summary(a: &FetchAttr) -> bool {
+    match a {
+        FetchAttr::Envelope
+        | FetchAttr::Body
+        | FetchAttr::BodyStructure
+        | FetchAttr::Rfc822Header => true,
+        FetchAttr::BodySection { section, .. } => {
+            section.part.is_empty()
+                && matches!(
+                    section.text,
+                    Some(
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                    )
+                )
+        }
+        _ => false,
+    }
+}
+
 impl<B: Backend> Session<B> {
     pub(super) async fn fetch(
         &mut self,
@@ -195,8 +218,10 @@ impl<B: Backend> Session<B> {
             }
         };
         let metas: HashMap<u32, _> = metas.into_iter().map(|m| (m.uid, m)).collect();
+        let wants_summary = cmd.items.iter().any(from_summary);
+        // Content ids name the kept summaries as well as EMAILID: one query for the set.
         let email_ids: HashMap<u32, [u8; 32]> =
-            if cmd.items.contains(&FetchAttr::EmailId) && !uids.is_empty() {
+            if (wants_summary || cmd.items.contains(&FetchAttr::EmailId)) && !uids.is_empty() {
                 match self
                     .backend
                     .content_ids(&self.ctx, &name, Some(&uids))
@@ -211,7 +236,10 @@ impl<B: Backend> Session<B> {
             } else {
                 HashMap::new()
             };
-        let content = cmd.items.iter().any(needs_content);
+        let content = cmd
+            .items
+            .iter()
+            .any(|a| needs_content(a) && !from_summary(a));
         // IMAP4rev2 describes message/global as an embedded message (RFC 9051).
         let rev = if self.enabled.rev2 {
             mime::Revision::Rev2
@@ -232,7 +260,13 @@ impl<B: Backend> Session<B> {
                 // Expunged by another session since the client was told; nothing to show.
                 continue;
             };
-            let raw = if content {
+            let id = email_ids.get(&msg.uid);
+            let mut summary = if wants_summary {
+                id.and_then(|id| self.config.summaries.get(id, rev))
+            } else {
+                None
+            };
+            let raw = if content || (wants_summary && summary.is_none()) {
                 match self.backend.read_message(&self.ctx, &name, msg.uid).await {
                     Ok(r) => Some(r),
                     Err(_) => continue,
@@ -240,6 +274,18 @@ impl<B: Backend> Session<B> {
             } else {
                 None
             };
+            if wants_summary
+                && summary.is_none()
+                && let Some(r) = raw.as_deref()
+            {
+                let made = std::sync::Arc::new(mime::summary(r, rev));
+                if let Some(id) = id {
+                    self.config
+                        .summaries
+                        .insert(*id, rev, std::sync::Arc::clone(&made));
+                }
+                summary = Some(made);
+            }
             let parsed = raw.as_deref().and_then(|r| {
                 if full_parse {
                     mime::parse(r)
@@ -297,16 +343,22 @@ impl<B: Backend> Session<B> {
                     }
                     FetchAttr::Rfc822Size => items.push(FetchItem::Rfc822Size(meta.size)),
                     FetchAttr::Envelope => {
-                        items.push(FetchItem::Envelope(parsed.as_ref().map_or_else(
+                        items.push(FetchItem::Envelope(summary.as_ref().map_or_else(
                             || b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)".to_vec(),
-                            mime::envelope,
+                            |s| s.envelope.clone(),
                         )))
                     }
                     FetchAttr::BodyStructure | FetchAttr::Body => {
                         let ext = *attr == FetchAttr::BodyStructure;
-                        let s = parsed.as_ref().map_or_else(
+                        let s = summary.as_ref().map_or_else(
                             || b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)".to_vec(),
-                            |m| mime::body_structure_for(m, ext, rev),
+                            |s| {
+                                if ext {
+                                    s.body_structure.clone()
+                                } else {
+                                    s.body.clone()
+                                }
+                            },
                         );
                         items.push(if ext {
                             FetchItem::BodyStructure(s)
@@ -327,9 +379,12 @@ impl<B: Backend> Session<B> {
                             part: Vec::new(),
                             text: Some(text),
                         };
-                        let data = parsed
-                            .as_ref()
-                            .and_then(|m| mime::section_for(m, &sec, rev));
+                        let data = match (&summary, *attr == FetchAttr::Rfc822Header) {
+                            (Some(s), true) => s.header_section(&sec),
+                            _ => parsed
+                                .as_ref()
+                                .and_then(|m| mime::section_for(m, &sec, rev)),
+                        };
                         let name = if *attr == FetchAttr::Rfc822Header {
                             BodyName::Rfc822Header
                         } else {
@@ -342,8 +397,13 @@ impl<B: Backend> Session<B> {
                         partial: p,
                         ..
                     } => {
+                        let from_header = summary
+                            .as_ref()
+                            .filter(|_| from_summary(attr))
+                            .and_then(|s| s.header_section(section));
                         let data =
                             match (&parsed, section.part.is_empty() && section.text.is_none()) {
+                                _ if from_header.is_some() => from_header,
                                 (_, true) => raw.clone(),
                                 (Some(m), false) => mime::section_for(m, section, rev),
                                 (None, false) => None,

@@ -43,6 +43,7 @@ mod search;
 mod select;
 mod sort;
 mod store;
+pub mod summaries;
 mod urlauth;
 
 pub use backend::Backend;
