@@ -11,11 +11,21 @@ figure covers the server only:
         --user bench --password-file FILE
 
 It prints one line: `MODE: N in S s = R/s, server CPU X ms per message`.
+
+`fetch` is what a webmail list view or a client's first look at a mailbox asks: it fills the
+user's INBOX to --count multipart messages of about 60 KiB (text, HTML and a base64
+attachment; once, kept for the next run), then times FETCH 1:N of ENVELOPE, BODYSTRUCTURE, the
+list-view header fields and the flags, best of 20, with the server's CPU per FETCH:
+
+    bench/python_clients.py fetch --port 1143 --count 300 --server-pid PID \\
+        --user bench --password-file FILE
 """
 
 import argparse
+import base64
 import imaplib
 import os
+import random
 import smtplib
 import sys
 import time
@@ -64,9 +74,61 @@ def message(i):
     ).encode()
 
 
+def big_message(i):
+    """A multipart/mixed of about 60 KiB: text and HTML alternatives and a PDF attachment."""
+    rnd = random.Random(i)
+    attachment = base64.encodebytes(rnd.randbytes(40000)).decode().replace("\n", "\r\n")
+    html = "<html><body>" + f"<p>Paragraph of report {i}</p>" * 300 + "</body></html>"
+    return (
+        "From: Alice Example <alice@example.org>\r\n"
+        "To: Bob <bob@example.org>, carol@example.org\r\n"
+        f"Subject: Report number {i}\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <big{i}.{time.time()}@bench.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        '--b1\r\nContent-Type: multipart/alternative; boundary="b2"\r\n\r\n'
+        "--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        + "plain text line\r\n" * 200
+        + "--b2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        + html
+        + "\r\n--b2--\r\n"
+        '--b1\r\nContent-Type: application/pdf; name="r.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="r.pdf"\r\n\r\n'
+        + attachment
+        + "--b1--\r\n"
+    ).encode()
+
+
+FETCH_ITEMS = [
+    "(ENVELOPE)",
+    "(BODYSTRUCTURE)",
+    "(BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE)])",
+    "(UID RFC822.SIZE FLAGS INTERNALDATE)",
+]
+
+
+def fetch(client, count, pid):
+    """Fills INBOX to `count` large messages, then times FETCH 1:count per item set."""
+    have = int(client.status("INBOX", "(MESSAGES)")[1][0].split()[-1].strip(b")"))
+    for i in range(have, count):
+        client.append("INBOX", None, None, big_message(i))
+    client.select("INBOX", readonly=True)
+    for items in FETCH_ITEMS:
+        best, c0, reps = float("inf"), server_cpu(pid), 20
+        for _ in range(reps):
+            t = time.time()
+            client.fetch(f"1:{count}", items)
+            best = min(best, time.time() - t)
+        cpu = (server_cpu(pid) - c0) / reps
+        print(
+            f"fetch 1:{count} {items}: best {best * 1000:.1f} ms, "
+            f"server CPU {cpu * 1000:.1f} ms per FETCH"
+        )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=["lmtp", "append"])
+    p.add_argument("mode", choices=["lmtp", "append", "fetch"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--count", type=int, default=2000)
@@ -82,11 +144,13 @@ def main():
         )
     else:
         if not a.password_file:
-            sys.exit("append needs --password-file")
+            sys.exit(f"{a.mode} needs --password-file")
         with open(a.password_file) as f:
             password = f.read().strip()
         client = imaplib.IMAP4(a.host, a.port)
         client.login(a.user, password)
+        if a.mode == "fetch":
+            return fetch(client, a.count, a.server_pid)
         send = lambda i: client.append("INBOX", None, None, message(i))  # noqa: E731
     t0, c0 = time.time(), server_cpu(a.server_pid)
     for i in range(a.count):
