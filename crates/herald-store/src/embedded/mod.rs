@@ -136,6 +136,22 @@ impl Embedded {
     }
 }
 
+/// Runs the statements of one read in one transaction: they see one snapshot (a mailbox row
+/// and its messages agree even when a commit lands between them), and SQLite takes its read
+/// lock — two `fcntl` calls, and a reload of pages when the database changed — once per read
+/// instead of once per statement.
+fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let answer = f(conn);
+    // Read-only: ending it either way changes nothing.
+    let ended = conn
+        .prepare_cached("ROLLBACK")
+        .and_then(|mut s| s.execute([]));
+    let value = answer?;
+    ended?;
+    Ok(value)
+}
+
 /// Removes blob files no row refers to (crash between file write and commit), and stale
 /// temp files.
 fn collect_orphans(conn: &Connection, blobs: &BlobDir) -> Result<()> {
@@ -179,10 +195,14 @@ impl Backend for Embedded {
         let permit = self.files.read_slots.acquire().await.ok();
         let run = move || {
             let conn = Embedded::read_conn(&shared, &files)?;
-            let answer = reads::answer(&conn, &shared, q);
-            let mut pool = files.readers.lock().unwrap_or_else(PoisonError::into_inner);
-            if pool.len() < READ_POOL {
-                pool.push(conn);
+            let answer = in_snapshot(&conn, |c| reads::answer(c, &shared, q));
+            // A connection whose transaction could not be ended would pin its snapshot (and
+            // hold back checkpoints) for as long as it stayed pooled.
+            if conn.is_autocommit() {
+                let mut pool = files.readers.lock().unwrap_or_else(PoisonError::into_inner);
+                if pool.len() < READ_POOL {
+                    pool.push(conn);
+                }
             }
             answer
         };
@@ -301,5 +321,57 @@ impl writer::Engine for Sqlite {
         } else {
             "PRAGMA synchronous = FULL"
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_pair(dir: &std::path::Path) -> (Connection, Connection) {
+        let path = dir.join("t.db");
+        let busy = Duration::from_secs(1);
+        let writer = schema::connect(&path, false, busy, false).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let reader = schema::connect(&path, false, busy, true).unwrap();
+        (writer, reader)
+    }
+
+    #[test]
+    fn the_statements_of_one_read_see_one_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, reader) = open_pair(dir.path());
+        let count = |c: &Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap()
+        };
+        let (before, after) = in_snapshot(&reader, |c| {
+            let before = count(c);
+            // Another connection commits between the read's two statements.
+            writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+            Ok((before, count(c)))
+        })
+        .unwrap();
+        assert_eq!((before, after), (1, 1));
+        // The next read sees the commit: the snapshot ended with the read.
+        assert!(reader.is_autocommit());
+        assert_eq!(count(&reader), 2);
+    }
+
+    #[test]
+    fn a_failed_read_ends_its_transaction_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_writer, reader) = open_pair(dir.path());
+        let failed: Result<()> = in_snapshot(&reader, |c| {
+            c.execute_batch("SELECT * FROM no_such_table")?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert!(
+            reader.is_autocommit(),
+            "the connection must go back to the pool clean"
+        );
     }
 }
