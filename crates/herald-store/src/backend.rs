@@ -493,6 +493,9 @@ pub enum Query {
         mailbox: String,
         /// UIDs.
         uids: Option<UidSet>,
+        /// With `uids` None: how many messages the caller last saw in the mailbox, if it
+        /// knows. Only a hint of the read's size, for where it runs.
+        expected: Option<u64>,
     },
     /// STATUS counts of one mailbox.
     Counts {
@@ -595,6 +598,11 @@ pub enum Query {
 /// Most messages a metadata read may name and still count as bounded.
 const BOUNDED_MESSAGES: u64 = 256;
 
+/// Most messages a whole mailbox's metadata may be expected to hold and still count as
+/// bounded: about half a millisecond of SQLite rows, less than a round trip to a blocking
+/// thread costs on a busy server.
+const BOUNDED_SNAPSHOT: u64 = 512;
+
 impl Query {
     /// True for reads whose cost does not depend on what a client asks for: one account or
     /// mailbox row, a mailbox's changes or counts (which scan its rows inside SQLite but
@@ -620,6 +628,13 @@ impl Query {
             | Query::AccessKey { .. }
             | Query::OutboxBounds => true,
             Query::EventTimes(ids) => ids.len() <= BOUNDED_MESSAGES as usize,
+            // A whole mailbox the caller knows to be small (SELECT of an ordinary folder) is
+            // bounded too; an unknown size is not.
+            Query::Messages {
+                uids: None,
+                expected,
+                ..
+            } => expected.is_some_and(|n| n <= BOUNDED_SNAPSHOT),
             Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
                 uids.as_ref().is_some_and(|u| u.len() <= BOUNDED_MESSAGES)
             }
@@ -775,5 +790,31 @@ impl Backend for AnyBackend {
             AnyBackend::Embedded(b) => b.try_lock(name).await,
             AnyBackend::Postgres(b) => b.try_lock(name).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(uids: Option<UidSet>, expected: Option<u64>) -> Query {
+        Query::Messages {
+            account: "a".into(),
+            mailbox: "INBOX".into(),
+            uids,
+            expected,
+        }
+    }
+
+    #[test]
+    fn a_whole_mailbox_is_a_bounded_read_only_when_known_to_be_small() {
+        assert!(messages(None, Some(0)).is_bounded());
+        assert!(messages(None, Some(200)).is_bounded());
+        assert!(messages(None, Some(BOUNDED_SNAPSHOT)).is_bounded());
+        assert!(!messages(None, Some(BOUNDED_SNAPSHOT + 1)).is_bounded());
+        // A size nobody knows goes to the blocking pool.
+        assert!(!messages(None, None).is_bounded());
+        assert!(messages(Some(UidSet::from_uids(1..=10)), None).is_bounded());
+        assert!(!messages(Some(UidSet::from_uids(1..=1000)), Some(5)).is_bounded());
     }
 }

@@ -3661,6 +3661,45 @@ fn a_version_10_store_gains_the_urlauth_keys_table() {
 /// RFC 4314 ACLs: rights per operation and the events of SETACL/DELETEACL.
 mod acl;
 
+/// Version 15 keeps STATUS's counters in the mailbox row: an older store's mailboxes are
+/// counted once, and from then on the triggers keep the counts through inserts, flag changes
+/// and deletes.
+#[test]
+fn a_version_14_store_counts_its_mailboxes_and_keeps_counting() {
+    let (_dir, conn) = migrated_after(
+        r"INSERT INTO mailboxes (id, account_id, name, uidvalidity) VALUES (7, 1, 'INBOX', 1);
+          INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq)
+          VALUES (7, 1, 1, 100, 0, '', 1), (7, 2, 1, 200, 0, '\Seen', 1),
+                 (7, 3, 1, 400, 0, '\Deleted \Seen', 1), (7, 4, 1, 800, 0, '$Junk \Deleted', 1);
+          DROP TRIGGER messages_counted; DROP TRIGGER messages_uncounted;
+          DROP TRIGGER messages_recounted;
+          ALTER TABLE mailboxes DROP COLUMN unseen; ALTER TABLE mailboxes DROP COLUMN deleted;
+          ALTER TABLE mailboxes DROP COLUMN bytes; PRAGMA user_version = 14;",
+    );
+    let counts = || -> (i64, i64, i64) {
+        conn.query_row(
+            "SELECT unseen, deleted, bytes FROM mailboxes WHERE id = 7",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(counts(), (2, 2, 1500));
+    conn.execute_batch(
+        r"INSERT INTO messages (mailbox_id, uid, blob_id, size, internaldate, flags, modseq)
+          VALUES (7, 5, 1, 1000, 0, '\Flagged', 2);",
+    )
+    .unwrap();
+    assert_eq!(counts(), (3, 2, 2500));
+    conn.execute_batch(r"UPDATE messages SET flags = '\Seen' WHERE mailbox_id = 7 AND uid = 4;")
+        .unwrap();
+    // uid 4 was unseen and deleted: now seen and not deleted.
+    assert_eq!(counts(), (2, 1, 2500));
+    conn.execute_batch("DELETE FROM messages WHERE mailbox_id = 7 AND uid IN (1, 3)")
+        .unwrap();
+    assert_eq!(counts(), (1, 0, 2000));
+}
+
 /// Version 13 indexes messages by MODSEQ, and a session's change read uses that index rather
 /// than walking the mailbox.
 #[test]

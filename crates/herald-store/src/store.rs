@@ -1266,11 +1266,34 @@ impl Store {
         mailbox: &str,
         uids: Option<&UidSet>,
     ) -> Result<Vec<MessageMeta>> {
+        self.messages(ctx, mailbox, uids.cloned(), None).await
+    }
+
+    /// Metadata of every message of `mailbox`, for a session that last saw `expected` of them
+    /// there (SELECT's snapshot): a hint of the read's size, which lets a small mailbox be
+    /// read without a hop to a blocking thread.
+    pub async fn fetch_all(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        expected: u64,
+    ) -> Result<Vec<MessageMeta>> {
+        self.messages(ctx, mailbox, None, Some(expected)).await
+    }
+
+    async fn messages(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: Option<UidSet>,
+        expected: Option<u64>,
+    ) -> Result<Vec<MessageMeta>> {
         let (account, mailbox) = self.readable(ctx, mailbox).await?;
         let q = Query::Messages {
             account,
             mailbox,
-            uids: uids.cloned(),
+            uids,
+            expected,
         };
         match self.query(q).await? {
             Answer::Messages(m) => Ok(m),

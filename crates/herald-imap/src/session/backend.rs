@@ -137,6 +137,17 @@ pub trait Backend: Send + Sync + 'static {
         mailbox: &str,
         uids: Option<&UidSet>,
     ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send;
+    /// Every message of `mailbox` (SELECT), `expected` being how many the mailbox held when
+    /// last looked at: a hint of the read's size only.
+    fn fetch_all(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        expected: u64,
+    ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send {
+        let _ = expected;
+        self.fetch(ctx, mailbox, None)
+    }
     fn read_message(
         &self,
         ctx: &SessionContext,
@@ -389,6 +400,14 @@ impl Backend for Store {
         uids: Option<&UidSet>,
     ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send {
         Store::fetch(self, ctx, mailbox, uids)
+    }
+    fn fetch_all(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        expected: u64,
+    ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send {
+        Store::fetch_all(self, ctx, mailbox, expected)
     }
     fn read_message(
         &self,

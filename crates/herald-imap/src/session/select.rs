@@ -390,7 +390,11 @@ impl<B: Backend> Session<B> {
                     }));
         let mut watch = self.backend.mailbox_watch(info.id);
         watch.borrow_and_update();
-        let metas = match self.backend.fetch(&self.ctx, &info.name, None).await {
+        let metas = match self
+            .backend
+            .fetch_all(&self.ctx, &info.name, info.messages)
+            .await
+        {
             Ok(m) => m,
             Err(e) => {
                 self.fail(tag, &e);

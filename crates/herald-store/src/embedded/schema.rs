@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 14;
+pub const VERSION: i64 = 15;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -314,6 +314,59 @@ ALTER TABLE deliveries ADD COLUMN lease_node TEXT;
 ALTER TABLE deliveries ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 15: what STATUS asks of a mailbox kept with it, so STATUS reads one row instead
+/// of every message (clients ask it of every folder, often). `unseen` (messages without
+/// `\Seen`), `deleted` (with `\Deleted`) and `bytes` (the sum of their sizes) are kept by
+/// triggers on `messages`, so every path that adds, removes or re-flags a message keeps them
+/// (the consistency check recounts them). Existing mailboxes are counted once here.
+const SCHEMA_V15: &str = r#"
+ALTER TABLE mailboxes ADD COLUMN unseen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET
+    unseen = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id
+                AND instr(' ' || m.flags || ' ', ' \Seen ') = 0),
+    deleted = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id
+                AND instr(' ' || m.flags || ' ', ' \Deleted ') > 0),
+    bytes = (SELECT coalesce(sum(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id);
+CREATE TRIGGER messages_counted AFTER INSERT ON messages BEGIN
+    UPDATE mailboxes SET
+        unseen = unseen + (instr(' ' || NEW.flags || ' ', ' \Seen ') = 0),
+        deleted = deleted + (instr(' ' || NEW.flags || ' ', ' \Deleted ') > 0),
+        bytes = bytes + NEW.size
+    WHERE id = NEW.mailbox_id;
+END;
+CREATE TRIGGER messages_uncounted AFTER DELETE ON messages BEGIN
+    UPDATE mailboxes SET
+        unseen = unseen - (instr(' ' || OLD.flags || ' ', ' \Seen ') = 0),
+        deleted = deleted - (instr(' ' || OLD.flags || ' ', ' \Deleted ') > 0),
+        bytes = bytes - OLD.size
+    WHERE id = OLD.mailbox_id;
+END;
+CREATE TRIGGER messages_recounted AFTER UPDATE OF flags ON messages BEGIN
+    UPDATE mailboxes SET
+        unseen = unseen - (instr(' ' || OLD.flags || ' ', ' \Seen ') = 0)
+                        + (instr(' ' || NEW.flags || ' ', ' \Seen ') = 0),
+        deleted = deleted - (instr(' ' || OLD.flags || ' ', ' \Deleted ') > 0)
+                          + (instr(' ' || NEW.flags || ' ', ' \Deleted ') > 0)
+    WHERE id = NEW.mailbox_id;
+END;
+"#;
+
+/// Applies [`SCHEMA_V15`] unless its columns are there (as [`add_lease_columns`]; the columns
+/// and the triggers come in one transaction, so either both are there or neither).
+fn add_status_counters(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let has: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('mailboxes') WHERE name = 'unseen')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        tx.execute_batch(SCHEMA_V15)?;
+    }
+    Ok(())
+}
+
 /// Applies [`SCHEMA_V14`] unless its columns are there.
 fn add_lease_columns(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     let has: bool = tx.query_row(
@@ -369,20 +422,25 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA_V12)?;
             tx.execute_batch(SCHEMA_V13)?;
             add_lease_columns(&tx)?;
+            add_status_counters(&tx)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=13 => {
+        1..=14 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14,
+                SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15,
             ];
             for step in &steps[(version - 1) as usize..] {
                 if *step == SCHEMA_V14 {
                     add_lease_columns(&tx)?;
+                    continue;
+                }
+                if *step == SCHEMA_V15 {
+                    add_status_counters(&tx)?;
                     continue;
                 }
                 tx.execute_batch(step)?;

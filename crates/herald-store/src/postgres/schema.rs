@@ -195,8 +195,44 @@ ALTER TABLE deliveries ADD COLUMN lease_node text;
 ALTER TABLE deliveries ADD COLUMN lease_until_ms bigint NOT NULL DEFAULT 0;
 "#;
 
+/// Version 4 (as the embedded store's version 15): `unseen`, `deleted` and `bytes` of each
+/// mailbox, kept by a trigger on `messages` for every insert, delete and change of flags, so
+/// STATUS reads one row. Existing mailboxes are counted once here.
+const V4: &str = r#"
+ALTER TABLE mailboxes ADD COLUMN unseen bigint NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN deleted bigint NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN bytes bigint NOT NULL DEFAULT 0;
+UPDATE mailboxes SET
+    unseen = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id
+                AND position(' \Seen ' in ' ' || m.flags || ' ') = 0),
+    deleted = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id
+                AND position(' \Deleted ' in ' ' || m.flags || ' ') > 0),
+    bytes = (SELECT coalesce(sum(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id);
+CREATE FUNCTION messages_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE mailboxes SET
+            unseen = unseen - (position(' \Seen ' in ' ' || OLD.flags || ' ') = 0)::int,
+            deleted = deleted - (position(' \Deleted ' in ' ' || OLD.flags || ' ') > 0)::int,
+            bytes = bytes - CASE WHEN TG_OP = 'DELETE' THEN OLD.size ELSE 0 END
+        WHERE id = OLD.mailbox_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE mailboxes SET
+            unseen = unseen + (position(' \Seen ' in ' ' || NEW.flags || ' ') = 0)::int,
+            deleted = deleted + (position(' \Deleted ' in ' ' || NEW.flags || ' ') > 0)::int,
+            bytes = bytes + CASE WHEN TG_OP = 'INSERT' THEN NEW.size ELSE 0 END
+        WHERE id = NEW.mailbox_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER messages_counts AFTER INSERT OR DELETE OR UPDATE OF flags ON messages
+    FOR EACH ROW EXECUTE FUNCTION messages_counts();
+"#;
+
 /// The migrations, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this code creates and understands.
 pub const VERSION: i32 = MIGRATIONS.len() as i32;

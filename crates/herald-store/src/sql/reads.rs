@@ -134,27 +134,23 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
             account: account_name,
             mailbox,
             uids,
+            ..
         } => Answer::Messages(messages(conn, &account_name, &mailbox, uids.as_ref())?),
         Query::Counts {
             account: account_name,
             mailbox,
         } => {
             let mb = selectable_mailbox(conn, &account_name, &mailbox)?;
-            // One aggregate pass in SQLite instead of a row per message out to the caller.
-            let (unseen, deleted, size, recent): (i64, i64, i64, i64) = conn
+            // The counters the triggers on `messages` keep (schema version 15), and the
+            // recent messages by their UIDs: no pass over the mailbox.
+            let (unseen, deleted, size): (i64, i64, i64) = conn
+                .prepare_cached("SELECT unseen, deleted, bytes FROM mailboxes WHERE id = ?1")?
+                .query_row([mb.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let recent: i64 = conn
                 .prepare_cached(
-                    r"SELECT
-                        coalesce(sum(CASE WHEN instr(' ' || flags || ' ', ' \Seen ') = 0
-                                     THEN 1 ELSE 0 END), 0),
-                        coalesce(sum(CASE WHEN instr(' ' || flags || ' ', ' \Deleted ') > 0
-                                     THEN 1 ELSE 0 END), 0),
-                        coalesce(sum(size), 0),
-                        coalesce(sum(CASE WHEN uid >= ?2 THEN 1 ELSE 0 END), 0)
-                      FROM messages WHERE mailbox_id = ?1",
+                    "SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND uid >= ?2",
                 )?
-                .query_row(params![mb.id, mb.recent_uid], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?;
+                .query_row(params![mb.id, mb.recent_uid], |r| r.get(0))?;
             Answer::Counts(MailboxCounts {
                 messages: mb.messages,
                 unseen: unseen as u64,
@@ -569,6 +565,22 @@ fn consistency(conn: &dyn Db, shared: &Shared, after: u64) -> Result<Consistency
          GROUP BY b.id HAVING b.messages != COUNT(m.uid)
             OR b.uidnext <= COALESCE(MAX(m.uid), 0) OR b.highestmodseq < COALESCE(MAX(m.modseq), 0)",
         "mailbox counters",
+    )?;
+    problems(
+        r"SELECT b.name || ' unseen/deleted/bytes ' || b.unseen || '/' || b.deleted || '/'
+                || b.bytes || ' counted ' || COALESCE(SUM(CASE WHEN
+                   instr(' ' || m.flags || ' ', ' \Seen ') = 0 THEN 1 ELSE 0 END), 0)
+                || '/' || COALESCE(SUM(CASE WHEN
+                   instr(' ' || m.flags || ' ', ' \Deleted ') > 0 THEN 1 ELSE 0 END), 0)
+                || '/' || COALESCE(SUM(m.size), 0)
+         FROM mailboxes b LEFT JOIN messages m ON m.mailbox_id = b.id
+         GROUP BY b.id
+         HAVING b.unseen != COALESCE(SUM(CASE WHEN
+                   instr(' ' || m.flags || ' ', ' \Seen ') = 0 THEN 1 ELSE 0 END), 0)
+            OR b.deleted != COALESCE(SUM(CASE WHEN
+                   instr(' ' || m.flags || ' ', ' \Deleted ') > 0 THEN 1 ELSE 0 END), 0)
+            OR b.bytes != COALESCE(SUM(m.size), 0)",
+        "mailbox STATUS counters",
     )?;
     problems(
         &format!(
