@@ -16,10 +16,11 @@
 //! restart) and the console summaries run on blocking threads, never on the runtime's; a few
 //! new lines are written to the page cache directly.
 //!
-//! **Rotation** (`[events] log_max_bytes`, `log_keep`): before a batch would take the file past
+//! **Rotation** (`[events] log_max_bytes`, `log_keep`): before a line would take the file past
 //! the limit, the file is fsynced and renamed `events.jsonl.1` (older ones shifting to `.2`, …,
 //! the oldest beyond `log_keep` removed), the directory fsynced, and a new file begun; a batch
-//! never straddles two files, so every file holds whole lines in id order. A crash between the
+//! is split at that line, so every file holds whole lines in id order and stays within the
+//! limit (a single line longer than the limit gets a file of its own). A crash between the
 //! rename and the first write leaves no current file: the cursor is then read from `.1`.
 
 use crate::jsonl;
@@ -307,65 +308,89 @@ pub async fn run(
                  wrote them; it continues with the oldest kept"
             );
         }
-        let mut out = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
-        for e in &batch {
-            out.extend_from_slice(e.json.as_bytes());
-            out.push(b'\n');
-        }
-        let summaries: Vec<String> = if options.console {
-            batch
-                .iter()
-                .filter_map(|e| Event::from_json(&e.json).ok())
-                .map(|e| summary(&e))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let rotate_now = options
-            .max_bytes
-            .is_some_and(|max| size > 0 && size + out.len() as u64 > max);
-        let sync_now = synced.elapsed() >= SYNC_EVERY;
-        let written = out.len() as u64;
-        let (rotated_path, keep) = (path.clone(), options.keep);
-        if !sync_now && !rotate_now && summaries.is_empty() && out.len() <= INLINE_WRITE {
-            // A few lines into the page cache take microseconds, less than handing them to a
-            // blocking thread and back.
-            file.write_all(&out).map_err(io_err)?;
-        } else {
-            file = off_runtime(move || {
-                let mut file = file;
-                if rotate_now {
-                    file = rotate(&rotated_path, keep, file)?;
+        // A file never passes the limit: the lines that would take it past go to the next
+        // file (a chunk per file; one line longer than the limit gets a file of its own).
+        let mut rest: &[StoredEvent] = &batch;
+        while !rest.is_empty() {
+            let room = match options.max_bytes {
+                Some(max) if size > 0 => max.saturating_sub(size),
+                Some(max) => max,
+                None => u64::MAX,
+            };
+            let mut fits = 0usize;
+            let mut bytes = 0u64;
+            for e in rest {
+                let line = e.json.len() as u64 + 1;
+                if fits > 0 && bytes + line > room {
+                    break;
                 }
-                file.write_all(&out)?;
-                if sync_now {
-                    file.sync_data()?;
-                }
-                // Standard output may be a slow pipe: it blocks this thread, not the runtime.
-                if !summaries.is_empty() {
-                    let mut stdout = io::stdout().lock();
-                    for line in summaries {
-                        let _ = writeln!(stdout, "{line}");
+                bytes += line;
+                fits += 1;
+            }
+            // When not even the first line fits what is left of this file, it goes alone, and
+            // the rotation below starts a new file for it.
+            let (chunk, after) = rest.split_at(fits);
+            rest = after;
+            let mut out = Vec::with_capacity(chunk.iter().map(|e| e.json.len() + 1).sum());
+            for e in chunk {
+                out.extend_from_slice(e.json.as_bytes());
+                out.push(b'\n');
+            }
+            let summaries: Vec<String> = if options.console {
+                chunk
+                    .iter()
+                    .filter_map(|e| Event::from_json(&e.json).ok())
+                    .map(|e| summary(&e))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let rotate_now = options
+                .max_bytes
+                .is_some_and(|max| size > 0 && size + out.len() as u64 > max);
+            let sync_now = synced.elapsed() >= SYNC_EVERY;
+            let written = out.len() as u64;
+            let (rotated_path, keep) = (path.clone(), options.keep);
+            if !sync_now && !rotate_now && summaries.is_empty() && out.len() <= INLINE_WRITE {
+                // A few lines into the page cache take microseconds, less than handing them to a
+                // blocking thread and back.
+                file.write_all(&out).map_err(io_err)?;
+            } else {
+                file = off_runtime(move || {
+                    let mut file = file;
+                    if rotate_now {
+                        file = rotate(&rotated_path, keep, file)?;
                     }
-                }
-                Ok(file)
-            })
-            .await
-            .map_err(io_err)?;
+                    file.write_all(&out)?;
+                    if sync_now {
+                        file.sync_data()?;
+                    }
+                    // Standard output may be a slow pipe: it blocks this thread, not the runtime.
+                    if !summaries.is_empty() {
+                        let mut stdout = io::stdout().lock();
+                        for line in summaries {
+                            let _ = writeln!(stdout, "{line}");
+                        }
+                    }
+                    Ok(file)
+                })
+                .await
+                .map_err(io_err)?;
+            }
+            if rotate_now {
+                // The rotated file was fsynced whole: everything before this chunk is durable.
+                tracing::info!(path = %path.display(), "event log rotated");
+                size = 0;
+                release(cursor);
+            }
+            size += written;
+            cursor = chunk.last().map_or(cursor, |e| e.id);
+            if sync_now {
+                synced = std::time::Instant::now();
+                release(cursor);
+            }
+            dirty = !sync_now;
         }
-        if rotate_now {
-            // The rotated file was fsynced whole: everything before this batch is durable.
-            tracing::info!(path = %path.display(), "event log rotated");
-            size = 0;
-            release(cursor);
-        }
-        size += written;
-        cursor = batch.last().map_or(cursor, |e| e.id);
-        if sync_now {
-            synced = std::time::Instant::now();
-            release(cursor);
-        }
-        dirty = !sync_now;
         if batch.len() < BATCH {
             // Caught up: let the next events gather (see GATHER).
             tokio::select! {
