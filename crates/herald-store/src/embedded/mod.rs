@@ -281,9 +281,16 @@ impl writer::Engine for Sqlite {
     }
 
     /// `BEGIN IMMEDIATE` takes SQLite's write lock at once, so the id read next stays the
-    /// last one until this transaction commits, whichever process writes.
-    fn begin(&self) -> sql::Result<u64> {
+    /// last one until this transaction commits, whichever process writes. A light batch (only
+    /// `\Recent` claims) is committed with `synchronous = NORMAL`: losing one to a power cut
+    /// only shows those messages as recent again, which RFC 3501 §2.3.2 prefers when in
+    /// doubt, and the next durable commit's fsync covers the claim's WAL frames anyway.
+    /// SQLite refuses to change the setting inside a transaction, so it is set before.
+    fn begin(&self, light: bool) -> sql::Result<u64> {
         let db = self.db();
+        if light {
+            db.execute_batch("PRAGMA synchronous = NORMAL")?;
+        }
         db.execute_batch("BEGIN IMMEDIATE")?;
         Ok(db
             .query_row(
@@ -311,16 +318,8 @@ impl writer::Engine for Sqlite {
         self.0.is_autocommit()
     }
 
-    /// A batch of nothing but `\Recent` claims is committed with `synchronous = NORMAL`:
-    /// losing one to a power cut only shows those messages as recent again, which RFC 3501
-    /// §2.3.2 prefers when in doubt, and the next durable commit's fsync covers the claim's
-    /// WAL frames anyway. SQLite takes the setting between statements, also mid-transaction.
-    fn relax(&self, relaxed: bool) -> sql::Result<()> {
-        self.db().execute_batch(if relaxed {
-            "PRAGMA synchronous = NORMAL"
-        } else {
-            "PRAGMA synchronous = FULL"
-        })
+    fn restore_durability(&self) -> sql::Result<()> {
+        self.db().execute_batch("PRAGMA synchronous = FULL")
     }
 }
 
@@ -358,6 +357,34 @@ mod tests {
         // The next read sees the commit: the snapshot ended with the read.
         assert!(reader.is_autocommit());
         assert_eq!(count(&reader), 2);
+    }
+
+    #[test]
+    fn a_light_batch_commits_without_the_flush_and_the_next_one_with_it() {
+        use crate::sql::writer::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = schema::connect(&path, true, Duration::from_secs(1), false).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)",
+        )
+        .unwrap();
+        let engine = Sqlite(conn);
+        let level = |e: &Sqlite| -> i64 {
+            e.0.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(level(&engine), 2, "FULL by default");
+        // 1 = NORMAL: a WAL commit without fsync. Setting it inside the transaction, as the
+        // writer once did, fails and left every claim batch flushed.
+        engine.begin(true).unwrap();
+        assert_eq!(level(&engine), 1);
+        engine.commit(0, &[]).unwrap();
+        engine.restore_durability().unwrap();
+        assert_eq!(level(&engine), 2);
+        engine.begin(false).unwrap();
+        assert_eq!(level(&engine), 2);
+        engine.rollback();
     }
 
     #[test]

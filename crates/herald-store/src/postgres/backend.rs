@@ -186,10 +186,17 @@ impl writer::Engine for PgWriter {
 
     /// One round trip: the writer waits for every statement in turn, so the batch's own
     /// statements go together.
-    fn begin(&self) -> sql::Result<u64> {
+    /// A light batch sets `synchronous_commit` off for its own transaction (`SET LOCAL`), in
+    /// the same round trip.
+    fn begin(&self, light: bool) -> sql::Result<u64> {
         self.reconnect()?;
         self.with(|db| {
-            let last = db.simple("BEGIN; SELECT last_id FROM outbox_head FOR UPDATE")?;
+            let last = db.simple(if light {
+                "BEGIN; SET LOCAL synchronous_commit = off; \
+                 SELECT last_id FROM outbox_head FOR UPDATE"
+            } else {
+                "BEGIN; SELECT last_id FROM outbox_head FOR UPDATE"
+            })?;
             last.as_deref()
                 .and_then(|l| l.parse::<u64>().ok())
                 .ok_or(sql::Error::NoRow)
@@ -225,13 +232,9 @@ impl writer::Engine for PgWriter {
             .is_none_or(PgDb::is_closed)
     }
 
-    /// `SET LOCAL` lasts until the transaction ends: nothing to undo afterwards.
-    fn relax(&self, relaxed: bool) -> sql::Result<()> {
-        if relaxed {
-            self.with(|db| db.batch("SET LOCAL synchronous_commit = off"))
-        } else {
-            Ok(())
-        }
+    /// `SET LOCAL` lasted until the transaction ended: nothing to undo.
+    fn restore_durability(&self) -> sql::Result<()> {
+        Ok(())
     }
 }
 

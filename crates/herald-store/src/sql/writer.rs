@@ -62,8 +62,10 @@ pub(crate) trait Engine {
     /// The connection.
     fn db(&self) -> &dyn Db;
     /// Opens the batch's transaction holding the store's write lock, and returns the last
-    /// outbox id committed (by any process or node).
-    fn begin(&self) -> SqlResult<u64>;
+    /// outbox id committed (by any process or node). `light`: the batch may commit without
+    /// waiting for the flush to disk (see [`run`]); each engine applies that where it must —
+    /// SQLite's `synchronous` only outside a transaction, PostgreSQL's `SET LOCAL` only inside.
+    fn begin(&self, light: bool) -> SqlResult<u64>;
     /// Records `last_id` as the last outbox id where the engine keeps it apart from the rows,
     /// tells other processes sharing the database of the commit (the mailboxes it changed)
     /// where the engine can, and commits.
@@ -72,10 +74,9 @@ pub(crate) trait Engine {
     fn rollback(&self);
     /// True when the engine aborted the whole transaction by itself (disk full, I/O error).
     fn aborted(&self) -> bool;
-    /// Lets the next commit (`true`) skip, or makes it again wait for (`false`), the flush to
-    /// disk. Called inside [`Engine::begin`]..[`Engine::commit`] for `true`, after the commit
-    /// for `false`.
-    fn relax(&self, relaxed: bool) -> SqlResult<()>;
+    /// Makes commits wait for the flush to disk again after a light batch (called after its
+    /// commit or rollback).
+    fn restore_durability(&self) -> SqlResult<()>;
 }
 
 /// Runs until every sender is gone and the queue is drained.
@@ -113,7 +114,7 @@ fn run(engine: &dyn Engine, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
         let light =
             shared.config.durable && batch.iter().all(|j| matches!(j.op, Op::ClaimRecent { .. }));
         commit_batch(engine, &shared, &mut batch, light);
-        if light && let Err(e) = engine.relax(false) {
+        if light && let Err(e) = engine.restore_durability() {
             // Every later commit would lose its durability: stop rather than go on.
             tracing::error!(error = %e, "cannot restore synchronous = FULL; stopping the writer");
             break;
@@ -264,10 +265,7 @@ struct Outcome {
 
 fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, light: bool) {
     let started = Instant::now();
-    let prepared = engine.begin().and_then(|id| {
-        if light && let Err(e) = engine.relax(true) {
-            tracing::warn!(error = %e, "cannot relax durability for a claim batch");
-        }
+    let prepared = engine.begin(light).and_then(|id| {
         empty_trash(engine.db(), shared)?;
         Ok(id)
     });
