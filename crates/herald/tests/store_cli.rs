@@ -399,3 +399,56 @@ fn bench_store_reports_rates_for_each_writer_count() {
     assert!(lines.iter().all(|l| l.ends_with(" deliveries/s")));
     assert!(!bench.exists(), "removed without --keep");
 }
+
+#[test]
+fn bench_imap_mix_paces_its_sessions_at_the_rate_asked() {
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "bench",
+            "imap",
+            "--mix",
+            "--users",
+            "1",
+            "--clients",
+            "2",
+            "--secs",
+            "3",
+            "--prefill",
+            "5",
+            "--rate",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for kind in [
+        "LIST",
+        "SELECT",
+        "FETCH BODY[]",
+        "STORE \\Deleted",
+        "EXPUNGE",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(kind)),
+            "{kind}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("paced at 60 commands/s: "), "{stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    // `imap mix: N commands in S s = R commands/s, server CPU X ms per command`
+    let rate: f64 = last
+        .split(" = ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {last:?}"));
+    // Two sessions on a fixed schedule: about 60 commands/s (a session's first round is
+    // two commands short), never the hundreds an unpaced loop sends.
+    assert!((35.0..=75.0).contains(&rate), "{last}");
+    assert!(last.contains("server CPU "), "{last}");
+}
