@@ -14,7 +14,7 @@ use crate::flags;
 use crate::model::*;
 use crate::names;
 use crate::sql::{
-    Db, Dialect, OptionalExtension, Result as SqlResult, Row, last_event_id_sql, params,
+    Db, Dialect, OptionalExtension, Result as SqlResult, Row, Value, last_event_id_sql, params,
 };
 use herald_events::{Event, UidSet};
 
@@ -521,7 +521,16 @@ fn meta_row(r: &dyn Row) -> SqlResult<MessageMeta> {
         uid: r.get(0)?,
         size: r.get::<_, i64>(1)? as u64,
         internal_date_ms: r.get(2)?,
-        flags: flags::parse(&r.get::<_, String>(3)?),
+        // Parsed from the row's own text: no copy of the column first.
+        flags: match r.value(3)? {
+            Value::Text(t) => flags::parse(t),
+            other => {
+                return Err(crate::sql::Error::Type {
+                    column: 3,
+                    why: format!("expected text, found {other:?}"),
+                });
+            }
+        },
         modseq: r.get::<_, i64>(4)? as u64,
         save_date_ms: r.get(5)?,
         thread_id: r.get::<_, i64>(6)? as u64,
