@@ -353,31 +353,34 @@ CREATE TRIGGER messages_recounted AFTER UPDATE OF flags ON messages BEGIN
 END;
 "#;
 
-/// Applies [`SCHEMA_V15`] unless its columns are there (as [`add_lease_columns`]; the columns
-/// and the triggers come in one transaction, so either both are there or neither).
-fn add_status_counters(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+/// Applies the step `sql` unless `table` already has `column`, the first it adds: SQLite has
+/// no `ADD COLUMN IF NOT EXISTS`, and a step's columns (with what else it creates) come in one
+/// transaction, so either all of it is there or none. Versions 14 and 15 are applied so, and
+/// can be re-run.
+fn add_columns_once(
+    tx: &rusqlite::Transaction<'_>,
+    (table, column): (&str, &str),
+    sql: &str,
+) -> Result<()> {
     let has: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('mailboxes') WHERE name = 'unseen')",
-        [],
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        [table, column],
         |r| r.get(0),
     )?;
     if !has {
-        tx.execute_batch(SCHEMA_V15)?;
+        tx.execute_batch(sql)?;
     }
     Ok(())
 }
 
-/// Applies [`SCHEMA_V14`] unless its columns are there.
+/// [`SCHEMA_V14`], once.
 fn add_lease_columns(tx: &rusqlite::Transaction<'_>) -> Result<()> {
-    let has: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('deliveries') WHERE name = 'lease_node')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has {
-        tx.execute_batch(SCHEMA_V14)?;
-    }
-    Ok(())
+    add_columns_once(tx, ("deliveries", "lease_node"), SCHEMA_V14)
+}
+
+/// [`SCHEMA_V15`], once.
+fn add_status_counters(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    add_columns_once(tx, ("mailboxes", "unseen"), SCHEMA_V15)
 }
 
 /// Second half of version 6: hashes version 5's textual identifiers into the new table.
