@@ -615,6 +615,9 @@ impl Query {
             | Query::Quota(_)
             | Query::Mailbox(..)
             | Query::Mailboxes(_)
+            // An index lookup of the ACL entries naming the user (or anyone): as many rows as
+            // mailboxes shared with it, like its own list. Every LIST asks it.
+            | Query::SharedMailboxes(_)
             | Query::Acl { .. }
             | Query::Rights { .. }
             | Query::Subscriptions(_)
@@ -816,5 +819,7 @@ mod tests {
         assert!(!messages(None, None).is_bounded());
         assert!(messages(Some(UidSet::from_uids(1..=10)), None).is_bounded());
         assert!(!messages(Some(UidSet::from_uids(1..=1000)), Some(5)).is_bounded());
+        // What LIST asks besides the mailbox rows.
+        assert!(Query::SharedMailboxes("a".into()).is_bounded());
     }
 }
