@@ -21,6 +21,7 @@ pub mod thread;
 
 pub use config::{DEFAULT_COMMANDS_PER_SECOND, ImapConfig};
 pub use server::ImapServer;
+pub use session::summaries::{DEFAULT_SUMMARY_BYTES, Summaries};
 
 herald_metrics::command_table!(
     /// IMAP commands counted and timed per [`proto::command::CommandKind`] (`herald_commands_total`,

@@ -160,6 +160,9 @@ pub struct ListenSection {
     /// IMAP only: commands one connection may send per second before the next ones are
     /// delayed (never refused); one second's worth may come at once (default 5000).
     pub commands_per_second: Option<u32>,
+    /// IMAP only: MiB of message summaries (header, ENVELOPE, BODYSTRUCTURE) FETCH keeps for
+    /// every session (default 64; 0 keeps none).
+    pub summary_cache_mb: Option<u64>,
     /// LMTP only: where `user+detail@` delivers — `never` (INBOX), `subscribed` (the default: a
     /// folder the user subscribes to, never `\Sent` or `\Drafts`) or `any`.
     pub detail_delivery: Option<String>,
@@ -290,6 +293,12 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<FileConfig> {
         if name != "imap" && s.commands_per_second.is_some() {
             bail!(
                 "in {}: [{name}] commands_per_second is an [imap] setting",
+                path.display()
+            );
+        }
+        if name != "imap" && s.summary_cache_mb.is_some() {
+            bail!(
+                "in {}: [{name}] summary_cache_mb is an [imap] setting",
                 path.display()
             );
         }
@@ -545,14 +554,10 @@ sink = { type = "stdout" }
     #[test]
     fn the_imap_command_rate_is_an_imap_setting_of_at_least_one() {
         let dir = tempfile::tempdir().unwrap();
-        let f = load(Some(&write(
-            &dir,
-            "[imap]
-commands_per_second = 20000
-",
-        )))
-        .unwrap();
-        assert_eq!(f.imap.unwrap().commands_per_second, Some(20000));
+        let text = "[imap]\ncommands_per_second = 20000\nsummary_cache_mb = 8\n";
+        let imap = load(Some(&write(&dir, text))).unwrap().imap.unwrap();
+        assert_eq!(imap.commands_per_second, Some(20000));
+        assert_eq!(imap.summary_cache_mb, Some(8));
         for (text, says) in [
             (
                 "[pop3]\ncommands_per_second = 10\n",
@@ -561,6 +566,10 @@ commands_per_second = 20000
             (
                 "[imap]\ncommands_per_second = 0\n",
                 "commands_per_second must be at least 1",
+            ),
+            (
+                "[lmtp]\nsummary_cache_mb = 8\n",
+                "[lmtp] summary_cache_mb is an [imap] setting",
             ),
         ] {
             let err = format!("{:#}", load(Some(&write(&dir, text))).unwrap_err());

@@ -433,6 +433,12 @@ pub async fn run(store: Store, file: FileConfig, with_config: bool) -> anyhow::R
             commands_per_second: imap
                 .commands_per_second
                 .unwrap_or(herald_imap::DEFAULT_COMMANDS_PER_SECOND),
+            summaries: herald_imap::Summaries::new(
+                imap.summary_cache_mb
+                    .map_or(herald_imap::DEFAULT_SUMMARY_BYTES, |mb| {
+                        mb.saturating_mul(1 << 20)
+                    }),
+            ),
             login_disabled_without_tls: !plaintext_default(&imap),
             auth_limiter: Arc::clone(&limiter),
             ..herald_imap::ImapConfig::new(hostname.clone())
