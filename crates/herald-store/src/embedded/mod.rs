@@ -13,6 +13,7 @@
 //! `blobs`). Threads: one writer thread owning the write connection; reads on a small pool of
 //! read-only connections via `spawn_blocking`.
 
+mod checkpoint;
 pub(crate) mod schema;
 
 use crate::backend::{Answer, Applied, Backend, Op, Query};
@@ -54,6 +55,8 @@ pub struct Embedded {
     shared: Arc<Shared>,
     files: Arc<Files>,
     writer: writer::Writer,
+    /// The checkpoint thread (`checkpoint`), joined at close after the writer.
+    checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Creates the data directory readable by its owner only (0700), and tightens one that an
@@ -109,12 +112,19 @@ impl Embedded {
             readers: Mutex::new(Vec::new()),
             read_slots: tokio::sync::Semaphore::new(READ_POOL),
         });
+        let checkpointer = checkpoint::start(
+            &mut conn,
+            &files.db_path,
+            shared.config.durable,
+            shared.config.busy_timeout,
+        )?;
         let writer = writer::Writer::start(Sqlite(conn), Arc::clone(&shared))?;
         tracing::debug!(path = %shared.config.path.display(), last_id, "store opened");
         Ok(Embedded {
             shared,
             files,
             writer,
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
 
@@ -264,6 +274,15 @@ impl Backend for Embedded {
 
     async fn close(&self) {
         self.writer.close().await;
+        // The writer's connection is gone, and with it the hook's sender: the thread ends.
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
         self.files
             .readers
             .lock()
