@@ -452,3 +452,38 @@ fn bench_imap_mix_paces_its_sessions_at_the_rate_asked() {
     assert!((35.0..=75.0).contains(&rate), "{last}");
     assert!(last.contains("server CPU "), "{last}");
 }
+
+#[test]
+fn bench_lmtp_reports_rates_and_one_event_per_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = dir.path().join("bench");
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "bench",
+            "lmtp",
+            "--count",
+            "60",
+            "--connections",
+            "1,2",
+            "--dir",
+        ])
+        .arg(&bench)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // It checks that the deliveries committed exactly one event each (the accounts' own
+    // events do not count) and fails otherwise.
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("lmtp, ")).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("lmtp, 1 connection(s): 60 deliveries in "));
+    assert!(lines[1].starts_with("lmtp, 2 connection(s): 60 deliveries in "));
+    assert!(
+        lines.iter().all(|l| l.ends_with(" deliveries/s")),
+        "{stdout}"
+    );
+}

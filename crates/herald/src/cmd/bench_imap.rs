@@ -296,15 +296,25 @@ pub async fn run(fqdn: &str, args: &BenchImapArgs) -> anyhow::Result<ExitCode> {
         c.send_raw(&cmd).await?;
     }
     c.cmd("SELECT INBOX").await?;
+    // The first round reads and splits every message; the later ones are answered from the
+    // summaries the server keeps, as a client's second look at a mailbox is.
     let mut best = f64::MAX;
+    let mut first = 0.0;
     for round in 0..3 {
         let t = Instant::now();
         let lines = c.cmd("FETCH 1:1000 ENVELOPE").await?;
         ensure!(lines >= 1000, "FETCH returned {lines} lines");
         let secs = t.elapsed().as_secs_f64();
         eprintln!("  round {}: {secs:.3} s", round + 1);
+        if round == 0 {
+            first = secs;
+        }
         best = best.min(secs);
     }
+    println!(
+        "imap fetch 1:1000 ENVELOPE: first {first:.3} s = {:.0} messages/s",
+        1000.0 / first
+    );
     println!(
         "imap fetch 1:1000 ENVELOPE: best of 3 {best:.3} s = {:.0} messages/s",
         1000.0 / best
