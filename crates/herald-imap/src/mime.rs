@@ -1209,23 +1209,51 @@ fn write_entity(out: &mut Vec<u8>, buf: &[u8], e: &Entity, ext: bool) {
 
 /// What FETCH answers about a message from its header and structure alone, rendered under one
 /// [`Revision`]: equal to what [`envelope`], [`body_structure_for`] and [`section_for`]'s
-/// `HEADER`, `HEADER.FIELDS` and `HEADER.FIELDS.NOT` give for the whole message.
+/// `HEADER`, `HEADER.FIELDS` and `HEADER.FIELDS.NOT` give for the whole message. BODY and
+/// BODYSTRUCTURE need a split of the whole message, which a FETCH of only ENVELOPE or header
+/// fields need not pay: they are rendered the first time one is asked for
+/// ([`Summary::render_structure`]) and kept from then on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     /// The top-level header block, its empty line included (`BODY[HEADER]`).
     pub header: Vec<u8>,
     /// ENVELOPE.
     pub envelope: Vec<u8>,
-    /// BODY.
-    pub body: Vec<u8>,
-    /// BODYSTRUCTURE.
-    pub body_structure: Vec<u8>,
+    /// BODY and BODYSTRUCTURE, once rendered.
+    structure: std::sync::OnceLock<(Vec<u8>, Vec<u8>)>,
 }
 
+/// Bytes a summary counts for its BODY and BODYSTRUCTURE before they are rendered, so that a
+/// cache bounded by weight stays near its bound when they are.
+const STRUCTURE_RESERVE: usize = 1024;
+
 impl Summary {
-    /// Bytes held, for a cache's bound.
+    /// Bytes held (with room for a later BODY and BODYSTRUCTURE), for a cache's bound.
     pub fn weight(&self) -> usize {
-        self.header.len() + self.envelope.len() + self.body.len() + self.body_structure.len()
+        let structure = self
+            .structure
+            .get()
+            .map_or(STRUCTURE_RESERVE, |(b, s)| b.len() + s.len());
+        self.header.len() + self.envelope.len() + structure
+    }
+
+    /// BODYSTRUCTURE (`ext`) or BODY, if rendered yet.
+    pub fn body(&self, ext: bool) -> Option<&[u8]> {
+        self.structure
+            .get()
+            .map(|(body, bs)| if ext { bs.as_slice() } else { body.as_slice() })
+    }
+
+    /// Renders BODY and BODYSTRUCTURE from the message's bytes under `rev`, unless done.
+    pub fn render_structure(&self, raw: &[u8], rev: Revision) {
+        self.structure.get_or_init(|| {
+            let root = structure(raw, rev);
+            let mut body = Vec::new();
+            write_entity(&mut body, raw, &root, false);
+            let mut body_structure = Vec::new();
+            write_entity(&mut body_structure, raw, &root, true);
+            (body, body_structure)
+        });
     }
 
     /// `BODY[HEADER]`, `BODY[HEADER.FIELDS (…)]` or `BODY[HEADER.FIELDS.NOT (…)]` of the
@@ -1243,20 +1271,22 @@ impl Summary {
     }
 }
 
-/// The [`Summary`] of `raw` under `rev`'s rules: one split of the message for all of it.
-pub fn summary(raw: &[u8], rev: Revision) -> Summary {
-    let root = structure(raw, rev);
-    let header = bytes(raw, &root.header);
-    let mut body = Vec::new();
-    write_entity(&mut body, raw, &root, false);
-    let mut body_structure = Vec::new();
-    write_entity(&mut body_structure, raw, &root, true);
+/// The header part of a [`Summary`] of `raw`: its header block and ENVELOPE, from the header
+/// alone (no revision's rules enter them).
+pub fn header_summary(raw: &[u8]) -> Summary {
+    let header = bytes(raw, &(0..header_end(raw, 0, raw.len())));
     Summary {
         header: header.to_vec(),
         envelope: envelope_of(header),
-        body,
-        body_structure,
+        structure: std::sync::OnceLock::new(),
     }
+}
+
+/// The whole [`Summary`] of `raw` under `rev`'s rules.
+pub fn summary(raw: &[u8], rev: Revision) -> Summary {
+    let s = header_summary(raw);
+    s.render_structure(raw, rev);
+    s
 }
 
 /// `BODYSTRUCTURE` (`ext`) or `BODY` for a parsed message.

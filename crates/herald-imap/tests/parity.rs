@@ -1068,3 +1068,28 @@ async fn message_global_is_an_embedded_message_only_for_imap4rev2() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn bodystructure_after_a_kept_envelope_is_that_of_the_message() {
+    let b = backend();
+    b.deliver(
+        "alice",
+        "INBOX",
+        b"Subject: two\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\none\r\n--x\r\nContent-Type: text/html\r\n\r\n<p>2</p>\r\n--x--\r\n",
+    )
+    .unwrap();
+    // The ENVELOPE keeps a summary without BODYSTRUCTURE; the next FETCH renders it.
+    let config = ImapConfig::default();
+    let mut t = T::with(&b, config.clone());
+    t.login("alice", "secret").await;
+    t.send("a SELECT INBOX").await;
+    let env = t.send("b FETCH 1 (ENVELOPE)").await;
+    assert!(env.contains("\"two\""), "{env}");
+    let kept = t.send("c FETCH 1 (BODYSTRUCTURE BODY)").await;
+    let mut fresh = T::new(&b);
+    fresh.login("alice", "secret").await;
+    fresh.send("a SELECT INBOX").await;
+    let direct = fresh.send("c FETCH 1 (BODYSTRUCTURE BODY)").await;
+    assert_eq!(kept, direct);
+    assert!(kept.contains("(\"TEXT\" \"HTML\""), "{kept}");
+}

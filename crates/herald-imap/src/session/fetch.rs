@@ -219,6 +219,10 @@ impl<B: Backend> Session<B> {
         };
         let metas: HashMap<u32, _> = metas.into_iter().map(|m| (m.uid, m)).collect();
         let wants_summary = cmd.items.iter().any(from_summary);
+        let wants_structure = cmd
+            .items
+            .iter()
+            .any(|a| matches!(a, FetchAttr::Body | FetchAttr::BodyStructure));
         // Content ids name the kept summaries as well as EMAILID: one query for the set.
         let email_ids: HashMap<u32, [u8; 32]> =
             if (wants_summary || cmd.items.contains(&FetchAttr::EmailId)) && !uids.is_empty() {
@@ -266,7 +270,9 @@ impl<B: Backend> Session<B> {
             } else {
                 None
             };
-            let raw = if content || (wants_summary && summary.is_none()) {
+            let unrendered =
+                wants_structure && summary.as_ref().is_none_or(|s| s.body(false).is_none());
+            let raw = if content || (wants_summary && summary.is_none()) || unrendered {
                 match self.backend.read_message(&self.ctx, &name, msg.uid).await {
                     Ok(r) => Some(r),
                     Err(_) => continue,
@@ -274,11 +280,19 @@ impl<B: Backend> Session<B> {
             } else {
                 None
             };
+            if let (Some(s), Some(r), true) = (&summary, raw.as_deref(), unrendered) {
+                // Kept from an ENVELOPE or header FETCH: BODY/BODYSTRUCTURE are asked first now.
+                s.render_structure(r, rev);
+            }
             if wants_summary
                 && summary.is_none()
                 && let Some(r) = raw.as_deref()
             {
-                let made = std::sync::Arc::new(mime::summary(r, rev));
+                let made = mime::header_summary(r);
+                if wants_structure {
+                    made.render_structure(r, rev);
+                }
+                let made = std::sync::Arc::new(made);
                 if let Some(id) = id {
                     self.config
                         .summaries
@@ -350,15 +364,9 @@ impl<B: Backend> Session<B> {
                     }
                     FetchAttr::BodyStructure | FetchAttr::Body => {
                         let ext = *attr == FetchAttr::BodyStructure;
-                        let s = summary.as_ref().map_or_else(
+                        let s = summary.as_ref().and_then(|s| s.body(ext)).map_or_else(
                             || b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)".to_vec(),
-                            |s| {
-                                if ext {
-                                    s.body_structure.clone()
-                                } else {
-                                    s.body.clone()
-                                }
-                            },
+                            <[u8]>::to_vec,
                         );
                         items.push(if ext {
                             FetchItem::BodyStructure(s)
