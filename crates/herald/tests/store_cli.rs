@@ -367,8 +367,9 @@ fn expire_applies_policies_and_emits_message_expire() {
 fn bench_store_reports_rates_for_each_writer_count() {
     let dir = tempfile::tempdir().unwrap();
     let bench = dir.path().join("bench");
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args([
+    let stdout = ok(
+        dir.path(),
+        &[
             "bench",
             "store",
             "--count",
@@ -376,16 +377,9 @@ fn bench_store_reports_rates_for_each_writer_count() {
             "--writers",
             "1,4",
             "--dir",
-        ])
-        .arg(&bench)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            bench.to_str().unwrap(),
+        ],
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(
@@ -457,8 +451,11 @@ fn bench_imap_mix_paces_its_sessions_at_the_rate_asked() {
 fn bench_lmtp_reports_rates_and_one_event_per_delivery() {
     let dir = tempfile::tempdir().unwrap();
     let bench = dir.path().join("bench");
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args([
+    // It checks that the deliveries committed exactly one event each (the accounts' own
+    // events do not count) and fails otherwise.
+    let stdout = ok(
+        dir.path(),
+        &[
             "bench",
             "lmtp",
             "--count",
@@ -466,17 +463,8 @@ fn bench_lmtp_reports_rates_and_one_event_per_delivery() {
             "--connections",
             "1,2",
             "--dir",
-        ])
-        .arg(&bench)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // It checks that the deliveries committed exactly one event each (the accounts' own
-    // events do not count) and fails otherwise.
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+            bench.to_str().unwrap(),
+        ],
     );
     let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("lmtp, ")).collect();
     assert_eq!(lines.len(), 2, "{stdout}");

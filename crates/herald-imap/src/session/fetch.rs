@@ -405,10 +405,8 @@ impl<B: Backend> Session<B> {
                         partial: p,
                         ..
                     } => {
-                        let from_header = summary
-                            .as_ref()
-                            .filter(|_| from_summary(attr))
-                            .and_then(|s| s.header_section(section));
+                        // `header_section` answers only the top-level header sections.
+                        let from_header = summary.as_ref().and_then(|s| s.header_section(section));
                         let data =
                             match (&parsed, section.part.is_empty() && section.text.is_none()) {
                                 _ if from_header.is_some() => from_header,

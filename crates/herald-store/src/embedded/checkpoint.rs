@@ -18,7 +18,7 @@ use crate::error::Result;
 use rusqlite::Connection;
 use std::os::raw::c_int;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TrySendError};
+use std::sync::mpsc::{self, Receiver, TrySendError};
 use std::time::Duration;
 
 /// WAL frames (pages) past which a commit asks the thread for a checkpoint: SQLite's default.
@@ -62,12 +62,8 @@ pub(crate) fn start(
 }
 
 fn run(conn: &Connection, rx: &Receiver<()>) {
-    loop {
-        match rx.recv_timeout(Duration::from_secs(3600)) {
-            Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
+    // Ends when the writer's connection, which holds the sender in its hook, is dropped.
+    while rx.recv().is_ok() {
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         }) {

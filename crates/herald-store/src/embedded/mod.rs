@@ -275,14 +275,7 @@ impl Backend for Embedded {
     async fn close(&self) {
         self.writer.close().await;
         // The writer's connection is gone, and with it the hook's sender: the thread ends.
-        let checkpointer = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = checkpointer {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
+        writer::join_thread(&self.checkpointer).await;
         self.files
             .readers
             .lock()

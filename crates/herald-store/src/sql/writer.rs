@@ -430,13 +430,14 @@ impl Writer {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
+        join_thread(&self.thread).await;
+    }
+}
+
+/// Waits, off the runtime, for the thread kept in `slot` to end (once: the handle is taken).
+pub(crate) async fn join_thread(slot: &Mutex<Option<std::thread::JoinHandle<()>>>) {
+    let thread = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(t) = thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
 }
