@@ -12,9 +12,9 @@
 //! log keeps a [`RetentionHold`] at the last line it has fsynced: retention never removes an
 //! event the file might not have yet. New events come from the store's memory of recent
 //! commits, not from a database read, and are gathered for [`GATHER`] after each write so a
-//! busy store costs one write per gathering, not one per commit. Fsyncs, rotations, large writes (a backlog after a
-//! restart) and the console summaries run on blocking threads, never on the runtime's; a few
-//! new lines are written to the page cache directly.
+//! busy store costs one write per gathering, not one per commit. Fsyncs, rotations, large
+//! writes (a backlog after a restart) and the console summaries run on blocking threads, never
+//! on the runtime's; a few new lines are written to the page cache directly.
 //!
 //! **Rotation** (`[events] log_max_bytes`, `log_keep`): before a line would take the file past
 //! the limit, the file is fsynced and renamed `events.jsonl.1` (older ones shifting to `.2`, …,
