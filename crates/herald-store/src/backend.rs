@@ -544,6 +544,18 @@ pub enum Query {
         /// UID.
         uid: u32,
     },
+    /// The content of several messages, by UID; UIDs no longer in the mailbox are left out.
+    Contents {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// UIDs.
+        uids: UidSet,
+        /// Their total size as the caller knows it from their metadata: a few small
+        /// messages are read where the caller runs (see [`Query::is_bounded`]).
+        expected_bytes: Option<u64>,
+    },
     /// Outbox rows with id > after, at most `limit`.
     EventsAfter {
         /// Cursor.
@@ -598,6 +610,9 @@ pub enum Query {
 /// Most messages a metadata read may name and still count as bounded.
 const BOUNDED_MESSAGES: u64 = 256;
 
+/// Most content bytes a bounded [`Query::Contents`] may expect to copy.
+const BOUNDED_CONTENT_BYTES: u64 = 64 << 10;
+
 /// Most messages a whole mailbox's metadata may be expected to hold and still count as
 /// bounded: about half a millisecond of SQLite rows, less than a round trip to a blocking
 /// thread costs on a busy server.
@@ -638,6 +653,17 @@ impl Query {
                 expected,
                 ..
             } => expected.is_some_and(|n| n <= BOUNDED_SNAPSHOT),
+            // A few small messages: copying them out of SQLite's page cache (or reading a
+            // small blob file) costs less than the hand-off. FETCH BODY[] of one message, and
+            // a FETCH of a few, read this way.
+            Query::Contents {
+                uids,
+                expected_bytes,
+                ..
+            } => {
+                uids.len() <= BOUNDED_MESSAGES
+                    && expected_bytes.is_some_and(|b| b <= BOUNDED_CONTENT_BYTES)
+            }
             Query::Messages { uids, .. } | Query::ContentIds { uids, .. } => {
                 uids.as_ref().is_some_and(|u| u.len() <= BOUNDED_MESSAGES)
             }
@@ -679,6 +705,8 @@ pub enum Answer {
     Counts(MailboxCounts),
     /// (UID, SHA-256 of the content) pairs, ascending by UID.
     ContentIds(Vec<(u32, [u8; 32])>),
+    /// (UID, content) pairs, ascending by UID.
+    Contents(Vec<(u32, Vec<u8>)>),
     /// Outbox rows.
     Events(Vec<StoredEvent>),
     /// Delivery records.

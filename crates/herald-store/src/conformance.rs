@@ -641,6 +641,49 @@ async fn content_ids_follow_the_bytes_through_copy_and_move() {
 }
 
 #[tokio::test]
+async fn read_messages_brings_a_set_in_uid_order_without_the_gone() {
+    // Content over 1 KiB lives in a blob file on the embedded engine: both kinds in one set.
+    let t = open_with(|c| c.inline_blob_max = 1024).await;
+    let ctx = t.user("alice").await;
+    let body = |n: usize| format!("Subject: {n}\r\n\r\n{}", "x".repeat(n * 400));
+    for n in 1..=6 {
+        t.append(&ctx, "INBOX", &body(n), &["\\Deleted"]).await;
+    }
+    t.store
+        .expunge(&ctx, "INBOX", Some(&uids("3")))
+        .await
+        .unwrap();
+    let want: Vec<(u32, Vec<u8>)> = [1, 2, 4, 6]
+        .into_iter()
+        .map(|n| (n, body(n as usize).into_bytes()))
+        .collect();
+    // Small enough to be read where the caller runs, and too large for that: one answer.
+    for expected in [Some(100), Some(1 << 20), None] {
+        let got = t
+            .store
+            .read_messages(&ctx, "INBOX", &uids("1:4,6,9"), expected)
+            .await
+            .unwrap();
+        assert_eq!(got, want, "expected_bytes {expected:?}");
+    }
+    assert!(
+        t.store
+            .read_messages(&ctx, "INBOX", &uids("7:9"), Some(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let bob = t.user("bob").await;
+    assert!(
+        t.store
+            .read_messages(&bob, "user/alice/INBOX", &uids("1"), None)
+            .await
+            .is_err(),
+        "another account's mail is not readable without a right"
+    );
+}
+
+#[tokio::test]
 async fn append_many_is_all_or_nothing() {
     let t = open().await;
     let ctx = t.user("alice").await;

@@ -1380,6 +1380,30 @@ impl Store {
         }
     }
 
+    /// The bytes of the messages in `uids`, ascending by UID; UIDs no longer in the mailbox are
+    /// left out. One read for the set instead of one per message. `expected_bytes` is their
+    /// total size as the caller knows it (RFC822.SIZE): a few small messages are read without a
+    /// hand-off to a blocking thread.
+    pub async fn read_messages(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        expected_bytes: Option<u64>,
+    ) -> Result<Vec<(u32, Vec<u8>)>> {
+        let (account, mailbox) = self.readable(ctx, mailbox).await?;
+        let q = Query::Contents {
+            account,
+            mailbox,
+            uids: uids.clone(),
+            expected_bytes,
+        };
+        match self.query(q).await? {
+            Answer::Contents(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
     /// The bytes of one message.
     pub async fn read_message(
         &self,

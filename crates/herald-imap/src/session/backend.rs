@@ -154,6 +154,15 @@ pub trait Backend: Send + Sync + 'static {
         mailbox: &str,
         uid: u32,
     ) -> impl Future<Output = Result<Vec<u8>>> + Send;
+    /// The bytes of the messages in `uids`, ascending by UID, leaving out those gone;
+    /// `expected_bytes` is their total RFC822.SIZE as the session knows it.
+    fn read_messages(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        expected_bytes: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<(u32, Vec<u8>)>>> + Send;
     fn content_ids(
         &self,
         ctx: &SessionContext,
@@ -416,6 +425,15 @@ impl Backend for Store {
         uid: u32,
     ) -> impl Future<Output = Result<Vec<u8>>> + Send {
         Store::read_message(self, ctx, mailbox, uid)
+    }
+    fn read_messages(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        expected_bytes: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<(u32, Vec<u8>)>>> + Send {
+        Store::read_messages(self, ctx, mailbox, uids, expected_bytes)
     }
     fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send {
         Store::quota(self, user)

@@ -3,12 +3,16 @@
 //! BODYSTRUCTURE, `BODY[section]<partial>`, BODY.PEEK, RFC822, RFC822.HEADER, RFC822.TEXT,
 //! BINARY and BINARY.SIZE, and RFC 8474's EMAILID and THREADID.
 //!
-//! Metadata comes from one store query for the whole set; message bytes are read (and parsed
-//! by [`crate::mime`]) one message at a time, only when an item needs them, and responses are
-//! flushed to the client as they grow, so fetching a thousand bodies holds one in memory.
+//! Metadata comes from one store query for the whole set. ENVELOPE, BODYSTRUCTURE and header
+//! sections come from the kept summaries ([`super::summaries`]) when they hold the message;
+//! otherwise message bytes are read only when an item needs them, a chunk of messages per
+//! store read ([`super::contents`]), and parsed by [`crate::mime`] one at a time. Responses
+//! are flushed to the client as they grow, so fetching a thousand bodies holds one chunk in
+//! memory.
 //! Fetching a non-PEEK body section sets `\Seen` through the store first (MessageRead event)
 //! and reports the new FLAGS in the same FETCH response, as RFC 9051 §6.4.5 requires.
 
+use super::contents::Contents;
 use super::select::{email_id, msg_flags, thread_id, vanished_earlier};
 use super::{Backend, Session, Writer};
 use crate::mime;
@@ -253,29 +257,53 @@ impl<B: Backend> Session<B> {
         // Only PREVIEW needs mail-parser's decoded view; the rest reads the raw bytes.
         let full_parse = cmd.items.contains(&FetchAttr::Preview);
         let o = self.wopts();
+        // Kept summaries first: the content the rest need is then read a chunk at a time.
+        let Some(sel) = self.selected() else {
+            return Ok(());
+        };
+        let mut plan = Vec::with_capacity(indexes.len());
+        let mut wanted = Vec::new();
         for i in indexes {
-            let Some(sel) = self.selected() else {
-                break;
-            };
-            let Some(msg) = sel.msgs.get(i).cloned() else {
+            let Some(msg) = sel.msgs.get(i) else {
                 continue;
             };
             let Some(meta) = metas.get(&msg.uid) else {
                 // Expunged by another session since the client was told; nothing to show.
                 continue;
             };
-            let id = email_ids.get(&msg.uid);
-            let mut summary = if wants_summary {
-                id.and_then(|id| self.config.summaries.get(id, rev))
+            let summary = if wants_summary {
+                email_ids
+                    .get(&msg.uid)
+                    .and_then(|id| self.config.summaries.get(id, rev))
             } else {
                 None
             };
             let unrendered =
                 wants_structure && summary.as_ref().is_none_or(|s| s.body(false).is_none());
-            let raw = if content || (wants_summary && summary.is_none()) || unrendered {
-                match self.backend.read_message(&self.ctx, &name, msg.uid).await {
-                    Ok(r) => Some(r),
-                    Err(_) => continue,
+            let needs_raw = content || (wants_summary && summary.is_none()) || unrendered;
+            if needs_raw {
+                wanted.push((msg.uid, meta.size));
+            }
+            plan.push((i, meta, summary, needs_raw, unrendered));
+        }
+        let mut contents = Contents::new(wanted);
+        for (i, meta, mut summary, needs_raw, unrendered) in plan {
+            let Some(msg) = self.selected().and_then(|s| s.msgs.get(i)).cloned() else {
+                break;
+            };
+            let id = email_ids.get(&msg.uid);
+            let raw = if needs_raw {
+                match contents
+                    .take(&self.backend, &self.ctx, &name, msg.uid)
+                    .await
+                {
+                    Ok(Some(r)) => Some(r),
+                    // Expunged by another session since the metadata was read.
+                    Ok(None) => continue,
+                    Err(e) => {
+                        self.fail_opt(tag, &e);
+                        return Ok(());
+                    }
                 }
             } else {
                 None

@@ -1071,6 +1071,25 @@ impl Backend for MemoryBackend {
         }))
     }
 
+    fn read_messages(
+        &self,
+        ctx: &SessionContext,
+        mailbox: &str,
+        uids: &UidSet,
+        _expected_bytes: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<(u32, Vec<u8>)>>> + Send {
+        ready(self.with(|s| {
+            let acct = s.account(ctx)?;
+            let (_, mb) = selectable(acct, mailbox)?;
+            Ok(mb
+                .msgs
+                .iter()
+                .filter(|(u, _)| uids.contains(**u))
+                .map(|(u, m)| (*u, m.content.to_vec()))
+                .collect())
+        }))
+    }
+
     fn quota(&self, user: &str) -> impl Future<Output = Result<QuotaInfo>> + Send {
         ready(self.with(|s| {
             let acct = s.accounts.get(user).ok_or_else(|| nf("account", user))?;

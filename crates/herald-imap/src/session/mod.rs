@@ -29,6 +29,7 @@ mod acl;
 mod append;
 mod auth;
 pub mod backend;
+mod contents;
 pub mod context;
 mod copy;
 mod expunge;

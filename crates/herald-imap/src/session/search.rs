@@ -5,10 +5,12 @@
 //!
 //! Keys that only need metadata (flags, INTERNALDATE, size, MODSEQ, numbers, thread) are
 //! evaluated on the snapshot and one metadata query (of only the changed messages when an
-//! update context re-evaluates); message bytes are read and parsed, one message at a
-//! time, only when a key looks at headers or text. Text matching is case-insensitive substring
+//! update context re-evaluates); message bytes are read (a chunk of messages per store read,
+//! [`super::contents`]) and parsed one message at a time, only when a key looks at headers or
+//! text. Text matching is case-insensitive substring
 //! over raw and RFC 2047-decoded header values and decoded body text.
 
+use super::contents::Contents;
 use super::context::{Ordered, Returns};
 use super::select::Selected;
 use super::{Backend, Session};
@@ -51,6 +53,29 @@ struct Candidate<'a> {
     modseq: u64,
     meta: Option<&'a MessageMeta>,
     msg: Option<&'a Message<'a>>,
+}
+
+impl<'a> Candidate<'a> {
+    /// The `i`th message of the snapshot, with its metadata (if still in the store) and no
+    /// content yet.
+    fn new(
+        sel: &'a Selected,
+        email_ids: &'a std::collections::HashMap<u32, String>,
+        i: usize,
+        meta: Option<&'a MessageMeta>,
+    ) -> Candidate<'a> {
+        let m = &sel.msgs[i];
+        Candidate {
+            seq: i as u32 + 1,
+            uid: m.uid,
+            flags: &m.flags,
+            recent: m.recent,
+            email_id: email_ids.get(&m.uid).map(String::as_str),
+            modseq: m.modseq,
+            meta,
+            msg: None,
+        }
+    }
 }
 
 struct Ctx<'a> {
@@ -286,12 +311,14 @@ impl<B: Backend> Session<B> {
             std::collections::HashMap::new()
         };
         let key = SearchKey::And(criteria.to_vec());
-        let mut matched = Vec::new();
         let x = Ctx {
             sel,
             saved: &self.saved,
             now_ms: chrono::Utc::now().timestamp_millis(),
         };
+        // Metadata-only keys decide before any message is read; then only the matches are
+        // read (a chunk at a time), and only their header block parsed.
+        let mut candidates = Vec::new();
         for (i, m) in sel.msgs.iter().enumerate() {
             if only.is_some_and(|o| !o.contains(m.uid)) {
                 continue;
@@ -300,30 +327,32 @@ impl<B: Backend> Session<B> {
                 .binary_search_by_key(&m.uid, |x| x.uid)
                 .ok()
                 .map(|j| &metas[j]);
-            let mut c = Candidate {
-                seq: i as u32 + 1,
-                uid: m.uid,
-                flags: &m.flags,
-                recent: m.recent,
-                email_id: email_ids.get(&m.uid).map(String::as_str),
-                modseq: m.modseq,
-                meta,
-                msg: None,
+            if content || eval(&key, &Candidate::new(sel, &email_ids, i, meta), &x) {
+                candidates.push((i, meta));
+            }
+        }
+        let reads = content || headers;
+        let mut contents = Contents::new(if reads {
+            candidates
+                .iter()
+                .map(|&(i, meta)| (sel.msgs[i].uid, meta.map_or(0, |m| m.size)))
+                .collect()
+        } else {
+            Vec::new()
+        });
+        let mut matched = Vec::new();
+        for (i, meta) in candidates {
+            let mut c = Candidate::new(sel, &email_ids, i, meta);
+            let raw = if reads {
+                contents
+                    .take(&self.backend, &self.ctx, &name, c.uid)
+                    .await
+                    .ok()
+                    .flatten()
+            } else {
+                None
             };
-            // Metadata-only keys decide before any message is read; then only the matches are
-            // read, and only their header block parsed.
             if !content {
-                if !eval(&key, &c, &x) {
-                    continue;
-                }
-                let raw = if headers {
-                    self.backend
-                        .read_message(&self.ctx, &name, m.uid)
-                        .await
-                        .ok()
-                } else {
-                    None
-                };
                 let parsed = raw.as_deref().map(header_part).and_then(mime::parse);
                 matched.push(Hit {
                     seq: c.seq,
@@ -333,11 +362,6 @@ impl<B: Backend> Session<B> {
                 });
                 continue;
             }
-            let raw = self
-                .backend
-                .read_message(&self.ctx, &name, m.uid)
-                .await
-                .ok();
             let parsed = raw.as_deref().and_then(mime::parse);
             c.msg = parsed.as_ref();
             if eval(&key, &c, &x) {

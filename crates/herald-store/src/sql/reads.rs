@@ -239,17 +239,35 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
                 .ok_or_else(|| {
                     StoreError::not_found("message", format!("{} UID {uid}", mb.name))
                 })?;
-            match data {
-                Some(d) => Answer::Content(d),
-                None => {
-                    let key = <[u8; 32]>::try_from(sha.as_slice())
-                        .map_err(|_| StoreError::Corrupt("blob hash is not 32 bytes".into()))?;
-                    let dir = shared.blobs.as_ref().ok_or_else(|| {
-                        StoreError::Corrupt("a message without content in the database".into())
-                    })?;
-                    Answer::Content(dir.read(&key)?)
+            Answer::Content(content(shared, &sha, data)?)
+        }
+        Query::Contents {
+            account: account_name,
+            mailbox,
+            uids,
+            ..
+        } => {
+            let mb = existing_mailbox(conn, &account_name, &mailbox)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT m.uid, b.sha256, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id
+                 WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3",
+            )?;
+            let mut out = Vec::new();
+            // Range by range, so a sparse set does not read the content between its UIDs.
+            for &(lo, hi) in uids.ranges() {
+                let rows = stmt.query_map(params![mb.id, lo, hi], |r| {
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Option<Vec<u8>>>(2)?,
+                    ))
+                })?;
+                for row in rows {
+                    let (uid, sha, data) = row?;
+                    out.push((uid, content(shared, &sha, data)?));
                 }
             }
+            Answer::Contents(out)
         }
         Query::EventsAfter { after, limit } => {
             let mut stmt = conn.prepare_cached(
@@ -395,6 +413,21 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
 
 /// The oldest id the outbox keeps and the highest ever committed: both from indexes, so a
 /// scrape costs the same whatever the outbox's size.
+/// A message's bytes: in its blob row, or in the blob file its digest names when the row has
+/// none (content above `inline_blob_max`).
+fn content(shared: &Shared, sha: &[u8], data: Option<Vec<u8>>) -> Result<Vec<u8>> {
+    if let Some(d) = data {
+        return Ok(d);
+    }
+    let key = <[u8; 32]>::try_from(sha)
+        .map_err(|_| StoreError::Corrupt("blob hash is not 32 bytes".into()))?;
+    let dir = shared
+        .blobs
+        .as_ref()
+        .ok_or_else(|| StoreError::Corrupt("a message without content in the database".into()))?;
+    dir.read(&key)
+}
+
 fn outbox_bounds(conn: &dyn Db) -> Result<OutboxBounds> {
     let oldest: Option<i64> = conn
         .prepare_cached("SELECT min(id) FROM outbox")?
