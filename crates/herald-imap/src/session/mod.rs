@@ -643,6 +643,12 @@ impl<B: Backend> Session<B> {
                 self.ok(&tag, None, "CAPABILITY completed");
             }
             CommandBody::Noop | CommandBody::Check => {
+                // A poll (RFC 3501 §6.1.2) looks at the store even when the mailbox watch has
+                // not fired: on a cluster another node's commit reaches the watch only when
+                // its notification arrives, and a client polling right after it must see it.
+                if let State::Selected(sel) = &mut self.state {
+                    sel.dirty = true;
+                }
                 self.updates(true).await;
                 self.ok(&tag, None, &format!("{name} completed"));
             }
