@@ -248,6 +248,9 @@ pub enum Op {
         account: String,
         /// Mailbox.
         mailbox: String,
+        /// The UIDVALIDITY the session knows the mailbox by: a session of a mailbox replaced
+        /// under the name claims nothing.
+        uidvalidity: u32,
         /// First UID not claimed.
         upto: u32,
     },
@@ -503,6 +506,9 @@ pub enum Query {
         account: String,
         /// Mailbox.
         mailbox: String,
+        /// (UIDVALIDITY, first UID not yet claimed) of the `\Recent` claims this process
+        /// made in memory: RECENT counts from the higher of this and the row's `recent_uid`.
+        claimed: Option<(u32, u32)>,
     },
     /// Changes since a MODSEQ (see [`crate::Changes`]).
     Changes {

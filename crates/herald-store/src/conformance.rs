@@ -585,17 +585,21 @@ async fn recent_goes_to_the_first_claim_only_and_survives_a_restart() {
     for i in 0..2 {
         t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
     }
+    let uv = t.store.mailbox(&ctx, "INBOX").await.unwrap().uidvalidity;
     assert_eq!(t.store.mailbox(&ctx, "INBOX").await.unwrap().recent_uid, 1);
     // The first session gets 1 and 2; a second one gets nothing (its range starts at 3).
-    let c = t.store.claim_recent(&ctx, "INBOX", 3).await.unwrap();
+    let c = t.store.claim_recent(&ctx, "INBOX", uv, 3).await.unwrap();
     assert_eq!(c, 1);
-    assert_eq!(t.store.claim_recent(&ctx, "INBOX", 3).await.unwrap(), 3);
+    assert_eq!(t.store.claim_recent(&ctx, "INBOX", uv, 3).await.unwrap(), 3);
     // A claim beyond UIDNEXT claims only what exists.
-    assert_eq!(t.store.claim_recent(&ctx, "INBOX", 99).await.unwrap(), 3);
+    assert_eq!(
+        t.store.claim_recent(&ctx, "INBOX", uv, 99).await.unwrap(),
+        3
+    );
     t.append(&ctx, "INBOX", "m2", &[]).await;
     assert_eq!(t.store.mailbox(&ctx, "INBOX").await.unwrap().recent_uid, 3);
     let events_before = t.store.events_after(0, 1000).await.unwrap().len();
-    assert_eq!(t.store.claim_recent(&ctx, "INBOX", 4).await.unwrap(), 3);
+    assert_eq!(t.store.claim_recent(&ctx, "INBOX", uv, 4).await.unwrap(), 3);
     assert_eq!(
         t.store.events_after(0, 1000).await.unwrap().len(),
         events_before,
@@ -604,7 +608,70 @@ async fn recent_goes_to_the_first_claim_only_and_survives_a_restart() {
     t.store.close().await;
     let store = Store::open(config()).await.unwrap();
     assert_eq!(store.mailbox(&ctx, "INBOX").await.unwrap().recent_uid, 4);
-    assert!(store.claim_recent(&ctx, "Nope", 4).await.is_err());
+    assert!(store.claim_recent(&ctx, "Nope", uv, 4).await.is_err());
+}
+
+#[tokio::test]
+async fn concurrent_claims_grant_each_recent_uid_once_and_reads_see_them_at_once() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    for i in 0..20 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+    }
+    let uv = t.store.mailbox(&ctx, "INBOX").await.unwrap().uidvalidity;
+    // Sixteen sessions told of different numbers of messages claim at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..16u32 {
+        let (store, ctx) = (t.store.clone(), ctx.clone());
+        tasks.spawn(async move {
+            let upto = 6 + k;
+            let first = store.claim_recent(&ctx, "INBOX", uv, upto).await.unwrap();
+            (first, upto)
+        });
+    }
+    let mut granted = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let (first, upto) = r.unwrap();
+        granted.extend(first..upto);
+    }
+    granted.sort_unstable();
+    assert_eq!(
+        granted,
+        (1..=20).collect::<Vec<u32>>(),
+        "each UID once, none lost"
+    );
+    // STATUS RECENT and SELECT's row count from the claims at once.
+    assert_eq!(t.store.counts(&ctx, "INBOX").await.unwrap().recent, 0);
+    assert_eq!(t.store.mailbox(&ctx, "INBOX").await.unwrap().recent_uid, 21);
+    // A session of a mailbox replaced under the name gets nothing of the new one.
+    t.append(&ctx, "INBOX", "m20", &[]).await;
+    assert_eq!(t.store.counts(&ctx, "INBOX").await.unwrap().recent, 1);
+    assert_eq!(
+        t.store
+            .claim_recent(&ctx, "INBOX", uv + 1, 22)
+            .await
+            .unwrap(),
+        22
+    );
+    assert_eq!(t.store.counts(&ctx, "INBOX").await.unwrap().recent, 1);
+    // A renamed mailbox goes on from what was claimed under its old name.
+    t.store.create_mailbox(&ctx, "Box", None).await.unwrap();
+    for i in 0..3 {
+        t.append(&ctx, "Box", &format!("b{i}"), &[]).await;
+    }
+    let bv = t.store.mailbox(&ctx, "Box").await.unwrap().uidvalidity;
+    assert_eq!(t.store.claim_recent(&ctx, "Box", bv, 3).await.unwrap(), 1);
+    t.store.rename_mailbox(&ctx, "Box", "Box2").await.unwrap();
+    assert_eq!(t.store.mailbox(&ctx, "Box2").await.unwrap().recent_uid, 3);
+    assert_eq!(t.store.claim_recent(&ctx, "Box2", bv, 4).await.unwrap(), 3);
+    // And one deleted and created again starts from nothing claimed.
+    t.store.delete_mailbox(&ctx, "Box2").await.unwrap();
+    t.store.create_mailbox(&ctx, "Box2", None).await.unwrap();
+    t.append(&ctx, "Box2", "c0", &[]).await;
+    let nv = t.store.mailbox(&ctx, "Box2").await.unwrap().uidvalidity;
+    assert_ne!(nv, bv);
+    assert_eq!(t.store.counts(&ctx, "Box2").await.unwrap().recent, 1);
+    assert_eq!(t.store.claim_recent(&ctx, "Box2", nv, 2).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -2668,7 +2735,8 @@ async fn counts_agree_with_the_messages() {
         .await;
     t.append(&ctx, "INBOX", "three", &["\\Seen", "\\Deleted"])
         .await;
-    t.store.claim_recent(&ctx, "INBOX", 2).await.unwrap();
+    let uv = t.store.mailbox(&ctx, "INBOX").await.unwrap().uidvalidity;
+    t.store.claim_recent(&ctx, "INBOX", uv, 2).await.unwrap();
     let c = t.store.counts(&ctx, "INBOX").await.unwrap();
     assert_eq!(
         c,

@@ -43,6 +43,7 @@ pub mod names;
 mod notify;
 pub mod password;
 pub mod postgres;
+mod recent;
 pub mod retention;
 mod sql;
 mod store;

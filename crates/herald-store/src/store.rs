@@ -15,6 +15,7 @@ use crate::flags::FlagMode;
 use crate::model::*;
 use crate::notify::CROSS_PROCESS_POLL;
 use crate::postgres::PgBackend;
+use crate::recent::{Claim, Learned, RecentClaims};
 use crate::{auth_cache, backend, blobs, embedded, names, password, retention, threading};
 use herald_events::UidSet;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ struct Inner {
     throttled: std::sync::Mutex<
         std::collections::HashMap<(Option<std::net::IpAddr>, String), std::time::Instant>,
     >,
+    /// `\Recent` claims decided in memory: on the embedded store only, which one process
+    /// serves (a cluster's nodes claim through the database).
+    recent: Option<RecentClaims>,
 }
 
 /// A client the login limiter refuses gets one `rate-limited` LoginFailed per name in this
@@ -149,6 +153,7 @@ impl Store {
             Some(pg) => AnyBackend::Postgres(Box::new(PgBackend::open(config.clone(), pg).await?)),
         };
         let auth_cache = auth_cache::AuthCache::new(config.auth_cache_ttl);
+        let recent = matches!(backend, AnyBackend::Embedded(_)).then(RecentClaims::default);
         Ok(Store {
             inner: Arc::new(Inner {
                 backend,
@@ -157,6 +162,7 @@ impl Store {
                 dummy: std::sync::OnceLock::new(),
                 holds: retention::Holds::default(),
                 throttled: std::sync::Mutex::new(std::collections::HashMap::new()),
+                recent,
             }),
         })
     }
@@ -260,6 +266,7 @@ impl Store {
         };
         let done = self.run(ctx, op, |_| Some(())).await;
         self.inner.auth_cache.forget_user(name);
+        self.forget_claims(name);
         done
     }
 
@@ -497,8 +504,13 @@ impl Store {
     /// DELETE: removes the mailbox and its messages; with children it stays as `\Noselect`.
     pub async fn delete_mailbox(&self, ctx: &SessionContext, name: &str) -> Result<Committed<()>> {
         let (account, name) = target(ctx, name)?;
-        let op = Op::DeleteMailbox { account, name };
-        self.run(ctx, op, |_| Some(())).await
+        let op = Op::DeleteMailbox {
+            account: account.clone(),
+            name,
+        };
+        let done = self.run(ctx, op, |_| Some(())).await;
+        self.forget_claims(&account);
+        done
     }
 
     /// RENAME (children move along, except for INBOX, which is left new and empty).
@@ -516,16 +528,18 @@ impl Store {
             ));
         }
         let op = Op::RenameMailbox {
-            account,
+            account: account.clone(),
             from,
             to: to_name,
         };
-        let mut done = self
+        let done = self
             .run(ctx, op, |o| match o {
                 Output::Mailbox(m) => Some(m),
                 _ => None,
             })
-            .await?;
+            .await;
+        self.forget_claims(&account);
+        let mut done = done?;
         if acl::other_user(to).is_some() {
             done.value.name = to.to_owned();
         }
@@ -591,26 +605,94 @@ impl Store {
 
     /// Claims the messages of `mailbox` below `upto` as `\Recent` for one IMAP session
     /// (RFC 3501 §2.3.2: only the first session told of a message sees it as recent).
-    /// Returns the first UID this claim got; UIDs from there up to `upto` are the caller's.
-    /// Commits, so a restart does not make old messages recent again; emits no event.
+    /// `uidvalidity` is the one the session knows the mailbox by. Returns the first UID this
+    /// claim got; UIDs from there up to `upto` are the caller's. Emits no event.
+    ///
+    /// On the embedded store the claim is decided in memory and its record queued for the
+    /// writer without waiting (see `recent`); elsewhere it commits before it returns. Either
+    /// way a restart does not make old messages recent again, beyond the last few claimed
+    /// before a crash.
     pub async fn claim_recent(
         &self,
         ctx: &SessionContext,
         mailbox: &str,
+        uidvalidity: u32,
         upto: u32,
     ) -> Result<u32> {
-        let (account, mailbox) = target(ctx, mailbox)?;
-        let op = Op::ClaimRecent {
-            account,
-            mailbox,
+        let (account, name) = target(ctx, mailbox)?;
+        let op = |upto| Op::ClaimRecent {
+            account: account.clone(),
+            mailbox: name.clone(),
+            uidvalidity,
             upto,
         };
+        let (Some(claims), AnyBackend::Embedded(embedded)) =
+            (&self.inner.recent, &self.inner.backend)
+        else {
+            return self.claim_recent_committed(ctx, op(upto)).await;
+        };
+        // The row, read where the caller runs (no queue to wait in): the right to read it,
+        // which mailbox the name is now, and how far its UIDs go.
+        let (acct, mb) = self.readable(ctx, mailbox).await?;
+        let row = match self.query(Query::Mailbox(acct, mb)).await? {
+            Answer::Mailbox(m) => m,
+            _ => return Err(mismatch()),
+        };
+        if row.noselect {
+            return Err(StoreError::NoSelect(row.name));
+        }
+        // Only what exists can be claimed.
+        let upto = upto.min(row.uidnext);
+        if row.uidvalidity != uidvalidity {
+            // The session's mailbox was replaced under it: none of this one is its.
+            return Ok(upto);
+        }
+        match claims.learn(&account, &name, uidvalidity, row.recent_uid) {
+            Learned::Kept => {}
+            Learned::Superseded => return Ok(upto),
+            Learned::Full => return self.claim_recent_committed(ctx, op(upto)).await,
+        }
+        let first = match claims.claim(&account, &name, uidvalidity, upto) {
+            Claim::Granted(first) => first,
+            // Replaced again since the row was read: as above.
+            Claim::Unknown => return Ok(upto),
+        };
+        if first < upto && !embedded.enqueue(ctx.clone(), op(upto)) {
+            // The writer's queue is full: wait for room like any other write.
+            self.claim_recent_committed(ctx, op(upto)).await?;
+        }
+        Ok(first)
+    }
+
+    async fn claim_recent_committed(&self, ctx: &SessionContext, op: Op) -> Result<u32> {
         self.run(ctx, op, |o| match o {
             Output::RecentFrom(u) => Some(u),
             _ => None,
         })
         .await
         .map(|c| c.value)
+    }
+
+    /// `recent_uid` of a mailbox row read from the database, raised to what this process
+    /// claimed in memory beyond it.
+    fn claimed_recent(&self, account: &str, mailbox: &str, uidvalidity: u32, stored: u32) -> u32 {
+        match self
+            .inner
+            .recent
+            .as_ref()
+            .and_then(|c| c.claimed(account, mailbox))
+        {
+            Some((v, claimed)) if v == uidvalidity => stored.max(claimed),
+            _ => stored,
+        }
+    }
+
+    /// Forgets the in-memory `\Recent` claims of an account whose mailboxes were renamed or
+    /// deleted (their records, queued before, are committed by now).
+    fn forget_claims(&self, account: &str) {
+        if let Some(c) = &self.inner.recent {
+            c.forget_account(account);
+        }
     }
 
     /// Sets or clears a mailbox's SPECIAL-USE attribute.
@@ -697,9 +779,10 @@ impl Store {
     /// read (`r`), under the name given.
     pub async fn mailbox(&self, ctx: &SessionContext, name: &str) -> Result<MailboxInfo> {
         let (account, mailbox) = self.readable(ctx, name).await?;
-        let q = Query::Mailbox(account, mailbox);
+        let q = Query::Mailbox(account.clone(), mailbox.clone());
         match self.query(q).await? {
             Answer::Mailbox(m) => Ok(MailboxInfo {
+                recent_uid: self.claimed_recent(&account, &mailbox, m.uidvalidity, m.recent_uid),
                 name: if acl::other_user(name).is_some() {
                     name.to_owned()
                 } else {
@@ -1305,7 +1388,16 @@ impl Store {
     /// aggregated by the store.
     pub async fn counts(&self, ctx: &SessionContext, mailbox: &str) -> Result<MailboxCounts> {
         let (account, mailbox) = self.readable(ctx, mailbox).await?;
-        let q = Query::Counts { account, mailbox };
+        let claimed = self
+            .inner
+            .recent
+            .as_ref()
+            .and_then(|c| c.claimed(&account, &mailbox));
+        let q = Query::Counts {
+            account,
+            mailbox,
+            claimed,
+        };
         match self.query(q).await? {
             Answer::Counts(c) => Ok(c),
             _ => Err(mismatch()),

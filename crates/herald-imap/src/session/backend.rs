@@ -200,6 +200,7 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         ctx: &SessionContext,
         mailbox: &str,
+        uidvalidity: u32,
         upto: u32,
     ) -> impl Future<Output = Result<u32>> + Send;
     /// "Mailbox changed" notifications (a counter bumped after each commit touching it).
@@ -451,9 +452,10 @@ impl Backend for Store {
         &self,
         ctx: &SessionContext,
         mailbox: &str,
+        uidvalidity: u32,
         upto: u32,
     ) -> impl Future<Output = Result<u32>> + Send {
-        Store::claim_recent(self, ctx, mailbox, upto)
+        Store::claim_recent(self, ctx, mailbox, uidvalidity, upto)
     }
     fn append_many(
         &self,

@@ -1135,10 +1135,14 @@ impl Backend for MemoryBackend {
         &self,
         ctx: &SessionContext,
         mailbox: &str,
+        uidvalidity: u32,
         upto: u32,
     ) -> impl Future<Output = Result<u32>> + Send {
         ready(self.with(|s| {
             let (_, mb) = selectable(s.account(ctx)?, mailbox)?;
+            if mb.uidvalidity != uidvalidity {
+                return Ok(upto);
+            }
             let first = mb.recent_uid;
             mb.recent_uid = first.max(upto.min(mb.uidnext));
             Ok(first)

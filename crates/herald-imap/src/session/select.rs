@@ -58,6 +58,8 @@ impl From<MessageMeta> for Msg {
 #[derive(Debug)]
 pub(crate) struct Selected {
     pub name: String,
+    /// The UIDVALIDITY the client was given at SELECT.
+    pub uidvalidity: u32,
     pub read_only: bool,
     /// Messages in sequence order (ascending UID).
     pub msgs: Vec<Msg>,
@@ -441,7 +443,11 @@ impl<B: Backend> Session<B> {
         } else if read_only || info.recent_uid >= next {
             info.recent_uid
         } else {
-            match self.backend.claim_recent(&self.ctx, &info.name, next).await {
+            match self
+                .backend
+                .claim_recent(&self.ctx, &info.name, info.uidvalidity, next)
+                .await
+            {
                 Ok(first) => first,
                 Err(e) => {
                     self.fail(tag, &e);
@@ -468,6 +474,7 @@ impl<B: Backend> Session<B> {
         let mut keywords = Vec::new();
         learn_keywords(&mut keywords, msgs.iter().flat_map(|m| &m.flags));
         let sel = Selected {
+            uidvalidity: info.uidvalidity,
             name: info.name,
             read_only,
             msgs,
@@ -778,7 +785,7 @@ impl<B: Backend> Session<B> {
                     .map_or(next, |i| i.recent_uid)
             } else {
                 backend
-                    .claim_recent(ctx, &sel.name, next)
+                    .claim_recent(ctx, &sel.name, sel.uidvalidity, next)
                     .await
                     .unwrap_or(next)
             };

@@ -187,6 +187,14 @@ fn collect_orphans(conn: &Connection, blobs: &BlobDir) -> Result<()> {
     Ok(())
 }
 
+impl Embedded {
+    /// Queues `op` for the writer without waiting for its commit (see
+    /// [`writer::Writer::enqueue`]); false when it could not be queued.
+    pub(crate) fn enqueue(&self, ctx: SessionContext, op: Op) -> bool {
+        self.writer.enqueue(ctx, op)
+    }
+}
+
 impl Backend for Embedded {
     async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
         self.writer.submit(ctx, op).await

@@ -183,8 +183,9 @@ pub(crate) fn apply(conn: &dyn Db, shared: &Shared, ctx: &SessionContext, op: &O
         Op::ClaimRecent {
             account,
             mailbox,
+            uidvalidity,
             upto,
-        } => env.claim_recent(account, mailbox, *upto),
+        } => env.claim_recent(account, mailbox, *uidvalidity, *upto),
         Op::Expunge {
             account,
             mailbox,
@@ -2288,12 +2289,22 @@ impl Env<'_> {
     /// Marks the UIDs below `upto` as told of as `\Recent`; the output is the first UID
     /// that was still unclaimed, so the caller's recent messages are those from it up. No
     /// event: \Recent is IMAP session state, not a change to the mailbox.
-    fn claim_recent(&self, account_name: &str, mailbox: &str, upto: u32) -> OpResult {
+    fn claim_recent(
+        &self,
+        account_name: &str,
+        mailbox: &str,
+        uidvalidity: u32,
+        upto: u32,
+    ) -> OpResult {
         let acct = account(self.conn, account_name)?;
         let name = names::mailbox(mailbox, false)?;
         let mb = self.selectable(acct.id, &name)?;
         self.require(&acct, &mb, Rights::READ)?;
         let upto = upto.min(mb.uidnext);
+        if mb.uidvalidity != uidvalidity {
+            // The session's mailbox was replaced under it: none of this one is its.
+            return done(Output::RecentFrom(upto), Vec::new(), Vec::new());
+        }
         if mb.recent_uid < upto {
             self.conn
                 .prepare_cached("UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1")?

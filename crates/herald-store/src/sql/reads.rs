@@ -139,8 +139,13 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
         Query::Counts {
             account: account_name,
             mailbox,
+            claimed,
         } => {
             let mb = selectable_mailbox(conn, &account_name, &mailbox)?;
+            let recent_uid = match claimed {
+                Some((v, c)) if v == mb.uidvalidity => mb.recent_uid.max(c),
+                _ => mb.recent_uid,
+            };
             // The counters the triggers on `messages` keep (schema version 15), and the
             // recent messages by their UIDs: no pass over the mailbox.
             let (unseen, deleted, size): (i64, i64, i64) = conn
@@ -150,7 +155,7 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
                 .prepare_cached(
                     "SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND uid >= ?2",
                 )?
-                .query_row(params![mb.id, mb.recent_uid], |r| r.get(0))?;
+                .query_row(params![mb.id, recent_uid], |r| r.get(0))?;
             Answer::Counts(MailboxCounts {
                 messages: mb.messages,
                 unseen: unseen as u64,

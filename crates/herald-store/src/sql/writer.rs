@@ -411,6 +411,22 @@ impl Writer {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues one mutation whose outcome nobody waits for (the record of a `\Recent` claim
+    /// already granted, see `recent`): it commits with a later batch, after every job queued
+    /// before it. False when the queue is full or closed; the caller then submits it.
+    pub(crate) fn enqueue(&self, ctx: SessionContext, op: Op) -> bool {
+        let Some(tx) = self
+            .tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        else {
+            return false;
+        };
+        let (reply, _) = oneshot::channel();
+        tx.try_send(Job { ctx, op, reply }).is_ok()
+    }
+
     /// True while jobs are taken: not closed, and the thread running.
     pub(crate) fn is_open(&self) -> bool {
         // The writer drops its receiver when it stops (a failed transaction control), which
