@@ -550,6 +550,16 @@ pub enum Query {
         /// UID.
         uid: u32,
     },
+    /// Every message of a mailbox with the mailbox row's UIDVALIDITY and HIGHESTMODSEQ, read
+    /// together (SELECT's snapshot).
+    Snapshot {
+        /// Account.
+        account: String,
+        /// Mailbox.
+        mailbox: String,
+        /// How many messages the caller expects (see [`Query::is_bounded`]).
+        expected: u64,
+    },
     /// The content of several messages, by UID; UIDs no longer in the mailbox are left out.
     Contents {
         /// Account.
@@ -659,6 +669,7 @@ impl Query {
                 expected,
                 ..
             } => expected.is_some_and(|n| n <= BOUNDED_SNAPSHOT),
+            Query::Snapshot { expected, .. } => *expected <= BOUNDED_SNAPSHOT,
             // A few small messages: copying them out of SQLite's page cache (or reading a
             // small blob file) costs less than the hand-off. FETCH BODY[] of one message, and
             // a FETCH of a few, read this way.
@@ -713,6 +724,17 @@ pub enum Answer {
     ContentIds(Vec<(u32, [u8; 32])>),
     /// (UID, content) pairs, ascending by UID.
     Contents(Vec<(u32, Vec<u8>)>),
+    /// A mailbox's messages with its row's UIDVALIDITY and HIGHESTMODSEQ.
+    Snapshot {
+        /// The mailbox's id.
+        mailbox_id: i64,
+        /// UIDVALIDITY.
+        uidvalidity: u32,
+        /// HIGHESTMODSEQ.
+        highest_modseq: u64,
+        /// The messages, ascending by UID.
+        messages: Vec<MessageMeta>,
+    },
     /// Outbox rows.
     Events(Vec<StoredEvent>),
     /// Delivery records.

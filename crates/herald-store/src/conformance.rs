@@ -675,6 +675,58 @@ async fn concurrent_claims_grant_each_recent_uid_once_and_reads_see_them_at_once
 }
 
 #[tokio::test]
+async fn a_select_snapshot_is_the_state_its_mailbox_row_names() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    t.store.create_mailbox(&ctx, "Other", None).await.unwrap();
+    for i in 0..3 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+    }
+    t.append(&ctx, "Other", "o", &["$Work"]).await;
+    let snapshot = |name: &'static str| {
+        let t = &t;
+        let ctx = &ctx;
+        async move {
+            let info = t.store.mailbox(ctx, name).await.unwrap();
+            let msgs = t.store.fetch_all(ctx, &info).await.unwrap();
+            assert_eq!(msgs.len() as u64, info.messages, "{name}: {msgs:?}");
+            msgs.iter()
+                .map(|m| (m.uid, m.flags.join(" ")))
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = snapshot("INBOX").await;
+    assert_eq!(snapshot("INBOX").await, first, "the same state twice");
+    assert_eq!(snapshot("Other").await, [(1, "$Work".to_owned())]);
+    // Every kind of change shows at the next SELECT.
+    t.store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("2"),
+            FlagMode::Add,
+            &["\\Deleted".into()],
+            None,
+        )
+        .await
+        .unwrap();
+    let flagged = snapshot("INBOX").await;
+    assert_eq!(flagged[1], (2, "\\Deleted".to_owned()));
+    t.append(&ctx, "INBOX", "m3", &[]).await;
+    assert_eq!(snapshot("INBOX").await.len(), 4);
+    t.store
+        .expunge(&ctx, "INBOX", Some(&uids("2")))
+        .await
+        .unwrap();
+    let uids_left: Vec<u32> = snapshot("INBOX").await.iter().map(|m| m.0).collect();
+    assert_eq!(uids_left, [1, 3, 4]);
+    // A mailbox created again under the name is a new state though its MODSEQ starts over.
+    t.store.delete_mailbox(&ctx, "Other").await.unwrap();
+    t.store.create_mailbox(&ctx, "Other", None).await.unwrap();
+    assert!(snapshot("Other").await.is_empty());
+}
+
+#[tokio::test]
 async fn content_ids_follow_the_bytes_through_copy_and_move() {
     let t = open().await;
     let ctx = t.user("alice").await;

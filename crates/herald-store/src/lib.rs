@@ -45,6 +45,7 @@ pub mod password;
 pub mod postgres;
 mod recent;
 pub mod retention;
+mod snapshots;
 mod sql;
 mod store;
 pub mod threading;

@@ -16,6 +16,7 @@ use crate::model::*;
 use crate::notify::CROSS_PROCESS_POLL;
 use crate::postgres::PgBackend;
 use crate::recent::{Claim, Learned, RecentClaims};
+use crate::snapshots::{Snapshot, Snapshots};
 use crate::{auth_cache, backend, blobs, embedded, names, password, retention, threading};
 use herald_events::UidSet;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ struct Inner {
     /// `\Recent` claims decided in memory: on the embedded store only, which one process
     /// serves (a cluster's nodes claim through the database).
     recent: Option<RecentClaims>,
+    /// SELECT snapshots kept: on the embedded store only, whose reads are one transaction.
+    snapshots: Option<Snapshots>,
 }
 
 /// A client the login limiter refuses gets one `rate-limited` LoginFailed per name in this
@@ -153,7 +156,9 @@ impl Store {
             Some(pg) => AnyBackend::Postgres(Box::new(PgBackend::open(config.clone(), pg).await?)),
         };
         let auth_cache = auth_cache::AuthCache::new(config.auth_cache_ttl);
-        let recent = matches!(backend, AnyBackend::Embedded(_)).then(RecentClaims::default);
+        let embedded = matches!(backend, AnyBackend::Embedded(_));
+        let recent = embedded.then(RecentClaims::default);
+        let snapshots = embedded.then(Snapshots::default);
         Ok(Store {
             inner: Arc::new(Inner {
                 backend,
@@ -163,6 +168,7 @@ impl Store {
                 holds: retention::Holds::default(),
                 throttled: std::sync::Mutex::new(std::collections::HashMap::new()),
                 recent,
+                snapshots,
             }),
         })
     }
@@ -1352,16 +1358,48 @@ impl Store {
         self.messages(ctx, mailbox, uids.cloned(), None).await
     }
 
-    /// Metadata of every message of `mailbox`, for a session that last saw `expected` of them
-    /// there (SELECT's snapshot): a hint of the read's size, which lets a small mailbox be
-    /// read without a hop to a blocking thread.
+    /// Metadata of every message of the mailbox `info` describes, as read just before
+    /// (SELECT's snapshot). Its count of messages is a hint of the read's size, which lets a
+    /// small mailbox be read without a hop to a blocking thread; its UIDVALIDITY and
+    /// HIGHESTMODSEQ name the state a kept snapshot may stand for (see `snapshots`).
     pub async fn fetch_all(
         &self,
         ctx: &SessionContext,
-        mailbox: &str,
-        expected: u64,
-    ) -> Result<Vec<MessageMeta>> {
-        self.messages(ctx, mailbox, None, Some(expected)).await
+        info: &MailboxInfo,
+    ) -> Result<Arc<Vec<MessageMeta>>> {
+        let Some(kept) = &self.inner.snapshots else {
+            return self
+                .messages(ctx, &info.name, None, Some(info.messages))
+                .await
+                .map(Arc::new);
+        };
+        let (account, mailbox) = self.readable(ctx, &info.name).await?;
+        if let Some(s) = kept.get(info.id, info.uidvalidity, info.highest_modseq) {
+            return Ok(Arc::clone(&s.messages));
+        }
+        let q = Query::Snapshot {
+            account,
+            mailbox,
+            expected: info.messages,
+        };
+        match self.query(q).await? {
+            Answer::Snapshot {
+                mailbox_id,
+                uidvalidity,
+                highest_modseq,
+                messages,
+            } => {
+                let messages = Arc::new(messages);
+                let snapshot = Snapshot {
+                    uidvalidity,
+                    highest_modseq,
+                    messages: Arc::clone(&messages),
+                };
+                kept.put(mailbox_id, Arc::new(snapshot));
+                Ok(messages)
+            }
+            _ => Err(mismatch()),
+        }
     }
 
     async fn messages(

@@ -20,6 +20,7 @@ use herald_store::{
     Vanished,
 };
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -139,14 +140,15 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send;
     /// Every message of `mailbox` (SELECT), `expected` being how many the mailbox held when
     /// last looked at: a hint of the read's size only.
+    /// Every message of the mailbox `info` was just read of (SELECT's snapshot), shared with
+    /// other sessions when the store keeps it.
     fn fetch_all(
         &self,
         ctx: &SessionContext,
-        mailbox: &str,
-        expected: u64,
-    ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send {
-        let _ = expected;
-        self.fetch(ctx, mailbox, None)
+        info: &MailboxInfo,
+    ) -> impl Future<Output = Result<Arc<Vec<MessageMeta>>>> + Send {
+        let all = self.fetch(ctx, &info.name, None);
+        async move { all.await.map(Arc::new) }
     }
     fn read_message(
         &self,
@@ -414,10 +416,9 @@ impl Backend for Store {
     fn fetch_all(
         &self,
         ctx: &SessionContext,
-        mailbox: &str,
-        expected: u64,
-    ) -> impl Future<Output = Result<Vec<MessageMeta>>> + Send {
-        Store::fetch_all(self, ctx, mailbox, expected)
+        info: &MailboxInfo,
+    ) -> impl Future<Output = Result<Arc<Vec<MessageMeta>>>> + Send {
+        Store::fetch_all(self, ctx, info)
     }
     fn read_message(
         &self,

@@ -404,11 +404,7 @@ impl<B: Backend> Session<B> {
                     }));
         let mut watch = self.backend.mailbox_watch(info.id);
         watch.borrow_and_update();
-        let metas = match self
-            .backend
-            .fetch_all(&self.ctx, &info.name, info.messages)
-            .await
-        {
+        let metas = match self.backend.fetch_all(&self.ctx, &info).await {
             Ok(m) => m,
             Err(e) => {
                 self.fail(tag, &e);
@@ -433,7 +429,7 @@ impl<B: Backend> Session<B> {
             None => None,
         };
         let metas_highest = metas.iter().map(|m| m.modseq).max().unwrap_or(0);
-        let mut msgs: Vec<Msg> = metas.into_iter().map(Msg::from).collect();
+        let mut msgs: Vec<Msg> = metas.iter().map(Msg::from).collect();
         // \Recent: EXAMINE only looks; SELECT claims what no session was told of yet;
         // IMAP4rev2 has no \Recent at all (RFC 9051 §2.3.2), and claims nothing.
         let next = msgs.last().map_or(1, |m| m.uid.saturating_add(1));

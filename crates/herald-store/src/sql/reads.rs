@@ -136,6 +136,19 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
             uids,
             ..
         } => Answer::Messages(messages(conn, &account_name, &mailbox, uids.as_ref())?),
+        Query::Snapshot {
+            account: account_name,
+            mailbox,
+            ..
+        } => {
+            let mb = selectable_mailbox(conn, &account_name, &mailbox)?;
+            Answer::Snapshot {
+                mailbox_id: mb.id,
+                uidvalidity: mb.uidvalidity,
+                highest_modseq: mb.modseq,
+                messages: mailbox_messages(conn, &mb, None)?,
+            }
+        }
         Query::Counts {
             account: account_name,
             mailbox,
@@ -485,6 +498,11 @@ fn messages(
     uids: Option<&UidSet>,
 ) -> Result<Vec<MessageMeta>> {
     let mb = selectable_mailbox(conn, account_name, mailbox)?;
+    mailbox_messages(conn, &mb, uids)
+}
+
+/// [`messages`] of a mailbox row already read.
+fn mailbox_messages(conn: &dyn Db, mb: &Mbox, uids: Option<&UidSet>) -> Result<Vec<MessageMeta>> {
     let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
     let mut stmt = conn.prepare_cached(MESSAGES_SQL)?;
     let mut rows = stmt
