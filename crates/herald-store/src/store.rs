@@ -1081,6 +1081,10 @@ impl Store {
         let thread = threading::keys(&content);
         let blob = self.inner.backend.put_blob(content).await?;
         let now = now_ms();
+        if let [r] = recipients {
+            // The common delivery: one recipient, no task to spawn and be woken by.
+            return Ok(vec![self.deliver_blob(ctx, r, blob, now, thread).await]);
+        }
         let mut set = tokio::task::JoinSet::new();
         for (i, r) in recipients.iter().enumerate() {
             let (store, ctx, r, blob) = (self.clone(), ctx.clone(), r.clone(), blob.clone());
