@@ -2526,6 +2526,25 @@ fn migrated_after(downgrade: &str) -> (TestDir, rusqlite::Connection) {
 }
 
 #[test]
+fn version_16_drops_the_unused_index_of_messages_by_date() {
+    let has_index = |conn: &rusqlite::Connection| -> bool {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'messages_by_date')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (_dir, fresh) = migrated_after("");
+    assert!(!has_index(&fresh), "a new store is made without it");
+    let (_dir, upgraded) = migrated_after(
+        "CREATE INDEX messages_by_date ON messages (mailbox_id, internaldate);
+         PRAGMA user_version = 15;",
+    );
+    assert!(!has_index(&upgraded), "a version 15 store loses it");
+}
+
+#[test]
 fn a_version_8_store_gains_the_account_state() {
     let (_dir, conn) = migrated_after(&format!(
         "INSERT INTO accounts (name, password_hash) VALUES ('old', 'x'); \

@@ -231,8 +231,14 @@ CREATE TRIGGER messages_counts AFTER INSERT OR DELETE OR UPDATE OF flags ON mess
     FOR EACH ROW EXECUTE FUNCTION messages_counts();
 "#;
 
+/// Version 5 (as the embedded store's version 16): no index of messages by INTERNALDATE,
+/// which no statement used and every stored or expunged message wrote to.
+const V5: &str = r#"
+DROP INDEX IF EXISTS messages_by_date;
+"#;
+
 /// The migrations, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this code creates and understands.
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
