@@ -15,9 +15,16 @@ It prints one line: `MODE: N in S s = R/s, server CPU X ms per message`.
 `fetch` is what a webmail list view or a client's first look at a mailbox asks: it fills the
 user's INBOX to --count multipart messages of about 60 KiB (text, HTML and a base64
 attachment; once, kept for the next run), then times FETCH 1:N of ENVELOPE, BODYSTRUCTURE, the
-list-view header fields and the flags, best of 20, with the server's CPU per FETCH:
+list-view header fields, the flags and the whole messages (a client's first download), best of
+20, with the server's CPU per FETCH:
 
     bench/python_clients.py fetch --port 1143 --count 300 --server-pid PID \\
+        --user bench --password-file FILE
+
+`select` is a client coming back to a folder: it SELECTs the user's INBOX --count times on one
+connection (after 200 unmeasured ones) and prints the server's CPU per SELECT:
+
+    bench/python_clients.py select --port 1143 --count 5000 --server-pid PID \\
         --user bench --password-file FILE
 """
 
@@ -127,9 +134,25 @@ def fetch(client, count, pid):
         )
 
 
+def select(client, count, pid):
+    """SELECTs INBOX `count` times, after 200 that warm both sides, and reports the CPU."""
+    for _ in range(200):
+        client.select("INBOX")
+    t0, c0 = time.time(), server_cpu(pid)
+    for _ in range(count):
+        typ, data = client.select("INBOX")
+        if typ != "OK":
+            sys.exit(f"SELECT failed: {data}")
+    dt, dc = time.time() - t0, server_cpu(pid) - c0
+    print(
+        f"select: {count} SELECTs of {data[0].decode()} messages in {dt:.2f} s "
+        f"= {count / dt:.0f}/s, server CPU {dc * 1000 / count:.3f} ms per SELECT"
+    )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=["lmtp", "append", "fetch"])
+    p.add_argument("mode", choices=["lmtp", "append", "fetch", "select"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--count", type=int, default=2000)
@@ -152,6 +175,8 @@ def main():
         client.login(a.user, password)
         if a.mode == "fetch":
             return fetch(client, a.count, a.server_pid)
+        if a.mode == "select":
+            return select(client, a.count, a.server_pid)
         send = lambda i: client.append("INBOX", None, None, message(i))  # noqa: E731
     t0, c0 = time.time(), server_cpu(a.server_pid)
     for i in range(a.count):
