@@ -640,7 +640,17 @@ async fn concurrent_claims_grant_each_recent_uid_once_and_reads_see_them_at_once
         (1..=20).collect::<Vec<u32>>(),
         "each UID once, none lost"
     );
+    // The claims are the mailbox's whatever the spelling of INBOX.
+    assert_eq!(
+        t.store.claim_recent(&ctx, "inbox", uv, 21).await.unwrap(),
+        21
+    );
+    if let Some(claims) = t.store.recent_claims() {
+        assert_eq!(claims.claimed("alice", "INBOX"), Some((uv, 21)));
+        assert_eq!(claims.claimed("alice", "inbox"), None);
+    }
     // STATUS RECENT and SELECT's row count from the claims at once.
+    assert_eq!(t.store.counts(&ctx, "inbox").await.unwrap().recent, 0);
     assert_eq!(t.store.counts(&ctx, "INBOX").await.unwrap().recent, 0);
     assert_eq!(t.store.mailbox(&ctx, "INBOX").await.unwrap().recent_uid, 21);
     // A session of a mailbox replaced under the name gets nothing of the new one.

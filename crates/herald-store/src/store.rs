@@ -202,6 +202,12 @@ impl Store {
         (self.inner.holds.lowest(), &self.inner.backend)
     }
 
+    /// The in-memory `\Recent` claims (embedded store), for tests of their keys.
+    #[cfg(test)]
+    pub(crate) fn recent_claims(&self) -> Option<&RecentClaims> {
+        self.inner.recent.as_ref()
+    }
+
     async fn run<T>(
         &self,
         ctx: &SessionContext,
@@ -625,28 +631,36 @@ impl Store {
         uidvalidity: u32,
         upto: u32,
     ) -> Result<u32> {
-        let (account, name) = target(ctx, mailbox)?;
+        let (Some(claims), AnyBackend::Embedded(embedded)) =
+            (&self.inner.recent, &self.inner.backend)
+        else {
+            let (account, mailbox) = target(ctx, mailbox)?;
+            let op = Op::ClaimRecent {
+                account,
+                mailbox,
+                uidvalidity,
+                upto,
+            };
+            return self.claim_recent_committed(ctx, op).await;
+        };
+        // The row, read where the caller runs (no queue to wait in): the right to read it,
+        // which mailbox the name is now (in its canonical spelling, the claims' key), and how
+        // far its UIDs go.
+        let (account, mb) = self.readable(ctx, mailbox).await?;
+        let row = match self.query(Query::Mailbox(account.clone(), mb)).await? {
+            Answer::Mailbox(m) => m,
+            _ => return Err(mismatch()),
+        };
+        let name = row.name;
+        if row.noselect {
+            return Err(StoreError::NoSelect(name));
+        }
         let op = |upto| Op::ClaimRecent {
             account: account.clone(),
             mailbox: name.clone(),
             uidvalidity,
             upto,
         };
-        let (Some(claims), AnyBackend::Embedded(embedded)) =
-            (&self.inner.recent, &self.inner.backend)
-        else {
-            return self.claim_recent_committed(ctx, op(upto)).await;
-        };
-        // The row, read where the caller runs (no queue to wait in): the right to read it,
-        // which mailbox the name is now, and how far its UIDs go.
-        let (acct, mb) = self.readable(ctx, mailbox).await?;
-        let row = match self.query(Query::Mailbox(acct, mb)).await? {
-            Answer::Mailbox(m) => m,
-            _ => return Err(mismatch()),
-        };
-        if row.noselect {
-            return Err(StoreError::NoSelect(row.name));
-        }
         // Only what exists can be claimed.
         let upto = upto.min(row.uidnext);
         if row.uidvalidity != uidvalidity {
@@ -785,10 +799,10 @@ impl Store {
     /// read (`r`), under the name given.
     pub async fn mailbox(&self, ctx: &SessionContext, name: &str) -> Result<MailboxInfo> {
         let (account, mailbox) = self.readable(ctx, name).await?;
-        let q = Query::Mailbox(account.clone(), mailbox.clone());
+        let q = Query::Mailbox(account.clone(), mailbox);
         match self.query(q).await? {
             Answer::Mailbox(m) => Ok(MailboxInfo {
-                recent_uid: self.claimed_recent(&account, &mailbox, m.uidvalidity, m.recent_uid),
+                recent_uid: self.claimed_recent(&account, &m.name, m.uidvalidity, m.recent_uid),
                 name: if acl::other_user(name).is_some() {
                     name.to_owned()
                 } else {
@@ -1430,11 +1444,11 @@ impl Store {
     /// aggregated by the store.
     pub async fn counts(&self, ctx: &SessionContext, mailbox: &str) -> Result<MailboxCounts> {
         let (account, mailbox) = self.readable(ctx, mailbox).await?;
-        let claimed = self
-            .inner
-            .recent
-            .as_ref()
-            .and_then(|c| c.claimed(&account, &mailbox));
+        // Keyed by the canonical name (`inbox` is INBOX).
+        let claimed = self.inner.recent.as_ref().and_then(|c| {
+            let key = names::mailbox(&mailbox, false).unwrap_or_else(|_| mailbox.clone());
+            c.claimed(&account, &key)
+        });
         let q = Query::Counts {
             account,
             mailbox,
