@@ -496,9 +496,6 @@ pub enum Query {
         mailbox: String,
         /// UIDs.
         uids: Option<UidSet>,
-        /// With `uids` None: how many messages the caller last saw in the mailbox, if it
-        /// knows. Only a hint of the read's size, for where it runs.
-        expected: Option<u64>,
     },
     /// STATUS counts of one mailbox.
     Counts {
@@ -540,15 +537,6 @@ pub enum Query {
         mailbox: String,
         /// UIDs.
         uids: Option<UidSet>,
-    },
-    /// One message's content.
-    Content {
-        /// Account.
-        account: String,
-        /// Mailbox.
-        mailbox: String,
-        /// UID.
-        uid: u32,
     },
     /// Every message of a mailbox with the mailbox row's UIDVALIDITY and HIGHESTMODSEQ, read
     /// together (SELECT's snapshot).
@@ -663,12 +651,7 @@ impl Query {
             | Query::OutboxBounds => true,
             Query::EventTimes(ids) => ids.len() <= BOUNDED_MESSAGES as usize,
             // A whole mailbox the caller knows to be small (SELECT of an ordinary folder) is
-            // bounded too; an unknown size is not.
-            Query::Messages {
-                uids: None,
-                expected,
-                ..
-            } => expected.is_some_and(|n| n <= BOUNDED_SNAPSHOT),
+            // bounded too; a whole mailbox of unknown size is not.
             Query::Snapshot { expected, .. } => *expected <= BOUNDED_SNAPSHOT,
             // A few small messages: copying them out of SQLite's page cache (or reading a
             // small blob file) costs less than the hand-off. FETCH BODY[] of one message, and
@@ -712,8 +695,6 @@ pub enum Answer {
     Subscriptions(Vec<String>),
     /// Message metadata.
     Messages(Vec<MessageMeta>),
-    /// Message bytes.
-    Content(Vec<u8>),
     /// Changes since a MODSEQ.
     Changes(Changes),
     /// Expunged UIDs since a MODSEQ.
@@ -856,25 +837,32 @@ impl Backend for AnyBackend {
 mod tests {
     use super::*;
 
-    fn messages(uids: Option<UidSet>, expected: Option<u64>) -> Query {
+    fn messages(uids: Option<UidSet>) -> Query {
         Query::Messages {
             account: "a".into(),
             mailbox: "INBOX".into(),
             uids,
+        }
+    }
+
+    fn snapshot(expected: u64) -> Query {
+        Query::Snapshot {
+            account: "a".into(),
+            mailbox: "INBOX".into(),
             expected,
         }
     }
 
     #[test]
     fn a_whole_mailbox_is_a_bounded_read_only_when_known_to_be_small() {
-        assert!(messages(None, Some(0)).is_bounded());
-        assert!(messages(None, Some(200)).is_bounded());
-        assert!(messages(None, Some(BOUNDED_SNAPSHOT)).is_bounded());
-        assert!(!messages(None, Some(BOUNDED_SNAPSHOT + 1)).is_bounded());
+        assert!(snapshot(0).is_bounded());
+        assert!(snapshot(200).is_bounded());
+        assert!(snapshot(BOUNDED_SNAPSHOT).is_bounded());
+        assert!(!snapshot(BOUNDED_SNAPSHOT + 1).is_bounded());
         // A size nobody knows goes to the blocking pool.
-        assert!(!messages(None, None).is_bounded());
-        assert!(messages(Some(UidSet::from_uids(1..=10)), None).is_bounded());
-        assert!(!messages(Some(UidSet::from_uids(1..=1000)), Some(5)).is_bounded());
+        assert!(!messages(None).is_bounded());
+        assert!(messages(Some(UidSet::from_uids(1..=10))).is_bounded());
+        assert!(!messages(Some(UidSet::from_uids(1..=1000))).is_bounded());
         // What LIST asks besides the mailbox rows.
         assert!(Query::SharedMailboxes("a".into()).is_bounded());
     }

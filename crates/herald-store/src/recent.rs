@@ -29,6 +29,16 @@ use std::sync::{Mutex, PoisonError};
 /// Most mailboxes with claims kept in memory (about 100 bytes each).
 pub(crate) const MAX_MAILBOXES: usize = 100_000;
 
+/// A mailbox row's `recent_uid` (`stored`, under `uidvalidity`) raised to the claims this
+/// process made beyond it (`claimed`, from [`RecentClaims::claimed`]), when they are of the
+/// same mailbox.
+pub(crate) fn raised(stored: u32, uidvalidity: u32, claimed: Option<(u32, u32)>) -> u32 {
+    match claimed {
+        Some((v, c)) if v == uidvalidity => stored.max(c),
+        _ => stored,
+    }
+}
+
 /// What a claim found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Claim {

@@ -696,15 +696,12 @@ impl Store {
     /// `recent_uid` of a mailbox row read from the database, raised to what this process
     /// claimed in memory beyond it.
     fn claimed_recent(&self, account: &str, mailbox: &str, uidvalidity: u32, stored: u32) -> u32 {
-        match self
+        let claimed = self
             .inner
             .recent
             .as_ref()
-            .and_then(|c| c.claimed(account, mailbox))
-        {
-            Some((v, claimed)) if v == uidvalidity => stored.max(claimed),
-            _ => stored,
-        }
+            .and_then(|c| c.claimed(account, mailbox));
+        crate::recent::raised(stored, uidvalidity, claimed)
     }
 
     /// Forgets the in-memory `\Recent` claims of an account whose mailboxes were renamed or
@@ -1373,7 +1370,7 @@ impl Store {
         mailbox: &str,
         uids: Option<&UidSet>,
     ) -> Result<Vec<MessageMeta>> {
-        self.messages(ctx, mailbox, uids.cloned(), None).await
+        self.messages(ctx, mailbox, uids.cloned()).await
     }
 
     /// Metadata of every message of the mailbox `info` describes, as read just before
@@ -1385,14 +1382,9 @@ impl Store {
         ctx: &SessionContext,
         info: &MailboxInfo,
     ) -> Result<Arc<Vec<MessageMeta>>> {
-        let Some(kept) = &self.inner.snapshots else {
-            return self
-                .messages(ctx, &info.name, None, Some(info.messages))
-                .await
-                .map(Arc::new);
-        };
         let (account, mailbox) = self.readable(ctx, &info.name).await?;
-        if let Some(s) = kept.get(info.id, info.uidvalidity, info.highest_modseq) {
+        let kept = self.inner.snapshots.as_ref();
+        if let Some(s) = kept.and_then(|k| k.get(info.id, info.uidvalidity, info.highest_modseq)) {
             return Ok(Arc::clone(&s.messages));
         }
         let q = Query::Snapshot {
@@ -1408,12 +1400,14 @@ impl Store {
                 messages,
             } => {
                 let messages = Arc::new(messages);
-                let snapshot = Snapshot {
-                    uidvalidity,
-                    highest_modseq,
-                    messages: Arc::clone(&messages),
-                };
-                kept.put(mailbox_id, Arc::new(snapshot));
+                if let Some(kept) = kept {
+                    let snapshot = Snapshot {
+                        uidvalidity,
+                        highest_modseq,
+                        messages: Arc::clone(&messages),
+                    };
+                    kept.put(mailbox_id, Arc::new(snapshot));
+                }
                 Ok(messages)
             }
             _ => Err(mismatch()),
@@ -1425,14 +1419,12 @@ impl Store {
         ctx: &SessionContext,
         mailbox: &str,
         uids: Option<UidSet>,
-        expected: Option<u64>,
     ) -> Result<Vec<MessageMeta>> {
         let (account, mailbox) = self.readable(ctx, mailbox).await?;
         let q = Query::Messages {
             account,
             mailbox,
             uids,
-            expected,
         };
         match self.query(q).await? {
             Answer::Messages(m) => Ok(m),
@@ -1559,16 +1551,11 @@ impl Store {
         mailbox: &str,
         uid: u32,
     ) -> Result<Vec<u8>> {
-        let (account, mailbox) = self.readable(ctx, mailbox).await?;
-        let q = Query::Content {
-            account,
-            mailbox,
-            uid,
-        };
-        match self.query(q).await? {
-            Answer::Content(c) => Ok(c),
-            _ => Err(mismatch()),
-        }
+        self.read_messages(ctx, mailbox, &UidSet::single(uid), None)
+            .await?
+            .pop()
+            .map(|(_, c)| c)
+            .ok_or_else(|| StoreError::not_found("message", format!("{mailbox} UID {uid}")))
     }
 
     // ---- delivery state (subscriptions, cursors, parked events) ----------------------------

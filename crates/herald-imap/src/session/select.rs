@@ -42,18 +42,6 @@ impl From<&MessageMeta> for Msg {
     }
 }
 
-/// SELECT's snapshot takes the flags over rather than copying them.
-impl From<MessageMeta> for Msg {
-    fn from(m: MessageMeta) -> Msg {
-        Msg {
-            uid: m.uid,
-            flags: m.flags,
-            modseq: m.modseq,
-            recent: false,
-        }
-    }
-}
-
 /// The selected mailbox.
 #[derive(Debug)]
 pub(crate) struct Selected {
@@ -428,7 +416,6 @@ impl<B: Backend> Session<B> {
             },
             None => None,
         };
-        let metas_highest = metas.iter().map(|m| m.modseq).max().unwrap_or(0);
         let mut msgs: Vec<Msg> = metas.iter().map(Msg::from).collect();
         // \Recent: EXAMINE only looks; SELECT claims what no session was told of yet;
         // IMAP4rev2 has no \Recent at all (RFC 9051 §2.3.2), and claims nothing.
@@ -458,7 +445,12 @@ impl<B: Backend> Session<B> {
             m.recent = true;
         }
         let recent = msgs.iter().filter(|m| m.recent).count() as u32;
-        let highest = metas_highest.max(info.highest_modseq);
+        let highest = metas
+            .iter()
+            .map(|m| m.modseq)
+            .max()
+            .unwrap_or(0)
+            .max(info.highest_modseq);
         let uidnext = info
             .uidnext
             .max(msgs.last().map_or(1, |m| m.uid.saturating_add(1)));

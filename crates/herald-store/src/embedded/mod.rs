@@ -80,6 +80,12 @@ pub(crate) fn private_dir(path: &std::path::Path) -> Result<()> {
 }
 
 impl Embedded {
+    /// Queues `op` for the writer without waiting for its commit (see
+    /// [`writer::Writer::enqueue`]); false when it could not be queued.
+    pub(crate) fn enqueue(&self, ctx: SessionContext, op: Op) -> bool {
+        self.writer.enqueue(ctx, op)
+    }
+
     /// Opens (creating if needed) the store in `config.path` and starts the writer thread.
     pub async fn open(config: StoreConfig) -> Result<Embedded> {
         tokio::task::spawn_blocking(move || Embedded::open_blocking(config))
@@ -185,14 +191,6 @@ fn collect_orphans(conn: &Connection, blobs: &BlobDir) -> Result<()> {
         tracing::info!(removed, "removed orphan blob files");
     }
     Ok(())
-}
-
-impl Embedded {
-    /// Queues `op` for the writer without waiting for its commit (see
-    /// [`writer::Writer::enqueue`]); false when it could not be queued.
-    pub(crate) fn enqueue(&self, ctx: SessionContext, op: Op) -> bool {
-        self.writer.enqueue(ctx, op)
-    }
 }
 
 impl Backend for Embedded {

@@ -155,10 +155,7 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
             claimed,
         } => {
             let mb = selectable_mailbox(conn, &account_name, &mailbox)?;
-            let recent_uid = match claimed {
-                Some((v, c)) if v == mb.uidvalidity => mb.recent_uid.max(c),
-                _ => mb.recent_uid,
-            };
+            let recent_uid = crate::recent::raised(mb.recent_uid, mb.uidvalidity, claimed);
             // The counters the triggers on `messages` keep (schema version 15), and the
             // recent messages by their UIDs: no pass over the mailbox.
             let (unseen, deleted, size): (i64, i64, i64) = conn
@@ -240,24 +237,6 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
             }
             out.sort_unstable_by_key(|c| c.0);
             Answer::ContentIds(out)
-        }
-        Query::Content {
-            account: account_name,
-            mailbox,
-            uid,
-        } => {
-            let mb = existing_mailbox(conn, &account_name, &mailbox)?;
-            let (sha, data): (Vec<u8>, Option<Vec<u8>>) = conn
-                .prepare_cached(
-                    "SELECT b.sha256, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id
-                     WHERE m.mailbox_id = ?1 AND m.uid = ?2",
-                )?
-                .query_row(params![mb.id, uid], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-                .ok_or_else(|| {
-                    StoreError::not_found("message", format!("{} UID {uid}", mb.name))
-                })?;
-            Answer::Content(content(shared, &sha, data)?)
         }
         Query::Contents {
             account: account_name,
@@ -429,8 +408,6 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
     })
 }
 
-/// The oldest id the outbox keeps and the highest ever committed: both from indexes, so a
-/// scrape costs the same whatever the outbox's size.
 /// A message's bytes: in its blob row, or in the blob file its digest names when the row has
 /// none (content above `inline_blob_max`).
 fn content(shared: &Shared, sha: &[u8], data: Option<Vec<u8>>) -> Result<Vec<u8>> {
@@ -446,6 +423,8 @@ fn content(shared: &Shared, sha: &[u8], data: Option<Vec<u8>>) -> Result<Vec<u8>
     dir.read(&key)
 }
 
+/// The oldest id the outbox keeps and the highest ever committed: both from indexes, so a
+/// scrape costs the same whatever the outbox's size.
 fn outbox_bounds(conn: &dyn Db) -> Result<OutboxBounds> {
     let oldest: Option<i64> = conn
         .prepare_cached("SELECT min(id) FROM outbox")?

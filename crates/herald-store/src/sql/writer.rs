@@ -396,14 +396,17 @@ impl Writer {
         })
     }
 
-    /// Queues one mutation and waits for its commit (or failure).
-    pub(crate) async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
-        let tx = self
-            .tx
+    /// The queue's sender, unless the writer was closed.
+    fn sender(&self) -> Option<mpsc::Sender<Job>> {
+        self.tx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or(StoreError::Closed)?;
+    }
+
+    /// Queues one mutation and waits for its commit (or failure).
+    pub(crate) async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
+        let tx = self.sender().ok_or(StoreError::Closed)?;
         let (reply, rx) = oneshot::channel();
         tx.send(Job { ctx, op, reply })
             .await
@@ -415,12 +418,7 @@ impl Writer {
     /// already granted, see `recent`): it commits with a later batch, after every job queued
     /// before it. False when the queue is full or closed; the caller then submits it.
     pub(crate) fn enqueue(&self, ctx: SessionContext, op: Op) -> bool {
-        let Some(tx) = self
-            .tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        else {
+        let Some(tx) = self.sender() else {
             return false;
         };
         let (reply, _) = oneshot::channel();
