@@ -168,9 +168,15 @@ fn postfix_relays_into_herald_over_lmtp() {
         envelope.ends_with("RCPT TO:<alice@herald.test>\r\n"),
         "{envelope}"
     );
-    assert!(
-        log().contains("status=sent (250 2.0.0 delivered)"),
-        "{}",
-        log()
-    );
+    // Herald publishes the event when the delivery commits, before its 250 reaches Postfix;
+    // Postfix's log line follows a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !log().contains("status=sent (250 2.0.0 delivered)") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Postfix did not log the delivery as sent:\n{}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
