@@ -63,6 +63,11 @@ pub struct StoreConfig {
     /// Durability: `true` (the default) fsyncs every commit (`synchronous=FULL`), so an
     /// acknowledged change survives power loss. `false` (`NORMAL`) survives process crashes only.
     pub durable: bool,
+    /// `[store] flag_sync = "deferred"` (the default, `true`): with `durable`, a batch of flag
+    /// changes is answered once committed and flushed to disk just after, its events published
+    /// only once flushed (see the embedded backend's `flush`). `false` (`"commit"`): answered
+    /// after the flush, as every other write. PostgreSQL always does the latter.
+    pub defer_flag_sync: bool,
     /// Argon2id cost of new password hashes (`[auth] argon2_*`); never below OWASP's floor.
     pub password: crate::password::PasswordParams,
     /// How long a successful login is remembered so the same credentials skip argon2
@@ -94,6 +99,7 @@ impl StoreConfig {
             max_batch: 512,
             busy_timeout: std::time::Duration::from_secs(10),
             durable: true,
+            defer_flag_sync: true,
             event_groups: Vec::new(),
             password: crate::password::PasswordParams::default(),
             auth_cache_ttl: std::time::Duration::from_secs(DEFAULT_AUTH_CACHE_SECS),

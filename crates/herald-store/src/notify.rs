@@ -13,7 +13,14 @@
 //!   profile of one client delivering over LMTP showed that read-back, through a read
 //!   connection whose page cache every commit invalidates, at a tenth of the server's CPU.
 //!
-//! The writer thread feeds all three after each commit, before it answers the callers, so a
+//! - "What is on disk": a batch of flag changes may commit before it is flushed to disk (see
+//!   `writer`, deferred flushes), and its events must not leave the process before the flush:
+//!   a power cut would undo the change after a consumer saw its event. Until a flush covers
+//!   them, those outbox ids are hidden from every reader of the outbox — the watch, the
+//!   memory window and the database reads ([`Notifier::visible`]) — while the change itself is
+//!   visible to IMAP at once, as any committed change.
+//!
+//! The writer thread feeds all of them after each commit, before it answers the callers, so a
 //! caller that sees its commit can rely on waiters having been woken. Another process writing to the
 //! same data directory (the CLI while the server runs) cannot reach these channels;
 //! `Store::wait_for_events` therefore also polls the database every
@@ -37,6 +44,32 @@ pub(crate) struct Notifier {
     outbox: watch::Sender<u64>,
     mailboxes: Mutex<HashMap<i64, watch::Sender<u64>>>,
     recent: Mutex<Recent>,
+    unflushed: Mutex<Unflushed>,
+}
+
+/// Deferred commits not yet known to be on disk. The writer alone begins and ends them, one at
+/// a time; a flush (another thread) or a durable commit covers them.
+#[derive(Debug, Default)]
+struct Unflushed {
+    /// Readers see outbox ids up to this one; `None`: every committed id.
+    visible: Option<u64>,
+    /// The last outbox id a deferred commit wrote.
+    high: u64,
+    /// Deferred commits made so far, and how many of the first ones a flush or a durable
+    /// commit covers.
+    made: u64,
+    covered: u64,
+    /// A deferred batch is between its beginning and the end of its commit.
+    open: bool,
+    /// The highest id announced while hidden, announced once visible.
+    held_back: u64,
+}
+
+/// What a flush must cover: the deferred commits made, up to the last id they wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FlushTarget {
+    made: u64,
+    high: u64,
 }
 
 /// Every outbox row with an id in `(floor, high]`, ascending. Rows of that range committed by
@@ -60,12 +93,95 @@ impl Notifier {
                 high: last_id,
                 events: VecDeque::with_capacity(RECENT),
             }),
+            unflushed: Mutex::new(Unflushed::default()),
         }
     }
 
-    /// A commit of this process: `events` got the ids after `before` (the outbox's last id when
-    /// the transaction began). Remembers them, then wakes the outbox's waiters.
+    fn unflushed(&self) -> std::sync::MutexGuard<'_, Unflushed> {
+        self.unflushed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The highest outbox id readers may see: ids above it are committed but not yet flushed.
+    pub fn visible(&self) -> u64 {
+        self.unflushed().visible.unwrap_or(u64::MAX)
+    }
+
+    /// A deferred batch is about to commit ids after `before`: hides them from readers from
+    /// now on, before the database could show them.
+    pub fn defer_begin(&self, before: u64) {
+        let mut u = self.unflushed();
+        u.visible.get_or_insert(before);
+        u.open = true;
+    }
+
+    /// The deferred batch begun last ended: `events` (the ids after `before`) committed, or
+    /// nothing did (`None`). Remembers committed events; waiters hear of them after the flush.
+    pub fn defer_end(&self, before: u64, events: Option<Vec<StoredEvent>>) {
+        let committed = events.is_some();
+        if let Some(events) = events {
+            let last = events.last().map_or(before, |e| e.id);
+            self.remember(before, events);
+            let mut u = self.unflushed();
+            u.made += 1;
+            u.high = u.high.max(last);
+            u.held_back = u.held_back.max(last);
+        }
+        let mut u = self.unflushed();
+        u.open = false;
+        if !committed && u.covered == u.made {
+            u.visible = None;
+        }
+    }
+
+    /// What a flush started now must cover; `None` when every deferred commit is covered
+    /// already (a durable commit's flush came first).
+    pub fn flush_target(&self) -> Option<FlushTarget> {
+        let u = self.unflushed();
+        (u.covered < u.made).then_some(FlushTarget {
+            made: u.made,
+            high: u.high,
+        })
+    }
+
+    /// A flush begun after `target` was taken has returned: what it covers is on disk.
+    pub fn flushed(&self, target: FlushTarget) {
+        let announce = {
+            let mut u = self.unflushed();
+            u.covered = u.covered.max(target.made);
+            if u.covered == u.made && !u.open {
+                u.visible = None;
+                std::mem::take(&mut u.held_back)
+            } else {
+                // Later deferred commits wrote only ids above `target.high`.
+                if let Some(v) = &mut u.visible {
+                    *v = (*v).max(target.high);
+                }
+                target.high
+            }
+        };
+        self.outbox_advanced(announce);
+    }
+
+    /// A durable commit of this process: `events` got the ids after `before` (the outbox's last
+    /// id when the transaction began). Remembers them, then wakes the outbox's waiters. Its
+    /// flush covered every deferred commit before it too.
     pub fn committed(&self, before: u64, events: Vec<StoredEvent>) {
+        let last = events.last().map_or(before, |e| e.id);
+        self.remember(before, events);
+        let held_back = {
+            let mut u = self.unflushed();
+            debug_assert!(!u.open, "a durable commit inside a deferred batch");
+            u.covered = u.made;
+            u.visible = None;
+            std::mem::take(&mut u.held_back)
+        };
+        self.outbox_advanced(last.max(held_back));
+    }
+
+    /// Adds committed events to the memory window.
+    fn remember(&self, before: u64, events: Vec<StoredEvent>) {
         let last = events.last().map_or(before, |e| e.id);
         {
             let mut r = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
@@ -84,7 +200,6 @@ impl Notifier {
             }
             r.high = last;
         }
-        self.outbox_advanced(last);
     }
 
     /// Retention removed every event before `oldest`: forgets them here too, so a reader
@@ -106,16 +221,37 @@ impl Notifier {
         if after < r.floor || known > r.high {
             return None;
         }
+        // Read under the window's lock: a deferred batch hides its ids before its events
+        // enter the window, so whatever of one the window holds now is hidden now.
+        let visible = self.visible();
         let start = r.events.partition_point(|e| e.id <= after);
-        Some(r.events.range(start..).take(limit).cloned().collect())
+        Some(
+            r.events
+                .range(start..)
+                .take_while(|e| e.id <= visible)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     pub fn outbox(&self) -> watch::Receiver<u64> {
         self.outbox.subscribe()
     }
 
-    /// Raises the last id (never lowers it: another process's commits may be seen first).
+    /// Raises the last id (never lowers it: another process's commits may be seen first), as
+    /// far as it is visible; the rest is announced when the flush makes it so.
     pub fn outbox_advanced(&self, id: u64) {
+        let id = {
+            let mut u = self.unflushed();
+            match u.visible {
+                Some(v) if id > v => {
+                    u.held_back = u.held_back.max(id);
+                    v
+                }
+                _ => id,
+            }
+        };
         self.outbox.send_if_modified(|cur| {
             if id > *cur {
                 *cur = id;
@@ -233,6 +369,51 @@ mod tests {
         n.committed(20, Vec::new());
         assert_eq!(ids(n.recent_after(15, 100)), None);
         assert_eq!(ids(n.recent_after(20, 100)), Some(vec![]));
+    }
+
+    #[test]
+    fn deferred_events_stay_hidden_until_a_flush_or_a_durable_commit_covers_them() {
+        let n = Notifier::new(10);
+        let rx = n.outbox();
+        n.committed(10, rows([11]));
+        // Hidden from the batch's beginning, before a database read could see its rows.
+        n.defer_begin(11);
+        assert_eq!(n.visible(), 11);
+        n.outbox_advanced(13);
+        assert_eq!(*rx.borrow(), 11);
+        n.defer_end(11, Some(rows(12..=13)));
+        assert_eq!(*rx.borrow(), 11);
+        assert_eq!(ids(n.recent_after(10, 100)), Some(vec![11]));
+
+        // A flush covers what was committed when it started, not a batch committed during it.
+        let first = n.flush_target().unwrap();
+        n.defer_begin(13);
+        n.defer_end(13, Some(rows([14])));
+        n.flushed(first);
+        assert_eq!((*rx.borrow(), n.visible()), (13, 13));
+        assert_eq!(ids(n.recent_after(10, 100)), Some(vec![11, 12, 13]));
+
+        // A durable commit's flush covers everything before it.
+        n.committed(14, rows([15]));
+        assert_eq!((*rx.borrow(), n.visible()), (15, u64::MAX));
+        assert_eq!(n.flush_target(), None, "nothing is left to flush");
+
+        // A deferred batch that did not commit hides nothing afterwards.
+        n.defer_begin(15);
+        n.defer_end(15, None);
+        assert_eq!(n.visible(), u64::MAX);
+
+        // A flush that returns while the next deferred batch is open keeps that one hidden.
+        n.defer_begin(15);
+        n.defer_end(15, Some(rows([16])));
+        let target = n.flush_target().unwrap();
+        n.defer_begin(16);
+        n.flushed(target);
+        assert_eq!((*rx.borrow(), n.visible()), (16, 16));
+        n.defer_end(16, Some(rows([17])));
+        assert_eq!(*rx.borrow(), 16);
+        n.flushed(n.flush_target().unwrap());
+        assert_eq!((*rx.borrow(), n.visible()), (17, u64::MAX));
     }
 
     #[test]

@@ -135,6 +135,10 @@ pub struct StoreSection {
     /// The PostgreSQL schema holding Herald's tables (default: the connection's
     /// `search_path`, normally `public`); several installations can share one database.
     pub schema: Option<String>,
+    /// When a flag change (STORE) is answered on the embedded store: `deferred` (the
+    /// default) once committed, flushed to disk right after, its events published only once
+    /// flushed; `commit` only after the flush, as every other write.
+    pub flag_sync: Option<String>,
 }
 
 /// A listener section (`[imap]`, `[pop3]`, `[lmtp]`).
@@ -384,6 +388,14 @@ pub fn store_config(data: Option<&Path>, file: &FileConfig) -> anyhow::Result<St
         (None, None) => PathBuf::from(DEFAULT_DATA),
     };
     let mut c = StoreConfig::new(path);
+    c.defer_flag_sync = match file.store.flag_sync.as_deref() {
+        None | Some("deferred") => true,
+        Some("commit") => false,
+        Some(other) => bail!(
+            "[store] flag_sync = \"{other}\": use \"deferred\" (the default: a STORE is \
+             answered before its fsync, its events published after) or \"commit\""
+        ),
+    };
     if postgres.is_some() {
         let node = file.server.node.clone().unwrap_or_else(system_hostname);
         anyhow::ensure!(
@@ -652,6 +664,22 @@ sink = { type = "stdout" }
         assert!(format!("{:#}", store_config(None, &f).unwrap_err()).contains("pool_size"));
         let f = load(Some(&write(&dir, "[server]\nnode = \"mx1\"\n"))).unwrap();
         assert!(format!("{:#}", store_config(None, &f).unwrap_err()).contains("cluster"));
+        let flag_sync = |v: &str| {
+            let f = load(Some(&write(
+                &dir,
+                &format!("[store]\nflag_sync = \"{v}\"\n"),
+            )))
+            .unwrap();
+            store_config(None, &f).map(|c| c.defer_flag_sync)
+        };
+        assert!(flag_sync("deferred").unwrap());
+        assert!(!flag_sync("commit").unwrap());
+        assert!(format!("{:#}", flag_sync("later").unwrap_err()).contains("flag_sync"));
+        let f = load(Some(&write(&dir, "[store]\n"))).unwrap();
+        assert!(
+            store_config(None, &f).unwrap().defer_flag_sync,
+            "deferred by default"
+        );
         assert!(load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 

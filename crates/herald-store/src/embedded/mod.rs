@@ -6,7 +6,8 @@
 //! file locking lets the CLI and the server share a data directory safely; and SQL gives the
 //! IMAP metadata queries (UID ranges, MODSEQ, flags) without hand-built indexes. Measured on
 //! this machine (STACK §5) a durable commit costs one WAL fsync, so throughput comes from
-//! group commit (`writer.rs`), not from relaxing durability. redb and fjall were the runners-up
+//! group commit (`writer.rs`), not from relaxing durability; only flag changes may be answered
+//! before their fsync (`flush`), and their events still wait for it. redb and fjall were the runners-up
 //! (KV only, every index hand-built); they could sit behind the same `Backend` trait.
 //!
 //! Layout: `DATA/herald.db` (+ `-wal`, `-shm`) and `DATA/blobs/` (large message files, see
@@ -14,6 +15,7 @@
 //! read-only connections via `spawn_blocking`.
 
 mod checkpoint;
+mod flush;
 pub(crate) mod schema;
 
 use crate::backend::{Answer, Applied, Backend, Op, Query};
@@ -57,6 +59,9 @@ pub struct Embedded {
     writer: writer::Writer,
     /// The checkpoint thread (`checkpoint`), joined at close after the writer.
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The flush thread (`flush`), joined at close after the writer: it flushes what the
+    /// writer's last deferred batches left.
+    flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Creates the data directory readable by its owner only (0700), and tightens one that an
@@ -124,13 +129,25 @@ impl Embedded {
             shared.config.durable,
             shared.config.busy_timeout,
         )?;
-        let writer = writer::Writer::start(Sqlite(conn), Arc::clone(&shared))?;
+        let (flushes, flusher) = if shared.config.durable && shared.config.defer_flag_sync {
+            let (requests, thread) = flush::start(&files.db_path, Arc::clone(&shared))?;
+            (Some(requests), Some(thread))
+        } else {
+            (None, None)
+        };
+        let engine = Sqlite {
+            conn,
+            flushes,
+            shared: Arc::clone(&shared),
+        };
+        let writer = writer::Writer::start(engine, Arc::clone(&shared))?;
         tracing::debug!(path = %shared.config.path.display(), last_id, "store opened");
         Ok(Embedded {
             shared,
             files,
             writer,
             checkpointer: Mutex::new(Some(checkpointer)),
+            flusher: Mutex::new(flusher),
         })
     }
 
@@ -280,8 +297,10 @@ impl Backend for Embedded {
 
     async fn close(&self) {
         self.writer.close().await;
-        // The writer's connection is gone, and with it the hook's sender: the thread ends.
+        // The writer's connection is gone, and with it the hook's sender and the flush
+        // requests: both threads end.
         writer::join_thread(&self.checkpointer).await;
+        writer::join_thread(&self.flusher).await;
         self.files
             .readers
             .lock()
@@ -291,11 +310,17 @@ impl Backend for Embedded {
 }
 
 /// The writer's connection, with SQLite's way of locking, numbering and committing a batch.
-struct Sqlite(Connection);
+struct Sqlite {
+    conn: Connection,
+    /// Where deferred flag changes ask for their flush; `None` with `flag_sync = "commit"`
+    /// (or a store that never flushes).
+    flushes: Option<flush::FlushRequests>,
+    shared: Arc<Shared>,
+}
 
 impl writer::Engine for Sqlite {
     fn db(&self) -> &dyn Db {
-        &self.0
+        &self.conn
     }
 
     /// `BEGIN IMMEDIATE` takes SQLite's write lock at once, so the id read next stays the
@@ -327,17 +352,27 @@ impl writer::Engine for Sqlite {
     }
 
     fn rollback(&self) {
-        if !self.0.is_autocommit() {
-            let _ = self.0.execute_batch("ROLLBACK");
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
 
     fn aborted(&self) -> bool {
-        self.0.is_autocommit()
+        self.conn.is_autocommit()
     }
 
     fn restore_durability(&self) -> sql::Result<()> {
         self.db().execute_batch("PRAGMA synchronous = FULL")
+    }
+
+    fn defers_flags(&self) -> bool {
+        self.flushes.is_some()
+    }
+
+    fn flush_later(&self) {
+        if let Some(f) = &self.flushes {
+            f.request(&self.shared);
+        }
     }
 }
 
@@ -387,9 +422,18 @@ mod tests {
             "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)",
         )
         .unwrap();
-        let engine = Sqlite(conn);
+        let engine = Sqlite {
+            conn,
+            flushes: None,
+            shared: Arc::new(Shared {
+                config: StoreConfig::new(dir.path()),
+                blobs: None,
+                notifier: Notifier::new(0),
+            }),
+        };
         let level = |e: &Sqlite| -> i64 {
-            e.0.query_row("PRAGMA synchronous", [], |r| r.get(0))
+            e.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
                 .unwrap()
         };
         assert_eq!(level(&engine), 2, "FULL by default");
@@ -403,6 +447,124 @@ mod tests {
         engine.begin(false).unwrap();
         assert_eq!(level(&engine), 2);
         engine.rollback();
+    }
+
+    /// Durable store, flag changes deferred (the defaults): concurrent STOREs and APPENDs, and
+    /// every acknowledged event reaches the outbox's readers, in one dense order, and stays
+    /// after a reopen.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deferred_flag_changes_publish_every_event_once_flushed() {
+        use crate::{FlagMode, SessionContext, Store};
+        use herald_events::UidSet;
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig::new(dir.path());
+        assert!(config.durable && config.defer_flag_sync);
+        let store = Store::open(config.clone()).await.unwrap();
+        store
+            .add_user(&SessionContext::admin_cli(), "alice", "pw", false)
+            .await
+            .unwrap();
+        let alice = SessionContext::user("imap", "alice");
+        for i in 0..8 {
+            let m = format!("Subject: {i}\r\n\r\nbody\r\n").into_bytes();
+            store.append(&alice, "INBOX", m, &[], None).await.unwrap();
+        }
+        let start = store.last_event_id().await.unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..4u32 {
+            let (store, alice) = (store.clone(), alice.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..60u32 {
+                    // Each pair of steps sets this task's keyword on one message and clears
+                    // it again: every STORE changes something.
+                    let mode = if i % 2 == 0 {
+                        FlagMode::Add
+                    } else {
+                        FlagMode::Remove
+                    };
+                    let uid = UidSet::single(1 + (i / 2) % 8);
+                    let flag = format!("$t{t}");
+                    let stored = store
+                        .store_flags(&alice, "INBOX", &uid, mode, &[flag], None)
+                        .await
+                        .unwrap();
+                    acked.extend(
+                        stored
+                            .events
+                            .iter()
+                            .map(|e| (e.herald_id().unwrap(), e.to_json())),
+                    );
+                    if i % 10 == 9 {
+                        let m = format!("Subject: {t}.{i}\r\n\r\nx\r\n").into_bytes();
+                        let appended = store.append(&alice, "INBOX", m, &[], None).await.unwrap();
+                        acked.extend(
+                            appended
+                                .events
+                                .iter()
+                                .map(|e| (e.herald_id().unwrap(), e.to_json())),
+                        );
+                    }
+                }
+                // And one that stays, to be found after the reopen.
+                let kept = store
+                    .store_flags(
+                        &alice,
+                        "INBOX",
+                        &UidSet::single(1 + t),
+                        FlagMode::Add,
+                        &[format!("$t{t}")],
+                        None,
+                    )
+                    .await
+                    .unwrap();
+                acked.extend(
+                    kept.events
+                        .iter()
+                        .map(|e| (e.herald_id().unwrap(), e.to_json())),
+                );
+                acked
+            }));
+        }
+        let mut acked = std::collections::BTreeMap::new();
+        for t in tasks {
+            acked.extend(t.await.unwrap());
+        }
+        let last = *acked.keys().last().unwrap();
+        assert_eq!(
+            acked.len(),
+            4 * (61 + 6),
+            "one event per STORE and per APPEND"
+        );
+        // Published without any later write to cover them: the flush thread did.
+        let seen = store
+            .wait_for_events(last - 1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(seen, last);
+        let rows = store.events_after(start, 10_000).await.unwrap();
+        let ids: Vec<u64> = rows.iter().map(|e| e.id).collect();
+        assert_eq!(
+            ids,
+            (start + 1..=last).collect::<Vec<_>>(),
+            "dense, in order"
+        );
+        for row in &rows {
+            assert_eq!(acked.get(&row.id), Some(&row.json), "event {}", row.id);
+        }
+        let alice = &alice;
+        let flags = |store: Store| async move {
+            let all = store.fetch(alice, "INBOX", None).await.unwrap();
+            store.close().await;
+            all.into_iter()
+                .map(|m| (m.uid, m.flags))
+                .collect::<Vec<_>>()
+        };
+        let before = flags(store).await;
+        assert_eq!(before.iter().filter(|(_, f)| !f.is_empty()).count(), 4);
+        let store = Store::open(config).await.unwrap();
+        assert_eq!(store.last_event_id().await.unwrap(), last);
+        assert_eq!(flags(store).await, before);
     }
 
     #[test]

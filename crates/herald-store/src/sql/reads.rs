@@ -278,14 +278,17 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
                     })
                 })?
                 .collect::<SqlResult<Vec<_>>>()?;
-            Answer::Events(rows)
+            // Read after the rows: a deferred batch hides its ids before it commits, so
+            // whatever this read saw of one is hidden now, unless flushed since.
+            let visible = shared.notifier.visible();
+            Answer::Events(rows.into_iter().take_while(|e| e.id <= visible).collect())
         }
         Query::LastEventId => {
             let last = head(conn)?;
             // Commits of another process (the CLI) advance the outbox too; waiters and the
             // in-memory window of recent events must know of them.
             shared.notifier.outbox_advanced(last);
-            Answer::Id(last)
+            Answer::Id(last.min(shared.notifier.visible()))
         }
         Query::OutboxBounds => Answer::OutboxBounds(outbox_bounds(conn)?),
         Query::EventTimes(ids) => {

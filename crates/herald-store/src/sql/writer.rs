@@ -9,7 +9,10 @@
 //! next batch, so the batch size adapts to the load by itself, with no timer: one writer alone
 //! pays one flush per operation, sixteen concurrent writers share them. Replies are sent only
 //! after the commit returned, so a caller never sees success for something a power cut could
-//! undo.
+//! undo — with two exceptions an engine may allow, committed first in a transaction of their
+//! own without waiting for the flush: `\Recent` claims, and flag changes with `[store]
+//! flag_sync = "deferred"` (the embedded backend's `flush`), whose events readers of the
+//! outbox see only once a flush covers them.
 //!
 //! One thread owns one connection because one writer at a time is what the operations assume
 //! (SQLite allows no other; on PostgreSQL the lock makes it so for every process); putting the
@@ -77,6 +80,30 @@ pub(crate) trait Engine {
     /// Makes commits wait for the flush to disk again after a light batch (called after its
     /// commit or rollback).
     fn restore_durability(&self) -> SqlResult<()>;
+    /// True when a batch of flag changes may commit without waiting for the flush, which
+    /// [`Engine::flush_later`] then brings (`[store] flag_sync = "deferred"`; see the embedded
+    /// backend's `flush`).
+    fn defers_flags(&self) -> bool {
+        false
+    }
+    /// Asks for a flush to disk of everything committed so far, without waiting for it; the
+    /// flush publishes the events it covers (`Notifier::flushed`). Called only by engines
+    /// whose [`Engine::defers_flags`] is true.
+    fn flush_later(&self) {}
+}
+
+/// How a batch commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Answered after its commit is on disk.
+    Durable,
+    /// Only `\Recent` claims: committed without waiting for the flush; nothing to publish,
+    /// and losing a claim to a power cut only shows those messages as recent again, which
+    /// RFC 3501 §2.3.2 prefers when in doubt.
+    Light,
+    /// Flag changes (and claims): answered after the commit, flushed soon after by
+    /// [`Engine::flush_later`]; their events are hidden from the outbox's readers until then.
+    Deferred,
 }
 
 /// Runs until every sender is gone and the queue is drained.
@@ -107,20 +134,57 @@ fn run(engine: &dyn Engine, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
                 Err(_) => break,
             }
         }
-        // A batch of nothing but `\Recent` claims is committed without an fsync: losing one
-        // to a power cut only shows those messages as recent again, which RFC 3501 §2.3.2
-        // prefers when in doubt, and the next durable commit's fsync covers the claim's WAL
-        // frames anyway. Claims come with almost every SELECT and new-mail update.
-        let light =
-            shared.config.durable && batch.iter().all(|j| matches!(j.op, Op::ClaimRecent { .. }));
-        commit_batch(engine, &shared, &mut batch, light);
-        if light && let Err(e) = engine.restore_durability() {
-            // Every later commit would lose its durability: stop rather than go on.
-            tracing::error!(error = %e, "cannot restore synchronous = FULL; stopping the writer");
-            break;
+        let claims_only = |b: &[Job]| b.iter().all(|j| matches!(j.op, Op::ClaimRecent { .. }));
+        if !shared.config.durable || !engine.defers_flags() {
+            // Every commit waits for its flush but that of a batch of nothing but `\Recent`
+            // claims, which come with almost every SELECT and new-mail update.
+            if shared.config.durable && claims_only(&batch) {
+                if commit_light(engine, &shared, &mut batch, Mode::Light) {
+                    break;
+                }
+            } else {
+                commit_batch(engine, &shared, &mut batch, Mode::Durable);
+            }
+            continue;
+        }
+        // Claims and flag changes commit first, without waiting for the flush, and their
+        // callers are answered; the rest commits durably after them, and its fsync covers
+        // theirs too. Reordering a batch is sound: its jobs were queued concurrently, none
+        // waiting for another's answer.
+        let light = |op: &Op| matches!(op, Op::ClaimRecent { .. } | Op::StoreFlags { .. });
+        if batch.iter().any(|j| light(&j.op)) {
+            let (mut first, rest): (Vec<Job>, Vec<Job>) =
+                batch.drain(..).partition(|j| light(&j.op));
+            batch = rest;
+            let mode = if claims_only(&first) {
+                Mode::Light
+            } else {
+                Mode::Deferred
+            };
+            if commit_light(engine, &shared, &mut first, mode) {
+                break;
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(engine, &shared, &mut batch, Mode::Durable);
         }
     }
     tracing::debug!("store writer stopped");
+}
+
+/// Commits a batch of claims and flag changes without waiting for the flush, then asks for
+/// the flush. True when the writer must stop.
+fn commit_light(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode: Mode) -> bool {
+    let deferred = commit_batch(engine, shared, batch, mode);
+    if let Err(e) = engine.restore_durability() {
+        // Every later commit would lose its durability: stop rather than go on.
+        tracing::error!(error = %e, "cannot restore synchronous = FULL; stopping the writer");
+        return true;
+    }
+    if deferred {
+        engine.flush_later();
+    }
+    false
 }
 
 fn insert_events(
@@ -263,9 +327,11 @@ struct Outcome {
     result: std::result::Result<(Applied, Vec<i64>), StoreError>,
 }
 
-fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, light: bool) {
+/// Runs and commits one batch, and answers its callers. True when it committed without the
+/// flush something that needs one (flag changes, or events to publish).
+fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode: Mode) -> bool {
     let started = Instant::now();
-    let prepared = engine.begin(light).and_then(|id| {
+    let prepared = engine.begin(mode != Mode::Durable).and_then(|id| {
         empty_trash(engine.db(), shared)?;
         Ok(id)
     });
@@ -273,7 +339,8 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, ligh
         Ok(id) => id,
         Err(e) => {
             engine.rollback();
-            return fail_all(batch, &e.to_string());
+            fail_all(batch, &e.to_string());
+            return false;
         }
     };
     let conn = engine.db();
@@ -321,13 +388,15 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, ligh
             Ok(result) => outcomes.push(Outcome { result }),
             Err(e) => {
                 engine.rollback();
-                return fail_all(batch, &e.to_string());
+                fail_all(batch, &e.to_string());
+                return false;
             }
         }
         if engine.aborted() {
             // SQLite aborted the whole transaction (disk full, I/O error): nothing of the
             // batch is committed, so no caller may be told otherwise.
-            return fail_all(batch, "the database aborted the transaction");
+            fail_all(batch, "the database aborted the transaction");
+            return false;
         }
     }
     let mut changed: Vec<i64> = outcomes
@@ -337,9 +406,18 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, ligh
         .collect();
     changed.sort_unstable();
     changed.dedup();
+    // A light batch that wrote events (claims write none) publishes like a deferred one.
+    let deferred = mode == Mode::Deferred || (mode == Mode::Light && !written.is_empty());
+    if deferred {
+        shared.notifier.defer_begin(before);
+    }
     if let Err(e) = engine.commit(next_id, &changed) {
         engine.rollback();
-        return fail_all(batch, &e.to_string());
+        if deferred {
+            shared.notifier.defer_end(before, None);
+        }
+        fail_all(batch, &e.to_string());
+        return false;
     }
     let metrics = herald_metrics::global();
     metrics.commit(batch.len(), started.elapsed());
@@ -363,11 +441,16 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, ligh
         }
     }
     debug_assert_eq!(written.last().map_or(before, |e| e.id), next_id);
-    shared.notifier.committed(before, written);
+    if deferred {
+        shared.notifier.defer_end(before, Some(written));
+    } else if mode == Mode::Durable {
+        shared.notifier.committed(before, written);
+    }
     shared.notifier.mailboxes_changed(changed);
     for (job, outcome) in batch.drain(..).zip(outcomes) {
         let _ = job.reply.send(outcome.result.map(|(applied, _)| applied));
     }
+    deferred
 }
 
 /// The writer thread seen from the async side: where jobs are queued, and how it is stopped.

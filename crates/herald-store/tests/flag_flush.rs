@@ -1,0 +1,174 @@
+//! With `[store] flag_sync = "deferred"` a STORE is answered once committed, and the WAL is
+//! fsynced just after by the flush thread; the change's event reaches the outbox's readers only
+//! after that fsync. With `"commit"` the writer fsyncs before the answer, as for every write.
+//!
+//! Shown by tracing the system calls of a real store with `strace` (Debian's package), so the
+//! test is ignored by default: `cargo test -p herald-store --test flag_flush -- --ignored`.
+//! The child marks its steps by opening files that do not exist, which `strace` records in order
+//! with the fsyncs.
+#![allow(clippy::unwrap_used)]
+
+use herald_events::UidSet;
+use herald_store::{FlagMode, SessionContext, Store, StoreConfig};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const CHILD: &str = "HERALD_FLAG_TRACE_DIR";
+const DEFER: &str = "HERALD_FLAG_TRACE_DEFER";
+
+fn mark(dir: &Path, step: &str) {
+    let _ = std::fs::File::open(dir.join(format!("marker-{step}")));
+}
+
+/// Run by the traced child process only: an append, then a STORE, then a wait for its event.
+#[tokio::test]
+async fn child_stores_one_flag() {
+    let Some(dir) = std::env::var_os(CHILD) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let mut config = StoreConfig::new(dir.join("data"));
+    config.defer_flag_sync = std::env::var(DEFER).as_deref() == Ok("1");
+    let store = Store::open(config).await.unwrap();
+    store
+        .add_user(&SessionContext::admin_cli(), "alice", "pw", false)
+        .await
+        .unwrap();
+    let alice = SessionContext::user("imap", "alice");
+    mark(&dir, "appending");
+    let uid = store
+        .append(
+            &alice,
+            "INBOX",
+            b"Subject: x\r\n\r\nx\r\n".to_vec(),
+            &[],
+            None,
+        )
+        .await
+        .unwrap()
+        .value
+        .uid;
+    let last = store.last_event_id().await.unwrap();
+    mark(&dir, "storing");
+    store
+        .store_flags(
+            &alice,
+            "INBOX",
+            &UidSet::single(uid),
+            FlagMode::Add,
+            &["\\Seen".to_owned()],
+            None,
+        )
+        .await
+        .unwrap();
+    mark(&dir, "answered");
+    let seen = store
+        .wait_for_events(last, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(seen > last, "the STORE's event was never published");
+    let events = store.events_after(last, 10).await.unwrap();
+    assert!(events.iter().any(|e| e.json.contains("MessageRead")));
+    mark(&dir, "published");
+    store.close().await;
+}
+
+/// `(thread id, line)` of each traced call, and the index of the marker `step`.
+struct Trace(Vec<(String, String)>);
+
+impl Trace {
+    fn run(defer: bool) -> Trace {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("trace");
+        let status = Command::new("strace")
+            .args(["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,openat"])
+            .arg("-o")
+            .arg(&trace)
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", "child_stores_one_flag", "--nocapture"])
+            .env(CHILD, dir.path())
+            .env(DEFER, if defer { "1" } else { "0" })
+            .status()
+            .expect("strace is installed");
+        assert!(status.success());
+        Trace(
+            std::fs::read_to_string(&trace)
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(tid, rest)| (tid.to_owned(), rest.trim_start().to_owned()))
+                .collect(),
+        )
+    }
+
+    fn dump(&self) -> String {
+        self.0
+            .iter()
+            .filter(|(_, l)| !l.starts_with("openat") || l.contains("marker-"))
+            .map(|(t, l)| format!("{t} {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn marker(&self, step: &str) -> usize {
+        self.0
+            .iter()
+            .position(|(_, l)| l.starts_with("openat") && l.contains(&format!("marker-{step}\"")))
+            .unwrap_or_else(|| panic!("no marker {step}:\n{}", self.dump()))
+    }
+
+    /// The WAL fsyncs that began between two markers, with their threads.
+    fn wal_syncs(&self, from: usize, to: usize) -> Vec<&str> {
+        self.0[from..to]
+            .iter()
+            .filter(|(_, l)| {
+                (l.starts_with("fsync(") || l.starts_with("fdatasync("))
+                    && l.contains("herald.db-wal")
+            })
+            .map(|(t, _)| t.as_str())
+            .collect()
+    }
+}
+
+#[test]
+#[ignore = "needs strace; run with --ignored"]
+fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
+    let t = Trace::run(true);
+    let (appending, storing) = (t.marker("appending"), t.marker("storing"));
+    let (answered, published) = (t.marker("answered"), t.marker("published"));
+    // The append's durable commit: the writer thread fsyncs the WAL.
+    let writer = *t
+        .wal_syncs(appending, storing)
+        .first()
+        .unwrap_or_else(|| panic!("the append was not fsynced:\n{}", t.dump()));
+    // The writer did not fsync for the STORE: it answered after the commit alone.
+    assert!(
+        !t.wal_syncs(storing, answered).contains(&writer),
+        "the writer fsynced before answering the STORE:\n{}",
+        t.dump()
+    );
+    // Another thread fsynced the WAL before the event was published.
+    let flushes = t.wal_syncs(storing, published);
+    assert!(
+        flushes.iter().any(|tid| *tid != writer),
+        "no flush by the flush thread before the event was published:\n{}",
+        t.dump()
+    );
+}
+
+#[test]
+#[ignore = "needs strace; run with --ignored"]
+fn with_flag_sync_commit_the_writer_fsyncs_a_store_before_answering() {
+    let t = Trace::run(false);
+    let (appending, storing) = (t.marker("appending"), t.marker("storing"));
+    let writer = *t
+        .wal_syncs(appending, storing)
+        .first()
+        .unwrap_or_else(|| panic!("the append was not fsynced:\n{}", t.dump()));
+    assert!(
+        t.wal_syncs(storing, t.marker("answered")).contains(&writer),
+        "the STORE was answered before the writer's fsync:\n{}",
+        t.dump()
+    );
+}
