@@ -64,7 +64,7 @@ pub struct StoreConfig {
     /// acknowledged change survives power loss. `false` (`NORMAL`) survives process crashes only.
     pub durable: bool,
     /// `[store] flag_sync = "deferred"` (the default, `true`): with `durable`, a batch of flag
-    /// changes is answered once committed and flushed to disk just after, its events published
+    /// changes is answered once committed and flushed to disk within 10 ms, its events published
     /// only once flushed (see the embedded backend's `flush`). `false` (`"commit"`): answered
     /// after the flush, as every other write. PostgreSQL always does the latter.
     pub defer_flag_sync: bool,

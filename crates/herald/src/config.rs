@@ -136,7 +136,7 @@ pub struct StoreSection {
     /// `search_path`, normally `public`); several installations can share one database.
     pub schema: Option<String>,
     /// When a flag change (STORE) is answered on the embedded store: `deferred` (the
-    /// default) once committed, flushed to disk right after, its events published only once
+    /// default) once committed, flushed to disk within 10 ms, its events published only once
     /// flushed; `commit` only after the flush, as every other write.
     pub flag_sync: Option<String>,
 }
