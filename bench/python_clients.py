@@ -26,6 +26,13 @@ connection (after 200 unmeasured ones) and prints the server's CPU per SELECT:
 
     bench/python_clients.py select --port 1143 --count 5000 --server-pid PID \\
         --user bench --password-file FILE
+
+`store` is a client marking mail read and unread: it keeps ten messages in the user's INBOX
+and sets or clears \\Seen on one of them --count times, printing STOREs per second, their
+p50 and p90, and the server's CPU per STORE:
+
+    bench/python_clients.py store --port 1143 --count 3000 --server-pid PID \\
+        --user bench --password-file FILE
 """
 
 import argparse
@@ -150,9 +157,33 @@ def select(client, count, pid):
     )
 
 
+def store(client, count, pid):
+    """Sets or clears \\Seen on one of ten messages `count` times; prints rate and latency."""
+    typ, data = client.select("INBOX")
+    for i in range(int(data[0]), 10):
+        client.append("INBOX", None, None, message(i))
+    client.select("INBOX")
+    latencies = []
+    t0, c0 = time.time(), server_cpu(pid)
+    for i in range(count):
+        op = "+FLAGS" if (i // 10) % 2 == 0 else "-FLAGS"
+        t = time.perf_counter()
+        typ, data = client.store(str(i % 10 + 1), op, "\\Seen")
+        latencies.append(time.perf_counter() - t)
+        if typ != "OK":
+            sys.exit(f"STORE failed: {data}")
+    dt, dc = time.time() - t0, server_cpu(pid) - c0
+    latencies.sort()
+    p50, p90 = latencies[count // 2], latencies[count * 9 // 10]
+    print(
+        f"store: {count} in {dt:.2f} s = {count / dt:.0f}/s, p50 {p50 * 1000:.3f} ms, "
+        f"p90 {p90 * 1000:.3f} ms, server CPU {dc * 1000 / count:.3f} ms per STORE"
+    )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=["lmtp", "append", "fetch", "select"])
+    p.add_argument("mode", choices=["lmtp", "append", "fetch", "select", "store"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--count", type=int, default=2000)
@@ -177,6 +208,8 @@ def main():
             return fetch(client, a.count, a.server_pid)
         if a.mode == "select":
             return select(client, a.count, a.server_pid)
+        if a.mode == "store":
+            return store(client, a.count, a.server_pid)
         send = lambda i: client.append("INBOX", None, None, message(i))  # noqa: E731
     t0, c0 = time.time(), server_cpu(a.server_pid)
     for i in range(a.count):
