@@ -34,6 +34,7 @@ pub const FAMILIES: &[&str] = &[
     "herald_event_log_cursor",
     "herald_store_commits_total",
     "herald_store_failed_commits_total",
+    "herald_store_flushes_total",
     "herald_store_commit_duration_seconds",
     "herald_store_commit_batch_operations",
     "herald_subscription_state",
@@ -243,7 +244,7 @@ impl Collector for Everything {
         counter(
             &mut enc,
             "herald_store_commits",
-            "Store transactions committed (each a group of operations, one fsync).",
+            "Store transactions committed (each a group of operations; one fsync unless it holds only flag changes and \\Recent claims).",
             &[(NONE, m.commits.load(Ordering::Relaxed))],
         )?;
         counter(
@@ -251,6 +252,15 @@ impl Collector for Everything {
             "herald_store_failed_commits",
             "Store transactions that failed as a whole.",
             &[(NONE, m.failed_commits.load(Ordering::Relaxed))],
+        )?;
+        counter(
+            &mut enc,
+            "herald_store_flushes",
+            "WAL fsyncs of the flush thread for flag changes answered before their fsync, by result.",
+            &[
+                ([("result", "ok")], m.flushes[0].load(Ordering::Relaxed)),
+                ([("result", "failed")], m.flushes[1].load(Ordering::Relaxed)),
+            ],
         )?;
         histogram(
             &mut enc,

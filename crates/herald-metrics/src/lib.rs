@@ -115,6 +115,8 @@ pub struct Metrics {
     events_pruned: AtomicU64,
     commits: AtomicU64,
     failed_commits: AtomicU64,
+    /// Deferred flushes of flag changes: done, failed.
+    flushes: [AtomicU64; 2],
     commit_latency: Histogram,
     commit_ops: Histogram,
     sessions: [AtomicI64; PROTOCOLS],
@@ -132,6 +134,7 @@ static METRICS: Metrics = Metrics {
     events_pruned: AtomicU64::new(0),
     commits: AtomicU64::new(0),
     failed_commits: AtomicU64::new(0),
+    flushes: [const { AtomicU64::new(0) }; 2],
     commit_latency: Histogram::latency(),
     commit_ops: Histogram::sizes(),
     sessions: [const { AtomicI64::new(0) }; PROTOCOLS],
@@ -214,6 +217,16 @@ impl Metrics {
     /// A store transaction failed as a whole.
     pub fn commit_failed(&self) {
         self.failed_commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The store's flush thread fsynced the WAL for deferred flag changes (`ok`), or failed to.
+    pub fn flush(&self, ok: bool) {
+        self.flushes[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Flushes of the store's flush thread so far: done, failed.
+    pub fn flushes(&self) -> [u64; 2] {
+        [0, 1].map(|i| self.flushes[i].load(Ordering::Relaxed))
     }
 
     /// A connection was accepted; it counts as an open session until the guard is dropped.

@@ -107,10 +107,16 @@ fn flush(wal: &Path, shared: &Shared, sync: impl Fn(&Path) -> std::io::Result<()
         return;
     };
     match sync(wal) {
-        Ok(()) => shared.notifier.flushed(target),
+        Ok(()) => {
+            shared.notifier.flushed(target);
+            herald_metrics::global().flush(true);
+        }
         // The events stay hidden: the next durable commit's fsync, or a later flush,
         // publishes them if it succeeds.
-        Err(e) => tracing::error!(error = %e, path = %wal.display(), "cannot flush the WAL"),
+        Err(e) => {
+            herald_metrics::global().flush(false);
+            tracing::error!(error = %e, path = %wal.display(), "cannot flush the WAL");
+        }
     }
 }
 
@@ -166,6 +172,7 @@ mod tests {
         };
         let n = &shared.notifier;
         let outbox = n.outbox();
+        let [_, failed_before] = herald_metrics::global().flushes();
         n.defer_begin(0);
         n.defer_end(0, Some(vec![event(1), event(2)]));
         let wait = |what: &str, done: &dyn Fn() -> bool| {
@@ -177,8 +184,9 @@ mod tests {
         };
         requests.request(&shared);
         wait("no flush tried", &|| calls.load(Ordering::SeqCst) == 1);
-        // A failed flush publishes nothing.
+        // A failed flush publishes nothing, and is counted.
         assert_eq!(*outbox.borrow(), 0);
+        assert!(herald_metrics::global().flushes()[1] > failed_before);
         assert_eq!(n.visible(), 0);
         assert_eq!(n.recent_after(0, 10).map(|e| e.len()), Some(0));
 
