@@ -2555,6 +2555,36 @@ fn version_16_drops_the_unused_index_of_messages_by_date() {
 }
 
 #[test]
+fn version_17_indexes_the_deleted_messages_and_expunge_reads_through_it() {
+    let has_index = |conn: &rusqlite::Connection| -> bool {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'messages_deleted')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (_dir, fresh) = migrated_after("");
+    assert!(has_index(&fresh), "a new store is made with it");
+    let (_dir, upgraded) = migrated_after(
+        "DROP INDEX messages_deleted;
+         PRAGMA user_version = 16;",
+    );
+    assert!(has_index(&upgraded), "a version 16 store gains it");
+    // EXPUNGE's query finds its rows through it.
+    let plan: String = upgraded
+        .query_row(
+            r"EXPLAIN QUERY PLAN SELECT uid FROM messages INDEXED BY messages_deleted
+              WHERE mailbox_id = 1 AND uid BETWEEN 1 AND 10
+                AND instr(' ' || flags || ' ', ' \Deleted ') > 0",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("messages_deleted"), "{plan}");
+}
+
+#[test]
 fn a_version_8_store_gains_the_account_state() {
     let (_dir, conn) = migrated_after(&format!(
         "INSERT INTO accounts (name, password_hash) VALUES ('old', 'x'); \

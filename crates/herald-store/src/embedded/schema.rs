@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 16;
+pub const VERSION: i64 = 17;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -360,6 +360,15 @@ const SCHEMA_V16: &str = r#"
 DROP INDEX IF EXISTS messages_by_date;
 "#;
 
+/// Version 17: the `\Deleted` messages of each mailbox, for EXPUNGE, which before read every
+/// message of the mailbox to find them: under the IMAP mix, 56 % of the writer thread's
+/// samples. A partial index holds only the messages flagged so, and is written only when that
+/// flag comes or goes.
+const SCHEMA_V17: &str = r#"
+CREATE INDEX IF NOT EXISTS messages_deleted ON messages (mailbox_id, uid)
+    WHERE instr(' ' || flags || ' ', ' \Deleted ') > 0;
+"#;
+
 /// Applies the step `sql` unless `table` already has `column`, the first it adds: SQLite has
 /// no `ADD COLUMN IF NOT EXISTS`, and a step's columns (with what else it creates) come in one
 /// transaction, so either all of it is there or none. Versions 14 and 15 are applied so, and
@@ -434,17 +443,18 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             add_lease_columns(&tx)?;
             add_status_counters(&tx)?;
             tx.execute_batch(SCHEMA_V16)?;
+            tx.execute_batch(SCHEMA_V17)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=15 => {
+        1..=16 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
                 SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15,
-                SCHEMA_V16,
+                SCHEMA_V16, SCHEMA_V17,
             ];
             for step in &steps[(version - 1) as usize..] {
                 if *step == SCHEMA_V14 {

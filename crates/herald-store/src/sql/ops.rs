@@ -1079,14 +1079,28 @@ impl Env<'_> {
         before: Option<i64>,
     ) -> Result<Vec<MsgRow>> {
         let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
-        let mut stmt = self.conn.prepare_cached(
+        // SQLite reads only the `\Deleted` messages through the partial index
+        // `messages_deleted` (embedded schema 17), whose condition the query repeats; without
+        // statistics its planner would prefer the primary key, so it is named.
+        let mut stmt = self.conn.prepare_cached(if deleted_only {
+            self.conn.pick(
+                r"SELECT uid, blob_id, size, flags, internaldate, modseq, thread_id
+                 FROM messages INDEXED BY messages_deleted
+                 WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
+                   AND instr(' ' || flags || ' ', ' \Deleted ') > 0
+                   AND (CAST(?4 AS BIGINT) IS NULL OR internaldate < ?4)",
+                r"SELECT uid, blob_id, size, flags, internaldate, modseq, thread_id FROM messages
+                 WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
+                   AND instr(' ' || flags || ' ', ' \Deleted ') > 0
+                   AND (CAST(?4 AS BIGINT) IS NULL OR internaldate < ?4)",
+            )
+        } else {
             r"SELECT uid, blob_id, size, flags, internaldate, modseq, thread_id FROM messages
              WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
-               AND (?4 = 0 OR instr(' ' || flags || ' ', ' \Deleted ') > 0)
-               AND (CAST(?5 AS BIGINT) IS NULL OR internaldate < ?5)",
-        )?;
+               AND (CAST(?4 AS BIGINT) IS NULL OR internaldate < ?4)"
+        })?;
         let rows = stmt
-            .query_map(params![mailbox_id, lo, hi, deleted_only, before], |r| {
+            .query_map(params![mailbox_id, lo, hi, before], |r| {
                 Ok((
                     r.get::<_, u32>(0)?,
                     r.get::<_, i64>(1)?,
