@@ -2535,16 +2535,19 @@ fn migrated_after(downgrade: &str) -> (TestDir, rusqlite::Connection) {
     (dir, conn)
 }
 
+/// True when the database has an index named `name`.
+fn has_index(conn: &rusqlite::Connection, name: &str) -> bool {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 #[test]
 fn version_16_drops_the_unused_index_of_messages_by_date() {
-    let has_index = |conn: &rusqlite::Connection| -> bool {
-        conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'messages_by_date')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let has_index = |conn: &rusqlite::Connection| has_index(conn, "messages_by_date");
     let (_dir, fresh) = migrated_after("");
     assert!(!has_index(&fresh), "a new store is made without it");
     let (_dir, upgraded) = migrated_after(
@@ -2556,14 +2559,7 @@ fn version_16_drops_the_unused_index_of_messages_by_date() {
 
 #[test]
 fn version_17_indexes_the_deleted_messages_and_expunge_reads_through_it() {
-    let has_index = |conn: &rusqlite::Connection| -> bool {
-        conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'messages_deleted')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let has_index = |conn: &rusqlite::Connection| has_index(conn, "messages_deleted");
     let (_dir, fresh) = migrated_after("");
     assert!(has_index(&fresh), "a new store is made with it");
     let (_dir, upgraded) = migrated_after(
