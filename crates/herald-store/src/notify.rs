@@ -119,19 +119,21 @@ impl Notifier {
     /// The deferred batch begun last ended: `events` (the ids after `before`) committed, or
     /// nothing did (`None`). Remembers committed events; waiters hear of them after the flush.
     pub fn defer_end(&self, before: u64, events: Option<Vec<StoredEvent>>) {
-        let committed = events.is_some();
-        if let Some(events) = events {
+        let last = events.map(|events| {
             let last = events.last().map_or(before, |e| e.id);
             self.remember(before, events);
-            let mut u = self.unflushed();
-            u.made += 1;
-            u.high = u.high.max(last);
-            u.held_back = u.held_back.max(last);
-        }
+            last
+        });
         let mut u = self.unflushed();
         u.open = false;
-        if !committed && u.covered == u.made {
-            u.visible = None;
+        match last {
+            Some(last) => {
+                u.made += 1;
+                u.high = u.high.max(last);
+                u.held_back = u.held_back.max(last);
+            }
+            None if u.covered == u.made => u.visible = None,
+            None => {}
         }
     }
 

@@ -118,6 +118,14 @@ impl Trace {
             .unwrap_or_else(|| panic!("no marker {step}:\n{}", self.dump()))
     }
 
+    /// The writer thread: the one that fsynced the WAL for the append's durable commit.
+    fn writer(&self) -> &str {
+        self.wal_syncs(self.marker("appending"), self.marker("storing"))
+            .first()
+            .copied()
+            .unwrap_or_else(|| panic!("the append was not fsynced:\n{}", self.dump()))
+    }
+
     /// The WAL fsyncs that began between two markers, with their threads.
     fn wal_syncs(&self, from: usize, to: usize) -> Vec<&str> {
         self.0[from..to]
@@ -135,13 +143,9 @@ impl Trace {
 #[ignore = "needs strace; run with --ignored"]
 fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
     let t = Trace::run(true);
-    let (appending, storing) = (t.marker("appending"), t.marker("storing"));
-    let (answered, published) = (t.marker("answered"), t.marker("published"));
-    // The append's durable commit: the writer thread fsyncs the WAL.
-    let writer = *t
-        .wal_syncs(appending, storing)
-        .first()
-        .unwrap_or_else(|| panic!("the append was not fsynced:\n{}", t.dump()));
+    let writer = t.writer();
+    let (storing, answered) = (t.marker("storing"), t.marker("answered"));
+    let published = t.marker("published");
     // The writer did not fsync for the STORE: it answered after the commit alone.
     assert!(
         !t.wal_syncs(storing, answered).contains(&writer),
@@ -161,13 +165,10 @@ fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
 #[ignore = "needs strace; run with --ignored"]
 fn with_flag_sync_commit_the_writer_fsyncs_a_store_before_answering() {
     let t = Trace::run(false);
-    let (appending, storing) = (t.marker("appending"), t.marker("storing"));
-    let writer = *t
-        .wal_syncs(appending, storing)
-        .first()
-        .unwrap_or_else(|| panic!("the append was not fsynced:\n{}", t.dump()));
+    let writer = t.writer();
     assert!(
-        t.wal_syncs(storing, t.marker("answered")).contains(&writer),
+        t.wal_syncs(t.marker("storing"), t.marker("answered"))
+            .contains(&writer),
         "the STORE was answered before the writer's fsync:\n{}",
         t.dump()
     );

@@ -45,15 +45,16 @@ const GATHER: Duration = Duration::from_millis(10);
 pub(crate) struct FlushRequests {
     tx: SyncSender<()>,
     wal: PathBuf,
+    shared: Arc<Shared>,
 }
 
 impl FlushRequests {
     /// Asks for a flush of what is committed now; one request already waiting covers it too,
     /// because the thread reads what to cover only when it starts. Should the thread be gone
     /// (it cannot stop before this sender is dropped, but a panic would end it), flushes here.
-    pub(crate) fn request(&self, shared: &Shared) {
+    pub(crate) fn request(&self) {
         if let Err(TrySendError::Disconnected(())) = self.tx.try_send(()) {
-            flush(&self.wal, shared, sync_file);
+            flush(&self.wal, &self.shared, sync_file);
         }
     }
 }
@@ -71,6 +72,7 @@ pub(crate) fn start(
     let requests = FlushRequests {
         tx,
         wal: wal.clone(),
+        shared: Arc::clone(&shared),
     };
     let thread = std::thread::Builder::new()
         .name("herald-store-flush".into())
@@ -169,6 +171,7 @@ mod tests {
         let requests = FlushRequests {
             tx,
             wal: PathBuf::from("wal"),
+            shared: Arc::clone(&shared),
         };
         let n = &shared.notifier;
         let outbox = n.outbox();
@@ -182,7 +185,7 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         };
-        requests.request(&shared);
+        requests.request();
         wait("no flush tried", &|| calls.load(Ordering::SeqCst) == 1);
         // A failed flush publishes nothing, and is counted.
         assert_eq!(*outbox.borrow(), 0);
@@ -191,7 +194,7 @@ mod tests {
         assert_eq!(n.recent_after(0, 10).map(|e| e.len()), Some(0));
 
         failing.store(false, Ordering::SeqCst);
-        requests.request(&shared);
+        requests.request();
         wait("never published", &|| *outbox.borrow() == 2);
         assert_eq!(n.visible(), u64::MAX);
         assert_eq!(n.recent_after(0, 10).map(|e| e.len()), Some(2));

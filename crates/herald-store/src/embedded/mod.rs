@@ -135,11 +135,7 @@ impl Embedded {
         } else {
             (None, None)
         };
-        let engine = Sqlite {
-            conn,
-            flushes,
-            shared: Arc::clone(&shared),
-        };
+        let engine = Sqlite { conn, flushes };
         let writer = writer::Writer::start(engine, Arc::clone(&shared))?;
         tracing::debug!(path = %shared.config.path.display(), last_id, "store opened");
         Ok(Embedded {
@@ -315,7 +311,6 @@ struct Sqlite {
     /// Where deferred flag changes ask for their flush; `None` with `flag_sync = "commit"`
     /// (or a store that never flushes).
     flushes: Option<flush::FlushRequests>,
-    shared: Arc<Shared>,
 }
 
 impl writer::Engine for Sqlite {
@@ -371,7 +366,7 @@ impl writer::Engine for Sqlite {
 
     fn flush_later(&self) {
         if let Some(f) = &self.flushes {
-            f.request(&self.shared);
+            f.request();
         }
     }
 }
@@ -425,11 +420,6 @@ mod tests {
         let engine = Sqlite {
             conn,
             flushes: None,
-            shared: Arc::new(Shared {
-                config: StoreConfig::new(dir.path()),
-                blobs: None,
-                notifier: Notifier::new(0),
-            }),
         };
         let level = |e: &Sqlite| -> i64 {
             e.conn

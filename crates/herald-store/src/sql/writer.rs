@@ -134,29 +134,23 @@ fn run(engine: &dyn Engine, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
                 Err(_) => break,
             }
         }
-        let claims_only = |b: &[Job]| b.iter().all(|j| matches!(j.op, Op::ClaimRecent { .. }));
-        if !shared.config.durable || !engine.defers_flags() {
-            // Every commit waits for its flush but that of a batch of nothing but `\Recent`
-            // claims, which come with almost every SELECT and new-mail update.
-            if shared.config.durable && claims_only(&batch) {
-                if commit_light(engine, &shared, &mut batch, Mode::Light) {
-                    break;
-                }
-            } else {
-                commit_batch(engine, &shared, &mut batch, Mode::Durable);
-            }
-            continue;
-        }
-        // Claims and flag changes commit first, without waiting for the flush, and their
-        // callers are answered; the rest commits durably after them, and its fsync covers
-        // theirs too. Reordering a batch is sound: its jobs were queued concurrently, none
-        // waiting for another's answer.
-        let light = |op: &Op| matches!(op, Op::ClaimRecent { .. } | Op::StoreFlags { .. });
-        if batch.iter().any(|j| light(&j.op)) {
-            let (mut first, rest): (Vec<Job>, Vec<Job>) =
-                batch.drain(..).partition(|j| light(&j.op));
+        // `\Recent` claims, which come with almost every SELECT and new-mail update, and flag
+        // changes where the engine defers their flush, commit first without waiting for it,
+        // and their callers are answered; the rest commits durably after them, and its fsync
+        // covers theirs too. Reordering a batch is sound: its jobs were queued concurrently,
+        // none waiting for another's answer. An engine that defers nothing splits no batch:
+        // only one of nothing but claims goes light, and a claim beside a durable job rides
+        // along with it.
+        let defers = engine.defers_flags();
+        let light = |j: &Job| match j.op {
+            Op::ClaimRecent { .. } => true,
+            Op::StoreFlags { .. } => defers,
+            _ => false,
+        };
+        if shared.config.durable && batch.iter().any(light) && (defers || batch.iter().all(light)) {
+            let (mut first, rest): (Vec<Job>, Vec<Job>) = batch.drain(..).partition(light);
             batch = rest;
-            let mode = if claims_only(&first) {
+            let mode = if first.iter().all(|j| matches!(j.op, Op::ClaimRecent { .. })) {
                 Mode::Light
             } else {
                 Mode::Deferred
