@@ -18,8 +18,8 @@
 //!   dispatcher, the event log and live streams see them only after this thread's fsync (or a
 //!   durable commit's) returned.
 //!
-//! What it gives up: a flag change acknowledged in the last moment before a power cut (not a
-//! process crash: the page cache survives a `kill -9`) can be lost, as Dovecot's flag changes
+//! What it gives up: a flag change acknowledged in the last [`GATHER`] before a power cut (not
+//! a process crash: the page cache survives a `kill -9`) can be lost, as Dovecot's flag changes
 //! can, and a client may then have seen a MODSEQ that the store hands out again.
 //! `flag_sync = "commit"` answers a STORE only after its fsync, as every other write.
 //!
