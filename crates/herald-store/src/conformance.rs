@@ -1205,6 +1205,66 @@ async fn message_count_quota_and_copy_over_quota() {
 
 // ---- §4.2 flags -------------------------------------------------------------------------------
 
+/// A set names UIDs, not a range: scattered UIDs touch only themselves, a gone UID nothing, and
+/// an empty set (a client's UID STORE of a message another session expunged) changes nothing.
+#[tokio::test]
+async fn sparse_and_gone_uid_sets_touch_exactly_their_messages() {
+    let t = open().await;
+    let ctx = t.user("alice").await;
+    for i in 0..12 {
+        t.append(&ctx, "INBOX", &format!("m{i}"), &[]).await;
+    }
+    t.store.create_mailbox(&ctx, "Work", None).await.unwrap();
+    t.store
+        .expunge_uids(&ctx, "INBOX", &uids("5"))
+        .await
+        .unwrap();
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &uids("2,5,11"),
+            FlagMode::Add,
+            &s(&["$A"]),
+            None,
+        )
+        .await
+        .unwrap();
+    t.check(&c.events).await;
+    let changed: Vec<u32> = c.value.changed.iter().map(|c| c.0).collect();
+    assert_eq!(changed, [2, 11]);
+    let [e] = &c.events[..] else { panic!() };
+    assert_eq!(e.uidset.as_ref().unwrap().to_string(), "2,11");
+    let c = t
+        .store
+        .store_flags(
+            &ctx,
+            "INBOX",
+            &UidSet::default(),
+            FlagMode::Add,
+            &s(&["$A"]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(c.events.is_empty() && c.value.changed.is_empty());
+    let c = t
+        .store
+        .copy(&ctx, "INBOX", &uids("1,5,12"), "Work")
+        .await
+        .unwrap();
+    let sources: Vec<u32> = c.value.uids.iter().map(|u| u.0).collect();
+    assert_eq!(sources, [1, 12]);
+    let ids = t
+        .store
+        .content_ids(&ctx, "INBOX", Some(&uids("3,5,10")))
+        .await
+        .unwrap();
+    assert_eq!(ids.iter().map(|c| c.0).collect::<Vec<_>>(), [3, 10]);
+    t.consistent().await;
+}
+
 #[tokio::test]
 async fn seen_is_message_read_deleted_is_message_trash_others_flags_set() {
     let t = open().await;

@@ -32,6 +32,7 @@ pub(crate) mod writer;
 use crate::blobs::BlobDir;
 use crate::config::StoreConfig;
 use crate::notify::Notifier;
+use herald_events::UidSet;
 use std::borrow::Cow;
 
 /// What the operations, reads and writer share with the backend that runs them.
@@ -406,6 +407,26 @@ pub(crate) fn last_event_id_sql(db: &dyn Db) -> &'static str {
     )
 }
 
+/// The UID ranges a read of `uids` in one mailbox walks (`None`: all of it). A set's own ranges
+/// when each covers a few UIDs on average, one seek each; else a single range from its least
+/// to its greatest UID, whose rows the caller filters with [`UidSet::contains`], because a
+/// seek costs several rows' steps. An empty set walks nothing: a client's `UID STORE` of a
+/// UID that is gone must not read the mailbox.
+pub(crate) fn uid_spans(uids: Option<&UidSet>) -> Vec<(u32, u32)> {
+    let Some(set) = uids else {
+        return vec![(1, u32::MAX)];
+    };
+    let Some((lo, hi)) = set.bounds() else {
+        return Vec::new();
+    };
+    let ranges = set.ranges();
+    if ranges.len() as u64 * 4 <= u64::from(hi - lo) + 1 {
+        ranges.to_vec()
+    } else {
+        vec![(lo, hi)]
+    }
+}
+
 /// The rows of [`Stmt::query_map`], each already read.
 pub type Rows<T> = std::iter::Map<std::vec::IntoIter<T>, fn(T) -> Result<T>>;
 
@@ -566,6 +587,22 @@ impl Db for rusqlite::Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uid_spans_seek_sparse_sets_and_scan_dense_ones() {
+        assert_eq!(uid_spans(None), vec![(1, u32::MAX)]);
+        // A gone UID resolves to an empty set: nothing to read, not the whole mailbox.
+        assert_eq!(
+            uid_spans(Some(&UidSet::default())),
+            Vec::<(u32, u32)>::new()
+        );
+        assert_eq!(uid_spans(Some(&UidSet::single(7))), vec![(7, 7)]);
+        let far = UidSet::from_uids([3, 15_000]);
+        assert_eq!(uid_spans(Some(&far)), vec![(3, 3), (15_000, 15_000)]);
+        // Every other UID: one walk over the span beats a seek per UID.
+        let dense = UidSet::from_uids([1, 3, 5, 7, 9]);
+        assert_eq!(uid_spans(Some(&dense)), vec![(1, 9)]);
+    }
 
     #[test]
     fn placeholders_become_dollar_numbers_outside_quotes() {

@@ -1078,7 +1078,6 @@ impl Env<'_> {
         deleted_only: bool,
         before: Option<i64>,
     ) -> Result<Vec<MsgRow>> {
-        let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
         // SQLite reads only the `\Deleted` messages through the partial index
         // `messages_deleted` (embedded schema 17), whose condition the query repeats; without
         // statistics its planner would prefer the primary key, so it is named.
@@ -1099,8 +1098,9 @@ impl Env<'_> {
              WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
                AND (CAST(?4 AS BIGINT) IS NULL OR internaldate < ?4)"
         })?;
-        let rows = stmt
-            .query_map(params![mailbox_id, lo, hi, before], |r| {
+        let mut rows: Vec<MsgRow> = Vec::new();
+        for (lo, hi) in crate::sql::uid_spans(uids) {
+            for row in stmt.query_map(params![mailbox_id, lo, hi, before], |r| {
                 Ok((
                     r.get::<_, u32>(0)?,
                     r.get::<_, i64>(1)?,
@@ -1110,14 +1110,15 @@ impl Env<'_> {
                     r.get::<_, i64>(5)? as u64,
                     r.get::<_, i64>(6)?,
                 ))
-            })?
-            .collect::<SqlResult<Vec<_>>>()?;
+            })? {
+                let row = row?;
+                if uids.is_none_or(|s| s.contains(row.0)) {
+                    rows.push(row);
+                }
+            }
+        }
         // Sorted here, not by ORDER BY, which would make SQLite re-prepare the statement on
         // every run (see `reads`).
-        let mut rows: Vec<MsgRow> = rows
-            .into_iter()
-            .filter(|row| uids.is_none_or(|s| s.contains(row.0)))
-            .collect();
         rows.sort_unstable_by_key(|row| row.0);
         Ok(rows)
     }

@@ -210,18 +210,17 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
             uids,
         } => {
             let mb = existing_mailbox(conn, &account_name, &mailbox)?;
-            let (lo, hi) = uids
-                .as_ref()
-                .and_then(UidSet::bounds)
-                .unwrap_or((1, u32::MAX));
             let mut stmt = conn.prepare_cached(
                 "SELECT m.uid, b.sha256 FROM messages m JOIN blobs b ON b.id = m.blob_id
                  WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3",
             )?;
             let mut out = Vec::new();
-            let rows = stmt.query_map(params![mb.id, lo, hi], |r| {
-                Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?;
+            let mut rows = Vec::new();
+            for (lo, hi) in crate::sql::uid_spans(uids.as_ref()) {
+                rows.extend(stmt.query_map(params![mb.id, lo, hi], |r| {
+                    Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?);
+            }
             for row in rows {
                 let (uid, sha) = row?;
                 if uids.as_ref().is_some_and(|s| !s.contains(uid)) {
@@ -485,15 +484,16 @@ fn messages(
 
 /// [`messages`] of a mailbox row already read.
 fn mailbox_messages(conn: &dyn Db, mb: &Mbox, uids: Option<&UidSet>) -> Result<Vec<MessageMeta>> {
-    let (lo, hi) = uids.and_then(UidSet::bounds).unwrap_or((1, u32::MAX));
     let mut stmt = conn.prepare_cached(MESSAGES_SQL)?;
-    let mut rows = stmt
-        .query_map(params![mb.id, lo, hi], meta_row)?
-        .filter(|m| match (m, uids) {
-            (Ok(m), Some(s)) => s.contains(m.uid),
-            _ => true,
-        })
-        .collect::<SqlResult<Vec<_>>>()?;
+    let mut rows = Vec::new();
+    for (lo, hi) in crate::sql::uid_spans(uids) {
+        for m in stmt.query_map(params![mb.id, lo, hi], meta_row)? {
+            let m = m?;
+            if uids.is_none_or(|s| s.contains(m.uid)) {
+                rows.push(m);
+            }
+        }
+    }
     rows.sort_unstable_by_key(|m| m.uid);
     Ok(rows)
 }
