@@ -41,8 +41,14 @@ pub(crate) fn start(
     writer.wal_hook(Some(
         move |wal: &mut rusqlite::hooks::Wal, frames: c_int| {
             if frames >= HARD_FRAMES {
-                if let Err(e) = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE) {
-                    tracing::warn!(error = %e, frames, "writer's own checkpoint failed");
+                match wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE) {
+                    Ok(_) => {}
+                    // The thread is checkpointing: only one may at a time. What it copies, the
+                    // next commit's attempt need not; nothing is wrong, so nothing to warn of.
+                    Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                        tracing::debug!(frames, "checkpoint thread busy; the next commit retries");
+                    }
+                    Err(e) => tracing::warn!(error = %e, frames, "writer's own checkpoint failed"),
                 }
             } else if frames >= SOFT_FRAMES {
                 match tx.try_send(()) {
