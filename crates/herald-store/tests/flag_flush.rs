@@ -1,6 +1,7 @@
 //! With `[store] flag_sync = "deferred"` a STORE is answered once committed, and the WAL is
 //! fsynced just after by the flush thread; the change's event reaches the outbox's readers only
 //! after that fsync. With `"commit"` the writer fsyncs before the answer, as for every write.
+//! A deferred STORE met by an idle writer is committed on the caller's own thread.
 //!
 //! Shown by tracing the system calls of a real store with `strace` (Debian's package), so the
 //! test is ignored by default: `cargo test -p herald-store --test flag_flush -- --ignored`.
@@ -82,7 +83,13 @@ impl Trace {
         let dir = tempfile::tempdir().unwrap();
         let trace = dir.path().join("trace");
         let status = Command::new("strace")
-            .args(["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,openat"])
+            .args([
+                "-f",
+                "-y",
+                "-qq",
+                "-e",
+                "trace=fsync,fdatasync,openat,pwrite64",
+            ])
             .arg("-o")
             .arg(&trace)
             .arg(std::env::current_exe().unwrap())
@@ -111,6 +118,11 @@ impl Trace {
             .join("\n")
     }
 
+    /// The thread that reached the marker `step`: the caller's.
+    fn caller(&self, step: &str) -> &str {
+        &self.0[self.marker(step)].0
+    }
+
     fn marker(&self, step: &str) -> usize {
         self.0
             .iter()
@@ -128,12 +140,22 @@ impl Trace {
 
     /// The WAL fsyncs that began between two markers, with their threads.
     fn wal_syncs(&self, from: usize, to: usize) -> Vec<&str> {
+        self.threads(from, to, |l| {
+            (l.starts_with("fsync(") || l.starts_with("fdatasync(")) && l.contains("herald.db-wal")
+        })
+    }
+
+    /// The threads that wrote to the WAL between two markers, one entry per write.
+    fn wal_writes(&self, from: usize, to: usize) -> Vec<&str> {
+        self.threads(from, to, |l| {
+            l.starts_with("pwrite64(") && l.contains("herald.db-wal")
+        })
+    }
+
+    fn threads(&self, from: usize, to: usize, call: impl Fn(&str) -> bool) -> Vec<&str> {
         self.0[from..to]
             .iter()
-            .filter(|(_, l)| {
-                (l.starts_with("fsync(") || l.starts_with("fdatasync("))
-                    && l.contains("herald.db-wal")
-            })
+            .filter(|(_, l)| call(l))
             .map(|(t, _)| t.as_str())
             .collect()
     }
@@ -146,11 +168,18 @@ fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
     let writer = t.writer();
     let (storing, answered) = (t.marker("storing"), t.marker("answered"));
     let published = t.marker("published");
-    // The writer did not fsync for the STORE: it answered after the commit alone.
+    // Nothing fsynced for the STORE: it was answered after the commit alone.
     assert!(
-        !t.wal_syncs(storing, answered).contains(&writer),
-        "the writer fsynced before answering the STORE:\n{}",
+        t.wal_syncs(storing, answered).is_empty(),
+        "the WAL was fsynced before the STORE was answered:\n{}",
         t.dump()
+    );
+    // The idle writer left the commit to the caller's thread: no hand-off and back.
+    let writes = t.wal_writes(storing, answered);
+    let caller = t.caller("storing");
+    assert!(
+        !writes.is_empty() && writes.iter().all(|tid| *tid == caller),
+        "the STORE was not committed on the caller's thread {caller}: WAL writes by {writes:?}"
     );
     // Another thread fsynced the WAL before the event was published.
     let flushes = t.wal_syncs(storing, published);
@@ -166,10 +195,15 @@ fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
 fn with_flag_sync_commit_the_writer_fsyncs_a_store_before_answering() {
     let t = Trace::run(false);
     let writer = t.writer();
+    let (storing, answered) = (t.marker("storing"), t.marker("answered"));
     assert!(
-        t.wal_syncs(t.marker("storing"), t.marker("answered"))
-            .contains(&writer),
+        t.wal_syncs(storing, answered).contains(&writer),
         "the STORE was answered before the writer's fsync:\n{}",
         t.dump()
+    );
+    let writes = t.wal_writes(storing, answered);
+    assert!(
+        !writes.is_empty() && writes.iter().all(|tid| *tid == writer),
+        "the STORE was not committed by the writer thread {writer}: WAL writes by {writes:?}"
     );
 }

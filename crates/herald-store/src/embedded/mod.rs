@@ -369,6 +369,13 @@ impl writer::Engine for Sqlite {
             f.request();
         }
     }
+
+    /// A deferred flag change is a few statements and a WAL append in the page cache, short
+    /// enough for a runtime thread. (Another process holding SQLite's write lock, the CLI's
+    /// short transactions, makes `BEGIN IMMEDIATE` wait there as it would on the thread.)
+    fn commits_inline(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

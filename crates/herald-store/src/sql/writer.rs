@@ -14,12 +14,20 @@
 //! flag_sync = "deferred"` (the embedded backend's `flush`), whose events readers of the
 //! outbox see only once a flush covers them.
 //!
-//! One thread owns one connection because one writer at a time is what the operations assume
-//! (SQLite allows no other; on PostgreSQL the lock makes it so for every process); putting the
-//! writes on a dedicated OS thread keeps flushes and blocking statements off the async runtime.
+//! One connection, behind a lock each batch holds, because one writer at a time is what the
+//! operations assume (SQLite allows no other; on PostgreSQL the lock makes it so for every
+//! process); putting the writes on a dedicated OS thread keeps flushes and blocking statements
+//! off the async runtime.
 //! Outbox ids are assigned here, inside the write lock, after the last one the engine reports,
 //! so they are dense and in commit order even when another process (the CLI, another node)
 //! writes between our batches.
+//!
+//! One exception to the thread: a flag change on an engine that commits it without the flush
+//! ([`Engine::commits_inline`], the embedded store) is committed on the caller's own thread
+//! when the queue is empty and the thread idle, as the thread would have committed it alone.
+//! One client marking mail read waits for no hand-off to the writer and back, which profiles
+//! of that loop showed to be the larger part of its cost; the engine's lock keeps one writer
+//! at a time, and a busy writer's queue still batches everything.
 
 use super::Shared;
 use super::ops;
@@ -29,7 +37,8 @@ use crate::error::{Result, StoreError};
 use crate::model::StoredEvent;
 use crate::sql::{Db, Result as SqlResult, params};
 use herald_events::{Event, EventType};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -90,6 +99,36 @@ pub(crate) trait Engine {
     /// flush publishes the events it covers (`Notifier::flushed`). Called only by engines
     /// whose [`Engine::defers_flags`] is true.
     fn flush_later(&self) {}
+    /// True when a light batch may commit on the caller's thread, an async runtime's: it
+    /// neither waits for a flush nor blocks on the runtime (PostgreSQL's engine does).
+    fn commits_inline(&self) -> bool {
+        false
+    }
+}
+
+/// What the writer thread and inline commits share.
+struct Core {
+    /// The engine; its lock is the one writer. The thread drops it when it ends, which closes
+    /// the connection (and so ends the engine's helper threads).
+    engine: Mutex<Option<Box<dyn Engine + Send>>>,
+    shared: Arc<Shared>,
+    /// Set when a commit left the engine unsafe to use (see [`commit_light`]): no batch runs
+    /// after it, and the thread ends.
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    fn lock(&self) -> MutexGuard<'_, Option<Box<dyn Engine + Send>>> {
+        self.engine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// How a batch commits.
@@ -106,8 +145,9 @@ enum Mode {
     Deferred,
 }
 
-/// Runs until every sender is gone and the queue is drained.
-fn run(engine: &dyn Engine, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+/// Runs until every sender is gone and the queue is drained, or a commit stopped the writer.
+fn run(core: &Core, mut rx: mpsc::Receiver<Job>) {
+    let shared = &*core.shared;
     let max = shared.config.max_batch.max(1);
     let mut batch: Vec<Job> = Vec::with_capacity(max);
     let mut carry: Option<Job> = None;
@@ -134,6 +174,13 @@ fn run(engine: &dyn Engine, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
                 Err(_) => break,
             }
         }
+        let guard = core.lock();
+        let Some(engine) = guard.as_deref() else {
+            break;
+        };
+        if core.stopped.load(Ordering::Acquire) {
+            break;
+        }
         // `\Recent` claims, which come with almost every SELECT and new-mail update, and flag
         // changes where the engine defers their flush, commit first without waiting for it,
         // and their callers are answered; the rest commits durably after them, and its fsync
@@ -155,14 +202,16 @@ fn run(engine: &dyn Engine, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
             } else {
                 Mode::Deferred
             };
-            if commit_light(engine, &shared, &mut first, mode) {
+            if commit_light(engine, shared, &mut first, mode) {
+                core.stopped.store(true, Ordering::Release);
                 break;
             }
         }
         if !batch.is_empty() {
-            commit_batch(engine, &shared, &mut batch, Mode::Durable);
+            commit_batch(engine, shared, &mut batch, Mode::Durable);
         }
     }
+    *core.lock() = None;
     tracing::debug!("store writer stopped");
 }
 
@@ -452,6 +501,7 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode
 pub(crate) struct Writer {
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    core: Arc<Core>,
 }
 
 /// Queued operations beyond this make callers wait (back-pressure instead of unbounded memory).
@@ -464,12 +514,19 @@ impl Writer {
         shared: Arc<Shared>,
     ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let core = Arc::new(Core {
+            engine: Mutex::new(Some(Box::new(engine))),
+            shared,
+            stopped: AtomicBool::new(false),
+        });
+        let thread_core = Arc::clone(&core);
         let thread = std::thread::Builder::new()
             .name("herald-store-writer".into())
-            .spawn(move || run(&engine, rx, shared))?;
+            .spawn(move || run(&thread_core, rx))?;
         Ok(Writer {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            core,
         })
     }
 
@@ -485,10 +542,42 @@ impl Writer {
     pub(crate) async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
         let tx = self.sender().ok_or(StoreError::Closed)?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Job { ctx, op, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        let job = Job { ctx, op, reply };
+        let job = match self.commit_inline(&tx, job) {
+            // Answered already: the receive below returns at once.
+            None => return rx.await.map_err(|_| StoreError::Closed)?,
+            Some(job) => job,
+        };
+        tx.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Commits a flag change on this thread when the engine allows it, nothing is queued and
+    /// the writer thread is between batches (see the module doc); gives the job back otherwise.
+    /// Order holds: a caller's earlier jobs were answered before it sent this one, so they
+    /// are committed (an `enqueue`d claim may still be in flight, and touches no flags); what
+    /// is queued, this one joins behind.
+    fn commit_inline(&self, tx: &mpsc::Sender<Job>, job: Job) -> Option<Job> {
+        if !matches!(job.op, Op::StoreFlags { .. })
+            || tx.capacity() != tx.max_capacity()
+            || self.core.stopped.load(Ordering::Acquire)
+        {
+            return Some(job);
+        }
+        let Ok(guard) = self.core.engine.try_lock() else {
+            return Some(job);
+        };
+        let Some(engine) = guard.as_deref() else {
+            return Some(job);
+        };
+        if !engine.commits_inline() || !engine.defers_flags() || !self.core.shared.config.durable {
+            return Some(job);
+        }
+        let mut batch = vec![job];
+        if commit_light(engine, &self.core.shared, &mut batch, Mode::Deferred) {
+            self.core.stopped.store(true, Ordering::Release);
+        }
+        None
     }
 
     /// Queues one mutation whose outcome nobody waits for (the record of a `\Recent` claim
@@ -506,11 +595,13 @@ impl Writer {
     pub(crate) fn is_open(&self) -> bool {
         // The writer drops its receiver when it stops (a failed transaction control), which
         // closes the channel even though the sender is still here.
-        self.tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|tx| !tx.is_closed())
+        !self.core.stopped.load(Ordering::Acquire)
+            && self
+                .tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_some_and(|tx| !tx.is_closed())
     }
 
     /// Takes no more jobs and waits until the queued ones are committed and the thread ended.
