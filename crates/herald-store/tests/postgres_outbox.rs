@@ -421,6 +421,69 @@ async fn migrating_twice_is_a_no_op() {
     .await;
 }
 
+/// Version 6: EXPUNGE reads the `\Deleted` messages through a partial index, on a new schema
+/// and on one upgraded from version 5.
+#[tokio::test]
+async fn version_6_indexes_the_deleted_messages_and_expunge_reads_through_it() {
+    pg_support::with_schema("deleted_index", 2, |config| async move {
+        let has_index = |pg: Postgres| async move {
+            pg.client()
+                .await
+                .expect("client")
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_indexes
+                     WHERE schemaname = current_schema() AND indexname = 'messages_deleted')",
+                    &[],
+                )
+                .await
+                .expect("pg_indexes")
+                .get::<_, bool>(0)
+        };
+        let pg = Postgres::connect(&config).await.expect("connect");
+        assert!(has_index(pg.clone()).await, "a new schema is made with it");
+        pg.client()
+            .await
+            .expect("client")
+            .batch_execute("DROP INDEX messages_deleted; UPDATE herald_schema SET version = 5;")
+            .await
+            .expect("pretend version 5");
+        let upgraded = Postgres::connect(&config).await.expect("upgrade");
+        assert!(
+            has_index(upgraded.clone()).await,
+            "a version 5 schema gains it"
+        );
+        // The planner sees that EXPUNGE's condition implies the index's (sequential scans off,
+        // as a large table would make them, since an empty one has no statistics).
+        let client = upgraded.client().await.expect("client");
+        client
+            .batch_execute("SET enable_seqscan = off")
+            .await
+            .expect("set");
+        let plan: Vec<String> = client
+            .query(
+                r"EXPLAIN SELECT uid, flags FROM messages
+                  WHERE mailbox_id = 1 AND uid BETWEEN 1 AND 10
+                    AND instr(' ' || flags || ' ', ' \Deleted ') > 0
+                    AND (CAST(NULL AS BIGINT) IS NULL OR internaldate < NULL)",
+                &[],
+            )
+            .await
+            .expect("explain")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        client
+            .batch_execute("RESET enable_seqscan")
+            .await
+            .expect("reset");
+        assert!(
+            plan.iter().any(|l| l.contains("messages_deleted")),
+            "{plan:#?}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_schema_newer_than_the_code_is_refused_naming_both_versions() {
     pg_support::with_schema("newer_schema", 2, |config| async move {

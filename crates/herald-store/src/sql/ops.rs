@@ -1078,9 +1078,9 @@ impl Env<'_> {
         deleted_only: bool,
         before: Option<i64>,
     ) -> Result<Vec<MsgRow>> {
-        // SQLite reads only the `\Deleted` messages through the partial index
-        // `messages_deleted` (embedded schema 17), whose condition the query repeats; without
-        // statistics its planner would prefer the primary key, so it is named.
+        // Both read only the `\Deleted` messages through the partial index `messages_deleted`
+        // (embedded schema 17, PostgreSQL 6), whose condition the query repeats; without
+        // statistics SQLite's planner would prefer the primary key, so it is named there.
         let mut stmt = self.conn.prepare_cached(if deleted_only {
             self.conn.pick(
                 r"SELECT uid, blob_id, size, flags, internaldate, modseq, thread_id
