@@ -700,6 +700,9 @@ async fn a_select_snapshot_is_the_state_its_mailbox_row_names() {
             let info = t.store.mailbox(ctx, name).await.unwrap();
             let msgs = t.store.fetch_all(ctx, &info).await.unwrap();
             assert_eq!(msgs.len() as u64, info.messages, "{name}: {msgs:?}");
+            // Kept, caught up with changes, or read anew: what a full read finds.
+            let read = t.store.fetch(ctx, name, None).await.unwrap();
+            assert_eq!(*msgs, read, "{name}");
             msgs.iter()
                 .map(|m| (m.uid, m.flags.join(" ")))
                 .collect::<Vec<_>>()

@@ -238,6 +238,9 @@ pub struct Changes {
     /// The mailbox's HIGHESTMODSEQ when the changes were read (read first, so nothing
     /// committed after it is missed by the next call).
     pub highest_modseq: u64,
+    /// The mailbox's UIDVALIDITY at that read: the changes of a mailbox created again under
+    /// the name are no changes to what a caller knew of the one before.
+    pub uidvalidity: u32,
     /// Messages whose MODSEQ is above the one given — changed flags, and new messages —
     /// ascending by UID.
     pub changed: Vec<MessageMeta>,

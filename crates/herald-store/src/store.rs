@@ -1384,8 +1384,17 @@ impl Store {
     ) -> Result<Arc<Vec<MessageMeta>>> {
         let (account, mailbox) = self.readable(ctx, &info.name).await?;
         let kept = self.inner.snapshots.as_ref();
-        if let Some(s) = kept.and_then(|k| k.get(info.id, info.uidvalidity, info.highest_modseq)) {
-            return Ok(Arc::clone(&s.messages));
+        if let Some(kept) = kept
+            && let Some(old) = kept.latest(info.id, info.uidvalidity)
+        {
+            if old.highest_modseq == info.highest_modseq {
+                return Ok(Arc::clone(&old.messages));
+            }
+            if old.highest_modseq < info.highest_modseq
+                && let Some(messages) = self.catch_up(ctx, info, &old).await?
+            {
+                return Ok(messages);
+            }
         }
         let q = Query::Snapshot {
             account,
@@ -1412,6 +1421,46 @@ impl Store {
             }
             _ => Err(mismatch()),
         }
+    }
+
+    /// The kept snapshot `old` of `mailbox` brought up to date with the changes since its
+    /// HIGHESTMODSEQ (see `snapshots`), and kept in its place; `None` when they do not fit it.
+    async fn catch_up(
+        &self,
+        ctx: &SessionContext,
+        info: &MailboxInfo,
+        old: &Snapshot,
+    ) -> Result<Option<Arc<Vec<MessageMeta>>>> {
+        let mailbox = info.name.as_str();
+        let known_max = old.messages.last().map_or(0, |m| m.uid);
+        let changes = self
+            .changes(
+                ctx,
+                mailbox,
+                old.highest_modseq,
+                known_max,
+                old.messages.len() as u64,
+            )
+            .await?;
+        let Some(messages) = crate::snapshots::catch_up(old, &changes) else {
+            tracing::debug!(
+                mailbox,
+                "a kept snapshot did not fit its changes; reading anew"
+            );
+            return Ok(None);
+        };
+        let messages = Arc::new(messages);
+        if let Some(kept) = self.inner.snapshots.as_ref() {
+            kept.put(
+                info.id,
+                Arc::new(Snapshot {
+                    uidvalidity: old.uidvalidity,
+                    highest_modseq: changes.highest_modseq,
+                    messages: Arc::clone(&messages),
+                }),
+            );
+        }
+        Ok(Some(messages))
     }
 
     async fn messages(

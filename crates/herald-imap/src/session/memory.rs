@@ -1207,6 +1207,7 @@ impl Backend for MemoryBackend {
             }
             Ok(Changes {
                 highest_modseq: mb.modseq,
+                uidvalidity: mb.uidvalidity,
                 changed,
                 uids: (gone && !complete).then(|| mb.msgs.keys().copied().collect()),
                 expunged,

@@ -514,6 +514,7 @@ fn changes(
     let mb = selectable_mailbox(conn, account_name, mailbox)?;
     let mut out = Changes {
         highest_modseq: mb.modseq,
+        uidvalidity: mb.uidvalidity,
         ..Changes::default()
     };
     if mb.modseq <= since_modseq && mb.messages == known_count {
