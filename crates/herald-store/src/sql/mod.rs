@@ -412,7 +412,7 @@ pub(crate) fn last_event_id_sql(db: &dyn Db) -> &'static str {
 /// to its greatest UID, whose rows the caller filters with [`UidSet::contains`], because a
 /// seek costs several rows' steps. An empty set walks nothing: a client's `UID STORE` of a
 /// UID that is gone must not read the mailbox.
-pub(crate) fn uid_spans(uids: Option<&UidSet>) -> Vec<(u32, u32)> {
+fn uid_spans(uids: Option<&UidSet>) -> Vec<(u32, u32)> {
     let Some(set) = uids else {
         return vec![(1, u32::MAX)];
     };
@@ -425,6 +425,26 @@ pub(crate) fn uid_spans(uids: Option<&UidSet>) -> Vec<(u32, u32)> {
     } else {
         vec![(lo, hi)]
     }
+}
+
+/// The rows of `uids` in one mailbox (`None`: all), unsorted: `read(lo, hi)` runs the
+/// caller's statement over one of the [`uid_spans`], and rows whose `uid` is outside the set
+/// are dropped.
+pub(crate) fn read_uids<T>(
+    uids: Option<&UidSet>,
+    uid: impl Fn(&T) -> u32,
+    mut read: impl FnMut(u32, u32) -> Result<Rows<T>>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for (lo, hi) in uid_spans(uids) {
+        for row in read(lo, hi)? {
+            let row = row?;
+            if uids.is_none_or(|s| s.contains(uid(&row))) {
+                out.push(row);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The rows of [`Stmt::query_map`], each already read.

@@ -1098,25 +1098,23 @@ impl Env<'_> {
              WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
                AND (CAST(?4 AS BIGINT) IS NULL OR internaldate < ?4)"
         })?;
-        let mut rows: Vec<MsgRow> = Vec::new();
-        for (lo, hi) in crate::sql::uid_spans(uids) {
-            for row in stmt.query_map(params![mailbox_id, lo, hi, before], |r| {
-                Ok((
-                    r.get::<_, u32>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)? as u64,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)? as u64,
-                    r.get::<_, i64>(6)?,
-                ))
-            })? {
-                let row = row?;
-                if uids.is_none_or(|s| s.contains(row.0)) {
-                    rows.push(row);
-                }
-            }
-        }
+        let mut rows: Vec<MsgRow> = crate::sql::read_uids(
+            uids,
+            |row: &MsgRow| row.0,
+            |lo, hi| {
+                stmt.query_map(params![mailbox_id, lo, hi, before], |r| {
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)? as u64,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)? as u64,
+                        r.get::<_, i64>(6)?,
+                    ))
+                })
+            },
+        )?;
         // Sorted here, not by ORDER BY, which would make SQLite re-prepare the statement on
         // every run (see `reads`).
         rows.sort_unstable_by_key(|row| row.0);

@@ -215,17 +215,16 @@ pub(crate) fn answer(conn: &dyn Db, shared: &Shared, q: Query) -> Result<Answer>
                  WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3",
             )?;
             let mut out = Vec::new();
-            let mut rows = Vec::new();
-            for (lo, hi) in crate::sql::uid_spans(uids.as_ref()) {
-                rows.extend(stmt.query_map(params![mb.id, lo, hi], |r| {
-                    Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })?);
-            }
-            for row in rows {
-                let (uid, sha) = row?;
-                if uids.as_ref().is_some_and(|s| !s.contains(uid)) {
-                    continue;
-                }
+            let rows = crate::sql::read_uids(
+                uids.as_ref(),
+                |row: &(u32, Vec<u8>)| row.0,
+                |lo, hi| {
+                    stmt.query_map(params![mb.id, lo, hi], |r| {
+                        Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
+                    })
+                },
+            )?;
+            for (uid, sha) in rows {
                 let sha: [u8; 32] = sha.try_into().map_err(|_| {
                     StoreError::Corrupt(format!(
                         "blob digest of {} UID {uid} is not 32 bytes",
@@ -485,15 +484,11 @@ fn messages(
 /// [`messages`] of a mailbox row already read.
 fn mailbox_messages(conn: &dyn Db, mb: &Mbox, uids: Option<&UidSet>) -> Result<Vec<MessageMeta>> {
     let mut stmt = conn.prepare_cached(MESSAGES_SQL)?;
-    let mut rows = Vec::new();
-    for (lo, hi) in crate::sql::uid_spans(uids) {
-        for m in stmt.query_map(params![mb.id, lo, hi], meta_row)? {
-            let m = m?;
-            if uids.is_none_or(|s| s.contains(m.uid)) {
-                rows.push(m);
-            }
-        }
-    }
+    let mut rows = crate::sql::read_uids(
+        uids,
+        |m: &MessageMeta| m.uid,
+        |lo, hi| stmt.query_map(params![mb.id, lo, hi], meta_row),
+    )?;
     rows.sort_unstable_by_key(|m| m.uid);
     Ok(rows)
 }
