@@ -6,8 +6,9 @@
 //! test is ignored by default: `cargo test -p herald-store --test blob_durability -- --ignored`.
 #![allow(clippy::unwrap_used)]
 
+mod strace_support;
+
 use herald_store::{SessionContext, Store, StoreConfig};
-use std::process::Command;
 
 const CHILD: &str = "HERALD_BLOB_TRACE_DIR";
 
@@ -43,28 +44,12 @@ async fn child_appends_one_large_message() {
 fn a_large_blob_and_its_directories_are_fsynced_before_the_commit() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let trace = dir.path().join("trace");
-    let status = Command::new("strace")
-        .args([
-            "-f",
-            "-y",
-            "-qq",
-            "-e",
-            "trace=fsync,fdatasync,rename,renameat,renameat2",
-        ])
-        .arg("-o")
-        .arg(&trace)
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "child_appends_one_large_message", "--nocapture"])
-        .env(CHILD, &data)
-        .status()
-        .expect("strace is installed");
-    assert!(status.success());
-    let calls: Vec<String> = std::fs::read_to_string(&trace)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let calls = strace_support::trace_child(
+        dir.path(),
+        "child_appends_one_large_message",
+        "fsync,fdatasync,rename,renameat,renameat2",
+        &[(CHILD, data.as_os_str())],
+    );
     let find = |what: &str, pred: &dyn Fn(&str) -> bool| {
         calls
             .iter()

@@ -9,10 +9,12 @@
 //! with the fsyncs.
 #![allow(clippy::unwrap_used)]
 
+mod strace_support;
+
 use herald_events::UidSet;
 use herald_store::{FlagMode, SessionContext, Store, StoreConfig};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const CHILD: &str = "HERALD_FLAG_TRACE_DIR";
@@ -81,28 +83,18 @@ struct Trace(Vec<(String, String)>);
 impl Trace {
     fn run(defer: bool) -> Trace {
         let dir = tempfile::tempdir().unwrap();
-        let trace = dir.path().join("trace");
-        let status = Command::new("strace")
-            .args([
-                "-f",
-                "-y",
-                "-qq",
-                "-e",
-                "trace=fsync,fdatasync,openat,pwrite64",
-            ])
-            .arg("-o")
-            .arg(&trace)
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", "child_stores_one_flag", "--nocapture"])
-            .env(CHILD, dir.path())
-            .env(DEFER, if defer { "1" } else { "0" })
-            .status()
-            .expect("strace is installed");
-        assert!(status.success());
+        let lines = strace_support::trace_child(
+            dir.path(),
+            "child_stores_one_flag",
+            "fsync,fdatasync,openat,pwrite64",
+            &[
+                (CHILD, dir.path().as_os_str()),
+                (DEFER, OsStr::new(if defer { "1" } else { "0" })),
+            ],
+        );
         Trace(
-            std::fs::read_to_string(&trace)
-                .unwrap()
-                .lines()
+            lines
+                .iter()
                 .filter_map(|l| l.split_once(' '))
                 .map(|(tid, rest)| (tid.to_owned(), rest.trim_start().to_owned()))
                 .collect(),
