@@ -69,26 +69,34 @@ fn config(dir: &Path) -> StoreConfig {
 /// by default the machine's service), in a schema named after the data directory, so the
 /// child and this process find the same store; it is dropped at the end.
 fn postgres(dir: &Path) -> Option<herald_store::postgres::PgConfig> {
-    if std::env::var("HERALD_TEST_BACKEND").as_deref() != Ok("postgres") {
+    if !on_postgres() {
         return None;
     }
     let mut url = pg_support::url();
-    let digest = herald_store::blobs::sha256(dir.as_os_str().as_encoded_bytes());
-    let tag = herald_store::blobs::hex(&digest[..8]);
     if std::env::var_os(CHILD_DIR).is_some() {
         // Named, so the parent can wait for the killed child's sessions to end (see
         // `wait_for_child_sessions`).
         url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(&format!("application_name={}", child_application(&tag)));
+        url.push_str(&format!("application_name={}", child_application(dir)));
     }
     let mut pg = herald_store::postgres::PgConfig::new(url);
     pg.pool_size = 4;
-    pg.schema = Some(format!("herald_crash_{tag}"));
+    pg.schema = Some(format!("herald_crash_{}", tag(dir)));
     Some(pg)
 }
 
-fn child_application(tag: &str) -> String {
-    format!("herald_crash_child_{tag}")
+fn on_postgres() -> bool {
+    std::env::var("HERALD_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// A name part of the data directory's own, shared by the child and this process.
+fn tag(dir: &Path) -> String {
+    let digest = herald_store::blobs::sha256(dir.as_os_str().as_encoded_bytes());
+    herald_store::blobs::hex(&digest[..8])
+}
+
+fn child_application(dir: &Path) -> String {
+    format!("herald_crash_child_{}", tag(dir))
 }
 
 /// On PostgreSQL, waits until no session of the killed child is left. SIGKILL ends the client,
@@ -97,11 +105,10 @@ fn child_application(tag: &str) -> String {
 /// (a row count one short of the last id). A restarted Herald reads such a late commit as any
 /// other new event; only this test's exact accounting needs the sessions gone first.
 async fn wait_for_child_sessions(data: &Path, seed: u64, round: u32) -> bool {
-    if postgres(data).is_none() {
+    if !on_postgres() {
         return false;
     }
-    let digest = herald_store::blobs::sha256(data.as_os_str().as_encoded_bytes());
-    let name = child_application(&herald_store::blobs::hex(&digest[..8]));
+    let name = child_application(data);
     let (client, connection) = tokio_postgres::connect(&pg_support::url(), tokio_postgres::NoTls)
         .await
         .unwrap();
