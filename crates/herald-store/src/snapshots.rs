@@ -10,9 +10,10 @@
 //! read exactly these messages: it takes the kept ones instead. Nothing is ever invalidated,
 //! only replaced or dropped.
 //!
-//! A snapshot of an older HIGHESTMODSEQ is brought up to date with what changed since ([`catch_up`]:
-//! the messages of a higher MODSEQ and the expunged UIDs, read through the MODSEQ index and
-//! the tombstones), so a busy mailbox's SELECT reads its changes, not every message again.
+//! A snapshot of an older HIGHESTMODSEQ is brought up to date with what changed since
+//! ([`catch_up`]: the messages of a higher MODSEQ and the expunged UIDs, read through the
+//! MODSEQ index and the tombstones), so a busy mailbox's SELECT reads its changes, not every
+//! message again.
 //!
 //! Only snapshots read in one transaction are kept (the embedded store's reads; a PostgreSQL
 //! read of the row and the messages may see two commits), each of at most [`MAX_MESSAGES`],
