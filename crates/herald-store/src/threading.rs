@@ -90,17 +90,22 @@ pub fn keys(raw: &[u8]) -> ThreadKeys {
     }
 }
 
-/// The header block: up to the first empty line, at most [`MAX_HEADER`] bytes.
+/// The header block: up to the first empty line (`\n\n`, or `\r\n\r\n`), at most
+/// [`MAX_HEADER`] bytes. One pass from the start that stops there: every delivery comes
+/// through here, and the body, most of a message, is never looked at.
 fn header_block(raw: &[u8]) -> &[u8] {
     let raw = &raw[..raw.len().min(MAX_HEADER)];
-    let end = raw
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .map(|i| i + 1)
-        .into_iter()
-        .chain(raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 2))
-        .min();
-    end.map_or(raw, |e| &raw[..e])
+    let mut from = 0;
+    while let Some(at) = raw[from..].iter().position(|&b| b == b'\n') {
+        let nl = from + at;
+        let next = &raw[nl + 1..];
+        let crlf = nl > 0 && raw[nl - 1] == b'\r';
+        if next.starts_with(b"\n") || (crlf && next.starts_with(b"\r\n")) {
+            return &raw[..nl + 1];
+        }
+        from = nl + 1;
+    }
+    raw
 }
 
 /// Header fields as (name, unfolded value); lines that are no field are skipped.
@@ -173,6 +178,24 @@ mod tests {
             k.all().collect::<Vec<_>>(),
             ["p@x", "root@x", "mid@x", "me@x"]
         );
+    }
+
+    #[test]
+    fn the_header_ends_at_the_first_empty_line_of_either_kind() {
+        assert_eq!(
+            header_block(b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\n"),
+            b"A: 1\r\nB: 2\r\n"
+        );
+        assert_eq!(header_block(b"A: 1\nB: 2\n\nbody\n\n"), b"A: 1\nB: 2\n");
+        // Whichever kind comes first ends it.
+        assert_eq!(header_block(b"A: 1\n\nB: 2\r\n\r\n"), b"A: 1\n");
+        assert_eq!(header_block(b"A: 1\r\n\r\nB: 2\n\n"), b"A: 1\r\n");
+        // A bare CR line is no empty line; without one, the whole (bounded) input is header.
+        assert_eq!(header_block(b"A: 1\n\r\nB: 2"), b"A: 1\n\r\nB: 2");
+        assert_eq!(header_block(b"\n\nbody"), b"\n");
+        assert_eq!(header_block(b""), b"");
+        let long = vec![b'x'; MAX_HEADER + 10];
+        assert_eq!(header_block(&long).len(), MAX_HEADER);
     }
 
     #[test]
