@@ -2,17 +2,18 @@
 //!
 //! Callers queue [`Job`]s and await a oneshot reply. The writer takes every queued job (up to
 //! `max_batch`), opens one transaction holding the store's write lock ([`Engine::begin`]: SQLite's
-//! `BEGIN IMMEDIATE`, PostgreSQL's lock of the outbox's counter row), runs each job inside its own
-//! `SAVEPOINT` — a failing job rolls back alone, and the record of its failure that must commit
-//! anyway (QuotaExceed) is written in a savepoint of its own — and commits once: one flush to
-//! disk for the whole batch. While it waits for that flush, new jobs queue up and form the
-//! next batch, so the batch size adapts to the load by itself, with no timer: one writer alone
-//! pays one flush per operation, sixteen concurrent writers share them. Replies are sent only
-//! after the commit returned, so a caller never sees success for something a power cut could
-//! undo — with two exceptions an engine may allow, committed first in a transaction of their
-//! own without waiting for the flush: `\Recent` claims, and flag changes with `[store]
-//! flag_sync = "deferred"` (the embedded backend's `flush`), whose events readers of the
-//! outbox see only once a flush covers them.
+//! `BEGIN IMMEDIATE`, PostgreSQL's lock of the outbox's counter row), runs the jobs, and
+//! commits once. Should a job fail, the batch is rolled back and run again with each job in a
+//! `SAVEPOINT` of its own ([`commit_batch`]): the failing job rolls back alone, and the record
+//! of its failure that must commit anyway (QuotaExceed) is written in a savepoint of its own.
+//! One commit is one flush to disk for the whole batch. While it waits for that flush, new
+//! jobs queue up and form the next batch, so the batch size adapts to the load by itself,
+//! with no timer: one writer alone pays one flush per operation, sixteen concurrent writers
+//! share them. Replies are sent only after the commit returned, so a caller never sees success
+//! for something a power cut could undo — with two exceptions an engine may allow, committed
+//! first in a transaction of their own without waiting for the flush: `\Recent` claims, and
+//! flag changes with `[store] flag_sync = "deferred"` (the embedded backend's `flush`), whose
+//! events readers of the outbox see only once a flush covers them.
 //!
 //! One connection, behind a lock each batch holds, because one writer at a time is what the
 //! operations assume (SQLite allows no other; on PostgreSQL the lock makes it so for every
@@ -372,7 +373,36 @@ struct Outcome {
 
 /// Runs and commits one batch, and answers its callers. True when it committed without the
 /// flush something that needs one (flag changes, or events to publish).
+///
+/// The jobs first run in the transaction itself, without a savepoint each: SQLite copies
+/// every page a savepoint's statements change into the savepoint's journal first, which
+/// profiles of one writer delivering put above a tenth of the writer's instructions, and
+/// PostgreSQL spends two round trips per job on it. Operations rarely fail; when one does, the
+/// whole transaction is rolled back and the batch runs again with a savepoint per job, so
+/// that the failing one rolls back alone and its failure is recorded (QuotaExceed). An
+/// operation writes nothing but rows and content-addressed blob files, so running it again
+/// after a rollback is running it once.
 fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode: Mode) -> bool {
+    if let Some(deferred) = commit_jobs(engine, shared, batch, mode, false) {
+        return deferred;
+    }
+    tracing::debug!(
+        jobs = batch.len(),
+        "an operation of the batch failed; running the batch again, a savepoint per operation"
+    );
+    commit_jobs(engine, shared, batch, mode, true).unwrap_or(false)
+}
+
+/// [`commit_batch`], each job in a savepoint of its own when `savepoints`. Without them, `None`
+/// when a job failed: the transaction was rolled back, nobody was answered, and the batch is
+/// the caller's to run again.
+fn commit_jobs(
+    engine: &dyn Engine,
+    shared: &Shared,
+    batch: &mut Vec<Job>,
+    mode: Mode,
+    savepoints: bool,
+) -> Option<bool> {
     let started = Instant::now();
     let prepared = engine.begin(mode != Mode::Durable).and_then(|id| {
         empty_trash(engine.db(), shared)?;
@@ -383,7 +413,7 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode
         Err(e) => {
             engine.rollback();
             fail_all(batch, &e.to_string());
-            return false;
+            return Some(false);
         }
     };
     let conn = engine.db();
@@ -396,7 +426,7 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode
     let mut recorded: Vec<EventType> = Vec::new();
     for job in batch.iter() {
         let saved = next_id;
-        let applied = in_savepoint(conn, "op", || {
+        let mut run = || {
             let mut done = ops::apply(conn, shared, &job.ctx, &job.op)?;
             generate(conn, shared, &mut done.events, &mut next_id, &mut written)
                 .map_err(ops::Failed::from)?;
@@ -407,7 +437,19 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode
                 },
                 done.mailboxes,
             ))
-        });
+        };
+        let applied = if savepoints {
+            in_savepoint(conn, "op", run)
+        } else {
+            match run() {
+                Ok(applied) => Ok(Ok(applied)),
+                Err(_) => {
+                    // Its writes cannot be undone alone: undo the transaction.
+                    engine.rollback();
+                    return None;
+                }
+            }
+        };
         let outcome = match applied {
             Ok(Ok(applied)) => Ok(Ok(applied)),
             Ok(Err(failed)) => {
@@ -432,14 +474,14 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode
             Err(e) => {
                 engine.rollback();
                 fail_all(batch, &e.to_string());
-                return false;
+                return Some(false);
             }
         }
         if engine.aborted() {
             // SQLite aborted the whole transaction (disk full, I/O error): nothing of the
             // batch is committed, so no caller may be told otherwise.
             fail_all(batch, "the database aborted the transaction");
-            return false;
+            return Some(false);
         }
     }
     let mut changed: Vec<i64> = outcomes
@@ -460,7 +502,7 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode
             shared.notifier.defer_end(before, None);
         }
         fail_all(batch, &e.to_string());
-        return false;
+        return Some(false);
     }
     let metrics = herald_metrics::global();
     metrics.commit(batch.len(), started.elapsed());
@@ -493,7 +535,7 @@ fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode
     for (job, outcome) in batch.drain(..).zip(outcomes) {
         let _ = job.reply.send(outcome.result.map(|(applied, _)| applied));
     }
-    deferred
+    Some(deferred)
 }
 
 /// The writer thread seen from the async side: where jobs are queued, and how it is stopped.
