@@ -16,7 +16,7 @@
 //! - an expunge, expiry or mailbox deletion that takes usage from at-or-over a limit to under it
 //!   also emits QuotaWithin (§4.1).
 
-use super::Shared;
+use super::{Dialect, Shared};
 use crate::acl::{self, Rights};
 use crate::backend::{Op, Output};
 use crate::blobs::BlobRef;
@@ -569,6 +569,8 @@ pub(crate) struct Account {
     pub quota_messages: Option<u64>,
     pub used_bytes: u64,
     pub used_messages: u64,
+    /// The number the account's next new thread takes (see [`Env::thread_acquire`]).
+    pub next_thread: i64,
 }
 
 /// A mailbox row.
@@ -627,7 +629,8 @@ pub(crate) fn mailbox_row(r: &dyn Row) -> SqlResult<Mbox> {
 
 pub(crate) fn account(conn: &dyn Db, name: &str) -> Result<Account> {
     conn.prepare_cached(
-        "SELECT id, name, quota_storage_kb, quota_messages, used_bytes, used_messages
+        "SELECT id, name, quota_storage_kb, quota_messages, used_bytes, used_messages,
+                next_thread
          FROM accounts WHERE name = ?1",
     )?
     .query_row([name], |r| {
@@ -638,6 +641,7 @@ pub(crate) fn account(conn: &dyn Db, name: &str) -> Result<Account> {
             quota_messages: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
             used_bytes: r.get::<_, i64>(4)? as u64,
             used_messages: r.get::<_, i64>(5)? as u64,
+            next_thread: r.get(6)?,
         })
     })
     .optional()?
@@ -845,15 +849,23 @@ impl Env<'_> {
     }
 
     /// Moves the account's usage; removed messages also count towards its thread debt (the
-    /// identifiers they may leave in `thread_refs`, swept by `sweep_threads`).
-    fn add_usage(&self, account_id: i64, bytes: i64, messages: i64) -> Result<()> {
+    /// identifiers they may leave in `thread_refs`, swept by `sweep_threads`). `threads`: how
+    /// many thread numbers [`Env::thread_acquire`] took for the account meanwhile, recorded in
+    /// the same write of its row.
+    fn add_usage(&self, account_id: i64, bytes: i64, messages: i64, threads: i64) -> Result<()> {
         self.conn
             .prepare_cached(
                 "UPDATE accounts SET used_bytes = used_bytes + ?2, used_messages = used_messages + ?3,
-                   thread_debt = thread_debt + ?4
+                   thread_debt = thread_debt + ?4, next_thread = next_thread + ?5
                  WHERE id = ?1",
             )?
-            .execute(params![account_id, bytes, messages, (-messages).max(0)])?;
+            .execute(params![
+                account_id,
+                bytes,
+                messages,
+                (-messages).max(0),
+                threads
+            ])?;
         Ok(())
     }
 
@@ -889,15 +901,24 @@ impl Env<'_> {
                 .execute([&blob.sha256[..]])?;
         }
         let data: Option<&[u8]> = (!blob.on_file).then_some(&blob.data[..]);
-        Ok(self
-            .conn
-            .prepare_cached(
+        let (sha, size): (&[u8], i64) = (&blob.sha256, blob.size() as i64);
+        let args = params![sha, size, data];
+        if self.conn.dialect() == Dialect::Postgres {
+            return Ok(self.conn.query_row(
                 "INSERT INTO blobs (sha256, size, refcount, data) VALUES (?1, ?2, 1, ?3)
                  RETURNING id",
-            )?
-            .query_row(params![&blob.sha256[..], blob.size() as i64, data], |r| {
-                r.get(0)
-            })?)
+                args,
+                |r| r.get(0),
+            )?);
+        }
+        // SQLite: the id the insert gave, without RETURNING's ephemeral table (see above).
+        self.conn.execute(
+            "INSERT INTO blobs (sha256, size, refcount, data) VALUES (?1, ?2, 1, ?3)",
+            args,
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT last_insert_rowid()", (), |r| r.get(0))?)
     }
 
     /// Drops a reference; the last one deletes the row and queues a file for unlinking.
@@ -954,7 +975,7 @@ impl Env<'_> {
                 "UPDATE mailboxes SET messages = messages - ?2, highestmodseq = ?3 WHERE id = ?1",
             )?
             .execute(params![mb.id, gone.len() as i64, modseq as i64])?;
-        self.add_usage(account_id, -(bytes as i64), -(gone.len() as i64))?;
+        self.add_usage(account_id, -(bytes as i64), -(gone.len() as i64), 0)?;
         if tombstones == Tombstones::Record {
             self.bury(mb.id, gone.iter().map(|g| g.uid), modseq)?;
         }
@@ -1031,40 +1052,34 @@ impl Env<'_> {
     /// replies to one of its identifiers (the lowest such thread, so the choice does not
     /// depend on the order identifiers are looked at), else a new one. Records the message's
     /// identifiers for the messages after it.
-    fn thread_acquire(&self, account_id: i64, keys: &ThreadKeys) -> Result<i64> {
+    ///
+    /// A new thread takes `*next` and moves it on. The caller starts it at the account's
+    /// `next_thread` and passes how far it moved to [`Env::add_usage`], which writes it with
+    /// the usage: one write of the account's row per stored message instead of two.
+    fn thread_acquire(&self, account_id: i64, keys: &ThreadKeys, next: &mut i64) -> Result<i64> {
+        let keys: Vec<i64> = keys.all().map(threading::key).collect();
         let mut find = self.conn.prepare_cached(
             "SELECT thread_id FROM thread_refs WHERE account_id = ?1 AND key = ?2",
         )?;
         let mut found: Option<i64> = None;
-        for id in keys.all() {
+        for key in &keys {
             if let Some(t) = find
-                .query_row(params![account_id, threading::key(id)], |r| {
-                    r.get::<_, i64>(0)
-                })
+                .query_row(params![account_id, key], |r| r.get::<_, i64>(0))
                 .optional()?
             {
                 found = Some(found.map_or(t, |f| f.min(t)));
             }
         }
-        let thread = match found {
-            Some(t) => t,
-            None => {
-                let next: i64 = self
-                    .conn
-                    .prepare_cached("SELECT next_thread FROM accounts WHERE id = ?1")?
-                    .query_row([account_id], |r| r.get(0))?;
-                self.conn
-                    .prepare_cached("UPDATE accounts SET next_thread = ?2 WHERE id = ?1")?
-                    .execute(params![account_id, next + 1])?;
-                next
-            }
-        };
+        let thread = found.unwrap_or_else(|| {
+            *next += 1;
+            *next - 1
+        });
         let mut remember = self.conn.prepare_cached(
             "INSERT INTO thread_refs (account_id, key, thread_id) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
         )?;
-        for id in keys.all() {
-            remember.execute(params![account_id, threading::key(id), thread])?;
+        for key in &keys {
+            remember.execute(params![account_id, key, thread])?;
         }
         Ok(thread)
     }
@@ -1758,7 +1773,8 @@ impl Env<'_> {
             .into());
         }
         let blob_id = self.blob_acquire(blob)?;
-        let thread_id = self.thread_acquire(acct.id, thread)?;
+        let mut next_thread = acct.next_thread;
+        let thread_id = self.thread_acquire(acct.id, thread, &mut next_thread)?;
         let modseq = mb.modseq + 1;
         self.conn
             .prepare_cached(
@@ -1782,7 +1798,12 @@ impl Env<'_> {
                 "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3, messages = messages + 1 WHERE id = ?1",
             )?
             .execute(params![mb.id, uid + 1, modseq as i64])?;
-        self.add_usage(acct.id, blob.size() as i64, 1)?;
+        self.add_usage(
+            acct.id,
+            blob.size() as i64,
+            1,
+            next_thread - acct.next_thread,
+        )?;
 
         let t = if envelope.is_some() {
             EventType::MessageNew
@@ -1992,6 +2013,7 @@ impl Env<'_> {
                                    savedate, thread_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
+        let mut next_thread = dst_acct.next_thread;
         // A copy keeps its thread (RFC 8474 §5.2: THREADID survives COPY and MOVE).
         // COPY and MOVE save the message anew: its SAVEDATE is now (RFC 8514 §1).
         let saved = crate::model::now_ms();
@@ -2025,7 +2047,7 @@ impl Env<'_> {
             };
             // Threads are per account: a copy into another account starts one of its own.
             let thread_id = if cross {
-                self.thread_acquire(dst_acct.id, &ThreadKeys::default())?
+                self.thread_acquire(dst_acct.id, &ThreadKeys::default(), &mut next_thread)?
             } else {
                 *thread_id
             };
@@ -2073,6 +2095,7 @@ impl Env<'_> {
                 "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3, messages = messages + ?4 WHERE id = ?1",
             )?
             .execute(params![dst.id, last_uid, modseq as i64, count as i64])?;
+        let threads = next_thread - dst_acct.next_thread;
         if remove {
             // The blobs' references move with the rows: delete without releasing.
             let mut del = self
@@ -2105,11 +2128,11 @@ impl Env<'_> {
             e.set_extension(vnd::CAUSE, vnd_cause::MOVE);
             events.push(e);
             if cross {
-                self.add_usage(acct.id, -(bytes as i64), -(count as i64))?;
-                self.add_usage(dst_acct.id, bytes as i64, count as i64)?;
+                self.add_usage(acct.id, -(bytes as i64), -(count as i64), 0)?;
+                self.add_usage(dst_acct.id, bytes as i64, count as i64, threads)?;
             }
         } else {
-            self.add_usage(dst_acct.id, bytes as i64, count as i64)?;
+            self.add_usage(dst_acct.id, bytes as i64, count as i64, threads)?;
         }
         let result = CopyResult {
             uidvalidity: dst.uidvalidity,
