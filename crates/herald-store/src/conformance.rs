@@ -2644,6 +2644,100 @@ fn version_17_indexes_the_deleted_messages_and_expunge_reads_through_it() {
 }
 
 #[test]
+fn version_18_drops_the_outbox_autoincrement_and_keeps_its_last_id() {
+    let outbox_sql = |conn: &rusqlite::Connection| -> String {
+        conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'outbox'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let last = |conn: &rusqlite::Connection| -> i64 {
+        let sql = format!("SELECT {}", crate::embedded::schema::LAST_EVENT_ID);
+        conn.query_row(&sql, [], |r| r.get(0)).unwrap()
+    };
+    let (_dir, fresh) = migrated_after("");
+    assert!(!outbox_sql(&fresh).contains("AUTOINCREMENT"));
+    assert_eq!(last(&fresh), 0);
+    // A version 17 store whose retention had emptied the outbox after id 41: the next id is
+    // 42, although no row says so.
+    let version_17 = |rows: &str| {
+        format!(
+            "DROP TABLE outbox;
+             CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
+             INSERT INTO outbox (id, event) VALUES (40, 'e40'), (41, 'e41');
+             {rows}
+             DELETE FROM meta WHERE key = 'outbox_last';
+             PRAGMA user_version = 17;"
+        )
+    };
+    let (_dir, emptied) = migrated_after(&version_17("DELETE FROM outbox;"));
+    assert!(!outbox_sql(&emptied).contains("AUTOINCREMENT"));
+    assert_eq!(last(&emptied), 41);
+    // Kept events keep their ids and text.
+    let (_dir, kept) = migrated_after(&version_17("DELETE FROM outbox WHERE id = 40;"));
+    let rows: Vec<(i64, String)> = kept
+        .prepare("SELECT id, event FROM outbox ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, [(41, "e41".to_owned())]);
+    assert_eq!(last(&kept), 41);
+    let sequences: i64 = kept
+        .query_row(
+            "SELECT count(*) FROM sqlite_sequence WHERE name = 'outbox'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        sequences, 0,
+        "no commit writes sqlite_sequence for the outbox"
+    );
+}
+
+/// Ids given out before retention emptied the outbox are never given again, on a store
+/// upgraded to version 18 as on one made at it (retention keeps the newest event).
+#[tokio::test]
+async fn event_ids_go_on_after_an_upgrade_of_an_emptied_outbox() {
+    if embedded_only("event_ids_go_on_after_an_upgrade_of_an_emptied_outbox") {
+        return;
+    }
+    let dir = test_dir();
+    let mut config = config_for(dir.path());
+    config.durable = false;
+    let store = Store::open(config.clone()).await.unwrap();
+    store
+        .add_user(&admin(), "alice", "pw", false)
+        .await
+        .unwrap();
+    let ctx = SessionContext::user("imap", "alice");
+    store.create_mailbox(&ctx, "A", None).await.unwrap();
+    assert_eq!(store.last_event_id().await.unwrap(), 3);
+    store.close().await;
+    // Back to version 17, the outbox emptied by a retention of that time.
+    let db = rusqlite::Connection::open(dir.path().join("herald.db")).unwrap();
+    db.execute_batch(
+        "DROP TABLE outbox;
+         CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
+         INSERT INTO outbox (id, event) VALUES (3, '{}');
+         DELETE FROM outbox;
+         PRAGMA user_version = 17;",
+    )
+    .unwrap();
+    drop(db);
+    let store = Store::open(config).await.unwrap();
+    assert_eq!(store.last_event_id().await.unwrap(), 3);
+    let c = store.create_mailbox(&ctx, "B", None).await.unwrap();
+    assert_eq!(c.events[0].herald_id(), Some(4));
+    let after = store.events_after(0, 10).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.id).collect::<Vec<_>>(), [4]);
+}
+
+#[test]
 fn a_version_8_store_gains_the_account_state() {
     let (_dir, conn) = migrated_after(&format!(
         "INSERT INTO accounts (name, password_hash) VALUES ('old', 'x'); \

@@ -24,8 +24,8 @@ use crate::config::StoreConfig;
 use crate::context::SessionContext;
 use crate::error::{Result, StoreError};
 use crate::notify::Notifier;
-use crate::sql::{self, Db, OptionalExtension as _, Shared, reads, writer};
-use rusqlite::{Connection, OptionalExtension};
+use crate::sql::{self, Db, Shared, reads, writer};
+use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -105,14 +105,10 @@ impl Embedded {
         schema::migrate(&mut conn)?;
         let blobs = BlobDir::open(&config.path)?;
         collect_orphans(&conn, &blobs)?;
-        let last_id: i64 = conn
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
+        let last_id: i64 =
+            conn.query_row(&format!("SELECT {}", schema::LAST_EVENT_ID), [], |r| {
+                r.get(0)
+            })?;
         let shared = Arc::new(Shared {
             config,
             blobs: Some(blobs),
@@ -330,17 +326,11 @@ impl writer::Engine for Sqlite {
             db.execute_batch("PRAGMA synchronous = NORMAL")?;
         }
         db.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(db
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
-                (),
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .unwrap_or(0) as u64)
+        let last = format!("SELECT {}", schema::LAST_EVENT_ID);
+        Ok(db.query_row(&last, (), |r| r.get::<_, i64>(0))? as u64)
     }
 
-    /// The outbox's `AUTOINCREMENT` keeps the last id in `sqlite_sequence` by itself.
+    /// The outbox's rows are the record of the last id ([`schema::LAST_EVENT_ID`]).
     /// Other processes on the data directory learn of it by polling (`notify`).
     fn commit(&self, _last_id: u64, _mailboxes: &[i64]) -> sql::Result<()> {
         self.db().execute_batch("COMMIT")
@@ -419,11 +409,8 @@ mod tests {
         use crate::sql::writer::Engine as _;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let conn = schema::connect(&path, true, Duration::from_secs(1), false).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)",
-        )
-        .unwrap();
+        let mut conn = schema::connect(&path, true, Duration::from_secs(1), false).unwrap();
+        schema::migrate(&mut conn).unwrap();
         let engine = Sqlite {
             conn,
             flushes: None,

@@ -15,8 +15,11 @@
 //!
 //! Counters (`accounts.used_*`, `mailboxes.messages`, `blobs.refcount`) are denormalised so that
 //! a delivery is O(1); `Store::check_consistency` recomputes them from the rows.
-//! `AUTOINCREMENT` on `outbox`, `mailboxes` and `accounts` guarantees ids are never reused, even
-//! after rows are deleted — consumers resume on outbox ids and IDLE keys on mailbox ids.
+//! `AUTOINCREMENT` on `mailboxes` and `accounts` guarantees ids are never reused, even after rows
+//! are deleted — IDLE keys on mailbox ids. Outbox ids, on which consumers resume, are given by
+//! the writer after the last one ([`LAST_EVENT_ID`]), and retention never removes the newest
+//! event; the outbox has no `AUTOINCREMENT` since version 18, which spared every commit a
+//! write of `sqlite_sequence`.
 
 use crate::error::{Result, StoreError};
 use rusqlite::Connection;
@@ -24,7 +27,13 @@ use std::path::Path;
 use std::time::Duration;
 
 /// `PRAGMA user_version` of this schema.
-pub const VERSION: i64 = 17;
+pub const VERSION: i64 = 18;
+
+/// The last outbox id given out, as a scalar SQL expression: the newest row's (retention
+/// always keeps it), or the one version 18's upgrade recorded in `meta` (`outbox_last`) for a
+/// store whose outbox had been emptied before.
+pub const LAST_EVENT_ID: &str = "max(COALESCE((SELECT max(id) FROM outbox), 0),
+    COALESCE((SELECT value FROM meta WHERE key = 'outbox_last'), 0))";
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -369,6 +378,25 @@ CREATE INDEX IF NOT EXISTS messages_deleted ON messages (mailbox_id, uid)
     WHERE instr(' ' || flags || ' ', ' \Deleted ') > 0;
 "#;
 
+/// Version 18: the outbox without `AUTOINCREMENT`. Every event's insert also rewrote the
+/// outbox's row of `sqlite_sequence`, a page of its own: one WAL frame in eleven of a
+/// delivery. The writer numbers events itself (after [`LAST_EVENT_ID`]), so the table only
+/// has to keep its newest row, which retention does. The last id given out is kept in `meta`
+/// first, for an outbox that retention emptied.
+const SCHEMA_V18: &str = r#"
+INSERT OR REPLACE INTO meta (key, value) VALUES ('outbox_last', max(
+    COALESCE((SELECT value FROM meta WHERE key = 'outbox_last'), 0),
+    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0),
+    COALESCE((SELECT max(id) FROM outbox), 0)));
+CREATE TABLE outbox_v18 (
+    id    INTEGER PRIMARY KEY,
+    event TEXT NOT NULL
+);
+INSERT INTO outbox_v18 (id, event) SELECT id, event FROM outbox ORDER BY id;
+DROP TABLE outbox;
+ALTER TABLE outbox_v18 RENAME TO outbox;
+"#;
+
 /// Applies the step `sql` unless `table` already has `column`, the first it adds: SQLite has
 /// no `ADD COLUMN IF NOT EXISTS`, and a step's columns (with what else it creates) come in one
 /// transaction, so either all of it is there or none. Versions 14 and 15 are applied so, and
@@ -444,17 +472,18 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             add_status_counters(&tx)?;
             tx.execute_batch(SCHEMA_V16)?;
             tx.execute_batch(SCHEMA_V17)?;
+            tx.execute_batch(SCHEMA_V18)?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
             tracing::debug!("created store schema version {VERSION}");
             Ok(())
         }
-        1..=16 => {
+        1..=17 => {
             // Each step from the found version on, in order.
             let steps = [
                 SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
                 SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13, SCHEMA_V14, SCHEMA_V15,
-                SCHEMA_V16, SCHEMA_V17,
+                SCHEMA_V16, SCHEMA_V17, SCHEMA_V18,
             ];
             for step in &steps[(version - 1) as usize..] {
                 if *step == SCHEMA_V14 {

@@ -241,7 +241,7 @@ fn copy(
             )?;
         }
         let last: i64 = src.query_row(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+            &format!("SELECT {}", crate::embedded::schema::LAST_EVENT_ID),
             (),
             |r| r.get(0),
         )?;

@@ -16,8 +16,8 @@
 //!   Herald's PostgreSQL schema keeps SQLite's shapes (every integer `bigint`) so that the
 //!   same statement means the same thing on both.
 //! - Placeholders are written `?N` as SQLite has them; the PostgreSQL side rewrites them to
-//!   `$N` ([`numbered`]). Where the dialects differ (`max(a, b)` against `GREATEST`, SQLite's
-//!   `sqlite_sequence`), callers pick with [`Db::dialect`].
+//!   `$N` ([`numbered`]). Where the dialects differ (`max(a, b)` against `GREATEST`, where
+//!   the last event id is kept), callers pick with [`Db::dialect`].
 //!
 //! The API mirrors the `rusqlite` calls the operations were first written with
 //! (`prepare_cached`, `query_row`, `optional`), so that code reads as it did.
@@ -402,7 +402,7 @@ impl dyn Db + '_ {
 /// counts that transaction's own events too (PostgreSQL records the head only at commit).
 pub(crate) fn last_event_id_sql(db: &dyn Db) -> &'static str {
     db.pick(
-        "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+        crate::embedded::schema::LAST_EVENT_ID,
         "GREATEST((SELECT last_id FROM outbox_head), (SELECT COALESCE(MAX(id), 0) FROM outbox))",
     )
 }

@@ -75,6 +75,10 @@ pub(crate) fn prune(conn: &dyn Db, policy: &RetentionPolicy, hold: u64, now_ms: 
     if upto < oldest {
         return done(Output::Pruned(unchanged), Vec::new(), Vec::new());
     }
+    // Never the newest event (`safe_bound` stops below `head`): on SQLite its row is the
+    // record of the last id given out (`embedded::schema::LAST_EVENT_ID`), so ids are never
+    // given twice.
+    debug_assert!(upto < head, "retention must keep the newest event");
     let pruned = conn
         .prepare_cached("DELETE FROM outbox WHERE id <= ?1")?
         .execute([upto as i64])? as u64;
