@@ -2598,6 +2598,30 @@ fn migrated_after(downgrade: &str) -> (TestDir, rusqlite::Connection) {
     (dir, conn)
 }
 
+/// A non-durable store in a fresh directory, holding `user`, and its configuration: for the
+/// tests that close it, take its database back to an older schema ([`downgrade`]) and open it
+/// again.
+async fn store_with_user(user: &str) -> (TestDir, StoreConfig, Store) {
+    let dir = test_dir();
+    let mut config = config_for(dir.path());
+    config.durable = false;
+    let store = Store::open(config.clone()).await.unwrap();
+    store.add_user(&admin(), user, "pw", false).await.unwrap();
+    (dir, config, store)
+}
+
+/// Runs `sql` on the database of the closed store in `dir`.
+fn downgrade(dir: &std::path::Path, sql: &str) {
+    let conn = crate::embedded::schema::connect(
+        &dir.join("herald.db"),
+        false,
+        std::time::Duration::from_secs(1),
+        false,
+    )
+    .unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
 /// True when the database has an index named `name`.
 fn has_index(conn: &rusqlite::Connection, name: &str) -> bool {
     conn.query_row(
@@ -2706,29 +2730,20 @@ async fn event_ids_go_on_after_an_upgrade_of_an_emptied_outbox() {
     if embedded_only("event_ids_go_on_after_an_upgrade_of_an_emptied_outbox") {
         return;
     }
-    let dir = test_dir();
-    let mut config = config_for(dir.path());
-    config.durable = false;
-    let store = Store::open(config.clone()).await.unwrap();
-    store
-        .add_user(&admin(), "alice", "pw", false)
-        .await
-        .unwrap();
+    let (dir, config, store) = store_with_user("alice").await;
     let ctx = SessionContext::user("imap", "alice");
     store.create_mailbox(&ctx, "A", None).await.unwrap();
     assert_eq!(store.last_event_id().await.unwrap(), 3);
     store.close().await;
     // Back to version 17, the outbox emptied by a retention of that time.
-    let db = rusqlite::Connection::open(dir.path().join("herald.db")).unwrap();
-    db.execute_batch(
+    downgrade(
+        dir.path(),
         "DROP TABLE outbox;
          CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
          INSERT INTO outbox (id, event) VALUES (3, '{}');
          DELETE FROM outbox;
          PRAGMA user_version = 17;",
-    )
-    .unwrap();
-    drop(db);
+    );
     let store = Store::open(config).await.unwrap();
     assert_eq!(store.last_event_id().await.unwrap(), 3);
     let c = store.create_mailbox(&ctx, "B", None).await.unwrap();
@@ -3350,24 +3365,13 @@ async fn a_version_5_store_keeps_its_threads_under_hashed_keys() {
     if embedded_only("a_version_5_store_keeps_its_threads_under_hashed_keys") {
         return;
     }
-    let dir = test_dir();
-    let mut config = config_for(dir.path());
-    config.durable = false;
-    let store = Store::open(config.clone()).await.unwrap();
-    store.add_user(&admin(), "dana", "pw", false).await.unwrap();
+    let (dir, config, store) = store_with_user("dana").await;
     store.close().await;
     drop(store);
-    {
-        let path = dir.path().join("herald.db");
-        let conn = crate::embedded::schema::connect(
-            &path,
-            false,
-            std::time::Duration::from_secs(1),
-            false,
-        )
-        .unwrap();
-        // Back to version 5, the account holding one thread (7) whose root is <root@x>.
-        conn.execute_batch(
+    // Back to version 5, the account holding one thread (7) whose root is <root@x>.
+    downgrade(
+        dir.path(),
+        &format!(
             "DROP TABLE thread_refs;
              ALTER TABLE accounts DROP COLUMN next_thread;
              ALTER TABLE accounts DROP COLUMN thread_debt;
@@ -3382,11 +3386,10 @@ async fn a_version_5_store_keeps_its_threads_under_hashed_keys() {
              ALTER TABLE deliveries DROP COLUMN failures;
              ALTER TABLE deliveries DROP COLUMN failing_since_ms;
              ALTER TABLE deliveries DROP COLUMN last_error;
-             PRAGMA user_version = 5;",
-        )
-        .unwrap();
-        conn.execute_batch(UNDO_V9).unwrap();
-    }
+             PRAGMA user_version = 5;
+             {UNDO_V9}"
+        ),
+    );
     let t = T {
         store: Store::open(config).await.unwrap(),
         _dir: dir,
