@@ -2678,8 +2678,10 @@ fn version_18_drops_the_outbox_autoincrement_and_keeps_its_last_id() {
         .unwrap()
     };
     let last = |conn: &rusqlite::Connection| -> i64 {
-        let sql = format!("SELECT {}", crate::embedded::schema::LAST_EVENT_ID);
-        conn.query_row(&sql, [], |r| r.get(0)).unwrap()
+        conn.query_row(crate::embedded::schema::SELECT_LAST_EVENT_ID, [], |r| {
+            r.get(0)
+        })
+        .unwrap()
     };
     let (_dir, fresh) = migrated_after("");
     assert!(!outbox_sql(&fresh).contains("AUTOINCREMENT"));

@@ -105,10 +105,7 @@ impl Embedded {
         schema::migrate(&mut conn)?;
         let blobs = BlobDir::open(&config.path)?;
         collect_orphans(&conn, &blobs)?;
-        let last_id: i64 =
-            conn.query_row(&format!("SELECT {}", schema::LAST_EVENT_ID), [], |r| {
-                r.get(0)
-            })?;
+        let last_id: i64 = conn.query_row(schema::SELECT_LAST_EVENT_ID, [], |r| r.get(0))?;
         let shared = Arc::new(Shared {
             config,
             blobs: Some(blobs),
@@ -326,8 +323,7 @@ impl writer::Engine for Sqlite {
             db.execute_batch("PRAGMA synchronous = NORMAL")?;
         }
         db.execute_batch("BEGIN IMMEDIATE")?;
-        let last = format!("SELECT {}", schema::LAST_EVENT_ID);
-        Ok(db.query_row(&last, (), |r| r.get::<_, i64>(0))? as u64)
+        Ok(db.query_row(schema::SELECT_LAST_EVENT_ID, (), |r| r.get::<_, i64>(0))? as u64)
     }
 
     /// The outbox's rows are the record of the last id ([`schema::LAST_EVENT_ID`]).

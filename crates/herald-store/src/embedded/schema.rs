@@ -29,11 +29,22 @@ use std::time::Duration;
 /// `PRAGMA user_version` of this schema.
 pub const VERSION: i64 = 18;
 
+/// [`LAST_EVENT_ID`]'s text, a literal for `concat!`.
+macro_rules! last_event_id {
+    () => {
+        "max(COALESCE((SELECT max(id) FROM outbox), 0),
+            COALESCE((SELECT value FROM meta WHERE key = 'outbox_last'), 0))"
+    };
+}
+
 /// The last outbox id given out, as a scalar SQL expression: the newest row's (retention
 /// always keeps it), or the one version 18's upgrade recorded in `meta` (`outbox_last`) for a
 /// store whose outbox had been emptied before.
-pub const LAST_EVENT_ID: &str = "max(COALESCE((SELECT max(id) FROM outbox), 0),
-    COALESCE((SELECT value FROM meta WHERE key = 'outbox_last'), 0))";
+pub const LAST_EVENT_ID: &str = last_event_id!();
+
+/// `SELECT` of [`LAST_EVENT_ID`], a constant so that the writer's every batch reads it with no
+/// text to build.
+pub const SELECT_LAST_EVENT_ID: &str = concat!("SELECT ", last_event_id!());
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (

@@ -240,11 +240,9 @@ fn copy(
                 |_| Ok(()),
             )?;
         }
-        let last: i64 = src.query_row(
-            &format!("SELECT {}", crate::embedded::schema::LAST_EVENT_ID),
-            (),
-            |r| r.get(0),
-        )?;
+        let last: i64 = src.query_row(crate::embedded::schema::SELECT_LAST_EVENT_ID, (), |r| {
+            r.get(0)
+        })?;
         dst.execute("UPDATE outbox_head SET last_id = ?1", [last])?;
         report.last_event_id = last.max(0) as u64;
         // The copy is checked before it commits.
