@@ -91,10 +91,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// 61 tasks and every few dozen. With a hundred busy sessions those defaults let a command
 /// that just arrived, or a commit just answered, wait behind up to 61 runnable tasks; the
 /// cheap reads that make up most of what clients send waited longest.
-/// `herald bench imap --mix` (100 sessions, closed loop) measured p50 FETCH 2.1 → 0.23 ms,
-/// STORE 3.3 → 2.1–2.4 ms, EXPUNGE 5.0 → 4.3–4.5 ms, for 8 % fewer commands per second
-/// and 0.006 ms more CPU per command (an `epoll_wait` per task); paced below saturation, and
-/// for one client delivering or appending, the figures did not move. ARCHITECTURE.md has them.
+/// `herald bench imap --mix` (100 sessions, closed loop) measured p50 FETCH 1.9–2.0 →
+/// 0.40–0.43 ms with STORE and EXPUNGE where they were, for 8 % fewer commands per second and
+/// 0.006 ms more CPU per command (an `epoll_wait` per task); paced below saturation, and for
+/// one client delivering or appending, the figures did not move (README, "Beside Dovecot").
 fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .event_interval(1)
