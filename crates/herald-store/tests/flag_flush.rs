@@ -171,7 +171,8 @@ fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
     let caller = t.caller("storing");
     assert!(
         !writes.is_empty() && writes.iter().all(|tid| *tid == caller),
-        "the STORE was not committed on the caller's thread {caller}: WAL writes by {writes:?}"
+        "the STORE was not committed on the caller's thread {caller}: WAL writes by {writes:?}\n{}",
+        t.dump()
     );
     // Another thread fsynced the WAL before the event was published.
     let flushes = t.wal_syncs(storing, published);

@@ -64,6 +64,19 @@ impl Job {
     }
 }
 
+/// A committed job's caller and its outcome, answered once the engine's lock is released (see
+/// [`send_answers`]).
+type Answer = (oneshot::Sender<Result<Applied>>, Result<Applied>);
+
+/// Answers committed jobs. Called after the engine's lock is dropped: a caller answered while
+/// the writer still held it would find it taken when its next flag change tries to commit
+/// inline, and queue it behind an idle writer.
+fn send_answers(answers: &mut Vec<Answer>) {
+    for (reply, result) in answers.drain(..) {
+        let _ = reply.send(result);
+    }
+}
+
 /// Most inline content bytes in one transaction, so a burst of large appends cannot make one
 /// commit (and the WAL) arbitrarily large.
 const MAX_BATCH_BYTES: usize = 32 << 20;
@@ -152,6 +165,7 @@ fn run(core: &Core, mut rx: mpsc::Receiver<Job>) {
     let max = shared.config.max_batch.max(1);
     let mut batch: Vec<Job> = Vec::with_capacity(max);
     let mut carry: Option<Job> = None;
+    let mut answers: Vec<Answer> = Vec::with_capacity(max);
     loop {
         let first = match carry.take() {
             Some(job) => job,
@@ -203,14 +217,23 @@ fn run(core: &Core, mut rx: mpsc::Receiver<Job>) {
             } else {
                 Mode::Deferred
             };
-            if commit_light(engine, shared, &mut first, mode) {
+            let stop = commit_light(engine, shared, &mut first, mode, &mut answers);
+            if stop {
                 core.stopped.store(true, Ordering::Release);
+                drop(guard);
+                send_answers(&mut answers);
                 break;
+            }
+            // Their callers do not wait for the durable part's flush.
+            if !batch.is_empty() {
+                send_answers(&mut answers);
             }
         }
         if !batch.is_empty() {
-            commit_batch(engine, shared, &mut batch, Mode::Durable);
+            commit_batch(engine, shared, &mut batch, Mode::Durable, &mut answers);
         }
+        drop(guard);
+        send_answers(&mut answers);
     }
     *core.lock() = None;
     tracing::debug!("store writer stopped");
@@ -218,8 +241,14 @@ fn run(core: &Core, mut rx: mpsc::Receiver<Job>) {
 
 /// Commits a batch of claims and flag changes without waiting for the flush, then asks for
 /// the flush. True when the writer must stop.
-fn commit_light(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode: Mode) -> bool {
-    let deferred = commit_batch(engine, shared, batch, mode);
+fn commit_light(
+    engine: &dyn Engine,
+    shared: &Shared,
+    batch: &mut Vec<Job>,
+    mode: Mode,
+    answers: &mut Vec<Answer>,
+) -> bool {
+    let deferred = commit_batch(engine, shared, batch, mode, answers);
     if let Err(e) = engine.restore_durability() {
         // Every later commit would lose its durability: stop rather than go on.
         tracing::error!(error = %e, "cannot restore synchronous = FULL; stopping the writer");
@@ -371,8 +400,9 @@ struct Outcome {
     result: std::result::Result<(Applied, Vec<i64>), StoreError>,
 }
 
-/// Runs and commits one batch, and answers its callers. True when it committed without the
-/// flush something that needs one (flag changes, or events to publish).
+/// Runs and commits one batch, and adds its callers' answers to `answers` (failures are
+/// answered at once). True when it committed without the flush something that needs one (flag
+/// changes, or events to publish).
 ///
 /// The jobs first run in the transaction itself, without a savepoint each: SQLite copies
 /// every page a savepoint's statements change into the savepoint's journal first, which
@@ -382,15 +412,21 @@ struct Outcome {
 /// that the failing one rolls back alone and its failure is recorded (QuotaExceed). An
 /// operation writes nothing but rows and content-addressed blob files, so running it again
 /// after a rollback is running it once.
-fn commit_batch(engine: &dyn Engine, shared: &Shared, batch: &mut Vec<Job>, mode: Mode) -> bool {
-    if let Some(deferred) = commit_jobs(engine, shared, batch, mode, false) {
+fn commit_batch(
+    engine: &dyn Engine,
+    shared: &Shared,
+    batch: &mut Vec<Job>,
+    mode: Mode,
+    answers: &mut Vec<Answer>,
+) -> bool {
+    if let Some(deferred) = commit_jobs(engine, shared, batch, mode, false, answers) {
         return deferred;
     }
     tracing::debug!(
         jobs = batch.len(),
         "an operation of the batch failed; running the batch again, a savepoint per operation"
     );
-    commit_jobs(engine, shared, batch, mode, true).unwrap_or(false)
+    commit_jobs(engine, shared, batch, mode, true, answers).unwrap_or(false)
 }
 
 /// [`commit_batch`], each job in a savepoint of its own when `savepoints`. Without them, `None`
@@ -402,6 +438,7 @@ fn commit_jobs(
     batch: &mut Vec<Job>,
     mode: Mode,
     savepoints: bool,
+    answers: &mut Vec<Answer>,
 ) -> Option<bool> {
     let started = Instant::now();
     let prepared = engine.begin(mode != Mode::Durable).and_then(|id| {
@@ -532,9 +569,12 @@ fn commit_jobs(
         shared.notifier.committed(before, written);
     }
     shared.notifier.mailboxes_changed(changed);
-    for (job, outcome) in batch.drain(..).zip(outcomes) {
-        let _ = job.reply.send(outcome.result.map(|(applied, _)| applied));
-    }
+    answers.extend(
+        batch
+            .drain(..)
+            .zip(outcomes)
+            .map(|(job, outcome)| (job.reply, outcome.result.map(|(applied, _)| applied))),
+    );
     Some(deferred)
 }
 
@@ -616,9 +656,18 @@ impl Writer {
             return Some(job);
         }
         let mut batch = vec![job];
-        if commit_light(engine, &self.core.shared, &mut batch, Mode::Deferred) {
+        let mut answers = Vec::with_capacity(1);
+        if commit_light(
+            engine,
+            &self.core.shared,
+            &mut batch,
+            Mode::Deferred,
+            &mut answers,
+        ) {
             self.core.stopped.store(true, Ordering::Release);
         }
+        drop(guard);
+        send_answers(&mut answers);
         None
     }
 
