@@ -11,6 +11,10 @@ pub const DEFAULT_AUTH_CACHE_SECS: u64 = 600;
 /// Messages up to this size are stored inside the database; see the `blobs` module.
 pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
 
+/// See [`StoreConfig::inline_commit_budget`]: about what a FETCH of a few large messages holds
+/// a runtime worker for.
+pub const DEFAULT_INLINE_COMMIT_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Expunge tombstones kept per mailbox (see [`StoreConfig::tombstones_per_mailbox`]).
 pub const DEFAULT_TOMBSTONES_PER_MAILBOX: u32 = 10_000;
 
@@ -68,6 +72,11 @@ pub struct StoreConfig {
     /// only once flushed (see the embedded backend's `flush`). `false` (`"commit"`): answered
     /// after the flush, as every other write. PostgreSQL always does the latter.
     pub defer_flag_sync: bool,
+    /// One message appended or delivered while the writer thread is idle is committed, flush
+    /// included, on the caller's runtime thread instead, sparing two thread hand-offs, while
+    /// the recent durable commits took under this on average; a slow or busy disk sends every
+    /// commit back to the writer thread. Zero always uses the thread. Embedded store only.
+    pub inline_commit_budget: std::time::Duration,
     /// Argon2id cost of new password hashes (`[auth] argon2_*`); never below OWASP's floor.
     pub password: crate::password::PasswordParams,
     /// How long a successful login is remembered so the same credentials skip argon2
@@ -100,6 +109,7 @@ impl StoreConfig {
             busy_timeout: std::time::Duration::from_secs(10),
             durable: true,
             defer_flag_sync: true,
+            inline_commit_budget: DEFAULT_INLINE_COMMIT_BUDGET,
             event_groups: Vec::new(),
             password: crate::password::PasswordParams::default(),
             auth_cache_ttl: std::time::Duration::from_secs(DEFAULT_AUTH_CACHE_SECS),

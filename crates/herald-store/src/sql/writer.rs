@@ -23,12 +23,19 @@
 //! so they are dense and in commit order even when another process (the CLI, another node)
 //! writes between our batches.
 //!
-//! One exception to the thread: a flag change on an engine that commits it without the flush
-//! ([`Engine::commits_inline`], the embedded store) is committed on the caller's own thread
-//! when the queue is empty and the thread idle, as the thread would have committed it alone.
-//! One client marking mail read waits for no hand-off to the writer and back, which profiles
-//! of that loop showed to be the larger part of its cost; the engine's lock keeps one writer
-//! at a time, and a busy writer's queue still batches everything.
+//! One exception to the thread: on an engine whose commits do not block on the runtime
+//! ([`Engine::commits_inline`], the embedded store), a flag change committed without the flush,
+//! and one message appended or delivered while the store's flushes are quick, are committed on
+//! the caller's own thread when the queue is empty and the thread idle, as the thread would
+//! have committed them alone. One client marking mail read, or appending or delivering on one
+//! connection, then waits for no hand-off to the writer and back, which profiles of those
+//! loops showed to be the larger part of their cost: four thread wake-ups of the writer, the
+//! runtime and a second runtime worker per message, each a context switch that costs more than
+//! the SQLite work on a virtual machine. A durable commit on the caller's thread blocks one
+//! runtime worker through its flush, so it is taken only while the recent durable commits took
+//! under [`crate::StoreConfig::inline_commit_budget`] (1 ms by default): a slow or busy disk
+//! sends every commit back to the thread. The engine's lock keeps one writer at a time, and a
+//! busy writer's queue still batches everything.
 
 use super::Shared;
 use super::ops;
@@ -38,6 +45,7 @@ use crate::error::{Result, StoreError};
 use crate::model::StoredEvent;
 use crate::sql::{Db, Result as SqlResult, params};
 use herald_events::{Event, EventType};
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -77,6 +85,9 @@ fn send_answers(answers: &mut Vec<Answer>) {
     }
 }
 
+/// Most content bytes a message committed on a caller's thread may carry in the transaction.
+const INLINE_MAX_BYTES: usize = 64 << 10;
+
 /// Most inline content bytes in one transaction, so a burst of large appends cannot make one
 /// commit (and the WAL) arbitrarily large.
 const MAX_BATCH_BYTES: usize = 32 << 20;
@@ -113,8 +124,9 @@ pub(crate) trait Engine {
     /// flush publishes the events it covers (`Notifier::flushed`). Called only by engines
     /// whose [`Engine::defers_flags`] is true.
     fn flush_later(&self) {}
-    /// True when a light batch may commit on the caller's thread, an async runtime's: it
-    /// neither waits for a flush nor blocks on the runtime (PostgreSQL's engine does).
+    /// True when a batch of one job may commit on the caller's thread, an async runtime's:
+    /// its statements do not block on the runtime (PostgreSQL's engine does), and its flush, if
+    /// any, is a local disk's (see the module doc).
     fn commits_inline(&self) -> bool {
         false
     }
@@ -129,6 +141,9 @@ struct Core {
     /// Set when a commit left the engine unsafe to use (see [`commit_light`]): no batch runs
     /// after it, and the thread ends.
     stopped: AtomicBool,
+    /// Moving average of the last durable commits' time, in µs (`u64::MAX` before the first):
+    /// whether one may commit on a caller's runtime thread (see the module doc).
+    durable_micros: AtomicU64,
 }
 
 impl std::fmt::Debug for Core {
@@ -142,6 +157,27 @@ impl std::fmt::Debug for Core {
 impl Core {
     fn lock(&self) -> MutexGuard<'_, Option<Box<dyn Engine + Send>>> {
         self.engine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs a durable batch, and keeps how long it took (flush included) in the average.
+    fn commit_durable(&self, engine: &dyn Engine, batch: &mut Vec<Job>, answers: &mut Vec<Answer>) {
+        let started = Instant::now();
+        commit_batch(engine, &self.shared, batch, Mode::Durable, answers);
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let old = self.durable_micros.load(Ordering::Relaxed);
+        // Weighs the newest a quarter: a disk that slows down shows within a few commits.
+        let average = if old == u64::MAX {
+            took
+        } else {
+            (old / 4).saturating_mul(3).saturating_add(took / 4)
+        };
+        self.durable_micros.store(average, Ordering::Relaxed);
+    }
+
+    /// True while durable commits are quick enough to run one on a caller's runtime thread.
+    fn flushes_quickly(&self) -> bool {
+        u128::from(self.durable_micros.load(Ordering::Relaxed))
+            < self.shared.config.inline_commit_budget.as_micros()
     }
 }
 
@@ -230,7 +266,7 @@ fn run(core: &Core, mut rx: mpsc::Receiver<Job>) {
             }
         }
         if !batch.is_empty() {
-            commit_batch(engine, shared, &mut batch, Mode::Durable, &mut answers);
+            core.commit_durable(engine, &mut batch, &mut answers);
         }
         drop(guard);
         send_answers(&mut answers);
@@ -600,6 +636,7 @@ impl Writer {
             engine: Mutex::new(Some(Box::new(engine))),
             shared,
             stopped: AtomicBool::new(false),
+            durable_micros: AtomicU64::new(u64::MAX),
         });
         let thread_core = Arc::clone(&core);
         let thread = std::thread::Builder::new()
@@ -634,16 +671,24 @@ impl Writer {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Commits a flag change on this thread when the engine allows it, nothing is queued and
-    /// the writer thread is between batches (see the module doc); gives the job back otherwise.
+    /// Commits a flag change, or one message appended or delivered, on this thread when the
+    /// engine allows it, nothing is queued and the writer thread is between batches (see the
+    /// module doc); gives the job back otherwise.
     /// Order holds: a caller's earlier jobs were answered before it sent this one, so they
-    /// are committed (an `enqueue`d claim may still be in flight, and touches no flags); what
-    /// is queued, this one joins behind.
+    /// are committed (an `enqueue`d claim may still be in flight; it names its UIDs and
+    /// touches no flags, so it commits as well after as before); what is queued, this one
+    /// joins behind.
     fn commit_inline(&self, tx: &mpsc::Sender<Job>, job: Job) -> Option<Job> {
-        if !matches!(job.op, Op::StoreFlags { .. })
-            || tx.capacity() != tx.max_capacity()
-            || self.core.stopped.load(Ordering::Acquire)
-        {
+        let mode = match &job.op {
+            Op::StoreFlags { .. } => Mode::Deferred,
+            Op::Append { .. }
+                if job.weight() <= INLINE_MAX_BYTES && self.core.flushes_quickly() =>
+            {
+                Mode::Durable
+            }
+            _ => return Some(job),
+        };
+        if tx.capacity() != tx.max_capacity() || self.core.stopped.load(Ordering::Acquire) {
             return Some(job);
         }
         let Ok(guard) = self.core.engine.try_lock() else {
@@ -652,18 +697,15 @@ impl Writer {
         let Some(engine) = guard.as_deref() else {
             return Some(job);
         };
-        if !engine.commits_inline() || !engine.defers_flags() || !self.core.shared.config.durable {
+        let deferrable = engine.defers_flags() && self.core.shared.config.durable;
+        if !engine.commits_inline() || (mode == Mode::Deferred && !deferrable) {
             return Some(job);
         }
         let mut batch = vec![job];
         let mut answers = Vec::with_capacity(1);
-        if commit_light(
-            engine,
-            &self.core.shared,
-            &mut batch,
-            Mode::Deferred,
-            &mut answers,
-        ) {
+        if mode == Mode::Durable {
+            self.core.commit_durable(engine, &mut batch, &mut answers);
+        } else if commit_light(engine, &self.core.shared, &mut batch, mode, &mut answers) {
             self.core.stopped.store(true, Ordering::Release);
         }
         drop(guard);

@@ -1,10 +1,14 @@
+//! Which thread commits and flushes what, and when the caller is answered.
+//!
 //! With `[store] flag_sync = "deferred"` a STORE is answered once committed, and the WAL is
 //! fsynced just after by the flush thread; the change's event reaches the outbox's readers only
 //! after that fsync. With `"commit"` the writer fsyncs before the answer, as for every write.
-//! A deferred STORE met by an idle writer is committed on the caller's own thread.
+//! A deferred STORE met by an idle writer is committed on the caller's own thread. So is an
+//! APPEND while durable commits are quick, flushed there before it is answered; while they are
+//! slow, the writer thread commits and flushes it.
 //!
 //! Shown by tracing the system calls of a real store with `strace` (Debian's package), so the
-//! test is ignored by default: `cargo test -p herald-store --test flag_flush -- --ignored`.
+//! tests are ignored by default: `cargo test -p herald-store --test commit_threads -- --ignored`.
 //! The child marks its steps by opening files that do not exist, which `strace` records in order
 //! with the fsyncs.
 #![allow(clippy::unwrap_used)]
@@ -19,12 +23,15 @@ use std::time::Duration;
 
 const CHILD: &str = "HERALD_FLAG_TRACE_DIR";
 const DEFER: &str = "HERALD_FLAG_TRACE_DEFER";
+/// `StoreConfig::inline_commit_budget` of the child, in ms.
+const BUDGET: &str = "HERALD_FLAG_TRACE_BUDGET_MS";
 
 fn mark(dir: &Path, step: &str) {
     let _ = std::fs::File::open(dir.join(format!("marker-{step}")));
 }
 
-/// Run by the traced child process only: an append, then a STORE, then a wait for its event.
+/// Run by the traced child process only: a mailbox created (by the writer thread, which no
+/// caller's thread stands in for), an append, then a STORE, then a wait for its event.
 #[tokio::test]
 async fn child_stores_one_flag() {
     let Some(dir) = std::env::var_os(CHILD) else {
@@ -33,12 +40,16 @@ async fn child_stores_one_flag() {
     let dir = std::path::PathBuf::from(dir);
     let mut config = StoreConfig::new(dir.join("data"));
     config.defer_flag_sync = std::env::var(DEFER).as_deref() == Ok("1");
+    let budget = std::env::var(BUDGET).unwrap().parse().unwrap();
+    config.inline_commit_budget = Duration::from_millis(budget);
     let store = Store::open(config).await.unwrap();
     store
         .add_user(&SessionContext::admin_cli(), "alice", "pw", false)
         .await
         .unwrap();
     let alice = SessionContext::user("imap", "alice");
+    mark(&dir, "creating");
+    store.create_mailbox(&alice, "Box", None).await.unwrap();
     mark(&dir, "appending");
     let uid = store
         .append(
@@ -52,6 +63,7 @@ async fn child_stores_one_flag() {
         .unwrap()
         .value
         .uid;
+    mark(&dir, "appended");
     let last = store.last_event_id().await.unwrap();
     mark(&dir, "storing");
     store
@@ -81,8 +93,10 @@ async fn child_stores_one_flag() {
 struct Trace(Vec<(String, String)>);
 
 impl Trace {
-    fn run(defer: bool) -> Trace {
+    /// The child's trace with `flag_sync` deferred or not, and an inline commit budget in ms.
+    fn run(defer: bool, budget_ms: u64) -> Trace {
         let dir = tempfile::tempdir().unwrap();
+        let budget = budget_ms.to_string();
         let lines = strace_support::trace_child(
             dir.path(),
             "child_stores_one_flag",
@@ -90,6 +104,7 @@ impl Trace {
             &[
                 (CHILD, dir.path().as_os_str()),
                 (DEFER, OsStr::new(if defer { "1" } else { "0" })),
+                (BUDGET, OsStr::new(&budget)),
             ],
         );
         Trace(
@@ -122,12 +137,12 @@ impl Trace {
             .unwrap_or_else(|| panic!("no marker {step}:\n{}", self.dump()))
     }
 
-    /// The writer thread: the one that fsynced the WAL for the append's durable commit.
+    /// The writer thread: the one that fsynced the WAL for the mailbox's creation.
     fn writer(&self) -> &str {
-        self.wal_syncs(self.marker("appending"), self.marker("storing"))
+        self.wal_syncs(self.marker("creating"), self.marker("appending"))
             .first()
             .copied()
-            .unwrap_or_else(|| panic!("the append was not fsynced:\n{}", self.dump()))
+            .unwrap_or_else(|| panic!("the CREATE was not fsynced:\n{}", self.dump()))
     }
 
     /// The WAL fsyncs that began between two markers, with their threads.
@@ -156,7 +171,7 @@ impl Trace {
 #[test]
 #[ignore = "needs strace; run with --ignored"]
 fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
-    let t = Trace::run(true);
+    let t = Trace::run(true, 1);
     let writer = t.writer();
     let (storing, answered) = (t.marker("storing"), t.marker("answered"));
     let published = t.marker("published");
@@ -186,7 +201,7 @@ fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
 #[test]
 #[ignore = "needs strace; run with --ignored"]
 fn with_flag_sync_commit_the_writer_fsyncs_a_store_before_answering() {
-    let t = Trace::run(false);
+    let t = Trace::run(false, 1);
     let writer = t.writer();
     let (storing, answered) = (t.marker("storing"), t.marker("answered"));
     assert!(
@@ -198,5 +213,53 @@ fn with_flag_sync_commit_the_writer_fsyncs_a_store_before_answering() {
     assert!(
         !writes.is_empty() && writes.iter().all(|tid| *tid == writer),
         "the STORE was not committed by the writer thread {writer}: WAL writes by {writes:?}"
+    );
+}
+
+/// The durable commit's budget is far above any flush's here, even a debug build's under strace.
+const QUICK: u64 = 60_000;
+
+#[test]
+#[ignore = "needs strace; run with --ignored"]
+fn an_append_met_by_an_idle_writer_is_committed_and_fsynced_on_the_callers_thread() {
+    let t = Trace::run(true, QUICK);
+    let writer = t.writer();
+    let (appending, appended) = (t.marker("appending"), t.marker("appended"));
+    let caller = t.caller("appending");
+    assert_ne!(
+        caller, writer,
+        "the child's caller ran on the writer thread"
+    );
+    let writes = t.wal_writes(appending, appended);
+    assert!(
+        !writes.is_empty() && writes.iter().all(|tid| *tid == caller),
+        "the APPEND was not committed on the caller's thread {caller}: WAL writes by {writes:?}\n{}",
+        t.dump()
+    );
+    // Durable before the answer, as on the writer thread.
+    assert!(
+        t.wal_syncs(appending, appended).contains(&caller),
+        "the APPEND was answered before the caller's fsync:\n{}",
+        t.dump()
+    );
+}
+
+#[test]
+#[ignore = "needs strace; run with --ignored"]
+fn with_slow_flushes_the_writer_commits_and_fsyncs_an_append_before_answering() {
+    // A zero budget: every durable commit counts as too slow for a runtime thread.
+    let t = Trace::run(true, 0);
+    let writer = t.writer();
+    let (appending, appended) = (t.marker("appending"), t.marker("appended"));
+    let writes = t.wal_writes(appending, appended);
+    assert!(
+        !writes.is_empty() && writes.iter().all(|tid| *tid == writer),
+        "the APPEND was not committed by the writer thread {writer}: WAL writes by {writes:?}\n{}",
+        t.dump()
+    );
+    assert!(
+        t.wal_syncs(appending, appended).contains(&writer),
+        "the APPEND was answered before the writer's fsync:\n{}",
+        t.dump()
     );
 }
