@@ -159,6 +159,23 @@ impl Trace {
         })
     }
 
+    /// Asserts that the thread `tid` alone wrote the WAL between the markers `from` and `to`,
+    /// and fsynced it before `to`: `what` was committed durably there before its answer.
+    fn assert_durable_by(&self, tid: &str, from: &str, to: &str, what: &str) {
+        let (from, to) = (self.marker(from), self.marker(to));
+        let writes = self.wal_writes(from, to);
+        assert!(
+            !writes.is_empty() && writes.iter().all(|t| *t == tid),
+            "the {what} was not committed by thread {tid}: WAL writes by {writes:?}\n{}",
+            self.dump()
+        );
+        assert!(
+            self.wal_syncs(from, to).contains(&tid),
+            "the {what} was answered before thread {tid} fsynced it:\n{}",
+            self.dump()
+        );
+    }
+
     fn threads(&self, from: usize, to: usize, call: impl Fn(&str) -> bool) -> Vec<&str> {
         self.0[from..to]
             .iter()
@@ -202,18 +219,7 @@ fn a_deferred_store_is_answered_before_its_fsync_and_published_after_it() {
 #[ignore = "needs strace; run with --ignored"]
 fn with_flag_sync_commit_the_writer_fsyncs_a_store_before_answering() {
     let t = Trace::run(false, 1);
-    let writer = t.writer();
-    let (storing, answered) = (t.marker("storing"), t.marker("answered"));
-    assert!(
-        t.wal_syncs(storing, answered).contains(&writer),
-        "the STORE was answered before the writer's fsync:\n{}",
-        t.dump()
-    );
-    let writes = t.wal_writes(storing, answered);
-    assert!(
-        !writes.is_empty() && writes.iter().all(|tid| *tid == writer),
-        "the STORE was not committed by the writer thread {writer}: WAL writes by {writes:?}"
-    );
+    t.assert_durable_by(t.writer(), "storing", "answered", "STORE");
 }
 
 /// The durable commit's budget is far above any flush's here, even a debug build's under strace.
@@ -223,25 +229,13 @@ const QUICK: u64 = 60_000;
 #[ignore = "needs strace; run with --ignored"]
 fn an_append_met_by_an_idle_writer_is_committed_and_fsynced_on_the_callers_thread() {
     let t = Trace::run(true, QUICK);
-    let writer = t.writer();
-    let (appending, appended) = (t.marker("appending"), t.marker("appended"));
     let caller = t.caller("appending");
     assert_ne!(
-        caller, writer,
+        caller,
+        t.writer(),
         "the child's caller ran on the writer thread"
     );
-    let writes = t.wal_writes(appending, appended);
-    assert!(
-        !writes.is_empty() && writes.iter().all(|tid| *tid == caller),
-        "the APPEND was not committed on the caller's thread {caller}: WAL writes by {writes:?}\n{}",
-        t.dump()
-    );
-    // Durable before the answer, as on the writer thread.
-    assert!(
-        t.wal_syncs(appending, appended).contains(&caller),
-        "the APPEND was answered before the caller's fsync:\n{}",
-        t.dump()
-    );
+    t.assert_durable_by(caller, "appending", "appended", "APPEND");
 }
 
 #[test]
@@ -249,17 +243,5 @@ fn an_append_met_by_an_idle_writer_is_committed_and_fsynced_on_the_callers_threa
 fn with_slow_flushes_the_writer_commits_and_fsyncs_an_append_before_answering() {
     // A zero budget: every durable commit counts as too slow for a runtime thread.
     let t = Trace::run(true, 0);
-    let writer = t.writer();
-    let (appending, appended) = (t.marker("appending"), t.marker("appended"));
-    let writes = t.wal_writes(appending, appended);
-    assert!(
-        !writes.is_empty() && writes.iter().all(|tid| *tid == writer),
-        "the APPEND was not committed by the writer thread {writer}: WAL writes by {writes:?}\n{}",
-        t.dump()
-    );
-    assert!(
-        t.wal_syncs(appending, appended).contains(&writer),
-        "the APPEND was answered before the writer's fsync:\n{}",
-        t.dump()
-    );
+    t.assert_durable_by(t.writer(), "appending", "appended", "APPEND");
 }
