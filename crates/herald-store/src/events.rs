@@ -11,6 +11,13 @@ use herald_events::{Event, EventType, ImapUrl, Timestamp};
 /// The `process` parameter of every event.
 pub const PROCESS: &str = "herald";
 
+/// This process's id, asked of the kernel once: `std::process::id` is a system call each
+/// time, one per write operation. Herald never forks, so the id cannot change under it.
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 /// Shared parameters of the events of one transaction.
 pub(crate) struct EventCx<'a> {
     pub fqdn: &'a str,
@@ -27,7 +34,7 @@ impl<'a> EventCx<'a> {
             fqdn,
             ctx,
             timestamp: Timestamp::now(),
-            pid: std::process::id(),
+            pid: pid(),
             node,
         }
     }
