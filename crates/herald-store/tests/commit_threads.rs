@@ -21,10 +21,10 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-const CHILD: &str = "HERALD_FLAG_TRACE_DIR";
-const DEFER: &str = "HERALD_FLAG_TRACE_DEFER";
+const CHILD: &str = "HERALD_COMMIT_TRACE_DIR";
+const DEFER: &str = "HERALD_COMMIT_TRACE_DEFER";
 /// `StoreConfig::inline_commit_budget` of the child, in ms.
-const BUDGET: &str = "HERALD_FLAG_TRACE_BUDGET_MS";
+const BUDGET: &str = "HERALD_COMMIT_TRACE_BUDGET_MS";
 
 fn mark(dir: &Path, step: &str) {
     let _ = std::fs::File::open(dir.join(format!("marker-{step}")));
