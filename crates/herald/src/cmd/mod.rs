@@ -79,7 +79,12 @@ fn server_fqdn(cli: &Cli) -> anyhow::Result<String> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    start(&mut tokio::runtime::Builder::new_multi_thread())
+}
+
+/// Starts a runtime from `builder` with its I/O and time drivers.
+fn start(builder: &mut tokio::runtime::Builder) -> anyhow::Result<tokio::runtime::Runtime> {
+    builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")
@@ -96,12 +101,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// 0.006 ms more CPU per command (an `epoll_wait` per task); paced below saturation, and for
 /// one client delivering or appending, the figures did not move (README, "Beside Dovecot").
 fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .event_interval(1)
-        .global_queue_interval(1)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    start(
+        tokio::runtime::Builder::new_multi_thread()
+            .event_interval(1)
+            .global_queue_interval(1),
+    )
 }
 
 /// Runs the parsed command line.
