@@ -358,8 +358,9 @@ impl writer::Engine for Sqlite {
 
     /// A deferred flag change is a few statements and a WAL append in the page cache, short
     /// enough for a runtime thread; so is one small message and its flush while the disk is
-    /// quick (`StoreConfig::inline_commit_budget`). (Another process holding SQLite's write lock, the CLI's
-    /// short transactions, makes `BEGIN IMMEDIATE` wait there as it would on the thread.)
+    /// quick (`StoreConfig::inline_commit_budget`). (Another process holding SQLite's write
+    /// lock, the CLI's short transactions, makes `BEGIN IMMEDIATE` wait there as it would on
+    /// the thread.)
     fn commits_inline(&self) -> bool {
         true
     }
