@@ -27,6 +27,14 @@ connection (after 200 unmeasured ones) and prints the server's CPU per SELECT:
     bench/python_clients.py select --port 1143 --count 5000 --server-pid PID \\
         --user bench --password-file FILE
 
+`noop` sends NOOP --count times: one round trip with nothing to do, the share of every
+command that is the connection's (two system calls, two wake-ups) rather than the work's.
+Keep --count within one second's worth of `[imap] commands_per_second` (5,000 by default),
+the burst a connection may send before the limit spaces its commands:
+
+    bench/python_clients.py noop --port 1143 --count 4000 --server-pid PID \\
+        --user bench --password-file FILE
+
 `store` is a client marking mail read and unread: it keeps ten messages in the user's INBOX
 and sets or clears \\Seen on one of them --count times, printing STOREs per second, their
 p50 and p90, and the server's CPU per STORE:
@@ -183,7 +191,7 @@ def store(client, count, pid):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=["lmtp", "append", "fetch", "select", "store"])
+    p.add_argument("mode", choices=["lmtp", "append", "fetch", "select", "store", "noop"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--count", type=int, default=2000)
@@ -210,7 +218,10 @@ def main():
             return select(client, a.count, a.server_pid)
         if a.mode == "store":
             return store(client, a.count, a.server_pid)
-        send = lambda i: client.append("INBOX", None, None, message(i))  # noqa: E731
+        if a.mode == "noop":
+            send = lambda i: client.noop()  # noqa: E731
+        else:
+            send = lambda i: client.append("INBOX", None, None, message(i))  # noqa: E731
     t0, c0 = time.time(), server_cpu(a.server_pid)
     for i in range(a.count):
         send(i)
@@ -221,7 +232,7 @@ def main():
         print(file=sys.stderr)
     print(
         f"{a.mode}: {a.count} in {dt:.2f} s = {a.count / dt:.0f}/s, "
-        f"server CPU {dc * 1000 / a.count:.3f} ms per message"
+        f"server CPU {dc * 1000 / a.count:.3f} ms per {'command' if a.mode == 'noop' else 'message'}"
     )
 
 
