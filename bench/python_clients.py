@@ -27,6 +27,14 @@ connection (after 200 unmeasured ones) and prints the server's CPU per SELECT:
     bench/python_clients.py select --port 1143 --count 5000 --server-pid PID \\
         --user bench --password-file FILE
 
+`lmtp-many` delivers each message to --recipients users at once (--rcpt-format, `{i}` the
+recipient's number), as an MTA does for a message to several local users, and prints messages
+and deliveries per second and the server's CPU per message. smtplib.LMTP reads one reply after
+DATA where LMTP sends one per recipient, so this mode speaks LMTP over a plain socket:
+
+    bench/python_clients.py lmtp-many --port 2424 --count 1000 --server-pid PID \\
+        --recipients 5 --rcpt-format 'user{i}'
+
 `noop` sends NOOP --count times: one round trip with nothing to do, the share of every
 command that is the connection's (two system calls, two wake-ups) rather than the work's.
 Keep --count within one second's worth of `[imap] commands_per_second` (5,000 by default),
@@ -189,16 +197,63 @@ def store(client, count, pid):
     )
 
 
+def lmtp_many(host, port, count, pid, recipients):
+    """Delivers `count` messages, each to every address of `recipients`, on one connection."""
+    import socket
+
+    sock = socket.create_connection((host, port))
+    replies = sock.makefile("rb")
+
+    def reply(expect):
+        while True:
+            line = replies.readline()
+            if line[3:4] != b"-":
+                break
+        if not line.startswith(expect):
+            sys.exit(f"expected {expect!r}, got {line!r}")
+
+    reply(b"220")
+    sock.sendall(b"LHLO bench\r\n")
+    reply(b"250")
+    rcpts = [f"RCPT TO:<{r}@example.org>\r\n".encode() for r in recipients]
+    t0, c0 = time.time(), server_cpu(pid)
+    for i in range(count):
+        sock.sendall(b"MAIL FROM:<a@example.org>\r\n")
+        reply(b"250")
+        for r in rcpts:
+            sock.sendall(r)
+            reply(b"250")
+        sock.sendall(b"DATA\r\n")
+        reply(b"354")
+        sock.sendall(message(i) + b".\r\n")
+        for _ in rcpts:
+            reply(b"250")
+    dt, dc = time.time() - t0, server_cpu(pid) - c0
+    sock.sendall(b"QUIT\r\n")
+    print(
+        f"lmtp-many: {count} messages to {len(rcpts)} recipients in {dt:.2f} s = "
+        f"{count / dt:.0f} messages/s, {count * len(rcpts) / dt:.0f} deliveries/s, "
+        f"server CPU {dc * 1000 / count:.3f} ms per message"
+    )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=["lmtp", "append", "fetch", "select", "store", "noop"])
+    p.add_argument(
+        "mode", choices=["lmtp", "lmtp-many", "append", "fetch", "select", "store", "noop"]
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--count", type=int, default=2000)
     p.add_argument("--server-pid", type=int, required=True)
     p.add_argument("--user", default="bench")
     p.add_argument("--password-file", help="IMAP password (append mode)")
+    p.add_argument("--recipients", type=int, default=5, help="recipients (lmtp-many)")
+    p.add_argument("--rcpt-format", default="user{i}", help="recipient names (lmtp-many)")
     a = p.parse_args()
+    if a.mode == "lmtp-many":
+        names = [a.rcpt_format.format(i=i) for i in range(a.recipients)]
+        return lmtp_many(a.host, a.port, a.count, a.server_pid, names)
     if a.mode == "lmtp":
         client = smtplib.LMTP(a.host, a.port)
         client.ehlo("bench")

@@ -1,9 +1,10 @@
 //! The tokio driver: runs a [`Session`] over a connection and carries out its requests against
 //! the store.
 //!
-//! Delivery stores the content once for all recipients (`Store::deliver_many`) and commits each
-//! recipient separately, so each LMTP reply after DATA matches exactly one commit and its
-//! MessageNew event — or, over quota, its QuotaExceed event and a 452/552 reply.
+//! Delivery stores the content once for all recipients (`Store::deliver_many`) and commits
+//! every recipient's delivery in one transaction, one flush for them all, each with its own
+//! outcome: each LMTP reply after DATA matches that recipient's MessageNew event — or, over
+//! quota, its QuotaExceed event and a 452/552 reply, the others delivered all the same.
 //!
 //! A client has [`Timeouts::idle`] to complete each command and [`Timeouts::data`] for a whole
 //! message, counted from the server's last reply (RFC 5321 §4.5.3.2), so a connection cannot

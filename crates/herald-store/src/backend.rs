@@ -746,6 +746,13 @@ pub enum Answer {
 pub trait Backend: Send + Sync {
     /// Commits one mutation with its events; resolves after it is durable.
     fn submit(&self, ctx: SessionContext, op: Op) -> impl Future<Output = Result<Applied>> + Send;
+    /// Commits mutations submitted together (one message to several recipients), each with
+    /// its own outcome, in order, and in one transaction where they fit one; resolves after
+    /// they are durable.
+    fn submit_many(
+        &self,
+        ops: Vec<(SessionContext, Op)>,
+    ) -> impl Future<Output = Vec<Result<Applied>>> + Send;
     /// Answers one read.
     fn query(&self, q: Query) -> impl Future<Output = Result<Answer>> + Send;
     /// Makes content durable and returns the reference a mutation can carry.
@@ -787,6 +794,12 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Embedded(b) => b.submit(ctx, op).await,
             AnyBackend::Postgres(b) => b.submit(ctx, op).await,
+        }
+    }
+    async fn submit_many(&self, ops: Vec<(SessionContext, Op)>) -> Vec<Result<Applied>> {
+        match self {
+            AnyBackend::Embedded(b) => b.submit_many(ops).await,
+            AnyBackend::Postgres(b) => b.submit_many(ops).await,
         }
     }
     async fn query(&self, q: Query) -> Result<Answer> {

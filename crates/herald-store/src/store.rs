@@ -72,6 +72,27 @@ fn mismatch() -> StoreError {
     StoreError::Corrupt("the backend answered with an unexpected kind of result".into())
 }
 
+/// The delivery of stored content to one recipient (its INBOX unless it names a mailbox).
+fn delivery(
+    recipient: &Recipient,
+    blob: blobs::BlobRef,
+    internal_date_ms: i64,
+    thread: threading::ThreadKeys,
+) -> Op {
+    Op::Append {
+        account: recipient.user.clone(),
+        mailbox: recipient
+            .mailbox
+            .clone()
+            .unwrap_or_else(|| "INBOX".to_owned()),
+        blob,
+        flags: Vec::new(),
+        internal_date_ms,
+        envelope: Some(recipient.envelope.clone()),
+        thread,
+    }
+}
+
 /// A client address in a log line: `-` when there is none (a local tool), so the field is
 /// never empty for a log pattern to trip on.
 struct LogAddr(Option<std::net::IpAddr>);
@@ -1061,18 +1082,7 @@ impl Store {
         internal_date_ms: i64,
         thread: threading::ThreadKeys,
     ) -> Result<Committed<Appended>> {
-        let op = Op::Append {
-            account: recipient.user.clone(),
-            mailbox: recipient
-                .mailbox
-                .clone()
-                .unwrap_or_else(|| "INBOX".to_owned()),
-            blob,
-            flags: Vec::new(),
-            internal_date_ms,
-            envelope: Some(recipient.envelope.clone()),
-            thread,
-        };
+        let op = delivery(recipient, blob, internal_date_ms, thread);
         self.run(ctx, op, |o| match o {
             Output::Appended(a) => Some(a),
             _ => None,
@@ -1080,9 +1090,10 @@ impl Store {
         .await
     }
 
-    /// Delivery of one message to several recipients (LMTP): the content is stored once, each
-    /// recipient is its own transaction (LMTP answers per recipient), all submitted at once so
-    /// they share commits. Results are in recipient order.
+    /// Delivery of one message to several recipients (LMTP): the content is stored once, and
+    /// every recipient's delivery commits in one transaction where they fit one batch — one
+    /// flush for them all — each with its own outcome (LMTP answers per recipient: one over
+    /// its quota fails alone). Results are in recipient order.
     pub async fn deliver_many(
         &self,
         ctx: &SessionContext,
@@ -1093,24 +1104,28 @@ impl Store {
         let blob = self.inner.backend.put_blob(content).await?;
         let now = now_ms();
         if let [r] = recipients {
-            // The common delivery: one recipient, no task to spawn and be woken by.
             return Ok(vec![self.deliver_blob(ctx, r, blob, now, thread).await]);
         }
-        let mut set = tokio::task::JoinSet::new();
-        for (i, r) in recipients.iter().enumerate() {
-            let (store, ctx, r, blob) = (self.clone(), ctx.clone(), r.clone(), blob.clone());
-            let thread = thread.clone();
-            set.spawn(async move { (i, store.deliver_blob(&ctx, &r, blob, now, thread).await) });
-        }
-        let mut out: Vec<Option<Result<Committed<Appended>>>> =
-            recipients.iter().map(|_| None).collect();
-        while let Some(joined) = set.join_next().await {
-            let (i, r) = joined.map_err(|_| StoreError::Closed)?;
-            out[i] = Some(r);
-        }
-        Ok(out
+        let ops = recipients
+            .iter()
+            .map(|r| (ctx.clone(), delivery(r, blob.clone(), now, thread.clone())))
+            .collect();
+        Ok(self
+            .inner
+            .backend
+            .submit_many(ops)
+            .await
             .into_iter()
-            .map(|r| r.unwrap_or(Err(StoreError::Closed)))
+            .map(|applied| {
+                let applied = applied?;
+                match applied.output {
+                    Output::Appended(value) => Ok(Committed {
+                        value,
+                        events: applied.events,
+                    }),
+                    _ => Err(mismatch()),
+                }
+            })
             .collect())
     }
 

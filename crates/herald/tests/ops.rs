@@ -199,6 +199,95 @@ fn metrics_public_serves_without_credentials() {
     );
 }
 
+/// A message for several recipients is delivered to each in one store transaction, so one
+/// fsync serves them all, while each still gets its own answer: one over its quota is refused
+/// alone.
+#[test]
+fn one_lmtp_delivery_to_several_recipients_is_one_commit() {
+    let server = Server::start(&http_section("metrics_public = true\n"));
+    for user in ["alice", "bob", "carol", "dave"] {
+        server.add_user(user, "pw");
+    }
+    server.admin(&["quota", "set", "dave", "--messages", "1"]);
+    ready(&server);
+    let lmtp = server.port("lmtp").to_string();
+    let commits = |text: &str| {
+        (
+            value(text, "herald_store_commit_batch_operations_count"),
+            value(text, "herald_store_commit_batch_operations_sum"),
+        )
+    };
+    let before = commits(&scrape(&server));
+    server.python(
+        "lmtp_deliver.py",
+        &[
+            &lmtp,
+            "list@example.net",
+            "alice@example.org",
+            "bob@example.org",
+            "carol@example.org",
+            "dave@example.org",
+            "--",
+            "250",
+            "250",
+            "250",
+            "250",
+            "--",
+            "250",
+            "250",
+            "250",
+            "250",
+        ],
+    );
+    let after = commits(&scrape(&server));
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1.0, 4.0),
+        "(commits, operations) of the delivery"
+    );
+    // dave is at his quota now: his delivery fails alone, and its QuotaExceed commits with
+    // the others' MessageNew, in recipient order.
+    let mark = server.settled();
+    let before = commits(&scrape(&server));
+    server.python(
+        "lmtp_deliver.py",
+        &[
+            &lmtp,
+            "list@example.net",
+            "alice@example.org",
+            "dave@example.org",
+            "bob@example.org",
+            "--",
+            "250",
+            "250",
+            "250",
+            "--",
+            "250",
+            "452",
+            "250",
+        ],
+    );
+    let after = commits(&scrape(&server));
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1.0, 3.0),
+        "(commits, operations) of the delivery with a failure"
+    );
+    let events = server.wait_for(mark, |e| e.len() >= 3);
+    let tail: Vec<_> = events
+        .iter()
+        .map(|e| (e.event.to_string(), e.user.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            ("MessageNew".to_owned(), "alice".to_owned()),
+            ("QuotaExceed".to_owned(), "dave".to_owned()),
+            ("MessageNew".to_owned(), "bob".to_owned()),
+        ]
+    );
+}
+
 /// Runs `herald events tail ARGS` on the server's data; returns (success, stdout, stderr).
 fn tail(server: &Server, args: &[&str]) -> (bool, String, String) {
     let out = herald()

@@ -204,6 +204,10 @@ impl Backend for Embedded {
         self.writer.submit(ctx, op).await
     }
 
+    async fn submit_many(&self, ops: Vec<(SessionContext, Op)>) -> Vec<Result<Applied>> {
+        self.writer.submit_many(ops).await
+    }
+
     async fn query(&self, q: Query) -> Result<Answer> {
         if let Query::EventsAfter { after, limit } = q
             && let Some(events) = self.shared.notifier.recent_after(after, limit)

@@ -23,19 +23,23 @@
 //! so they are dense and in commit order even when another process (the CLI, another node)
 //! writes between our batches.
 //!
+//! Jobs submitted together ([`Writer::submit_many`]: one message delivered to several
+//! recipients) are queued as one entry, so the writer takes them into one batch: one flush for
+//! every recipient, where each recipient's job alone would have cost one.
+//!
 //! One exception to the thread: on an engine whose commits do not block on the runtime
-//! ([`Engine::commits_inline`], the embedded store), a flag change committed without the flush,
-//! and one message appended or delivered while the store's flushes are quick, are committed on
-//! the caller's own thread when the queue is empty and the thread idle, as the thread would
-//! have committed them alone. One client marking mail read, or appending or delivering on one
-//! connection, then waits for no hand-off to the writer and back, which profiles of those
-//! loops showed to be the larger part of their cost: four thread wake-ups of the writer, the
-//! runtime and a second runtime worker per message, each a context switch that costs more than
-//! the SQLite work on a virtual machine. A durable commit on the caller's thread blocks one
-//! runtime worker through its flush, so it is taken only while the recent durable commits took
-//! under [`crate::StoreConfig::inline_commit_budget`] (1 ms by default): a slow or busy disk
-//! sends every commit back to the thread. The engine's lock keeps one writer at a time, and a
-//! busy writer's queue still batches everything.
+//! ([`Engine::commits_inline`], the embedded store), a flag change committed without the flush, and
+//! one message appended or delivered (to up to [`INLINE_MAX_JOBS`] recipients) while the store's
+//! flushes are quick, are committed on the caller's own thread when the queue is empty and the
+//! thread idle, as the thread would have committed them alone. One client marking mail read, or
+//! appending or delivering on one connection, then waits for no hand-off to the writer and back,
+//! which profiles of those loops showed to be the larger part of their cost: four thread wake-ups
+//! of the writer, the runtime and a second runtime worker per message, each a context switch that
+//! costs more than the SQLite work on a virtual machine. A durable commit on the caller's thread
+//! blocks one runtime worker through its flush, so it is taken only while the recent durable
+//! commits took under [`crate::StoreConfig::inline_commit_budget`] (1 ms by default): a slow or
+//! busy disk sends every commit back to the thread. The engine's lock keeps one writer at a time,
+//! and a busy writer's queue still batches everything.
 
 use super::Shared;
 use super::ops;
@@ -71,6 +75,22 @@ impl Job {
     }
 }
 
+/// The content bytes `jobs` bring into a transaction: a message delivered to several
+/// recipients is stored once, so each content counts once.
+fn content_bytes(jobs: &[Job]) -> usize {
+    let mut seen: Vec<&[u8; 32]> = Vec::with_capacity(jobs.len());
+    let mut bytes = 0;
+    for job in jobs {
+        if let Op::Append { blob, .. } = &job.op
+            && !seen.contains(&&blob.sha256)
+        {
+            seen.push(&blob.sha256);
+            bytes += job.weight();
+        }
+    }
+    bytes
+}
+
 /// A committed job's caller and its outcome, answered once the engine's lock is released (see
 /// [`send_answers`]).
 type Answer = (oneshot::Sender<Result<Applied>>, Result<Applied>);
@@ -86,6 +106,10 @@ fn send_answers(answers: &mut Vec<Answer>) {
 
 /// Most content bytes a message committed on a caller's thread may carry in the transaction.
 const INLINE_MAX_BYTES: usize = 64 << 10;
+
+/// Most deliveries of one message committed together on a caller's thread (see
+/// [`Writer::submit_many`]); a larger group goes to the writer thread, as one batch.
+const INLINE_MAX_JOBS: usize = 16;
 
 /// Most inline content bytes in one transaction, so a burst of large appends cannot make one
 /// commit (and the WAL) arbitrarily large.
@@ -195,31 +219,34 @@ enum Mode {
 }
 
 /// Runs until every sender is gone and the queue is drained, or a commit stopped the writer.
-fn run(core: &Core, mut rx: mpsc::Receiver<Job>) {
+fn run(core: &Core, mut rx: mpsc::Receiver<Vec<Job>>) {
     let shared = &*core.shared;
     let max = shared.config.max_batch.max(1);
     let mut batch: Vec<Job> = Vec::with_capacity(max);
-    let mut carry: Option<Job> = None;
+    let mut carry: Option<Vec<Job>> = None;
     let mut answers: Vec<Answer> = Vec::with_capacity(max);
     loop {
         let first = match carry.take() {
-            Some(job) => job,
+            Some(jobs) => jobs,
             None => match rx.blocking_recv() {
-                Some(job) => job,
+                Some(jobs) => jobs,
                 None => break,
             },
         };
-        let mut bytes = first.weight();
-        batch.push(first);
+        // Jobs queued together (one message to several recipients) stay in one batch, even
+        // past the limits.
+        let mut bytes: usize = first.iter().map(Job::weight).sum();
+        batch.extend(first);
         while batch.len() < max {
             match rx.try_recv() {
-                Ok(job) => {
-                    if bytes + job.weight() > MAX_BATCH_BYTES {
-                        carry = Some(job);
+                Ok(jobs) => {
+                    let weight: usize = jobs.iter().map(Job::weight).sum();
+                    if bytes + weight > MAX_BATCH_BYTES || batch.len() + jobs.len() > max {
+                        carry = Some(jobs);
                         break;
                     }
-                    bytes += job.weight();
-                    batch.push(job);
+                    bytes += weight;
+                    batch.extend(jobs);
                 }
                 Err(_) => break,
             }
@@ -616,7 +643,7 @@ fn commit_jobs(
 /// The writer thread seen from the async side: where jobs are queued, and how it is stopped.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    tx: Mutex<Option<mpsc::Sender<Vec<Job>>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     core: Arc<Core>,
 }
@@ -649,7 +676,7 @@ impl Writer {
     }
 
     /// The queue's sender, unless the writer was closed.
-    fn sender(&self) -> Option<mpsc::Sender<Job>> {
+    fn sender(&self) -> Option<mpsc::Sender<Vec<Job>>> {
         self.tx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -658,50 +685,81 @@ impl Writer {
 
     /// Queues one mutation and waits for its commit (or failure).
     pub(crate) async fn submit(&self, ctx: SessionContext, op: Op) -> Result<Applied> {
-        let tx = self.sender().ok_or(StoreError::Closed)?;
         let (reply, rx) = oneshot::channel();
-        let job = Job { ctx, op, reply };
-        let job = match self.commit_inline(&tx, job) {
-            // Answered already: the receive below returns at once.
-            None => return rx.await.map_err(|_| StoreError::Closed)?,
-            Some(job) => job,
-        };
-        tx.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.send(vec![Job { ctx, op, reply }]).await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Commits a flag change, or one message appended or delivered, on this thread when the
-    /// engine allows it, nothing is queued and the writer thread is between batches (see the
-    /// module doc); gives the job back otherwise.
-    /// Order holds: a caller's earlier jobs were answered before it sent this one, so they
+    /// Commits mutations submitted together — one message delivered to several recipients —
+    /// in one transaction when they fit one batch, and so with one flush instead of one per
+    /// recipient; each keeps its own outcome (a failure rolls back that one alone, see
+    /// [`commit_batch`]). Outcomes are in the order of `ops`.
+    pub(crate) async fn submit_many(&self, ops: Vec<(SessionContext, Op)>) -> Vec<Result<Applied>> {
+        let (jobs, answers): (Vec<Job>, Vec<_>) = ops
+            .into_iter()
+            .map(|(ctx, op)| {
+                let (reply, rx) = oneshot::channel();
+                (Job { ctx, op, reply }, rx)
+            })
+            .unzip();
+        let sent = self.send(jobs).await;
+        let mut out = Vec::with_capacity(answers.len());
+        for rx in answers {
+            out.push(match &sent {
+                Ok(()) => rx.await.unwrap_or(Err(StoreError::Closed)),
+                Err(_) => Err(StoreError::Closed),
+            });
+        }
+        out
+    }
+
+    /// Commits `jobs` on this thread if [`Writer::commit_inline`] may, or queues them as one
+    /// entry, which the writer takes into one batch; their callers are answered through their
+    /// jobs' replies either way.
+    async fn send(&self, jobs: Vec<Job>) -> Result<()> {
+        let tx = self.sender().ok_or(StoreError::Closed)?;
+        let Some(jobs) = self.commit_inline(&tx, jobs) else {
+            return Ok(());
+        };
+        tx.send(jobs).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Commits a flag change, or one message appended or delivered (to up to
+    /// [`INLINE_MAX_JOBS`] recipients), on this thread when the engine allows it, nothing is
+    /// queued and the writer thread is between batches (see the module doc); gives the jobs
+    /// back otherwise.
+    /// Order holds: a caller's earlier jobs were answered before it sent these, so they
     /// are committed (an `enqueue`d claim may still be in flight; it names its UIDs and
-    /// touches no flags, so it commits as well after as before); what is queued, this one
-    /// joins behind.
-    fn commit_inline(&self, tx: &mpsc::Sender<Job>, job: Job) -> Option<Job> {
-        let mode = match &job.op {
-            Op::StoreFlags { .. } => Mode::Deferred,
-            Op::Append { .. }
-                if job.weight() <= INLINE_MAX_BYTES && self.core.flushes_quickly() =>
+    /// touches no flags, so it commits as well after as before); what is queued, these
+    /// join behind.
+    fn commit_inline(&self, tx: &mpsc::Sender<Vec<Job>>, jobs: Vec<Job>) -> Option<Vec<Job>> {
+        let appends = jobs.iter().all(|j| matches!(j.op, Op::Append { .. }));
+        let mode = match jobs.as_slice() {
+            [job] if matches!(job.op, Op::StoreFlags { .. }) => Mode::Deferred,
+            _ if appends
+                && jobs.len() <= INLINE_MAX_JOBS
+                && content_bytes(&jobs) <= INLINE_MAX_BYTES
+                && self.core.flushes_quickly() =>
             {
                 Mode::Durable
             }
-            _ => return Some(job),
+            _ => return Some(jobs),
         };
         if tx.capacity() != tx.max_capacity() || self.core.stopped.load(Ordering::Acquire) {
-            return Some(job);
+            return Some(jobs);
         }
         let Ok(guard) = self.core.engine.try_lock() else {
-            return Some(job);
+            return Some(jobs);
         };
         let Some(engine) = guard.as_deref() else {
-            return Some(job);
+            return Some(jobs);
         };
         let deferrable = engine.defers_flags() && self.core.shared.config.durable;
         if !engine.commits_inline() || (mode == Mode::Deferred && !deferrable) {
-            return Some(job);
+            return Some(jobs);
         }
-        let mut batch = vec![job];
-        let mut answers = Vec::with_capacity(1);
+        let mut batch = jobs;
+        let mut answers = Vec::with_capacity(batch.len());
         if mode == Mode::Durable {
             self.core.commit_durable(engine, &mut batch, &mut answers);
         } else if commit_light(engine, &self.core.shared, &mut batch, mode, &mut answers) {
@@ -720,7 +778,7 @@ impl Writer {
             return false;
         };
         let (reply, _) = oneshot::channel();
-        tx.try_send(Job { ctx, op, reply }).is_ok()
+        tx.try_send(vec![Job { ctx, op, reply }]).is_ok()
     }
 
     /// True while jobs are taken: not closed, and the thread running.
