@@ -211,65 +211,38 @@ fn one_lmtp_delivery_to_several_recipients_is_one_commit() {
     server.admin(&["quota", "set", "dave", "--messages", "1"]);
     ready(&server);
     let lmtp = server.port("lmtp").to_string();
-    let commits = |text: &str| {
+    let commits = || {
+        let text = scrape(&server);
         (
-            value(text, "herald_store_commit_batch_operations_count"),
-            value(text, "herald_store_commit_batch_operations_sum"),
+            value(&text, "herald_store_commit_batch_operations_count"),
+            value(&text, "herald_store_commit_batch_operations_sum"),
         )
     };
-    let before = commits(&scrape(&server));
-    server.python(
-        "lmtp_deliver.py",
-        &[
-            &lmtp,
-            "list@example.net",
-            "alice@example.org",
-            "bob@example.org",
-            "carol@example.org",
-            "dave@example.org",
-            "--",
-            "250",
-            "250",
-            "250",
-            "250",
-            "--",
-            "250",
-            "250",
-            "250",
-            "250",
-        ],
-    );
-    let after = commits(&scrape(&server));
+    // Delivers one message to `users`, checks each recipient's reply after DATA against
+    // `codes`, and returns the store's commits and operations meanwhile.
+    let deliver = |users: &[&str], codes: &[&str]| {
+        let rcpts: Vec<String> = users.iter().map(|u| format!("{u}@example.org")).collect();
+        let mut args = vec![lmtp.as_str(), "list@example.net"];
+        args.extend(rcpts.iter().map(String::as_str));
+        args.push("--");
+        args.extend(users.iter().map(|_| "250"));
+        args.push("--");
+        args.extend_from_slice(codes);
+        let before = commits();
+        server.python("lmtp_deliver.py", &args);
+        let after = commits();
+        (after.0 - before.0, after.1 - before.1)
+    };
     assert_eq!(
-        (after.0 - before.0, after.1 - before.1),
+        deliver(&["alice", "bob", "carol", "dave"], &["250"; 4]),
         (1.0, 4.0),
         "(commits, operations) of the delivery"
     );
     // dave is at his quota now: his delivery fails alone, and its QuotaExceed commits with
     // the others' MessageNew, in recipient order.
     let mark = server.settled();
-    let before = commits(&scrape(&server));
-    server.python(
-        "lmtp_deliver.py",
-        &[
-            &lmtp,
-            "list@example.net",
-            "alice@example.org",
-            "dave@example.org",
-            "bob@example.org",
-            "--",
-            "250",
-            "250",
-            "250",
-            "--",
-            "250",
-            "452",
-            "250",
-        ],
-    );
-    let after = commits(&scrape(&server));
     assert_eq!(
-        (after.0 - before.0, after.1 - before.1),
+        deliver(&["alice", "dave", "bob"], &["250", "452", "250"]),
         (1.0, 3.0),
         "(commits, operations) of the delivery with a failure"
     );
