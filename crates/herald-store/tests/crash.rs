@@ -206,6 +206,14 @@ fn ack(log: &Mutex<std::fs::File>, lines: &str) {
 }
 
 /// A logged-in IMAP connection's context (Login and Logout name the connection's ends).
+fn recipient(user: &str) -> Recipient {
+    Recipient {
+        user: user.to_owned(),
+        mailbox: None,
+        envelope: format!("MAIL FROM:<x@example.net>\r\nRCPT TO:<{user}@example.org>\r\n"),
+    }
+}
+
 fn connection(user: &str) -> SessionContext {
     let client = "127.0.0.1:40000".parse().unwrap();
     let server = "127.0.0.1:143".parse().unwrap();
@@ -325,17 +333,25 @@ async fn one_op(store: &Store, rng: &mut Rng, log: &Mutex<std::fs::File>) {
                 .await
                 .map(|c| c.events)
         }
-        28..=41 => {
-            let r = Recipient {
-                user: user.to_owned(),
-                mailbox: None,
-                envelope: format!("MAIL FROM:<x@example.net>\r\nRCPT TO:<{user}@example.org>\r\n"),
-            };
+        28..=34 => {
             let b = body(rng);
             store
-                .deliver(&SessionContext::service("lmtp"), &r, b, None)
+                .deliver(&SessionContext::service("lmtp"), &recipient(user), b, None)
                 .await
                 .map(|c| c.events)
+        }
+        // One message to every user: one transaction, each recipient with its own outcome.
+        35..=41 => {
+            let rcpts: Vec<Recipient> = USERS.iter().map(|u| recipient(u)).collect();
+            let b = body(rng);
+            let results = store
+                .deliver_many(&SessionContext::service("lmtp"), &rcpts, b)
+                .await
+                .expect("the content is stored");
+            for r in results {
+                acknowledge(log, r.map(|c| c.events));
+            }
+            return;
         }
         42..=56 => {
             let mode = [FlagMode::Add, FlagMode::Remove, FlagMode::Replace][rng.below(3) as usize];
@@ -400,6 +416,11 @@ async fn one_op(store: &Store, rng: &mut Rng, log: &Mutex<std::fs::File>) {
             .await
             .map(|c| c.events),
     };
+    acknowledge(log, events);
+}
+
+/// Logs what one operation committed: its events, or the QuotaExceed a refused one recorded.
+fn acknowledge(log: &Mutex<std::fs::File>, events: Result<Vec<Event>, StoreError>) {
     match events {
         Ok(events) => {
             let lines: String = events
