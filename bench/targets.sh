@@ -9,7 +9,9 @@
 #   message;
 # - the IMAP mix of 10 users × 10 sessions (`herald bench imap --mix --secs 15`), once as
 #   fast as the server answers and once offered 5,000 commands/s (`--rate 5000`), where the
-#   two servers' latencies compare at the same load.
+#   two servers' latencies compare at the same load;
+# - the same mix with a login every round (`--reconnect`): sessions a second, for clients
+#   that connect often (phones).
 #
 # Both servers log as they do by default (Herald at `info`, one line per delivery; Dovecot
 # likewise), with their own data under a temporary directory that is removed at the end.
@@ -69,6 +71,9 @@ clients() {
   echo "$name: the mix at 5,000 commands/s" >&2
   "$herald" bench imap --mix --secs 15 --rate 5000 --port "$imap" --user-format 'mix{u}' \
     --password bench --server-pid "$pid" >"$out.paced" 2>/dev/null
+  echo "$name: the mix with a login every round" >&2
+  "$herald" bench imap --mix --secs 15 --reconnect --port "$imap" --user-format 'mix{u}' \
+    --password bench --server-pid "$pid" >"$out.logins" 2>/dev/null
 }
 
 report() {
@@ -83,6 +88,8 @@ report() {
   grep -E '^(command|[A-Z])|imap mix:' "$out.mix"
   echo "mix at 5,000 commands/s:"
   grep -E '^(command|[A-Z])|imap mix:' "$out.paced"
+  echo "mix with a login every round:"
+  grep -E '^(command|[A-Z])|imap mix|round' "$out.logins"
 }
 
 printf bench >"$work/password"
