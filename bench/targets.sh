@@ -65,15 +65,23 @@ clients() {
     python3 "$here/python_clients.py" lmtp --port "$lmtp" --count 2000 --server-pid "$pid" \
       --user mix11 >>"$out.lmtp"
   done
-  echo "$name: the mix, closed loop" >&2
-  "$herald" bench imap --mix --secs 15 --port "$imap" --user-format 'mix{u}' --password bench \
-    --server-pid "$pid" >"$out.mix" 2>/dev/null
-  echo "$name: the mix at 5,000 commands/s" >&2
-  "$herald" bench imap --mix --secs 15 --rate 5000 --port "$imap" --user-format 'mix{u}' \
-    --password bench --server-pid "$pid" >"$out.paced" 2>/dev/null
-  echo "$name: the mix with a login every round" >&2
-  "$herald" bench imap --mix --secs 15 --reconnect --port "$imap" --user-format 'mix{u}' \
-    --password bench --server-pid "$pid" >"$out.logins" 2>/dev/null
+  mix "$name" "$imap" "$pid" mix "the mix, closed loop"
+  mix "$name" "$imap" "$pid" paced "the mix at 5,000 commands/s" --rate 5000
+  mix "$name" "$imap" "$pid" logins "the mix with a login every round" --reconnect
+}
+
+# mix NAME IMAP_PORT PID OUT WHAT [ARGS]: one run of the IMAP mix into $work/NAME.OUT; its
+# progress and errors go to $work/NAME.OUT.err, shown if it fails
+mix() {
+  local name=$1 imap=$2 pid=$3 out="$work/$1.$4" what=$5
+  shift 5
+  echo "$name: $what" >&2
+  if ! "$herald" bench imap --mix --secs 15 --port "$imap" --user-format 'mix{u}' \
+    --password bench --server-pid "$pid" "$@" >"$out" 2>"$out.err"; then
+    echo "$name: $what failed:" >&2
+    tail -5 "$out.err" >&2
+    exit 1
+  fi
 }
 
 report() {
