@@ -147,9 +147,10 @@ pub(crate) trait Engine {
     /// flush publishes the events it covers (`Notifier::flushed`). Called only by engines
     /// whose [`Engine::defers_flags`] is true.
     fn flush_later(&self) {}
-    /// True when a batch of one job may commit on the caller's thread, an async runtime's:
-    /// its statements do not block on the runtime (PostgreSQL's engine does), and its flush, if
-    /// any, is a local disk's (see the module doc).
+    /// True when a small batch (a flag change, or one message to a few recipients) may commit
+    /// on the caller's thread, an async runtime's: its statements do not block on the runtime
+    /// (PostgreSQL's engine does), and its flush, if any, is a local disk's (see the module
+    /// doc).
     fn commits_inline(&self) -> bool {
         false
     }
@@ -702,13 +703,12 @@ impl Writer {
                 (Job { ctx, op, reply }, rx)
             })
             .unzip();
-        let sent = self.send(jobs).await;
+        // Jobs the writer never took are dropped with their replies, whose receivers then
+        // answer `Closed`: the outcome of sending is in every answer already.
+        let _ = self.send(jobs).await;
         let mut out = Vec::with_capacity(answers.len());
         for rx in answers {
-            out.push(match &sent {
-                Ok(()) => rx.await.unwrap_or(Err(StoreError::Closed)),
-                Err(_) => Err(StoreError::Closed),
-            });
+            out.push(rx.await.unwrap_or(Err(StoreError::Closed)));
         }
         out
     }
