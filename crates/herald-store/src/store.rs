@@ -72,6 +72,27 @@ fn mismatch() -> StoreError {
     StoreError::Corrupt("the backend answered with an unexpected kind of result".into())
 }
 
+/// What a committed operation gave the caller: the part of its output `pick` wants (a backend
+/// answering with another kind is corrupt) and its events.
+fn committed<T>(
+    applied: backend::Applied,
+    pick: impl FnOnce(Output) -> Option<T>,
+) -> Result<Committed<T>> {
+    let value = pick(applied.output).ok_or_else(mismatch)?;
+    Ok(Committed {
+        value,
+        events: applied.events,
+    })
+}
+
+/// The output of an append or a delivery.
+fn appended(output: Output) -> Option<Appended> {
+    match output {
+        Output::Appended(a) => Some(a),
+        _ => None,
+    }
+}
+
 /// The delivery of stored content to one recipient (its INBOX unless it names a mailbox).
 fn delivery(
     recipient: &Recipient,
@@ -235,12 +256,7 @@ impl Store {
         op: Op,
         pick: impl FnOnce(Output) -> Option<T>,
     ) -> Result<Committed<T>> {
-        let applied = self.inner.backend.submit(ctx.clone(), op).await?;
-        let value = pick(applied.output).ok_or_else(mismatch)?;
-        Ok(Committed {
-            value,
-            events: applied.events,
-        })
+        committed(self.inner.backend.submit(ctx.clone(), op).await?, pick)
     }
 
     async fn query(&self, q: Query) -> Result<Answer> {
@@ -961,11 +977,7 @@ impl Store {
             envelope: None,
             thread,
         };
-        self.run(ctx, op, |o| match o {
-            Output::Appended(a) => Some(a),
-            _ => None,
-        })
-        .await
+        self.run(ctx, op, appended).await
     }
 
     /// MULTIAPPEND (RFC 3502): appends `messages` (content, flags, INTERNALDATE) to `mailbox`
@@ -1083,11 +1095,7 @@ impl Store {
         thread: threading::ThreadKeys,
     ) -> Result<Committed<Appended>> {
         let op = delivery(recipient, blob, internal_date_ms, thread);
-        self.run(ctx, op, |o| match o {
-            Output::Appended(a) => Some(a),
-            _ => None,
-        })
-        .await
+        self.run(ctx, op, appended).await
     }
 
     /// Delivery of one message to several recipients (LMTP): the content is stored once, and
@@ -1116,16 +1124,7 @@ impl Store {
             .submit_many(ops)
             .await
             .into_iter()
-            .map(|applied| {
-                let applied = applied?;
-                match applied.output {
-                    Output::Appended(value) => Ok(Committed {
-                        value,
-                        events: applied.events,
-                    }),
-                    _ => Err(mismatch()),
-                }
-            })
+            .map(|applied| committed(applied?, appended))
             .collect())
     }
 
