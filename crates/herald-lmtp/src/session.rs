@@ -17,6 +17,10 @@ use smtp_proto::request::receiver::DataReceiver;
 pub const MAX_COMMAND_LINE: usize = 2048;
 /// Longest message line (RFC 5322 §2.1.1: 998 octets plus CRLF).
 pub const MAX_MESSAGE_LINE: usize = 998;
+/// Most recipients of one transaction; RCPTs past it get `452 4.5.3` and the client sends
+/// them in another (RFC 5321 §4.5.3.1.10; a server must take at least 100). Every recipient's
+/// delivery commits in one store transaction, so this bounds that transaction too.
+pub const MAX_RECIPIENTS: usize = 1000;
 
 /// Listener settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -435,6 +439,10 @@ impl Session {
                     steps.push(reply(503, "5.5.1", "MAIL first"));
                     return;
                 }
+                if self.recipients.len() >= MAX_RECIPIENTS {
+                    steps.push(reply(452, "4.5.3", "too many recipients"));
+                    return;
+                }
                 let address = to.address;
                 let local = address
                     .rsplit_once('@')
@@ -759,6 +767,33 @@ mod tests {
             "250 2.0.0 delivered\r\n452 4.2.2 mailbox over quota\r\n221 2.0.0 bye\r\n"
         );
         assert_eq!(steps.last(), Some(&Step::Close));
+    }
+
+    #[test]
+    fn recipients_past_the_limit_get_452_and_the_accepted_ones_their_delivery() {
+        let mut s = Session::new(config(), false);
+        s.input(b"LHLO x\r\nMAIL FROM:<a@b>\r\n");
+        let mut replies = String::new();
+        for i in 0..=MAX_RECIPIENTS {
+            let steps = s.input(format!("RCPT TO:<u{i}@example.org>\r\n").as_bytes());
+            replies.push_str(&text(&resolve(&mut s, steps)));
+        }
+        assert_eq!(
+            replies.matches("250 2.1.5 recipient ok\r\n").count(),
+            MAX_RECIPIENTS
+        );
+        assert!(
+            replies.ends_with("452 4.5.3 too many recipients\r\n"),
+            "{}",
+            &replies[replies.len() - 60..]
+        );
+        let data = s.input(b"DATA\r\nx\r\n.\r\n");
+        let steps = resolve(&mut s, data);
+        let Some(Step::Deliver(d)) = steps.iter().find(|s| matches!(s, Step::Deliver(_))) else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(d.recipients.len(), MAX_RECIPIENTS);
+        assert_eq!(d.recipients[0].account, "u0");
     }
 
     #[test]

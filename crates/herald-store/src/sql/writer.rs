@@ -234,8 +234,8 @@ fn run(core: &Core, mut rx: mpsc::Receiver<Vec<Job>>) {
                 None => break,
             },
         };
-        // Jobs queued together (one message to several recipients) stay in one batch, even
-        // past the limits.
+        // Jobs queued together (one message to several recipients, at most LMTP's 1,000) stay
+        // in one batch, even past the limits.
         let mut bytes: usize = first.iter().map(Job::weight).sum();
         batch.extend(first);
         while batch.len() < max {
