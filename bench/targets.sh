@@ -13,6 +13,12 @@
 # - the same mix with a login every round (`--reconnect`): sessions a second, for clients
 #   that connect often (phones).
 #
+# Both servers run at once, idle while the other is measured, and take turns: each round of
+# each client goes to Herald and then to Dovecot, and each mix likewise. A virtual machine's
+# speed drifts by half or more within minutes; measured in turns, both servers see the same
+# drift, and the Dovecot/Herald ratio of each pair of rounds (printed last) holds where the
+# absolute figures do not.
+#
 # Both servers log as they do by default (Herald at `info`, one line per delivery; Dovecot
 # likewise), with their own data under a temporary directory that is removed at the end.
 # Herald is target/release/herald (HERALD overrides); build it first with
@@ -53,21 +59,17 @@ summary() {
     printf "%g (%g–%g)", m, v[1], v[NR] }'
 }
 
-# clients NAME IMAP_PORT LMTP_PORT PID: the Python rounds, then the mix, against one server
-clients() {
-  local name=$1 imap=$2 lmtp=$3 pid=$4 out="$work/$1"
-  : >"$out.append"
-  : >"$out.lmtp"
-  for ((r = 1; r <= runs; r++)); do
-    echo "$name: round $r of $runs" >&2
+# round NAME IMAP_PORT LMTP_PORT PID KIND: one Python round (append or lmtp) against one
+# server, appended to $work/NAME.KIND
+round() {
+  local name=$1 imap=$2 lmtp=$3 pid=$4 kind=$5
+  if [ "$kind" = append ]; then
     python3 "$here/python_clients.py" append --port "$imap" --count 2000 --server-pid "$pid" \
-      --user mix10 --password-file "$work/password" >>"$out.append"
+      --user mix10 --password-file "$work/password" >>"$work/$name.$kind"
+  else
     python3 "$here/python_clients.py" lmtp --port "$lmtp" --count 2000 --server-pid "$pid" \
-      --user mix11 >>"$out.lmtp"
-  done
-  mix "$name" "$imap" "$pid" mix "the mix, closed loop"
-  mix "$name" "$imap" "$pid" paced "the mix at 5,000 commands/s" --rate 5000
-  mix "$name" "$imap" "$pid" logins "the mix with a login every round" --reconnect
+      --user mix11 >>"$work/$name.$kind"
+  fi
 }
 
 # mix NAME IMAP_PORT PID OUT WHAT [ARGS]: one run of the IMAP mix into $work/NAME.OUT; its
@@ -98,6 +100,13 @@ report() {
   grep -E '^(command|[A-Z])|imap mix:' "$out.paced"
   echo "mix with a login every round:"
   grep -E '^(command|[A-Z])|imap mix|round' "$out.logins"
+}
+
+# ratio KIND: Dovecot's CPU per message over Herald's, round by round
+ratio() {
+  paste <(sed -E 's|.*CPU ([0-9.]+) ms.*|\1|' "$work/herald.$1") \
+    <(sed -E 's|.*CPU ([0-9.]+) ms.*|\1|' "$work/dovecot.$1") |
+    awk '{ printf "%.2f\n", $2 / $1 }' | summary
 }
 
 printf bench >"$work/password"
@@ -138,19 +147,40 @@ done
 "$herald" --config "$work/herald/herald.toml" serve >"$work/herald/serve.out" 2>"$work/herald/serve.log" &
 herald_pid=$!
 wait_port $((base + 143))
-clients herald $((base + 143)) $((base + 24)) "$herald_pid"
-kill "$herald_pid"
-wait "$herald_pid" 2>/dev/null || true
-herald_pid=
+servers=("herald $((base + 143)) $((base + 24)) $herald_pid")
 
 dovecot=no
 if command -v dovecot >/dev/null; then
   started=$(HERALD="$herald" "$here/dovecot.sh" start "$work/dovecot" 12)
   port() { echo "$started" | awk -v k="$1" '$1 == k {sub(/.*:/, "", $2); print $2}'; }
   wait_port "$(port imap)"
-  clients dovecot "$(port imap)" "$(port lmtp)" "$(port pid)"
+  servers+=("dovecot $(port imap) $(port lmtp) $(port pid)")
   dovecot=yes
 fi
+
+for name in herald dovecot; do : >"$work/$name.append"; : >"$work/$name.lmtp"; done
+for ((r = 1; r <= runs; r++)); do
+  echo "round $r of $runs" >&2
+  for kind in append lmtp; do
+    for server in "${servers[@]}"; do
+      # shellcheck disable=SC2086 # NAME IMAP LMTP PID, split on purpose
+      round $server "$kind"
+    done
+  done
+done
+# mix NAME IMAP_PORT PID OUT WHAT [ARGS], each kind on both servers in turn
+for args in "mix|the mix, closed loop" "paced|the mix at 5,000 commands/s|--rate 5000" \
+  "logins|the mix with a login every round|--reconnect"; do
+  IFS='|' read -r out what extra <<<"$args"
+  for server in "${servers[@]}"; do
+    read -r name imap _ pid <<<"$server"
+    # shellcheck disable=SC2086 # --rate 5000 is two words
+    mix "$name" "$imap" "$pid" "$out" "$what" $extra
+  done
+done
+kill "$herald_pid"
+wait "$herald_pid" 2>/dev/null || true
+herald_pid=
 
 echo
 cat "$work/disk"
@@ -158,6 +188,9 @@ echo "$runs rounds of 2,000 messages each; median (least–most)"
 report herald
 if [ "$dovecot" = yes ]; then
   report dovecot
+  echo "== Dovecot's server CPU per message over Herald's, round by round"
+  echo "append  $(ratio append)"
+  echo "lmtp    $(ratio lmtp)"
 else
   echo "== dovecot: not installed (Debian: dovecot-imapd dovecot-lmtpd), not measured"
 fi
