@@ -9,9 +9,12 @@
 //! `acks.log` and fsyncs it; a QuotaExceed recorded by a failed append is logged as `id<TAB>-`. A
 //! fifth task drives one subscription's delivery state (cursor, pause, parking) and logs each
 //! change before and after it commits; after a kill the stored state must be the last acknowledged
-//! one or one intended after it. Replay a failure with `HERALD_CRASH_SEED=<seed printed on failure>`;
-//! `HERALD_CRASH_KILLS` changes the number of kills (default 200). With
-//! `HERALD_TEST_BACKEND=postgres` the same test runs on the PostgreSQL store.
+//! one or one intended after it. Three kills in four come at a random moment after the child
+//! has acknowledged work of both kinds, so every such round tests something however slow the
+//! machine; the fourth comes blind, often in the child's start-up. Replay a failure with
+//! `HERALD_CRASH_SEED=<seed printed on failure>`; `HERALD_CRASH_KILLS` changes the number of
+//! kills (default 200). With `HERALD_TEST_BACKEND=postgres` the same test runs on the
+//! PostgreSQL store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -445,6 +448,44 @@ fn acknowledge(log: &Mutex<std::fs::File>, events: Result<Vec<Event>, StoreError
 
 /// Reads the acknowledgement log, truncating a torn last line so the next child appends after
 /// a complete one.
+/// Fails the test, with the child's standard error, if the child has exited: it only ever
+/// ends killed.
+fn assert_running(child: &mut std::process::Child, seed: u64, round: u32) {
+    if let Some(status) = child.try_wait().unwrap() {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        panic!("seed {seed} round {round}: the child exited by itself ({status}):\n{stderr}");
+    }
+}
+
+/// How far a child got, read while it runs: the bytes of `acks.log` (the mutations' acks,
+/// whole lines and fsynced before the next operation) and the acknowledged lines (`A`) of
+/// `control.log`.
+struct Progress {
+    acks_bytes: u64,
+    control_acked: usize,
+}
+
+impl Progress {
+    fn read(dir: &Path) -> Progress {
+        Progress {
+            acks_bytes: std::fs::metadata(dir.join("acks.log")).map_or(0, |m| m.len()),
+            control_acked: std::fs::read_to_string(dir.join("control.log"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("A\t"))
+                .count(),
+        }
+    }
+
+    /// True once both kinds of work moved past `before`.
+    fn beyond(&self, before: &Progress) -> bool {
+        self.acks_bytes > before.acks_bytes && self.control_acked > before.control_acked
+    }
+}
+
 fn read_acks(path: &Path) -> BTreeMap<u64, Option<String>> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let complete = text.rfind('\n').map_or(0, |i| i + 1);
@@ -568,8 +609,10 @@ fn crash_recovery() {
     let mut acked_total = 0usize;
     let mut orphans_after_last_ack = 0u64;
     let mut session_waits = 0u32;
+    let mut blind_kills = 0u32;
     for round in 0..kills {
         let child_seed = rng.next();
+        let before = Progress::read(&dir);
         let mut child = Command::new(&exe)
             .args([
                 "crash_child",
@@ -584,14 +627,29 @@ fn crash_recovery() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(20 + rng.below(100)));
-        if let Some(status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "seed {seed} round {round}: the child exited by itself ({status}):\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        // Three kills in four land at a random moment after the child has acknowledged work
+        // of both kinds; the fourth at a blind 20–120 ms, which on a slow machine falls in the
+        // child's start-up (opening the store, recovery). Blind alone, a loaded CI runner on
+        // PostgreSQL left rounds in which the control task acknowledged nothing.
+        if rng.below(4) == 0 {
+            blind_kills += 1;
+            std::thread::sleep(Duration::from_millis(20 + rng.below(100)));
+        } else {
+            let waited = Instant::now();
+            while !Progress::read(&dir).beyond(&before) {
+                assert_running(&mut child, seed, round);
+                if waited.elapsed() > Duration::from_secs(30) {
+                    let _ = child.kill();
+                    panic!(
+                        "seed {seed} round {round}: the child acknowledged nothing of one kind \
+                         (mutations, subscription changes) in 30 s"
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(100)));
         }
+        assert_running(&mut child, seed, round);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
@@ -666,19 +724,11 @@ fn crash_recovery() {
         .filter(|l| l.starts_with("A\t"))
         .count();
     eprintln!(
-        "crash_recovery: seed {seed}: {kills} kills in {:.1} s, {verified} events committed, \
-         {acked_total} acknowledged, {orphans_after_last_ack} committed after the last ack, \
-         {control_acked} subscription changes acknowledged, {session_waits} waits for the \
-         killed child's PostgreSQL sessions",
+        "crash_recovery: seed {seed}: {kills} kills ({blind_kills} blind) in {:.1} s, \
+         {verified} events committed, {acked_total} acknowledged, {orphans_after_last_ack} \
+         committed after the last ack, {control_acked} subscription changes acknowledged, \
+         {session_waits} waits for the killed child's PostgreSQL sessions",
         start.elapsed().as_secs_f64()
-    );
-    assert!(
-        control_acked > kills as usize,
-        "the control task made too little progress to test anything"
-    );
-    assert!(
-        acked_total > kills as usize,
-        "the child made too little progress to test anything"
     );
     if let Some(pg) = postgres(&data) {
         rt.block_on(herald_store::postgres::drop_schema(&pg))
