@@ -446,8 +446,6 @@ fn acknowledge(log: &Mutex<std::fs::File>, events: Result<Vec<Event>, StoreError
 
 // ---- the parent --------------------------------------------------------------------------------
 
-/// Reads the acknowledgement log, truncating a torn last line so the next child appends after
-/// a complete one.
 /// Fails the test, with the child's standard error, if the child has exited: it only ever
 /// ends killed.
 fn assert_running(child: &mut std::process::Child, seed: u64, round: u32) {
@@ -486,6 +484,8 @@ impl Progress {
     }
 }
 
+/// Reads the acknowledgement log, truncating a torn last line so the next child appends after
+/// a complete one.
 fn read_acks(path: &Path) -> BTreeMap<u64, Option<String>> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let complete = text.rfind('\n').map_or(0, |i| i + 1);
@@ -718,11 +718,7 @@ fn crash_recovery() {
         });
         acked_total = acks.len();
     }
-    let control_acked = std::fs::read_to_string(dir.join("control.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("A\t"))
-        .count();
+    let control_acked = Progress::read(&dir).control_acked;
     eprintln!(
         "crash_recovery: seed {seed}: {kills} kills ({blind_kills} blind) in {:.1} s, \
          {verified} events committed, {acked_total} acknowledged, {orphans_after_last_ack} \
